@@ -1,0 +1,247 @@
+/*
+ * cnn.h - the public API of libcnn, a small neural-network framework driven
+ * by YAML model descriptions.
+ *
+ * Conventions
+ *  - Every type is opaque except the plain records declared here.
+ *  - Every call that can fail returns a cnn_status (CNN_OK == 0) and fills the
+ *    caller-allocated cnn_error record; the first error wins and no memory is
+ *    allocated on the error path. The library never prints and never exits.
+ *  - One prefix: cnn_<object>_<verb>.
+ *
+ * Typical use (what cnnrun does):
+ *
+ *     cnn_error err;
+ *     cnn_model *m;
+ *     if (cnn_model_from_yaml(&m, "model.yaml", overrides, n, &err) != CNN_OK ||
+ *         cnn_model_train(m, &opts, &err) != CNN_OK)
+ *         fprintf(stderr, "%s\n", cnn_error_string(&err, buf, sizeof buf));
+ *     cnn_model_free(m);
+ */
+#ifndef CNN_H
+#define CNN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CNN_VERSION_STRING "0.1.0"
+
+/* Status codes. cnn_status_exit_code() maps them to the tools' exit codes:
+ * 2 for problems with what the user wrote (configuration, usage, input data),
+ * 1 for failures at run time (I/O, corrupt checkpoint, divergence, memory). */
+typedef enum cnn_status {
+	CNN_OK = 0,
+	CNN_ERR_CONFIG,   /* the YAML model description or an override is wrong */
+	CNN_ERR_USAGE,    /* an API or command-line argument is wrong */
+	CNN_ERR_DATA,     /* a data file (IDX, CSV, image) is malformed */
+	CNN_ERR_IO,       /* a file could not be read or written */
+	CNN_ERR_CORRUPT,  /* a checkpoint is damaged, truncated or of a newer version */
+	CNN_ERR_NOMEM,    /* an allocation failed or a size is absurd */
+	CNN_ERR_DIVERGED, /* the loss or the weights became NaN or infinite */
+	CNN_ERR_INTERRUPTED /* training was stopped by a callback */
+} cnn_status;
+
+/* The error record: fixed size, filled by the first failing call. line and
+ * column are 1-based and 0 when they do not apply; path is the dotted field
+ * (e.g. "dense.units", "training.epochs") or empty. */
+typedef struct cnn_error {
+	cnn_status status;
+	int line;
+	int column;
+	char file[512];
+	char path[128];
+	char message[512];
+} cnn_error;
+
+/* Formats err as one line, "file:line:col: path: message" (parts that do not
+ * apply are left out), into buf and returns buf. */
+const char *cnn_error_string(const cnn_error *err, char *buf, size_t size);
+
+/* 0 for CNN_OK, 2 for configuration, usage and data errors, 1 otherwise. */
+int cnn_status_exit_code(cnn_status status);
+
+/* The library's version, "MAJOR.MINOR.PATCH". */
+const char *cnn_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Models                                                                   */
+
+typedef struct cnn_model cnn_model;
+
+/* Reads the YAML model description at path, applies the overrides (each
+ * "dotted.key=value", e.g. "training.epochs=1" or "layers.0.filters=4"), then
+ * validates it, builds the layer graph and initialises the weights from the
+ * seed. Relative data and checkpoint paths in the file are resolved against
+ * its folder, those given in overrides against the current directory. */
+cnn_status cnn_model_from_yaml(cnn_model **out, const char *path,
+                               const char *const *overrides, int n_overrides,
+                               cnn_error *err);
+
+/* Loads a checkpoint written by cnn_model_save (or by training). The
+ * overrides apply to the embedded model description, so the data paths or the
+ * number of epochs can be changed when resuming or evaluating. The whole file
+ * is verified (magic, version, checksums) before anything is used. */
+cnn_status cnn_model_load(cnn_model **out, const char *path,
+                          const char *const *overrides, int n_overrides,
+                          cnn_error *err);
+
+/* Writes the complete state (model description, weights, best weights,
+ * optimiser state, RNG state, epoch and history) to path atomically: a
+ * temporary file in the same folder is written, flushed, synced and renamed. */
+cnn_status cnn_model_save(const cnn_model *m, const char *path, cnn_error *err);
+
+void cnn_model_free(cnn_model *m);
+
+/* The model description (after overrides) as YAML text, owned by the model. */
+const char *cnn_model_yaml(const cnn_model *m);
+
+/* The model's name (the YAML "name", or the file's base name). */
+const char *cnn_model_name(const cnn_model *m);
+
+/* The checkpoint path named in the model description (resolved). */
+const char *cnn_model_checkpoint_path(const cnn_model *m);
+
+/* ------------------------------------------------------------------------ */
+/* Inspection                                                               */
+
+#define CNN_MAX_DIMS 4
+
+typedef struct cnn_layer_info {
+	const char *name;  /* e.g. "conv2d1" */
+	const char *type;  /* e.g. "conv2d" */
+	int in_shape[3];   /* channels, height, width */
+	int out_shape[3];
+	size_t n_params;
+} cnn_layer_info;
+
+typedef struct cnn_tensor_info {
+	const char *name;  /* e.g. "dense1.weight" */
+	int ndim;
+	int shape[CNN_MAX_DIMS];
+	size_t size;       /* number of floats */
+	const float *data; /* the current weights */
+	const float *best; /* the best weights kept, or NULL */
+} cnn_tensor_info;
+
+typedef struct cnn_epoch_metrics {
+	int epoch;               /* 1-based */
+	double loss;             /* mean training loss per sample */
+	double train_accuracy;   /* fraction in [0,1] */
+	double test_accuracy;    /* fraction, or -1 when there is no test set */
+	double val_accuracy;     /* fraction, or -1 when there is no validation split */
+	double seconds;          /* wall time of the epoch, training and evaluation */
+} cnn_epoch_metrics;
+
+typedef struct cnn_train_state {
+	int epoch;              /* epochs completed */
+	int epochs;             /* epochs scheduled */
+	uint64_t step;          /* optimiser steps taken */
+	int best_epoch;         /* 0 when none */
+	double best_accuracy;   /* on the selection set (validation, else test) */
+	const char *optimizer;  /* "adam" or "sgd" */
+	const char *keep;       /* "best" or "last" */
+} cnn_train_state;
+
+int cnn_model_layer_count(const cnn_model *m);
+cnn_status cnn_model_layer(const cnn_model *m, int i, cnn_layer_info *out);
+int cnn_model_tensor_count(const cnn_model *m);
+cnn_status cnn_model_tensor(const cnn_model *m, int i, cnn_tensor_info *out);
+void cnn_model_train_state(const cnn_model *m, cnn_train_state *out);
+int cnn_model_history_count(const cnn_model *m);
+const cnn_epoch_metrics *cnn_model_history(const cnn_model *m);
+
+/* The optimiser's hyperparameters as (name, value) pairs, e.g.
+ * ("learning_rate", 0.001). Returns how many there are; fills at most max. */
+int cnn_model_optimizer_params(const cnn_model *m, const char **names,
+                               double *values, int max);
+
+/* ------------------------------------------------------------------------ */
+/* Training and evaluation                                                  */
+
+/* Called after every epoch with its metrics; return non-zero to stop
+ * training (cnn_model_train then returns CNN_ERR_INTERRUPTED after saving). */
+typedef int (*cnn_epoch_callback)(const cnn_epoch_metrics *metrics, void *user);
+
+typedef struct cnn_train_options {
+	const char *checkpoint;     /* where to save; NULL: the YAML's path */
+	int threads;                /* 0: all cores */
+	cnn_epoch_callback on_epoch;
+	void *user;
+} cnn_train_options;
+
+/* Trains from the model's current epoch to training.epochs: shuffles with the
+ * model's own RNG, runs mini-batches (the last one partial), evaluates after
+ * every epoch, keeps the best or last weights and saves a checkpoint after
+ * every epoch. The same seed and thread count give bit-identical weights. */
+cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
+                           cnn_error *err);
+
+typedef struct cnn_eval_result {
+	size_t n;           /* samples evaluated */
+	double loss;        /* mean loss per sample */
+	double accuracy;    /* fraction correct */
+	int classes;
+	/* confusion[true * classes + predicted], classes*classes counts;
+	 * owned by the caller via cnn_eval_result_free */
+	uint64_t *confusion;
+} cnn_eval_result;
+
+/* Evaluates the kept weights (best when training.keep is best and a best
+ * epoch exists, else the current ones) on the model's test data. */
+cnn_status cnn_model_evaluate(cnn_model *m, int threads, cnn_eval_result *out,
+                              cnn_error *err);
+void cnn_eval_result_free(cnn_eval_result *r);
+
+/* The input shape the model expects (channels, height, width) and its number
+ * of classes. */
+void cnn_model_input_shape(const cnn_model *m, int shape[3]);
+int cnn_model_classes(const cnn_model *m);
+
+/* Classifies n images given as bytes (n * channels * height * width, each
+ * image in CHW order), scaled by the training data's scale factor; writes
+ * n * classes probabilities. Uses the kept weights. */
+cnn_status cnn_model_predict(cnn_model *m, const uint8_t *pixels, size_t n,
+                             float *probs, cnn_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Data                                                                     */
+
+typedef struct cnn_dataset cnn_dataset;
+
+/* Reads images and labels. format is "idx" (images and labels are paths,
+ * plain or gzip) or "csv" (path; label column first unless label_column says
+ * otherwise; header 1, 0, or -1 to detect). shape is the expected
+ * channels, height, width; classes bounds the labels. */
+typedef struct cnn_data_source {
+	const char *format;
+	const char *images;
+	const char *labels;
+	const char *path;
+	int header;
+	int label_column;
+	int shape[3];
+	int classes;
+	long limit; /* read only the first limit samples; 0 for all */
+} cnn_data_source;
+
+cnn_status cnn_dataset_load(cnn_dataset **out, const cnn_data_source *src,
+                            cnn_error *err);
+void cnn_dataset_free(cnn_dataset *d);
+size_t cnn_dataset_count(const cnn_dataset *d);
+/* Pointer to sample i's bytes (channels * height * width) and its label. */
+const uint8_t *cnn_dataset_image(const cnn_dataset *d, size_t i);
+int cnn_dataset_label(const cnn_dataset *d, size_t i);
+
+/* Reads a binary (P5) or ASCII (P2) PGM image with maxval <= 255 into a
+ * freshly allocated byte array (*pixels, free with free()). */
+cnn_status cnn_image_read_pgm(const char *path, uint8_t **pixels, int *width,
+                              int *height, cnn_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CNN_H */

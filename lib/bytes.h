@@ -1,0 +1,1 @@
+/* bytes.h - not written yet */

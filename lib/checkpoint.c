@@ -1,0 +1,2 @@
+/* checkpoint.c - not written yet */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* data.c - not written yet */
+#include "internal.h"

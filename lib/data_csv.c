@@ -1,0 +1,2 @@
+/* data_csv.c - not written yet */
+#include "internal.h"

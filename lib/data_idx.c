@@ -1,0 +1,2 @@
+/* data_idx.c - not written yet */
+#include "internal.h"

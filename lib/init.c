@@ -1,0 +1,2 @@
+/* init.c - not written yet */
+#include "internal.h"

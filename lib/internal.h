@@ -1,0 +1,427 @@
+/*
+ * internal.h - the types and functions shared by the modules of libcnn.
+ *
+ * Data flows one way:
+ *   YAML text -> tree (tree.c) -> spec (spec.c, layers' configure) ->
+ *   graph (graph.c: shapes, parameter arenas) -> trainer (train.c, optim.c)
+ *   -> checkpoint (checkpoint.c).
+ * The hot loops live in kernels.c only.
+ *
+ * Invariants
+ *  - Activations are float, batch-major, each sample in CHW order.
+ *  - Parameters, gradients and optimiser moments are flat arenas of the same
+ *    size and order (layer by layer, weight then bias), so the optimiser is
+ *    one loop and a checkpoint is a list of named slices.
+ *  - Nothing here prints or exits; errors go through cnn_err_set().
+ */
+#ifndef CNN_INTERNAL_H
+#define CNN_INTERNAL_H
+
+#include "cnn.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CNN_PATH_MAX 4096
+#define CNN_NAME_MAX 64
+#define CNN_MAX_LAYERS 256
+
+#if defined(__GNUC__)
+#define CNN_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define CNN_PRINTF(a, b)
+#endif
+
+/* ======================================================================== */
+/* Errors (error.c)                                                         */
+
+/* Fills err unless it already holds an error (the first error wins). file may
+ * be NULL; line/col 0 when unknown; path may be NULL. Returns status. */
+cnn_status cnn_err_set(cnn_error *err, cnn_status status, const char *file,
+                       int line, int col, const char *path, const char *fmt,
+                       ...) CNN_PRINTF(7, 8);
+/* Clears err to "no error". */
+void cnn_err_clear(cnn_error *err);
+
+/* ======================================================================== */
+/* YAML tree (tree.c)                                                       */
+
+typedef enum cnn_node_type {
+	CNN_NODE_SCALAR,
+	CNN_NODE_SEQ,
+	CNN_NODE_MAP
+} cnn_node_type;
+
+typedef struct cnn_node cnn_node;
+
+/* One "key: value" of a mapping; the key's own position is kept so that an
+ * unknown key can be reported where it stands. */
+typedef struct cnn_pair {
+	char *key;
+	int line, col;
+	cnn_node *value;
+} cnn_pair;
+
+/* A node of a parsed YAML document. Every node knows where it came from:
+ * file is the YAML file name (or "--set KEY" for an override), line and col
+ * are 1-based (0 for overrides). Scalars keep their text as written and
+ * whether they were quoted (a quoted "12" is a string, not a number). */
+struct cnn_node {
+	cnn_node_type type;
+	const char *file; /* owned by the tree's root (cnn_tree) */
+	int line, col;
+	char *value; /* SCALAR */
+	int quoted;  /* SCALAR */
+	cnn_node **items; /* SEQ */
+	size_t n_items;
+	cnn_pair *pairs; /* MAP, in document order; keys are unique */
+	size_t n_pairs;
+};
+
+/* A parsed document: its root node and the storage for file names. */
+typedef struct cnn_tree {
+	cnn_node *root;
+	char *file;          /* the file it was read from */
+	char **strings;      /* owned strings (override sources), freed with it */
+	size_t n_strings;
+} cnn_tree;
+
+/* Parses YAML text (len bytes; file names it in messages) into *out. Only
+ * one document; a mapping at the top; no anchors or aliases; no duplicate
+ * keys; nesting at most 32 deep. Errors are CNN_ERR_CONFIG with line:col. */
+cnn_status cnn_tree_parse(cnn_tree *out, const char *text, size_t len,
+                          const char *file, cnn_error *err);
+/* Reads the file at path and parses it as above. */
+cnn_status cnn_tree_load(cnn_tree *out, const char *path, cnn_error *err);
+void cnn_tree_free(cnn_tree *t);
+
+/* Applies one override "dotted.path=value". Path segments name mapping keys
+ * or, when numeric, sequence indexes (layers.3.units). Missing mapping keys
+ * are created (validation later rejects unknown ones); an index past the end
+ * of a sequence is an error. The value is parsed as YAML (so "[2, 2]" is a
+ * sequence); its nodes get file "--set dotted.path" and line 0. */
+cnn_status cnn_tree_set(cnn_tree *t, const char *assignment, cnn_error *err);
+
+/* Writes the tree as block-style YAML into a malloc'ed NUL-terminated string. */
+cnn_status cnn_tree_emit(const cnn_tree *t, char **text, size_t *len,
+                         cnn_error *err);
+
+/* Replaces a scalar's text (used to store resolved paths). */
+cnn_status cnn_node_set_scalar(cnn_node *n, const char *value, cnn_error *err);
+
+/* Looks up key in a mapping; NULL if absent or map is not a mapping. */
+cnn_node *cnn_map_get(const cnn_node *map, const char *key);
+
+/* Fails with CNN_ERR_CONFIG at the first key of map that is not in allowed
+ * (a NULL-terminated list): "PATH: unknown key "unts" (expected one of: a,
+ * b, c)". Also fails if map is not a mapping ("PATH: expected a mapping"). */
+cnn_status cnn_map_check_keys(const cnn_node *map, const char *path,
+                              const char *const *allowed, cnn_error *err);
+
+/* Typed getters. Each reads map[key]; path is the dotted path of map used in
+ * messages ("dense" gives "dense.units"). If the key is absent: required ->
+ * error "PATH.KEY: missing (expected ...)", else *out keeps its value (the
+ * default) and CNN_OK is returned. Bad values give e.g.
+ *   model.yaml:12:5: dense.units: expected a positive integer, got "sixty"
+ * Ranges are inclusive. */
+cnn_status cnn_get_int(const cnn_node *map, const char *path, const char *key,
+                       int required, long min, long max, long *out,
+                       cnn_error *err);
+cnn_status cnn_get_double(const cnn_node *map, const char *path,
+                          const char *key, int required, double min,
+                          double max, double *out, cnn_error *err);
+cnn_status cnn_get_bool(const cnn_node *map, const char *path, const char *key,
+                        int required, int *out, cnn_error *err);
+/* Copies a scalar string (fails if longer than size-1). */
+cnn_status cnn_get_string(const cnn_node *map, const char *path,
+                          const char *key, int required, char *out,
+                          size_t size, cnn_error *err);
+/* A string that must be one of choices (NULL-terminated); *out is its index. */
+cnn_status cnn_get_enum(const cnn_node *map, const char *path, const char *key,
+                        int required, const char *const *choices, int *out,
+                        cnn_error *err);
+/* An integer or a two-element sequence [h, w] (for kernel, stride, padding). */
+cnn_status cnn_get_int2(const cnn_node *map, const char *path, const char *key,
+                        int required, long min, long max, int out[2],
+                        cnn_error *err);
+
+/* Sets err to a CNN_ERR_CONFIG error located at node n. */
+cnn_status cnn_node_error(cnn_error *err, const cnn_node *n, const char *path,
+                          const char *fmt, ...) CNN_PRINTF(4, 5);
+
+/* ======================================================================== */
+/* Random numbers (rng.c): xoshiro256** seeded by splitmix64. Our own, so     */
+/* results never depend on libc's rand().                                   */
+
+typedef struct cnn_rng {
+	uint64_t s[4];
+} cnn_rng;
+
+void cnn_rng_seed(cnn_rng *r, uint64_t seed);
+uint64_t cnn_rng_next(cnn_rng *r);
+/* Uniform in [0, 1) with 53 random bits. */
+double cnn_rng_uniform(cnn_rng *r);
+/* Standard normal (Box-Muller, both values drawn fresh each call). */
+double cnn_rng_normal(cnn_rng *r);
+/* Uniform integer in [0, n), unbiased. n > 0. */
+uint64_t cnn_rng_below(cnn_rng *r, uint64_t n);
+
+/* ======================================================================== */
+/* Initialisers (init.c)                                                    */
+
+typedef enum cnn_init_type {
+	CNN_INIT_ZEROS,
+	CNN_INIT_CONSTANT, /* value */
+	CNN_INIT_UNIFORM,  /* [low, high) */
+	CNN_INIT_NORMAL,   /* mean, std */
+	CNN_INIT_HE,       /* normal(0, sqrt(2 / fan_in)) */
+	CNN_INIT_XAVIER    /* uniform(+-sqrt(6 / (fan_in + fan_out))) */
+} cnn_init_type;
+
+typedef enum cnn_fan_mode {
+	CNN_FAN_NONE,
+	CNN_FAN_IN,
+	CNN_FAN_OUT,
+	CNN_FAN_AVG
+} cnn_fan_mode;
+
+typedef struct cnn_init_spec {
+	cnn_init_type type;
+	double a, b;             /* low/high, mean/std, or value */
+	cnn_fan_mode divide_by_sqrt; /* extra factor 1/sqrt(fan) */
+} cnn_init_spec;
+
+/* Parses an initialiser given either as a name ("he", "zeros") or a mapping
+ * {type: uniform, low: 0, high: 1, divide_by_sqrt: fan_in}. path is used in
+ * messages. Absent key: *out unchanged. */
+cnn_status cnn_init_parse(const cnn_node *map, const char *path,
+                          const char *key, cnn_init_spec *out, cnn_error *err);
+/* Fills n floats according to spec, drawing from rng in index order. */
+void cnn_init_fill(const cnn_init_spec *spec, float *w, size_t n,
+                   size_t fan_in, size_t fan_out, cnn_rng *rng);
+/* Writes a YAML-like one-line description ("uniform(0, 1)/sqrt(fan_in)"). */
+void cnn_init_describe(const cnn_init_spec *spec, char *buf, size_t size);
+
+/* ======================================================================== */
+/* Layers (one file per kind in layers/, registered in layers/registry.c)  */
+
+typedef struct cnn_layer cnn_layer;
+
+/* The behaviour of one layer kind. Shapes are (channels, height, width); a
+ * dense layer's output is (units, 1, 1). */
+typedef struct cnn_layer_ops {
+	const char *type; /* the YAML "type", e.g. "conv2d" */
+	/* Reads the kind's own keys from the layer's YAML mapping (l->node) into
+	 * l, which already holds the defaults, and rejects unknown keys ("type"
+	 * and "name" are handled by the caller but must be in the allowed list).
+	 * path is the layer's path for messages, e.g. "dense". */
+	cnn_status (*configure)(cnn_layer *l, const char *path, cnn_error *err);
+	/* From l->in_shape: sets l->out_shape, l->n_weight, l->n_bias,
+	 * l->weight_shape/ndim, l->fan_in, l->fan_out. Explains any misfit
+	 * ("kernel 5x5 is larger than the padded input 3x3"). */
+	cnn_status (*infer)(cnn_layer *l, const char *path, cnn_error *err);
+	/* Scratch floats the layer needs for a batch of n samples (forward and
+	 * backward share the same buffer; NULL means none). */
+	size_t (*workspace)(const cnn_layer *l, int n);
+	/* y = f(x) for n samples. ws has workspace(l, n) floats. */
+	void (*forward)(cnn_layer *l, const float *x, float *y, int n, float *ws);
+	/* Given x, y (from forward) and dy = dL/dy: adds dL/dw, dL/db to l->dw,
+	 * l->db, and, if dx is not NULL, writes dx = dL/dx (overwriting). */
+	void (*backward)(cnn_layer *l, const float *x, const float *y,
+	                 const float *dy, float *dx, int n, float *ws);
+} cnn_layer_ops;
+
+struct cnn_layer {
+	const cnn_layer_ops *ops;
+	char name[CNN_NAME_MAX]; /* unique; default TYPE + ordinal, "dense2" */
+	int index;               /* position in the layer list */
+	const cnn_node *node;    /* its YAML mapping (for error positions) */
+
+	int in_shape[3];
+	int out_shape[3];
+	size_t in_size, out_size; /* floats per sample */
+
+	/* Hyperparameters (those that apply to the kind). */
+	int units;          /* dense */
+	int filters;        /* conv2d */
+	int kernel[2];      /* conv2d, maxpool: h, w */
+	int stride[2];      /* conv2d, maxpool */
+	int pad[2];         /* conv2d */
+	int bias;           /* conv2d, dense: has a bias */
+	cnn_init_spec weight_init, bias_init;
+
+	/* Parameters: slices of the model's arenas, weight then bias. */
+	size_t n_weight, n_bias;
+	int weight_ndim;
+	int weight_shape[CNN_MAX_DIMS]; /* conv: F, C, KH, KW; dense: units, in */
+	size_t fan_in, fan_out;
+	float *w, *b;   /* parameters */
+	float *dw, *db; /* gradients */
+};
+
+/* The registry: NULL if type is unknown. */
+const cnn_layer_ops *cnn_layer_find(const char *type);
+/* A comma-separated list of the known types, for messages. */
+const char *cnn_layer_types(void);
+
+extern const cnn_layer_ops cnn_layer_conv2d;
+extern const cnn_layer_ops cnn_layer_relu;
+extern const cnn_layer_ops cnn_layer_maxpool;
+extern const cnn_layer_ops cnn_layer_flatten;
+extern const cnn_layer_ops cnn_layer_dense;
+extern const cnn_layer_ops cnn_layer_softmax;
+
+/* ======================================================================== */
+/* Kernels (kernels.c): all hot loops. Row-major throughout.                */
+
+/* C[M x N] = beta * C + A' * B' where A' is A (M x K, lda) or, if ta, A^T
+ * with A stored K x M; likewise B' is B (K x N, ldb) or, if tb, B^T with B
+ * stored N x K. beta is 0 (overwrite, C need not be initialised) or 1. */
+void cnn_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+/* Unfolds one CHW image into columns: col[(c*kh + i)*kw + j][oy*ow + ox]. */
+void cnn_im2col(const float *x, int c, int h, int w, int kh, int kw, int sh,
+                int sw, int ph, int pw, int oh, int ow, float *col);
+/* The adjoint of im2col: adds columns back into dx (which it first zeroes). */
+void cnn_col2im(const float *col, int c, int h, int w, int kh, int kw, int sh,
+                int sw, int ph, int pw, int oh, int ow, float *dx);
+
+/* ======================================================================== */
+/* Specification (spec.c): the validated, typed model description.          */
+
+typedef enum cnn_loss_type { CNN_LOSS_CROSS_ENTROPY } cnn_loss_type;
+typedef enum cnn_reduction { CNN_REDUCE_MEAN, CNN_REDUCE_SUM } cnn_reduction;
+typedef enum cnn_opt_type { CNN_OPT_ADAM, CNN_OPT_SGD } cnn_opt_type;
+typedef enum cnn_keep { CNN_KEEP_BEST, CNN_KEEP_LAST } cnn_keep;
+
+typedef struct cnn_data_spec {
+	int present;
+	char format[8];             /* "idx" or "csv" */
+	char images[CNN_PATH_MAX];  /* idx */
+	char labels[CNN_PATH_MAX];  /* idx */
+	char path[CNN_PATH_MAX];    /* csv */
+	int header;                 /* csv: 1, 0, -1 detect */
+	int label_column;           /* csv */
+	double scale;               /* pixel multiplier, default 1/255 */
+	long limit;                 /* use only the first limit samples; 0 all */
+} cnn_data_spec;
+
+typedef struct cnn_spec {
+	char name[CNN_NAME_MAX];
+	int input[3]; /* channels, height, width */
+
+	int n_layers;
+	cnn_layer *layers; /* configured (hyperparameters only), n_layers */
+
+	cnn_loss_type loss;
+	cnn_reduction reduction; /* default mean */
+
+	cnn_opt_type optimizer;
+	double learning_rate;  /* 0.001 */
+	double beta1, beta2;   /* 0.9, 0.999 */
+	double epsilon;        /* 1e-8 */
+	int epsilon_inside_sqrt; /* 0: lr*m/(sqrt(v)+eps); 1: lr*m/sqrt(v+eps) */
+	int bias_correction;   /* 1 */
+	double momentum;       /* sgd: 0 */
+
+	int epochs;            /* 10 */
+	int batch_size;        /* 32 */
+	int shuffle;           /* 1 */
+	uint64_t seed;         /* 1 */
+	cnn_keep keep;         /* best */
+
+	cnn_data_spec train, test;
+	double validation;     /* 0: none; < 1: fraction; >= 1: count */
+
+	char checkpoint[CNN_PATH_MAX]; /* resolved; default NAME.ckpt.gz */
+	int checkpoint_every;  /* epochs between saves, 1 */
+} cnn_spec;
+
+/* Validates the tree into spec (which it zeroes first). Resolves relative
+ * paths: against the YAML file's folder for nodes from the file, against the
+ * current directory for overrides, and writes the absolute result back into
+ * the tree so that the embedded description is self-contained. Layers are
+ * configured but not shape-checked (see cnn_graph_build). */
+cnn_status cnn_spec_from_tree(cnn_spec *spec, cnn_tree *tree, cnn_error *err);
+void cnn_spec_free(cnn_spec *spec);
+
+/* ======================================================================== */
+/* Data (data.c, data_idx.c, data_csv.c)                                    */
+
+struct cnn_dataset {
+	size_t n;
+	int shape[3];       /* channels, height, width */
+	size_t sample_size; /* c*h*w bytes */
+	uint8_t *pixels;    /* n * sample_size */
+	uint8_t *labels;    /* n */
+	int classes;        /* labels are < classes */
+};
+
+/* Reads a whole file, gunzipping it when it starts with the gzip magic, into
+ * a malloc'ed buffer. Fails (CNN_ERR_IO, or CNN_ERR_DATA for a damaged gzip
+ * stream) and refuses to grow past max bytes (CNN_ERR_DATA "larger than"). */
+cnn_status cnn_read_file(const char *path, size_t max, uint8_t **out,
+                         size_t *len, cnn_error *err);
+
+/* Both readers fill a zeroed *d from src (see cnn_data_source in cnn.h); on
+ * failure *d holds nothing to free. */
+cnn_status cnn_idx_load(cnn_dataset *d, const cnn_data_source *src,
+                        cnn_error *err);
+cnn_status cnn_csv_load(cnn_dataset *d, const cnn_data_source *src,
+                        cnn_error *err);
+
+/* ======================================================================== */
+/* The model (model.c, graph.c, optim.c, train.c)                           */
+
+struct cnn_model {
+	cnn_tree tree;     /* the description, after overrides */
+	char *yaml;        /* tree emitted as text */
+	cnn_spec spec;
+	int n_layers;
+	cnn_layer *layers; /* == spec.layers */
+	int classes;
+
+	/* Arenas of n_params floats, same order. */
+	size_t n_params;
+	float *params, *grads, *m1, *m2, *best;
+	int has_best;
+
+	/* Training state. */
+	int epoch;         /* epochs completed */
+	uint64_t step;     /* optimiser steps */
+	cnn_rng rng;       /* for shuffling (and init, before training) */
+	int best_epoch;
+	double best_accuracy;
+	cnn_epoch_metrics *history;
+	int n_history;
+
+	/* Buffers for one batch of up to batch_cap samples. */
+	int batch_cap;
+	float **act;   /* act[0] = input, act[i+1] = output of layer i */
+	float **dact;  /* gradients, same shapes */
+	float *ws;
+	size_t ws_size;
+};
+
+/* Builds the graph from model->spec: shape inference layer by layer (errors
+ * name the layer and its YAML position), parameter arenas, initialisation
+ * from spec.seed. */
+cnn_status cnn_graph_build(cnn_model *m, cnn_error *err);
+/* (Re)allocates the batch buffers for batches of up to n samples. */
+cnn_status cnn_graph_reserve(cnn_model *m, int n, cnn_error *err);
+/* Forward pass of n samples in m->act[0]; returns the output (probabilities
+ * when the last layer is softmax). */
+const float *cnn_graph_forward(cnn_model *m, int n);
+
+/* One optimiser step on the whole arena with the gradients in m->grads. */
+void cnn_optim_step(cnn_model *m);
+
+/* A model with everything but the graph, from a tree (used by
+ * cnn_model_from_yaml and the checkpoint loader). Takes ownership of tree. */
+cnn_status cnn_model_from_tree(cnn_model **out, cnn_tree *tree, cnn_error *err);
+
+/* ======================================================================== */
+/* Little-endian encoding (bytes.h is header-only; see checkpoint.c)        */
+
+#endif /* CNN_INTERNAL_H */

@@ -1,0 +1,2 @@
+/* kernels.c - not written yet */
+#include "internal.h"

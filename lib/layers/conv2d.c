@@ -1,0 +1,2 @@
+/* layers/conv2d.c - not written yet */
+#include "internal.h"

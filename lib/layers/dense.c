@@ -1,0 +1,2 @@
+/* layers/dense.c - not written yet */
+#include "internal.h"

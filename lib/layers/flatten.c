@@ -1,0 +1,2 @@
+/* layers/flatten.c - not written yet */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* layers/maxpool.c - not written yet */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* layers/registry.c - not written yet */
+#include "internal.h"

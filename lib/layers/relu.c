@@ -1,0 +1,2 @@
+/* layers/relu.c - not written yet */
+#include "internal.h"

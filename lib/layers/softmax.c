@@ -1,0 +1,2 @@
+/* layers/softmax.c - not written yet */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* spec.c - not written yet */
+#include "internal.h"

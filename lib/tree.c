@@ -1,0 +1,2 @@
+/* tree.c - not written yet */
+#include "internal.h"

@@ -1,0 +1,2 @@
+#include "cnn.h"
+int main(void) { return 1; }
