@@ -1,2 +1,175 @@
-/* graph.c - not written yet */
+/*
+ * graph.c - from a validated spec to a runnable layer chain: shape inference,
+ * the parameter arenas, initialisation, the batch buffers and the forward
+ * pass.
+ *
+ * Invariants: m->params, m->grads, m->m1, m->m2 and m->best are arenas of
+ * m->n_params floats holding, layer by layer, the weight then the bias
+ * tensor; layer i reads act[i] and writes act[i + 1]; dact has the same
+ * shapes and holds dL/d(act).
+ */
 #include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Points every layer's w, b, dw, db into the arenas params and grads. */
+static void bind_arenas(cnn_model *m, float *params, float *grads)
+{
+	size_t off = 0;
+	for (int i = 0; i < m->n_layers; i++) {
+		cnn_layer *l = &m->layers[i];
+		l->w = l->n_weight ? params + off : NULL;
+		l->dw = l->n_weight ? grads + off : NULL;
+		off += l->n_weight;
+		l->b = l->n_bias ? params + off : NULL;
+		l->db = l->n_bias ? grads + off : NULL;
+		off += l->n_bias;
+	}
+}
+
+/* Makes the layers compute with the weights in arena (m->params or m->best);
+ * gradients always go to m->grads. */
+void cnn_graph_use(cnn_model *m, float *arena)
+{
+	bind_arenas(m, arena, m->grads);
+}
+
+/* Infers every layer's shapes in order, sums the parameters, allocates the
+ * arenas and fills the weights from m->rng (layer order, weight then bias).
+ * Fails on the first layer that does not fit, naming it. */
+cnn_status cnn_graph_build(cnn_model *m, cnn_error *err)
+{
+	const int *in = m->spec.input;
+	size_t total = 0;
+	char path[CNN_NAME_MAX + 16];
+
+	for (int i = 0; i < m->n_layers; i++) {
+		cnn_layer *l = &m->layers[i];
+		memcpy(l->in_shape, in, sizeof l->in_shape);
+		l->in_size = (size_t)in[0] * in[1] * in[2];
+		snprintf(path, sizeof path, "%s", l->ops->type);
+		if (l->ops->infer(l, path, err) != CNN_OK)
+			return err->status;
+		l->out_size = (size_t)l->out_shape[0] * l->out_shape[1] *
+		              l->out_shape[2];
+		if (total > ((size_t)1 << 31) - l->n_weight - l->n_bias)
+			return cnn_node_error(err, l->node, path,
+			                      "the model has more than 2^31 "
+			                      "parameters");
+		total += l->n_weight + l->n_bias;
+		snprintf(l->weight_name, sizeof l->weight_name, "%s.weight",
+		         l->name);
+		snprintf(l->bias_name, sizeof l->bias_name, "%s.bias",
+		         l->name);
+		in = l->out_shape;
+	}
+
+	cnn_layer *last = &m->layers[m->n_layers - 1];
+	if (m->spec.loss == CNN_LOSS_CROSS_ENTROPY &&
+	    last->ops != &cnn_layer_softmax)
+		return cnn_node_error(err, last->node, "layers",
+		                      "the cross_entropy loss needs a softmax "
+		                      "as the last layer, got %s",
+		                      last->ops->type);
+	if (last->out_size < 2 || last->out_size > 256)
+		return cnn_node_error(err, last->node, "layers",
+		                      "the last layer has %zu outputs; a "
+		                      "classifier needs 2 to 256 classes",
+		                      last->out_size);
+	m->classes = (int)last->out_size;
+
+	m->n_params = total;
+	size_t bytes = (total ? total : 1) * sizeof(float);
+	m->params = calloc(1, bytes);
+	m->grads = calloc(1, bytes);
+	m->m1 = calloc(1, bytes);
+	m->m2 = calloc(1, bytes);
+	m->best = calloc(1, bytes);
+	if (!m->params || !m->grads || !m->m1 || !m->m2 || !m->best)
+		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+		                   "out of memory for %zu parameters", total);
+	bind_arenas(m, m->params, m->grads);
+
+	for (int i = 0; i < m->n_layers; i++) {
+		cnn_layer *l = &m->layers[i];
+		if (l->n_weight)
+			cnn_init_fill(&l->weight_init, l->w, l->n_weight,
+			              l->fan_in, l->fan_out, &m->rng);
+		if (l->n_bias)
+			cnn_init_fill(&l->bias_init, l->b, l->n_bias,
+			              l->fan_in, l->fan_out, &m->rng);
+	}
+	return CNN_OK;
+}
+
+/* Allocates activations, their gradients and the shared workspace for
+ * batches of up to n samples. Keeps existing buffers when they suffice. */
+cnn_status cnn_graph_reserve(cnn_model *m, int n, cnn_error *err)
+{
+	if (n <= m->batch_cap)
+		return CNN_OK;
+	if (!m->act) {
+		m->act = calloc((size_t)m->n_layers + 1, sizeof *m->act);
+		m->dact = calloc((size_t)m->n_layers + 1, sizeof *m->dact);
+		if (!m->act || !m->dact)
+			goto nomem;
+	}
+	for (int i = 0; i <= m->n_layers; i++) {
+		size_t per = i == 0 ? m->layers[0].in_size
+		                    : m->layers[i - 1].out_size;
+		float *a = realloc(m->act[i], per * (size_t)n * sizeof(float));
+		if (!a)
+			goto nomem;
+		m->act[i] = a;
+		a = realloc(m->dact[i], per * (size_t)n * sizeof(float));
+		if (!a)
+			goto nomem;
+		m->dact[i] = a;
+	}
+	size_t ws = 0;
+	for (int i = 0; i < m->n_layers; i++) {
+		const cnn_layer *l = &m->layers[i];
+		size_t need = l->ops->workspace ? l->ops->workspace(l, n) : 0;
+		if (need > ws)
+			ws = need;
+	}
+	float *w = realloc(m->ws, (ws ? ws : 1) * sizeof(float));
+	if (!w)
+		goto nomem;
+	m->ws = w;
+	m->ws_size = ws;
+	m->batch_cap = n;
+	return CNN_OK;
+nomem:
+	return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+	                   "out of memory for batches of %d samples", n);
+}
+
+/* Runs the layers on the n samples in act[0]; returns act[n_layers]. */
+const float *cnn_graph_forward(cnn_model *m, int n)
+{
+	for (int i = 0; i < m->n_layers; i++) {
+		cnn_layer *l = &m->layers[i];
+		l->ops->forward(l, m->act[i], m->act[i + 1], n, m->ws);
+	}
+	return m->act[m->n_layers];
+}
+
+/* Frees what cnn_graph_build and cnn_graph_reserve allocated. */
+void cnn_graph_free(cnn_model *m)
+{
+	if (m->act)
+		for (int i = 0; i <= m->n_layers; i++) {
+			free(m->act[i]);
+			free(m->dact[i]);
+		}
+	free(m->act);
+	free(m->dact);
+	free(m->ws);
+	free(m->params);
+	free(m->grads);
+	free(m->m1);
+	free(m->m2);
+	free(m->best);
+}

@@ -256,6 +256,8 @@ struct cnn_layer {
 	int weight_ndim;
 	int weight_shape[CNN_MAX_DIMS]; /* conv: F, C, KH, KW; dense: units, in */
 	size_t fan_in, fan_out;
+	char weight_name[CNN_NAME_MAX + 8]; /* "NAME.weight", set by the graph */
+	char bias_name[CNN_NAME_MAX + 8];   /* "NAME.bias" */
 	float *w, *b;   /* parameters */
 	float *dw, *db; /* gradients */
 };
@@ -413,6 +415,10 @@ cnn_status cnn_graph_reserve(cnn_model *m, int n, cnn_error *err);
 /* Forward pass of n samples in m->act[0]; returns the output (probabilities
  * when the last layer is softmax). */
 const float *cnn_graph_forward(cnn_model *m, int n);
+/* Makes the layers compute with the weights in arena (m->params or m->best). */
+void cnn_graph_use(cnn_model *m, float *arena);
+/* Frees the arenas and batch buffers. */
+void cnn_graph_free(cnn_model *m);
 
 /* One optimiser step on the whole arena with the gradients in m->grads. */
 void cnn_optim_step(cnn_model *m);

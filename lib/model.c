@@ -1,2 +1,199 @@
-/* model.c - not written yet */
+/*
+ * model.c - a model's life cycle (from YAML, free) and the public accessors
+ * the tools use to inspect it.
+ */
 #include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Takes ownership of *tree (it is moved into the model, and *tree zeroed,
+ * whatever the outcome), validates it, emits the resolved description, seeds
+ * the RNG and builds the graph. */
+cnn_status cnn_model_from_tree(cnn_model **out, cnn_tree *tree, cnn_error *err)
+{
+	cnn_model *m = calloc(1, sizeof *m);
+	*out = NULL;
+	if (!m) {
+		cnn_tree_free(tree);
+		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+		                   "out of memory");
+	}
+	m->tree = *tree;
+	memset(tree, 0, sizeof *tree);
+
+	if (cnn_spec_from_tree(&m->spec, &m->tree, err) != CNN_OK)
+		goto fail;
+	m->layers = m->spec.layers;
+	m->n_layers = m->spec.n_layers;
+	size_t len;
+	if (cnn_tree_emit(&m->tree, &m->yaml, &len, err) != CNN_OK)
+		goto fail;
+	cnn_rng_seed(&m->rng, m->spec.seed);
+	if (cnn_graph_build(m, err) != CNN_OK)
+		goto fail;
+	*out = m;
+	return CNN_OK;
+fail:
+	cnn_model_free(m);
+	return err->status;
+}
+
+cnn_status cnn_model_from_yaml(cnn_model **out, const char *path,
+                               const char *const *overrides, int n_overrides,
+                               cnn_error *err)
+{
+	cnn_tree tree;
+	*out = NULL;
+	cnn_err_clear(err);
+	if (cnn_tree_load(&tree, path, err) != CNN_OK)
+		return err->status;
+	for (int i = 0; i < n_overrides; i++)
+		if (cnn_tree_set(&tree, overrides[i], err) != CNN_OK) {
+			cnn_tree_free(&tree);
+			return err->status;
+		}
+	return cnn_model_from_tree(out, &tree, err);
+}
+
+void cnn_model_free(cnn_model *m)
+{
+	if (!m)
+		return;
+	cnn_graph_free(m);
+	cnn_spec_free(&m->spec);
+	cnn_tree_free(&m->tree);
+	free(m->yaml);
+	free(m->history);
+	free(m);
+}
+
+const char *cnn_model_yaml(const cnn_model *m)
+{
+	return m->yaml;
+}
+
+const char *cnn_model_name(const cnn_model *m)
+{
+	return m->spec.name;
+}
+
+const char *cnn_model_checkpoint_path(const cnn_model *m)
+{
+	return m->spec.checkpoint;
+}
+
+void cnn_model_input_shape(const cnn_model *m, int shape[3])
+{
+	memcpy(shape, m->spec.input, 3 * sizeof *shape);
+}
+
+int cnn_model_classes(const cnn_model *m)
+{
+	return m->classes;
+}
+
+int cnn_model_layer_count(const cnn_model *m)
+{
+	return m->n_layers;
+}
+
+cnn_status cnn_model_layer(const cnn_model *m, int i, cnn_layer_info *out)
+{
+	if (i < 0 || i >= m->n_layers)
+		return CNN_ERR_USAGE;
+	const cnn_layer *l = &m->layers[i];
+	out->name = l->name;
+	out->type = l->ops->type;
+	memcpy(out->in_shape, l->in_shape, sizeof out->in_shape);
+	memcpy(out->out_shape, l->out_shape, sizeof out->out_shape);
+	out->n_params = l->n_weight + l->n_bias;
+	return CNN_OK;
+}
+
+/* Tensors are numbered over the layers with parameters: weight, then bias. */
+int cnn_model_tensor_count(const cnn_model *m)
+{
+	int n = 0;
+	for (int i = 0; i < m->n_layers; i++)
+		n += (m->layers[i].n_weight > 0) + (m->layers[i].n_bias > 0);
+	return n;
+}
+
+cnn_status cnn_model_tensor(const cnn_model *m, int index, cnn_tensor_info *out)
+{
+	size_t off = 0;
+	int k = 0;
+	for (int i = 0; i < m->n_layers; i++) {
+		const cnn_layer *l = &m->layers[i];
+		for (int part = 0; part < 2; part++) {
+			size_t n = part ? l->n_bias : l->n_weight;
+			if (!n)
+				continue;
+			if (k++ == index) {
+				memset(out, 0, sizeof *out);
+				out->name = part ? l->bias_name : l->weight_name;
+				if (part) {
+					out->ndim = 1;
+					out->shape[0] = (int)n;
+				} else {
+					out->ndim = l->weight_ndim;
+					memcpy(out->shape, l->weight_shape,
+					       sizeof out->shape);
+				}
+				out->size = n;
+				out->data = m->params + off;
+				out->best = m->has_best ? m->best + off : NULL;
+				return CNN_OK;
+			}
+			off += n;
+		}
+	}
+	return CNN_ERR_USAGE;
+}
+
+void cnn_model_train_state(const cnn_model *m, cnn_train_state *out)
+{
+	out->epoch = m->epoch;
+	out->epochs = m->spec.epochs;
+	out->step = m->step;
+	out->best_epoch = m->best_epoch;
+	out->best_accuracy = m->best_accuracy;
+	out->optimizer = m->spec.optimizer == CNN_OPT_ADAM ? "adam" : "sgd";
+	out->keep = m->spec.keep == CNN_KEEP_BEST ? "best" : "last";
+}
+
+int cnn_model_history_count(const cnn_model *m)
+{
+	return m->n_history;
+}
+
+const cnn_epoch_metrics *cnn_model_history(const cnn_model *m)
+{
+	return m->history;
+}
+
+int cnn_model_optimizer_params(const cnn_model *m, const char **names,
+                               double *values, int max)
+{
+	const cnn_spec *s = &m->spec;
+	const char *nm[8];
+	double v[8];
+	int n = 0;
+	nm[n] = "learning_rate", v[n++] = s->learning_rate;
+	if (s->optimizer == CNN_OPT_ADAM) {
+		nm[n] = "beta1", v[n++] = s->beta1;
+		nm[n] = "beta2", v[n++] = s->beta2;
+		nm[n] = "epsilon", v[n++] = s->epsilon;
+		nm[n] = "epsilon_inside_sqrt", v[n++] = s->epsilon_inside_sqrt;
+		nm[n] = "bias_correction", v[n++] = s->bias_correction;
+	} else {
+		nm[n] = "momentum", v[n++] = s->momentum;
+	}
+	nm[n] = "reduction_sum", v[n++] = s->reduction == CNN_REDUCE_SUM;
+	for (int i = 0; i < n && i < max; i++) {
+		names[i] = nm[i];
+		values[i] = v[i];
+	}
+	return n;
+}

@@ -1,2 +1,424 @@
-/* train.c - not written yet */
+/*
+ * train.c - the training loop, evaluation and prediction.
+ *
+ * One epoch: shuffle the training indices with the model's RNG, run the
+ * mini-batches (the last one partial), then evaluate on the validation split
+ * and the test set, record the metrics, keep the best weights and save a
+ * checkpoint. Everything that changes the weights is deterministic: the RNG
+ * is our own and the kernels never split a sum between threads.
+ */
+#define _POSIX_C_SOURCE 200809L
 #include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* The training, validation and test samples of one run. */
+typedef struct run_data {
+	cnn_dataset *train, *test;
+	size_t *order;   /* training indices, shuffled every epoch */
+	size_t n_train;
+	size_t *val;     /* held-out training indices */
+	size_t n_val;
+} run_data;
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void set_threads(int threads)
+{
+#ifdef _OPENMP
+	if (threads > 0)
+		omp_set_num_threads(threads);
+#else
+	(void)threads;
+#endif
+}
+
+/* Loads the data set described by ds (train or test) for model m. */
+static cnn_status load_set(const cnn_model *m, const cnn_data_spec *ds,
+                           cnn_dataset **out, cnn_error *err)
+{
+	cnn_data_source src;
+	memset(&src, 0, sizeof src);
+	src.format = ds->format;
+	src.images = ds->images;
+	src.labels = ds->labels;
+	src.path = ds->path;
+	src.header = ds->header;
+	src.label_column = ds->label_column;
+	memcpy(src.shape, m->spec.input, sizeof src.shape);
+	src.classes = m->classes;
+	src.limit = ds->limit;
+	return cnn_dataset_load(out, &src, err);
+}
+
+static void run_data_free(run_data *d)
+{
+	cnn_dataset_free(d->train);
+	cnn_dataset_free(d->test);
+	free(d->order);
+	free(d->val);
+	memset(d, 0, sizeof *d);
+}
+
+/* Loads the training and test sets and splits off the validation samples:
+ * the last k of a permutation drawn from an RNG seeded with training.seed
+ * (not the model's RNG, so the split is the same on resume). */
+static cnn_status run_data_load(const cnn_model *m, run_data *d,
+                                cnn_error *err)
+{
+	const cnn_spec *s = &m->spec;
+	memset(d, 0, sizeof *d);
+	if (!s->train.present)
+		return cnn_err_set(err, CNN_ERR_CONFIG, m->tree.file, 0, 0,
+		                   "data.train",
+		                   "missing: training needs a training set");
+	if (load_set(m, &s->train, &d->train, err) != CNN_OK)
+		goto fail;
+	if (s->test.present && load_set(m, &s->test, &d->test, err) != CNN_OK)
+		goto fail;
+
+	size_t n = d->train->n, k = 0;
+	if (s->validation >= 1.0)
+		k = (size_t)s->validation;
+	else if (s->validation > 0.0)
+		k = (size_t)llround(s->validation * (double)n);
+	if (k >= n) {
+		cnn_err_set(err, CNN_ERR_CONFIG, m->tree.file, 0, 0,
+		            "data.validation",
+		            "holding out %zu samples leaves none of the %zu "
+		            "training samples",
+		            k, n);
+		goto fail;
+	}
+	d->order = malloc((n ? n : 1) * sizeof *d->order);
+	d->val = malloc((k ? k : 1) * sizeof *d->val);
+	if (!d->order || !d->val) {
+		cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+		            "out of memory for %zu sample indices", n);
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++)
+		d->order[i] = i;
+	if (k) {
+		/* mark the held-out samples, then compact the rest in order */
+		cnn_rng r;
+		cnn_rng_seed(&r, s->seed ^ 0x5f3759dfULL);
+		for (size_t i = n - 1; i > 0; i--) {
+			size_t j = (size_t)cnn_rng_below(&r, i + 1);
+			size_t t = d->order[i];
+			d->order[i] = d->order[j];
+			d->order[j] = t;
+		}
+		memcpy(d->val, d->order + (n - k), k * sizeof *d->val);
+		unsigned char *held = calloc(n, 1);
+		if (!held) {
+			cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+			            "out of memory");
+			goto fail;
+		}
+		for (size_t i = 0; i < k; i++)
+			held[d->val[i]] = 1;
+		size_t t = 0;
+		for (size_t i = 0; i < n; i++)
+			if (!held[i])
+				d->order[t++] = i;
+		free(held);
+	}
+	d->n_train = n - k;
+	d->n_val = k;
+	return CNN_OK;
+fail:
+	run_data_free(d);
+	return err->status;
+}
+
+/* Scales the bytes of samples idx[0..n) (or 0..n when idx is NULL, starting
+ * at first) into act[0]. */
+static void fill_batch(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
+                       size_t first, int n, float scale)
+{
+	const size_t sz = ds->sample_size;
+	float *x = m->act[0];
+	for (int s = 0; s < n; s++) {
+		size_t i = idx ? idx[first + (size_t)s] : first + (size_t)s;
+		const uint8_t *p = ds->pixels + i * sz;
+		float *dst = x + (size_t)s * sz;
+		for (size_t j = 0; j < sz; j++)
+			dst[j] = (float)p[j] * scale;
+	}
+}
+
+/* Cross-entropy of the softmax output for n samples, computed from the
+ * logits (the softmax's input) with the log-sum-exp trick so that it stays
+ * finite for any logits. Adds the summed loss to *loss and the number of
+ * correct argmax predictions to *correct. If grad is not NULL, writes
+ * dL/dlogits = (p - onehot) * g. */
+static void softmax_xent(const cnn_model *m, const cnn_dataset *ds,
+                         const size_t *idx, size_t first, int n, float g,
+                         float *grad, double *loss, size_t *correct,
+                         uint64_t *confusion)
+{
+	const int C = m->classes;
+	const float *z = m->act[m->n_layers - 1];
+	const float *p = m->act[m->n_layers];
+	for (int s = 0; s < n; s++) {
+		size_t i = idx ? idx[first + (size_t)s] : first + (size_t)s;
+		int y = ds->labels[i];
+		const float *zs = z + (size_t)s * C, *ps = p + (size_t)s * C;
+		double mx = zs[0], sum = 0.0;
+		int arg = 0;
+		for (int c = 1; c < C; c++) {
+			if (zs[c] > mx)
+				mx = zs[c];
+			if (ps[c] > ps[arg])
+				arg = c;
+		}
+		for (int c = 0; c < C; c++)
+			sum += exp((double)zs[c] - mx);
+		*loss += log(sum) + mx - (double)zs[y];
+		*correct += arg == y;
+		if (confusion)
+			confusion[(size_t)y * C + arg]++;
+		if (grad) {
+			float *gs = grad + (size_t)s * C;
+			for (int c = 0; c < C; c++)
+				gs[c] = (ps[c] - (c == y ? 1.0f : 0.0f)) * g;
+		}
+	}
+}
+
+/* Mean loss and accuracy of the current layer weights over samples idx (or
+ * all of ds when idx is NULL); fills confusion if not NULL. */
+static void evaluate_set(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
+                         size_t count, float scale, double *loss, double *acc,
+                         uint64_t *confusion)
+{
+	double total = 0.0;
+	size_t correct = 0;
+	for (size_t first = 0; first < count; first += (size_t)m->batch_cap) {
+		int n = (int)(count - first < (size_t)m->batch_cap
+		                  ? count - first
+		                  : (size_t)m->batch_cap);
+		fill_batch(m, ds, idx, first, n, scale);
+		cnn_graph_forward(m, n);
+		softmax_xent(m, ds, idx, first, n, 0.0f, NULL, &total, &correct,
+		             confusion);
+	}
+	*loss = count ? total / (double)count : 0.0;
+	*acc = count ? (double)correct / (double)count : 0.0;
+}
+
+/* Forward, loss, backward and one optimiser step for one mini-batch.
+ * Returns the summed loss of the batch. */
+static double train_batch(cnn_model *m, const run_data *d, size_t first, int n,
+                          size_t *correct)
+{
+	const int L = m->n_layers;
+	double loss = 0.0;
+	float g = m->spec.reduction == CNN_REDUCE_MEAN ? 1.0f / (float)n : 1.0f;
+
+	fill_batch(m, d->train, d->order, first, n, (float)m->spec.train.scale);
+	cnn_graph_forward(m, n);
+	/* softmax and cross-entropy are differentiated together: the softmax
+	 * layer's own backward is skipped */
+	softmax_xent(m, d->train, d->order, first, n, g, m->dact[L - 1], &loss,
+	             correct, NULL);
+	memset(m->grads, 0, m->n_params * sizeof *m->grads);
+	for (int i = L - 2; i >= 0; i--) {
+		cnn_layer *l = &m->layers[i];
+		l->ops->backward(l, m->act[i], m->act[i + 1], m->dact[i + 1],
+		                 i > 0 ? m->dact[i] : NULL, n, m->ws);
+	}
+	cnn_optim_step(m);
+	return loss;
+}
+
+/* Appends one epoch's metrics to the model's history. */
+static cnn_status push_history(cnn_model *m, const cnn_epoch_metrics *e,
+                               cnn_error *err)
+{
+	cnn_epoch_metrics *h =
+	    realloc(m->history, ((size_t)m->n_history + 1) * sizeof *h);
+	if (!h)
+		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+		                   "out of memory");
+	h[m->n_history++] = *e;
+	m->history = h;
+	return CNN_OK;
+}
+
+cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
+                           cnn_error *err)
+{
+	const cnn_spec *s = &m->spec;
+	const char *ckpt = opts && opts->checkpoint ? opts->checkpoint
+	                                            : s->checkpoint;
+	run_data d;
+
+	cnn_err_clear(err);
+	set_threads(opts ? opts->threads : 0);
+	if (run_data_load(m, &d, err) != CNN_OK)
+		return err->status;
+	if (cnn_graph_reserve(m, s->batch_size, err) != CNN_OK)
+		goto out;
+	cnn_graph_use(m, m->params);
+
+	while (m->epoch < s->epochs) {
+		double t0 = now_seconds(), loss = 0.0;
+		size_t correct = 0;
+		int epoch = m->epoch + 1, batch = 0;
+
+		if (s->shuffle)
+			for (size_t i = d.n_train - 1; i > 0 && d.n_train; i--) {
+				size_t j = (size_t)cnn_rng_below(&m->rng, i + 1);
+				size_t t = d.order[i];
+				d.order[i] = d.order[j];
+				d.order[j] = t;
+			}
+		for (size_t first = 0; first < d.n_train;
+		     first += (size_t)s->batch_size, batch++) {
+			size_t left = d.n_train - first;
+			int n = left < (size_t)s->batch_size ? (int)left
+			                                     : s->batch_size;
+			double bl = train_batch(m, &d, first, n, &correct);
+			if (!isfinite(bl)) {
+				cnn_err_set(err, CNN_ERR_DIVERGED, NULL, 0, 0,
+				            NULL,
+				            "training diverged: the loss is %s in "
+				            "epoch %d, batch %d; the last "
+				            "checkpoint is kept",
+				            isnan(bl) ? "NaN" : "infinite", epoch,
+				            batch + 1);
+				goto out;
+			}
+			loss += bl;
+		}
+
+		cnn_epoch_metrics e = {epoch, loss / (double)d.n_train,
+		                       (double)correct / (double)d.n_train,
+		                       -1.0, -1.0, 0.0};
+		double l;
+		if (d.n_val)
+			evaluate_set(m, d.train, d.val, d.n_val,
+			             (float)s->train.scale, &l, &e.val_accuracy,
+			             NULL);
+		if (d.test)
+			evaluate_set(m, d.test, NULL, d.test->n,
+			             (float)s->test.scale, &l, &e.test_accuracy,
+			             NULL);
+		double sel = d.n_val ? e.val_accuracy
+		             : d.test ? e.test_accuracy
+		                      : e.train_accuracy;
+		if (m->best_epoch == 0 || sel > m->best_accuracy) {
+			m->best_epoch = epoch;
+			m->best_accuracy = sel;
+			if (s->keep == CNN_KEEP_BEST) {
+				memcpy(m->best, m->params,
+				       m->n_params * sizeof *m->best);
+				m->has_best = 1;
+			}
+		}
+		m->epoch = epoch;
+		e.seconds = now_seconds() - t0;
+		if (push_history(m, &e, err) != CNN_OK)
+			goto out;
+		if ((epoch % s->checkpoint_every == 0 || epoch == s->epochs) &&
+		    cnn_model_save(m, ckpt, err) != CNN_OK)
+			goto out;
+		if (opts && opts->on_epoch && opts->on_epoch(&e, opts->user)) {
+			if (epoch % s->checkpoint_every != 0 &&
+			    cnn_model_save(m, ckpt, err) != CNN_OK)
+				goto out;
+			cnn_err_set(err, CNN_ERR_INTERRUPTED, NULL, 0, 0, NULL,
+			            "training stopped after epoch %d", epoch);
+			goto out;
+		}
+	}
+out:
+	run_data_free(&d);
+	return err->status;
+}
+
+/* The weights used after training: the best kept, else the current ones. */
+static float *kept_weights(cnn_model *m)
+{
+	return m->spec.keep == CNN_KEEP_BEST && m->has_best ? m->best
+	                                                    : m->params;
+}
+
+cnn_status cnn_model_evaluate(cnn_model *m, int threads, cnn_eval_result *out,
+                              cnn_error *err)
+{
+	cnn_dataset *test = NULL;
+	memset(out, 0, sizeof *out);
+	cnn_err_clear(err);
+	set_threads(threads);
+	if (!m->spec.test.present)
+		return cnn_err_set(err, CNN_ERR_CONFIG, m->tree.file, 0, 0,
+		                   "data.test",
+		                   "missing: evaluation needs a test set");
+	if (load_set(m, &m->spec.test, &test, err) != CNN_OK)
+		return err->status;
+	out->classes = m->classes;
+	out->confusion = calloc((size_t)m->classes * m->classes,
+	                        sizeof *out->confusion);
+	if (!out->confusion) {
+		cnn_dataset_free(test);
+		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+		                   "out of memory");
+	}
+	if (cnn_graph_reserve(m, m->spec.batch_size, err) == CNN_OK) {
+		cnn_graph_use(m, kept_weights(m));
+		evaluate_set(m, test, NULL, test->n, (float)m->spec.test.scale,
+		             &out->loss, &out->accuracy, out->confusion);
+		cnn_graph_use(m, m->params);
+		out->n = test->n;
+	}
+	cnn_dataset_free(test);
+	return err->status;
+}
+
+void cnn_eval_result_free(cnn_eval_result *r)
+{
+	free(r->confusion);
+	r->confusion = NULL;
+}
+
+cnn_status cnn_model_predict(cnn_model *m, const uint8_t *pixels, size_t n,
+                             float *probs, cnn_error *err)
+{
+	const size_t sz = m->layers[0].in_size;
+	const cnn_spec *s = &m->spec;
+	float scale = (float)(s->train.present  ? s->train.scale
+	                      : s->test.present ? s->test.scale
+	                                        : 1.0 / 255.0);
+	cnn_err_clear(err);
+	if (cnn_graph_reserve(m, s->batch_size, err) != CNN_OK)
+		return err->status;
+	cnn_graph_use(m, kept_weights(m));
+	for (size_t first = 0; first < n; first += (size_t)m->batch_cap) {
+		int b = (int)(n - first < (size_t)m->batch_cap
+		                  ? n - first
+		                  : (size_t)m->batch_cap);
+		float *x = m->act[0];
+		const uint8_t *p = pixels + first * sz;
+		for (size_t j = 0; j < (size_t)b * sz; j++)
+			x[j] = (float)p[j] * scale;
+		const float *y = cnn_graph_forward(m, b);
+		memcpy(probs + first * m->classes, y,
+		       (size_t)b * m->classes * sizeof *probs);
+	}
+	cnn_graph_use(m, m->params);
+	return CNN_OK;
+}
