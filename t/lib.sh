@@ -1,1 +1,58 @@
-# t/lib.sh
+# t/lib.sh - shared by the shell tests: TAP output, a scratch folder, and a
+# way to run the built tools (through libtool, and under valgrind when
+# `make check-valgrind` sets CNN_WRAP).
+#
+#   . "$top_srcdir/t/lib.sh"
+#   run cnnrun --help >"$tmp/out" 2>"$tmp/err"; is $? 0 "help exits 0"
+#   done_testing
+
+: "${top_srcdir:=.}" "${top_builddir:=.}" "${LIBTOOL:=$top_builddir/libtool}"
+: "${CNN_WRAP:=}"
+MNIST="$top_srcdir/data/mnist"
+MODEL="$top_srcdir/models/mnist_cnn.yaml"
+tap_n=0
+tap_failed=0
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cnn-test.XXXXXX") || exit 99
+trap 'rm -rf "$tmp"' EXIT
+
+# run TOOL ARGS...: runs a built tool.
+run() {
+	_tool=$1
+	shift
+	$LIBTOOL --mode=execute $CNN_WRAP "$top_builddir/tools/$_tool" "$@"
+}
+
+# ok STATUS NAME: a test point that passes when STATUS is 0.
+ok() {
+	tap_n=$((tap_n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $tap_n - $2"
+	else
+		tap_failed=$((tap_failed + 1))
+		echo "not ok $tap_n - $2"
+	fi
+}
+
+# is GOT WANT NAME: passes when the two strings are equal.
+is() {
+	if [ "$1" = "$2" ]; then
+		ok 0 "$3"
+	else
+		ok 1 "$3"
+		echo "#   got:  '$1'"
+		echo "#   want: '$2'"
+	fi
+}
+
+# lines FILE: the number of lines in FILE.
+lines() {
+	wc -l <"$1" | tr -d ' '
+}
+
+# A quick training setting on a small slice of MNIST.
+QUICK="--set training.epochs=1 --set data.train.limit=1000 --set data.test.limit=500"
+
+done_testing() {
+	echo "1..$tap_n"
+	[ "$tap_failed" -eq 0 ]
+}

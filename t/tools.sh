@@ -1,1 +1,106 @@
-echo "1..0 # SKIP not written yet"
+# t/tools.sh - cnnrun and cnninspect from the command line: training,
+# metrics, resume, evaluation, prediction, determinism, usage errors.
+. "$top_srcdir/t/lib.sh"
+
+run cnnrun --help >"$tmp/out" 2>&1
+ok $? "cnnrun --help exits 0"
+grep -q -- '--set KEY=VALUE' "$tmp/out"
+ok $? "cnnrun --help lists --set"
+run cnnrun --version >"$tmp/out" 2>&1
+ok $? "cnnrun --version exits 0"
+grep -q '^cnnrun (libcnn) [0-9]' "$tmp/out"
+ok $? "cnnrun --version names the version"
+
+# Train one epoch on a slice of MNIST.
+run cnnrun $QUICK -o "$tmp/c.ckpt.gz" --metrics "$tmp/m.jsonl" "$MODEL" \
+	>"$tmp/out" 2>"$tmp/err"
+ok $? "one epoch of the reference model trains"
+is "$(lines "$tmp/err")" 0 "training prints nothing on stderr"
+grep -q '^epoch 1/1: loss [0-9.]*, train [0-9.]*%, test [0-9.]*%' "$tmp/out"
+ok $? "an epoch line with loss and accuracies"
+test -s "$tmp/c.ckpt.gz"
+ok $? "the checkpoint is written"
+is "$(lines "$tmp/m.jsonl")" 1 "one metrics line per epoch"
+grep -q '^{"epoch": 1, "loss": [0-9.e-]*, "train_accuracy": [0-9.e-]*, "test_accuracy": [0-9.e-]*, "seconds": [0-9.e-]*}$' "$tmp/m.jsonl"
+ok $? "the metrics line has epoch, loss, train_accuracy, test_accuracy, seconds"
+ls "$tmp" | grep -q '\.tmp\.'
+ok $((!$?)) "no temporary file is left next to the checkpoint"
+
+# Inspect.
+run cnninspect --json "$tmp/c.ckpt.gz" >"$tmp/json" 2>"$tmp/err"
+ok $? "cnninspect --json reads the checkpoint"
+tr -d ' \n' <"$tmp/json" >"$tmp/json1"
+for t in '"conv2d1.weight","shape":\[2,1,5,5\]' '"dense1.weight","shape":\[60,288\]' \
+	'"dense1.bias","shape":\[60\]' '"dense2.weight","shape":\[10,60\]' \
+	'"dense2.bias","shape":\[10\]'; do
+	grep -q "$t" "$tmp/json1"
+	ok $? "cnninspect --json lists $t"
+done
+
+# Resume to two epochs: the history grows, the metrics file is appended to.
+run cnnrun --resume "$tmp/c.ckpt.gz" --set training.epochs=2 \
+	--metrics "$tmp/m.jsonl" >"$tmp/out" 2>"$tmp/err"
+ok $? "--resume continues the run"
+grep -q '^epoch 2/2' "$tmp/out"
+ok $? "--resume starts at epoch 2"
+is "$(lines "$tmp/m.jsonl")" 2 "--resume appends to the metrics file"
+
+# Evaluate.
+run cnnrun --evaluate "$tmp/c.ckpt.gz" --set data.test.limit=300 >"$tmp/out" 2>"$tmp/err"
+ok $? "--evaluate exits 0"
+grep -q '^samples: 300$' "$tmp/out" && grep -q '^accuracy: 0\.[0-9]* (' "$tmp/out"
+ok $? "--evaluate prints samples and accuracy"
+is "$(grep -c '^ *[0-9]\( *[0-9][0-9]*\)\{10\}$' "$tmp/out")" 10 "--evaluate prints a 10x10 confusion matrix"
+run cnnrun --evaluate "$tmp/c.ckpt.gz" --json --set data.test.limit=300 >"$tmp/out" 2>"$tmp/err"
+grep -q '^{"samples": 300, "accuracy": [0-9.e-]*, "loss": [0-9.e-]*, "confusion": \[\[' "$tmp/out"
+ok $? "--evaluate --json"
+
+# Predict: the first test image as a PGM, and the test images as IDX.
+{ printf 'P5\n# first MNIST test digit\n28 28\n255\n'
+  gzip -dc "$MNIST/t10k-images-idx3-ubyte.gz" | dd bs=16 skip=1 count=49 2>/dev/null; } >"$tmp/seven.pgm"
+run cnnrun --predict "$tmp/c.ckpt.gz" --top 3 "$tmp/seven.pgm" >"$tmp/out" 2>"$tmp/err"
+ok $? "--predict reads a PGM image"
+grep -q "^$tmp/seven.pgm: [0-9] [01]\.[0-9]*, [0-9] [01]\.[0-9]*, [0-9] [01]\.[0-9]*$" "$tmp/out"
+ok $? "--predict --top 3 prints three classes with probabilities"
+run cnnrun --predict "$tmp/c.ckpt.gz" "$MNIST/t10k-images-idx3-ubyte.gz" >"$tmp/out" 2>"$tmp/err"
+ok $? "--predict reads an IDX image file"
+is "$(lines "$tmp/out")" 10000 "--predict prints one line per IDX image"
+printf 'P5\n27 28\n255\n' >"$tmp/small.pgm"
+head -c 756 /dev/zero >>"$tmp/small.pgm"
+run cnnrun --predict "$tmp/c.ckpt.gz" "$tmp/small.pgm" >"$tmp/out" 2>"$tmp/err"
+is "$?:$(lines "$tmp/err")" "2:1" "--predict refuses an image of the wrong size (exit 2, one line)"
+
+# Determinism: the same seed gives the same weights, whatever the threads.
+run cnnrun $QUICK -q -j 1 -o "$tmp/a.ckpt.gz" "$MODEL" >/dev/null 2>&1 &&
+run cnnrun $QUICK -q -j 2 -o "$tmp/b.ckpt.gz" "$MODEL" >/dev/null 2>&1
+ok $? "two runs of the same seed, 1 and 2 threads"
+run cnninspect --tensor dense1.weight "$tmp/a.ckpt.gz" >"$tmp/a.txt" 2>&1
+run cnninspect --tensor dense1.weight "$tmp/b.ckpt.gz" >"$tmp/b.txt" 2>&1
+cmp -s "$tmp/a.txt" "$tmp/b.txt" && test "$(lines "$tmp/a.txt")" -ge 17280
+ok $? "the same seed gives bit-identical weights with 1 and 2 threads"
+run cnnrun $QUICK -q --set training.seed=2 -o "$tmp/s2.ckpt.gz" "$MODEL" >/dev/null 2>&1
+run cnninspect --tensor dense1.weight "$tmp/s2.ckpt.gz" >"$tmp/s2.txt" 2>&1
+cmp -s "$tmp/a.txt" "$tmp/s2.txt"
+ok $((!$?)) "another seed gives other weights"
+
+# Usage errors: exit status 2 and one line on stderr.
+run cnnrun --frobnicate "$MODEL" >"$tmp/out" 2>"$tmp/err"
+is "$?:$(lines "$tmp/err")" "2:1" "an unknown option: exit 2, one line"
+run cnnrun >"$tmp/out" 2>"$tmp/err"
+is "$?:$(lines "$tmp/err")" "2:1" "no model: exit 2, one line"
+run cnnrun -j zero "$MODEL" >"$tmp/out" 2>"$tmp/err"
+is "$?:$(cat "$tmp/err")" "2:cnnrun: --threads: expected an integer from 1 to 1024, got \"zero\" (see cnnrun --help)" "a bad --threads value"
+run cnnrun --set training.epochs "$MODEL" >"$tmp/out" 2>"$tmp/err"
+is "$?:$(lines "$tmp/err")" "2:1" "a --set without '=': exit 2, one line"
+run cnnrun --set training.epochs=0 "$MODEL" >"$tmp/out" 2>"$tmp/err"
+is "$?:$(lines "$tmp/err")" "2:1" "--set training.epochs=0: exit 2, one line"
+grep -q 'training.epochs' "$tmp/err"
+ok $? "the message names training.epochs"
+run cnnrun "$tmp/missing.yaml" >"$tmp/out" 2>"$tmp/err"
+is "$?:$(lines "$tmp/err")" "1:1" "a missing model file: exit 1, one line"
+run cnnrun $QUICK --set data.train.images="$tmp/missing.gz" -o "$tmp/x.ckpt.gz" "$MODEL" >"$tmp/out" 2>"$tmp/err"
+is "$?:$(lines "$tmp/err")" "1:1" "a missing data file: exit 1, one line"
+grep -q "$tmp/missing.gz" "$tmp/err"
+ok $? "the message names the data file"
+
+done_testing
