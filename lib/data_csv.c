@@ -1,2 +1,338 @@
-/* data_csv.c - not written yet */
+/*
+ * data_csv.c - the CSV reader: one sample per line, a label column and
+ * channels*height*width pixel columns (integers 0..255), plain or gzip.
+ *
+ * Accepted: spaces and tabs around cells, CRLF line ends, a UTF-8 byte order
+ * mark, a last line without a newline, blank lines at the end, and a header
+ * line (given, or detected by a cell that is not a number).
+ *
+ * Invariants
+ *  - Parsed in place from the file's buffer; no allocation per line or cell.
+ *    The pixel array is allocated once, after the lines are counted, and
+ *    only when the bytes could really hold that many rows (so a file of many
+ *    short lines cannot make us allocate rows * pixels bytes).
+ *  - Every error names the file, the line and, for a bad cell, its 1-based
+ *    column (cell number), e.g. "train.csv:7:301: pixel value 256 is out of
+ *    range 0..255".
+ */
 #include "internal.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The largest CSV file read (after gunzipping). */
+#if SIZE_MAX > 0xffffffffu
+#define CSV_MAX ((size_t)1 << 32)
+#else
+#define CSV_MAX ((size_t)SIZE_MAX / 2)
+#endif
+
+/* How a cell failed to parse. */
+enum cell_status { CELL_OK, CELL_EMPTY, CELL_NOT_INT, CELL_RANGE };
+
+/* What the row parser needs and where it stores. */
+struct csv {
+	const char *path;
+	size_t ncells; /* sample + 1 */
+	size_t label_col;
+	int classes;
+	uint8_t *pixels; /* NULL: only validate */
+	uint8_t *labels;
+};
+
+static int is_blank(int c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Trims spaces and tabs around [*s, *e). */
+static void trim(const uint8_t **s, const uint8_t **e)
+{
+	while (*s < *e && is_blank(**s))
+		(*s)++;
+	while (*e > *s && is_blank((*e)[-1]))
+		(*e)--;
+}
+
+/* Parses [s, e) as an optionally signed decimal integer with blanks around
+ * it. The value saturates at +-10^9 (enough to be out of any range). */
+static enum cell_status cell_int(const uint8_t *s, const uint8_t *e, long *v)
+{
+	long x = 0;
+	int neg = 0;
+	trim(&s, &e);
+	if (s == e)
+		return CELL_EMPTY;
+	if (*s == '+' || *s == '-')
+		neg = *s++ == '-';
+	if (s == e)
+		return CELL_NOT_INT;
+	for (; s < e; s++) {
+		if (*s < '0' || *s > '9')
+			return CELL_NOT_INT;
+		if (x < 1000000000L)
+			x = x * 10 + (*s - '0');
+	}
+	*v = neg ? -x : x;
+	return CELL_OK;
+}
+
+/* The cell's text for a message: trimmed, at most 24 bytes, with bytes that
+ * are not printable ASCII shown as '?'. */
+static const char *cell_text(const uint8_t *s, const uint8_t *e, char *buf)
+{
+	size_t i, n;
+	trim(&s, &e);
+	n = (size_t)(e - s);
+	for (i = 0; i < n && i < 24; i++)
+		buf[i] = s[i] >= 0x20 && s[i] < 0x7f ? (char)s[i] : '?';
+	if (n > 24)
+		memcpy(buf + i, "...", 4);
+	else
+		buf[i] = 0;
+	return buf;
+}
+
+/* The end of the line starting at s: its '\n', or end. */
+static const uint8_t *line_end(const uint8_t *s, const uint8_t *end)
+{
+	const uint8_t *nl = memchr(s, '\n', (size_t)(end - s));
+	return nl ? nl : end;
+}
+
+/* Whether the line [s, e) has a cell that is not a number (a header). */
+static int looks_like_header(const uint8_t *s, const uint8_t *e)
+{
+	if (e > s && e[-1] == '\r')
+		e--;
+	for (;;) {
+		const uint8_t *q = s;
+		long v;
+		while (q < e && *q != ',')
+			q++;
+		if (cell_int(s, q, &v) == CELL_NOT_INT)
+			return 1;
+		if (q == e)
+			return 0;
+		s = q + 1;
+	}
+}
+
+/* Parses row number row (0-based among those kept) on line number line, the
+ * text [s, e) without its '\n'. A wrong number of cells is reported before a
+ * bad cell. */
+static cnn_status csv_row(const struct csv *c, size_t row, int line,
+                          const uint8_t *s, const uint8_t *e, cnn_error *err)
+{
+	uint8_t *px = c->pixels ? c->pixels + row * (c->ncells - 1) : NULL;
+	const uint8_t *bad_s = NULL, *bad_e = NULL;
+	enum cell_status bad = CELL_OK;
+	size_t j = 0, bad_j = 0;
+	long v;
+	char text[32];
+
+	if (e > s && e[-1] == '\r')
+		e--;
+	{
+		const uint8_t *ts = s, *te = e;
+		trim(&ts, &te);
+		if (ts == te)
+			return cnn_err_set(
+			    err, CNN_ERR_DATA, c->path, line, 1, NULL,
+			    "empty line (expected %zu cells)", c->ncells);
+	}
+	for (;;) {
+		const uint8_t *q = s;
+		enum cell_status cs;
+		/* The common case, bare digits, in one pass. */
+		v = 0;
+		while (q < e && *q >= '0' && *q <= '9') {
+			if (v < 1000000000L)
+				v = v * 10 + (*q - '0');
+			q++;
+		}
+		if (q > s && (q == e || *q == ',')) {
+			cs = CELL_OK;
+		} else {
+			while (q < e && *q != ',')
+				q++;
+			cs = cell_int(s, q, &v);
+		}
+		if (j < c->ncells && bad == CELL_OK) {
+			int is_label = j == c->label_col;
+			if (cs == CELL_OK &&
+			    (v < 0 || v > (is_label ? c->classes - 1 : 255)))
+				cs = CELL_RANGE;
+			if (cs != CELL_OK) {
+				bad = cs;
+				bad_j = j;
+				bad_s = s;
+				bad_e = q;
+			} else if (is_label) {
+				if (c->labels)
+					c->labels[row] = (uint8_t)v;
+			} else if (px) {
+				*px++ = (uint8_t)v;
+			}
+		}
+		j++;
+		if (q == e)
+			break;
+		s = q + 1;
+	}
+	if (j != c->ncells)
+		return cnn_err_set(err, CNN_ERR_DATA, c->path, line,
+		                   (int)(j < c->ncells ? j + 1 : c->ncells + 1),
+		                   NULL, "row has %zu cells, expected %zu", j,
+		                   c->ncells);
+	if (bad == CELL_OK)
+		return CNN_OK;
+	cell_text(bad_s, bad_e, text);
+	if (bad == CELL_EMPTY)
+		return cnn_err_set(err, CNN_ERR_DATA, c->path, line,
+		                   (int)bad_j + 1, NULL, "empty cell");
+	if (bad == CELL_NOT_INT)
+		return cnn_err_set(err, CNN_ERR_DATA, c->path, line,
+		                   (int)bad_j + 1, NULL,
+		                   "cell \"%s\" is not an integer", text);
+	if (bad_j == c->label_col)
+		return cnn_err_set(
+		    err, CNN_ERR_DATA, c->path, line, (int)bad_j + 1, NULL,
+		    "label %s is out of range 0..%d", text, c->classes - 1);
+	return cnn_err_set(err, CNN_ERR_DATA, c->path, line, (int)bad_j + 1,
+	                   NULL, "pixel value %s is out of range 0..255", text);
+}
+
+/* Parses the text [b, end) (the file without its trailing blank lines) into
+ * d. */
+static cnn_status csv_parse(const cnn_data_source *src, size_t sample,
+                            const uint8_t *b, const uint8_t *end,
+                            cnn_dataset *d, cnn_error *err)
+{
+	struct csv c;
+	const uint8_t *s, *span_end;
+	size_t n, keep, row;
+	uint64_t need;
+	long line = 1;
+	cnn_status st = CNN_OK;
+
+	c.path = src->path;
+	c.ncells = sample + 1;
+	c.label_col = (size_t)src->label_column;
+	c.classes = src->classes;
+	c.pixels = c.labels = NULL;
+
+	if (b < end &&
+	    (src->header == 1 ||
+	     (src->header < 0 && looks_like_header(b, line_end(b, end))))) {
+		b = line_end(b, end);
+		b += b < end;
+		line++;
+	}
+	if (b >= end)
+		return cnn_err_set(err, CNN_ERR_DATA, src->path, 0, 0, NULL,
+		                   "holds no data rows");
+
+	/* Count the rows, and find where the kept ones end. */
+	n = 1;
+	keep = src->limit > 0 ? (size_t)src->limit : 0;
+	span_end = end;
+	for (s = b; (s = memchr(s, '\n', (size_t)(end - s))) != NULL; s++) {
+		if (n == keep)
+			span_end = s;
+		n++;
+	}
+	if (keep == 0 || keep > n)
+		keep = n;
+
+	/* A valid row has at least one digit per cell and a comma between
+	 * cells: if the kept rows cannot hold that, one of them is wrong, and
+	 * parsing without storing finds it. */
+	need = (uint64_t)keep * (2 * (uint64_t)c.ncells - 1);
+	if (need <= (uint64_t)(span_end - b)) {
+		c.pixels = malloc(keep * sample);
+		c.labels = malloc(keep);
+		if (!c.pixels || !c.labels) {
+			free(c.pixels);
+			free(c.labels);
+			return cnn_err_set(err, CNN_ERR_NOMEM, src->path, 0, 0,
+			                   NULL,
+			                   "out of memory (%zu rows of %zu "
+			                   "pixels)",
+			                   keep, sample);
+		}
+	}
+	for (row = 0, s = b; row < keep; row++) {
+		const uint8_t *e = line_end(s, end);
+		st = csv_row(&c, row, line > INT_MAX ? INT_MAX : (int)line, s,
+		             e, err);
+		if (st != CNN_OK)
+			break;
+		s = e + 1;
+		line++;
+	}
+	if (st == CNN_OK && !c.pixels) /* cannot happen, by the count above */
+		st = cnn_err_set(err, CNN_ERR_DATA, src->path, 0, 0, NULL,
+		                 "rows are too short for %zu cells", c.ncells);
+	if (st != CNN_OK) {
+		free(c.pixels);
+		free(c.labels);
+		return st;
+	}
+	d->n = keep;
+	d->sample_size = sample;
+	d->pixels = c.pixels;
+	d->labels = c.labels;
+	return CNN_OK;
+}
+
+/* Loads the CSV file src->path into d (zeroed). */
+cnn_status cnn_csv_load(cnn_dataset *d, const cnn_data_source *src,
+                        cnn_error *err)
+{
+	uint8_t *buf;
+	const uint8_t *b, *end;
+	size_t len, sample = 1;
+	cnn_status st;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		if (src->shape[i] < 1 || src->shape[i] > 65536)
+			return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
+			                   "data: bad input shape");
+		sample *= (size_t)src->shape[i];
+		if (sample > ((size_t)1 << 30))
+			return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
+			                   "data: input shape too large");
+	}
+	if (src->classes < 1 || src->classes > 256)
+		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
+		                   "data: %d classes is out of range 1..256",
+		                   src->classes);
+	if (src->label_column < 0 || (size_t)src->label_column > sample)
+		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
+		                   "data: label column %d is out of range "
+		                   "0..%zu",
+		                   src->label_column, sample);
+
+	st = cnn_read_file(src->path, CSV_MAX, &buf, &len, err);
+	if (st != CNN_OK)
+		return st;
+	b = buf;
+	end = buf + len;
+	if (len >= 3 && b[0] == 0xef && b[1] == 0xbb && b[2] == 0xbf)
+		b += 3; /* UTF-8 byte order mark */
+	while (end > b &&
+	       (is_blank(end[-1]) || end[-1] == '\r' || end[-1] == '\n'))
+		end--;
+	st = csv_parse(src, sample, b, end, d, err);
+	free(buf);
+	if (st != CNN_OK)
+		return st;
+	d->shape[0] = src->shape[0];
+	d->shape[1] = src->shape[1];
+	d->shape[2] = src->shape[2];
+	d->classes = src->classes;
+	return CNN_OK;
+}

@@ -1,2 +1,272 @@
-/* data_idx.c - not written yet */
+/*
+ * data_idx.c - the IDX reader (the format of the MNIST files), plain or gzip.
+ *
+ * An IDX file is a big-endian u32 magic (0x000008NN: u8 data, NN dimensions),
+ * NN big-endian u32 dimensions, then the raw bytes. Images are 0x00000803
+ * (count, rows, cols; one channel) or 0x00000804 (count, channels, rows,
+ * cols); labels are 0x00000801 (count).
+ *
+ * Invariants
+ *  - The header is looked at first (a few bytes inflated) so that a wrong
+ *    file fails at once, and the header's sizes only ever bound a read from
+ *    above (by the size it claims plus 1 MiB): what gets allocated is what
+ *    the file really holds, and a gzip bomb stops at the claimed size.
+ *  - The file must hold exactly the header's bytes, no more, no less.
+ */
 #include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+/* The largest IDX file read (after gunzipping). */
+#if SIZE_MAX > 0xffffffffu
+#define IDX_MAX ((size_t)1 << 32)
+#else
+#define IDX_MAX ((size_t)SIZE_MAX / 2)
+#endif
+
+/* How far past the header's size a file is read, so that the message for a
+ * slightly too long file can say by how much. */
+#define IDX_SLACK ((size_t)1 << 20)
+
+#define IDX_IMAGES3 0x00000803u
+#define IDX_IMAGES4 0x00000804u
+#define IDX_LABELS  0x00000801u
+
+struct idx_header {
+	size_t len;     /* header bytes */
+	uint32_t count; /* images or labels */
+	uint64_t item;  /* bytes per image or label */
+	uint64_t total; /* len + count * item */
+};
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* Parses and checks the header at the start of b (len bytes, possibly only
+ * the first bytes of the file) against src. Sets *partial and returns
+ * CNN_ERR_DATA without touching err when len is too short for the header,
+ * so that a caller looking at a prefix can tell "need more" from "wrong". */
+static cnn_status idx_header(const char *path, const uint8_t *b, size_t len,
+                             int labels, const cnn_data_source *src,
+                             struct idx_header *h, int *partial, cnn_error *err)
+{
+	uint32_t magic, dims[4];
+	int ndim, i;
+	const char *what = labels ? "labels" : "images";
+
+	*partial = 0;
+	if (len < 4) {
+		*partial = 1;
+		return CNN_ERR_DATA;
+	}
+	magic = be32(b);
+	if (labels && magic != IDX_LABELS)
+		return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
+		                   "not an IDX label file (magic 0x%08X, "
+		                   "expected 0x%08X)",
+		                   (unsigned)magic, IDX_LABELS);
+	if (!labels && magic != IDX_IMAGES3 && magic != IDX_IMAGES4)
+		return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
+		                   "not an IDX image file (magic 0x%08X, "
+		                   "expected 0x%08X or 0x%08X)",
+		                   (unsigned)magic, IDX_IMAGES3, IDX_IMAGES4);
+	ndim = (int)(magic & 0xff);
+	h->len = 4 + 4 * (size_t)ndim;
+	if (len < h->len) {
+		*partial = 1;
+		return CNN_ERR_DATA;
+	}
+	for (i = 0; i < ndim; i++)
+		dims[i] = be32(b + 4 + 4 * i);
+	h->count = dims[0];
+	if (!labels) {
+		uint32_t c = ndim == 4 ? dims[1] : 1;
+		uint32_t rows = dims[ndim - 2], cols = dims[ndim - 1];
+		if (c != (uint32_t)src->shape[0])
+			return cnn_err_set(
+			    err, CNN_ERR_DATA, path, 0, 0, NULL,
+			    "images have %u channel%s, the model "
+			    "expects %d",
+			    (unsigned)c, c == 1 ? "" : "s", src->shape[0]);
+		if (rows != (uint32_t)src->shape[1] ||
+		    cols != (uint32_t)src->shape[2])
+			return cnn_err_set(
+			    err, CNN_ERR_DATA, path, 0, 0, NULL,
+			    "images are %ux%u, the model expects "
+			    "%dx%d",
+			    (unsigned)rows, (unsigned)cols, src->shape[1],
+			    src->shape[2]);
+	}
+	if (h->count == 0)
+		return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
+		                   "holds no %s", what);
+	/* The shape was checked against src: item is at most 2^30, so the
+	 * product fits in 64 bits. */
+	h->item = labels ? 1
+	                 : (uint64_t)src->shape[0] * (uint64_t)src->shape[1] *
+	                       (uint64_t)src->shape[2];
+	h->total = h->len + (uint64_t)h->count * h->item;
+	return CNN_OK;
+}
+
+/* The first bytes of the file, inflated if need be. Returns how many were
+ * read, 0 on any failure (which the full read will then report). */
+static size_t idx_peek(const char *path, uint8_t *b, size_t size)
+{
+	gzFile f = gzopen(path, "rb");
+	int n;
+	if (!f)
+		return 0;
+	n = gzread(f, b, (unsigned)size);
+	gzclose(f);
+	return n > 0 ? (size_t)n : 0;
+}
+
+static cnn_status idx_size_error(const char *path, int labels,
+                                 const struct idx_header *h, const char *more,
+                                 size_t data, cnn_error *err)
+{
+	if (labels)
+		return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
+		                   "header says %u labels but the file holds "
+		                   "%s%zu bytes of data",
+		                   (unsigned)h->count, more, data);
+	return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
+	                   "header says %u images of %llu bytes but the file "
+	                   "holds %s%zu bytes of data",
+	                   (unsigned)h->count, (unsigned long long)h->item,
+	                   more, data);
+}
+
+/* Reads and checks one IDX file. On success *data holds the first keep
+ * items (the header removed; keep = all when 0 or more than the count),
+ * h->count the file's own count. */
+static cnn_status idx_read(const char *path, int labels,
+                           const cnn_data_source *src, size_t keep,
+                           uint8_t **data, struct idx_header *h, cnn_error *err)
+{
+	uint8_t head[20], *buf, *p;
+	size_t n, len, max = IDX_MAX;
+	int partial;
+	cnn_error local;
+	cnn_status st;
+
+	*data = NULL;
+	/* A quick look at the header: a wrong file fails before it is read,
+	 * and the header's size bounds the read. */
+	n = idx_peek(path, head, sizeof head);
+	st = idx_header(path, head, n, labels, src, h, &partial, err);
+	if (st == CNN_OK) {
+		if (h->total < max - IDX_SLACK)
+			max = (size_t)h->total + IDX_SLACK;
+	} else if (!partial) {
+		return st;
+	}
+
+	cnn_err_clear(&local);
+	st = cnn_read_file(path, max, &buf, &len, &local);
+	if (st != CNN_OK) {
+		if (st == CNN_ERR_DATA && !partial &&
+		    strstr(local.message, "larger than"))
+			return idx_size_error(path, labels, h, "more than ",
+			                      max - h->len, err);
+		return cnn_err_set(err, st, local.file, local.line,
+		                   local.column, local.path, "%s",
+		                   local.message);
+	}
+	st = idx_header(path, buf, len, labels, src, h, &partial, err);
+	if (partial)
+		st =
+		    cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
+		                "too short for an IDX header (%zu bytes)", len);
+	if (st == CNN_OK && (uint64_t)len != h->total)
+		st = idx_size_error(path, labels, h, "", len - h->len, err);
+	if (st != CNN_OK) {
+		free(buf);
+		return st;
+	}
+	if (keep == 0 || keep > h->count)
+		keep = h->count;
+	n = keep * (size_t)h->item;
+	memmove(buf, buf + h->len, n);
+	p = realloc(buf, n);
+	*data = p ? p : buf;
+	return CNN_OK;
+}
+
+/* Loads src->images and src->labels into d (zeroed). When src->labels is
+ * NULL (images to classify), every label is 0. */
+cnn_status cnn_idx_load(cnn_dataset *d, const cnn_data_source *src,
+                        cnn_error *err)
+{
+	struct idx_header hi, hl;
+	uint8_t *pixels, *labels;
+	size_t keep = src->limit > 0 ? (size_t)src->limit : 0, i;
+	cnn_status st;
+
+	/* cnn_dataset_load checked these; bad values must not reach idx_header
+	 * when called directly. */
+	for (i = 0; i < 3; i++)
+		if (src->shape[i] < 1 || src->shape[i] > 1024 * 1024)
+			return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
+			                   "data: bad input shape");
+	if (src->classes < 1 || src->classes > 256)
+		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
+		                   "data: %d classes is out of range 1..256",
+		                   src->classes);
+	st = idx_read(src->images, 0, src, keep, &pixels, &hi, err);
+	if (st != CNN_OK)
+		return st;
+	if (!src->labels) {
+		size_t n = keep && keep < hi.count ? keep : hi.count;
+		labels = calloc(n ? n : 1, 1);
+		if (!labels) {
+			free(pixels);
+			return cnn_err_set(err, CNN_ERR_NOMEM, src->images, 0,
+			                   0, NULL, "out of memory");
+		}
+		hl = hi;
+	} else {
+		st = idx_read(src->labels, 1, src, keep, &labels, &hl, err);
+		if (st != CNN_OK) {
+			free(pixels);
+			return st;
+		}
+	}
+	if (hl.count != hi.count) {
+		free(pixels);
+		free(labels);
+		return cnn_err_set(err, CNN_ERR_DATA, src->labels, 0, 0, NULL,
+		                   "holds %u labels but %s holds %u images",
+		                   (unsigned)hl.count, src->images,
+		                   (unsigned)hi.count);
+	}
+	if (keep == 0 || keep > hi.count)
+		keep = hi.count;
+	for (i = 0; i < keep; i++) {
+		if (labels[i] >= src->classes) {
+			unsigned bad = labels[i];
+			free(pixels);
+			free(labels);
+			return cnn_err_set(err, CNN_ERR_DATA, src->labels, 0, 0,
+			                   NULL,
+			                   "label %u at index %zu is out of "
+			                   "range 0..%d",
+			                   bad, i, src->classes - 1);
+		}
+	}
+	d->n = keep;
+	d->shape[0] = src->shape[0];
+	d->shape[1] = src->shape[1];
+	d->shape[2] = src->shape[2];
+	d->sample_size = (size_t)hi.item;
+	d->pixels = pixels;
+	d->labels = labels;
+	d->classes = src->classes;
+	return CNN_OK;
+}
