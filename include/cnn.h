@@ -213,7 +213,8 @@ cnn_status cnn_model_predict(cnn_model *m, const uint8_t *pixels, size_t n,
 typedef struct cnn_dataset cnn_dataset;
 
 /* Reads images and labels. format is "idx" (images and labels are paths,
- * plain or gzip) or "csv" (path; label column first unless label_column says
+ * plain or gzip; labels NULL reads images only, every label 0) or "csv"
+ * (path; label column first unless label_column says
  * otherwise; header 1, 0, or -1 to detect). shape is the expected
  * channels, height, width; classes bounds the labels. */
 typedef struct cnn_data_source {

@@ -1,2 +1,1601 @@
-/* tree.c - not written yet */
+/*
+ * tree.c - the YAML layer of libcnn.
+ *
+ * A model description is read with libyaml's event parser into a small tree
+ * of nodes (cnn_node) that remember the file, line and column they came
+ * from, so that every later complaint can point at what the user wrote.
+ * Only the subset of YAML a configuration needs is accepted: one document,
+ * a mapping at the top, no anchors or aliases, no duplicate keys, at most 32
+ * levels of nesting. The file also holds the "--set" overrides, the emitter
+ * (tree back to YAML, for checkpoints) and the typed getters with which
+ * spec.c and the layers validate the tree.
+ */
+#define _POSIX_C_SOURCE 200809L
 #include "internal.h"
+
+#include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#define TREE_MAX_DEPTH 32
+#define TREE_MAX_BYTES ((size_t)16 << 20)
+#define TREE_MAX_NODES 1000000
+/* Keys of a mapping checked for duplicates as they arrive; beyond this the
+ * check runs once at the end of the mapping, sorted, to stay O(n log n). */
+#define TREE_LINEAR_KEYS 64
+/* How much of a bad value is quoted back in messages. */
+#define TREE_QUOTE_MAX 40
+
+/* ======================================================================== */
+/* Nodes                                                                    */
+
+static void node_free(cnn_node *n)
+{
+	size_t i;
+
+	if (!n)
+		return;
+	free(n->value);
+	for (i = 0; i < n->n_items; i++)
+		node_free(n->items[i]);
+	free(n->items);
+	for (i = 0; i < n->n_pairs; i++) {
+		free(n->pairs[i].key);
+		node_free(n->pairs[i].value);
+	}
+	free(n->pairs);
+	free(n);
+}
+
+/* Frees every node and string of t and zeroes it (safe on a zeroed tree). */
+void cnn_tree_free(cnn_tree *t)
+{
+	size_t i;
+
+	if (!t)
+		return;
+	node_free(t->root);
+	free(t->file);
+	for (i = 0; i < t->n_strings; i++)
+		free(t->strings[i]);
+	free(t->strings);
+	memset(t, 0, sizeof *t);
+}
+
+/* Copies len bytes of s into a new NUL-terminated string (NULL: no memory). */
+static char *dup_len(const char *s, size_t len)
+{
+	char *d = malloc(len + 1);
+
+	if (d) {
+		memcpy(d, s, len);
+		d[len] = '\0';
+	}
+	return d;
+}
+
+/* Sets err for a failed allocation. */
+static cnn_status nomem(cnn_error *err)
+{
+	return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+	                   "out of memory while reading the model description");
+}
+
+/* Writes a printable excerpt of s (at most TREE_QUOTE_MAX bytes, control
+ * characters replaced by '?', cut on a UTF-8 boundary, "..." when cut) into
+ * buf, for quoting user text back in one-line messages. */
+static void excerpt(const char *s, char *buf, size_t size)
+{
+	size_t n = strlen(s), i, k = 0;
+	int cut = 0;
+
+	if (n > TREE_QUOTE_MAX) {
+		n = TREE_QUOTE_MAX;
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--;
+		cut = 1;
+	}
+	for (i = 0; i < n && k + 4 < size; i++) {
+		unsigned char c = (unsigned char)s[i];
+		buf[k++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	if (cut && k + 4 <= size) {
+		memcpy(buf + k, "...", 3);
+		k += 3;
+	}
+	buf[k] = '\0';
+}
+
+/* Describes a node for "got ..." in messages: "a mapping", "a sequence",
+ * "nothing" (an empty plain scalar), a quoted string or the plain text. */
+static void describe_node(const cnn_node *n, char *buf, size_t size)
+{
+	char ex[TREE_QUOTE_MAX + 8];
+
+	if (n->type == CNN_NODE_MAP) {
+		snprintf(buf, size, "a mapping");
+		return;
+	}
+	if (n->type == CNN_NODE_SEQ) {
+		snprintf(buf, size, "a sequence");
+		return;
+	}
+	excerpt(n->value, ex, sizeof ex);
+	if (n->quoted)
+		snprintf(buf, size, "a quoted string \"%s\"", ex);
+	else if (!n->value[0])
+		snprintf(buf, size, "nothing");
+	else
+		snprintf(buf, size, "\"%s\"", ex);
+}
+
+/* Forms "path.key", or just "key" when path is empty. */
+static void join_path(char *buf, size_t size, const char *path, const char *key)
+{
+	if (path && path[0])
+		snprintf(buf, size, "%s.%s", path, key);
+	else
+		snprintf(buf, size, "%s", key);
+}
+
+/* A CNN_ERR_CONFIG error at n's file:line:col (nothing when n is NULL). */
+cnn_status cnn_node_error(cnn_error *err, const cnn_node *n, const char *path,
+                          const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return cnn_err_set(err, CNN_ERR_CONFIG, n ? n->file : NULL,
+	                   n ? n->line : 0, n ? n->col : 0, path, "%s", msg);
+}
+
+/* ======================================================================== */
+/* Parsing                                                                  */
+
+typedef struct parse_ctx {
+	yaml_parser_t parser;
+	const char *file; /* stored in every node; used in messages */
+	const char *text;
+	size_t len;
+	size_t n_nodes;
+	int no_marks; /* overrides: nodes and messages get line 0 */
+	cnn_error *err;
+} parse_ctx;
+
+static void mark_pos(const parse_ctx *c, yaml_mark_t m, int *line, int *col)
+{
+	if (c->no_marks) {
+		*line = 0;
+		*col = 0;
+	} else {
+		*line = (int)(m.line + 1 > INT_MAX ? INT_MAX : m.line + 1);
+		*col = (int)(m.column + 1 > INT_MAX ? INT_MAX : m.column + 1);
+	}
+}
+
+/* A CNN_ERR_CONFIG error at a libyaml mark. */
+CNN_PRINTF(3, 4)
+static cnn_status mark_error(parse_ctx *c, yaml_mark_t m, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	int line, col;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	mark_pos(c, m, &line, &col);
+	return cnn_err_set(c->err, CNN_ERR_CONFIG, c->file, line, col, NULL,
+	                   "%s", msg);
+}
+
+/* Converts the parser's failure into an error: the problem text at the
+ * problem's position ("FILE:LINE:COL: problem"). */
+static cnn_status parser_error(parse_ctx *c)
+{
+	yaml_parser_t *p = &c->parser;
+	const char *problem = p->problem ? p->problem : "invalid YAML";
+	yaml_mark_t m = p->problem_mark;
+
+	if (p->error == YAML_MEMORY_ERROR)
+		return nomem(c->err);
+	if (p->error == YAML_READER_ERROR) {
+		/* Only a byte offset is known: count lines up to it. */
+		size_t i, off = p->problem_offset;
+
+		m.line = 0;
+		m.column = 0;
+		if (off > c->len)
+			off = c->len;
+		for (i = 0; i < off; i++) {
+			if (c->text[i] == '\n') {
+				m.line++;
+				m.column = 0;
+			} else {
+				m.column++;
+			}
+		}
+	}
+	return mark_error(c, m, "%s", problem);
+}
+
+/* Reads the next event into *ev; on failure *ev needs no deletion. */
+static cnn_status next_event(parse_ctx *c, yaml_event_t *ev)
+{
+	if (!yaml_parser_parse(&c->parser, ev))
+		return parser_error(c);
+	return CNN_OK;
+}
+
+/* Allocates a node at mark m, counting it against TREE_MAX_NODES. */
+static cnn_status new_node(parse_ctx *c, cnn_node_type type, yaml_mark_t m,
+                           cnn_node **out)
+{
+	cnn_node *n;
+
+	*out = NULL;
+	if (++c->n_nodes > TREE_MAX_NODES)
+		return mark_error(c, m,
+		                  "more than %d values in one description",
+		                  TREE_MAX_NODES);
+	n = calloc(1, sizeof *n);
+	if (!n)
+		return nomem(c->err);
+	n->type = type;
+	n->file = c->file;
+	mark_pos(c, m, &n->line, &n->col);
+	*out = n;
+	return CNN_OK;
+}
+
+/* The anchor of a node event, or NULL. */
+static const yaml_char_t *event_anchor(const yaml_event_t *ev)
+{
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		return ev->data.scalar.anchor;
+	case YAML_SEQUENCE_START_EVENT:
+		return ev->data.sequence_start.anchor;
+	case YAML_MAPPING_START_EVENT:
+		return ev->data.mapping_start.anchor;
+	default:
+		return NULL;
+	}
+}
+
+/* Rejects aliases and anchored nodes. */
+static cnn_status check_anchor(parse_ctx *c, const yaml_event_t *ev)
+{
+	if (ev->type == YAML_ALIAS_EVENT || event_anchor(ev))
+		return mark_error(c, ev->start_mark,
+		                  "anchors and aliases are not supported");
+	return CNN_OK;
+}
+
+/* Copies a scalar event's text, rejecting embedded NUL characters. */
+static cnn_status scalar_text(parse_ctx *c, const yaml_event_t *ev, char **out)
+{
+	const char *v = (const char *)ev->data.scalar.value;
+	size_t len = ev->data.scalar.length;
+
+	*out = NULL;
+	if (memchr(v, '\0', len))
+		return mark_error(c, ev->start_mark,
+		                  "NUL characters are not supported");
+	*out = dup_len(v, len);
+	return *out ? CNN_OK : nomem(c->err);
+}
+
+/* qsort order for pairs: by key, then by position in the mapping. */
+static int cmp_pair_ptr(const void *a, const void *b)
+{
+	const cnn_pair *x = *(const cnn_pair *const *)a;
+	const cnn_pair *y = *(const cnn_pair *const *)b;
+	int r = strcmp(x->key, y->key);
+
+	if (r)
+		return r;
+	return (x > y) - (x < y);
+}
+
+/* Checks a large mapping for duplicate keys once it is complete: reports the
+ * earliest pair (in document order) whose key appeared before it. */
+static cnn_status check_duplicates_sorted(parse_ctx *c, const cnn_node *map)
+{
+	const cnn_pair **v;
+	const cnn_pair *worst = NULL;
+	size_t i, n = map->n_pairs;
+
+	v = malloc(n * sizeof *v);
+	if (!v)
+		return nomem(c->err);
+	for (i = 0; i < n; i++)
+		v[i] = &map->pairs[i];
+	qsort(v, n, sizeof *v, cmp_pair_ptr);
+	for (i = 1; i < n; i++) {
+		/* the second of each run of equal keys */
+		if (!strcmp(v[i]->key, v[i - 1]->key) &&
+		    (i < 2 || strcmp(v[i - 1]->key, v[i - 2]->key)) &&
+		    (!worst || v[i] < worst))
+			worst = v[i];
+	}
+	free(v);
+	if (worst) {
+		char ex[TREE_QUOTE_MAX + 8];
+
+		excerpt(worst->key, ex, sizeof ex);
+		return cnn_err_set(c->err, CNN_ERR_CONFIG, c->file, worst->line,
+		                   worst->col, NULL, "duplicate key \"%s\"",
+		                   ex);
+	}
+	return CNN_OK;
+}
+
+static cnn_status parse_node(parse_ctx *c, yaml_event_t *ev, int depth,
+                             cnn_node **out);
+
+/* Parses the rest of a mapping whose start event was just consumed. */
+static cnn_status parse_mapping(parse_ctx *c, cnn_node *n, int depth)
+{
+	size_t cap = 0;
+	cnn_status st;
+
+	for (;;) {
+		yaml_event_t k, v;
+		cnn_pair *p;
+		char *key;
+		size_t i;
+
+		st = next_event(c, &k);
+		if (st)
+			return st;
+		if (k.type == YAML_MAPPING_END_EVENT) {
+			yaml_event_delete(&k);
+			break;
+		}
+		st = check_anchor(c, &k);
+		if (!st && k.type != YAML_SCALAR_EVENT)
+			st = mark_error(c, k.start_mark,
+			                "mapping keys must be plain scalars, "
+			                "not mappings or sequences");
+		if (!st)
+			st = scalar_text(c, &k, &key);
+		if (st) {
+			yaml_event_delete(&k);
+			return st;
+		}
+		if (n->n_pairs < TREE_LINEAR_KEYS) {
+			for (i = 0; i < n->n_pairs; i++) {
+				if (!strcmp(n->pairs[i].key, key)) {
+					char ex[TREE_QUOTE_MAX + 8];
+
+					excerpt(key, ex, sizeof ex);
+					free(key);
+					st = mark_error(c, k.start_mark,
+					                "duplicate key \"%s\"",
+					                ex);
+					yaml_event_delete(&k);
+					return st;
+				}
+			}
+		}
+		if (n->n_pairs == cap) {
+			size_t ncap = cap ? 2 * cap : 8;
+			cnn_pair *np = realloc(n->pairs, ncap * sizeof *np);
+
+			if (!np) {
+				free(key);
+				yaml_event_delete(&k);
+				return nomem(c->err);
+			}
+			n->pairs = np;
+			cap = ncap;
+		}
+		p = &n->pairs[n->n_pairs++];
+		p->key = key;
+		p->value = NULL;
+		mark_pos(c, k.start_mark, &p->line, &p->col);
+		yaml_event_delete(&k);
+
+		st = next_event(c, &v);
+		if (st)
+			return st;
+		st = parse_node(c, &v, depth + 1, &p->value);
+		if (st)
+			return st;
+	}
+	if (n->n_pairs > TREE_LINEAR_KEYS)
+		return check_duplicates_sorted(c, n);
+	return CNN_OK;
+}
+
+/* Parses the rest of a sequence whose start event was just consumed. */
+static cnn_status parse_sequence(parse_ctx *c, cnn_node *n, int depth)
+{
+	size_t cap = 0;
+	cnn_status st;
+
+	for (;;) {
+		yaml_event_t v;
+
+		st = next_event(c, &v);
+		if (st)
+			return st;
+		if (v.type == YAML_SEQUENCE_END_EVENT) {
+			yaml_event_delete(&v);
+			return CNN_OK;
+		}
+		if (n->n_items == cap) {
+			size_t ncap = cap ? 2 * cap : 8;
+			cnn_node **ni = realloc(n->items, ncap * sizeof *ni);
+
+			if (!ni) {
+				yaml_event_delete(&v);
+				return nomem(c->err);
+			}
+			n->items = ni;
+			cap = ncap;
+		}
+		n->items[n->n_items] = NULL;
+		st = parse_node(c, &v, depth + 1, &n->items[n->n_items]);
+		if (n->items[n->n_items])
+			n->n_items++;
+		if (st)
+			return st;
+	}
+}
+
+/* Builds the node that starts with event ev (which it deletes) at nesting
+ * depth depth (the top mapping is 1). On failure *out is NULL or a partial
+ * node, owned by the caller's structure either way. */
+static cnn_status parse_node(parse_ctx *c, yaml_event_t *ev, int depth,
+                             cnn_node **out)
+{
+	cnn_status st;
+	cnn_node *n = NULL;
+
+	*out = NULL;
+	st = check_anchor(c, ev);
+	if (st)
+		goto done;
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT: {
+		yaml_scalar_style_t s = ev->data.scalar.style;
+		const char *tag = (const char *)ev->data.scalar.tag;
+
+		st = new_node(c, CNN_NODE_SCALAR, ev->start_mark, &n);
+		if (st)
+			goto done;
+		*out = n;
+		st = scalar_text(c, ev, &n->value);
+		if (st) {
+			n->value = dup_len("", 0); /* keep the node freeable */
+			goto done;
+		}
+		/* Quoted and block scalars and !!str are strings. */
+		n->quoted = s == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+		            s == YAML_DOUBLE_QUOTED_SCALAR_STYLE ||
+		            s == YAML_LITERAL_SCALAR_STYLE ||
+		            s == YAML_FOLDED_SCALAR_STYLE ||
+		            (tag && !strcmp(tag, YAML_STR_TAG));
+		break;
+	}
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT: {
+		int map = ev->type == YAML_MAPPING_START_EVENT;
+
+		if (depth > TREE_MAX_DEPTH) {
+			st = mark_error(c, ev->start_mark,
+			                "nesting deeper than %d levels is not "
+			                "supported",
+			                TREE_MAX_DEPTH);
+			goto done;
+		}
+		st = new_node(c, map ? CNN_NODE_MAP : CNN_NODE_SEQ,
+		              ev->start_mark, &n);
+		if (st)
+			goto done;
+		*out = n;
+		yaml_event_delete(ev);
+		return map ? parse_mapping(c, n, depth)
+		           : parse_sequence(c, n, depth);
+	}
+	default:
+		st = mark_error(c, ev->start_mark, "unexpected YAML structure");
+		break;
+	}
+done:
+	yaml_event_delete(ev);
+	return st;
+}
+
+/* Parses a whole stream of at most one document; *root is NULL when there
+ * is no document. depth is the nesting depth of the document's node. */
+static cnn_status parse_stream(parse_ctx *c, int depth, cnn_node **root)
+{
+	yaml_event_t ev;
+	cnn_status st;
+
+	*root = NULL;
+	st = next_event(c, &ev); /* stream start */
+	if (st)
+		return st;
+	yaml_event_delete(&ev);
+	st = next_event(c, &ev);
+	if (st)
+		return st;
+	if (ev.type == YAML_STREAM_END_EVENT) {
+		yaml_event_delete(&ev);
+		return CNN_OK;
+	}
+	yaml_event_delete(&ev); /* document start */
+	st = next_event(c, &ev);
+	if (!st)
+		st = parse_node(c, &ev, depth, root);
+	if (!st)
+		st = next_event(c, &ev); /* document end */
+	if (!st) {
+		yaml_event_delete(&ev);
+		st = next_event(c, &ev);
+	}
+	if (!st) {
+		if (ev.type == YAML_DOCUMENT_START_EVENT)
+			st = mark_error(c, ev.start_mark,
+			                "only one YAML document is allowed");
+		yaml_event_delete(&ev);
+	}
+	if (st) {
+		node_free(*root);
+		*root = NULL;
+	}
+	return st;
+}
+
+/* Runs parse_stream over text with a fresh libyaml parser. */
+static cnn_status parse_text(parse_ctx *c, const char *text, size_t len,
+                             int depth, cnn_node **root)
+{
+	cnn_status st;
+
+	c->text = text;
+	c->len = len;
+	if (!yaml_parser_initialize(&c->parser))
+		return nomem(c->err);
+	yaml_parser_set_input_string(&c->parser, (const unsigned char *)text,
+	                             len);
+	st = parse_stream(c, depth, root);
+	yaml_parser_delete(&c->parser);
+	return st;
+}
+
+/* See internal.h. On failure *out is zeroed (nothing to free). An absent
+ * or empty document is "FILE: empty model description". */
+cnn_status cnn_tree_parse(cnn_tree *out, const char *text, size_t len,
+                          const char *file, cnn_error *err)
+{
+	parse_ctx c;
+	cnn_node *root = NULL;
+	cnn_status st;
+
+	memset(out, 0, sizeof *out);
+	if (!file)
+		file = "";
+	if (len > TREE_MAX_BYTES)
+		return cnn_err_set(err, CNN_ERR_CONFIG, file, 0, 0, NULL,
+		                   "the model description is larger than %zu "
+		                   "MiB",
+		                   TREE_MAX_BYTES >> 20);
+	out->file = dup_len(file, strlen(file));
+	if (!out->file)
+		return nomem(err);
+	memset(&c, 0, sizeof c);
+	c.file = out->file;
+	c.err = err;
+	st = parse_text(&c, text, len, 1, &root);
+	if (st)
+		goto fail;
+	if (!root || (root->type == CNN_NODE_SCALAR && !root->quoted &&
+	              !root->value[0])) {
+		st = cnn_err_set(err, CNN_ERR_CONFIG, file, 0, 0, NULL,
+		                 "empty model description");
+		goto fail;
+	}
+	if (root->type != CNN_NODE_MAP) {
+		char got[TREE_QUOTE_MAX + 32];
+
+		describe_node(root, got, sizeof got);
+		st = cnn_node_error(
+		    err, root, NULL,
+		    "expected a mapping at the top level, got %s", got);
+		goto fail;
+	}
+	out->root = root;
+	return CNN_OK;
+fail:
+	node_free(root);
+	cnn_tree_free(out);
+	return st;
+}
+
+/* Reads path whole (CNN_ERR_IO if it cannot be opened or read; at most
+ * TREE_MAX_BYTES) and parses it; on failure *out is zeroed. */
+cnn_status cnn_tree_load(cnn_tree *out, const char *path, cnn_error *err)
+{
+	FILE *f;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	cnn_status st;
+
+	memset(out, 0, sizeof *out);
+	f = fopen(path, "rb");
+	if (!f)
+		return cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
+		                   "cannot open the model description: %s",
+		                   strerror(errno));
+	for (;;) {
+		size_t got;
+
+		if (len == cap) {
+			size_t ncap = cap ? 2 * cap : 65536;
+			char *nb;
+
+			if (cap > TREE_MAX_BYTES) {
+				fclose(f);
+				free(buf);
+				return cnn_err_set(
+				    err, CNN_ERR_CONFIG, path, 0, 0, NULL,
+				    "the model description is larger than "
+				    "%zu MiB",
+				    TREE_MAX_BYTES >> 20);
+			}
+			nb = realloc(buf, ncap);
+			if (!nb) {
+				fclose(f);
+				free(buf);
+				return nomem(err);
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		got = fread(buf + len, 1, cap - len, f);
+		len += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		int e = errno;
+
+		fclose(f);
+		free(buf);
+		return cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
+		                   "cannot read the model description: %s",
+		                   strerror(e));
+	}
+	fclose(f);
+	st = cnn_tree_parse(out, buf ? buf : "", len, path, err);
+	free(buf);
+	return st;
+}
+
+/* Whether s[0..len) is well-formed UTF-8 (libyaml refuses anything else). */
+static int utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned c = s[i], n, k;
+		unsigned long cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xC2 && c <= 0xDF) {
+			n = 1;
+			cp = c & 0x1F;
+		} else if (c >= 0xE0 && c <= 0xEF) {
+			n = 2;
+			cp = c & 0x0F;
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		if (len - i <= n)
+			return 0;
+		for (k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xC0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3F);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+			return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
+/* ======================================================================== */
+/* Overrides                                                                */
+
+/* Parses a sequence index: decimal digits only. Returns 0 if s is not one;
+ * an index too large for size_t becomes SIZE_MAX. */
+static int parse_index(const char *s, size_t *out)
+{
+	size_t v = 0;
+
+	if (!*s)
+		return 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return 0;
+		if (v > (SIZE_MAX - 9) / 10)
+			v = SIZE_MAX;
+		else
+			v = v * 10 + (size_t)(*s - '0');
+	}
+	*out = v;
+	return 1;
+}
+
+/* Appends a pair to a mapping built outside the parser. */
+static int map_append(cnn_node *map, char *key, cnn_node *value)
+{
+	cnn_pair *np = realloc(map->pairs, (map->n_pairs + 1) * sizeof *np);
+
+	if (!np)
+		return 0;
+	map->pairs = np;
+	np[map->n_pairs].key = key;
+	np[map->n_pairs].line = 0;
+	np[map->n_pairs].col = 0;
+	np[map->n_pairs].value = value;
+	map->n_pairs++;
+	return 1;
+}
+
+/* Finds the pair with key in map, or NULL. */
+static cnn_pair *map_find(const cnn_node *map, const char *key)
+{
+	size_t i;
+
+	if (!map || map->type != CNN_NODE_MAP)
+		return NULL;
+	for (i = 0; i < map->n_pairs; i++)
+		if (!strcmp(map->pairs[i].key, key))
+			return &map->pairs[i];
+	return NULL;
+}
+
+/* map[key], or NULL if absent or if map is not a mapping. */
+cnn_node *cnn_map_get(const cnn_node *map, const char *key)
+{
+	cnn_pair *p = map_find(map, key);
+
+	return p ? p->value : NULL;
+}
+
+/* The walk of an override: the segments of the key, NUL-separated in buf. */
+typedef struct set_path {
+	char *buf;
+	char *seg[TREE_MAX_DEPTH];
+	size_t end[TREE_MAX_DEPTH]; /* length of the key up to segment i */
+	int n;
+} set_path;
+
+/* The error for an override that cannot be applied, named by its key. */
+CNN_PRINTF(3, 4)
+static cnn_status set_error(cnn_error *err, const char *src, const char *fmt,
+                            ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return cnn_err_set(err, CNN_ERR_CONFIG, src, 0, 0, NULL, "%s", msg);
+}
+
+/* Walks the existing part of the tree along sp without changing anything:
+ * fails if a sequence index is bad or a scalar is in the way. */
+static cnn_status set_check(const cnn_tree *t, const set_path *sp,
+                            const char *key, const char *src, cnn_error *err)
+{
+	const cnn_node *cur = t->root;
+	int i;
+
+	for (i = 0; i < sp->n && cur; i++) {
+		int plen = i ? (int)sp->end[i - 1] : 0;
+		size_t idx;
+
+		if (cur->type == CNN_NODE_MAP) {
+			cur = cnn_map_get(cur, sp->seg[i]);
+		} else if (cur->type == CNN_NODE_SEQ) {
+			if (!parse_index(sp->seg[i], &idx))
+				return set_error(
+				    err, src,
+				    "%.*s is a sequence: expected an "
+				    "index, got \"%s\"",
+				    plen, key, sp->seg[i]);
+			if (idx >= cur->n_items)
+				return set_error(
+				    err, src,
+				    "index %s is past the end of %.*s "
+				    "(%zu item%s)",
+				    sp->seg[i], plen, key, cur->n_items,
+				    cur->n_items == 1 ? "" : "s");
+			cur = cur->items[idx];
+		} else {
+			return set_error(err, src,
+			                 "%.*s is a scalar, not a mapping or a "
+			                 "sequence",
+			                 plen, key);
+		}
+	}
+	return CNN_OK;
+}
+
+/* Sets every node of a subtree to come from the override src, line 0. */
+static void set_origin(cnn_node *n, const char *src)
+{
+	size_t i;
+
+	n->file = src;
+	n->line = 0;
+	n->col = 0;
+	for (i = 0; i < n->n_items; i++)
+		set_origin(n->items[i], src);
+	for (i = 0; i < n->n_pairs; i++) {
+		n->pairs[i].line = 0;
+		n->pairs[i].col = 0;
+		set_origin(n->pairs[i].value, src);
+	}
+}
+
+/* Puts val (consumed) at sp in t, creating missing mappings. set_check must
+ * have passed. */
+static cnn_status set_apply(cnn_tree *t, const set_path *sp, cnn_node *val,
+                            const char *src, cnn_error *err)
+{
+	cnn_node *cur = t->root;
+	int i;
+
+	for (i = 0; i < sp->n; i++) {
+		int last = i == sp->n - 1;
+		cnn_node **slot;
+
+		if (cur->type == CNN_NODE_SEQ) {
+			size_t idx = 0;
+
+			parse_index(sp->seg[i], &idx);
+			slot = &cur->items[idx];
+		} else {
+			cnn_pair *p = map_find(cur, sp->seg[i]);
+
+			if (!p) {
+				char *k =
+				    dup_len(sp->seg[i], strlen(sp->seg[i]));
+				cnn_node *m = NULL;
+
+				if (k && !last)
+					m = calloc(1, sizeof *m);
+				if (!k || (!last && !m) ||
+				    !map_append(cur, k, last ? val : m)) {
+					free(k);
+					free(m);
+					node_free(val);
+					return nomem(err);
+				}
+				if (last)
+					return CNN_OK;
+				m->type = CNN_NODE_MAP;
+				m->file = src;
+				cur = m;
+				continue;
+			}
+			slot = &p->value;
+			if (last) { /* the pair now belongs to the override */
+				p->line = 0;
+				p->col = 0;
+			}
+		}
+		if (last) {
+			node_free(*slot);
+			*slot = val;
+			return CNN_OK;
+		}
+		cur = *slot;
+	}
+	node_free(val);
+	return CNN_OK;
+}
+
+/* Applies "a.b.3.c=value" (see internal.h). Checks the whole walk and
+ * parses the value before changing anything, so a failed override leaves the
+ * tree as it was (except on CNN_ERR_NOMEM). The source string "--set a.b.3.c"
+ * is kept in t->strings; the replaced subtree is freed. */
+cnn_status cnn_tree_set(cnn_tree *t, const char *assignment, cnn_error *err)
+{
+	const char *eq = strchr(assignment, '=');
+	size_t klen, i;
+	set_path sp;
+	char *src = NULL, **ns;
+	cnn_node *val = NULL;
+	parse_ctx c;
+	cnn_status st;
+	char ex[TREE_QUOTE_MAX + 8];
+
+	excerpt(assignment, ex, sizeof ex);
+	if (!eq || eq == assignment)
+		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
+		                   "--set: expected KEY=VALUE, got \"%s\"", ex);
+	if (!t || !t->root || t->root->type != CNN_NODE_MAP)
+		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
+		                   "--set: no model description to change");
+	klen = (size_t)(eq - assignment);
+	if (!utf8_valid((const unsigned char *)assignment, klen))
+		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
+		                   "--set: the key is not valid UTF-8");
+
+	/* "--set KEY", the override's name, owned by the tree on success. */
+	src = malloc(klen + 7);
+	memset(&sp, 0, sizeof sp);
+	sp.buf = dup_len(assignment, klen);
+	if (!src || !sp.buf) {
+		free(src);
+		free(sp.buf);
+		return nomem(err);
+	}
+	memcpy(src, "--set ", 6);
+	memcpy(src + 6, assignment, klen);
+	src[klen + 6] = '\0';
+
+	sp.seg[0] = sp.buf;
+	for (i = 0; i <= klen; i++) {
+		if (i < klen && sp.buf[i] != '.')
+			continue;
+		if (sp.buf + i == sp.seg[sp.n]) {
+			st = cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
+			                 "--set: empty key segment in \"%s\"",
+			                 ex);
+			goto fail;
+		}
+		sp.end[sp.n++] = i;
+		if (i == klen)
+			break;
+		if (sp.n >= TREE_MAX_DEPTH - 1) {
+			st = set_error(err, src,
+			               "the key has more than %d segments",
+			               TREE_MAX_DEPTH - 1);
+			goto fail;
+		}
+		sp.buf[i] = '\0';
+		sp.seg[sp.n] = sp.buf + i + 1;
+	}
+
+	st = set_check(t, &sp, assignment, src, err);
+	if (st)
+		goto fail;
+
+	memset(&c, 0, sizeof c);
+	c.file = src;
+	c.no_marks = 1;
+	c.err = err;
+	st = parse_text(&c, eq + 1, strlen(eq + 1), sp.n + 1, &val);
+	if (st)
+		goto fail;
+	if (!val) { /* an empty value: an empty plain scalar */
+		val = calloc(1, sizeof *val);
+		if (val)
+			val->value = dup_len("", 0);
+		if (!val || !val->value) {
+			free(val);
+			val = NULL;
+			st = nomem(err);
+			goto fail;
+		}
+		val->type = CNN_NODE_SCALAR;
+	}
+	set_origin(val, src);
+
+	ns = realloc(t->strings, (t->n_strings + 1) * sizeof *ns);
+	if (!ns) {
+		st = nomem(err);
+		goto fail;
+	}
+	t->strings = ns;
+	t->strings[t->n_strings++] = src;
+	st = set_apply(t, &sp, val, src, err);
+	free(sp.buf);
+	return st;
+fail:
+	node_free(val);
+	free(src);
+	free(sp.buf);
+	return st;
+}
+
+/* ======================================================================== */
+/* Emitting                                                                 */
+
+typedef struct outbuf {
+	char *data;
+	size_t len, cap;
+	int nomem;
+} outbuf;
+
+/* libyaml's write handler: appends to the growing buffer (1: success). */
+static int write_out(void *data, unsigned char *buffer, size_t size)
+{
+	outbuf *o = data;
+
+	if (size + 1 > o->cap - o->len) {
+		size_t ncap = o->cap ? o->cap : 4096;
+		char *nd;
+
+		while (size + 1 > ncap - o->len)
+			ncap *= 2;
+		nd = realloc(o->data, ncap);
+		if (!nd) {
+			o->nomem = 1;
+			return 0;
+		}
+		o->data = nd;
+		o->cap = ncap;
+	}
+	memcpy(o->data + o->len, buffer, size);
+	o->len += size;
+	o->data[o->len] = '\0';
+	return 1;
+}
+
+typedef struct emit_ctx {
+	yaml_emitter_t em;
+	outbuf out;
+	cnn_error *err;
+} emit_ctx;
+
+/* Emits ev (which libyaml consumes even on failure). */
+static cnn_status emit_event(emit_ctx *e, yaml_event_t *ev)
+{
+	if (yaml_emitter_emit(&e->em, ev))
+		return CNN_OK;
+	if (e->out.nomem || e->em.error == YAML_MEMORY_ERROR)
+		return nomem(e->err);
+	return cnn_err_set(e->err, CNN_ERR_CONFIG, NULL, 0, 0, NULL,
+	                   "cannot write the model description as YAML: %s",
+	                   e->em.problem ? e->em.problem : "emitter error");
+}
+
+/* Emits one scalar; at is the node blamed if the text is not UTF-8. */
+static cnn_status emit_scalar(emit_ctx *e, const cnn_node *at, const char *s,
+                              int quoted)
+{
+	yaml_event_t ev;
+	size_t len = strlen(s);
+
+	if (!utf8_valid((const unsigned char *)s, len))
+		return cnn_node_error(e->err, at, NULL,
+		                      "cannot be written as YAML: a key or "
+		                      "value is not valid UTF-8");
+	if (!yaml_scalar_event_initialize(
+	        &ev, NULL, NULL, (yaml_char_t *)(uintptr_t)s, (int)len, 1, 1,
+	        quoted ? YAML_DOUBLE_QUOTED_SCALAR_STYLE
+	               : YAML_PLAIN_SCALAR_STYLE))
+		return nomem(e->err);
+	return emit_event(e, &ev);
+}
+
+/* Emits a subtree: block mappings and sequences; quoted scalars double-
+ * quoted, plain ones plain (libyaml quotes them when plain would not read
+ * back the same). */
+static cnn_status emit_node(emit_ctx *e, const cnn_node *n)
+{
+	yaml_event_t ev;
+	cnn_status st;
+	size_t i;
+
+	switch (n->type) {
+	case CNN_NODE_SCALAR:
+		return emit_scalar(e, n, n->value, n->quoted);
+	case CNN_NODE_SEQ:
+		if (!yaml_sequence_start_event_initialize(
+		        &ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE))
+			return nomem(e->err);
+		st = emit_event(e, &ev);
+		for (i = 0; !st && i < n->n_items; i++)
+			st = emit_node(e, n->items[i]);
+		if (st)
+			return st;
+		yaml_sequence_end_event_initialize(&ev);
+		return emit_event(e, &ev);
+	case CNN_NODE_MAP:
+		if (!yaml_mapping_start_event_initialize(
+		        &ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE))
+			return nomem(e->err);
+		st = emit_event(e, &ev);
+		for (i = 0; !st && i < n->n_pairs; i++) {
+			st = emit_scalar(e, n->pairs[i].value, n->pairs[i].key,
+			                 0);
+			if (!st)
+				st = emit_node(e, n->pairs[i].value);
+		}
+		if (st)
+			return st;
+		yaml_mapping_end_event_initialize(&ev);
+		return emit_event(e, &ev);
+	}
+	return CNN_OK;
+}
+
+/* The tree as one implicit block-style YAML document in a malloc'ed,
+ * NUL-terminated string (*len bytes without the NUL). Reading it back with
+ * cnn_tree_parse gives the same tree. */
+cnn_status cnn_tree_emit(const cnn_tree *t, char **text, size_t *len,
+                         cnn_error *err)
+{
+	emit_ctx e;
+	yaml_event_t ev;
+	cnn_status st;
+
+	*text = NULL;
+	if (len)
+		*len = 0;
+	if (!t || !t->root)
+		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
+		                   "no model description to write");
+	memset(&e, 0, sizeof e);
+	e.err = err;
+	if (!yaml_emitter_initialize(&e.em))
+		return nomem(err);
+	yaml_emitter_set_output(&e.em, write_out, &e.out);
+	yaml_emitter_set_unicode(&e.em, 1);
+	yaml_emitter_set_indent(&e.em, 2);
+	yaml_emitter_set_width(&e.em, -1);
+	yaml_emitter_set_break(&e.em, YAML_LN_BREAK);
+
+	yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING);
+	st = emit_event(&e, &ev);
+	if (!st) {
+		if (yaml_document_start_event_initialize(&ev, NULL, NULL, NULL,
+		                                         1))
+			st = emit_event(&e, &ev);
+		else
+			st = nomem(err);
+	}
+	if (!st)
+		st = emit_node(&e, t->root);
+	if (!st) {
+		yaml_document_end_event_initialize(&ev, 1);
+		st = emit_event(&e, &ev);
+	}
+	if (!st) {
+		yaml_stream_end_event_initialize(&ev);
+		st = emit_event(&e, &ev);
+	}
+	if (!st && !yaml_emitter_flush(&e.em))
+		st = e.out.nomem
+		         ? nomem(err)
+		         : cnn_err_set(err, CNN_ERR_IO, NULL, 0, 0, NULL,
+		                       "cannot write the model "
+		                       "description as YAML");
+	yaml_emitter_delete(&e.em);
+	if (!st && !e.out.data && !write_out(&e.out, (unsigned char *)"", 0))
+		st = nomem(err);
+	if (st) {
+		free(e.out.data);
+		return st;
+	}
+	*text = e.out.data;
+	if (len)
+		*len = e.out.len;
+	return CNN_OK;
+}
+
+/* Replaces a scalar's text with a copy of value (its quoting is kept). */
+cnn_status cnn_node_set_scalar(cnn_node *n, const char *value, cnn_error *err)
+{
+	char *v;
+
+	if (!n || n->type != CNN_NODE_SCALAR)
+		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
+		                   "cnn_node_set_scalar: not a scalar");
+	v = dup_len(value, strlen(value));
+	if (!v)
+		return nomem(err);
+	free(n->value);
+	n->value = v;
+	return CNN_OK;
+}
+
+/* ======================================================================== */
+/* Validation helpers                                                       */
+
+cnn_status cnn_map_check_keys(const cnn_node *map, const char *path,
+                              const char *const *allowed, cnn_error *err)
+{
+	size_t i;
+
+	if (!map)
+		return CNN_OK;
+	if (map->type != CNN_NODE_MAP) {
+		char got[TREE_QUOTE_MAX + 32];
+
+		describe_node(map, got, sizeof got);
+		return cnn_node_error(err, map, path,
+		                      "expected a mapping, got %s", got);
+	}
+	for (i = 0; i < map->n_pairs; i++) {
+		const cnn_pair *p = &map->pairs[i];
+		const char *const *a;
+		char list[384], ex[TREE_QUOTE_MAX + 8];
+		size_t k = 0;
+
+		for (a = allowed; *a; a++)
+			if (!strcmp(*a, p->key))
+				break;
+		if (*a)
+			continue;
+		list[0] = '\0';
+		for (a = allowed; *a && k < sizeof list; a++) {
+			int r = snprintf(list + k, sizeof list - k, "%s%s",
+			                 a == allowed ? "" : ", ", *a);
+			if (r < 0)
+				break;
+			k += (size_t)r;
+		}
+		excerpt(p->key, ex, sizeof ex);
+		return cnn_err_set(
+		    err, CNN_ERR_CONFIG, p->value ? p->value->file : map->file,
+		    p->line, p->col, path,
+		    "unknown key \"%s\" (expected one of: %s)", ex, list);
+	}
+	return CNN_OK;
+}
+
+/* Looks up map[key] for a typed getter. Absent: an error if required (at the
+ * map: "PATH.KEY: missing (expected EXPECT)"), else *out = NULL. Present but
+ * not a scalar: "expected EXPECT, got a mapping". full receives the dotted
+ * path for messages. */
+static cnn_status get_scalar(const cnn_node *map, const char *path,
+                             const char *key, int required, const char *expect,
+                             const cnn_node **out, char *full, size_t fsize,
+                             cnn_error *err)
+{
+	const cnn_node *n = cnn_map_get(map, key);
+
+	*out = NULL;
+	join_path(full, fsize, path, key);
+	if (!n) {
+		if (required)
+			return cnn_node_error(err, map, full,
+			                      "missing (expected %s)", expect);
+		return CNN_OK;
+	}
+	if (n->type != CNN_NODE_SCALAR)
+		return cnn_node_error(
+		    err, n, full, "expected %s, got %s", expect,
+		    n->type == CNN_NODE_MAP ? "a mapping" : "a sequence");
+	*out = n;
+	return CNN_OK;
+}
+
+/* "expected EXPECT, got ..." at node n. */
+static cnn_status bad_value(const cnn_node *n, const char *full,
+                            const char *expect, cnn_error *err)
+{
+	char got[TREE_QUOTE_MAX + 32];
+
+	describe_node(n, got, sizeof got);
+	return cnn_node_error(err, n, full, "expected %s, got %s", expect, got);
+}
+
+/* Compares ASCII strings ignoring case, independently of the locale. */
+static int strcasecmp_ascii(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		int x = (unsigned char)*a, y = (unsigned char)*b;
+
+		if (x >= 'A' && x <= 'Z')
+			x += 'a' - 'A';
+		if (y >= 'A' && y <= 'Z')
+			y += 'a' - 'A';
+		if (x != y || !x)
+			return x - y;
+	}
+}
+
+/* Parses a plain decimal integer with an optional sign; 0 if s is not one
+ * or does not fit a long. */
+static int parse_long(const char *s, long *out)
+{
+	const char *p = s;
+	char *end;
+	long v;
+
+	if (*p == '+' || *p == '-')
+		p++;
+	if (!*p)
+		return 0;
+	for (; *p; p++)
+		if (*p < '0' || *p > '9')
+			return 0;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno == ERANGE || *end)
+		return 0;
+	*out = v;
+	return 1;
+}
+
+/* Parses a finite decimal number (digits, sign, point, exponent: no inf,
+ * nan or hexadecimal); 0 if s is not one. */
+static int parse_number(const char *s, double *out)
+{
+	const char *p;
+	char *end;
+	int digits = 0;
+	double v;
+
+	for (p = s; *p; p++) {
+		if (*p >= '0' && *p <= '9')
+			digits = 1;
+		else if (!strchr("+-.eE", *p))
+			return 0;
+	}
+	if (!digits)
+		return 0;
+	errno = 0;
+	v = strtod(s, &end);
+	if (*end || !isfinite(v))
+		return 0;
+	*out = v;
+	return 1;
+}
+
+/* Describes the integers in [min, max] for "expected ..." messages. When
+ * min is 1 that is "a positive integer", and the upper bound is only
+ * mentioned (too_big) to a value that exceeds it; other ranges are spelt out:
+ * "an integer from 0 to 10". */
+static void int_expect(char *buf, size_t size, long min, long max, int too_big)
+{
+	if (min == 1 && max == LONG_MAX)
+		snprintf(buf, size, "a positive integer");
+	else if (min == 1)
+		snprintf(buf, size,
+		         too_big ? "a positive integer of at most %ld"
+		                 : "a positive integer",
+		         max);
+	else if (min == 0 && max == LONG_MAX)
+		snprintf(buf, size, "a non-negative integer");
+	else if (min == LONG_MIN && max == LONG_MAX)
+		snprintf(buf, size, "an integer");
+	else if (max == LONG_MAX)
+		snprintf(buf, size, "an integer of at least %ld", min);
+	else if (min == LONG_MIN)
+		snprintf(buf, size, "an integer of at most %ld", max);
+	else
+		snprintf(buf, size, "an integer from %ld to %ld", min, max);
+}
+
+/* Reads one integer node (a plain scalar in [min, max]); on failure the
+ * message is "expected DESCRIPTION SUFFIX, got ...". */
+static cnn_status node_int(const cnn_node *n, const char *full, long min,
+                           long max, const char *suffix, long *out,
+                           cnn_error *err)
+{
+	char expect[300];
+	long v = 0;
+	int is_int = n->type == CNN_NODE_SCALAR && !n->quoted &&
+	             parse_long(n->value, &v);
+
+	if (is_int && v >= min && v <= max) {
+		*out = v;
+		return CNN_OK;
+	}
+	int_expect(expect, sizeof expect, min, max, is_int && v > max);
+	strncat(expect, suffix, sizeof expect - strlen(expect) - 1);
+	return bad_value(n, full, expect, err);
+}
+
+/* An integer in [min, max]: a plain decimal scalar with an optional sign
+ * (a quoted number, "1e3", overflow or garbage are errors). */
+cnn_status cnn_get_int(const cnn_node *map, const char *path, const char *key,
+                       int required, long min, long max, long *out,
+                       cnn_error *err)
+{
+	char full[128], expect[128];
+	const cnn_node *n;
+	cnn_status st;
+
+	int_expect(expect, sizeof expect, min, max, 0);
+	st = get_scalar(map, path, key, required, expect, &n, full, sizeof full,
+	                err);
+	if (st || !n)
+		return st;
+	return node_int(n, full, min, max, "", out, err);
+}
+
+/* A finite number in [min, max], decimal with an optional exponent (no
+ * inf, nan or hexadecimal; quoted numbers are strings). */
+cnn_status cnn_get_double(const cnn_node *map, const char *path,
+                          const char *key, int required, double min, double max,
+                          double *out, cnn_error *err)
+{
+	char full[128], expect[128];
+	const cnn_node *n;
+	cnn_status st;
+	double v;
+	int lo = min > -DBL_MAX, hi = max < DBL_MAX;
+
+	if (lo && hi)
+		snprintf(expect, sizeof expect, "a number from %g to %g", min,
+		         max);
+	else if (lo)
+		snprintf(expect, sizeof expect, "a number of at least %g", min);
+	else if (hi)
+		snprintf(expect, sizeof expect, "a number of at most %g", max);
+	else
+		snprintf(expect, sizeof expect, "a number");
+	st = get_scalar(map, path, key, required, expect, &n, full, sizeof full,
+	                err);
+	if (st || !n)
+		return st;
+	if (n->quoted || !parse_number(n->value, &v) || v < min || v > max)
+		return bad_value(n, full, expect, err);
+	*out = v;
+	return CNN_OK;
+}
+
+/* A plain true/false, yes/no or on/off, in any case (YAML 1.1). */
+cnn_status cnn_get_bool(const cnn_node *map, const char *path, const char *key,
+                        int required, int *out, cnn_error *err)
+{
+	static const char *const yes[] = {"true", "yes", "on"};
+	static const char *const no[] = {"false", "no", "off"};
+	const char *expect = "true or false";
+	char full[128];
+	const cnn_node *n;
+	cnn_status st;
+	int i;
+
+	st = get_scalar(map, path, key, required, expect, &n, full, sizeof full,
+	                err);
+	if (st || !n)
+		return st;
+	if (!n->quoted) {
+		for (i = 0; i < 3; i++) {
+			if (!strcasecmp_ascii(n->value, yes[i])) {
+				*out = 1;
+				return CNN_OK;
+			}
+			if (!strcasecmp_ascii(n->value, no[i])) {
+				*out = 0;
+				return CNN_OK;
+			}
+		}
+	}
+	return bad_value(n, full, expect, err);
+}
+
+/* Any scalar, quoted or plain, copied into out (size bytes with the NUL). */
+cnn_status cnn_get_string(const cnn_node *map, const char *path,
+                          const char *key, int required, char *out, size_t size,
+                          cnn_error *err)
+{
+	char full[128];
+	const cnn_node *n;
+	cnn_status st;
+	size_t len;
+
+	st = get_scalar(map, path, key, required, "a string", &n, full,
+	                sizeof full, err);
+	if (st || !n)
+		return st;
+	len = strlen(n->value);
+	if (len >= size)
+		return cnn_node_error(err, n, full,
+		                      "is too long (%zu bytes, at most %zu)",
+		                      len, size ? size - 1 : 0);
+	memcpy(out, n->value, len + 1);
+	return CNN_OK;
+}
+
+/* A scalar equal to one of choices; *out is its index. */
+cnn_status cnn_get_enum(const cnn_node *map, const char *path, const char *key,
+                        int required, const char *const *choices, int *out,
+                        cnn_error *err)
+{
+	char full[128], expect[384];
+	const cnn_node *n;
+	cnn_status st;
+	size_t k;
+	int i;
+
+	k = (size_t)snprintf(expect, sizeof expect, "one of ");
+	for (i = 0; choices[i] && k < sizeof expect; i++) {
+		int r = snprintf(expect + k, sizeof expect - k, "%s%s",
+		                 i ? ", " : "", choices[i]);
+		if (r < 0)
+			break;
+		k += (size_t)r;
+	}
+	st = get_scalar(map, path, key, required, expect, &n, full, sizeof full,
+	                err);
+	if (st || !n)
+		return st;
+	for (i = 0; choices[i]; i++) {
+		if (!strcmp(n->value, choices[i])) {
+			*out = i;
+			return CNN_OK;
+		}
+	}
+	{
+		char ex[TREE_QUOTE_MAX + 8];
+
+		/* a quoted choice is still the choice, so quote it plainly */
+		excerpt(n->value, ex, sizeof ex);
+		return cnn_node_error(err, n, full, "expected %s, got \"%s\"",
+		                      expect, ex);
+	}
+}
+
+/* An integer n (giving {n, n}) or a sequence of two, each in [min, max]
+ * (max is capped at INT_MAX). Errors in an item point at the item. */
+cnn_status cnn_get_int2(const cnn_node *map, const char *path, const char *key,
+                        int required, long min, long max, int out[2],
+                        cnn_error *err)
+{
+	static const char pair[] = " or a list [height, width] of two";
+	char full[128], one[128], expect[300];
+	const cnn_node *n;
+	long v[2];
+	int i;
+
+	if (max > INT_MAX)
+		max = INT_MAX;
+	if (min < INT_MIN)
+		min = INT_MIN;
+	int_expect(one, sizeof one, min, max, 0);
+	snprintf(expect, sizeof expect, "%s%s", one, pair);
+	join_path(full, sizeof full, path, key);
+	n = cnn_map_get(map, key);
+	if (!n) {
+		if (required)
+			return cnn_node_error(err, map, full,
+			                      "missing (expected %s)", expect);
+		return CNN_OK;
+	}
+	if (n->type == CNN_NODE_SCALAR) {
+		cnn_status st = node_int(n, full, min, max, pair, &v[0], err);
+
+		if (!st)
+			out[0] = out[1] = (int)v[0];
+		return st;
+	}
+	if (n->type != CNN_NODE_SEQ)
+		return bad_value(n, full, expect, err);
+	if (n->n_items != 2)
+		return cnn_node_error(
+		    err, n, full, "expected %s, got a sequence of %zu item%s",
+		    expect, n->n_items, n->n_items == 1 ? "" : "s");
+	for (i = 0; i < 2; i++) {
+		cnn_status st =
+		    node_int(n->items[i], full, min, max, "", &v[i], err);
+		if (st)
+			return st;
+	}
+	out[0] = (int)v[0];
+	out[1] = (int)v[1];
+	return CNN_OK;
+}
