@@ -52,7 +52,9 @@ const char *cnn_error_string(const cnn_error *err, char *buf, size_t size)
 			CNN_APPEND(":%d:%d", err->line, err->column);
 		CNN_APPEND(": ");
 	}
-	if (err->path[0])
+	/* an override's source is "--set KEY": do not name KEY twice */
+	if (err->path[0] && !(strncmp(err->file, "--set ", 6) == 0 &&
+	                      strcmp(err->file + 6, err->path) == 0))
 		CNN_APPEND("%s: ", err->path);
 	CNN_APPEND("%s", err->message[0] ? err->message : "unknown error");
 #undef CNN_APPEND
