@@ -30,6 +30,9 @@ extern "C" {
 
 #define CNN_VERSION_STRING "0.1.0"
 
+/* The checkpoint format this library writes (and the newest it reads). */
+#define CNN_CHECKPOINT_VERSION 1
+
 /* Status codes. cnn_status_exit_code() maps them to the tools' exit codes:
  * 2 for problems with what the user wrote (configuration, usage, input data),
  * 1 for failures at run time (I/O, corrupt checkpoint, divergence, memory). */

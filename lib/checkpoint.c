@@ -1,2 +1,1231 @@
-/* checkpoint.c - not written yet */
+/*
+ * checkpoint.c - saving and loading a model's complete state.
+ *
+ * A checkpoint is one gzip member (RFC 1952) whose header carries its own
+ * CRC16 and, in an extra subfield "CK", the CRC-32 of the compressed bytes,
+ * so that every byte of the file is checked. Its content is
+ *
+ *     signature "\x89CNN\r\n\x1a\n", u32 format version (1),
+ *     records: tag[4] u64 length payload[length] u32 crc32(tag..payload)
+ *
+ * with records MODL (the YAML description), STAT (counters, RNG), HIST (the
+ * metric history), TENS (one per tensor and role) and END (last, empty).
+ * doc/checkpoint.md gives the layout byte by byte.
+ *
+ * Invariants
+ *  - Everything is encoded explicitly little-endian through bytes.h.
+ *  - Saving never touches PATH until a complete, synced copy exists beside
+ *    it: temp file, write, fsync, close, rename, fsync the folder.
+ *  - Loading verifies the whole file (gzip checks, signature, version, every
+ *    record's bounds and CRC and the structure of its payload) before it
+ *    builds anything, then checks every tensor's name and shape against the
+ *    model built from the embedded description.
+ */
+#define _POSIX_C_SOURCE 200809L
+
 #include "internal.h"
+
+#include "bytes.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+#include <zlib.h>
+
+/* The format this file writes, and the newest it reads. */
+#define CKPT_VERSION CNN_CHECKPOINT_VERSION
+
+static const uint8_t ckpt_signature[8] = {0x89, 'C',  'N',  'N',
+                                          '\r', '\n', 0x1a, '\n'};
+
+/* Refuse to write or read more than this many uncompressed bytes. */
+#define CKPT_MAX_BYTES ((uint64_t)0xffffffffu)
+
+#define CKPT_HEADER     12 /* tag + u64 length */
+#define CKPT_TRAILER    4  /* u32 crc */
+#define CKPT_STAT_LEN   61
+#define CKPT_HIST_ENTRY 44
+#define CKPT_NAME_MAX   255 /* longest tensor name accepted */
+
+_Static_assert(CKPT_STAT_LEN == 4 + 4 + 8 + 4 * 8 + 4 + 8 + 1, "STAT layout");
+_Static_assert(CKPT_HIST_ENTRY == 4 + 5 * 8, "HIST entry layout");
+
+enum { ROLE_WEIGHT, ROLE_MOMENT1, ROLE_MOMENT2, ROLE_BEST, N_ROLES };
+static const char *const role_names[N_ROLES] = {"weight", "moment1", "moment2",
+                                                "best"};
+
+/* ======================================================================== */
+/* The model's tensors                                                      */
+
+/* One named slice of the arenas. */
+typedef struct ckpt_tensor {
+	const char *name;
+	int ndim;
+	int shape[CNN_MAX_DIMS];
+	size_t off, n; /* floats */
+} ckpt_tensor;
+
+/* Lists the model's tensors in arena order (per layer: weight, then bias if
+ * any) into a malloc'ed array. Checks that they tile the arena exactly. */
+static cnn_status model_tensors(const cnn_model *m, ckpt_tensor **out,
+                                int *count, cnn_error *err)
+{
+	ckpt_tensor *t;
+	size_t off = 0;
+	int n = 0, i;
+
+	*out = NULL;
+	*count = 0;
+	t = malloc(((size_t)m->n_layers * 2 + 1) * sizeof *t);
+	if (!t)
+		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+		                   "out of memory");
+	for (i = 0; i < m->n_layers; i++) {
+		const cnn_layer *l = &m->layers[i];
+		if (l->n_weight) {
+			t[n].name = l->weight_name;
+			t[n].ndim = l->weight_ndim;
+			memset(t[n].shape, 0, sizeof t[n].shape);
+			memcpy(t[n].shape, l->weight_shape,
+			       (size_t)l->weight_ndim * sizeof(int));
+			t[n].off = off;
+			t[n].n = l->n_weight;
+			off += l->n_weight;
+			n++;
+		}
+		if (l->n_bias) {
+			t[n].name = l->bias_name;
+			t[n].ndim = 1;
+			memset(t[n].shape, 0, sizeof t[n].shape);
+			t[n].shape[0] = (int)l->n_bias;
+			t[n].off = off;
+			t[n].n = l->n_bias;
+			off += l->n_bias;
+			n++;
+		}
+	}
+	if (off != m->n_params) {
+		free(t);
+		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
+		                   "internal error: the tensors cover %zu of "
+		                   "%zu parameters",
+		                   off, m->n_params);
+	}
+	*out = t;
+	*count = n;
+	return CNN_OK;
+}
+
+/* The arena holding a role's values, or NULL if the model has none. */
+static float *role_arena(const cnn_model *m, int role)
+{
+	switch (role) {
+	case ROLE_WEIGHT:
+		return m->params;
+	case ROLE_MOMENT1:
+		return m->m1;
+	case ROLE_MOMENT2:
+		return m->m2;
+	default:
+		return m->best;
+	}
+}
+
+/* ======================================================================== */
+/* Saving                                                                   */
+
+/* Starts a record: its tag and a length patched by record_end. Returns the
+ * record's offset. */
+static size_t record_begin(cnn_wbuf *b, const char *tag)
+{
+	size_t start = b->len;
+	cnn_put_bytes(b, tag, 4);
+	cnn_put_u64(b, 0);
+	return start;
+}
+
+/* Patches the length of the record started at start and appends its CRC. */
+static void record_end(cnn_wbuf *b, size_t start)
+{
+	uint32_t crc;
+	if (b->failed)
+		return;
+	cnn_store_le64(b->data + start + 4,
+	               (uint64_t)(b->len - start - CKPT_HEADER));
+	crc = (uint32_t)crc32_z(0L, b->data + start, b->len - start);
+	cnn_put_u32(b, crc);
+}
+
+/* Serialises the model's state into b (see doc/checkpoint.md). */
+static cnn_status serialise(const cnn_model *m, cnn_wbuf *b, cnn_error *err)
+{
+	ckpt_tensor *t;
+	int n, i, role, j;
+	size_t rec, k;
+
+	cnn_status st = model_tensors(m, &t, &n, err);
+	if (st != CNN_OK)
+		return st;
+
+	cnn_put_bytes(b, ckpt_signature, sizeof ckpt_signature);
+	cnn_put_u32(b, CKPT_VERSION);
+
+	rec = record_begin(b, "MODL");
+	cnn_put_bytes(b, m->yaml ? m->yaml : "", m->yaml ? strlen(m->yaml) : 0);
+	record_end(b, rec);
+
+	rec = record_begin(b, "STAT");
+	cnn_put_u32(b, (uint32_t)m->epoch);
+	cnn_put_u32(b, (uint32_t)m->spec.epochs);
+	cnn_put_u64(b, m->step);
+	for (j = 0; j < 4; j++)
+		cnn_put_u64(b, m->rng.s[j]);
+	cnn_put_u32(b, (uint32_t)m->best_epoch);
+	cnn_put_f64(b, m->best_accuracy);
+	cnn_put_u8(b, m->has_best && m->best ? 1 : 0);
+	record_end(b, rec);
+
+	rec = record_begin(b, "HIST");
+	cnn_put_u32(b, (uint32_t)m->n_history);
+	for (i = 0; i < m->n_history; i++) {
+		const cnn_epoch_metrics *e = &m->history[i];
+		cnn_put_u32(b, (uint32_t)e->epoch);
+		cnn_put_f64(b, e->loss);
+		cnn_put_f64(b, e->train_accuracy);
+		cnn_put_f64(b, e->test_accuracy);
+		cnn_put_f64(b, e->val_accuracy);
+		cnn_put_f64(b, e->seconds);
+	}
+	record_end(b, rec);
+
+	for (i = 0; i < n; i++) {
+		for (role = 0; role < N_ROLES; role++) {
+			const float *arena = role_arena(m, role);
+			if (!arena || (role == ROLE_BEST && !m->has_best))
+				continue;
+			k = strlen(t[i].name);
+			rec = record_begin(b, "TENS");
+			cnn_put_u16(b, (uint16_t)k);
+			cnn_put_bytes(b, t[i].name, k);
+			cnn_put_u8(b, (uint8_t)role);
+			cnn_put_u8(b, (uint8_t)t[i].ndim);
+			for (j = 0; j < t[i].ndim; j++)
+				cnn_put_u32(b, (uint32_t)t[i].shape[j]);
+			cnn_put_f32s(b, arena + t[i].off, t[i].n);
+			record_end(b, rec);
+		}
+	}
+
+	rec = record_begin(b, "END ");
+	record_end(b, rec);
+	free(t);
+
+	if (b->failed)
+		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+		                   "out of memory while saving a checkpoint");
+	if (b->len > CKPT_MAX_BYTES)
+		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+		                   "the model is too large for a checkpoint "
+		                   "(%zu bytes, at most 4 GiB)",
+		                   b->len);
+	return CNN_OK;
+}
+
+/* The gzip wrapper (RFC 1952) is written here rather than by zlib so that
+ * every byte of the file is covered by a checksum: the header by its CRC16
+ * (FHCRC), the compressed data by a CRC-32 kept in an extra subfield "CK"
+ * (deflate has equivalent encodings, so a flipped bit can decode to the same
+ * content and escape the content's CRC-32), the content by the trailer. */
+#define GZ_FEXTRA     0x04
+#define GZ_FHCRC      0x02
+#define GZ_FNAME      0x08
+#define GZ_FCOMMENT   0x10
+#define GZ_HEADER_LEN 22 /* 10 fixed + XLEN 2 + subfield 8 + CRC16 2 */
+
+/* Compresses len bytes into a gzip file image in out: our header (no name,
+ * no time, OS "unknown", so the same state always gives the same bytes),
+ * raw deflate data, then CRC-32 and length of the content. */
+static cnn_status compress_gzip(const uint8_t *data, size_t len, cnn_wbuf *out,
+                                cnn_error *err)
+{
+	static const uint8_t head[12] = {
+	    0x1f, 0x8b, 8, GZ_FEXTRA | GZ_FHCRC, 0, 0, 0, 0, 0, 255, 8, 0};
+	const size_t chunk = (size_t)1 << 18;
+	z_stream zs;
+	size_t in_off = 0, step, start;
+	uint8_t *p;
+	int ret = Z_OK, flush;
+
+	memset(&zs, 0, sizeof zs);
+	if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
+	                 Z_DEFAULT_STRATEGY) != Z_OK)
+		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+		                   "out of memory (zlib)");
+	cnn_put_bytes(out, head, sizeof head);
+	cnn_put_bytes(out, "CK\4\0", 4);
+	cnn_put_u32(out, 0); /* CRC-32 of the deflate data, patched below */
+	cnn_put_u16(out, 0); /* CRC16 of the header, patched below */
+	start = out->len;
+	do {
+		step = len - in_off > ((size_t)1 << 30) ? (size_t)1 << 30
+		                                        : len - in_off;
+		zs.next_in = (Bytef *)(uintptr_t)(data + in_off);
+		zs.avail_in = (uInt)step;
+		in_off += step;
+		flush = in_off == len ? Z_FINISH : Z_NO_FLUSH;
+		do {
+			p = cnn_wbuf_grow(out, chunk);
+			if (!p)
+				goto nomem;
+			out->len -= chunk;
+			zs.next_out = p;
+			zs.avail_out = (uInt)chunk;
+			ret = deflate(&zs, flush);
+			if (ret == Z_STREAM_ERROR)
+				goto nomem;
+			out->len += chunk - zs.avail_out;
+		} while (zs.avail_out == 0);
+	} while (flush != Z_FINISH);
+	deflateEnd(&zs);
+	if (ret != Z_STREAM_END)
+		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+		                   "internal error: deflate did not finish");
+	cnn_put_u32(out, (uint32_t)crc32_z(0L, data, len));
+	cnn_put_u32(out, (uint32_t)len); /* ISIZE: the length mod 2^32 */
+	if (out->failed)
+		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+		                   "out of memory while compressing a "
+		                   "checkpoint");
+	cnn_store_le32(out->data + 16, (uint32_t)crc32_z(0L, out->data + start,
+	                                                 out->len - 8 - start));
+	{
+		uint32_t hcrc = (uint32_t)crc32_z(0L, out->data, 20);
+		out->data[20] = (uint8_t)hcrc;
+		out->data[21] = (uint8_t)(hcrc >> 8);
+	}
+	return CNN_OK;
+nomem:
+	deflateEnd(&zs);
+	return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+	                   "out of memory while compressing a checkpoint");
+}
+
+/* Writes all n bytes to fd, retrying short writes and EINTR. Returns 0, or
+ * -1 with errno set. */
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	ssize_t w;
+	while (n > 0) {
+		w = write(fd, p, n > ((size_t)1 << 30) ? (size_t)1 << 30 : n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (w == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Syncs the folder holding path so that a rename in it is durable. Folders
+ * that cannot be opened or synced (some file systems refuse) are skipped;
+ * a real I/O error is reported. Returns 0 or -1 with errno set. */
+static int sync_folder(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int fd, r = 0;
+
+	if (!slash)
+		dir = strdup(".");
+	else if (slash == path)
+		dir = strdup("/");
+	else
+		dir = strndup(path, (size_t)(slash - path));
+	if (!dir)
+		return 0; /* the file itself is safe; nothing more to do */
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	free(dir);
+	if (fd < 0)
+		return 0;
+	if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS &&
+	    errno != ENOTSUP)
+		r = -1;
+	if (close(fd) != 0 && r == 0 && errno == EIO)
+		r = -1;
+	return r;
+}
+
+/* Writes n bytes to path atomically (see the file-top comment). On failure
+ * PATH is untouched, the temporary file is removed and -1 is returned with
+ * errno set, or -2 if PATH exists but is not a regular file. The
+ * new file keeps the mode of the one it replaces, else 0666 & ~umask. */
+static int write_atomically(const char *path, const uint8_t *data, size_t n)
+{
+	struct stat st;
+	mode_t mode, mask;
+	size_t len = strlen(path);
+	char *tmp;
+	int fd, saved;
+
+	if (stat(path, &st) == 0) {
+		/* Never replace a device, a folder or a pipe: as root the
+		 * rename would succeed and destroy, e.g., /dev/null. */
+		if (!S_ISREG(st.st_mode))
+			return -2;
+		mode = st.st_mode & 07777;
+	} else {
+		mask = umask(0);
+		umask(mask);
+		mode = 0666 & ~mask;
+	}
+
+	tmp = malloc(len + sizeof ".tmp.XXXXXX");
+	if (!tmp) {
+		errno = ENOMEM;
+		return -1;
+	}
+	memcpy(tmp, path, len);
+	memcpy(tmp + len, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		saved = errno;
+		free(tmp);
+		errno = saved;
+		return -1;
+	}
+	(void)fchmod(fd, mode); /* best effort: some file systems refuse */
+	if (write_all(fd, data, n) != 0 || fsync(fd) != 0) {
+		saved = errno;
+		close(fd);
+		goto fail;
+	}
+	if (close(fd) != 0 || rename(tmp, path) != 0) {
+		saved = errno;
+		goto fail;
+	}
+	free(tmp);
+	return sync_folder(path);
+fail:
+	unlink(tmp);
+	free(tmp);
+	errno = saved;
+	return -1;
+}
+
+/* Serialises, compresses and writes the checkpoint (contract in cnn.h).
+ * Failures: CNN_ERR_USAGE for bad arguments, CNN_ERR_NOMEM, and CNN_ERR_IO
+ * "PATH: cannot write checkpoint: REASON" with PATH left as it was. */
+cnn_status cnn_model_save(const cnn_model *m, const char *path, cnn_error *err)
+{
+	cnn_wbuf raw = {0}, gz = {0};
+	cnn_status st;
+
+	cnn_err_clear(err);
+	if (!m || !path || !path[0])
+		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
+		                   "cnn_model_save: no %s given",
+		                   m ? "path" : "model");
+	st = serialise(m, &raw, err);
+	if (st == CNN_OK)
+		st = compress_gzip(raw.data, raw.len, &gz, err);
+	cnn_wbuf_free(&raw);
+	if (st == CNN_OK) {
+		int r = write_atomically(path, gz.data, gz.len);
+		if (r != 0)
+			st = cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
+			                 "cannot write checkpoint: %s",
+			                 r == -2 ? "not a regular file"
+			                         : strerror(errno));
+	}
+	cnn_wbuf_free(&gz);
+	return st;
+}
+
+/* ======================================================================== */
+/* Reading the file                                                         */
+
+/* Describes up to n bytes as printable text for messages (non-printable
+ * bytes become '?'). */
+static void printable(char *dst, size_t size, const uint8_t *src, size_t n)
+{
+	size_t i;
+	if (!size)
+		return;
+	if (n > size - 1)
+		n = size - 1;
+	for (i = 0; i < n; i++)
+		dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? (char)src[i] : '?';
+	dst[n] = '\0';
+}
+
+/* Reads the whole file at path into out (bounded). CNN_ERR_IO if it cannot
+ * be read. */
+static cnn_status read_whole(const char *path, cnn_wbuf *out, cnn_error *err)
+{
+	/* Deflate never expands by more than ~0.03% plus a few bytes. */
+	const uint64_t max64 = CKPT_MAX_BYTES + CKPT_MAX_BYTES / 256 + 4096;
+	const size_t max = max64 < SIZE_MAX / 2 ? (size_t)max64 : SIZE_MAX / 2;
+	FILE *f = fopen(path, "rb");
+	uint8_t *p;
+	size_t n;
+
+	if (!f)
+		return cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
+		                   "cannot open checkpoint: %s",
+		                   strerror(errno));
+	for (;;) {
+		if (out->len > max) {
+			fclose(f);
+			return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0,
+			                   NULL,
+			                   "checkpoint is too large (more than "
+			                   "4 GiB)");
+		}
+		p = cnn_wbuf_grow(out, 65536);
+		if (!p) {
+			fclose(f);
+			return cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0, NULL,
+			                   "out of memory reading checkpoint");
+		}
+		n = fread(p, 1, 65536, f);
+		out->len -= 65536 - n;
+		if (n < 65536)
+			break;
+	}
+	if (ferror(f)) {
+		int e = errno;
+		fclose(f);
+		return cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
+		                   "cannot read checkpoint: %s", strerror(e));
+	}
+	fclose(f);
+	return CNN_OK;
+}
+
+/* Parses the gzip header at the start of f (n bytes): sets *pos past it and
+ * *ck to the compressed data's CRC-32 from our "CK" subfield (*has_ck 0 if
+ * the file has none, e.g. after recompression with gzip). Sets *truncated
+ * if the file ends inside the header. Returns NULL or what is wrong. */
+static const char *parse_gzip_header(const uint8_t *f, size_t n, size_t *pos,
+                                     int *has_ck, uint32_t *ck, int *truncated)
+{
+	size_t p = 10, end, k;
+	uint8_t flg;
+
+	*has_ck = 0;
+	*truncated = 0;
+	if (n < 2 || f[0] != 0x1f || f[1] != 0x8b) {
+		if (n == 0 || (n == 1 && f[0] == 0x1f)) {
+			*truncated = 1;
+			return "";
+		}
+		return NULL; /* the caller says "not gzip" */
+	}
+	if (n < 10)
+		goto truncated;
+	if (f[2] != 8)
+		return "unknown compression method";
+	flg = f[3];
+	if (flg & 0xe0)
+		return "reserved header flags set";
+	if (flg & GZ_FEXTRA) {
+		if (n - p < 2)
+			goto truncated;
+		end = p + 2 + cnn_le16(f + p);
+		p += 2;
+		if (end > n)
+			goto truncated;
+		while (p < end) {
+			if (end - p < 4)
+				return "bad extra field";
+			k = cnn_le16(f + p + 2);
+			if (k > end - p - 4)
+				return "bad extra field";
+			if (f[p] == 'C' && f[p + 1] == 'K') {
+				if (k != 4 || *has_ck)
+					return "bad extra field";
+				*has_ck = 1;
+				*ck = cnn_le32(f + p + 4);
+			}
+			p += 4 + k;
+		}
+	}
+	for (k = 0; k < 2; k++) {
+		if (!(flg & (k ? GZ_FCOMMENT : GZ_FNAME)))
+			continue;
+		while (p < n && f[p])
+			p++;
+		if (p++ >= n)
+			goto truncated;
+	}
+	if (flg & GZ_FHCRC) {
+		if (n - p < 2)
+			goto truncated;
+		if (cnn_le16(f + p) != (crc32_z(0L, f, p) & 0xffff))
+			return "header checksum mismatch";
+		p += 2;
+	}
+	*pos = p;
+	return "ok";
+truncated:
+	*truncated = 1;
+	return "";
+}
+
+/* Decompresses the gzip file at path into out (at most CKPT_MAX_BYTES),
+ * checking the header, the compressed data's CRC-32 and the trailer. If the
+ * file stops early, *truncated is set and out holds what could be
+ * decompressed (the caller reports where it stopped). Damage found after
+ * decompressing (the checksums, trailing data) is described in damage
+ * (size bytes; "" if none) for the caller to report if the records
+ * themselves do not say more precisely what is wrong. Damage that stops
+ * decompression is CNN_ERR_CORRUPT, an unreadable file CNN_ERR_IO. */
+static cnn_status read_gzip(const char *path, cnn_wbuf *out, int *truncated,
+                            char *damage, size_t size, cnn_error *err)
+{
+	const size_t max = CKPT_MAX_BYTES < SIZE_MAX / 2
+	                       ? (size_t)CKPT_MAX_BYTES
+	                       : SIZE_MAX / 2;
+	const size_t giga = (size_t)1 << 30;
+	cnn_wbuf file = {0};
+	const uint8_t *f;
+	const char *why;
+	z_stream zs;
+	size_t n, pos = 0, in_off, room;
+	uint32_t ck = 0;
+	int has_ck, ret;
+
+	*truncated = 0;
+	damage[0] = '\0';
+	if (read_whole(path, &file, err) != CNN_OK) {
+		cnn_wbuf_free(&file);
+		return err->status;
+	}
+	f = file.data;
+	n = file.len;
+	why = parse_gzip_header(f, n, &pos, &has_ck, &ck, truncated);
+	if (*truncated) {
+		cnn_wbuf_free(&file);
+		return CNN_OK;
+	}
+	if (!why || strcmp(why, "ok") != 0) {
+		cnn_wbuf_free(&file);
+		if (!why)
+			return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0,
+			                   NULL,
+			                   "not a libcnn checkpoint (not "
+			                   "gzip-compressed)");
+		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
+		                   "checkpoint is damaged (gzip: %s)", why);
+	}
+
+	memset(&zs, 0, sizeof zs);
+	if (inflateInit2(&zs, -15) != Z_OK) {
+		cnn_wbuf_free(&file);
+		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+		                   "out of memory (zlib)");
+	}
+	in_off = pos;
+	for (;;) {
+		if (zs.avail_in == 0) {
+			if (in_off == n) {
+				*truncated = 1;
+				goto out;
+			}
+			zs.next_in = (Bytef *)(uintptr_t)(f + in_off);
+			zs.avail_in =
+			    (uInt)(n - in_off > giga ? giga : n - in_off);
+			in_off += zs.avail_in;
+		}
+		if (out->len > max) {
+			cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
+			            "checkpoint is larger than 4 GiB "
+			            "uncompressed");
+			goto out;
+		}
+		if (out->cap - out->len < 65536) {
+			/* Reserve room (the buffer at least doubles). */
+			if (!cnn_wbuf_grow(out, 65536)) {
+				cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0,
+				            NULL,
+				            "out of memory reading checkpoint");
+				goto out;
+			}
+			out->len -= 65536;
+		}
+		room = out->cap - out->len;
+		if (room > max + 1 - out->len)
+			room = max + 1 - out->len;
+		if (room > giga)
+			room = giga;
+		zs.next_out = out->data + out->len;
+		zs.avail_out = (uInt)room;
+		ret = inflate(&zs, Z_NO_FLUSH);
+		out->len += room - zs.avail_out;
+		if (ret == Z_STREAM_END)
+			break;
+		if (ret == Z_MEM_ERROR) {
+			cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0, NULL,
+			            "out of memory reading checkpoint");
+			goto out;
+		}
+		if (ret != Z_OK && ret != Z_BUF_ERROR) {
+			cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
+			            "checkpoint is damaged (gzip: %s, at byte "
+			            "%zu of the file)",
+			            zs.msg ? zs.msg : "bad compressed data",
+			            pos + (size_t)zs.total_in);
+			goto out;
+		}
+	}
+	if (out->len > max) {
+		cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
+		            "checkpoint is larger than 4 GiB uncompressed");
+		goto out;
+	}
+	/* zs.total_in may wrap where uLong is 32 bits: count it ourselves. */
+	in_off -= zs.avail_in;
+	if (n - in_off < 8)
+		*truncated = 1;
+	else if (has_ck && crc32_z(0L, f + pos, in_off - pos) != ck)
+		snprintf(damage, size,
+		         "checksum mismatch in the compressed data");
+	else if (cnn_le32(f + in_off) !=
+	         (uint32_t)crc32_z(0L, out->data, out->len))
+		snprintf(damage, size,
+		         "gzip: checksum mismatch in the trailer");
+	else if (cnn_le32(f + in_off + 4) != (uint32_t)out->len)
+		snprintf(damage, size, "gzip: length mismatch in the trailer");
+	else if (n - in_off > 8)
+		snprintf(damage, size,
+		         "data after the end of the gzip stream, at byte %zu",
+		         in_off + 8);
+out:
+	inflateEnd(&zs);
+	cnn_wbuf_free(&file);
+	return err->status;
+}
+
+/* ======================================================================== */
+/* Verifying the content                                                    */
+
+/* One record, located by the walk. */
+typedef struct ckpt_record {
+	char tag[5];
+	size_t off; /* of the header in the content */
+	const uint8_t *payload;
+	size_t len;
+} ckpt_record;
+
+/* A TENS payload's header, and where its floats are. */
+typedef struct ckpt_tens {
+	char name[CKPT_NAME_MAX + 1];
+	int role, ndim;
+	int shape[CNN_MAX_DIMS];
+	size_t count; /* floats */
+	const uint8_t *data;
+} ckpt_tens;
+
+/* Decodes a TENS payload of len bytes. Returns NULL on success, else what is
+ * wrong; fills t->name as soon as it is known (for messages), "" before. */
+static const char *parse_tens(const uint8_t *p, size_t len, ckpt_tens *t)
+{
+	cnn_rbuf r;
+	uint16_t nlen;
+	uint8_t role, ndim;
+	uint32_t dim;
+	const uint8_t *name;
+	size_t count = 1;
+	int i;
+
+	t->name[0] = '\0';
+	cnn_rbuf_init(&r, p, len);
+	if (cnn_get_u16(&r, &nlen))
+		return "the record ends inside the tensor's name";
+	if (nlen == 0 || nlen > CKPT_NAME_MAX)
+		return "bad tensor name length";
+	name = cnn_get_bytes(&r, nlen);
+	if (!name)
+		return "the record ends inside the tensor's name";
+	if (memchr(name, '\0', nlen))
+		return "bad tensor name";
+	memcpy(t->name, name, nlen);
+	t->name[nlen] = '\0';
+	if (cnn_get_u8(&r, &role) || cnn_get_u8(&r, &ndim))
+		return "the record ends inside the tensor's header";
+	if (role >= N_ROLES)
+		return "unknown tensor role";
+	if (ndim < 1 || ndim > CNN_MAX_DIMS)
+		return "bad number of dimensions";
+	t->role = role;
+	t->ndim = ndim;
+	memset(t->shape, 0, sizeof t->shape);
+	for (i = 0; i < ndim; i++) {
+		if (cnn_get_u32(&r, &dim))
+			return "the record ends inside the tensor's shape";
+		if (dim == 0 || dim > INT_MAX)
+			return "bad tensor dimension";
+		if (count > SIZE_MAX / 4 / dim)
+			return "tensor too large";
+		count *= dim;
+		t->shape[i] = (int)dim;
+	}
+	if (cnn_rbuf_left(&r) / 4 != count || cnn_rbuf_left(&r) % 4)
+		return "the tensor's data does not match its shape";
+	t->count = count;
+	t->data = p + r.pos;
+	return NULL;
+}
+
+/* "TENS dense1.weight (moment1)" or "STAT": names a record for messages,
+ * with whatever of its payload is available (avail bytes). */
+static void describe_record(char *buf, size_t size, const char *tag,
+                            const uint8_t *payload, size_t avail)
+{
+	static const char *const known[] = {"MODL", "STAT", "HIST", "TENS",
+	                                    "END "};
+	char name[64];
+	size_t nlen, i;
+	for (i = 0; i < 5 && strcmp(tag, known[i]); i++)
+		;
+	snprintf(buf, size, i < 5 ? "%s" : "\"%s\"", tag);
+	if (strcmp(tag, "TENS") != 0 || avail < 2)
+		return;
+	nlen = cnn_le16(payload);
+	if (nlen == 0 || nlen > CKPT_NAME_MAX || avail < 2 + nlen)
+		return;
+	printable(name, sizeof name, payload + 2, nlen);
+	if (avail > 2 + nlen && payload[2 + nlen] < N_ROLES)
+		snprintf(buf, size, "%s %s (%s)", tag, name,
+		         role_names[payload[2 + nlen]]);
+	else
+		snprintf(buf, size, "%s %s", tag, name);
+}
+
+/* Reads the record at r's position into rec, checking its bounds and its
+ * CRC. A record that runs past the end is reported as truncation, naming
+ * what was being read. */
+static cnn_status next_record(cnn_rbuf *r, const char *path, ckpt_record *rec,
+                              cnn_error *err)
+{
+	char what[128];
+	const uint8_t *h;
+	uint64_t len;
+	size_t left;
+	uint32_t crc = 0;
+
+	rec->off = r->pos;
+	left = cnn_rbuf_left(r);
+	if (left == 0)
+		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
+		                   "checkpoint is truncated (the END record "
+		                   "is missing)");
+	if (left < CKPT_HEADER)
+		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
+		                   "checkpoint is truncated (while reading a "
+		                   "record header at offset %zu)",
+		                   rec->off);
+	h = cnn_get_bytes(r, CKPT_HEADER);
+	printable(rec->tag, sizeof rec->tag, h, 4);
+	len = cnn_le64(h + 4);
+	left -= CKPT_HEADER;
+	if (len > left || left - (size_t)len < CKPT_TRAILER) {
+		describe_record(what, sizeof what, rec->tag, h + CKPT_HEADER,
+		                left);
+		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
+		                   "checkpoint is truncated (while reading "
+		                   "record %s at offset %zu)",
+		                   what, rec->off);
+	}
+	rec->payload = cnn_get_bytes(r, (size_t)len);
+	rec->len = (size_t)len;
+	cnn_get_u32(r, &crc);
+	if (crc != (uint32_t)crc32_z(0L, h, CKPT_HEADER + rec->len)) {
+		describe_record(what, sizeof what, rec->tag, rec->payload,
+		                rec->len);
+		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
+		                   "checksum mismatch in record %s at offset "
+		                   "%zu",
+		                   what, rec->off);
+	}
+	return CNN_OK;
+}
+
+/* Checks the signature and version and returns a reader positioned at the
+ * first record. */
+static cnn_status check_head(const uint8_t *data, size_t len, const char *path,
+                             cnn_rbuf *r, cnn_error *err)
+{
+	uint32_t version;
+	size_t k = len < 8 ? len : 8;
+
+	cnn_rbuf_init(r, data, len);
+	if (memcmp(data, ckpt_signature, k) != 0)
+		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
+		                   "not a libcnn checkpoint (bad signature)");
+	if (len < 12)
+		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
+		                   "checkpoint is truncated (while reading the "
+		                   "%s)",
+		                   len < 8 ? "signature" : "format version");
+	cnn_get_bytes(r, 8);
+	cnn_get_u32(r, &version);
+	if (version > CKPT_VERSION)
+		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
+		                   "checkpoint format version %lu is newer "
+		                   "than this libcnn supports (%d)",
+		                   (unsigned long)version, CKPT_VERSION);
+	if (version == 0)
+		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
+		                   "bad checkpoint format version 0");
+	return CNN_OK;
+}
+
+/* Checks one record's payload for its tag; returns NULL or what is wrong. */
+static const char *check_payload(const ckpt_record *rec)
+{
+	ckpt_tens t;
+	uint32_t n = 0, v = 0;
+	cnn_rbuf r;
+	int i;
+
+	if (!strcmp(rec->tag, "MODL")) {
+		if (rec->len == 0)
+			return "the model description is empty";
+		if (memchr(rec->payload, '\0', rec->len))
+			return "the model description contains a NUL byte";
+		return NULL;
+	}
+	if (!strcmp(rec->tag, "STAT")) {
+		if (rec->len != CKPT_STAT_LEN)
+			return "wrong length";
+		cnn_rbuf_init(&r, rec->payload, rec->len);
+		cnn_get_u32(&r, &n); /* epoch */
+		cnn_get_u32(&r, &v); /* epochs */
+		if (n > INT_MAX || v > INT_MAX)
+			return "bad epoch count";
+		cnn_get_bytes(&r, 8 + 32);
+		cnn_get_u32(&r, &v); /* best_epoch */
+		if (v > n)
+			return "the best epoch is after the last";
+		if (rec->payload[CKPT_STAT_LEN - 1] > 1)
+			return "bad has_best flag";
+		return NULL;
+	}
+	if (!strcmp(rec->tag, "HIST")) {
+		if (rec->len < 4)
+			return "wrong length";
+		n = cnn_le32(rec->payload);
+		if (n > INT_MAX || (rec->len - 4) / CKPT_HIST_ENTRY != n ||
+		    (rec->len - 4) % CKPT_HIST_ENTRY)
+			return "the length does not match the number of epochs";
+		for (i = 0; i < (int)n; i++)
+			if (cnn_le32(rec->payload + 4 + CKPT_HIST_ENTRY * i) >
+			    INT_MAX)
+				return "bad epoch number";
+		return NULL;
+	}
+	if (!strcmp(rec->tag, "TENS"))
+		return parse_tens(rec->payload, rec->len, &t);
+	if (!strcmp(rec->tag, "END "))
+		return rec->len ? "wrong length" : NULL;
+	return "unknown record type";
+}
+
+/* Walks all records: bounds, CRCs, payload structure, each of MODL, STAT
+ * and HIST exactly once, END last with nothing after it. Fills idx[0..2]
+ * with the MODL, STAT and HIST records. Nothing is allocated. */
+static cnn_status verify(const uint8_t *data, size_t len, const char *path,
+                         ckpt_record idx[3], cnn_error *err)
+{
+	static const char *const once[3] = {"MODL", "STAT", "HIST"};
+	int seen[3] = {0, 0, 0};
+	char what[128];
+	const char *why;
+	ckpt_record rec;
+	cnn_rbuf r;
+	int i;
+
+	if (check_head(data, len, path, &r, err) != CNN_OK)
+		return err->status;
+	for (;;) {
+		if (next_record(&r, path, &rec, err) != CNN_OK)
+			return err->status;
+		why = check_payload(&rec);
+		if (why) {
+			describe_record(what, sizeof what, rec.tag, rec.payload,
+			                rec.len);
+			return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0,
+			                   NULL,
+			                   "bad record %s at offset %zu: %s",
+			                   what, rec.off, why);
+		}
+		for (i = 0; i < 3; i++) {
+			if (strcmp(rec.tag, once[i]) != 0)
+				continue;
+			if (seen[i]++)
+				return cnn_err_set(err, CNN_ERR_CORRUPT, path,
+				                   0, 0, NULL,
+				                   "duplicate record %s at "
+				                   "offset %zu",
+				                   rec.tag, rec.off);
+			idx[i] = rec;
+		}
+		if (!strcmp(rec.tag, "END "))
+			break;
+	}
+	if (cnn_rbuf_left(&r))
+		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
+		                   "checkpoint is damaged (%zu bytes after the "
+		                   "END record)",
+		                   cnn_rbuf_left(&r));
+	for (i = 0; i < 3; i++)
+		if (!seen[i])
+			return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0,
+			                   NULL, "the record %s is missing",
+			                   once[i]);
+	return CNN_OK;
+}
+
+/* ======================================================================== */
+/* Restoring                                                                */
+
+static void shape_string(char *buf, size_t size, const int *shape, int ndim)
+{
+	size_t k = 0;
+	int i;
+	buf[0] = '\0';
+	for (i = 0; i < ndim && k < size; i++)
+		k += (size_t)snprintf(buf + k, size - k, "%s%d", i ? "x" : "",
+		                      shape[i]);
+}
+
+/* Copies every TENS record into the model's arenas after checking its name
+ * and shape. Each tensor needs its weight; moments and best weights are all
+ * there or all absent (absent moments stay zero: the optimiser changed). */
+static cnn_status restore_tensors(cnn_model *m, const uint8_t *data, size_t len,
+                                  const char *path, int has_best,
+                                  cnn_error *err)
+{
+	ckpt_tensor *t;
+	ckpt_record rec;
+	ckpt_tens tr;
+	char a[64], b[64];
+	unsigned char *seen = NULL;
+	int n, i, role, count[N_ROLES] = {0, 0, 0, 0};
+	float *arena;
+	cnn_rbuf r;
+
+	if (model_tensors(m, &t, &n, err) != CNN_OK)
+		return err->status;
+	seen = calloc((size_t)n * N_ROLES + 1, 1);
+	if (!seen) {
+		cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+		            "out of memory");
+		goto out;
+	}
+	cnn_rbuf_init(&r, data, len);
+	cnn_get_bytes(&r, 12);
+	for (;;) {
+		next_record(&r, path, &rec, err); /* verified: cannot fail */
+		if (!strcmp(rec.tag, "END "))
+			break;
+		if (strcmp(rec.tag, "TENS") != 0)
+			continue;
+		parse_tens(rec.payload, rec.len, &tr);
+		for (i = 0; i < n && strcmp(t[i].name, tr.name); i++)
+			;
+		if (i == n) {
+			cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
+			            "tensor %s in the checkpoint is not in its "
+			            "model",
+			            tr.name);
+			goto out;
+		}
+		if (tr.ndim != t[i].ndim || tr.count != t[i].n ||
+		    memcmp(tr.shape, t[i].shape, sizeof tr.shape) != 0) {
+			shape_string(a, sizeof a, tr.shape, tr.ndim);
+			shape_string(b, sizeof b, t[i].shape, t[i].ndim);
+			cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
+			            "tensor %s (%s) has shape %s in the "
+			            "checkpoint but %s in its model",
+			            tr.name, role_names[tr.role], a, b);
+			goto out;
+		}
+		if (seen[i * N_ROLES + tr.role]++) {
+			cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
+			            "duplicate tensor %s (%s)", tr.name,
+			            role_names[tr.role]);
+			goto out;
+		}
+		count[tr.role]++;
+		arena = role_arena(m, tr.role);
+		if (arena) {
+			cnn_rbuf fr;
+			cnn_rbuf_init(&fr, tr.data, tr.count * 4);
+			cnn_get_f32s(&fr, arena + t[i].off, tr.count);
+		}
+	}
+	for (role = 0; role < N_ROLES; role++) {
+		if (role != ROLE_WEIGHT && count[role] == 0 &&
+		    !(role == ROLE_BEST && has_best))
+			continue;
+		for (i = 0; i < n; i++)
+			if (!seen[i * N_ROLES + role]) {
+				cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0,
+				            NULL, "tensor %s (%s) is missing",
+				            t[i].name, role_names[role]);
+				goto out;
+			}
+	}
+	if (count[ROLE_BEST] && !has_best)
+		cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
+		            "best weights are stored but the state says there "
+		            "are none");
+out:
+	free(seen);
+	free(t);
+	return err->status;
+}
+
+/* Restores STAT and HIST (both verified). STAT's "epochs" is not used: the
+ * embedded description, after overrides, says how many epochs to run. */
+static cnn_status restore_state(cnn_model *m, const ckpt_record *stat,
+                                const ckpt_record *hist, const char *path,
+                                cnn_error *err)
+{
+	cnn_rbuf p;
+	uint32_t u = 0, n = 0;
+	uint8_t flag = 0;
+	int i;
+
+	cnn_rbuf_init(&p, stat->payload, stat->len);
+	cnn_get_u32(&p, &u);
+	m->epoch = (int)u;
+	cnn_get_u32(&p, &u); /* epochs: informative */
+	cnn_get_u64(&p, &m->step);
+	for (i = 0; i < 4; i++)
+		cnn_get_u64(&p, &m->rng.s[i]);
+	cnn_get_u32(&p, &u);
+	m->best_epoch = (int)u;
+	cnn_get_f64(&p, &m->best_accuracy);
+	cnn_get_u8(&p, &flag);
+	m->has_best = flag;
+
+	cnn_rbuf_init(&p, hist->payload, hist->len);
+	cnn_get_u32(&p, &n);
+	free(m->history);
+	m->history = NULL;
+	m->n_history = 0;
+	if (n == 0)
+		return CNN_OK;
+	m->history = calloc(n, sizeof *m->history);
+	if (!m->history)
+		return cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0, NULL,
+		                   "out of memory for %lu epochs of history",
+		                   (unsigned long)n);
+	for (i = 0; i < (int)n; i++) {
+		cnn_epoch_metrics *e = &m->history[i];
+		cnn_get_u32(&p, &u);
+		e->epoch = (int)u;
+		cnn_get_f64(&p, &e->loss);
+		cnn_get_f64(&p, &e->train_accuracy);
+		cnn_get_f64(&p, &e->test_accuracy);
+		cnn_get_f64(&p, &e->val_accuracy);
+		cnn_get_f64(&p, &e->seconds);
+	}
+	m->n_history = (int)n;
+	return CNN_OK;
+}
+
+/* Loads a checkpoint (contract in cnn.h). Order: read and decompress,
+ * verify everything, parse the embedded description and apply the
+ * overrides, build the model, then copy tensors and state into it. Damage
+ * is CNN_ERR_CORRUPT naming the file and what was being read; a missing or
+ * unreadable file is CNN_ERR_IO; errors in the overrides keep their own
+ * status. */
+cnn_status cnn_model_load(cnn_model **out, const char *path,
+                          const char *const *overrides, int n_overrides,
+                          cnn_error *err)
+{
+	cnn_wbuf buf = {0};
+	ckpt_record idx[3]; /* MODL, STAT, HIST */
+	cnn_tree tree;
+	cnn_model *m = NULL;
+	char *source = NULL, damage[128];
+	int truncated, i;
+
+	cnn_err_clear(err);
+	if (out)
+		*out = NULL;
+	if (!out || !path || !path[0] || n_overrides < 0 ||
+	    (n_overrides > 0 && !overrides))
+		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
+		                   "cnn_model_load: bad arguments");
+	memset(idx, 0, sizeof idx);
+
+	if (read_gzip(path, &buf, &truncated, damage, sizeof damage, err) !=
+	    CNN_OK)
+		goto out;
+	if (truncated) {
+		/* Say what was being read where the data stops. */
+		if (buf.len == 0 ||
+		    verify(buf.data, buf.len, path, idx, err) == CNN_OK)
+			cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
+			            "checkpoint is truncated%s",
+			            buf.len ? " (at the end of the gzip stream)"
+			                    : "");
+		goto out;
+	}
+	/* The records' own checks name what is damaged: they go first. */
+	if (verify(buf.data, buf.len, path, idx, err) != CNN_OK)
+		goto out;
+	if (damage[0]) {
+		cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
+		            "checkpoint is damaged (%s)", damage);
+		goto out;
+	}
+
+	source = malloc(strlen(path) + sizeof ":model");
+	if (!source) {
+		cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+		            "out of memory");
+		goto out;
+	}
+	strcpy(source, path);
+	strcat(source, ":model");
+	if (cnn_tree_parse(&tree, (const char *)idx[0].payload, idx[0].len,
+	                   source, err) != CNN_OK)
+		goto out;
+	for (i = 0; i < n_overrides; i++)
+		if (cnn_tree_set(&tree, overrides[i], err) != CNN_OK) {
+			cnn_tree_free(&tree);
+			goto out;
+		}
+	if (cnn_model_from_tree(&m, &tree, err) != CNN_OK)
+		goto out;
+
+	/* The last byte of STAT is has_best. */
+	if (restore_tensors(m, buf.data, buf.len, path,
+	                    idx[1].payload[CKPT_STAT_LEN - 1], err) != CNN_OK ||
+	    restore_state(m, &idx[1], &idx[2], path, err) != CNN_OK)
+		goto out;
+	*out = m;
+	m = NULL;
+out:
+	cnn_model_free(m);
+	free(source);
+	cnn_wbuf_free(&buf);
+	return err->status;
+}
