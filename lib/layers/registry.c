@@ -1,2 +1,99 @@
-/* layers/registry.c - not written yet */
-#include "internal.h"
+/*
+ * layers/registry.c - the table of layer kinds, and the shape helpers the
+ * kinds share in their infer.
+ *
+ * Invariants
+ *  - The table is appended to only: a kind's position never changes, and the
+ *    list of names given in messages follows the table's order.
+ *  - A kind's ops->type equals the name it is registered under.
+ */
+#include "kernels.h"
+
+#include <string.h>
+
+/* The kinds, in registration order. FIRST names the first kind, NEXT each
+ * following one; add new kinds at the end. */
+#define CNN_LAYER_KINDS(FIRST, NEXT)                                           \
+	FIRST(conv2d)                                                          \
+	NEXT(relu)                                                             \
+	NEXT(maxpool)                                                          \
+	NEXT(flatten)                                                          \
+	NEXT(dense)                                                            \
+	NEXT(softmax)
+
+#define KIND_OPS(k)        &cnn_layer_##k,
+#define KIND_FIRST_NAME(k) #k
+#define KIND_NEXT_NAME(k)  ", " #k
+
+static const cnn_layer_ops *const kinds[] = {
+    CNN_LAYER_KINDS(KIND_OPS, KIND_OPS)};
+
+static const char kind_names[] =
+    CNN_LAYER_KINDS(KIND_FIRST_NAME, KIND_NEXT_NAME);
+
+const cnn_layer_ops *cnn_layer_find(const char *type)
+{
+	if (!type)
+		return NULL;
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+		if (strcmp(kinds[i]->type, type) == 0)
+			return kinds[i];
+	return NULL;
+}
+
+const char *cnn_layer_types(void)
+{
+	return kind_names;
+}
+
+cnn_status cnn_layer_input_size(cnn_layer *l, const char *path, cnn_error *err)
+{
+	const int *s = l->in_shape;
+	size_t n = 1;
+
+	if (s[0] < 1 || s[1] < 1 || s[2] < 1)
+		return cnn_node_error(err, l->node, path,
+		                      "the input shape %dx%dx%d is empty", s[0],
+		                      s[1], s[2]);
+	if (!cnn_size_mul(&n, (size_t)s[0]) ||
+	    !cnn_size_mul(&n, (size_t)s[1]) || !cnn_size_mul(&n, (size_t)s[2]))
+		return cnn_node_error(err, l->node, path,
+		                      "the input %dx%dx%d has more than 2^31 "
+		                      "floats per sample",
+		                      s[0], s[1], s[2]);
+	l->in_size = n;
+	return CNN_OK;
+}
+
+cnn_status cnn_layer_output_shape(cnn_layer *l, const char *path, long long c,
+                                  long long h, long long w, cnn_error *err)
+{
+	size_t n = 1;
+
+	if (c < 1 || h < 1 || w < 1)
+		return cnn_node_error(
+		    err, l->node, path,
+		    "the output shape %lldx%lldx%lld is empty", c, h, w);
+	if (c > INT_MAX || h > INT_MAX || w > INT_MAX ||
+	    !cnn_size_mul(&n, (size_t)c) || !cnn_size_mul(&n, (size_t)h) ||
+	    !cnn_size_mul(&n, (size_t)w))
+		return cnn_node_error(err, l->node, path,
+		                      "the output %lldx%lldx%lld has more than "
+		                      "2^31 floats per sample",
+		                      c, h, w);
+	l->out_shape[0] = (int)c;
+	l->out_shape[1] = (int)h;
+	l->out_shape[2] = (int)w;
+	l->out_size = n;
+	return CNN_OK;
+}
+
+void cnn_layer_no_params(cnn_layer *l)
+{
+	l->n_weight = 0;
+	l->n_bias = 0;
+	l->weight_ndim = 0;
+	memset(l->weight_shape, 0, sizeof l->weight_shape);
+	l->fan_in = 0;
+	l->fan_out = 0;
+}
