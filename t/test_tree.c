@@ -757,7 +757,7 @@ static void test_spec(void)
 	cnn_tree_set(&t, "training.seed=9223372036854775808", &err);
 	cnn_spec_from_tree(&s, &t, &err);
 	is_msg(&err,
-	       "--set training.seed: training.seed: expected an integer from "
+	       "--set training.seed: expected an integer from "
 	       "0 to 9223372036854775807, got \"9223372036854775808\"",
 	       "spec: seed past 2^63-1");
 	cnn_err_clear(&err);
@@ -765,7 +765,7 @@ static void test_spec(void)
 	cnn_tree_set(&t, "optimizer.learning_rate=0", &err);
 	cnn_spec_from_tree(&s, &t, &err);
 	is_msg(&err,
-	       "--set optimizer.learning_rate: optimizer.learning_rate: "
+	       "--set optimizer.learning_rate: "
 	       "expected a number greater than 0, got \"0\"",
 	       "spec: learning rate 0");
 	cnn_err_clear(&err);
