@@ -46,6 +46,9 @@ cnn_status cnn_layer_input_size(cnn_layer *l, const char *path, cnn_error *err);
 /* Sets l->out_shape to (c, h, w) and l->out_size, with the same checks. */
 cnn_status cnn_layer_output_shape(cnn_layer *l, const char *path, long long c,
                                   long long h, long long w, cnn_error *err);
+/* Reads bias, weight_init and bias_init, the keys of layers with weights. */
+cnn_status cnn_layer_configure_params(cnn_layer *l, const char *path,
+                                      cnn_error *err);
 /* Sets the parameter fields of a layer without parameters. */
 void cnn_layer_no_params(cnn_layer *l);
 

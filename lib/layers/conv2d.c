@@ -31,10 +31,7 @@ static cnn_status conv_configure(cnn_layer *l, const char *path, cnn_error *err)
 	                       err)) ||
 	    (st = cnn_get_int2(node, path, "padding", 0, 0, 4096, l->pad,
 	                       err)) ||
-	    (st = cnn_get_bool(node, path, "bias", 0, &l->bias, err)) ||
-	    (st = cnn_init_parse(node, path, "weight_init", &l->weight_init,
-	                         err)) ||
-	    (st = cnn_init_parse(node, path, "bias_init", &l->bias_init, err)))
+	    (st = cnn_layer_configure_params(l, path, err)))
 		return st;
 	l->filters = (int)filters;
 	return CNN_OK;

@@ -21,10 +21,7 @@ static cnn_status dense_configure(cnn_layer *l, const char *path,
 	if ((st = cnn_map_check_keys(node, path, dense_keys, err)) ||
 	    (st = cnn_get_int(node, path, "units", 1, 1, 1L << 24, &units,
 	                      err)) ||
-	    (st = cnn_get_bool(node, path, "bias", 0, &l->bias, err)) ||
-	    (st = cnn_init_parse(node, path, "weight_init", &l->weight_init,
-	                         err)) ||
-	    (st = cnn_init_parse(node, path, "bias_init", &l->bias_init, err)))
+	    (st = cnn_layer_configure_params(l, path, err)))
 		return st;
 	l->units = (int)units;
 	return CNN_OK;
@@ -62,13 +59,6 @@ static cnn_status dense_infer(cnn_layer *l, const char *path, cnn_error *err)
 	return CNN_OK;
 }
 
-static size_t dense_workspace(const cnn_layer *l, int n)
-{
-	(void)l;
-	(void)n;
-	return 0;
-}
-
 /* y (n, units) = x (n, in) * W^T (W stored (units, in)) + b */
 static void dense_forward(cnn_layer *l, const float *x, float *y, int n,
                           float *ws)
@@ -102,7 +92,6 @@ const cnn_layer_ops cnn_layer_dense = {
     .type = "dense",
     .configure = dense_configure,
     .infer = dense_infer,
-    .workspace = dense_workspace,
     .forward = dense_forward,
     .backward = dense_backward,
 };

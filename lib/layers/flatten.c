@@ -27,13 +27,6 @@ static cnn_status flatten_infer(cnn_layer *l, const char *path, cnn_error *err)
 	return CNN_OK;
 }
 
-static size_t flatten_workspace(const cnn_layer *l, int n)
-{
-	(void)l;
-	(void)n;
-	return 0;
-}
-
 static void flatten_forward(cnn_layer *l, const float *x, float *y, int n,
                             float *ws)
 {
@@ -56,7 +49,6 @@ const cnn_layer_ops cnn_layer_flatten = {
     .type = "flatten",
     .configure = flatten_configure,
     .infer = flatten_infer,
-    .workspace = flatten_workspace,
     .forward = flatten_forward,
     .backward = flatten_backward,
 };

@@ -62,13 +62,6 @@ static cnn_status pool_infer(cnn_layer *l, const char *path, cnn_error *err)
 	return CNN_OK;
 }
 
-static size_t pool_workspace(const cnn_layer *l, int n)
-{
-	(void)l;
-	(void)n;
-	return 0;
-}
-
 static void pool_forward(cnn_layer *l, const float *x, float *y, int n,
                          float *ws)
 {
@@ -96,7 +89,6 @@ const cnn_layer_ops cnn_layer_maxpool = {
     .type = "maxpool",
     .configure = pool_configure,
     .infer = pool_infer,
-    .workspace = pool_workspace,
     .forward = pool_forward,
     .backward = pool_backward,
 };

@@ -88,6 +88,20 @@ cnn_status cnn_layer_output_shape(cnn_layer *l, const char *path, long long c,
 	return CNN_OK;
 }
 
+/* Reads the keys every layer with weights shares: bias, weight_init and
+ * bias_init (absent keys keep the defaults already in l). */
+cnn_status cnn_layer_configure_params(cnn_layer *l, const char *path,
+                                      cnn_error *err)
+{
+	cnn_status st;
+
+	if ((st = cnn_get_bool(l->node, path, "bias", 0, &l->bias, err)) ||
+	    (st = cnn_init_parse(l->node, path, "weight_init", &l->weight_init,
+	                         err)))
+		return st;
+	return cnn_init_parse(l->node, path, "bias_init", &l->bias_init, err);
+}
+
 void cnn_layer_no_params(cnn_layer *l)
 {
 	l->n_weight = 0;

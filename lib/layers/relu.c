@@ -25,13 +25,6 @@ static cnn_status relu_infer(cnn_layer *l, const char *path, cnn_error *err)
 	return CNN_OK;
 }
 
-static size_t relu_workspace(const cnn_layer *l, int n)
-{
-	(void)l;
-	(void)n;
-	return 0;
-}
-
 static void relu_forward(cnn_layer *l, const float *x, float *y, int n,
                          float *ws)
 {
@@ -52,7 +45,6 @@ const cnn_layer_ops cnn_layer_relu = {
     .type = "relu",
     .configure = relu_configure,
     .infer = relu_infer,
-    .workspace = relu_workspace,
     .forward = relu_forward,
     .backward = relu_backward,
 };

@@ -37,13 +37,6 @@ static cnn_status softmax_infer(cnn_layer *l, const char *path, cnn_error *err)
 	return CNN_OK;
 }
 
-static size_t softmax_workspace(const cnn_layer *l, int n)
-{
-	(void)l;
-	(void)n;
-	return 0;
-}
-
 static void softmax_forward(cnn_layer *l, const float *x, float *y, int n,
                             float *ws)
 {
@@ -64,7 +57,6 @@ const cnn_layer_ops cnn_layer_softmax = {
     .type = "softmax",
     .configure = softmax_configure,
     .infer = softmax_infer,
-    .workspace = softmax_workspace,
     .forward = softmax_forward,
     .backward = softmax_backward,
 };
