@@ -138,6 +138,10 @@ cnn_status cnn_graph_reserve(cnn_model *m, int n, cnn_error *err)
 	if (!w)
 		goto nomem;
 	m->ws = w;
+	uint8_t *y = realloc(m->labels, (size_t)n);
+	if (!y)
+		goto nomem;
+	m->labels = y;
 	m->ws_size = ws;
 	m->batch_cap = n;
 	return CNN_OK;
@@ -167,6 +171,7 @@ void cnn_graph_free(cnn_model *m)
 	free(m->act);
 	free(m->dact);
 	free(m->ws);
+	free(m->labels);
 	free(m->params);
 	free(m->grads);
 	free(m->m1);

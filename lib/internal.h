@@ -402,6 +402,7 @@ struct cnn_model {
 	int batch_cap;
 	float **act;   /* act[0] = input, act[i+1] = output of layer i */
 	float **dact;  /* gradients, same shapes */
+	uint8_t *labels; /* the batch's labels */
 	float *ws;
 	size_t ws_size;
 };
@@ -419,6 +420,12 @@ const float *cnn_graph_forward(cnn_model *m, int n);
 void cnn_graph_use(cnn_model *m, float *arena);
 /* Frees the arenas and batch buffers. */
 void cnn_graph_free(cnn_model *m);
+
+/* Forward, softmax cross-entropy and backward for the n samples in act[0]
+ * labelled m->labels: overwrites m->grads with the batch loss's gradient
+ * (per loss.reduction) and returns the summed loss; adds the number of
+ * correct predictions to *correct. (train.c) */
+double cnn_graph_gradient(cnn_model *m, int n, size_t *correct);
 
 /* One optimiser step on the whole arena with the gradients in m->grads. */
 void cnn_optim_step(cnn_model *m);

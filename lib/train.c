@@ -143,8 +143,8 @@ fail:
 	return err->status;
 }
 
-/* Scales the bytes of samples idx[0..n) (or 0..n when idx is NULL, starting
- * at first) into act[0]. */
+/* Scales the bytes of samples idx[first..first+n) (or first..first+n when
+ * idx is NULL) into act[0] and copies their labels into m->labels. */
 static void fill_batch(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
                        size_t first, int n, float scale)
 {
@@ -156,25 +156,24 @@ static void fill_batch(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
 		float *dst = x + (size_t)s * sz;
 		for (size_t j = 0; j < sz; j++)
 			dst[j] = (float)p[j] * scale;
+		m->labels[s] = ds->labels[i];
 	}
 }
 
-/* Cross-entropy of the softmax output for n samples, computed from the
- * logits (the softmax's input) with the log-sum-exp trick so that it stays
- * finite for any logits. Adds the summed loss to *loss and the number of
- * correct argmax predictions to *correct. If grad is not NULL, writes
- * dL/dlogits = (p - onehot) * g. */
-static void softmax_xent(const cnn_model *m, const cnn_dataset *ds,
-                         const size_t *idx, size_t first, int n, float g,
-                         float *grad, double *loss, size_t *correct,
-                         uint64_t *confusion)
+/* Cross-entropy of the softmax output for the n samples of the batch,
+ * computed from the logits (the softmax's input) with the log-sum-exp trick
+ * so that it stays finite for any logits. Returns the summed loss and adds
+ * the number of correct argmax predictions to *correct (and to confusion, if
+ * not NULL). If grad is not NULL, writes dL/dlogits = (p - onehot) * g. */
+static double softmax_xent(const cnn_model *m, int n, float g, float *grad,
+                           size_t *correct, uint64_t *confusion)
 {
 	const int C = m->classes;
 	const float *z = m->act[m->n_layers - 1];
 	const float *p = m->act[m->n_layers];
+	double loss = 0.0;
 	for (int s = 0; s < n; s++) {
-		size_t i = idx ? idx[first + (size_t)s] : first + (size_t)s;
-		int y = ds->labels[i];
+		int y = m->labels[s];
 		const float *zs = z + (size_t)s * C, *ps = p + (size_t)s * C;
 		double mx = zs[0], sum = 0.0;
 		int arg = 0;
@@ -186,7 +185,7 @@ static void softmax_xent(const cnn_model *m, const cnn_dataset *ds,
 		}
 		for (int c = 0; c < C; c++)
 			sum += exp((double)zs[c] - mx);
-		*loss += log(sum) + mx - (double)zs[y];
+		loss += log(sum) + mx - (double)zs[y];
 		*correct += arg == y;
 		if (confusion)
 			confusion[(size_t)y * C + arg]++;
@@ -196,6 +195,7 @@ static void softmax_xent(const cnn_model *m, const cnn_dataset *ds,
 				gs[c] = (ps[c] - (c == y ? 1.0f : 0.0f)) * g;
 		}
 	}
+	return loss;
 }
 
 /* Mean loss and accuracy of the current layer weights over samples idx (or
@@ -212,34 +212,41 @@ static void evaluate_set(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
 		                  : (size_t)m->batch_cap);
 		fill_batch(m, ds, idx, first, n, scale);
 		cnn_graph_forward(m, n);
-		softmax_xent(m, ds, idx, first, n, 0.0f, NULL, &total, &correct,
-		             confusion);
+		total += softmax_xent(m, n, 0.0f, NULL, &correct, confusion);
 	}
 	*loss = count ? total / (double)count : 0.0;
 	*acc = count ? (double)correct / (double)count : 0.0;
 }
 
-/* Forward, loss, backward and one optimiser step for one mini-batch.
- * Returns the summed loss of the batch. */
-static double train_batch(cnn_model *m, const run_data *d, size_t first, int n,
-                          size_t *correct)
+/* Forward, loss and backward for the n samples in act[0] with their labels
+ * in m->labels: overwrites m->grads with the gradient of the batch loss
+ * (summed or averaged over the batch, per loss.reduction) and returns the
+ * summed loss. The softmax and the cross-entropy are differentiated
+ * together, dL/dlogits = p - onehot, so the softmax layer's own backward is
+ * skipped. */
+double cnn_graph_gradient(cnn_model *m, int n, size_t *correct)
 {
 	const int L = m->n_layers;
-	double loss = 0.0;
 	float g = m->spec.reduction == CNN_REDUCE_MEAN ? 1.0f / (float)n : 1.0f;
 
-	fill_batch(m, d->train, d->order, first, n, (float)m->spec.train.scale);
 	cnn_graph_forward(m, n);
-	/* softmax and cross-entropy are differentiated together: the softmax
-	 * layer's own backward is skipped */
-	softmax_xent(m, d->train, d->order, first, n, g, m->dact[L - 1], &loss,
-	             correct, NULL);
+	double loss = softmax_xent(m, n, g, m->dact[L - 1], correct, NULL);
 	memset(m->grads, 0, m->n_params * sizeof *m->grads);
 	for (int i = L - 2; i >= 0; i--) {
 		cnn_layer *l = &m->layers[i];
 		l->ops->backward(l, m->act[i], m->act[i + 1], m->dact[i + 1],
 		                 i > 0 ? m->dact[i] : NULL, n, m->ws);
 	}
+	return loss;
+}
+
+/* One optimiser step on the mini-batch of training samples
+ * order[first..first+n). Returns the summed loss of the batch. */
+static double train_batch(cnn_model *m, const run_data *d, size_t first, int n,
+                          size_t *correct)
+{
+	fill_batch(m, d->train, d->order, first, n, (float)m->spec.train.scale);
+	double loss = cnn_graph_gradient(m, n, correct);
 	cnn_optim_step(m);
 	return loss;
 }
