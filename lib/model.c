@@ -190,7 +190,6 @@ int cnn_model_optimizer_params(const cnn_model *m, const char **names,
 	} else {
 		nm[n] = "momentum", v[n++] = s->momentum;
 	}
-	nm[n] = "reduction_sum", v[n++] = s->reduction == CNN_REDUCE_SUM;
 	for (int i = 0; i < n && i < max; i++) {
 		names[i] = nm[i];
 		values[i] = v[i];

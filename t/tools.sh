@@ -65,6 +65,12 @@ ok $? "--predict --top 3 prints three classes with probabilities"
 run cnnrun --predict "$tmp/c.ckpt.gz" "$MNIST/t10k-images-idx3-ubyte.gz" >"$tmp/out" 2>"$tmp/err"
 ok $? "--predict reads an IDX image file"
 is "$(lines "$tmp/out")" 10000 "--predict prints one line per IDX image"
+# Two CSV rows in the training format (label, then 784 pixels).
+row=$(awk 'BEGIN { printf "3"; for (i = 0; i < 784; i++) printf ",%d", i % 256; print "" }')
+printf '%s\n%s\n' "$row" "$row" >"$tmp/rows.csv"
+run cnnrun --predict "$tmp/c.ckpt.gz" "$tmp/rows.csv" >"$tmp/out" 2>"$tmp/err"
+ok $? "--predict reads CSV rows"
+is "$(grep -c "^$tmp/rows.csv\[[01]\]: [0-9] [01]\.[0-9]*$" "$tmp/out")" 2 "--predict prints one line per CSV row"
 printf 'P5\n27 28\n255\n' >"$tmp/small.pgm"
 head -c 756 /dev/zero >>"$tmp/small.pgm"
 run cnnrun --predict "$tmp/c.ckpt.gz" "$tmp/small.pgm" >"$tmp/out" 2>"$tmp/err"
