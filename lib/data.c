@@ -34,6 +34,7 @@
 struct rbuf {
 	uint8_t *p;
 	size_t len, cap, max;
+	int over; /* the data went past max */
 };
 
 /* Makes the capacity at least min(want, b->max) bytes (plus the NUL). The
@@ -98,11 +99,12 @@ static cnn_status err_read(cnn_error *err, const char *path, int e)
 	                   strerror(e ? e : EIO));
 }
 
-static cnn_status err_large(cnn_error *err, const char *path, size_t max,
+static cnn_status err_large(cnn_error *err, const char *path, struct rbuf *b,
                             int gz)
 {
+	b->over = 1;
 	return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
-	                   "larger than %zu bytes%s", max,
+	                   "larger than %zu bytes%s", b->max,
 	                   gz ? " when uncompressed" : "");
 }
 
@@ -120,7 +122,7 @@ static cnn_status read_plain(FILE *f, const char *path, const uint8_t *head,
 {
 	size_t hint = file_size_hint(f);
 	if (hint > b->max || n0 > b->max)
-		return err_large(err, path, b->max, 0);
+		return err_large(err, path, b, 0);
 	if (rbuf_reserve(b, hint > n0 ? hint : CHUNK))
 		return err_nomem(err, path, hint);
 	memcpy(b->p, head, n0);
@@ -132,7 +134,7 @@ static cnn_status read_plain(FILE *f, const char *path, const uint8_t *head,
 			if (fread(&extra, 1, 1, f) != 1)
 				break;
 			if (b->cap == b->max)
-				return err_large(err, path, b->max, 0);
+				return err_large(err, path, b, 0);
 			if (rbuf_reserve(b, b->cap + 1))
 				return err_nomem(err, path, b->cap + 1);
 			b->p[b->len++] = extra;
@@ -227,7 +229,7 @@ static cnn_status read_gzip(FILE *f, const char *path, const uint8_t *head,
 			b->len += room - zs.avail_out;
 		} else if (zs.avail_out == 0) {
 			if (b->cap == b->max) {
-				st = err_large(err, path, b->max, 1);
+				st = err_large(err, path, b, 1);
 				break;
 			}
 			if (rbuf_reserve(b, b->cap + 1)) {
@@ -263,11 +265,13 @@ static cnn_status read_gzip(FILE *f, const char *path, const uint8_t *head,
 }
 
 /* Reads the whole file at path, gunzipping it when it starts with 1f 8b.
- * On success *out holds *len bytes and a NUL after them (free with free()). */
+ * On success *out holds *len bytes and a NUL after them (free with free()).
+ * When the data is larger than max, fails with CNN_ERR_DATA and sets *len to
+ * a value above max (otherwise *len is 0 on failure). */
 cnn_status cnn_read_file(const char *path, size_t max, uint8_t **out,
                          size_t *len, cnn_error *err)
 {
-	struct rbuf b = {NULL, 0, 0, max};
+	struct rbuf b = {NULL, 0, 0, max, 0};
 	uint8_t head[2];
 	size_t n0;
 	cnn_status st;
@@ -291,6 +295,8 @@ cnn_status cnn_read_file(const char *path, size_t max, uint8_t **out,
 	fclose(f);
 	if (st != CNN_OK) {
 		free(b.p);
+		if (b.over) /* tell the caller why */
+			*len = b.max + 1;
 		return st;
 	}
 	if (!b.p && rbuf_reserve(&b, 0)) /* an empty file */

@@ -171,8 +171,7 @@ static cnn_status idx_read(const char *path, int labels,
 	cnn_err_clear(&local);
 	st = cnn_read_file(path, max, &buf, &len, &local);
 	if (st != CNN_OK) {
-		if (st == CNN_ERR_DATA && !partial &&
-		    strstr(local.message, "larger than"))
+		if (len > max && !partial)
 			return idx_size_error(path, labels, h, "more than ",
 			                      max - h->len, err);
 		return cnn_err_set(err, st, local.file, local.line,

@@ -362,7 +362,8 @@ struct cnn_dataset {
 
 /* Reads a whole file, gunzipping it when it starts with the gzip magic, into
  * a malloc'ed buffer. Fails (CNN_ERR_IO, or CNN_ERR_DATA for a damaged gzip
- * stream) and refuses to grow past max bytes (CNN_ERR_DATA "larger than"). */
+ * stream) and refuses to grow past max bytes (CNN_ERR_DATA, and then *len is
+ * set above max so that the caller can say more). */
 cnn_status cnn_read_file(const char *path, size_t max, uint8_t **out,
                          size_t *len, cnn_error *err);
 
