@@ -13,10 +13,9 @@
  *
  *     cnn_error err;
  *     cnn_model *m;
- *     if (cnn_model_from_yaml(&m, "model.yaml", overrides, n, &err) != CNN_OK ||
- *         cnn_model_train(m, &opts, &err) != CNN_OK)
- *         fprintf(stderr, "%s\n", cnn_error_string(&err, buf, sizeof buf));
- *     cnn_model_free(m);
+ *     if (cnn_model_from_yaml(&m, "model.yaml", overrides, n, &err) != CNN_OK
+ * || cnn_model_train(m, &opts, &err) != CNN_OK) fprintf(stderr, "%s\n",
+ * cnn_error_string(&err, buf, sizeof buf)); cnn_model_free(m);
  */
 #ifndef CNN_H
 #define CNN_H
@@ -38,13 +37,14 @@ extern "C" {
  * 1 for failures at run time (I/O, corrupt checkpoint, divergence, memory). */
 typedef enum cnn_status {
 	CNN_OK = 0,
-	CNN_ERR_CONFIG,   /* the YAML model description or an override is wrong */
-	CNN_ERR_USAGE,    /* an API or command-line argument is wrong */
-	CNN_ERR_DATA,     /* a data file (IDX, CSV, image) is malformed */
-	CNN_ERR_IO,       /* a file could not be read or written */
-	CNN_ERR_CORRUPT,  /* a checkpoint is damaged, truncated or of a newer version */
-	CNN_ERR_NOMEM,    /* an allocation failed or a size is absurd */
-	CNN_ERR_DIVERGED, /* the loss or the weights became NaN or infinite */
+	CNN_ERR_CONFIG, /* the YAML model description or an override is wrong */
+	CNN_ERR_USAGE,  /* an API or command-line argument is wrong */
+	CNN_ERR_DATA,   /* a data file (IDX, CSV, image) is malformed */
+	CNN_ERR_IO,     /* a file could not be read or written */
+	CNN_ERR_CORRUPT,    /* a checkpoint is damaged, truncated or of a newer
+	                       version */
+	CNN_ERR_NOMEM,      /* an allocation failed or a size is absurd */
+	CNN_ERR_DIVERGED,   /* the loss or the weights became NaN or infinite */
 	CNN_ERR_INTERRUPTED /* training was stopped by a callback */
 } cnn_status;
 
@@ -114,15 +114,15 @@ const char *cnn_model_checkpoint_path(const cnn_model *m);
 #define CNN_MAX_DIMS 4
 
 typedef struct cnn_layer_info {
-	const char *name;  /* e.g. "conv2d1" */
-	const char *type;  /* e.g. "conv2d" */
-	int in_shape[3];   /* channels, height, width */
+	const char *name; /* e.g. "conv2d1" */
+	const char *type; /* e.g. "conv2d" */
+	int in_shape[3];  /* channels, height, width */
 	int out_shape[3];
 	size_t n_params;
 } cnn_layer_info;
 
 typedef struct cnn_tensor_info {
-	const char *name;  /* e.g. "dense1.weight" */
+	const char *name; /* e.g. "dense1.weight" */
 	int ndim;
 	int shape[CNN_MAX_DIMS];
 	size_t size;       /* number of floats */
@@ -131,22 +131,23 @@ typedef struct cnn_tensor_info {
 } cnn_tensor_info;
 
 typedef struct cnn_epoch_metrics {
-	int epoch;               /* 1-based */
-	double loss;             /* mean training loss per sample */
-	double train_accuracy;   /* fraction in [0,1] */
-	double test_accuracy;    /* fraction, or -1 when there is no test set */
-	double val_accuracy;     /* fraction, or -1 when there is no validation split */
-	double seconds;          /* wall time of the epoch, training and evaluation */
+	int epoch;             /* 1-based */
+	double loss;           /* mean training loss per sample */
+	double train_accuracy; /* fraction in [0,1] */
+	double test_accuracy;  /* fraction, or -1 when there is no test set */
+	double val_accuracy;   /* fraction, or -1 when there is no validation
+	                          split */
+	double seconds; /* wall time of the epoch, training and evaluation */
 } cnn_epoch_metrics;
 
 typedef struct cnn_train_state {
-	int epoch;              /* epochs completed */
-	int epochs;             /* epochs scheduled */
-	uint64_t step;          /* optimiser steps taken */
-	int best_epoch;         /* 0 when none */
-	double best_accuracy;   /* on the selection set (validation, else test) */
-	const char *optimizer;  /* "adam" or "sgd" */
-	const char *keep;       /* "best" or "last" */
+	int epoch;            /* epochs completed */
+	int epochs;           /* epochs scheduled */
+	uint64_t step;        /* optimiser steps taken */
+	int best_epoch;       /* 0 when none */
+	double best_accuracy; /* on the selection set (validation, else test) */
+	const char *optimizer; /* "adam" or "sgd" */
+	const char *keep;      /* "best" or "last" */
 } cnn_train_state;
 
 int cnn_model_layer_count(const cnn_model *m);
@@ -170,8 +171,8 @@ int cnn_model_optimizer_params(const cnn_model *m, const char **names,
 typedef int (*cnn_epoch_callback)(const cnn_epoch_metrics *metrics, void *user);
 
 typedef struct cnn_train_options {
-	const char *checkpoint;     /* where to save; NULL: the YAML's path */
-	int threads;                /* 0: all cores */
+	const char *checkpoint; /* where to save; NULL: the YAML's path */
+	int threads;            /* 0: all cores */
 	cnn_epoch_callback on_epoch;
 	void *user;
 } cnn_train_options;
@@ -184,9 +185,9 @@ cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
                            cnn_error *err);
 
 typedef struct cnn_eval_result {
-	size_t n;           /* samples evaluated */
-	double loss;        /* mean loss per sample */
-	double accuracy;    /* fraction correct */
+	size_t n;        /* samples evaluated */
+	double loss;     /* mean loss per sample */
+	double accuracy; /* fraction correct */
 	int classes;
 	/* confusion[true * classes + predicted], classes*classes counts;
 	 * owned by the caller via cnn_eval_result_free */

@@ -51,8 +51,8 @@ cnn_status cnn_graph_build(cnn_model *m, cnn_error *err)
 		snprintf(path, sizeof path, "%s", l->ops->type);
 		if (l->ops->infer(l, path, err) != CNN_OK)
 			return err->status;
-		l->out_size = (size_t)l->out_shape[0] * l->out_shape[1] *
-		              l->out_shape[2];
+		l->out_size =
+		    (size_t)l->out_shape[0] * l->out_shape[1] * l->out_shape[2];
 		if (total > ((size_t)1 << 31) - l->n_weight - l->n_bias)
 			return cnn_node_error(err, l->node, path,
 			                      "the model has more than 2^31 "
@@ -60,8 +60,7 @@ cnn_status cnn_graph_build(cnn_model *m, cnn_error *err)
 		total += l->n_weight + l->n_bias;
 		snprintf(l->weight_name, sizeof l->weight_name, "%s.weight",
 		         l->name);
-		snprintf(l->bias_name, sizeof l->bias_name, "%s.bias",
-		         l->name);
+		snprintf(l->bias_name, sizeof l->bias_name, "%s.bias", l->name);
 		in = l->out_shape;
 	}
 
@@ -97,8 +96,8 @@ cnn_status cnn_graph_build(cnn_model *m, cnn_error *err)
 			cnn_init_fill(&l->weight_init, l->w, l->n_weight,
 			              l->fan_in, l->fan_out, &m->rng);
 		if (l->n_bias)
-			cnn_init_fill(&l->bias_init, l->b, l->n_bias,
-			              l->fan_in, l->fan_out, &m->rng);
+			cnn_init_fill(&l->bias_init, l->b, l->n_bias, l->fan_in,
+			              l->fan_out, &m->rng);
 	}
 	return CNN_OK;
 }
@@ -116,8 +115,8 @@ cnn_status cnn_graph_reserve(cnn_model *m, int n, cnn_error *err)
 			goto nomem;
 	}
 	for (int i = 0; i <= m->n_layers; i++) {
-		size_t per = i == 0 ? m->layers[0].in_size
-		                    : m->layers[i - 1].out_size;
+		size_t per =
+		    i == 0 ? m->layers[0].in_size : m->layers[i - 1].out_size;
 		float *a = realloc(m->act[i], per * (size_t)n * sizeof(float));
 		if (!a)
 			goto nomem;

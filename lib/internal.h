@@ -23,8 +23,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CNN_PATH_MAX 4096
-#define CNN_NAME_MAX 64
+#define CNN_PATH_MAX   4096
+#define CNN_NAME_MAX   64
 #define CNN_MAX_LAYERS 256
 
 #if defined(__GNUC__)
@@ -71,8 +71,8 @@ struct cnn_node {
 	cnn_node_type type;
 	const char *file; /* owned by the tree's root (cnn_tree) */
 	int line, col;
-	char *value; /* SCALAR */
-	int quoted;  /* SCALAR */
+	char *value;      /* SCALAR */
+	int quoted;       /* SCALAR */
 	cnn_node **items; /* SEQ */
 	size_t n_items;
 	cnn_pair *pairs; /* MAP, in document order; keys are unique */
@@ -82,8 +82,8 @@ struct cnn_node {
 /* A parsed document: its root node and the storage for file names. */
 typedef struct cnn_tree {
 	cnn_node *root;
-	char *file;          /* the file it was read from */
-	char **strings;      /* owned strings (override sources), freed with it */
+	char *file;     /* the file it was read from */
+	char **strings; /* owned strings (override sources), freed with it */
 	size_t n_strings;
 } cnn_tree;
 
@@ -103,7 +103,8 @@ void cnn_tree_free(cnn_tree *t);
  * sequence); its nodes get file "--set dotted.path" and line 0. */
 cnn_status cnn_tree_set(cnn_tree *t, const char *assignment, cnn_error *err);
 
-/* Writes the tree as block-style YAML into a malloc'ed NUL-terminated string. */
+/* Writes the tree as block-style YAML into a malloc'ed NUL-terminated string.
+ */
 cnn_status cnn_tree_emit(const cnn_tree *t, char **text, size_t *len,
                          cnn_error *err);
 
@@ -129,14 +130,14 @@ cnn_status cnn_get_int(const cnn_node *map, const char *path, const char *key,
                        int required, long min, long max, long *out,
                        cnn_error *err);
 cnn_status cnn_get_double(const cnn_node *map, const char *path,
-                          const char *key, int required, double min,
-                          double max, double *out, cnn_error *err);
+                          const char *key, int required, double min, double max,
+                          double *out, cnn_error *err);
 cnn_status cnn_get_bool(const cnn_node *map, const char *path, const char *key,
                         int required, int *out, cnn_error *err);
 /* Copies a scalar string (fails if longer than size-1). */
 cnn_status cnn_get_string(const cnn_node *map, const char *path,
-                          const char *key, int required, char *out,
-                          size_t size, cnn_error *err);
+                          const char *key, int required, char *out, size_t size,
+                          cnn_error *err);
 /* A string that must be one of choices (NULL-terminated); *out is its index. */
 cnn_status cnn_get_enum(const cnn_node *map, const char *path, const char *key,
                         int required, const char *const *choices, int *out,
@@ -188,7 +189,7 @@ typedef enum cnn_fan_mode {
 
 typedef struct cnn_init_spec {
 	cnn_init_type type;
-	double a, b;             /* low/high, mean/std, or value */
+	double a, b;                 /* low/high, mean/std, or value */
 	cnn_fan_mode divide_by_sqrt; /* extra factor 1/sqrt(fan) */
 } cnn_init_spec;
 
@@ -198,8 +199,8 @@ typedef struct cnn_init_spec {
 cnn_status cnn_init_parse(const cnn_node *map, const char *path,
                           const char *key, cnn_init_spec *out, cnn_error *err);
 /* Fills n floats according to spec, drawing from rng in index order. */
-void cnn_init_fill(const cnn_init_spec *spec, float *w, size_t n,
-                   size_t fan_in, size_t fan_out, cnn_rng *rng);
+void cnn_init_fill(const cnn_init_spec *spec, float *w, size_t n, size_t fan_in,
+                   size_t fan_out, cnn_rng *rng);
 /* Writes a YAML-like one-line description ("uniform(0, 1)/sqrt(fan_in)"). */
 void cnn_init_describe(const cnn_init_spec *spec, char *buf, size_t size);
 
@@ -212,10 +213,11 @@ typedef struct cnn_layer cnn_layer;
  * dense layer's output is (units, 1, 1). */
 typedef struct cnn_layer_ops {
 	const char *type; /* the YAML "type", e.g. "conv2d" */
-	/* Reads the kind's own keys from the layer's YAML mapping (l->node) into
-	 * l, which already holds the defaults, and rejects unknown keys ("type"
-	 * and "name" are handled by the caller but must be in the allowed list).
-	 * path is the layer's path for messages, e.g. "dense". */
+	/* Reads the kind's own keys from the layer's YAML mapping (l->node)
+	 * into l, which already holds the defaults, and rejects unknown keys
+	 * ("type" and "name" are handled by the caller but must be in the
+	 * allowed list). path is the layer's path for messages, e.g. "dense".
+	 */
 	cnn_status (*configure)(cnn_layer *l, const char *path, cnn_error *err);
 	/* From l->in_shape: sets l->out_shape, l->n_weight, l->n_bias,
 	 * l->weight_shape/ndim, l->fan_in, l->fan_out. Explains any misfit
@@ -225,7 +227,8 @@ typedef struct cnn_layer_ops {
 	 * backward share the same buffer; NULL means none). */
 	size_t (*workspace)(const cnn_layer *l, int n);
 	/* y = f(x) for n samples. ws has workspace(l, n) floats. */
-	void (*forward)(cnn_layer *l, const float *x, float *y, int n, float *ws);
+	void (*forward)(cnn_layer *l, const float *x, float *y, int n,
+	                float *ws);
 	/* Given x, y (from forward) and dy = dL/dy: adds dL/dw, dL/db to l->dw,
 	 * l->db, and, if dx is not NULL, writes dx = dL/dx (overwriting). */
 	void (*backward)(cnn_layer *l, const float *x, const float *y,
@@ -243,23 +246,25 @@ struct cnn_layer {
 	size_t in_size, out_size; /* floats per sample */
 
 	/* Hyperparameters (those that apply to the kind). */
-	int units;          /* dense */
-	int filters;        /* conv2d */
-	int kernel[2];      /* conv2d, maxpool: h, w */
-	int stride[2];      /* conv2d, maxpool */
-	int pad[2];         /* conv2d */
-	int bias;           /* conv2d, dense: has a bias */
+	int units;     /* dense */
+	int filters;   /* conv2d */
+	int kernel[2]; /* conv2d, maxpool: h, w */
+	int stride[2]; /* conv2d, maxpool */
+	int pad[2];    /* conv2d */
+	int bias;      /* conv2d, dense: has a bias */
 	cnn_init_spec weight_init, bias_init;
 
 	/* Parameters: slices of the model's arenas, weight then bias. */
 	size_t n_weight, n_bias;
 	int weight_ndim;
-	int weight_shape[CNN_MAX_DIMS]; /* conv: F, C, KH, KW; dense: units, in */
+	int weight_shape[CNN_MAX_DIMS]; /* conv: F, C, KH, KW; dense: units, in
+	                                 */
 	size_t fan_in, fan_out;
-	char weight_name[CNN_NAME_MAX + 8]; /* "NAME.weight", set by the graph */
-	char bias_name[CNN_NAME_MAX + 8];   /* "NAME.bias" */
-	float *w, *b;   /* parameters */
-	float *dw, *db; /* gradients */
+	char
+	    weight_name[CNN_NAME_MAX + 8]; /* "NAME.weight", set by the graph */
+	char bias_name[CNN_NAME_MAX + 8];  /* "NAME.bias" */
+	float *w, *b;                      /* parameters */
+	float *dw, *db;                    /* gradients */
 };
 
 /* The registry: NULL if type is unknown. */
@@ -299,14 +304,14 @@ typedef enum cnn_keep { CNN_KEEP_BEST, CNN_KEEP_LAST } cnn_keep;
 
 typedef struct cnn_data_spec {
 	int present;
-	char format[8];             /* "idx" or "csv" */
-	char images[CNN_PATH_MAX];  /* idx */
-	char labels[CNN_PATH_MAX];  /* idx */
-	char path[CNN_PATH_MAX];    /* csv */
-	int header;                 /* csv: 1, 0, -1 detect */
-	int label_column;           /* csv */
-	double scale;               /* pixel multiplier, default 1/255 */
-	long limit;                 /* use only the first limit samples; 0 all */
+	char format[8];            /* "idx" or "csv" */
+	char images[CNN_PATH_MAX]; /* idx */
+	char labels[CNN_PATH_MAX]; /* idx */
+	char path[CNN_PATH_MAX];   /* csv */
+	int header;                /* csv: 1, 0, -1 detect */
+	int label_column;          /* csv */
+	double scale;              /* pixel multiplier, default 1/255 */
+	long limit;                /* use only the first limit samples; 0 all */
 } cnn_data_spec;
 
 typedef struct cnn_spec {
@@ -320,24 +325,25 @@ typedef struct cnn_spec {
 	cnn_reduction reduction; /* default mean */
 
 	cnn_opt_type optimizer;
-	double learning_rate;  /* 0.001 */
-	double beta1, beta2;   /* 0.9, 0.999 */
-	double epsilon;        /* 1e-8 */
-	int epsilon_inside_sqrt; /* 0: lr*m/(sqrt(v)+eps); 1: lr*m/sqrt(v+eps) */
-	int bias_correction;   /* 1 */
-	double momentum;       /* sgd: 0 */
+	double learning_rate;    /* 0.001 */
+	double beta1, beta2;     /* 0.9, 0.999 */
+	double epsilon;          /* 1e-8 */
+	int epsilon_inside_sqrt; /* 0: lr*m/(sqrt(v)+eps); 1: lr*m/sqrt(v+eps)
+	                          */
+	int bias_correction;     /* 1 */
+	double momentum;         /* sgd: 0 */
 
-	int epochs;            /* 10 */
-	int batch_size;        /* 32 */
-	int shuffle;           /* 1 */
-	uint64_t seed;         /* 1 */
-	cnn_keep keep;         /* best */
+	int epochs;     /* 10 */
+	int batch_size; /* 32 */
+	int shuffle;    /* 1 */
+	uint64_t seed;  /* 1 */
+	cnn_keep keep;  /* best */
 
 	cnn_data_spec train, test;
-	double validation;     /* 0: none; < 1: fraction; >= 1: count */
+	double validation; /* 0: none; < 1: fraction; >= 1: count */
 
 	char checkpoint[CNN_PATH_MAX]; /* resolved; default NAME.ckpt.gz */
-	int checkpoint_every;  /* epochs between saves, 1 */
+	int checkpoint_every;          /* epochs between saves, 1 */
 } cnn_spec;
 
 /* Validates the tree into spec (which it zeroes first). Resolves relative
@@ -378,8 +384,8 @@ cnn_status cnn_csv_load(cnn_dataset *d, const cnn_data_source *src,
 /* The model (model.c, graph.c, optim.c, train.c)                           */
 
 struct cnn_model {
-	cnn_tree tree;     /* the description, after overrides */
-	char *yaml;        /* tree emitted as text */
+	cnn_tree tree; /* the description, after overrides */
+	char *yaml;    /* tree emitted as text */
 	cnn_spec spec;
 	int n_layers;
 	cnn_layer *layers; /* == spec.layers */
@@ -391,9 +397,9 @@ struct cnn_model {
 	int has_best;
 
 	/* Training state. */
-	int epoch;         /* epochs completed */
-	uint64_t step;     /* optimiser steps */
-	cnn_rng rng;       /* for shuffling (and init, before training) */
+	int epoch;     /* epochs completed */
+	uint64_t step; /* optimiser steps */
+	cnn_rng rng;   /* for shuffling (and init, before training) */
 	int best_epoch;
 	double best_accuracy;
 	cnn_epoch_metrics *history;
@@ -401,8 +407,8 @@ struct cnn_model {
 
 	/* Buffers for one batch of up to batch_cap samples. */
 	int batch_cap;
-	float **act;   /* act[0] = input, act[i+1] = output of layer i */
-	float **dact;  /* gradients, same shapes */
+	float **act;     /* act[0] = input, act[i+1] = output of layer i */
+	float **dact;    /* gradients, same shapes */
 	uint8_t *labels; /* the batch's labels */
 	float *ws;
 	size_t ws_size;

@@ -132,7 +132,8 @@ cnn_status cnn_model_tensor(const cnn_model *m, int index, cnn_tensor_info *out)
 				continue;
 			if (k++ == index) {
 				memset(out, 0, sizeof *out);
-				out->name = part ? l->bias_name : l->weight_name;
+				out->name =
+				    part ? l->bias_name : l->weight_name;
 				if (part) {
 					out->ndim = 1;
 					out->shape[0] = (int)n;

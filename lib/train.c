@@ -21,9 +21,9 @@
 /* The training, validation and test samples of one run. */
 typedef struct run_data {
 	cnn_dataset *train, *test;
-	size_t *order;   /* training indices, shuffled every epoch */
+	size_t *order; /* training indices, shuffled every epoch */
 	size_t n_train;
-	size_t *val;     /* held-out training indices */
+	size_t *val; /* held-out training indices */
 	size_t n_val;
 } run_data;
 
@@ -74,8 +74,7 @@ static void run_data_free(run_data *d)
 /* Loads the training and test sets and splits off the validation samples:
  * the last k of a permutation drawn from an RNG seeded with training.seed
  * (not the model's RNG, so the split is the same on resume). */
-static cnn_status run_data_load(const cnn_model *m, run_data *d,
-                                cnn_error *err)
+static cnn_status run_data_load(const cnn_model *m, run_data *d, cnn_error *err)
 {
 	const cnn_spec *s = &m->spec;
 	memset(d, 0, sizeof *d);
@@ -269,8 +268,8 @@ cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
                            cnn_error *err)
 {
 	const cnn_spec *s = &m->spec;
-	const char *ckpt = opts && opts->checkpoint ? opts->checkpoint
-	                                            : s->checkpoint;
+	const char *ckpt =
+	    opts && opts->checkpoint ? opts->checkpoint : s->checkpoint;
 	run_data d;
 
 	cnn_err_clear(err);
@@ -287,8 +286,10 @@ cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
 		int epoch = m->epoch + 1, batch = 0;
 
 		if (s->shuffle)
-			for (size_t i = d.n_train - 1; i > 0 && d.n_train; i--) {
-				size_t j = (size_t)cnn_rng_below(&m->rng, i + 1);
+			for (size_t i = d.n_train - 1; i > 0 && d.n_train;
+			     i--) {
+				size_t j =
+				    (size_t)cnn_rng_below(&m->rng, i + 1);
 				size_t t = d.order[i];
 				d.order[i] = d.order[j];
 				d.order[j] = t;
@@ -300,21 +301,24 @@ cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
 			                                     : s->batch_size;
 			double bl = train_batch(m, &d, first, n, &correct);
 			if (!isfinite(bl)) {
-				cnn_err_set(err, CNN_ERR_DIVERGED, NULL, 0, 0,
-				            NULL,
-				            "training diverged: the loss is %s in "
-				            "epoch %d, batch %d; the last "
-				            "checkpoint is kept",
-				            isnan(bl) ? "NaN" : "infinite", epoch,
-				            batch + 1);
+				cnn_err_set(
+				    err, CNN_ERR_DIVERGED, NULL, 0, 0, NULL,
+				    "training diverged: the loss is %s in "
+				    "epoch %d, batch %d; the last "
+				    "checkpoint is kept",
+				    isnan(bl) ? "NaN" : "infinite", epoch,
+				    batch + 1);
 				goto out;
 			}
 			loss += bl;
 		}
 
-		cnn_epoch_metrics e = {epoch, loss / (double)d.n_train,
+		cnn_epoch_metrics e = {epoch,
+		                       loss / (double)d.n_train,
 		                       (double)correct / (double)d.n_train,
-		                       -1.0, -1.0, 0.0};
+		                       -1.0,
+		                       -1.0,
+		                       0.0};
 		double l;
 		if (d.n_val)
 			evaluate_set(m, d.train, d.val, d.n_val,
@@ -324,7 +328,7 @@ cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
 			evaluate_set(m, d.test, NULL, d.test->n,
 			             (float)s->test.scale, &l, &e.test_accuracy,
 			             NULL);
-		double sel = d.n_val ? e.val_accuracy
+		double sel = d.n_val  ? e.val_accuracy
 		             : d.test ? e.test_accuracy
 		                      : e.train_accuracy;
 		if (m->best_epoch == 0 || sel > m->best_accuracy) {
@@ -378,8 +382,8 @@ cnn_status cnn_model_evaluate(cnn_model *m, int threads, cnn_eval_result *out,
 	if (load_set(m, &m->spec.test, &test, err) != CNN_OK)
 		return err->status;
 	out->classes = m->classes;
-	out->confusion = calloc((size_t)m->classes * m->classes,
-	                        sizeof *out->confusion);
+	out->confusion =
+	    calloc((size_t)m->classes * m->classes, sizeof *out->confusion);
 	if (!out->confusion) {
 		cnn_dataset_free(test);
 		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,

@@ -22,8 +22,8 @@ TAP_UNUSED static void plan_no_plan(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
-__attribute__((format(printf, 2, 3))) TAP_UNUSED static int ok(int cond,
-                                                      const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) TAP_UNUSED static int
+ok(int cond, const char *fmt, ...)
 {
 	va_list ap;
 	tap_run++;
@@ -38,7 +38,8 @@ __attribute__((format(printf, 2, 3))) TAP_UNUSED static int ok(int cond,
 }
 
 /* A comment line, shown by the TAP driver's log. */
-__attribute__((format(printf, 1, 2))) TAP_UNUSED static void diag(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) TAP_UNUSED static void
+diag(const char *fmt, ...)
 {
 	va_list ap;
 	printf("# ");

@@ -136,8 +136,9 @@ static void test_reduction_scale(void)
 			worst = e;
 	}
 	ok(la == lb, "reduction: the reported (summed) loss is the same");
-	ok(worst < 1e-5, "reduction: sum gradients are 6x mean gradients for "
-	                 "a batch of 6 (worst %.3g)",
+	ok(worst < 1e-5,
+	   "reduction: sum gradients are 6x mean gradients for "
+	   "a batch of 6 (worst %.3g)",
 	   worst);
 out:
 	cnn_model_free(a);
@@ -149,8 +150,8 @@ out:
 typedef void (*rule_fn)(const cnn_spec *s, int t, double g, double *w,
                         double *m1, double *m2);
 
-static void adam_rule(const cnn_spec *s, int t, double g, double *w,
-                      double *m1, double *m2)
+static void adam_rule(const cnn_spec *s, int t, double g, double *w, double *m1,
+                      double *m2)
 {
 	*m1 = s->beta1 * *m1 + (1 - s->beta1) * g;
 	*m2 = s->beta2 * *m2 + (1 - s->beta2) * g * g;
@@ -165,8 +166,8 @@ static void adam_rule(const cnn_spec *s, int t, double g, double *w,
 		*w -= s->learning_rate * mh / (sqrt(vh) + s->epsilon);
 }
 
-static void sgd_rule(const cnn_spec *s, int t, double g, double *w,
-                     double *m1, double *m2)
+static void sgd_rule(const cnn_spec *s, int t, double g, double *w, double *m1,
+                     double *m2)
 {
 	(void)t;
 	(void)m2;
@@ -186,7 +187,8 @@ static void test_rule(const char *name, const char *yaml, rule_fn rule)
 	for (int t = 1; t <= 3; t++) {
 		memset(m->grads, 0, m->n_params * sizeof *m->grads);
 		for (int i = 0; i < k; i++) {
-			double g = 0.1 * (i + 1) * (t % 2 ? 1 : -0.5) + 0.01 * t;
+			double g =
+			    0.1 * (i + 1) * (t % 2 ? 1 : -0.5) + 0.01 * t;
 			m->grads[i] = (float)g;
 			rule(&m->spec, t, g, &w[i], &m1[i], &m2[i]);
 		}
@@ -218,8 +220,9 @@ int main(void)
 	          adam_rule);
 	test_rule("sgd", "optimizer: {type: sgd, learning_rate: 0.1}\n",
 	          sgd_rule);
-	test_rule("sgd with momentum",
-	          "optimizer: {type: sgd, learning_rate: 0.05, momentum: 0.9}\n",
-	          sgd_rule);
+	test_rule(
+	    "sgd with momentum",
+	    "optimizer: {type: sgd, learning_rate: 0.05, momentum: 0.9}\n",
+	    sgd_rule);
 	return done();
 }

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #define MAX_OPT_PARAMS 16
 
 static const char *progname = "cnninspect";

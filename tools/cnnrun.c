@@ -18,6 +18,8 @@
 
 static const char *prog = "cnnrun";
 
+/* The help text: every option with its default in brackets. */
+/* clang-format off */
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -46,6 +48,7 @@ static void usage(FILE *f)
 	        "file of rows in the training format (label first), plain or .gz.\n"
 	        "Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.\n");
 }
+/* clang-format on */
 
 /* Prints err as one line and returns the exit status for it. */
 static int fail(const cnn_error *err)
@@ -186,8 +189,9 @@ static int evaluate(cnn_model *m, const options *o)
 		for (int t = 0; t < k; t++) {
 			printf("%s[", t ? ", " : "");
 			for (int p = 0; p < k; p++)
-				printf("%s%llu", p ? ", " : "",
-				       (unsigned long long)r.confusion[t * k + p]);
+				printf(
+				    "%s%llu", p ? ", " : "",
+				    (unsigned long long)r.confusion[t * k + p]);
 			printf("]");
 		}
 		printf("]}\n");
@@ -202,8 +206,9 @@ static int evaluate(cnn_model *m, const options *o)
 		for (int t = 0; t < k; t++) {
 			printf("%6d", t);
 			for (int p = 0; p < k; p++)
-				printf(" %6llu",
-				       (unsigned long long)r.confusion[t * k + p]);
+				printf(
+				    " %6llu",
+				    (unsigned long long)r.confusion[t * k + p]);
 			printf("\n");
 		}
 	}
@@ -313,8 +318,14 @@ static int parse_count(const char *s, int max)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_METRICS = 256, OPT_RESUME, OPT_EVALUATE, OPT_PREDICT,
-	       OPT_TOP, OPT_JSON };
+	enum {
+		OPT_METRICS = 256,
+		OPT_RESUME,
+		OPT_EVALUATE,
+		OPT_PREDICT,
+		OPT_TOP,
+		OPT_JSON
+	};
 	static const struct option longs[] = {
 	    {"set", required_argument, NULL, 's'},
 	    {"output", required_argument, NULL, 'o'},
@@ -336,7 +347,8 @@ int main(int argc, char **argv)
 	memset(&o, 0, sizeof o);
 	o.top = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":s:o:j:qvhV", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":s:o:j:qvhV", longs, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 's':
 			if (o.n_sets == MAX_SETS)
@@ -353,10 +365,11 @@ int main(int argc, char **argv)
 			break;
 		case 'j':
 			if ((o.threads = parse_count(optarg, 1024)) < 0)
-				return usage_error("--threads: expected an "
-				                   "integer from 1 to 1024, got "
-				                   "\"%s\"",
-				                   optarg);
+				return usage_error(
+				    "--threads: expected an "
+				    "integer from 1 to 1024, got "
+				    "\"%s\"",
+				    optarg);
 			break;
 		case OPT_RESUME:
 			o.resume = optarg;
@@ -404,8 +417,9 @@ int main(int argc, char **argv)
 	cnn_model *m = NULL;
 	cnn_error err;
 	int rc;
-	const char *ckpt = o.resume ? o.resume : o.evaluate ? o.evaluate
-	                                                    : o.predict;
+	const char *ckpt = o.resume     ? o.resume
+	                   : o.evaluate ? o.evaluate
+	                                : o.predict;
 	if (ckpt) {
 		if (o.predict ? optind >= argc : optind < argc)
 			return usage_error(o.predict
@@ -429,10 +443,10 @@ int main(int argc, char **argv)
 		}
 	} else {
 		if (optind + 1 != argc)
-			return usage_error(optind >= argc
-			                       ? "missing MODEL.yaml%s"
-			                       : "unexpected argument '%s'",
-			                   optind >= argc ? "" : argv[optind + 1]);
+			return usage_error(
+			    optind >= argc ? "missing MODEL.yaml%s"
+			                   : "unexpected argument '%s'",
+			    optind >= argc ? "" : argv[optind + 1]);
 		if (cnn_model_from_yaml(&m, argv[optind], o.sets, o.n_sets,
 		                        &err) != CNN_OK)
 			return fail(&err);
