@@ -26,6 +26,17 @@ ok $? "the metrics line has epoch, loss, train_accuracy, test_accuracy, seconds"
 ls "$tmp" | grep -q '\.tmp\.'
 ok $((!$?)) "no temporary file is left next to the checkpoint"
 
+# A validation split held out of the training set.
+run cnnrun $QUICK --set data.validation=0.2 -o "$tmp/v.ckpt.gz" --metrics "$tmp/v.jsonl" "$MODEL" \
+	>"$tmp/out" 2>"$tmp/err"
+ok $? "training with a validation split"
+grep -q '^epoch 1/1: loss [0-9.]*, train [0-9.]*%, validation [0-9.]*%, test [0-9.]*%' "$tmp/out"
+ok $? "the epoch line shows the validation accuracy"
+grep -q '"validation_accuracy": [0-9.e-]*' "$tmp/v.jsonl"
+ok $? "the metrics line has validation_accuracy"
+run cnnrun $QUICK --set data.validation=1000 -o "$tmp/v.ckpt.gz" "$MODEL" >"$tmp/out" 2>"$tmp/err"
+is "$?:$(lines "$tmp/err")" "2:1" "holding out every training sample: exit 2, one line"
+
 # Inspect.
 run cnninspect --json "$tmp/c.ckpt.gz" >"$tmp/json" 2>"$tmp/err"
 ok $? "cnninspect --json reads the checkpoint"
