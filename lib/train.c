@@ -93,11 +93,12 @@ static cnn_status run_data_load(const cnn_model *m, run_data *d, cnn_error *err)
 	else if (s->validation > 0.0)
 		k = (size_t)llround(s->validation * (double)n);
 	if (k >= n) {
-		cnn_err_set(err, CNN_ERR_CONFIG, m->tree.file, 0, 0,
-		            "data.validation",
-		            "holding out %zu samples leaves none of the %zu "
-		            "training samples",
-		            k, n);
+		const cnn_node *v = cnn_map_get(
+		    cnn_map_get(m->tree.root, "data"), "validation");
+		cnn_node_error(err, v, "data.validation",
+		               "holding out %zu samples leaves none of the %zu "
+		               "training samples",
+		               k, n);
 		goto fail;
 	}
 	d->order = malloc((n ? n : 1) * sizeof *d->order);
