@@ -13,12 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Points every layer's w, b, dw, db into the arenas params and grads. */
-static void bind_arenas(cnn_model *m, float *params, float *grads)
+/* Points the layers' w, b, dw, db into the arenas params and grads. */
+static void bind_layers(cnn_layer *layers, int n, float *params, float *grads)
 {
 	size_t off = 0;
-	for (int i = 0; i < m->n_layers; i++) {
-		cnn_layer *l = &m->layers[i];
+	for (int i = 0; i < n; i++) {
+		cnn_layer *l = &layers[i];
 		l->w = l->n_weight ? params + off : NULL;
 		l->dw = l->n_weight ? grads + off : NULL;
 		off += l->n_weight;
@@ -28,11 +28,27 @@ static void bind_arenas(cnn_model *m, float *params, float *grads)
 	}
 }
 
-/* Makes the layers compute with the weights in arena (m->params or m->best);
- * gradients always go to m->grads. */
+/* Makes the layers (and every chunk's copies) compute with the weights in
+ * arena (m->params or m->best). Gradients go to m->grads for the model's own
+ * layers and to each chunk's arena for the copies. */
 void cnn_graph_use(cnn_model *m, float *arena)
 {
-	bind_arenas(m, arena, m->grads);
+	m->weights = arena;
+	bind_layers(m->layers, m->n_layers, arena, m->grads);
+	for (int c = 0; c < m->n_chunks; c++)
+		bind_layers(m->chunks[c].layers, m->n_layers, arena,
+		            m->chunks[c].grads);
+}
+
+/* Chunks of at least 16 samples (so that the matrix products keep some
+ * width), at most 32 of them per batch. */
+void cnn_chunk_plan(int n, int *count, int *size)
+{
+	int sz = (n + 31) / 32;
+	if (sz < 16)
+		sz = 16;
+	*size = sz;
+	*count = n > 0 ? (n + sz - 1) / sz : 1;
 }
 
 /* Infers every layer's shapes in order, sums the parameters, allocates the
@@ -88,7 +104,7 @@ cnn_status cnn_graph_build(cnn_model *m, cnn_error *err)
 	if (!m->params || !m->grads || !m->m1 || !m->m2 || !m->best)
 		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
 		                   "out of memory for %zu parameters", total);
-	bind_arenas(m, m->params, m->grads);
+	cnn_graph_use(m, m->params);
 
 	for (int i = 0; i < m->n_layers; i++) {
 		cnn_layer *l = &m->layers[i];
@@ -102,8 +118,22 @@ cnn_status cnn_graph_build(cnn_model *m, cnn_error *err)
 	return CNN_OK;
 }
 
-/* Allocates activations, their gradients and the shared workspace for
- * batches of up to n samples. Keeps existing buffers when they suffice. */
+/* Frees the chunks' buffers. */
+static void chunks_free(cnn_model *m)
+{
+	for (int c = 0; c < m->n_chunks; c++) {
+		free(m->chunks[c].layers);
+		free(m->chunks[c].grads);
+		free(m->chunks[c].ws);
+	}
+	free(m->chunks);
+	m->chunks = NULL;
+	m->n_chunks = 0;
+}
+
+/* Allocates activations, their gradients, the labels and the chunks (each
+ * with its layer copies, gradient arena and workspace) for batches of up to
+ * n samples. Keeps existing buffers when they suffice. */
 cnn_status cnn_graph_reserve(cnn_model *m, int n, cnn_error *err)
 {
 	if (n <= m->batch_cap)
@@ -126,22 +156,39 @@ cnn_status cnn_graph_reserve(cnn_model *m, int n, cnn_error *err)
 			goto nomem;
 		m->dact[i] = a;
 	}
-	size_t ws = 0;
-	for (int i = 0; i < m->n_layers; i++) {
-		const cnn_layer *l = &m->layers[i];
-		size_t need = l->ops->workspace ? l->ops->workspace(l, n) : 0;
-		if (need > ws)
-			ws = need;
-	}
-	float *w = realloc(m->ws, (ws ? ws : 1) * sizeof(float));
-	if (!w)
-		goto nomem;
-	m->ws = w;
 	uint8_t *y = realloc(m->labels, (size_t)n);
 	if (!y)
 		goto nomem;
 	m->labels = y;
-	m->ws_size = ws;
+
+	/* as many chunks as the largest batch has, each with the workspace
+	 * of the largest chunk */
+	int count, size;
+	size_t ws = 0;
+	cnn_chunk_plan(n, &count, &size);
+	for (int i = 0; i < m->n_layers; i++) {
+		const cnn_layer *l = &m->layers[i];
+		size_t need =
+		    l->ops->workspace ? l->ops->workspace(l, size) : 0;
+		if (need > ws)
+			ws = need;
+	}
+	chunks_free(m);
+	m->chunks = calloc((size_t)count, sizeof *m->chunks);
+	if (!m->chunks)
+		goto nomem;
+	m->n_chunks = count;
+	for (int c = 0; c < count; c++) {
+		cnn_chunk *k = &m->chunks[c];
+		k->layers = malloc((size_t)m->n_layers * sizeof *k->layers);
+		k->grads = calloc(m->n_params ? m->n_params : 1, sizeof(float));
+		k->ws = malloc((ws ? ws : 1) * sizeof(float));
+		if (!k->layers || !k->grads || !k->ws)
+			goto nomem;
+		memcpy(k->layers, m->layers,
+		       (size_t)m->n_layers * sizeof *k->layers);
+		bind_layers(k->layers, m->n_layers, m->weights, k->grads);
+	}
 	m->batch_cap = n;
 	return CNN_OK;
 nomem:
@@ -149,12 +196,28 @@ nomem:
 	                   "out of memory for batches of %d samples", n);
 }
 
-/* Runs the layers on the n samples in act[0]; returns act[n_layers]. */
+void cnn_graph_forward_chunk(cnn_model *m, int c, int s0, int n)
+{
+	cnn_chunk *k = &m->chunks[c];
+	for (int i = 0; i < m->n_layers; i++) {
+		cnn_layer *l = &k->layers[i];
+		l->ops->forward(l, m->act[i] + (size_t)s0 * l->in_size,
+		                m->act[i + 1] + (size_t)s0 * l->out_size, n,
+		                k->ws);
+	}
+}
+
+/* Runs the layers on the n samples in act[0], the chunks in parallel;
+ * returns act[n_layers]. */
 const float *cnn_graph_forward(cnn_model *m, int n)
 {
-	for (int i = 0; i < m->n_layers; i++) {
-		cnn_layer *l = &m->layers[i];
-		l->ops->forward(l, m->act[i], m->act[i + 1], n, m->ws);
+	int count, size;
+	cnn_chunk_plan(n, &count, &size);
+#pragma omp parallel for schedule(static)
+	for (int c = 0; c < count; c++) {
+		int s0 = c * size;
+		cnn_graph_forward_chunk(m, c, s0,
+		                        n - s0 < size ? n - s0 : size);
 	}
 	return m->act[m->n_layers];
 }
@@ -169,7 +232,7 @@ void cnn_graph_free(cnn_model *m)
 		}
 	free(m->act);
 	free(m->dact);
-	free(m->ws);
+	chunks_free(m);
 	free(m->labels);
 	free(m->params);
 	free(m->grads);

@@ -383,6 +383,20 @@ cnn_status cnn_csv_load(cnn_dataset *d, const cnn_data_source *src,
 /* ======================================================================== */
 /* The model (model.c, graph.c, optim.c, train.c)                           */
 
+/* What one thread needs to run a chunk of a batch through the graph. */
+typedef struct cnn_chunk {
+	cnn_layer *layers; /* copies of the model's layers, with dw and db
+	                      pointing into grads */
+	float *grads;      /* n_params */
+	float *ws;         /* the layers' workspace for one chunk */
+	double loss;       /* summed loss of the chunk */
+	size_t correct;    /* correct predictions in the chunk */
+} cnn_chunk;
+
+/* How a batch of n samples is cut: *count chunks of *size samples (the last
+ * one smaller). Depends on n only, never on the number of threads. */
+void cnn_chunk_plan(int n, int *count, int *size);
+
 struct cnn_model {
 	cnn_tree tree; /* the description, after overrides */
 	char *yaml;    /* tree emitted as text */
@@ -394,6 +408,7 @@ struct cnn_model {
 	/* Arenas of n_params floats, same order. */
 	size_t n_params;
 	float *params, *grads, *m1, *m2, *best;
+	float *weights; /* the arena the layers compute with: params or best */
 	int has_best;
 
 	/* Training state. */
@@ -410,8 +425,12 @@ struct cnn_model {
 	float **act;     /* act[0] = input, act[i+1] = output of layer i */
 	float **dact;    /* gradients, same shapes */
 	uint8_t *labels; /* the batch's labels */
-	float *ws;
-	size_t ws_size;
+
+	/* A batch is cut into chunks (cnn_chunk_plan) that threads process
+	 * whole, each into its own gradient arena; the arenas are then summed
+	 * in chunk order, so the result does not depend on the thread count. */
+	int n_chunks; /* allocated */
+	cnn_chunk *chunks;
 };
 
 /* Builds the graph from model->spec: shape inference layer by layer (errors
@@ -420,9 +439,12 @@ struct cnn_model {
 cnn_status cnn_graph_build(cnn_model *m, cnn_error *err);
 /* (Re)allocates the batch buffers for batches of up to n samples. */
 cnn_status cnn_graph_reserve(cnn_model *m, int n, cnn_error *err);
-/* Forward pass of n samples in m->act[0]; returns the output (probabilities
- * when the last layer is softmax). */
+/* Forward pass of n samples in m->act[0], the chunks in parallel; returns
+ * the output (probabilities when the last layer is softmax). */
 const float *cnn_graph_forward(cnn_model *m, int n);
+/* Forward pass of the samples [s0, s0 + n) of the batch with chunk c's
+ * layers and workspace (called by one thread). */
+void cnn_graph_forward_chunk(cnn_model *m, int c, int s0, int n);
 /* Makes the layers compute with the weights in arena (m->params or m->best). */
 void cnn_graph_use(cnn_model *m, float *arena);
 /* Frees the arenas and batch buffers. */

@@ -150,6 +150,7 @@ static void fill_batch(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
 {
 	const size_t sz = ds->sample_size;
 	float *x = m->act[0];
+#pragma omp parallel for schedule(static)
 	for (int s = 0; s < n; s++) {
 		size_t i = idx ? idx[first + (size_t)s] : first + (size_t)s;
 		const uint8_t *p = ds->pixels + i * sz;
@@ -160,19 +161,20 @@ static void fill_batch(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
 	}
 }
 
-/* Cross-entropy of the softmax output for the n samples of the batch,
- * computed from the logits (the softmax's input) with the log-sum-exp trick
- * so that it stays finite for any logits. Returns the summed loss and adds
- * the number of correct argmax predictions to *correct (and to confusion, if
- * not NULL). If grad is not NULL, writes dL/dlogits = (p - onehot) * g. */
-static double softmax_xent(const cnn_model *m, int n, float g, float *grad,
-                           size_t *correct, uint64_t *confusion)
+/* Cross-entropy of the softmax output for the samples [s0, s0 + n) of the
+ * batch, computed from the logits (the softmax's input) with the
+ * log-sum-exp trick so that it stays finite for any logits. Returns the
+ * summed loss and adds the number of correct argmax predictions to *correct
+ * (and to confusion, if not NULL). If grad is not NULL, writes dL/dlogits =
+ * (p - onehot) * g into its rows [s0, s0 + n). */
+static double softmax_xent(const cnn_model *m, int s0, int n, float g,
+                           float *grad, size_t *correct, uint64_t *confusion)
 {
 	const int C = m->classes;
 	const float *z = m->act[m->n_layers - 1];
 	const float *p = m->act[m->n_layers];
 	double loss = 0.0;
-	for (int s = 0; s < n; s++) {
+	for (int s = s0; s < s0 + n; s++) {
 		int y = m->labels[s];
 		const float *zs = z + (size_t)s * C, *ps = p + (size_t)s * C;
 		double mx = zs[0], sum = 0.0;
@@ -212,10 +214,31 @@ static void evaluate_set(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
 		                  : (size_t)m->batch_cap);
 		fill_batch(m, ds, idx, first, n, scale);
 		cnn_graph_forward(m, n);
-		total += softmax_xent(m, n, 0.0f, NULL, &correct, confusion);
+		total += softmax_xent(m, 0, n, 0.0f, NULL, &correct, confusion);
 	}
 	*loss = count ? total / (double)count : 0.0;
 	*acc = count ? (double)correct / (double)count : 0.0;
+}
+
+/* Forward, loss and backward of chunk c, the samples [s0, s0 + n): the
+ * chunk's gradient arena receives the gradient of their loss. */
+static void chunk_gradient(cnn_model *m, int c, int s0, int n, float g)
+{
+	const int L = m->n_layers;
+	cnn_chunk *k = &m->chunks[c];
+
+	cnn_graph_forward_chunk(m, c, s0, n);
+	k->correct = 0;
+	k->loss = softmax_xent(m, s0, n, g, m->dact[L - 1], &k->correct, NULL);
+	memset(k->grads, 0, m->n_params * sizeof *k->grads);
+	for (int i = L - 2; i >= 0; i--) {
+		cnn_layer *l = &k->layers[i];
+		size_t in = (size_t)s0 * l->in_size,
+		       out = (size_t)s0 * l->out_size;
+		l->ops->backward(l, m->act[i] + in, m->act[i + 1] + out,
+		                 m->dact[i + 1] + out,
+		                 i > 0 ? m->dact[i] + in : NULL, n, k->ws);
+	}
 }
 
 /* Forward, loss and backward for the n samples in act[0] with their labels
@@ -223,19 +246,32 @@ static void evaluate_set(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
  * (summed or averaged over the batch, per loss.reduction) and returns the
  * summed loss. The softmax and the cross-entropy are differentiated
  * together, dL/dlogits = p - onehot, so the softmax layer's own backward is
- * skipped. */
+ * skipped. The chunks run in parallel; their gradients, losses and counts
+ * are then added in chunk order, so the result is the same whatever the
+ * number of threads. */
 double cnn_graph_gradient(cnn_model *m, int n, size_t *correct)
 {
-	const int L = m->n_layers;
 	float g = m->spec.reduction == CNN_REDUCE_MEAN ? 1.0f / (float)n : 1.0f;
+	int count, size;
+	double loss = 0.0;
+	const long np = (long)m->n_params;
 
-	cnn_graph_forward(m, n);
-	double loss = softmax_xent(m, n, g, m->dact[L - 1], correct, NULL);
-	memset(m->grads, 0, m->n_params * sizeof *m->grads);
-	for (int i = L - 2; i >= 0; i--) {
-		cnn_layer *l = &m->layers[i];
-		l->ops->backward(l, m->act[i], m->act[i + 1], m->dact[i + 1],
-		                 i > 0 ? m->dact[i] : NULL, n, m->ws);
+	cnn_chunk_plan(n, &count, &size);
+#pragma omp parallel for schedule(static)
+	for (int c = 0; c < count; c++) {
+		int s0 = c * size;
+		chunk_gradient(m, c, s0, n - s0 < size ? n - s0 : size, g);
+	}
+	for (int c = 0; c < count; c++) {
+		loss += m->chunks[c].loss;
+		*correct += m->chunks[c].correct;
+	}
+#pragma omp parallel for schedule(static)
+	for (long i = 0; i < np; i++) {
+		float sum = m->chunks[0].grads[i];
+		for (int c = 1; c < count; c++)
+			sum += m->chunks[c].grads[i];
+		m->grads[i] = sum;
 	}
 	return loss;
 }
