@@ -213,7 +213,7 @@ const float *cnn_graph_forward(cnn_model *m, int n)
 {
 	int count, size;
 	cnn_chunk_plan(n, &count, &size);
-#pragma omp parallel for schedule(static)
+	CNN_PARALLEL_FOR
 	for (int c = 0; c < count; c++) {
 		int s0 = c * size;
 		cnn_graph_forward_chunk(m, c, s0,

@@ -1,33 +1,72 @@
 /*
  * kernels.c - all the hot loops of libcnn: matrix products, im2col and its
- * adjoint, the convolution built from them, ReLU, max pooling and softmax.
+ * adjoint, the convolution, ReLU, max pooling and softmax.
+ *
+ * Variants. The kernels that matter for speed (GEMM, convolution, ReLU, max
+ * pooling) are written once, in kernels_impl.h, over a small vector layer,
+ * and compiled here three times: "portable" (plain C11 with 16-byte GCC/
+ * Clang vector extensions, or structs of four floats elsewhere), and, on x86
+ * with GCC or Clang, "avx2" (AVX2 + FMA) and "avx512" (AVX-512 F/VL/BW/DQ),
+ * each under a target pragma so that the rest of the library keeps the
+ * baseline instruction set. The avx512 variant also holds an eight-float
+ * instantiation of the direct convolution ("avx512y"), used for the shapes
+ * whose rows fit eight-float vectors with fewer wasted lanes (a choice made
+ * from the shapes alone). A table of function pointers per variant; the
+ * public functions below go through the one chosen at first use (the best
+ * the CPU has, or CNN_KERNELS; see kernels.h). im2col, col2im, softmax and
+ * the generic pooling windows are shared by all variants.
  *
  * Invariants
  *  - Row-major float buffers; nothing here allocates: scratch comes from the
  *    caller (the layer workspace).
- *  - Deterministic whatever the number of OpenMP threads: threads only ever
- *    split the *outputs* (tiles of C, samples, planes, weight entries), never
- *    a sum, and every output element is computed in an order of operations
- *    fixed by the code and the sizes alone. Batch reductions go through the
- *    fixed sample groups of cnn_slots() (see kernels.h).
- *  - Portable C11 plus, with GCC or Clang, 16-byte vector extensions (plain
- *    structs otherwise); the two paths round identically, lane by lane.
+ *  - Serial and deterministic: a result depends on the inputs, the shapes
+ *    and the variant only.
  */
 #include "kernels.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
+
+/* The x86 variants need GCC or Clang (target pragmas, __builtin_cpu_*);
+ * defining CNN_NO_X86_KERNELS builds the portable one only, as on other
+ * CPUs. */
+#if (defined(__x86_64__) || defined(__i386__)) &&                              \
+    (defined(__GNUC__) || defined(__clang__)) && !defined(CNN_NO_X86_KERNELS)
+#define CNN_X86 1
+#include <immintrin.h>
+#else
+#define CNN_X86 0
 #endif
 
+#if !defined(__STDC_NO_ATOMICS__)
+#include <stdatomic.h>
+#define CNN_ATOMIC 1
+#else
+#define CNN_ATOMIC 0
+#endif
+
+#if defined(__GNUC__)
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define MAYBE_UNUSED  __attribute__((unused))
+#else
+#define ALWAYS_INLINE static inline
+#define MAYBE_UNUSED
+#endif
+
+/* The functions of kernels_impl.h and the vector helpers: a variant may
+ * leave some unused. */
+#define KSTATIC static MAYBE_UNUSED
+#define VINLINE static inline MAYBE_UNUSED
+
 /* ======================================================================== */
-/* Four-float vectors                                                       */
+/* Four-float vectors (the portable variant)                                */
 
 #if defined(__GNUC__)
 typedef float v4 __attribute__((vector_size(16)));
+typedef int v4c __attribute__((vector_size(16)));
 
-static inline v4 v4_load(const float *p)
+VINLINE v4 v4_load(const float *p)
 {
 	v4 v;
 
@@ -35,55 +74,57 @@ static inline v4 v4_load(const float *p)
 	return v;
 }
 
-static inline void v4_store(float *p, v4 v)
+VINLINE void v4_store(float *p, v4 v)
 {
 	memcpy(p, &v, sizeof v);
 }
 
-static inline v4 v4_splat(float a)
+VINLINE v4 v4_splat(float a)
 {
 	v4 v = {a, a, a, a};
 
 	return v;
 }
 
-static inline v4 v4_zero(void)
-{
-	v4 v = {0, 0, 0, 0};
-
-	return v;
-}
-
 /* acc + a * b, rounded after the product and after the sum. */
-static inline v4 v4_madd(v4 acc, v4 a, v4 b)
+VINLINE v4 v4_madd(v4 acc, v4 a, v4 b)
 {
 	return acc + a * b;
 }
 
-static inline v4 v4_add(v4 a, v4 b)
+VINLINE v4 v4_add(v4 a, v4 b)
 {
 	return a + b;
 }
 
-static inline float v4_get(v4 v, int i)
+VINLINE float v4_get(v4 v, int i)
 {
 	return v[i];
 }
 
-/* v where x > 0, else +0 (NaN in x gives 0, as x > 0 is false). */
-static inline v4 v4_where_positive(v4 x, v4 v)
+VINLINE v4c v4_gt(v4 a, v4 b)
 {
-	typedef int v4i __attribute__((vector_size(16)));
-	v4i keep = x > v4_zero();
+	return a > b;
+}
 
-	return (v4)((v4i)v & keep);
+VINLINE v4 v4_sel(v4c c, v4 a, v4 b)
+{
+	return (v4)(((v4c)a & c) | ((v4c)b & ~c));
+}
+
+VINLINE v4 v4_selz(v4c c, v4 v)
+{
+	return (v4)((v4c)v & c);
 }
 #else
 typedef struct v4 {
 	float f[4];
 } v4;
+typedef struct v4c {
+	int f[4];
+} v4c;
 
-static inline v4 v4_load(const float *p)
+VINLINE v4 v4_load(const float *p)
 {
 	v4 v;
 
@@ -91,24 +132,19 @@ static inline v4 v4_load(const float *p)
 	return v;
 }
 
-static inline void v4_store(float *p, v4 v)
+VINLINE void v4_store(float *p, v4 v)
 {
 	memcpy(p, v.f, sizeof v.f);
 }
 
-static inline v4 v4_splat(float a)
+VINLINE v4 v4_splat(float a)
 {
 	v4 v = {{a, a, a, a}};
 
 	return v;
 }
 
-static inline v4 v4_zero(void)
-{
-	return v4_splat(0.0f);
-}
-
-static inline v4 v4_madd(v4 acc, v4 a, v4 b)
+VINLINE v4 v4_madd(v4 acc, v4 a, v4 b)
 {
 	for (int i = 0; i < 4; i++) {
 		float p = a.f[i] * b.f[i];
@@ -118,99 +154,99 @@ static inline v4 v4_madd(v4 acc, v4 a, v4 b)
 	return acc;
 }
 
-static inline v4 v4_add(v4 a, v4 b)
+VINLINE v4 v4_add(v4 a, v4 b)
 {
 	for (int i = 0; i < 4; i++)
 		a.f[i] = a.f[i] + b.f[i];
 	return a;
 }
 
-static inline float v4_get(v4 v, int i)
+VINLINE float v4_get(v4 v, int i)
 {
 	return v.f[i];
 }
 
-static inline v4 v4_where_positive(v4 x, v4 v)
+VINLINE v4c v4_gt(v4 a, v4 b)
+{
+	v4c c;
+
+	for (int i = 0; i < 4; i++)
+		c.f[i] = a.f[i] > b.f[i] ? -1 : 0;
+	return c;
+}
+
+VINLINE v4 v4_sel(v4c c, v4 a, v4 b)
 {
 	for (int i = 0; i < 4; i++)
-		v.f[i] = x.f[i] > 0.0f ? v.f[i] : 0.0f;
-	return v;
+		a.f[i] = c.f[i] ? a.f[i] : b.f[i];
+	return a;
 }
-#endif
 
-/* The sum of eight lanes held as lo (lanes 0-3) and hi (lanes 4-7), in a
- * fixed tree: ((l0 + h0) + (l1 + h1)) + ((l2 + h2) + (l3 + h3)). */
-static inline float hsum8(v4 lo, v4 hi)
+VINLINE v4 v4_selz(v4c c, v4 v)
 {
-	v4 s = v4_add(lo, hi);
-
-	return (v4_get(s, 0) + v4_get(s, 1)) + (v4_get(s, 2) + v4_get(s, 3));
+	return v4_sel(c, v, v4_splat(0.0f));
 }
-
-#if defined(__GNUC__)
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-#else
-#define ALWAYS_INLINE static inline
 #endif
 
-/* Full unrolling of the short constant loops of the register blocks (over
- * rows r < mr and vectors v < nv), which GCC -O2 would otherwise leave as
- * loops over accumulators in memory. */
+VINLINE v4 v4_zero(void)
+{
+	return v4_splat(0.0f);
+}
+
+/* The first n (0..4) floats at p, the other lanes 0. */
+VINLINE v4 v4_loadn(const float *p, int n)
+{
+	float t[4] = {0, 0, 0, 0};
+
+	memcpy(t, p, (size_t)n * sizeof(float));
+	return v4_load(t);
+}
+
+/* Stores the first n (0..4) lanes of v at p. */
+VINLINE void v4_storen(float *p, v4 v, int n)
+{
+	float t[4];
+
+	v4_store(t, v);
+	memcpy(p, t, (size_t)n * sizeof(float));
+}
+
+/* The lanes' sum in a fixed tree: (l0 + l1) + (l2 + l3). */
+VINLINE float v4_hsum(v4 v)
+{
+	return (v4_get(v, 0) + v4_get(v, 1)) + (v4_get(v, 2) + v4_get(v, 3));
+}
+
+/* Full unrolling of the short constant loops of the register blocks, which
+ * GCC -O2 would otherwise leave as loops over accumulators in memory. */
 #if defined(__clang__)
 #define UNROLL _Pragma("unroll")
 #elif defined(__GNUC__)
-#define UNROLL _Pragma("GCC unroll 8")
+#define UNROLL _Pragma("GCC unroll 16")
 #else
 #define UNROLL
 #endif
 
-/* An OpenMP parallel loop over independent outputs when cond holds; nothing
- * without OpenMP. */
-#ifdef _OPENMP
-#define CNN_PRAGMA(x) _Pragma(#x)
-#define PARALLEL_FOR_IF(cond)                                                  \
-	CNN_PRAGMA(omp parallel for schedule(static) if (cond))
+/* Keeps v in a register: stops the compiler from folding a vector load or
+ * broadcast into each of the several FMAs that use it (loading it once per
+ * use). Each variant defines REG_BARRIER as this or as nothing. */
+#if defined(__GNUC__) && CNN_X86
+#define VREG_BARRIER(v) __asm__("" : "+v"(v))
 #else
-#define PARALLEL_FOR_IF(cond)
+#define VREG_BARRIER(v) ((void)0)
 #endif
 
-static inline int min_int(int a, int b)
+/* Floats of slack after every buffer the vector loops read past their end
+ * (the widest vector); kept zero. */
+#define SLACK 16
+
+static size_t round16(size_t v)
 {
-	return a < b ? a : b;
+	return (v + 15) & ~(size_t)15;
 }
 
 /* ======================================================================== */
-/* Batch slots                                                              */
-
-int cnn_slots(int n)
-{
-	if (n < 1)
-		return 1;
-	return n < CNN_SLOTS ? n : CNN_SLOTS;
-}
-
-void cnn_slot_range(int n, int slots, int j, int *s0, int *s1)
-{
-	*s0 = (int)((long long)n * j / slots);
-	*s1 = (int)((long long)n * (j + 1) / slots);
-}
-
-/* ======================================================================== */
-/* GEMM                                                                     */
-/*
- * C (M x N) = beta * C + A' B'. Two shapes of inner loop:
- *  - tb == 0 ("axpy"): B' rows are contiguous, so a register block of mr
- *    rows x 32 / mr columns of C (mr = 4, 2, 1) accumulates over k with
- *    vector loads of B. Every C element receives its products one k at a
- *    time, in increasing k, onto beta * C (or 0): the same order as the
- *    naive triple loop, whatever the blocking.
- *  - tb == 1, ta == 0 ("dot"): both A rows and B rows are contiguous along
- *    k, so each element is a dot product accumulated in eight lanes
- *    (k mod 8), summed by hsum8, then the k tail in order, then added onto
- *    beta * C.
- *  - ta == 1, tb == 1: rare; a plain strided dot in increasing k.
- * The work is cut into tiles of C (rows x columns), the unit of threading.
- */
+/* GEMM, shared parts                                                       */
 
 typedef struct gemm_args {
 	int M, N, K;
@@ -219,237 +255,53 @@ typedef struct gemm_args {
 	const float *B;
 	size_t ldb; /* B row stride (tb == 0: B'(k, j); tb == 1: B'(j, k)) */
 	int ta, tb;
-	float beta;
+	float beta; /* 0 or 1 once set up */
 	float *C;
 	size_t ldc;
 } gemm_args;
 
-#define GEMM_MC       32         /* rows of C per tile */
-#define GEMM_NC       256        /* columns of C per tile (axpy kernel) */
-#define GEMM_KC       256        /* depth per pass over a tile (axpy kernel) */
-#define GEMM_PAR_WORK (1L << 18) /* multiply-adds worth a parallel region */
-
-/* Rows [i, i + mr) x columns [j, j + 4 * nv) of C over k in [k0, k1), axpy
- * form, in mr x nv vector accumulators. zero: start from 0 instead of the
- * current C. mr and nv are constants at every call (mr * nv <= 8), so the
- * accumulators stay in registers, and eight of them hide the adder latency. */
-ALWAYS_INLINE void axpy_block(const gemm_args *g, int mr, int nv, int i, int j,
-                              int k0, int k1, int zero)
+/* Fills g for the product of cnn_gemm's contract. Handles what needs no
+ * product: an empty C (returns 0), K == 0 (C = beta * C, returns 0) and a
+ * beta other than 0 and 1 (C scaled first, then beta = 1). */
+static int gemm_setup(gemm_args *g, int ta, int tb, int M, int N, int K,
+                      const float *A, int lda, const float *B, int ldb,
+                      float beta, float *C, int ldc)
 {
-	const float *A = g->A;
-	const float *B = g->B;
-	size_t ars = g->ars, acs = g->acs, ldb = g->ldb, ldc = g->ldc;
-	v4 c[4][8];
+	if (M <= 0 || N <= 0)
+		return 0;
+	if (K <= 0 || (beta != 0.0f && beta != 1.0f)) {
+		for (int i = 0; i < M; i++) {
+			float *c = C + (size_t)i * ldc;
 
-	UNROLL
-	for (int r = 0; r < mr; r++) {
-		const float *cr = g->C + (size_t)(i + r) * ldc + j;
-
-		UNROLL
-		for (int v = 0; v < nv; v++)
-			c[r][v] = zero ? v4_zero() : v4_load(cr + 4 * v);
-	}
-	for (int k = k0; k < k1; k++) {
-		const float *b = B + (size_t)k * ldb + j;
-		v4 bv[8];
-
-		UNROLL
-		for (int v = 0; v < nv; v++)
-			bv[v] = v4_load(b + 4 * v);
-		UNROLL
-		for (int r = 0; r < mr; r++) {
-			v4 a = v4_splat(
-			    A[(size_t)(i + r) * ars + (size_t)k * acs]);
-
-			UNROLL
-			for (int v = 0; v < nv; v++)
-				c[r][v] = v4_madd(c[r][v], a, bv[v]);
+			for (int j = 0; j < N; j++)
+				c[j] = beta == 0.0f ? 0.0f : beta * c[j];
 		}
+		if (K <= 0)
+			return 0;
+		beta = 1.0f;
 	}
-	UNROLL
-	for (int r = 0; r < mr; r++) {
-		float *cr = g->C + (size_t)(i + r) * ldc + j;
-
-		UNROLL
-		for (int v = 0; v < nv; v++)
-			v4_store(cr + 4 * v, c[r][v]);
-	}
+	g->M = M;
+	g->N = N;
+	g->K = K;
+	g->A = A;
+	g->ars = ta ? 1 : (size_t)lda;
+	g->acs = ta ? (size_t)lda : 1;
+	g->B = B;
+	g->ldb = (size_t)ldb;
+	g->ta = ta != 0;
+	g->tb = tb != 0;
+	g->beta = beta;
+	g->C = C;
+	g->ldc = (size_t)ldc;
+	return 1;
 }
 
-/* Rows [i, i + mr) x columns [j0, j1): blocks of 32 / mr columns, then of 4,
- * then single columns, each element summed over k in increasing order. */
-ALWAYS_INLINE void axpy_rows(const gemm_args *g, int mr, int i, int j0, int j1,
-                             int k0, int k1, int zero)
+/* ta == 1, tb == 1 (used by no layer): C[i][j] = beta * C + sum_k A[k][i]
+ * B[j][k], k in increasing order. Shared by the variants. */
+static void gemm_tt(const gemm_args *g)
 {
-	const int nv = 8 / mr;
-	int j = j0;
-
-	for (; j + 4 * nv <= j1; j += 4 * nv)
-		axpy_block(g, mr, nv, i, j, k0, k1, zero);
-	for (; j + 4 <= j1; j += 4)
-		axpy_block(g, mr, 1, i, j, k0, k1, zero);
-	for (; j < j1; j++) {
-		for (int r = 0; r < mr; r++) {
-			float *cr = g->C + (size_t)(i + r) * g->ldc + j;
-			float s = zero ? 0.0f : *cr;
-
-			for (int k = k0; k < k1; k++) {
-				float p = g->A[(size_t)(i + r) * g->ars +
-				               (size_t)k * g->acs] *
-				          g->B[(size_t)k * g->ldb + j];
-
-				s = s + p;
-			}
-			*cr = s;
-		}
-	}
-}
-
-/* One tile of C, rows [i0, i1) x columns [j0, j1), for tb == 0. */
-static void axpy_tile(const gemm_args *g, int i0, int i1, int j0, int j1)
-{
-	int K = g->K;
-
-	if (g->beta != 0.0f && g->beta != 1.0f) {
-		for (int i = i0; i < i1; i++)
-			for (int j = j0; j < j1; j++)
-				g->C[(size_t)i * g->ldc + j] *= g->beta;
-	}
-	if (K == 0 && g->beta == 0.0f) {
-		for (int i = i0; i < i1; i++)
-			memset(g->C + (size_t)i * g->ldc + j0, 0,
-			       (size_t)(j1 - j0) * sizeof(float));
-		return;
-	}
-	for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
-		int k1 = min_int(K, k0 + GEMM_KC);
-		int zero = k0 == 0 && g->beta == 0.0f;
-		int i = i0;
-
-		for (; i + 4 <= i1; i += 4)
-			axpy_rows(g, 4, i, j0, j1, k0, k1, zero);
-		if (i + 2 <= i1) {
-			axpy_rows(g, 2, i, j0, j1, k0, k1, zero);
-			i += 2;
-		}
-		if (i < i1)
-			axpy_rows(g, 1, i, j0, j1, k0, k1, zero);
-	}
-}
-
-/* beta * c + s, with beta 0 meaning "ignore c" (even if it is NaN). */
-static inline float with_beta(float beta, float c, float s)
-{
-	if (beta == 0.0f)
-		return s;
-	if (beta == 1.0f)
-		return c + s;
-	return beta * c + s;
-}
-
-/* Dot products of rows a0, a1 with rows b0, b1 (length K), eight lanes each:
- * out = {a0.b0, a0.b1, a1.b0, a1.b1}. With rows == 1 or cols == 1 the missing
- * rows are not read. */
-ALWAYS_INLINE void dot_block(int rows, int cols, int K, const float *a0,
-                             const float *a1, const float *b0, const float *b1,
-                             float out[4])
-{
-	v4 acc[4][2];
-	int k = 0;
-
-	for (int t = 0; t < 4; t++)
-		acc[t][0] = acc[t][1] = v4_zero();
-	for (; k + 8 <= K; k += 8) {
-		v4 x0l = v4_load(a0 + k), x0h = v4_load(a0 + k + 4);
-		v4 y0l = v4_load(b0 + k), y0h = v4_load(b0 + k + 4);
-
-		acc[0][0] = v4_madd(acc[0][0], x0l, y0l);
-		acc[0][1] = v4_madd(acc[0][1], x0h, y0h);
-		if (cols == 2) {
-			v4 y1l = v4_load(b1 + k), y1h = v4_load(b1 + k + 4);
-
-			acc[1][0] = v4_madd(acc[1][0], x0l, y1l);
-			acc[1][1] = v4_madd(acc[1][1], x0h, y1h);
-			if (rows == 2) {
-				v4 x1l = v4_load(a1 + k);
-				v4 x1h = v4_load(a1 + k + 4);
-
-				acc[2][0] = v4_madd(acc[2][0], x1l, y0l);
-				acc[2][1] = v4_madd(acc[2][1], x1h, y0h);
-				acc[3][0] = v4_madd(acc[3][0], x1l, y1l);
-				acc[3][1] = v4_madd(acc[3][1], x1h, y1h);
-			}
-		} else if (rows == 2) {
-			v4 x1l = v4_load(a1 + k), x1h = v4_load(a1 + k + 4);
-
-			acc[2][0] = v4_madd(acc[2][0], x1l, y0l);
-			acc[2][1] = v4_madd(acc[2][1], x1h, y0h);
-		}
-	}
-	for (int t = 0; t < 4; t++) {
-		const float *a = t < 2 ? a0 : a1;
-		const float *b = (t & 1) ? b1 : b0;
-		float s;
-
-		if ((t >= 2 && rows < 2) || ((t & 1) && cols < 2)) {
-			out[t] = 0.0f;
-			continue;
-		}
-		s = hsum8(acc[t][0], acc[t][1]);
-		for (int kk = k; kk < K; kk++) {
-			float p = a[kk] * b[kk];
-
-			s = s + p;
-		}
-		out[t] = s;
-	}
-}
-
-/* One tile of C for ta == 0, tb == 1 (dot products along contiguous k). */
-static void dot_tile(const gemm_args *g, int i0, int i1, int j0, int j1)
-{
-	const float *A = g->A, *B = g->B;
-	size_t lda = g->ars, ldb = g->ldb, ldc = g->ldc;
-	int K = g->K;
-	float out[4];
-
-	for (int i = i0; i < i1; i += 2) {
-		int rows = min_int(2, i1 - i);
-		const float *a0 = A + (size_t)i * lda;
-		const float *a1 = rows == 2 ? a0 + lda : a0;
-		float *c0 = g->C + (size_t)i * ldc;
-		float *c1 = c0 + ldc;
-
-		for (int j = j0; j < j1; j += 2) {
-			const float *b0 = B + (size_t)j * ldb;
-
-			if (rows == 2 && j + 2 <= j1)
-				dot_block(2, 2, K, a0, a1, b0, b0 + ldb, out);
-			else if (rows == 2)
-				dot_block(2, 1, K, a0, a1, b0, b0, out);
-			else if (j + 2 <= j1)
-				dot_block(1, 2, K, a0, a0, b0, b0 + ldb, out);
-			else
-				dot_block(1, 1, K, a0, a0, b0, b0, out);
-			c0[j] = with_beta(g->beta, c0[j], out[0]);
-			if (j + 1 < j1)
-				c0[j + 1] =
-				    with_beta(g->beta, c0[j + 1], out[1]);
-			if (rows == 2) {
-				c1[j] = with_beta(g->beta, c1[j], out[2]);
-				if (j + 1 < j1)
-					c1[j + 1] = with_beta(
-					    g->beta, c1[j + 1], out[3]);
-			}
-		}
-	}
-}
-
-/* One tile of C for ta == 1, tb == 1: C[i][j] = sum_k A[k][i] B[j][k]. */
-static void tt_tile(const gemm_args *g, int i0, int i1, int j0, int j1)
-{
-	for (int i = i0; i < i1; i++) {
-		for (int j = j0; j < j1; j++) {
+	for (int i = 0; i < g->M; i++) {
+		for (int j = 0; j < g->N; j++) {
 			const float *b = g->B + (size_t)j * g->ldb;
 			float *c = g->C + (size_t)i * g->ldc + j;
 			float s = 0.0f;
@@ -459,96 +311,9 @@ static void tt_tile(const gemm_args *g, int i0, int i1, int j0, int j1)
 
 				s = s + p;
 			}
-			*c = with_beta(g->beta, *c, s);
+			*c = g->beta == 0.0f ? s : *c + s;
 		}
 	}
-}
-
-/* Columns of C per tile for the dot kernels: keeps a tile's rows of B within
- * about 128 KiB. */
-static int dot_tile_cols(int K)
-{
-	int nc = 32768 / (K > 0 ? K : 1);
-
-	if (nc < 4)
-		nc = 4;
-	if (nc > GEMM_NC)
-		nc = GEMM_NC;
-	return nc;
-}
-
-/* Runs tile t (of mt row tiles x nt column tiles, row tile fastest). */
-static void gemm_tile(const gemm_args *g, int mt, int nc, int t)
-{
-	int ti = t % mt, tj = t / mt;
-	int i0 = ti * GEMM_MC, i1 = min_int(g->M, i0 + GEMM_MC);
-	int j0 = tj * nc, j1 = min_int(g->N, j0 + nc);
-
-	if (!g->tb)
-		axpy_tile(g, i0, i1, j0, j1);
-	else if (!g->ta)
-		dot_tile(g, i0, i1, j0, j1);
-	else
-		tt_tile(g, i0, i1, j0, j1);
-}
-
-/* Contract: see cnn_gemm in internal.h; parallel != 0 lets it use threads
- * (over tiles of C) when the product is large enough and no parallel region
- * is active. */
-static void gemm(int parallel, int ta, int tb, int M, int N, int K,
-                 const float *A, int lda, const float *B, int ldb, float beta,
-                 float *C, int ldc)
-{
-	gemm_args g;
-	int nc, mt, nt, tiles;
-
-	if (M <= 0 || N <= 0)
-		return;
-	g.M = M;
-	g.N = N;
-	g.K = K < 0 ? 0 : K;
-	g.A = A;
-	g.ars = ta ? 1 : (size_t)lda;
-	g.acs = ta ? (size_t)lda : 1;
-	g.B = B;
-	g.ldb = (size_t)ldb;
-	g.ta = ta != 0;
-	g.tb = tb != 0;
-	g.beta = beta;
-	g.C = C;
-	g.ldc = (size_t)ldc;
-
-	nc = g.tb ? dot_tile_cols(g.K) : GEMM_NC;
-	mt = (M + GEMM_MC - 1) / GEMM_MC;
-	nt = (N + nc - 1) / nc;
-	tiles = mt * nt;
-#ifdef _OPENMP
-	if (parallel && tiles > 1 && omp_get_max_threads() > 1 &&
-	    !omp_in_parallel() &&
-	    (double)M * N * g.K >= (double)GEMM_PAR_WORK) {
-#pragma omp parallel for schedule(static)
-		for (int t = 0; t < tiles; t++)
-			gemm_tile(&g, mt, nc, t);
-		return;
-	}
-#else
-	(void)parallel;
-#endif
-	for (int t = 0; t < tiles; t++)
-		gemm_tile(&g, mt, nc, t);
-}
-
-void cnn_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
-              const float *B, int ldb, float beta, float *C, int ldc)
-{
-	gemm(1, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
-}
-
-void cnn_gemm_serial(int ta, int tb, int M, int N, int K, const float *A,
-                     int lda, const float *B, int ldb, float beta, float *C,
-                     int ldc)
-{
-	gemm(0, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
 void cnn_fill_rows(float *y, const float *b, int rows, int cols)
@@ -708,526 +473,364 @@ void cnn_col2im(const float *col, int c, int h, int w, int kh, int kw, int sh,
 }
 
 /* ======================================================================== */
-/* Convolution                                                              */
+/* Convolution, shared parts                                                */
 /*
- * Two ways to the same GEMM, Y (F, P) = W (F, C*KH*KW) X (C*KH*KW, P), per
- * sample, both summing over k = (c, i, j) in increasing order onto the bias:
+ * Stride 1 ("direct"): each sample's input is copied into a zero-padded
+ * plane set (C, HP, WP) followed by SLACK zeros, and every output is
+ *   y[f][oy][ox] = b[f] + sum over (c, i, j) in order of
+ *                  w[f][c][i][j] * xpad[c][oy + i][ox + j]
+ * computed in vectors of VL output columns. The vectors run either along
+ * each output row (OW columns, the last vector partial, stored masked), or,
+ * "wide", along the flattened padded rows: position p = oy * WP + ox for p
+ * in [0, N'), N' = (OH - 1) * WP + OW, into a scratch from which the
+ * columns ox >= OW (which wrapped into the next row) are dropped. Whichever
+ * needs fewer vectors is used (so the choice depends on VL).
  *
- *  - "columns": X is materialised by im2col in the slot's buffer and the
- *    products are cnn_gemm_serial calls. Any stride.
- *  - "shifted" (stride 1): with the input zero-padded to (C, HP, WP) and the
- *    output positions numbered p' = oy * WP + ox, row k of X is the
- *    contiguous run xpad[c][i][j + p'], read in place: no im2col. The
- *    positions with ox >= OW wrap into the next row; they are computed into
- *    a scratch (F, N'), N' = (OH - 1) * WP + OW, and dropped. Used when
- *    they are at most half the work.
+ * The weight gradient is, per (f, c, i, j), a dot product of dy[f] with the
+ * input shifted by (i, j), over the same positions: dy is first copied into
+ * a scratch in the chosen layout with zeros at the positions that are not
+ * outputs, so that whole vectors can be used; it is accumulated over all
+ * the samples of the call in vector lanes before the lanes are summed.
  *
- * Both give bit-identical forward results. The weight gradient of each
- * sample is a set of dot products (lanes over positions) added into the
- * slot's partial sums; the input gradient W^T dY is scattered back in
- * increasing k, like col2im.
+ * The input gradient is the forward convolution of dy, bordered with
+ * KH - 1 - PH rows and KW - 1 - PW columns of zeros (or cropped when the
+ * padding is larger), with the weights flipped and transposed: (C, F, KH,
+ * KW) read in place through strides.
+ *
+ * Other strides ("columns"): im2col into the workspace and GEMMs per sample.
  */
 
-static size_t round16(size_t v)
+/* One direct convolution: for samples s < n, rows r < rows and columns
+ * q < cols,
+ *   y[s * yss + f * yfs + r * yrs + q] = (b ? b[f] : 0) + sum over (c, i, j)
+ *       of w[f * wfs + c * wcs + i * wis + j * wjs] *
+ *          x[s * xss + c * xcs + (r + i) * xrs + q + j]
+ * for f < f, c < c, i < kh, j < kw. */
+typedef struct dconv {
+	const float *x;
+	size_t xss;
+	ptrdiff_t xcs, xrs;
+	const float *w;
+	ptrdiff_t wfs, wcs, wis, wjs;
+	const float *xlast; /* the last sample (not at x + (n - 1) * xss) */
+	int n, c, f, kh, kw;
+	int rows, cols;
+	const float *b;
+	float *y;
+	size_t yss;
+	ptrdiff_t yfs, yrs;
+} dconv;
+
+/* One weight gradient: for the n samples s, f filters and taps t = (c, i,
+ * j) (taps = C * KH * KW),
+ *   dw[f][t] += sum over rows r < rows, columns q < cols (rounded up to
+ *       whole vectors, dy being 0 past cols) of
+ *       dy[s * dss + f * dfs + r * drs + q] *
+ *       x[s * xss + c * xcs + i * wp + j + r * xrs + q]. */
+typedef struct conv_dw {
+	const float *x, *xlast; /* as in dconv */
+	size_t xss;
+	ptrdiff_t xcs, xrs, wp;
+	const float *dy;
+	size_t dss, dfs;
+	ptrdiff_t drs;
+	int n, f, taps, kh, kw;
+	int rows, cols;
+} conv_dw;
+
+/* The workspace of the direct path, in floats from ws (each part rounded to
+ * 16 floats): the forward uses xs and wide; the backward xs and dys for dw,
+ * then dypad and dx_wide (over them) for dx. */
+typedef struct conv_direct_layout {
+	int hp, wp;           /* padded input */
+	int nw;               /* wide positions (OH - 1) * WP + OW */
+	size_t xplane;        /* C * HP * WP */
+	size_t xs;            /* n padded samples + SLACK */
+	size_t wide;          /* forward: wide outputs (n, F, wide_plane) */
+	size_t wide_plane;    /* round16(nw) */
+	size_t dys;           /* n output gradients (n, F, dy_plane) */
+	size_t dy_plane;      /* enough for either layout */
+	int hpd, wpd;         /* dx: bordered dy planes (F, HPD, WPD) */
+	int bh, bw;           /* their border */
+	int oh0, ow0;         /* where dx (0, 0) reads them */
+	size_t dyplane;       /* F * HPD * WPD */
+	size_t dypad;         /* n bordered dy + SLACK */
+	int dx_nw, dx_wpd;    /* dx wide positions, their row stride */
+	size_t dx_wide;       /* dx wide outputs (n, C, dx_wide_plane) */
+	size_t dx_wide_plane; /* round16(dx_nw) */
+	size_t total;
+} conv_direct_layout;
+
+static int conv_direct(const cnn_conv_geom *g)
 {
-	return (v + 15) & ~(size_t)15;
+	return g->sh == 1 && g->sw == 1;
 }
 
-/* The stride-1 in-place path applies (see above). */
-static int conv_shifted(const cnn_conv_geom *g)
+static void conv_direct_layout_of(const cnn_conv_geom *g, int n,
+                                  conv_direct_layout *l)
 {
-	long long wp = g->w + 2LL * g->pw;
+	size_t fwd, bwd;
+	size_t rows16 = round16((size_t)g->ow);
 
-	return g->sh == 1 && g->sw == 1 && 2LL * g->ow >= wp &&
-	       (long long)g->oh * wp <= INT_MAX;
+	memset(l, 0, sizeof *l);
+	l->hp = g->h + 2 * g->ph;
+	l->wp = g->w + 2 * g->pw;
+	l->nw = (g->oh - 1) * l->wp + g->ow;
+	l->xplane = (size_t)g->c * l->hp * l->wp;
+	l->xs = 0;
+	l->wide_plane = round16((size_t)l->nw);
+	l->wide = round16((size_t)n * l->xplane + SLACK);
+	fwd = l->wide + (size_t)n * g->f * l->wide_plane;
+
+	/* rows of round_up(OW, VL) <= rows16, or wide rows of WP */
+	l->dy_plane = (size_t)g->oh * rows16;
+	if (round16((size_t)g->oh * l->wp) > l->dy_plane)
+		l->dy_plane = round16((size_t)g->oh * l->wp);
+	l->dys = l->wide;
+	l->bh = g->kh - 1 - g->ph > 0 ? g->kh - 1 - g->ph : 0;
+	l->bw = g->kw - 1 - g->pw > 0 ? g->kw - 1 - g->pw : 0;
+	l->oh0 = g->ph - (g->kh - 1) + l->bh;
+	l->ow0 = g->pw - (g->kw - 1) + l->bw;
+	l->hpd = g->oh + 2 * l->bh;
+	l->wpd = g->ow + 2 * l->bw;
+	l->dyplane = (size_t)g->f * l->hpd * l->wpd;
+	/* dx comes after dw, whose scratch (xs, dys) it reuses */
+	l->dypad = 0;
+	l->dx_wpd = l->wpd;
+	l->dx_nw = (g->h - 1) * l->wpd + g->w;
+	l->dx_wide_plane = round16((size_t)l->dx_nw);
+	l->dx_wide = l->dypad + round16((size_t)n * l->dyplane + SLACK);
+	bwd = l->dx_wide + (size_t)n * g->c * l->dx_wide_plane;
+	if (l->dys + (size_t)n * g->f * l->dy_plane > bwd)
+		bwd = l->dys + (size_t)n * g->f * l->dy_plane;
+	l->total = fwd > bwd ? fwd : bwd;
 }
 
-static int conv_padded(const cnn_conv_geom *g)
+/* Wide beats row by row when it needs fewer vectors. */
+static int conv_use_wide(int rows, int cols, int nw, int vl)
 {
-	return g->ph > 0 || g->pw > 0;
+	long by_row = (long)rows * ((cols + vl - 1) / vl);
+
+	return (nw + vl - 1) / vl < by_row;
 }
 
-/* Floats of the parts of one slot's buffer. */
-typedef struct conv_layout {
-	size_t cols;  /* columns: im2col (C*KH*KW, P) */
-	size_t xpad;  /* shifted: padded input (C, HP, WP), 0 if no padding */
-	size_t dxpad; /* shifted: padded input gradient, 0 if no padding */
-	size_t wide;  /* shifted: outputs or output gradients (F, N') */
-	size_t part;  /* partial weight (F, C*KH*KW) and bias (F) gradients */
-	size_t slot;  /* the sum */
-} conv_layout;
-
-static void conv_layout_of(const cnn_conv_geom *g, conv_layout *lay)
+/* Vectors of vl floats per output plane of the direct path (rows or wide,
+ * whichever is fewer). */
+static long conv_vectors(const cnn_conv_geom *g, int vl)
 {
-	size_t ckk = (size_t)g->c * g->kh * g->kw;
-	size_t hp = (size_t)g->h + 2 * (size_t)g->ph;
-	size_t wp = (size_t)g->w + 2 * (size_t)g->pw;
+	long wp = g->w + 2L * g->pw;
+	long by_row = (long)g->oh * ((g->ow + vl - 1) / vl);
+	long wide = ((g->oh - 1) * wp + g->ow + vl - 1) / vl;
 
-	memset(lay, 0, sizeof *lay);
-	if (conv_shifted(g)) {
-		if (conv_padded(g))
-			lay->xpad = lay->dxpad =
-			    round16((size_t)g->c * hp * wp);
-		lay->wide = round16((size_t)g->f *
-		                    ((size_t)(g->oh - 1) * wp + (size_t)g->ow));
-	} else {
-		lay->cols = round16(ckk * g->oh * g->ow);
-	}
-	lay->part = round16((size_t)g->f * ckk + g->f);
-	lay->slot = lay->cols + lay->xpad + lay->dxpad + lay->wide + lay->part;
+	return wide < by_row ? wide : by_row;
+}
+
+/* Whether vectors of narrow floats cost less than vectors of vl floats,
+ * taking a vector instruction's cost as proportional to its width (as on
+ * CPUs that split 512-bit operations into two 256-bit halves, which also
+ * covers those with a single 512-bit FMA unit): so when the narrow vectors
+ * waste fewer lanes at the end of the rows. */
+MAYBE_UNUSED static int conv_narrow_better(const cnn_conv_geom *g, int vl,
+                                           int narrow)
+{
+	return conv_vectors(g, narrow) * narrow < conv_vectors(g, vl) * vl;
 }
 
 size_t cnn_conv_workspace(const cnn_conv_geom *g, int n)
 {
-	conv_layout lay;
+	conv_direct_layout l;
 
-	conv_layout_of(g, &lay);
-	return (size_t)cnn_slots(n) * lay.slot;
+	if (n < 1)
+		n = 1;
+	if (!conv_direct(g))
+		return round16((size_t)g->c * g->kh * g->kw * g->oh * g->ow);
+	conv_direct_layout_of(g, n, &l);
+	return l.total;
 }
 
-/* Worth a parallel region: at least two groups and some real work. */
-static inline int conv_parallel(const cnn_conv_geom *g, int n)
+/* Where the direct path reads the n samples of x (n, C, H, W): padded
+ * copies (n, C, HP, WP) in the workspace at xs, borders and the SLACK after
+ * them zero; without padding, x itself, but for the last sample, copied to
+ * xs with the SLACK after it (so that no vector reads past the end of x).
+ * Sample s starts at *base + s * *stride, the last at *last. */
+static void conv_input(const cnn_conv_geom *g, const conv_direct_layout *l,
+                       const float *x, int n, float *xs, const float **base,
+                       size_t *stride, const float **last)
 {
-	double work = (double)n * g->f * g->c * g->kh * g->kw * g->oh * g->ow;
+	size_t in = (size_t)g->c * g->h * g->w;
 
-	return n > 1 && work >= (double)GEMM_PAR_WORK;
-}
-
-/* ------------------------------------------------------------------------ */
-/* The columns path                                                         */
-
-/* One sample: y (F, P) = W (F, CKK) col (CKK, P) + b. */
-static void cols_forward(const cnn_conv_geom *g, const float *x, const float *w,
-                         const float *b, float *y, float *col)
-{
-	int ckk = g->c * g->kh * g->kw, p = g->oh * g->ow;
-
-	cnn_im2col(x, g->c, g->h, g->w, g->kh, g->kw, g->sh, g->sw, g->ph,
-	           g->pw, g->oh, g->ow, col);
-	if (b) {
-		for (int f = 0; f < g->f; f++) {
-			float *yf = y + (size_t)f * p;
-
-			for (int i = 0; i < p; i++)
-				yf[i] = b[f];
-		}
-	}
-	cnn_gemm_serial(0, 0, g->f, p, ckk, w, ckk, col, p, b ? 1.0f : 0.0f, y,
-	                p);
-}
-
-/* One sample: pdw (F, CKK) += dy (F, P) col^T; dx (C, H, W) = col2im(W^T dy)
- * if dx != NULL. */
-static void cols_backward(const cnn_conv_geom *g, const float *x,
-                          const float *w, const float *dy, float *pdw,
-                          float *dx, float *col)
-{
-	int ckk = g->c * g->kh * g->kw, p = g->oh * g->ow;
-
-	cnn_im2col(x, g->c, g->h, g->w, g->kh, g->kw, g->sh, g->sw, g->ph,
-	           g->pw, g->oh, g->ow, col);
-	/* col stored (CKK, P): the product with its transpose is tb = 1 */
-	cnn_gemm_serial(0, 1, g->f, ckk, p, dy, p, col, p, 1.0f, pdw, ckk);
-	if (!dx)
+	*stride = l->xplane;
+	if (!g->ph && !g->pw) {
+		memcpy(xs, x + (n - 1) * in, in * sizeof(float));
+		memset(xs + in, 0, SLACK * sizeof(float));
+		*base = x;
+		*last = xs;
 		return;
-	/* dcol (CKK, P) = W^T (CKK, F) dy (F, P), W stored (F, CKK) */
-	cnn_gemm_serial(1, 0, ckk, p, g->f, w, ckk, dy, p, 0.0f, col, p);
-	cnn_col2im(col, g->c, g->h, g->w, g->kh, g->kw, g->sh, g->sw, g->ph,
-	           g->pw, g->oh, g->ow, dx);
-}
-
-/* ------------------------------------------------------------------------ */
-/* The shifted path (stride 1)                                              */
-
-/* xp (C, HP, WP) = x (C, H, W) surrounded by zeros. */
-static void pad_copy(const cnn_conv_geom *g, const float *x, float *xp)
-{
-	int hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
-
-	for (int c = 0; c < g->c; c++) {
-		float *pc = xp + (size_t)c * hp * wp;
-		const float *xc = x + (size_t)c * g->h * g->w;
-
-		zero_floats(pc, (size_t)g->ph * wp);
-		for (int r = 0; r < g->h; r++) {
-			float *pr = pc + (size_t)(r + g->ph) * wp;
-
-			zero_floats(pr, g->pw);
-			copy_floats(pr + g->pw, xc + (size_t)r * g->w, g->w);
-			zero_floats(pr + g->pw + g->w, g->pw);
-		}
-		zero_floats(pc + (size_t)(g->ph + g->h) * wp,
-		            (size_t)g->ph * wp);
 	}
-}
+	memset(xs, 0, ((size_t)n * l->xplane + SLACK) * sizeof(float));
+	for (int s = 0; s < n; s++) {
+		const float *xsmp = x + s * in;
+		float *xp = xs + s * l->xplane;
 
-/* Filters [f, f + mr) x wide positions [p, p + 4 * nv): yw[f][p'] = b[f]
- * (or 0) + sum over (c, i, j) in order of w[f][c][i][j] * xp[c][i][j + p'].
- * mr and nv are constants at every call (mr * nv <= 8). */
-ALWAYS_INLINE void shifted_block(const cnn_conv_geom *g, int mr, int nv, int f,
-                                 int p, const float *xp, const float *w,
-                                 const float *b, float *yw, size_t nw)
-{
-	int wp = g->w + 2 * g->pw, hp = g->h + 2 * g->ph;
-	size_t plane = (size_t)hp * wp, ckk = (size_t)g->c * g->kh * g->kw;
-	v4 acc[4][8];
+		for (int c = 0; c < g->c; c++) {
+			float *pc = xp + (size_t)c * l->hp * l->wp +
+			            (size_t)g->ph * l->wp + g->pw;
+			const float *xc = xsmp + (size_t)c * g->h * g->w;
 
-	UNROLL
-	for (int r = 0; r < mr; r++)
-		UNROLL
-	for (int v = 0; v < nv; v++)
-		acc[r][v] = b ? v4_splat(b[f + r]) : v4_zero();
-	for (int c = 0; c < g->c; c++) {
-		for (int i = 0; i < g->kh; i++) {
-			const float *xr = xp + c * plane + (size_t)i * wp + p;
-			const float *wr = w + (size_t)f * ckk +
-			                  ((size_t)c * g->kh + i) * g->kw;
-
-			for (int j = 0; j < g->kw; j++) {
-				v4 bv[8];
-
-				UNROLL
-				for (int v = 0; v < nv; v++)
-					bv[v] = v4_load(xr + j + 4 * v);
-				UNROLL
-				for (int r = 0; r < mr; r++) {
-					v4 a = v4_splat(wr[r * ckk + j]);
-
-					UNROLL
-					for (int v = 0; v < nv; v++)
-						acc[r][v] = v4_madd(acc[r][v],
-						                    a, bv[v]);
-				}
-			}
-		}
-	}
-	UNROLL
-	for (int r = 0; r < mr; r++)
-		UNROLL
-	for (int v = 0; v < nv; v++)
-		v4_store(yw + (f + r) * nw + p + 4 * v, acc[r][v]);
-}
-
-/* Filters [f, f + mr) x wide positions [p0, p1), as shifted_block, with the
- * positions left over done one at a time in the same order. */
-ALWAYS_INLINE void shifted_rows(const cnn_conv_geom *g, int mr, int f, int p0,
-                                int p1, const float *xp, const float *w,
-                                const float *b, float *yw, size_t nw)
-{
-	int wp = g->w + 2 * g->pw, hp = g->h + 2 * g->ph;
-	size_t plane = (size_t)hp * wp, ckk = (size_t)g->c * g->kh * g->kw;
-	const int nv = 8 / mr;
-	int p = p0;
-
-	for (; p + 4 * nv <= p1; p += 4 * nv)
-		shifted_block(g, mr, nv, f, p, xp, w, b, yw, nw);
-	for (; p + 4 <= p1; p += 4)
-		shifted_block(g, mr, 1, f, p, xp, w, b, yw, nw);
-	for (; p < p1; p++) {
-		for (int r = 0; r < mr; r++) {
-			const float *wf = w + (size_t)(f + r) * ckk;
-			float s = b ? b[f + r] : 0.0f;
-
-			for (int c = 0; c < g->c; c++)
-				for (int i = 0; i < g->kh; i++)
-					for (int j = 0; j < g->kw; j++) {
-						float q =
-						    wf[((size_t)c * g->kh + i) *
-						           g->kw +
-						       j] *
-						    xp[c * plane +
-						       (size_t)i * wp + j + p];
-
-						s = s + q;
-					}
-			yw[(f + r) * nw + p] = s;
-		}
-	}
-}
-
-/* One sample: y (F, OH, OW) = conv(x) + b, through yw (F, N'). */
-static void shifted_forward(const cnn_conv_geom *g, const float *x,
-                            const float *w, const float *b, float *y,
-                            float *xpad, float *yw)
-{
-	int wp = g->w + 2 * g->pw;
-	int nw = (g->oh - 1) * wp + g->ow;
-	const float *xp = x;
-	int f = 0;
-
-	if (conv_padded(g)) {
-		pad_copy(g, x, xpad);
-		xp = xpad;
-	}
-	/* position blocks of 256 keep the rows of xp in use within L1 */
-	for (int p0 = 0; p0 < nw; p0 += 256) {
-		int p1 = min_int(nw, p0 + 256);
-
-		for (f = 0; f + 4 <= g->f; f += 4)
-			shifted_rows(g, 4, f, p0, p1, xp, w, b, yw, nw);
-		if (f + 2 <= g->f) {
-			shifted_rows(g, 2, f, p0, p1, xp, w, b, yw, nw);
-			f += 2;
-		}
-		if (f < g->f)
-			shifted_rows(g, 1, f, p0, p1, xp, w, b, yw, nw);
-	}
-	for (f = 0; f < g->f; f++)
-		for (int oy = 0; oy < g->oh; oy++)
-			copy_floats(y + ((size_t)f * g->oh + oy) * g->ow,
-			            yw + (size_t)f * nw + (size_t)oy * wp,
-			            g->ow);
-}
-
-/* One sample: pdw (F, CKK) += dL/dw; dx (C, H, W) = dL/dx if not NULL.
- * yw receives dy widened to (F, N') with zeros at the wrapped positions. */
-static void shifted_backward(const cnn_conv_geom *g, const float *x,
-                             const float *w, const float *dy, float *pdw,
-                             float *dx, float *xpad, float *dxpad, float *yw)
-{
-	int wp = g->w + 2 * g->pw, hp = g->h + 2 * g->ph;
-	int nw = (g->oh - 1) * wp + g->ow;
-	int khw = g->kh * g->kw, ckk = g->c * khw;
-	size_t plane = (size_t)hp * wp;
-	const float *xp = x;
-	float *dxp;
-	float out[4];
-
-	if (conv_padded(g)) {
-		pad_copy(g, x, xpad);
-		xp = xpad;
-	}
-	for (int f = 0; f < g->f; f++) {
-		float *yf = yw + (size_t)f * nw;
-
-		for (int oy = 0; oy < g->oh; oy++) {
-			copy_floats(yf + (size_t)oy * wp,
-			            dy + ((size_t)f * g->oh + oy) * g->ow,
-			            g->ow);
-			if (oy + 1 < g->oh)
-				zero_floats(yf + (size_t)oy * wp + g->ow,
-				            wp - g->ow);
-		}
-	}
-
-	/* pdw[f][k] += dot(yw[f], xp + offset(k)), in blocks of 2 x 2 */
-	for (int f = 0; f < g->f; f += 2) {
-		int rows = min_int(2, g->f - f);
-		const float *a0 = yw + (size_t)f * nw;
-		const float *a1 = rows == 2 ? a0 + nw : a0;
-
-		for (int k = 0; k < ckk; k += 2) {
-			int cols = min_int(2, ckk - k);
-			const float *b0, *b1;
-			int c0 = k / khw, i0 = k % khw / g->kw, j0 = k % g->kw;
-			int k1 = k + cols - 1;
-			int c1 = k1 / khw, i1 = k1 % khw / g->kw,
-			    j1 = k1 % g->kw;
-
-			b0 = xp + c0 * plane + (size_t)i0 * wp + j0;
-			b1 = xp + c1 * plane + (size_t)i1 * wp + j1;
-			if (rows == 2 && cols == 2)
-				dot_block(2, 2, nw, a0, a1, b0, b1, out);
-			else if (rows == 2)
-				dot_block(2, 1, nw, a0, a1, b0, b0, out);
-			else if (cols == 2)
-				dot_block(1, 2, nw, a0, a0, b0, b1, out);
-			else
-				dot_block(1, 1, nw, a0, a0, b0, b0, out);
-			pdw[(size_t)f * ckk + k] += out[0];
-			if (cols == 2)
-				pdw[(size_t)f * ckk + k + 1] += out[1];
-			if (rows == 2) {
-				pdw[(size_t)(f + 1) * ckk + k] += out[2];
-				if (cols == 2)
-					pdw[(size_t)(f + 1) * ckk + k + 1] +=
-					    out[3];
-			}
-		}
-	}
-	if (!dx)
-		return;
-
-	/* dxp[c][i][j + p'] += sum_f w[f][k] yw[f][p'], k in order */
-	dxp = conv_padded(g) ? dxpad : dx;
-	zero_floats(dxp, (size_t)g->c * plane);
-	for (int k = 0; k < ckk; k++) {
-		int c = k / khw, i = k % khw / g->kw, j = k % g->kw;
-		float *d = dxp + c * plane + (size_t)i * wp + j;
-		int p = 0;
-
-		for (; p + 8 <= nw; p += 8) {
-			v4 lo = v4_zero(), hi = v4_zero();
-
-			for (int f = 0; f < g->f; f++) {
-				const float *yf = yw + (size_t)f * nw + p;
-				v4 a = v4_splat(w[(size_t)f * ckk + k]);
-
-				lo = v4_madd(lo, a, v4_load(yf));
-				hi = v4_madd(hi, a, v4_load(yf + 4));
-			}
-			v4_store(d + p, v4_add(v4_load(d + p), lo));
-			v4_store(d + p + 4, v4_add(v4_load(d + p + 4), hi));
-		}
-		for (; p < nw; p++) {
-			float s = 0.0f;
-
-			for (int f = 0; f < g->f; f++) {
-				float q = w[(size_t)f * ckk + k] *
-				          yw[(size_t)f * nw + p];
-
-				s = s + q;
-			}
-			d[p] += s;
-		}
-	}
-	if (dxp != dx) {
-		for (int c = 0; c < g->c; c++)
 			for (int r = 0; r < g->h; r++)
-				copy_floats(dx + ((size_t)c * g->h + r) * g->w,
-				            dxp + c * plane +
-				                (size_t)(r + g->ph) * wp +
-				                g->pw,
-				            g->w);
+				copy_floats(pc + (size_t)r * l->wp,
+				            xc + (size_t)r * g->w, g->w);
+		}
 	}
+	*base = xs;
+	*last = xs + (n - 1) * l->xplane;
 }
 
-/* ------------------------------------------------------------------------ */
-/* Batches                                                                  */
-
-void cnn_conv_forward(const cnn_conv_geom *g, const float *x, const float *w,
-                      const float *b, float *y, int n, float *ws)
+/* The bordered copies dp (n, F, HPD, WPD) of the n samples of dy (n, F, OH,
+ * OW), borders and the SLACK after them zero. */
+static void dy_border_copy_all(const cnn_conv_geom *g,
+                               const conv_direct_layout *l, const float *dy,
+                               int n, float *dp)
 {
-	size_t in = (size_t)g->c * g->h * g->w;
-	size_t out = (size_t)g->f * g->oh * g->ow;
-	int slots = cnn_slots(n), shifted = conv_shifted(g);
-	conv_layout lay;
+	memset(dp, 0, ((size_t)n * l->dyplane + SLACK) * sizeof(float));
+	for (int s = 0; s < n; s++) {
+		for (int f = 0; f < g->f; f++) {
+			float *pf = dp + s * l->dyplane +
+			            (size_t)f * l->hpd * l->wpd +
+			            (size_t)l->bh * l->wpd + l->bw;
+			const float *df =
+			    dy + ((size_t)s * g->f + f) * g->oh * g->ow;
 
-	conv_layout_of(g, &lay);
-	PARALLEL_FOR_IF(conv_parallel(g, n))
-	for (int j = 0; j < slots; j++) {
-		float *slot = ws + (size_t)j * lay.slot;
-		float *xpad = slot + lay.cols,
-		      *yw = xpad + lay.xpad + lay.dxpad;
-		int s0, s1;
-
-		cnn_slot_range(n, slots, j, &s0, &s1);
-		for (int s = s0; s < s1; s++) {
-			if (shifted)
-				shifted_forward(g, x + s * in, w, b,
-				                y + s * out, xpad, yw);
-			else
-				cols_forward(g, x + s * in, w, b, y + s * out,
-				             slot);
+			for (int r = 0; r < g->oh; r++)
+				copy_floats(pf + (size_t)r * l->wpd,
+				            df + (size_t)r * g->ow, g->ow);
 		}
 	}
 }
 
-void cnn_conv_backward(const cnn_conv_geom *g, const float *x, const float *w,
-                       const float *dy, float *dw, float *db, float *dx, int n,
-                       float *ws)
+/* d for the forward convolution of the n samples found by conv_input. */
+static void conv_forward_setup(const cnn_conv_geom *g,
+                               const conv_direct_layout *l, const float *w,
+                               const float *b, const float *xs, size_t xss,
+                               const float *xlast, int n, dconv *d)
 {
-	size_t in = (size_t)g->c * g->h * g->w;
+	memset(d, 0, sizeof *d);
+	d->x = xs;
+	d->xss = xss;
+	d->xlast = xlast;
+	d->xcs = (ptrdiff_t)l->hp * l->wp;
+	d->xrs = l->wp;
+	d->w = w;
+	d->wfs = (ptrdiff_t)g->c * g->kh * g->kw;
+	d->wcs = (ptrdiff_t)g->kh * g->kw;
+	d->wis = g->kw;
+	d->wjs = 1;
+	d->n = n;
+	d->c = g->c;
+	d->f = g->f;
+	d->kh = g->kh;
+	d->kw = g->kw;
+	d->b = b;
+}
+
+/* d for the input gradient: the n bordered dy (F channels) in the
+ * workspace convolved with w flipped and transposed, into C outputs. */
+static void conv_dx_setup(const cnn_conv_geom *g, const conv_direct_layout *l,
+                          const float *w, float *ws, int n, dconv *d)
+{
+	memset(d, 0, sizeof *d);
+	d->x = ws + l->dypad + (size_t)l->oh0 * l->wpd + l->ow0;
+	d->xss = l->dyplane;
+	d->xlast = d->x + (n - 1) * l->dyplane;
+	d->xcs = (ptrdiff_t)l->hpd * l->wpd;
+	d->xrs = l->wpd;
+	d->w = w + (ptrdiff_t)(g->kh - 1) * g->kw + (g->kw - 1);
+	d->wfs = (ptrdiff_t)g->kh * g->kw;
+	d->wcs = (ptrdiff_t)g->c * g->kh * g->kw;
+	d->wis = -g->kw;
+	d->wjs = -1;
+	d->n = n;
+	d->c = g->f;
+	d->f = g->c;
+	d->kh = g->kh;
+	d->kw = g->kw;
+	d->b = NULL;
+}
+
+/* Copies the n samples' output gradients into the workspace in the layout
+ * (wide, or by rows of round_up(OW, vl)), zero where no output is, unless
+ * the rows are whole vectors (then dy is read in place), and describes the
+ * weight gradient in p, the inputs being where conv_input put them. */
+static void conv_dw_setup(const cnn_conv_geom *g, int n, const float *dy,
+                          float *ws, const conv_direct_layout *l, int wide,
+                          int vl, const float *xs, size_t xss,
+                          const float *xlast, conv_dw *p)
+{
 	size_t out = (size_t)g->f * g->oh * g->ow;
-	size_t nw = (size_t)g->f * g->c * g->kh * g->kw;
-	size_t p = (size_t)g->oh * g->ow;
-	int slots = cnn_slots(n), shifted = conv_shifted(g);
-	conv_layout lay;
+	float *dys = ws + l->dys;
+	int drs = wide ? l->wp : (g->ow + vl - 1) / vl * vl;
+	int in_place = !wide && drs == g->ow;
 
-	conv_layout_of(g, &lay);
-	PARALLEL_FOR_IF(conv_parallel(g, n))
-	for (int j = 0; j < slots; j++) {
-		float *slot = ws + (size_t)j * lay.slot;
-		float *xpad = slot + lay.cols, *dxpad = xpad + lay.xpad;
-		float *yw = dxpad + lay.dxpad, *pdw = yw + lay.wide;
-		float *pdb = pdw + nw;
-		int s0, s1;
+	for (int s = 0; s < n && !in_place; s++) {
+		for (int f = 0; f < g->f; f++) {
+			float *d = dys + ((size_t)s * g->f + f) * l->dy_plane;
+			const float *src =
+			    dy + s * out + (size_t)f * g->oh * g->ow;
 
-		memset(pdw, 0, (nw + g->f) * sizeof(float));
-		cnn_slot_range(n, slots, j, &s0, &s1);
-		for (int s = s0; s < s1; s++) {
-			const float *dys = dy + s * out;
-			float *dxs = dx ? dx + s * in : NULL;
-
-			if (shifted)
-				shifted_backward(g, x + s * in, w, dys, pdw,
-				                 dxs, xpad, dxpad, yw);
-			else
-				cols_backward(g, x + s * in, w, dys, pdw, dxs,
-				              slot);
-			if (db) {
-				for (int f = 0; f < g->f; f++) {
-					const float *d = dys + f * p;
-					float sum = 0.0f;
-
-					for (size_t i = 0; i < p; i++)
-						sum += d[i];
-					pdb[f] += sum;
-				}
+			for (int r = 0; r < g->oh; r++) {
+				copy_floats(d + (size_t)r * drs,
+				            src + (size_t)r * g->ow, g->ow);
+				zero_floats(d + (size_t)r * drs + g->ow,
+				            (size_t)(drs - g->ow));
 			}
+			zero_floats(d + (size_t)g->oh * drs,
+			            l->dy_plane - (size_t)g->oh * drs);
 		}
 	}
-
-	/* Combine the groups' partial sums in group order. */
-	for (int j = 0; j < slots; j++) {
-		const float *pdw =
-		    ws + (size_t)j * lay.slot + lay.slot - lay.part;
-
-		for (size_t e = 0; e < nw; e++)
-			dw[e] += pdw[e];
-		if (db)
-			for (int f = 0; f < g->f; f++)
-				db[f] += pdw[nw + f];
+	memset(p, 0, sizeof *p);
+	p->x = xs;
+	p->xss = xss;
+	p->xlast = xlast;
+	p->xcs = (ptrdiff_t)l->hp * l->wp;
+	p->wp = l->wp;
+	p->dy = in_place ? dy : dys;
+	p->dfs = in_place ? (size_t)g->oh * g->ow : l->dy_plane;
+	p->dss = (size_t)g->f * p->dfs;
+	p->n = n;
+	p->f = g->f;
+	p->taps = g->c * g->kh * g->kw;
+	p->kh = g->kh;
+	p->kw = g->kw;
+	if (wide) {
+		p->rows = 1;
+		p->cols = l->nw;
+		p->xrs = 0;
+		p->drs = 0;
+	} else {
+		p->rows = g->oh;
+		p->cols = g->ow;
+		p->xrs = l->wp;
+		p->drs = drs;
 	}
 }
 
-/* ======================================================================== */
-/* ReLU                                                                     */
-
-#define ELEM_PAR_COUNT (1L << 17) /* floats worth a parallel region */
-#define ELEM_BLOCK     4096       /* floats per unit of parallel work */
-
-/* y = v where x > 0, else 0, for floats [i0, i1): with v = x it is the ReLU,
- * with v = dy its gradient. */
-static void where_positive(const float *x, const float *v, float *y, size_t i0,
-                           size_t i1)
+/* Offset of tap t = (c, i, j) in a padded sample. */
+static inline ptrdiff_t conv_tap_offset(const conv_dw *p, int t)
 {
-	size_t i = i0;
+	int khw = p->kh * p->kw;
+	int c = t / khw, i = t % khw / p->kw, j = t % p->kw;
 
-	for (; i + 4 <= i1; i += 4)
-		v4_store(y + i,
-		         v4_where_positive(v4_load(x + i), v4_load(v + i)));
-	for (; i < i1; i++)
-		y[i] = x[i] > 0.0f ? v[i] : 0.0f;
-}
-
-/* where_positive over count floats, in parallel blocks when large. */
-static void where_positive_all(const float *x, const float *v, float *y,
-                               size_t count)
-{
-	long blocks = (long)((count + ELEM_BLOCK - 1) / ELEM_BLOCK);
-
-	PARALLEL_FOR_IF(count >= ELEM_PAR_COUNT)
-	for (long q = 0; q < blocks; q++) {
-		size_t i0 = (size_t)q * ELEM_BLOCK;
-		size_t i1 = i0 + ELEM_BLOCK < count ? i0 + ELEM_BLOCK : count;
-
-		where_positive(x, v, y, i0, i1);
-	}
-}
-
-void cnn_relu_forward(const float *x, float *y, size_t count)
-{
-	where_positive_all(x, x, y, count);
-}
-
-void cnn_relu_backward(const float *x, const float *dy, float *dx, size_t count)
-{
-	where_positive_all(x, dy, dx, count);
+	return (ptrdiff_t)c * p->xcs + (ptrdiff_t)i * p->wp + j;
 }
 
 /* ======================================================================== */
-/* Max pooling                                                              */
+/* Max pooling, shared parts                                                */
+
+/* The 2x2 windows of stride 2 that the vector variants do apart. */
+MAYBE_UNUSED static int pool_is_22(const cnn_pool_geom *g)
+{
+	return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2;
+}
 
 /* Offset (i * w + j) of the first maximum, row-major, of the window whose
  * top-left cell is p. Strict > keeps the first of equal values. */
@@ -1249,30 +852,13 @@ static inline size_t window_argmax(const float *p, int w, int kh, int kw)
 	return best;
 }
 
+/* One plane, any window: y = the first maximum of each window. */
 static void pool_plane_forward(const cnn_pool_geom *g, const float *x, float *y)
 {
 	for (int oy = 0; oy < g->oh; oy++) {
 		const float *xr = x + (size_t)oy * g->sh * g->w;
 		float *yr = y + (size_t)oy * g->ow;
 
-		if (g->kh == 2 && g->kw == 2) {
-			const float *x1 = xr + g->w;
-
-			for (int ox = 0; ox < g->ow; ox++) {
-				const float *p0 = xr + (size_t)ox * g->sw;
-				const float *p1 = x1 + (size_t)ox * g->sw;
-				float m = p0[0];
-
-				if (p0[1] > m)
-					m = p0[1];
-				if (p1[0] > m)
-					m = p1[0];
-				if (p1[1] > m)
-					m = p1[1];
-				yr[ox] = m;
-			}
-			continue;
-		}
 		for (int ox = 0; ox < g->ow; ox++) {
 			const float *p = xr + (size_t)ox * g->sw;
 
@@ -1281,6 +867,8 @@ static void pool_plane_forward(const cnn_pool_geom *g, const float *x, float *y)
 	}
 }
 
+/* One plane, any window: dx = 0, then each dy added at its window's first
+ * maximum. */
 static void pool_plane_backward(const cnn_pool_geom *g, const float *x,
                                 const float *dy, float *dx)
 {
@@ -1289,28 +877,6 @@ static void pool_plane_backward(const cnn_pool_geom *g, const float *x,
 		size_t row = (size_t)oy * g->sh * g->w;
 		const float *dyr = dy + (size_t)oy * g->ow;
 
-		if (g->kh == 2 && g->kw == 2) {
-			/* the general scan, unrolled and without branches
-			 * (conditional moves): the first maximum wins */
-			for (int ox = 0; ox < g->ow; ox++) {
-				size_t at = row + (size_t)ox * g->sw;
-				const float *p = x + at;
-				size_t w = (size_t)g->w, best = 0;
-				float m = p[0];
-				int gt;
-
-				gt = p[1] > m;
-				m = gt ? p[1] : m;
-				best = gt ? 1 : best;
-				gt = p[w] > m;
-				m = gt ? p[w] : m;
-				best = gt ? w : best;
-				gt = p[w + 1] > m;
-				best = gt ? w + 1 : best;
-				dx[at + best] += dyr[ox];
-			}
-			continue;
-		}
 		for (int ox = 0; ox < g->ow; ox++) {
 			size_t at = row + (size_t)ox * g->sw;
 
@@ -1320,35 +886,552 @@ static void pool_plane_backward(const cnn_pool_geom *g, const float *x,
 	}
 }
 
-static inline int pool_parallel(const cnn_pool_geom *g, size_t planes)
+/* ======================================================================== */
+/* The variants                                                             */
+
+typedef struct kernel_table {
+	const char *name;
+	void (*gemm)(int ta, int tb, int M, int N, int K, const float *A,
+	             int lda, const float *B, int ldb, float beta, float *C,
+	             int ldc);
+	void (*conv_forward)(const cnn_conv_geom *g, const float *x,
+	                     const float *w, const float *b, float *y, int n,
+	                     float *ws);
+	void (*conv_backward)(const cnn_conv_geom *g, const float *x,
+	                      const float *w, const float *dy, float *dw,
+	                      float *db, float *dx, int n, float *ws);
+	void (*where_positive)(const float *x, const float *v, float *y,
+	                       size_t count);
+	void (*maxpool_forward)(const cnn_pool_geom *g, const float *x,
+	                        float *y, size_t planes);
+	void (*maxpool_backward)(const cnn_pool_geom *g, const float *x,
+	                         const float *dy, float *dx, size_t planes);
+} kernel_table;
+
+/* ------------------------------------------------------------------------ */
+/* portable: four-float vectors, no FMA                                     */
+
+#define KSUF              portable
+#define KNAME             "portable"
+#define VL                4
+#define REGS              16
+#define vf                v4
+#define vmask             int
+#define vcond             v4c
+#define V_LOAD(p)         v4_load(p)
+#define V_STORE(p, v)     v4_store(p, v)
+#define V_MASK(n)         (n)
+#define V_LOADM(p, m)     v4_loadn(p, m)
+#define V_STOREM(p, v, m) v4_storen(p, v, m)
+#define V_SET1(a)         v4_splat(a)
+#define V_ZERO()          v4_zero()
+#define V_ADD(a, b)       v4_add(a, b)
+#define V_FMA(a, b, c)    v4_madd(c, a, b)
+#define V_HSUM(v)         v4_hsum(v)
+#define V_REDUCE(acc, out)                                                     \
+	do {                                                                   \
+		for (int red_ = 0; red_ < 4; red_++)                           \
+			(out)[red_] = v4_hsum((acc)[red_]);                    \
+	} while (0)
+#define V_GT(a, b)     v4_gt(a, b)
+#define V_SEL(c, a, b) v4_sel(c, a, b)
+#define V_SELZ(c, v)   v4_selz(c, v)
+#define V_SELNZ(c, v)  v4_sel(c, v4_zero(), v)
+#define V_HAS_PAIRS    0
+#if defined(__SSE2__)
+#define REG_BARRIER(v) VREG_BARRIER(v)
+#else
+#define REG_BARRIER(v) ((void)0)
+#endif
+#include "kernels_impl.h"
+#undef REG_BARRIER
+#undef KSUF
+#undef KNAME
+#undef VL
+#undef REGS
+#undef vf
+#undef vmask
+#undef vcond
+#undef V_LOAD
+#undef V_STORE
+#undef V_MASK
+#undef V_LOADM
+#undef V_STOREM
+#undef V_SET1
+#undef V_ZERO
+#undef V_ADD
+#undef V_FMA
+#undef V_HSUM
+#undef V_REDUCE
+#undef V_GT
+#undef V_SEL
+#undef V_SELZ
+#undef V_SELNZ
+#undef V_HAS_PAIRS
+
+#if CNN_X86
+/* ------------------------------------------------------------------------ */
+/* avx2: eight-float vectors, FMA                                           */
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))),              \
+                             apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#endif
+
+/* 8 -1 then 8 0: the mask of the first n lanes starts at 8 - n. */
+static const int avx2_mask_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
+                                        0,  0,  0,  0,  0,  0,  0,  0};
+
+static inline __m256i avx2_mask(int n)
 {
-	return (double)planes * g->h * g->w >= (double)ELEM_PAR_COUNT;
+	return _mm256_loadu_si256((const __m256i *)(avx2_mask_table + 8 - n));
+}
+
+/* (l0 + l4) + (l2 + l6) + ... in the tree of the adds below. */
+static inline float avx2_hsum(__m256 v)
+{
+	__m128 s =
+	    _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+/* out[i] = the sum of the lanes of a[i], i < 8: halves, then pairs. */
+ALWAYS_INLINE void avx2_reduce8(const __m256 *a, float *out)
+{
+	__m256 s[4], t0, t1;
+
+	UNROLL
+	for (int i = 0; i < 4; i++)
+		s[i] =
+		    _mm256_add_ps(_mm256_permute2f128_ps(a[i], a[i + 4], 0x20),
+		                  _mm256_permute2f128_ps(a[i], a[i + 4], 0x31));
+	t0 = _mm256_hadd_ps(s[0], s[1]);
+	t1 = _mm256_hadd_ps(s[2], s[3]);
+	_mm256_storeu_ps(out, _mm256_hadd_ps(t0, t1));
+}
+
+#define KSUF               avx2
+#define KNAME              "avx2"
+#define VL                 8
+#define REGS               16
+#define vf                 __m256
+#define vmask              __m256i
+#define vcond              __m256
+#define V_LOAD(p)          _mm256_loadu_ps(p)
+#define V_STORE(p, v)      _mm256_storeu_ps(p, v)
+#define V_MASK(n)          avx2_mask(n)
+#define V_LOADM(p, m)      _mm256_maskload_ps(p, m)
+#define V_STOREM(p, v, m)  _mm256_maskstore_ps(p, m, v)
+#define V_SET1(a)          _mm256_set1_ps(a)
+#define V_ZERO()           _mm256_setzero_ps()
+#define V_ADD(a, b)        _mm256_add_ps(a, b)
+#define V_FMA(a, b, c)     _mm256_fmadd_ps(a, b, c)
+#define V_HSUM(v)          avx2_hsum(v)
+#define V_REDUCE(acc, out) avx2_reduce8(acc, out)
+#define V_GT(a, b)         _mm256_cmp_ps(a, b, _CMP_GT_OQ)
+#define V_SEL(c, a, b)     _mm256_blendv_ps(b, a, c)
+#define V_SELZ(c, v)       _mm256_and_ps(c, v)
+#define V_SELNZ(c, v)      _mm256_andnot_ps(c, v)
+#define V_HAS_PAIRS        1
+#define V_DEINTERLEAVE(a, b, ev, od)                                           \
+	do {                                                                   \
+		__m256 e_ = _mm256_shuffle_ps(a, b, 0x88);                     \
+		__m256 o_ = _mm256_shuffle_ps(a, b, 0xDD);                     \
+		ev = _mm256_castpd_ps(                                         \
+		    _mm256_permute4x64_pd(_mm256_castps_pd(e_), 0xD8));        \
+		od = _mm256_castpd_ps(                                         \
+		    _mm256_permute4x64_pd(_mm256_castps_pd(o_), 0xD8));        \
+	} while (0)
+#define V_INTERLEAVE(ev, od, lo, hi)                                           \
+	do {                                                                   \
+		__m256 l_ = _mm256_unpacklo_ps(ev, od);                        \
+		__m256 h_ = _mm256_unpackhi_ps(ev, od);                        \
+		lo = _mm256_permute2f128_ps(l_, h_, 0x20);                     \
+		hi = _mm256_permute2f128_ps(l_, h_, 0x31);                     \
+	} while (0)
+#define REG_BARRIER(v) VREG_BARRIER(v)
+#include "kernels_impl.h"
+#undef REG_BARRIER
+#undef KSUF
+#undef KNAME
+#undef VL
+#undef REGS
+#undef vf
+#undef vmask
+#undef vcond
+#undef V_LOAD
+#undef V_STORE
+#undef V_MASK
+#undef V_LOADM
+#undef V_STOREM
+#undef V_SET1
+#undef V_ZERO
+#undef V_ADD
+#undef V_FMA
+#undef V_HSUM
+#undef V_REDUCE
+#undef V_GT
+#undef V_SEL
+#undef V_SELZ
+#undef V_SELNZ
+#undef V_HAS_PAIRS
+#undef V_DEINTERLEAVE
+#undef V_INTERLEAVE
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* avx512: sixteen-float vectors, FMA, mask registers                       */
+
+#if defined(__clang__)
+#pragma clang attribute push(                                                  \
+    __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))),    \
+    apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
+#endif
+
+/* Lane i of the last step of avx512_reduce16 holds the sum of vector
+ * reduce16_lane[i]: the inverse permutation puts them in order. */
+static const int avx512_reduce_order[16] = {0, 2, 1, 3, 8,  10, 9,  11,
+                                            4, 6, 5, 7, 12, 14, 13, 15};
+
+/* out[i] = the sum of the lanes of a[i], i < 16: 512-bit halves, 128-bit
+ * quarters, then pairs and single lanes within each quarter. */
+ALWAYS_INLINE void avx512_reduce16(const __m512 *a, float *out)
+{
+	__m512 s[8], t[4], u[2], v;
+
+	UNROLL
+	for (int i = 0; i < 8; i++)
+		s[i] =
+		    _mm512_add_ps(_mm512_shuffle_f32x4(a[i], a[i + 8], 0x44),
+		                  _mm512_shuffle_f32x4(a[i], a[i + 8], 0xEE));
+	UNROLL
+	for (int i = 0; i < 4; i++)
+		t[i] =
+		    _mm512_add_ps(_mm512_shuffle_f32x4(s[i], s[i + 4], 0x88),
+		                  _mm512_shuffle_f32x4(s[i], s[i + 4], 0xDD));
+	UNROLL
+	for (int i = 0; i < 2; i++)
+		u[i] = _mm512_add_ps(_mm512_shuffle_ps(t[i], t[i + 2], 0x44),
+		                     _mm512_shuffle_ps(t[i], t[i + 2], 0xEE));
+	v = _mm512_add_ps(_mm512_shuffle_ps(u[0], u[1], 0x88),
+	                  _mm512_shuffle_ps(u[0], u[1], 0xDD));
+	v = _mm512_permutexvar_ps(
+	    _mm512_loadu_si512((const void *)avx512_reduce_order), v);
+	_mm512_storeu_ps(out, v);
+}
+
+/* The sum of the lanes: 256-bit halves, then as avx2_hsum. */
+static inline float avx512_hsum(__m512 v)
+{
+	__m256 lo = _mm512_castps512_ps256(v);
+	__m256 hi =
+	    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+
+	return avx2_hsum(_mm256_add_ps(lo, hi));
+}
+
+/* Lane indexes for _mm512_permutex2var_ps (16 + i: lane i of the second
+ * vector): the even and odd lanes of a pair of vectors, and the two halves
+ * of the interleaving of two vectors. */
+static const int avx512_even[16] = {0,  2,  4,  6,  8,  10, 12, 14,
+                                    16, 18, 20, 22, 24, 26, 28, 30};
+static const int avx512_odd[16] = {1,  3,  5,  7,  9,  11, 13, 15,
+                                   17, 19, 21, 23, 25, 27, 29, 31};
+static const int avx512_zip_lo[16] = {0, 16, 1, 17, 2, 18, 3, 19,
+                                      4, 20, 5, 21, 6, 22, 7, 23};
+static const int avx512_zip_hi[16] = {8,  24, 9,  25, 10, 26, 11, 27,
+                                      12, 28, 13, 29, 14, 30, 15, 31};
+
+static inline __m512i avx512_index(const int *idx)
+{
+	return _mm512_loadu_si512((const void *)idx);
+}
+
+/* avx512y: the same target with eight-float vectors (32 registers and mask
+ * registers), for the convolutions whose rows fit eight-float vectors
+ * better; no table of its own. */
+#define KSUF  avx512y
+#define KNAME "avx512y"
+#define KNO_TABLE
+#define VL                 8
+#define REGS               32
+#define vf                 __m256
+#define vmask              __mmask8
+#define vcond              __mmask8
+#define V_LOAD(p)          _mm256_loadu_ps(p)
+#define V_STORE(p, v)      _mm256_storeu_ps(p, v)
+#define V_MASK(n)          ((__mmask8)((1u << (n)) - 1u))
+#define V_LOADM(p, m)      _mm256_maskz_loadu_ps(m, p)
+#define V_STOREM(p, v, m)  _mm256_mask_storeu_ps(p, m, v)
+#define V_SET1(a)          _mm256_set1_ps(a)
+#define V_ZERO()           _mm256_setzero_ps()
+#define V_ADD(a, b)        _mm256_add_ps(a, b)
+#define V_FMA(a, b, c)     _mm256_fmadd_ps(a, b, c)
+#define V_HSUM(v)          avx2_hsum(v)
+#define V_REDUCE(acc, out) avx2_reduce8(acc, out)
+#define V_GT(a, b)         _mm256_cmp_ps_mask(a, b, _CMP_GT_OQ)
+#define V_SEL(c, a, b)     _mm256_mask_blend_ps(c, b, a)
+#define V_SELZ(c, v)       _mm256_maskz_mov_ps(c, v)
+#define V_SELNZ(c, v)      _mm256_maskz_mov_ps((__mmask8) ~(c), v)
+#define V_HAS_PAIRS        0
+#define REG_BARRIER(v)     VREG_BARRIER(v)
+#include "kernels_impl.h"
+#undef REG_BARRIER
+#undef KSUF
+#undef KNAME
+#undef KNO_TABLE
+#undef VL
+#undef REGS
+#undef vf
+#undef vmask
+#undef vcond
+#undef V_LOAD
+#undef V_STORE
+#undef V_MASK
+#undef V_LOADM
+#undef V_STOREM
+#undef V_SET1
+#undef V_ZERO
+#undef V_ADD
+#undef V_FMA
+#undef V_HSUM
+#undef V_REDUCE
+#undef V_GT
+#undef V_SEL
+#undef V_SELZ
+#undef V_SELNZ
+#undef V_HAS_PAIRS
+
+#define KNARROW(name)      name##_avx512y
+#define KNARROW_VL         8
+#define KSUF               avx512
+#define KNAME              "avx512"
+#define VL                 16
+#define REGS               32
+#define vf                 __m512
+#define vmask              __mmask16
+#define vcond              __mmask16
+#define V_LOAD(p)          _mm512_loadu_ps(p)
+#define V_STORE(p, v)      _mm512_storeu_ps(p, v)
+#define V_MASK(n)          ((__mmask16)((1u << (n)) - 1u))
+#define V_LOADM(p, m)      _mm512_maskz_loadu_ps(m, p)
+#define V_STOREM(p, v, m)  _mm512_mask_storeu_ps(p, m, v)
+#define V_SET1(a)          _mm512_set1_ps(a)
+#define V_ZERO()           _mm512_setzero_ps()
+#define V_ADD(a, b)        _mm512_add_ps(a, b)
+#define V_FMA(a, b, c)     _mm512_fmadd_ps(a, b, c)
+#define V_HSUM(v)          avx512_hsum(v)
+#define V_REDUCE(acc, out) avx512_reduce16(acc, out)
+#define V_GT(a, b)         _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ)
+#define V_SEL(c, a, b)     _mm512_mask_blend_ps(c, b, a)
+#define V_SELZ(c, v)       _mm512_maskz_mov_ps(c, v)
+#define V_SELNZ(c, v)      _mm512_maskz_mov_ps((__mmask16) ~(c), v)
+#define V_HAS_PAIRS        1
+#define V_DEINTERLEAVE(a, b, ev, od)                                           \
+	do {                                                                   \
+		ev = _mm512_permutex2var_ps(a, avx512_index(avx512_even), b);  \
+		od = _mm512_permutex2var_ps(a, avx512_index(avx512_odd), b);   \
+	} while (0)
+#define V_INTERLEAVE(ev, od, lo, hi)                                           \
+	do {                                                                   \
+		lo = _mm512_permutex2var_ps(ev, avx512_index(avx512_zip_lo),   \
+		                            od);                               \
+		hi = _mm512_permutex2var_ps(ev, avx512_index(avx512_zip_hi),   \
+		                            od);                               \
+	} while (0)
+#define REG_BARRIER(v) VREG_BARRIER(v)
+#include "kernels_impl.h"
+#undef REG_BARRIER
+#undef KSUF
+#undef KNAME
+#undef VL
+#undef REGS
+#undef vf
+#undef vmask
+#undef vcond
+#undef V_LOAD
+#undef V_STORE
+#undef V_MASK
+#undef V_LOADM
+#undef V_STOREM
+#undef V_SET1
+#undef V_ZERO
+#undef V_ADD
+#undef V_FMA
+#undef V_HSUM
+#undef V_REDUCE
+#undef V_GT
+#undef V_SEL
+#undef V_SELZ
+#undef V_SELNZ
+#undef V_HAS_PAIRS
+#undef V_DEINTERLEAVE
+#undef V_INTERLEAVE
+#undef KNARROW
+#undef KNARROW_VL
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif /* CNN_X86 */
+
+/* ------------------------------------------------------------------------ */
+/* Choosing one                                                             */
+
+/* Whether the CPU (and the OS, which must save the wider registers) runs
+ * the variant t. */
+static int table_available(const kernel_table *t)
+{
+	if (t == &table_portable)
+		return 1;
+#if CNN_X86
+	__builtin_cpu_init();
+	if (t == &table_avx2)
+		return __builtin_cpu_supports("avx2") &&
+		       __builtin_cpu_supports("fma");
+	if (t == &table_avx512)
+		return __builtin_cpu_supports("avx512f") &&
+		       __builtin_cpu_supports("avx512vl") &&
+		       __builtin_cpu_supports("avx512bw") &&
+		       __builtin_cpu_supports("avx512dq") &&
+		       __builtin_cpu_supports("avx2") &&
+		       __builtin_cpu_supports("fma");
+#endif
+	return 0;
+}
+
+/* The variants, best first. */
+static const kernel_table *const tables[] = {
+#if CNN_X86
+    &table_avx512,
+    &table_avx2,
+#endif
+    &table_portable,
+};
+#define N_TABLES (sizeof tables / sizeof tables[0])
+
+static const kernel_table *table_named(const char *name)
+{
+	if (!name)
+		return NULL;
+	for (size_t i = 0; i < N_TABLES; i++)
+		if (!strcmp(tables[i]->name, name))
+			return tables[i];
+	return NULL;
+}
+
+#if CNN_ATOMIC
+static _Atomic(const kernel_table *) current;
+#define LOAD_CURRENT() atomic_load_explicit(&current, memory_order_acquire)
+#define STORE_CURRENT(t)                                                       \
+	atomic_store_explicit(&current, t, memory_order_release)
+#else
+static const kernel_table *volatile current;
+#define LOAD_CURRENT()   (current)
+#define STORE_CURRENT(t) (current = (t))
+#endif
+
+/* The variant in use; the first call picks CNN_KERNELS if available, else
+ * the best. Threads racing here all pick the same one. */
+static const kernel_table *kernels(void)
+{
+	const kernel_table *t = LOAD_CURRENT();
+
+	if (t)
+		return t;
+	t = table_named(getenv("CNN_KERNELS"));
+	if (!t || !table_available(t)) {
+		t = &table_portable;
+		for (size_t i = 0; i < N_TABLES; i++) {
+			if (table_available(tables[i])) {
+				t = tables[i];
+				break;
+			}
+		}
+	}
+	STORE_CURRENT(t);
+	return t;
+}
+
+int cnn_kernels_use(const char *name)
+{
+	const kernel_table *t = table_named(name);
+
+	if (!t || !table_available(t))
+		return 0;
+	STORE_CURRENT(t);
+	return 1;
+}
+
+const char *cnn_kernels_name(void)
+{
+	return kernels()->name;
+}
+
+/* ======================================================================== */
+/* The entry points                                                         */
+
+void cnn_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc)
+{
+	kernels()->gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+void cnn_conv_forward(const cnn_conv_geom *g, const float *x, const float *w,
+                      const float *b, float *y, int n, float *ws)
+{
+	if (n > 0)
+		kernels()->conv_forward(g, x, w, b, y, n, ws);
+}
+
+void cnn_conv_backward(const cnn_conv_geom *g, const float *x, const float *w,
+                       const float *dy, float *dw, float *db, float *dx, int n,
+                       float *ws)
+{
+	if (n > 0)
+		kernels()->conv_backward(g, x, w, dy, dw, db, dx, n, ws);
+}
+
+void cnn_relu_forward(const float *x, float *y, size_t count)
+{
+	kernels()->where_positive(x, x, y, count);
+}
+
+void cnn_relu_backward(const float *x, const float *dy, float *dx, size_t count)
+{
+	kernels()->where_positive(x, dy, dx, count);
 }
 
 void cnn_maxpool_forward(const cnn_pool_geom *g, const float *x, float *y,
                          size_t planes)
 {
-	size_t in = (size_t)g->h * g->w, out = (size_t)g->oh * g->ow;
-	long np = (long)planes;
-
-	PARALLEL_FOR_IF(pool_parallel(g, planes))
-	for (long q = 0; q < np; q++)
-		pool_plane_forward(g, x + q * in, y + q * out);
+	kernels()->maxpool_forward(g, x, y, planes);
 }
 
 void cnn_maxpool_backward(const cnn_pool_geom *g, const float *x,
                           const float *dy, float *dx, size_t planes)
 {
-	size_t in = (size_t)g->h * g->w, out = (size_t)g->oh * g->ow;
-	long np = (long)planes;
-
-	PARALLEL_FOR_IF(pool_parallel(g, planes))
-	for (long q = 0; q < np; q++)
-		pool_plane_backward(g, x + q * in, dy + q * out, dx + q * in);
+	kernels()->maxpool_backward(g, x, dy, dx, planes);
 }
 
 /* ======================================================================== */
-/* Softmax                                                                  */
+/* Softmax (shared: ten floats a row, dominated by expf)                    */
 
 void cnn_softmax_forward(const float *x, float *y, int n, int k)
 {

@@ -5,12 +5,9 @@
  *
  * Invariants
  *  - Row-major float buffers; activations batch-major, each sample CHW.
- *  - Deterministic: every output element is computed by one thread in a fixed
- *    order of operations, so results are bit-identical whatever the number of
- *    OpenMP threads. Where a sum over the batch is shared between threads
- *    (the convolution's weight gradients), it is split into cnn_slots(n)
- *    fixed groups of consecutive samples, summed group by group and then
- *    combined in group order: the grouping depends only on n.
+ *  - Serial: the callers (the chunks of a batch, see graph.c) bring the
+ *    threads. Every output element is computed in an order of operations
+ *    fixed by the code, the variant in use and the shapes, never by timing.
  *  - Gradients of parameters are accumulated (+=); gradients of inputs are
  *    overwritten.
  */
@@ -53,25 +50,32 @@ cnn_status cnn_layer_configure_params(cnn_layer *l, const char *path,
 void cnn_layer_no_params(cnn_layer *l);
 
 /* ------------------------------------------------------------------------ */
-/* Batch slots                                                              */
+/* Instruction sets                                                         */
 
-/* The most groups a batch is split into for parallel work with a reduction
- * over samples (and so the most threads such a loop can use). */
-#define CNN_SLOTS 16
+/* The kernels exist in several variants: "avx512" (AVX-512F/VL/BW/DQ with
+ * FMA), "avx2" (AVX2 with FMA) and "portable" (C with 16-byte vectors where
+ * the compiler has them, no fused multiply-add). The best one the CPU has is
+ * chosen at the first kernel call, unless the environment variable
+ * CNN_KERNELS names another available one (read once; unknown or
+ * unavailable names are ignored). The choice never depends on timing.
+ *
+ * The variants agree up to rounding, not bit for bit: products and sums
+ * along k (GEMM with B not transposed, convolution forward and input
+ * gradient) run in the same order in every variant but fused or not; dot
+ * products (GEMM with B transposed, weight gradients of the convolution)
+ * are summed in vector lanes whose number differs. Max pooling, ReLU and
+ * softmax give the same bits everywhere. */
 
-/* The number of groups for a batch of n samples: min(n, CNN_SLOTS), >= 1. */
-int cnn_slots(int n);
-/* Samples [*s0, *s1) of group j out of slots for a batch of n. */
-void cnn_slot_range(int n, int slots, int j, int *s0, int *s1);
+/* Switches every later kernel call to the variant called name ("avx512",
+ * "avx2" or "portable"). Returns 1, or 0 (changing nothing) when the name is
+ * unknown or the CPU lacks the instructions. Not to be called while another
+ * thread runs a kernel (tests and benchmarks only). */
+int cnn_kernels_use(const char *name);
+/* The name of the variant in use. */
+const char *cnn_kernels_name(void);
 
 /* ------------------------------------------------------------------------ */
 /* Matrix products                                                          */
-
-/* cnn_gemm (see internal.h) without threads: for callers already inside a
- * parallel region. Same results, bit for bit, as cnn_gemm. */
-void cnn_gemm_serial(int ta, int tb, int M, int N, int K, const float *A,
-                     int lda, const float *B, int ldb, float beta, float *C,
-                     int ldc);
 
 /* y[r][c] = b[c] for rows x cols (b != NULL), else 0. */
 void cnn_fill_rows(float *y, const float *b, int rows, int cols);
@@ -79,7 +83,12 @@ void cnn_fill_rows(float *y, const float *b, int rows, int cols);
 void cnn_add_col_sums(const float *dy, int rows, int cols, float *db);
 
 /* ------------------------------------------------------------------------ */
-/* Convolution as im2col + GEMM                                             */
+/* Convolution                                                              */
+/*
+ * Stride 1: a direct convolution, vectorised over output columns, on a
+ * zero-padded copy of each input plane in the workspace. Other strides:
+ * im2col + GEMM per sample. See kernels.c.
+ */
 
 typedef struct cnn_conv_geom {
 	int c, h, w; /* input channels, height, width */
@@ -90,7 +99,8 @@ typedef struct cnn_conv_geom {
 	int oh, ow;  /* output height, width */
 } cnn_conv_geom;
 
-/* Scratch floats cnn_conv_forward/backward need for n samples. */
+/* Scratch floats cnn_conv_forward/backward need for n samples (the same
+ * whatever the variant in use). */
 size_t cnn_conv_workspace(const cnn_conv_geom *g, int n);
 /* y = conv(x, w) + b for n samples. x (n, C, H, W), w (F, C, KH, KW),
  * b (F) or NULL, y (n, F, OH, OW); ws has cnn_conv_workspace(g, n) floats. */

@@ -150,7 +150,7 @@ static void fill_batch(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
 {
 	const size_t sz = ds->sample_size;
 	float *x = m->act[0];
-#pragma omp parallel for schedule(static)
+	CNN_PARALLEL_FOR
 	for (int s = 0; s < n; s++) {
 		size_t i = idx ? idx[first + (size_t)s] : first + (size_t)s;
 		const uint8_t *p = ds->pixels + i * sz;
@@ -257,7 +257,7 @@ double cnn_graph_gradient(cnn_model *m, int n, size_t *correct)
 	const long np = (long)m->n_params;
 
 	cnn_chunk_plan(n, &count, &size);
-#pragma omp parallel for schedule(static)
+	CNN_PARALLEL_FOR
 	for (int c = 0; c < count; c++) {
 		int s0 = c * size;
 		chunk_gradient(m, c, s0, n - s0 < size ? n - s0 : size, g);
@@ -266,7 +266,7 @@ double cnn_graph_gradient(cnn_model *m, int n, size_t *correct)
 		loss += m->chunks[c].loss;
 		*correct += m->chunks[c].correct;
 	}
-#pragma omp parallel for schedule(static)
+	CNN_PARALLEL_FOR
 	for (long i = 0; i < np; i++) {
 		float sum = m->chunks[0].grads[i];
 		for (int c = 1; c < count; c++)

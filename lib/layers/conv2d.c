@@ -4,10 +4,12 @@
  *
  * Shapes: x (n, C, H, W) -> y (n, F, OH, OW), OH = (H + 2*PH - KH) / SH + 1
  * (floor), likewise OW. Weights (F, C, KH, KW), bias (F).
- * The work is a GEMM per sample, Y (F, P) = W (F, C*KH*KW) X (C*KH*KW, P)
- * (kernels.c): X is unfolded by im2col into the layer workspace, or, for
- * stride 1, read in place from the (padded) input. The workspace holds one
- * scratch per batch group (see cnn_slots); nothing is allocated.
+ * The work is Y (F, P) = W (F, C*KH*KW) X (C*KH*KW, P) per sample
+ * (kernels.c): for stride 1 a direct convolution vectorised over output
+ * columns, reading the input (zero-padded into the workspace when there is
+ * padding) in place; otherwise X unfolded by im2col into the workspace and
+ * a GEMM. The workspace is the kernels' scratch for the whole call (n
+ * samples); nothing is allocated.
  */
 #include "kernels.h"
 

@@ -1,0 +1,1142 @@
+/*
+ * kernels_impl.h - the kernels that exist once per instruction set. Included
+ * by kernels.c only, once per variant, after the definitions of a vector
+ * layer (below) and under a target pragma. Every function it defines is
+ * static and really named NAME_<suffix> (KFN), but written and called under
+ * its plain name through the alias macros below; the table's entry points
+ * are kNAME.
+ *
+ * The includer defines:
+ *   KSUF                   the suffix (avx512, avx512y, avx2, portable)
+ *   KNAME                  the name in the table ("avx512", ...)
+ *   VL                     floats per vector
+ *   REGS                   vector registers (sizes the register blocks)
+ *   vf, vmask, vcond       a vector, a lane mask, a lane-wise condition
+ *   V_LOAD(p) V_STORE(p, v)             unaligned, all VL lanes
+ *   V_MASK(n)                           the first n lanes, 0 < n <= VL
+ *   V_LOADM(p, m) V_STOREM(p, v, m)     only the lanes in m are accessed
+ *                                       (the others load as 0, are kept)
+ *   V_SET1(a) V_ZERO() V_ADD(a, b)
+ *   V_FMA(a, b, c)                      a * b + c (fused where the ISA is)
+ *   V_HSUM(v)                           the sum of the lanes, fixed order
+ *   V_REDUCE(acc, out)                  out[i] = the sum of the lanes of
+ *                                       acc[i], i < VL, fixed order
+ *   V_GT(a, b)                          a > b (false for NaN)
+ *   V_SEL(c, a, b) V_SELZ(c, v) V_SELNZ(c, v)   c ? a : b, c ? v : 0,
+ *                                       c ? 0 : v
+ *   REG_BARRIER(v)                      keeps v in a register (or nothing)
+ *   V_HAS_PAIRS                         1 if the two below exist:
+ *   V_DEINTERLEAVE(a, b, ev, od)        of the 2 VL floats a then b, the
+ *                                       even ones into ev, the odd into od
+ *   V_INTERLEAVE(ev, od, lo, hi)        its inverse
+ * and optionally:
+ *   KNO_TABLE                           no kernel_table (a variant only
+ *                                       used through another's KNARROW)
+ *   KNARROW(name), KNARROW_VL           a narrower instantiation whose
+ *                                       direct convolution is used when
+ *                                       conv_narrow_better says so
+ *
+ * Invariants (each variant alone)
+ *  - Every output element is a sum in an order fixed by the shapes: GEMM
+ *    and convolution forward sums start from beta * C or the bias and add
+ *    the products in increasing k (or (c, i, j)); the register blocking
+ *    only chooses which elements are computed together. Reductions across
+ *    vector lanes (dot products, weight gradients) sum per lane in order and
+ *    then across the lanes in the fixed tree of V_HSUM / V_REDUCE.
+ *  - Nothing reads outside its arguments: tails use masked loads or the
+ *    slack that the workspace layout (kernels.c) leaves after each buffer.
+ */
+
+#define KCAT2(a, b) a##_##b
+#define KCAT(a, b)  KCAT2(a, b)
+#define KFN(name)   KCAT(name, KSUF)
+
+/* The aliases (a macro's own name in its expansion is not expanded again);
+ * #undef'd at the end. */
+#define axpy_tile            KFN(axpy_tile)
+#define gemm_axpy            KFN(gemm_axpy)
+#define dot_tile             KFN(dot_tile)
+#define gemm_dot             KFN(gemm_dot)
+#define block_size           KFN(block_size)
+#define block_cover          KFN(block_cover)
+#define conv_pv              KFN(conv_pv)
+#define dconv_tile           KFN(dconv_tile)
+#define dconv_block          KFN(dconv_block)
+#define dconv_run            KFN(dconv_run)
+#define dw_tile              KFN(dw_tile)
+#define conv_tt              KFN(conv_tt)
+#define dw_run               KFN(dw_run)
+#define wide_compact         KFN(wide_compact)
+#define conv_direct_forward  KFN(conv_direct_forward)
+#define conv_direct_backward KFN(conv_direct_backward)
+#define conv_bias_grad       KFN(conv_bias_grad)
+#define pool22_forward       KFN(pool22_forward)
+#define pool22_backward      KFN(pool22_backward)
+#define kgemm                KFN(kgemm)
+#define kconv_forward        KFN(kconv_forward)
+#define kconv_backward       KFN(kconv_backward)
+#define kwhere_positive      KFN(kwhere_positive)
+#define kmaxpool_forward     KFN(kmaxpool_forward)
+#define kmaxpool_backward    KFN(kmaxpool_backward)
+
+/* ======================================================================== */
+/* GEMM                                                                     */
+
+/* Register blocks. axpy: GEMM_MR rows x GEMM_NV vectors of C, each k adds
+ * A(i, k) * B(k, j..) (B rows contiguous). dot: DOT_MR x DOT_NR elements of
+ * C, DOT_MR * DOT_NR == VL, each a vector of partial dot products along k.
+ */
+#if REGS >= 32
+#define GEMM_MR 4
+#define GEMM_NV 4
+#define DOT_MR  4
+#define DOT_NR  (VL / 4)
+#else
+#define GEMM_MR 6
+#define GEMM_NV 2
+#define DOT_MR  (VL >= 8 ? 4 : 2)
+#define DOT_NR  (VL / DOT_MR)
+#endif
+#define GEMM_KC 512 /* depth per pass over a block of C (axpy) */
+/* Vectors per dot product: 2 in the portable variant (eight lanes, the sums
+ * of libcnn's scalar reference), 1 where FMA latency is covered by the
+ * DOT_MR x DOT_NR block alone. */
+#if VL == 4
+#define DOT_SPLIT 2
+#else
+#define DOT_SPLIT 1
+#endif
+
+/* C rows rows[0..MR) (repeats allowed: a repeated row is computed twice
+ * and stored twice with the same value) x columns [j, j + NV * VL), the
+ * last vector masked to m when ml, over k in [k0, k1): C = (zero ? 0 : C)
+ * + sum_k A'(i, k) B'(k, j), products added in increasing k. */
+ALWAYS_INLINE void axpy_tile(const gemm_args *g, int MR, int NV, int ml,
+                             const int *rows, int j, vmask m, int k0, int k1,
+                             int zero)
+{
+	vf c[GEMM_MR][GEMM_NV];
+	const float *a[GEMM_MR];
+	const float *b = g->B + (size_t)k0 * g->ldb + j;
+
+	UNROLL
+	for (int r = 0; r < MR; r++) {
+		const float *cr = g->C + (size_t)rows[r] * g->ldc + j;
+
+		a[r] = g->A + (size_t)rows[r] * g->ars + (size_t)k0 * g->acs;
+		UNROLL
+		for (int v = 0; v < NV; v++) {
+			if (zero)
+				c[r][v] = V_ZERO();
+			else if (ml && v == NV - 1)
+				c[r][v] = V_LOADM(cr + v * VL, m);
+			else
+				c[r][v] = V_LOAD(cr + v * VL);
+		}
+	}
+	for (int k = k0; k < k1; k++) {
+		vf bv[GEMM_NV];
+
+		UNROLL
+		for (int v = 0; v < NV; v++) {
+			bv[v] = ml && v == NV - 1 ? V_LOADM(b + v * VL, m)
+			                          : V_LOAD(b + v * VL);
+			REG_BARRIER(bv[v]);
+		}
+		UNROLL
+		for (int r = 0; r < MR; r++) {
+			vf av = V_SET1(*a[r]);
+
+			REG_BARRIER(av);
+			a[r] += g->acs;
+			UNROLL
+			for (int v = 0; v < NV; v++)
+				c[r][v] = V_FMA(av, bv[v], c[r][v]);
+		}
+		b += g->ldb;
+	}
+	UNROLL
+	for (int r = 0; r < MR; r++) {
+		float *cr = g->C + (size_t)rows[r] * g->ldc + j;
+
+		UNROLL
+		for (int v = 0; v < NV; v++) {
+			if (ml && v == NV - 1)
+				V_STOREM(cr + v * VL, c[r][v], m);
+			else
+				V_STORE(cr + v * VL, c[r][v]);
+		}
+	}
+}
+
+/* tb == 0: C (M x N) = beta * C + A' B, beta 0 or 1, K > 0. Blocks of
+ * GEMM_KC depth; within one, panels of GEMM_NV vectors of columns (the last
+ * narrower and masked) and tiles of GEMM_MR rows (the last repeating its
+ * final row). */
+KSTATIC void gemm_axpy(const gemm_args *g)
+{
+	int rows[GEMM_MR];
+
+	for (int k0 = 0; k0 < g->K; k0 += GEMM_KC) {
+		int k1 = g->K - k0 < GEMM_KC ? g->K : k0 + GEMM_KC;
+		int zero = k0 == 0 && g->beta == 0.0f;
+
+		for (int j = 0; j < g->N; j += GEMM_NV * VL) {
+			int rem = g->N - j;
+			int nv =
+			    rem >= GEMM_NV * VL ? GEMM_NV : (rem + VL - 1) / VL;
+			int last =
+			    rem >= GEMM_NV * VL ? VL : rem - (nv - 1) * VL;
+			int ml = last < VL;
+			vmask m = V_MASK(last);
+
+			for (int i = 0; i < g->M; i += GEMM_MR) {
+				for (int r = 0; r < GEMM_MR; r++)
+					rows[r] =
+					    i + r < g->M ? i + r : g->M - 1;
+#define AXPY_CASE(nvc)                                                         \
+	case nvc:                                                              \
+		if (ml)                                                        \
+			axpy_tile(g, GEMM_MR, nvc, 1, rows, j, m, k0, k1,      \
+			          zero);                                       \
+		else                                                           \
+			axpy_tile(g, GEMM_MR, nvc, 0, rows, j, m, k0, k1,      \
+			          zero);                                       \
+		break;
+				switch (nv) {
+					AXPY_CASE(1)
+					AXPY_CASE(2)
+#if GEMM_NV >= 3
+					AXPY_CASE(3)
+#endif
+#if GEMM_NV >= 4
+					AXPY_CASE(4)
+#endif
+				default:
+					break;
+				}
+#undef AXPY_CASE
+			}
+		}
+	}
+}
+
+/* ta == 0, tb == 1: DOT_MR rows of A (ra) x DOT_NR rows of B (rb), repeats
+ * allowed, each element a dot product along k: with DOT_SPLIT 1, in VL
+ * lanes (k mod VL) summed in order, the k tail in a masked step, then the
+ * lanes by V_REDUCE; with DOT_SPLIT 2, in 2 VL lanes (k mod 2 VL) held as
+ * two vectors, which are added and then reduced, the k tail added after
+ * them one product at a time. */
+ALWAYS_INLINE void dot_tile(const gemm_args *g, const int *ra, const int *rb,
+                            float *out)
+{
+	vf acc[DOT_SPLIT][DOT_MR * DOT_NR];
+	const float *a[DOT_MR], *b[DOT_NR];
+	int K = g->K, k = 0;
+
+	UNROLL
+	for (int h = 0; h < DOT_SPLIT; h++)
+		UNROLL
+	for (int t = 0; t < DOT_MR * DOT_NR; t++)
+		acc[h][t] = V_ZERO();
+	UNROLL
+	for (int r = 0; r < DOT_MR; r++)
+		a[r] = g->A + (size_t)ra[r] * g->ars;
+	UNROLL
+	for (int c = 0; c < DOT_NR; c++)
+		b[c] = g->B + (size_t)rb[c] * g->ldb;
+	for (; k + DOT_SPLIT * VL <= K; k += DOT_SPLIT * VL) {
+		UNROLL
+		for (int h = 0; h < DOT_SPLIT; h++) {
+			vf bv[DOT_NR];
+
+			UNROLL
+			for (int c = 0; c < DOT_NR; c++) {
+				bv[c] = V_LOAD(b[c] + k + h * VL);
+				REG_BARRIER(bv[c]);
+			}
+			UNROLL
+			for (int r = 0; r < DOT_MR; r++) {
+				vf av = V_LOAD(a[r] + k + h * VL);
+
+				REG_BARRIER(av);
+				UNROLL
+				for (int c = 0; c < DOT_NR; c++)
+					acc[h][r * DOT_NR + c] = V_FMA(
+					    av, bv[c], acc[h][r * DOT_NR + c]);
+			}
+		}
+	}
+#if DOT_SPLIT == 1
+	if (k < K) {
+		vmask m = V_MASK(K - k);
+		vf bv[DOT_NR];
+
+		UNROLL
+		for (int c = 0; c < DOT_NR; c++)
+			bv[c] = V_LOADM(b[c] + k, m);
+		UNROLL
+		for (int r = 0; r < DOT_MR; r++) {
+			vf av = V_LOADM(a[r] + k, m);
+
+			UNROLL
+			for (int c = 0; c < DOT_NR; c++)
+				acc[0][r * DOT_NR + c] =
+				    V_FMA(av, bv[c], acc[0][r * DOT_NR + c]);
+		}
+	}
+	V_REDUCE(acc[0], out);
+#else
+	UNROLL
+	for (int t = 0; t < DOT_MR * DOT_NR; t++)
+		acc[0][t] = V_ADD(acc[0][t], acc[1][t]);
+	V_REDUCE(acc[0], out);
+	for (int r = 0; r < DOT_MR; r++) {
+		for (int c = 0; c < DOT_NR; c++) {
+			float s = out[r * DOT_NR + c];
+
+			for (int kk = k; kk < K; kk++) {
+				float p = a[r][kk] * b[c][kk];
+
+				s = s + p;
+			}
+			out[r * DOT_NR + c] = s;
+		}
+	}
+#endif
+}
+
+/* ta == 0, tb == 1: C = beta * C + A B^T by dot tiles. */
+KSTATIC void gemm_dot(const gemm_args *g)
+{
+	int ra[DOT_MR], rb[DOT_NR];
+	float out[VL];
+
+	for (int i = 0; i < g->M; i += DOT_MR) {
+		for (int r = 0; r < DOT_MR; r++)
+			ra[r] = i + r < g->M ? i + r : g->M - 1;
+		for (int j = 0; j < g->N; j += DOT_NR) {
+			for (int c = 0; c < DOT_NR; c++)
+				rb[c] = j + c < g->N ? j + c : g->N - 1;
+			int rows = g->M - i < DOT_MR ? g->M - i : DOT_MR;
+			int cols = g->N - j < DOT_NR ? g->N - j : DOT_NR;
+
+			dot_tile(g, ra, rb, out);
+			for (int r = 0; r < rows; r++) {
+				float *cr = g->C + (size_t)(i + r) * g->ldc + j;
+				const float *o = out + r * DOT_NR;
+
+				if (g->beta == 0.0f)
+					for (int c = 0; c < cols; c++)
+						cr[c] = o[c];
+				else
+					for (int c = 0; c < cols; c++)
+						cr[c] += o[c];
+			}
+		}
+	}
+}
+
+/* Contract: see cnn_gemm in internal.h. */
+KSTATIC void kgemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc)
+{
+	gemm_args g;
+
+	if (!gemm_setup(&g, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc))
+		return;
+	if (!g.tb)
+		gemm_axpy(&g);
+	else if (!g.ta)
+		gemm_dot(&g);
+	else
+		gemm_tt(&g);
+}
+
+/* ======================================================================== */
+/* Direct convolution (stride 1)                                            */
+
+/* The widest register blocks: filters x output vectors (forward) and
+ * filters x taps (weight gradient), with a vector for the input and one
+ * broadcast per filter beside the accumulators. */
+#define CONV_PV_MAX 8
+#define CONV_TT_MAX 12
+/* Filters per block: with 16 registers, 3 filters leave room for blocks of
+ * 4 vectors or taps (12 accumulators), which load less per FMA than 4
+ * filters with 2. */
+#define CONV_FR_MAX (REGS >= 32 ? 4 : 3)
+
+/* The largest of {1, 2, 3, 4, 6, 8, 12} not above v (v >= 1): the block
+ * sizes instantiated. */
+static inline int block_size(int v)
+{
+	static const int sizes[] = {12, 8, 6, 4, 3, 2, 1};
+
+	for (int s = 0; s < 7; s++)
+		if (sizes[s] <= v)
+			return sizes[s];
+	return 1;
+}
+
+/* The smallest of {1, 2, 3, 4, 6, 8, 12} not below v (v <= 12). */
+static inline int block_cover(int v)
+{
+	static const int sizes[] = {1, 2, 3, 4, 6, 8, 12};
+
+	for (int s = 0; s < 7; s++)
+		if (sizes[s] >= v)
+			return sizes[s];
+	return 12;
+}
+
+/* Output vectors per block for FR filters and total vectors: the allowed
+ * size (registers permitting) that wastes least, counting a vector of
+ * overhead per block and the repeated vectors of the last one. */
+static inline int conv_pv(int fr, long total)
+{
+	static const int sizes[] = {8, 6, 4, 3, 2, 1};
+	int most = (REGS - fr - 1) / fr, best = 1;
+	long best_cost = -1;
+
+	for (int k = 0; k < 6; k++) {
+		int pv = sizes[k];
+		long cost = (total + pv - 1) / pv * (pv + 1);
+
+		if (pv > most || pv > CONV_PV_MAX)
+			continue;
+		if (best_cost < 0 || cost < best_cost) {
+			best = pv;
+			best_cost = cost;
+		}
+	}
+	return best;
+}
+
+/* Filters FR x output vectors PV of one sample (input xs, output ys): xo,
+ * yo are the vectors' offsets into an input channel plane and an output
+ * filter plane, cnt their valid lanes (VL but for the last of a row). Each
+ * output starts from the bias and adds w * x over (c, i, j) in order. Lanes
+ * past cnt read the input's slack or the next row (never stored). */
+ALWAYS_INLINE void dconv_tile(const dconv *d, int FR, int PV, int f,
+                              const float *xs, float *ys, const ptrdiff_t *xo,
+                              const ptrdiff_t *yo, const int *cnt)
+{
+	vf acc[4][CONV_PV_MAX];
+	const float *wf = d->w + (ptrdiff_t)f * d->wfs;
+
+	UNROLL
+	for (int r = 0; r < FR; r++) {
+		vf b = d->b ? V_SET1(d->b[f + r]) : V_ZERO();
+
+		UNROLL
+		for (int v = 0; v < PV; v++)
+			acc[r][v] = b;
+	}
+	for (int c = 0; c < d->c; c++) {
+		for (int i = 0; i < d->kh; i++) {
+			const float *xr =
+			    xs + (ptrdiff_t)c * d->xcs + (ptrdiff_t)i * d->xrs;
+			const float *wr =
+			    wf + (ptrdiff_t)c * d->wcs + (ptrdiff_t)i * d->wis;
+
+			for (int j = 0; j < d->kw; j++) {
+				vf wv[4];
+
+				UNROLL
+				for (int r = 0; r < FR; r++) {
+					wv[r] =
+					    V_SET1(wr[(ptrdiff_t)r * d->wfs]);
+					REG_BARRIER(wv[r]);
+				}
+				UNROLL
+				for (int v = 0; v < PV; v++) {
+					vf xv = V_LOAD(xr + xo[v]);
+
+					REG_BARRIER(xv);
+					UNROLL
+					for (int r = 0; r < FR; r++)
+						acc[r][v] =
+						    V_FMA(wv[r], xv, acc[r][v]);
+				}
+				xr++;
+				wr += d->wjs;
+			}
+		}
+	}
+	UNROLL
+	for (int r = 0; r < FR; r++) {
+		float *yf = ys + (ptrdiff_t)(f + r) * d->yfs;
+
+		UNROLL
+		for (int v = 0; v < PV; v++) {
+			if (cnt[v] == VL)
+				V_STORE(yf + yo[v], acc[r][v]);
+			else
+				V_STOREM(yf + yo[v], acc[r][v], V_MASK(cnt[v]));
+		}
+	}
+}
+
+/* Filters [f, f + FR) of the count output vectors tabled in xo, yo, cnt
+ * (count a multiple of PV), for every sample of d. */
+ALWAYS_INLINE void dconv_block(const dconv *d, int FR, int PV, int f,
+                               const ptrdiff_t *xo, const ptrdiff_t *yo,
+                               const int *cnt, int count)
+{
+	for (int s = 0; s < d->n; s++) {
+		const float *xs = s == d->n - 1 ? d->xlast : d->x + s * d->xss;
+		float *ys = d->y + s * d->yss;
+
+		for (int t = 0; t < count; t += PV)
+			dconv_tile(d, FR, PV, f, xs, ys, xo + t, yo + t,
+			           cnt + t);
+	}
+}
+
+/* Output vectors tabled at a time (a multiple of every block size). */
+#define DCONV_TABLE 240
+
+/* All of d: filter blocks of up to 4; the output vectors (row by row, VL
+ * columns each) tabled DCONV_TABLE at a time, in blocks of conv_pv (the
+ * last block repeating its final vector: computed and stored twice, the
+ * same value), each table run over all the samples. */
+KSTATIC void dconv_run(const dconv *d)
+{
+	long per_row = (d->cols + VL - 1) / VL;
+	long total = (long)d->rows * per_row;
+	ptrdiff_t xo[DCONV_TABLE], yo[DCONV_TABLE];
+	int cnt[DCONV_TABLE];
+
+	for (int f = 0; f < d->f;) {
+		int fr = d->f - f >= CONV_FR_MAX ? CONV_FR_MAX : d->f - f;
+		int pv = conv_pv(fr, total);
+		int r = 0, q = 0;
+
+		for (long e0 = 0; e0 < total; e0 += DCONV_TABLE) {
+			int count = total - e0 < DCONV_TABLE ? (int)(total - e0)
+			                                     : DCONV_TABLE;
+			int padded = (count + pv - 1) / pv * pv;
+
+			for (int v = 0; v < count; v++) {
+				xo[v] = (ptrdiff_t)r * d->xrs + q;
+				yo[v] = (ptrdiff_t)r * d->yrs + q;
+				cnt[v] = d->cols - q < VL ? d->cols - q : VL;
+				q += VL;
+				if (q >= d->cols) {
+					q = 0;
+					r++;
+				}
+			}
+			for (int v = count; v < padded; v++) {
+				xo[v] = xo[count - 1];
+				yo[v] = yo[count - 1];
+				cnt[v] = cnt[count - 1];
+			}
+#define DCONV_CASE(frc, pvc)                                                   \
+	case 16 * (frc) + (pvc):                                               \
+		dconv_block(d, frc, pvc, f, xo, yo, cnt, padded);              \
+		break;
+#define DCONV_UP_TO_4(frc)                                                     \
+	DCONV_CASE(frc, 1)                                                     \
+	DCONV_CASE(frc, 2)                                                     \
+	DCONV_CASE(frc, 3)                                                     \
+	DCONV_CASE(frc, 4)
+#define DCONV_UP_TO_8(frc)                                                     \
+	DCONV_UP_TO_4(frc)                                                     \
+	DCONV_CASE(frc, 6)                                                     \
+	DCONV_CASE(frc, 8)
+			/* the blocks conv_pv can choose */
+			switch (16 * fr + pv) {
+				DCONV_UP_TO_8(1)
+#if REGS >= 32
+				DCONV_UP_TO_8(2)
+				DCONV_UP_TO_8(3)
+				DCONV_UP_TO_4(4)
+				DCONV_CASE(4, 6)
+#else
+				DCONV_UP_TO_4(2)
+				DCONV_CASE(2, 6)
+				DCONV_UP_TO_4(3)
+#endif
+			default:
+				break;
+			}
+#undef DCONV_UP_TO_8
+#undef DCONV_UP_TO_4
+#undef DCONV_CASE
+		}
+		f += fr;
+	}
+}
+
+/* The weight gradient of filters [f, f + FR) x taps [t0, t0 + TT), of
+ * which the first valid are real (the others repeat the last and are not
+ * stored); to holds the taps' offsets in a sample. Over the samples s and
+ * the positions pos of p, dw[f][t] += sum dy[s][f][pos] * x[s][to[t] + pos],
+ * per lane in order, then across the lanes by V_HSUM. */
+ALWAYS_INLINE void dw_tile(const conv_dw *p, int FR, int TT, int f, int t0,
+                           const ptrdiff_t *to, int valid, float *dw)
+{
+	vf acc[4][CONV_TT_MAX];
+
+	UNROLL
+	for (int r = 0; r < FR; r++)
+		UNROLL
+	for (int t = 0; t < TT; t++)
+		acc[r][t] = V_ZERO();
+	for (int s = 0; s < p->n; s++) {
+		const float *xs =
+		    s == p->n - 1 ? p->xlast : p->x + (size_t)s * p->xss;
+		const float *ds =
+		    p->dy + (size_t)s * p->dss + (size_t)f * p->dfs;
+
+		for (int row = 0; row < p->rows; row++) {
+			const float *xr = xs + (ptrdiff_t)row * p->xrs;
+			const float *dr = ds + (ptrdiff_t)row * p->drs;
+
+			for (int q = 0; q < p->cols; q += VL) {
+				vf dv[4];
+
+				UNROLL
+				for (int r = 0; r < FR; r++) {
+					dv[r] =
+					    V_LOAD(dr + (size_t)r * p->dfs + q);
+					REG_BARRIER(dv[r]);
+				}
+				UNROLL
+				for (int t = 0; t < TT; t++) {
+					vf xv = V_LOAD(xr + to[t] + q);
+
+					REG_BARRIER(xv);
+
+					UNROLL
+					for (int r = 0; r < FR; r++)
+						acc[r][t] =
+						    V_FMA(dv[r], xv, acc[r][t]);
+				}
+			}
+		}
+	}
+	UNROLL
+	for (int r = 0; r < FR; r++) {
+		float *dwf = dw + (size_t)(f + r) * p->taps + t0;
+
+		UNROLL
+		for (int t = 0; t < TT; t++)
+			if (t < valid)
+				dwf[t] += V_HSUM(acc[r][t]);
+	}
+}
+
+/* Taps per block for FR filters. */
+static inline int conv_tt(int fr, int taps)
+{
+	int most = (REGS - fr - 1) / fr, tt;
+
+	tt = block_size(most < CONV_TT_MAX ? most : CONV_TT_MAX);
+	if (taps < tt)
+		tt = block_cover(taps);
+	return tt;
+}
+
+/* dw (F, taps) += the weight gradient described by p. */
+KSTATIC void dw_run(const conv_dw *p, float *dw)
+{
+	ptrdiff_t to[CONV_TT_MAX];
+
+	for (int f = 0; f < p->f;) {
+		int fr = p->f - f >= CONV_FR_MAX ? CONV_FR_MAX : p->f - f;
+
+		for (int t0 = 0; t0 < p->taps;) {
+			int tt = conv_tt(fr, p->taps - t0);
+			int valid = p->taps - t0 < tt ? p->taps - t0 : tt;
+
+			for (int t = 0; t < tt; t++)
+				to[t] = conv_tap_offset(
+				    p, t0 + (t < valid ? t : valid - 1));
+#define DW_CASE(frc, ttc)                                                      \
+	case 16 * (frc) + (ttc):                                               \
+		dw_tile(p, frc, ttc, f, t0, to, valid, dw);                    \
+		break;
+#define DW_UP_TO_4(frc)                                                        \
+	DW_CASE(frc, 1)                                                        \
+	DW_CASE(frc, 2)                                                        \
+	DW_CASE(frc, 3)                                                        \
+	DW_CASE(frc, 4)
+#define DW_UP_TO_12(frc)                                                       \
+	DW_UP_TO_4(frc)                                                        \
+	DW_CASE(frc, 6)                                                        \
+	DW_CASE(frc, 8)                                                        \
+	DW_CASE(frc, 12)
+			/* the blocks conv_tt can choose */
+			switch (16 * fr + tt) {
+				DW_UP_TO_12(1)
+#if REGS >= 32
+				DW_UP_TO_12(2)
+				DW_UP_TO_4(3)
+				DW_CASE(3, 6)
+				DW_CASE(3, 8)
+				DW_UP_TO_4(4)
+				DW_CASE(4, 6)
+#else
+				DW_UP_TO_4(2)
+				DW_CASE(2, 6)
+				DW_UP_TO_4(3)
+#endif
+			default:
+				break;
+			}
+#undef DW_UP_TO_12
+#undef DW_UP_TO_4
+#undef DW_CASE
+			t0 += valid;
+		}
+		f += fr;
+	}
+}
+
+/* y (planes, rows, cols) = the columns q < cols of the wide rows of w
+ * (planes, plane), row r starting at r * stride. */
+KSTATIC void wide_compact(const float *w, size_t plane, int planes, int rows,
+                          int cols, int stride, float *y)
+{
+	vmask m = V_MASK(cols % VL ? cols % VL : VL);
+
+	for (int k = 0; k < planes; k++) {
+		for (int r = 0; r < rows; r++) {
+			const float *src = w + k * plane + (size_t)r * stride;
+			float *dst = y + ((size_t)k * rows + r) * cols;
+			int q = 0;
+
+			for (; q + VL <= cols; q += VL)
+				V_STORE(dst + q, V_LOAD(src + q));
+			if (q < cols)
+				V_STOREM(dst + q, V_LOADM(src + q, m), m);
+		}
+	}
+}
+
+/* Stride-1 forward: y (n, F, OH, OW) = conv(x, w) + b, from the padded
+ * copies of the samples, through the wide scratch when that takes fewer
+ * vectors. */
+KSTATIC void conv_direct_forward(const cnn_conv_geom *g, const float *x,
+                                 const float *w, const float *b, float *y,
+                                 int n, float *ws)
+{
+	conv_direct_layout lay;
+	size_t out = (size_t)g->f * g->oh * g->ow, xss;
+	const float *xs, *xlast;
+	dconv d;
+	int wide;
+
+#ifdef KNARROW
+	if (conv_narrow_better(g, VL, KNARROW_VL)) {
+		KNARROW(conv_direct_forward)(g, x, w, b, y, n, ws);
+		return;
+	}
+#endif
+	conv_direct_layout_of(g, n, &lay);
+	wide = conv_use_wide(g->oh, g->ow, lay.nw, VL);
+	conv_input(g, &lay, x, n, ws + lay.xs, &xs, &xss, &xlast);
+	conv_forward_setup(g, &lay, w, b, xs, xss, xlast, n, &d);
+	if (wide) {
+		d.rows = 1;
+		d.cols = lay.nw;
+		d.y = ws + lay.wide;
+		d.yfs = lay.wide_plane;
+		d.yss = (size_t)g->f * lay.wide_plane;
+	} else {
+		d.rows = g->oh;
+		d.cols = g->ow;
+		d.y = y;
+		d.yfs = (ptrdiff_t)g->oh * g->ow;
+		d.yrs = g->ow;
+		d.yss = out;
+	}
+	dconv_run(&d);
+	if (wide)
+		wide_compact(ws + lay.wide, lay.wide_plane, n * g->f, g->oh,
+		             g->ow, lay.wp, y);
+}
+
+/* Stride-1 backward: dw += dL/dw over the n samples at once (their padded
+ * inputs and output gradients first copied into the workspace), then dx,
+ * if wanted, as the forward convolution of the zero-bordered dy with the
+ * flipped, transposed weights. */
+KSTATIC void conv_direct_backward(const cnn_conv_geom *g, const float *x,
+                                  const float *w, const float *dy, float *dw,
+                                  float *dx, int n, float *ws)
+{
+	conv_direct_layout lay;
+	size_t in = (size_t)g->c * g->h * g->w, xss;
+	const float *xs, *xlast;
+	int wide;
+	conv_dw p;
+	dconv d;
+
+#ifdef KNARROW
+	if (conv_narrow_better(g, VL, KNARROW_VL)) {
+		KNARROW(conv_direct_backward)(g, x, w, dy, dw, dx, n, ws);
+		return;
+	}
+#endif
+	conv_direct_layout_of(g, n, &lay);
+	wide = conv_use_wide(g->oh, g->ow, lay.nw, VL);
+	conv_input(g, &lay, x, n, ws + lay.xs, &xs, &xss, &xlast);
+	conv_dw_setup(g, n, dy, ws, &lay, wide, VL, xs, xss, xlast, &p);
+	dw_run(&p, dw);
+	if (!dx)
+		return;
+	wide = conv_use_wide(g->h, g->w, lay.dx_nw, VL);
+	dy_border_copy_all(g, &lay, dy, n, ws + lay.dypad);
+	conv_dx_setup(g, &lay, w, ws, n, &d);
+	if (wide) {
+		d.rows = 1;
+		d.cols = lay.dx_nw;
+		d.y = ws + lay.dx_wide;
+		d.yfs = lay.dx_wide_plane;
+		d.yss = (size_t)g->c * lay.dx_wide_plane;
+	} else {
+		d.rows = g->h;
+		d.cols = g->w;
+		d.y = dx;
+		d.yfs = (ptrdiff_t)g->h * g->w;
+		d.yrs = g->w;
+		d.yss = in;
+	}
+	dconv_run(&d);
+	if (wide)
+		wide_compact(ws + lay.dx_wide, lay.dx_wide_plane, n * g->c,
+		             g->h, g->w, lay.dx_wpd, dx);
+}
+
+/* ======================================================================== */
+/* Convolution, both paths                                                  */
+
+/* db[f] += the sum of dy[s][f][.] over the n samples, per lane then across
+ * the lanes. */
+KSTATIC void conv_bias_grad(const cnn_conv_geom *g, const float *dy, float *db,
+                            int n)
+{
+	size_t p = (size_t)g->oh * g->ow, out = (size_t)g->f * p;
+
+	for (int f = 0; f < g->f; f++) {
+		vf acc = V_ZERO();
+
+		for (int s = 0; s < n; s++) {
+			const float *d = dy + s * out + f * p;
+			size_t i = 0;
+
+			for (; i + VL <= p; i += VL)
+				acc = V_ADD(acc, V_LOAD(d + i));
+			if (i < p)
+				acc = V_ADD(
+				    acc, V_LOADM(d + i, V_MASK((int)(p - i))));
+		}
+		db[f] += V_HSUM(acc);
+	}
+}
+
+KSTATIC void kconv_forward(const cnn_conv_geom *g, const float *x,
+                           const float *w, const float *b, float *y, int n,
+                           float *ws)
+{
+	size_t in = (size_t)g->c * g->h * g->w;
+	size_t out = (size_t)g->f * g->oh * g->ow;
+	int ckk = g->c * g->kh * g->kw, p = g->oh * g->ow;
+
+	if (conv_direct(g)) {
+		conv_direct_forward(g, x, w, b, y, n, ws);
+		return;
+	}
+	/* columns: y (F, P) = b + W (F, CKK) col (CKK, P) */
+	for (int s = 0; s < n; s++) {
+		float *ys = y + s * out;
+
+		cnn_im2col(x + s * in, g->c, g->h, g->w, g->kh, g->kw, g->sh,
+		           g->sw, g->ph, g->pw, g->oh, g->ow, ws);
+		if (b)
+			for (int f = 0; f < g->f; f++)
+				for (int i = 0; i < p; i++)
+					ys[(size_t)f * p + i] = b[f];
+		kgemm(0, 0, g->f, p, ckk, w, ckk, ws, p, b ? 1.0f : 0.0f, ys,
+		      p);
+	}
+}
+
+KSTATIC void kconv_backward(const cnn_conv_geom *g, const float *x,
+                            const float *w, const float *dy, float *dw,
+                            float *db, float *dx, int n, float *ws)
+{
+	size_t in = (size_t)g->c * g->h * g->w;
+	size_t out = (size_t)g->f * g->oh * g->ow;
+	int ckk = g->c * g->kh * g->kw, p = g->oh * g->ow;
+
+	if (db)
+		conv_bias_grad(g, dy, db, n);
+	if (conv_direct(g)) {
+		conv_direct_backward(g, x, w, dy, dw, dx, n, ws);
+		return;
+	}
+	/* columns: dw (F, CKK) += dy (F, P) col^T; dcol = W^T dy, col2im */
+	for (int s = 0; s < n; s++) {
+		const float *dys = dy + s * out;
+
+		cnn_im2col(x + s * in, g->c, g->h, g->w, g->kh, g->kw, g->sh,
+		           g->sw, g->ph, g->pw, g->oh, g->ow, ws);
+		kgemm(0, 1, g->f, ckk, p, dys, p, ws, p, 1.0f, dw, ckk);
+		if (!dx)
+			continue;
+		kgemm(1, 0, ckk, p, g->f, w, ckk, dys, p, 0.0f, ws, p);
+		cnn_col2im(ws, g->c, g->h, g->w, g->kh, g->kw, g->sh, g->sw,
+		           g->ph, g->pw, g->oh, g->ow, dx + s * in);
+	}
+}
+
+/* ======================================================================== */
+/* ReLU                                                                     */
+
+/* y = v where x > 0, else 0, over count floats. */
+KSTATIC void kwhere_positive(const float *x, const float *v, float *y,
+                             size_t count)
+{
+	vf zero = V_ZERO();
+	size_t i = 0;
+
+	for (; i + 4 * VL <= count; i += 4 * VL) {
+		UNROLL
+		for (int u = 0; u < 4; u++) {
+			size_t at = i + (size_t)u * VL;
+
+			V_STORE(y + at, V_SELZ(V_GT(V_LOAD(x + at), zero),
+			                       V_LOAD(v + at)));
+		}
+	}
+	for (; i + VL <= count; i += VL)
+		V_STORE(y + i,
+		        V_SELZ(V_GT(V_LOAD(x + i), zero), V_LOAD(v + i)));
+	if (i < count) {
+		vmask m = V_MASK((int)(count - i));
+
+		V_STOREM(
+		    y + i,
+		    V_SELZ(V_GT(V_LOADM(x + i, m), zero), V_LOADM(v + i, m)),
+		    m);
+	}
+}
+
+/* ======================================================================== */
+/* Max pooling                                                              */
+
+#if V_HAS_PAIRS
+/* The 2x2, stride-2 windows of one plane. Per window (p00, p01, p10, p11,
+ * row-major) the scan of pool_plane_forward: m = p00, then each next cell
+ * replaces m if greater. */
+KSTATIC void pool22_forward(const cnn_pool_geom *g, const float *x, float *y)
+{
+	for (int oy = 0; oy < g->oh; oy++) {
+		const float *x0 = x + (size_t)2 * oy * g->w, *x1 = x0 + g->w;
+		float *yr = y + (size_t)oy * g->ow;
+
+		for (int ox = 0; ox < g->ow; ox += VL) {
+			int cnt = g->ow - ox < VL ? g->ow - ox : VL;
+			vf a0, b0, a1, b1, e0, o0, e1, o1, m;
+
+			if (cnt == VL) {
+				a0 = V_LOAD(x0 + 2 * ox);
+				b0 = V_LOAD(x0 + 2 * ox + VL);
+				a1 = V_LOAD(x1 + 2 * ox);
+				b1 = V_LOAD(x1 + 2 * ox + VL);
+			} else {
+				int two = 2 * cnt;
+				vmask ma = V_MASK(two < VL ? two : VL);
+
+				a0 = V_LOADM(x0 + 2 * ox, ma);
+				a1 = V_LOADM(x1 + 2 * ox, ma);
+				if (two > VL) {
+					vmask mb = V_MASK(two - VL);
+
+					b0 = V_LOADM(x0 + 2 * ox + VL, mb);
+					b1 = V_LOADM(x1 + 2 * ox + VL, mb);
+				} else {
+					b0 = b1 = V_ZERO();
+				}
+			}
+			V_DEINTERLEAVE(a0, b0, e0, o0);
+			V_DEINTERLEAVE(a1, b1, e1, o1);
+			m = e0;
+			m = V_SEL(V_GT(o0, m), o0, m);
+			m = V_SEL(V_GT(e1, m), e1, m);
+			m = V_SEL(V_GT(o1, m), o1, m);
+			if (cnt == VL)
+				V_STORE(yr + ox, m);
+			else
+				V_STOREM(yr + ox, m, V_MASK(cnt));
+		}
+	}
+}
+
+/* Backward of the above: each dy to the cell the scan ends on, 0 to the
+ * other three; cells outside every window (odd h or w) get 0. */
+KSTATIC void pool22_backward(const cnn_pool_geom *g, const float *x,
+                             const float *dy, float *dx)
+{
+	for (int oy = 0; oy < g->oh; oy++) {
+		const float *x0 = x + (size_t)2 * oy * g->w, *x1 = x0 + g->w;
+		float *d0 = dx + (size_t)2 * oy * g->w, *d1 = d0 + g->w;
+		const float *dyr = dy + (size_t)oy * g->ow;
+
+		for (int ox = 0; ox < g->ow; ox += VL) {
+			int cnt = g->ow - ox < VL ? g->ow - ox : VL;
+			int two = 2 * cnt;
+			vmask ma = V_MASK(two < VL ? two : VL);
+			vmask mb = V_MASK(two > VL ? two - VL : 1);
+			vf a0, b0, a1, b1, e0, o0, e1, o1, m, d, lo, hi;
+			vcond c1, c2, c3;
+
+			if (cnt == VL) {
+				a0 = V_LOAD(x0 + 2 * ox);
+				b0 = V_LOAD(x0 + 2 * ox + VL);
+				a1 = V_LOAD(x1 + 2 * ox);
+				b1 = V_LOAD(x1 + 2 * ox + VL);
+				d = V_LOAD(dyr + ox);
+			} else {
+				a0 = V_LOADM(x0 + 2 * ox, ma);
+				a1 = V_LOADM(x1 + 2 * ox, ma);
+				b0 = b1 = V_ZERO();
+				if (two > VL) {
+					b0 = V_LOADM(x0 + 2 * ox + VL, mb);
+					b1 = V_LOADM(x1 + 2 * ox + VL, mb);
+				}
+				d = V_LOADM(dyr + ox, V_MASK(cnt));
+			}
+			V_DEINTERLEAVE(a0, b0, e0, o0);
+			V_DEINTERLEAVE(a1, b1, e1, o1);
+			m = e0;
+			c1 = V_GT(o0, m);
+			m = V_SEL(c1, o0, m);
+			c2 = V_GT(e1, m);
+			m = V_SEL(c2, e1, m);
+			c3 = V_GT(o1, m);
+			/* the last cell that won keeps d; earlier ones give up
+			 */
+			o1 = V_SELZ(c3, d);
+			d = V_SELNZ(c3, d);
+			e1 = V_SELZ(c2, d);
+			d = V_SELNZ(c2, d);
+			o0 = V_SELZ(c1, d);
+			e0 = V_SELNZ(c1, d);
+			V_INTERLEAVE(e0, o0, lo, hi);
+			if (cnt == VL) {
+				V_STORE(d0 + 2 * ox, lo);
+				V_STORE(d0 + 2 * ox + VL, hi);
+			} else {
+				V_STOREM(d0 + 2 * ox, lo, ma);
+				if (two > VL)
+					V_STOREM(d0 + 2 * ox + VL, hi, mb);
+			}
+			V_INTERLEAVE(e1, o1, lo, hi);
+			if (cnt == VL) {
+				V_STORE(d1 + 2 * ox, lo);
+				V_STORE(d1 + 2 * ox + VL, hi);
+			} else {
+				V_STOREM(d1 + 2 * ox, lo, ma);
+				if (two > VL)
+					V_STOREM(d1 + 2 * ox + VL, hi, mb);
+			}
+		}
+		if (g->w > 2 * g->ow) {
+			for (int c = 2 * g->ow; c < g->w; c++)
+				d0[c] = d1[c] = 0.0f;
+		}
+	}
+	for (int r = 2 * g->oh; r < g->h; r++)
+		for (int c = 0; c < g->w; c++)
+			dx[(size_t)r * g->w + c] = 0.0f;
+}
+#endif
+
+KSTATIC void kmaxpool_forward(const cnn_pool_geom *g, const float *x, float *y,
+                              size_t planes)
+{
+	size_t in = (size_t)g->h * g->w, out = (size_t)g->oh * g->ow;
+
+	for (size_t q = 0; q < planes; q++) {
+#if V_HAS_PAIRS
+		if (pool_is_22(g)) {
+			pool22_forward(g, x + q * in, y + q * out);
+			continue;
+		}
+#endif
+		pool_plane_forward(g, x + q * in, y + q * out);
+	}
+}
+
+KSTATIC void kmaxpool_backward(const cnn_pool_geom *g, const float *x,
+                               const float *dy, float *dx, size_t planes)
+{
+	size_t in = (size_t)g->h * g->w, out = (size_t)g->oh * g->ow;
+
+	for (size_t q = 0; q < planes; q++) {
+#if V_HAS_PAIRS
+		if (pool_is_22(g)) {
+			pool22_backward(g, x + q * in, dy + q * out,
+			                dx + q * in);
+			continue;
+		}
+#endif
+		pool_plane_backward(g, x + q * in, dy + q * out, dx + q * in);
+	}
+}
+
+/* ======================================================================== */
+
+#ifndef KNO_TABLE
+static const kernel_table KFN(table) = {
+    .name = KNAME,
+    .gemm = kgemm,
+    .conv_forward = kconv_forward,
+    .conv_backward = kconv_backward,
+    .where_positive = kwhere_positive,
+    .maxpool_forward = kmaxpool_forward,
+    .maxpool_backward = kmaxpool_backward,
+};
+#endif
+
+#undef GEMM_MR
+#undef GEMM_NV
+#undef GEMM_KC
+#undef DOT_MR
+#undef DOT_NR
+#undef DOT_SPLIT
+#undef CONV_PV_MAX
+#undef CONV_TT_MAX
+#undef CONV_FR_MAX
+#undef axpy_tile
+#undef gemm_axpy
+#undef dot_tile
+#undef gemm_dot
+#undef block_size
+#undef block_cover
+#undef conv_pv
+#undef dconv_tile
+#undef dconv_block
+#undef dconv_run
+#undef dw_tile
+#undef conv_tt
+#undef dw_run
+#undef wide_compact
+#undef conv_direct_forward
+#undef conv_direct_backward
+#undef conv_bias_grad
+#undef pool22_forward
+#undef pool22_backward
+#undef kgemm
+#undef kconv_forward
+#undef kconv_backward
+#undef kwhere_positive
+#undef kmaxpool_forward
+#undef kmaxpool_backward
+#undef KFN
+#undef KCAT
+#undef KCAT2
