@@ -27,16 +27,20 @@ static void adam_step(cnn_model *m)
 	const float lr = (float)s->learning_rate;
 	float *restrict w = m->params, *restrict g = m->grads;
 	float *restrict m1 = m->m1, *restrict m2 = m->m2;
-	const size_t n = m->n_params;
+	const long n = (long)m->n_params;
 
+	/* the same static split as the gradient reduction in train.c, so each
+	 * thread updates the parameters whose gradients it just summed */
 	if (s->epsilon_inside_sqrt) {
-		for (size_t i = 0; i < n; i++) {
+		CNN_PARALLEL_FOR
+		for (long i = 0; i < n; i++) {
 			m1[i] = b1 * m1[i] + (1.0f - b1) * g[i];
 			m2[i] = b2 * m2[i] + (1.0f - b2) * g[i] * g[i];
 			w[i] -= lr * (m1[i] * c1) / sqrtf(m2[i] * c2 + eps);
 		}
 	} else {
-		for (size_t i = 0; i < n; i++) {
+		CNN_PARALLEL_FOR
+		for (long i = 0; i < n; i++) {
 			m1[i] = b1 * m1[i] + (1.0f - b1) * g[i];
 			m2[i] = b2 * m2[i] + (1.0f - b2) * g[i] * g[i];
 			w[i] -= lr * (m1[i] * c1) / (sqrtf(m2[i] * c2) + eps);
@@ -52,7 +56,9 @@ static void sgd_step(cnn_model *m)
 	const float lr = (float)m->spec.learning_rate;
 	float *restrict w = m->params, *restrict g = m->grads;
 	float *restrict v = m->m1;
-	for (size_t i = 0; i < m->n_params; i++) {
+	const long n = (long)m->n_params;
+	CNN_PARALLEL_FOR
+	for (long i = 0; i < n; i++) {
 		v[i] = mu * v[i] + g[i];
 		w[i] -= lr * v[i];
 	}
