@@ -944,30 +944,6 @@ typedef struct kernel_table {
 #define REG_BARRIER(v) ((void)0)
 #endif
 #include "kernels_impl.h"
-#undef REG_BARRIER
-#undef KSUF
-#undef KNAME
-#undef VL
-#undef REGS
-#undef vf
-#undef vmask
-#undef vcond
-#undef V_LOAD
-#undef V_STORE
-#undef V_MASK
-#undef V_LOADM
-#undef V_STOREM
-#undef V_SET1
-#undef V_ZERO
-#undef V_ADD
-#undef V_FMA
-#undef V_HSUM
-#undef V_REDUCE
-#undef V_GT
-#undef V_SEL
-#undef V_SELZ
-#undef V_SELNZ
-#undef V_HAS_PAIRS
 
 #if CNN_X86
 /* ------------------------------------------------------------------------ */
@@ -1057,32 +1033,6 @@ ALWAYS_INLINE void avx2_reduce8(const __m256 *a, float *out)
 	} while (0)
 #define REG_BARRIER(v) VREG_BARRIER(v)
 #include "kernels_impl.h"
-#undef REG_BARRIER
-#undef KSUF
-#undef KNAME
-#undef VL
-#undef REGS
-#undef vf
-#undef vmask
-#undef vcond
-#undef V_LOAD
-#undef V_STORE
-#undef V_MASK
-#undef V_LOADM
-#undef V_STOREM
-#undef V_SET1
-#undef V_ZERO
-#undef V_ADD
-#undef V_FMA
-#undef V_HSUM
-#undef V_REDUCE
-#undef V_GT
-#undef V_SEL
-#undef V_SELZ
-#undef V_SELNZ
-#undef V_HAS_PAIRS
-#undef V_DEINTERLEAVE
-#undef V_INTERLEAVE
 
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -1190,31 +1140,6 @@ static inline __m512i avx512_index(const int *idx)
 #define V_HAS_PAIRS        0
 #define REG_BARRIER(v)     VREG_BARRIER(v)
 #include "kernels_impl.h"
-#undef REG_BARRIER
-#undef KSUF
-#undef KNAME
-#undef KNO_TABLE
-#undef VL
-#undef REGS
-#undef vf
-#undef vmask
-#undef vcond
-#undef V_LOAD
-#undef V_STORE
-#undef V_MASK
-#undef V_LOADM
-#undef V_STOREM
-#undef V_SET1
-#undef V_ZERO
-#undef V_ADD
-#undef V_FMA
-#undef V_HSUM
-#undef V_REDUCE
-#undef V_GT
-#undef V_SEL
-#undef V_SELZ
-#undef V_SELNZ
-#undef V_HAS_PAIRS
 
 #define KNARROW(name)      name##_avx512y
 #define KNARROW_VL         8
@@ -1255,34 +1180,6 @@ static inline __m512i avx512_index(const int *idx)
 	} while (0)
 #define REG_BARRIER(v) VREG_BARRIER(v)
 #include "kernels_impl.h"
-#undef REG_BARRIER
-#undef KSUF
-#undef KNAME
-#undef VL
-#undef REGS
-#undef vf
-#undef vmask
-#undef vcond
-#undef V_LOAD
-#undef V_STORE
-#undef V_MASK
-#undef V_LOADM
-#undef V_STOREM
-#undef V_SET1
-#undef V_ZERO
-#undef V_ADD
-#undef V_FMA
-#undef V_HSUM
-#undef V_REDUCE
-#undef V_GT
-#undef V_SEL
-#undef V_SELZ
-#undef V_SELNZ
-#undef V_HAS_PAIRS
-#undef V_DEINTERLEAVE
-#undef V_INTERLEAVE
-#undef KNARROW
-#undef KNARROW_VL
 
 #if defined(__clang__)
 #pragma clang attribute pop

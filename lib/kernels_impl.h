@@ -1140,3 +1140,35 @@ static const kernel_table KFN(table) = {
 #undef KFN
 #undef KCAT
 #undef KCAT2
+
+/* The parameters of this instance: undefined so that kernels.c can include
+ * this file again with others. */
+#undef REG_BARRIER
+#undef KSUF
+#undef KNAME
+#undef VL
+#undef REGS
+#undef vf
+#undef vmask
+#undef vcond
+#undef V_LOAD
+#undef V_STORE
+#undef V_MASK
+#undef V_LOADM
+#undef V_STOREM
+#undef V_SET1
+#undef V_ZERO
+#undef V_ADD
+#undef V_FMA
+#undef V_HSUM
+#undef V_REDUCE
+#undef V_GT
+#undef V_SEL
+#undef V_SELZ
+#undef V_SELNZ
+#undef V_HAS_PAIRS
+#undef V_DEINTERLEAVE
+#undef V_INTERLEAVE
+#undef KNO_TABLE
+#undef KNARROW
+#undef KNARROW_VL
