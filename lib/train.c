@@ -338,11 +338,13 @@ cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
 			                                     : s->batch_size;
 			double bl = train_batch(m, &d, first, n, &correct);
 			if (!isfinite(bl)) {
+				/* nothing is saved: the file keeps the
+				 * last good state */
 				cnn_err_set(
-				    err, CNN_ERR_DIVERGED, NULL, 0, 0, NULL,
+				    err, CNN_ERR_DIVERGED, ckpt, 0, 0, NULL,
 				    "training diverged: the loss is %s in "
-				    "epoch %d, batch %d; the last "
-				    "checkpoint is kept",
+				    "epoch %d, batch %d; this checkpoint "
+				    "keeps the last good state",
 				    isnan(bl) ? "NaN" : "infinite", epoch,
 				    batch + 1);
 				goto out;
