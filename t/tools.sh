@@ -56,13 +56,14 @@ grep -q '^epoch 2/2' "$tmp/out"
 ok $? "--resume starts at epoch 2"
 is "$(lines "$tmp/m.jsonl")" 2 "--resume appends to the metrics file"
 
-# Divergence: a learning rate of 1e30 turns the loss into NaN; cnnrun stops
-# with exit 1 and one line, and the checkpoint keeps the last good epoch.
+# Divergence: pixels scaled by 1e38 overflow to infinity, so the first batch
+# of the next epoch has a NaN loss; cnnrun stops with exit 1 and one line,
+# and the checkpoint keeps the last good epoch.
 cp "$tmp/c.ckpt.gz" "$tmp/d.ckpt.gz"
 run cnnrun --resume "$tmp/d.ckpt.gz" --set training.epochs=4 \
-	--set optimizer.learning_rate=1e30 >"$tmp/out" 2>"$tmp/err"
+	--set data.train.scale=1e38 >"$tmp/out" 2>"$tmp/err"
 is "$?:$(lines "$tmp/err")" "1:1" "a diverging run stops with exit 1 and one line"
-grep -q "^$tmp/d.ckpt.gz: training diverged: the loss is NaN in epoch 3, batch [0-9]*; this checkpoint keeps the last good state$" "$tmp/err"
+grep -q "^$tmp/d.ckpt.gz: training diverged: the loss is NaN in epoch 3, batch 1; this checkpoint keeps the last good state$" "$tmp/err"
 ok $? "the message names the checkpoint, the epoch and the batch"
 cmp -s "$tmp/c.ckpt.gz" "$tmp/d.ckpt.gz"
 ok $? "the checkpoint on disk is the last good one, unchanged"
