@@ -70,6 +70,14 @@ int cnn_status_exit_code(cnn_status status);
 /* The library's version, "MAJOR.MINOR.PATCH". */
 const char *cnn_version(void);
 
+/* Caps the memory a model may need (its parameter arrays and the buffers for
+ * one batch), in bytes; a model that needs more is refused when it is built
+ * (CNN_ERR_CONFIG, naming the sizes) instead of failing or being killed
+ * later. 0, the default, means the machine's physical memory or the
+ * process's address-space limit (ulimit -v), whichever is smaller.
+ * Process-wide: set it before building models. */
+void cnn_set_memory_limit(size_t bytes);
+
 /* ------------------------------------------------------------------------ */
 /* Models                                                                   */
 

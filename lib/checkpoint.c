@@ -583,7 +583,7 @@ truncated:
 	return "";
 }
 
-/* Decompresses the gzip file at path into out (at most CKPT_MAX_BYTES),
+/* Decompresses the gzip file f (n bytes, read from path) into out (at most CKPT_MAX_BYTES),
  * checking the header, the compressed data's CRC-32 and the trailer. If the
  * file stops early, *truncated is set and out holds what could be
  * decompressed (the caller reports where it stopped). Damage found after
@@ -591,36 +591,26 @@ truncated:
  * (size bytes; "" if none) for the caller to report if the records
  * themselves do not say more precisely what is wrong. Damage that stops
  * decompression is CNN_ERR_CORRUPT, an unreadable file CNN_ERR_IO. */
-static cnn_status read_gzip(const char *path, cnn_wbuf *out, int *truncated,
-                            char *damage, size_t size, cnn_error *err)
+static cnn_status read_gzip(const uint8_t *f, size_t n, const char *path,
+                            cnn_wbuf *out, int *truncated, char *damage,
+                            size_t size, cnn_error *err)
 {
 	const size_t max = CKPT_MAX_BYTES < SIZE_MAX / 2
 	                       ? (size_t)CKPT_MAX_BYTES
 	                       : SIZE_MAX / 2;
 	const size_t giga = (size_t)1 << 30;
-	cnn_wbuf file = {0};
-	const uint8_t *f;
 	const char *why;
 	z_stream zs;
-	size_t n, pos = 0, in_off, room;
+	size_t pos = 0, in_off, room;
 	uint32_t ck = 0;
 	int has_ck, ret;
 
 	*truncated = 0;
 	damage[0] = '\0';
-	if (read_whole(path, &file, err) != CNN_OK) {
-		cnn_wbuf_free(&file);
-		return err->status;
-	}
-	f = file.data;
-	n = file.len;
 	why = parse_gzip_header(f, n, &pos, &has_ck, &ck, truncated);
-	if (*truncated) {
-		cnn_wbuf_free(&file);
+	if (*truncated)
 		return CNN_OK;
-	}
 	if (!why || strcmp(why, "ok") != 0) {
-		cnn_wbuf_free(&file);
 		if (!why)
 			return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0,
 			                   NULL,
@@ -631,11 +621,9 @@ static cnn_status read_gzip(const char *path, cnn_wbuf *out, int *truncated,
 	}
 
 	memset(&zs, 0, sizeof zs);
-	if (inflateInit2(&zs, -15) != Z_OK) {
-		cnn_wbuf_free(&file);
+	if (inflateInit2(&zs, -15) != Z_OK)
 		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
 		                   "out of memory (zlib)");
-	}
 	in_off = pos;
 	for (;;) {
 		if (zs.avail_in == 0) {
@@ -713,7 +701,6 @@ static cnn_status read_gzip(const char *path, cnn_wbuf *out, int *truncated,
 		         in_off + 8);
 out:
 	inflateEnd(&zs);
-	cnn_wbuf_free(&file);
 	return err->status;
 }
 
@@ -1149,15 +1136,32 @@ static cnn_status restore_state(cnn_model *m, const ckpt_record *stat,
 	return CNN_OK;
 }
 
-/* Loads a checkpoint (contract in cnn.h). Order: read and decompress,
- * verify everything, parse the embedded description and apply the
- * overrides, build the model, then copy tensors and state into it. Damage
- * is CNN_ERR_CORRUPT naming the file and what was being read; a missing or
- * unreadable file is CNN_ERR_IO; errors in the overrides keep their own
- * status. */
+/* Loads a checkpoint (contract in cnn.h): reads the file (a missing or
+ * unreadable one is CNN_ERR_IO), then parses it with cnn_checkpoint_parse. */
 cnn_status cnn_model_load(cnn_model **out, const char *path,
                           const char *const *overrides, int n_overrides,
                           cnn_error *err)
+{
+	cnn_wbuf file = {0};
+
+	cnn_err_clear(err);
+	if (out)
+		*out = NULL;
+	if (!out || !path || !path[0] || n_overrides < 0 ||
+	    (n_overrides > 0 && !overrides))
+		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
+		                   "cnn_model_load: bad arguments");
+	if (read_whole(path, &file, err) == CNN_OK)
+		cnn_checkpoint_parse(out, file.data, file.len, path, overrides,
+		                     n_overrides, err);
+	cnn_wbuf_free(&file);
+	return err->status;
+}
+
+cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
+                                size_t file_len, const char *path,
+                                const char *const *overrides,
+                                int n_overrides, cnn_error *err)
 {
 	cnn_wbuf buf = {0};
 	ckpt_record idx[3]; /* MODL, STAT, HIST */
@@ -1167,16 +1171,11 @@ cnn_status cnn_model_load(cnn_model **out, const char *path,
 	int truncated, i;
 
 	cnn_err_clear(err);
-	if (out)
-		*out = NULL;
-	if (!out || !path || !path[0] || n_overrides < 0 ||
-	    (n_overrides > 0 && !overrides))
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "cnn_model_load: bad arguments");
+	*out = NULL;
 	memset(idx, 0, sizeof idx);
 
-	if (read_gzip(path, &buf, &truncated, damage, sizeof damage, err) !=
-	    CNN_OK)
+	if (read_gzip(file, file_len, path, &buf, &truncated, damage,
+	              sizeof damage, err) != CNN_OK)
 		goto out;
 	if (truncated) {
 		/* Say what was being read where the data stops. */

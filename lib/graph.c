@@ -8,10 +8,92 @@
  * tensor; layer i reads act[i] and writes act[i + 1]; dact has the same
  * shapes and holds dL/d(act).
  */
+#define _DEFAULT_SOURCE /* sysconf(_SC_PHYS_PAGES) */
 #include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+static size_t memory_limit; /* 0: what the machine allows */
+
+void cnn_set_memory_limit(size_t bytes)
+{
+	memory_limit = bytes;
+}
+
+/* The memory a model may use, in bytes: the limit set by the caller, else
+ * the physical memory, lowered to the address-space limit minus 256 MiB
+ * (for the program, its libraries and the threads' stacks). */
+static double memory_available(void)
+{
+	if (memory_limit)
+		return (double)memory_limit;
+	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+	double avail = pages > 0 && size > 0 ? (double)pages * (double)size
+	                                     : 1e300;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		double as = (double)rl.rlim_cur - 256.0 * 1048576.0;
+		if (as < avail)
+			avail = as > 0 ? as : 0;
+	}
+	return avail;
+}
+
+/* Formats bytes as "12.3 MiB" into buf. */
+static const char *human(double bytes, char *buf, size_t size)
+{
+	static const char *const unit[] = {"bytes", "KiB", "MiB", "GiB",
+	                                   "TiB", "PiB", "EiB"};
+	int u = 0;
+	while (bytes >= 1024.0 && u < 6) {
+		bytes /= 1024.0;
+		u++;
+	}
+	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", bytes, unit[u]);
+	return buf;
+}
+
+/* Refuses a model whose arrays would not fit in the memory available: the
+ * five parameter arenas, and for a batch of spec.batch_size samples the
+ * activations and their gradients plus every chunk's gradient arena and
+ * workspace (what cnn_graph_reserve allocates). Sizes are added as doubles,
+ * so absurd shapes cannot overflow the sum. Shapes must be inferred. */
+static cnn_status check_memory(const cnn_model *m, cnn_error *err)
+{
+	const int batch = m->spec.batch_size;
+	double per_sample = (double)m->layers[0].in_size, ws = 0.0;
+	int count, size;
+	char a[32], b[32], c[32], d[32];
+
+	cnn_chunk_plan(batch, &count, &size);
+	for (int i = 0; i < m->n_layers; i++) {
+		const cnn_layer *l = &m->layers[i];
+		per_sample += (double)l->out_size;
+		double need = l->ops->workspace
+		                  ? (double)l->ops->workspace(l, size)
+		                  : 0.0;
+		if (need > ws)
+			ws = need;
+	}
+	double params = 5.0 * (double)m->n_params * sizeof(float);
+	double batch_bytes = (2.0 * per_sample * batch +
+	                      count * ((double)m->n_params + ws)) *
+	                     sizeof(float);
+	double avail = memory_available();
+	if (params + batch_bytes <= avail)
+		return CNN_OK;
+	return cnn_node_error(
+	    err, cnn_map_get(m->tree.root, "layers"), "layers",
+	    "the model needs %s of memory (%s for its parameters and "
+	    "optimiser state, %s for batches of %d), more than the %s "
+	    "available",
+	    human(params + batch_bytes, a, sizeof a), human(params, b, sizeof b),
+	    human(batch_bytes, c, sizeof c), batch,
+	    human(avail, d, sizeof d));
+}
 
 /* Points the layers' w, b, dw, db into the arenas params and grads. */
 static void bind_layers(cnn_layer *layers, int n, float *params, float *grads)
@@ -95,6 +177,8 @@ cnn_status cnn_graph_build(cnn_model *m, cnn_error *err)
 	m->classes = (int)last->out_size;
 
 	m->n_params = total;
+	if (check_memory(m, err) != CNN_OK)
+		return err->status;
 	size_t bytes = (total ? total : 1) * sizeof(float);
 	m->params = calloc(1, bytes);
 	m->grads = calloc(1, bytes);

@@ -351,6 +351,8 @@ typedef struct cnn_spec {
 
 	char checkpoint[CNN_PATH_MAX]; /* resolved; default NAME.ckpt.gz */
 	int checkpoint_every;          /* epochs between saves, 1 */
+	int checkpoint_every_batches;  /* batches between saves in an epoch,
+	                                  0: only at the end of epochs */
 } cnn_spec;
 
 /* Validates the tree into spec (which it zeroes first). Resolves relative
@@ -469,6 +471,17 @@ void cnn_optim_step(cnn_model *m);
 /* A model with everything but the graph, from a tree (used by
  * cnn_model_from_yaml and the checkpoint loader). Takes ownership of tree. */
 cnn_status cnn_model_from_tree(cnn_model **out, cnn_tree *tree, cnn_error *err);
+
+/* Builds a model from the bytes of a checkpoint file (file_len bytes, read
+ * from path, which only names it in messages), as cnn_model_load does.
+ * Order: decompress, verify every record, parse the embedded description
+ * and apply the overrides, build the model, then copy tensors and state
+ * into it. Damage is CNN_ERR_CORRUPT naming the file and what was being
+ * read; errors in the overrides keep their own status. */
+cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
+                                size_t file_len, const char *path,
+                                const char *const *overrides,
+                                int n_overrides, cnn_error *err);
 
 /* ======================================================================== */
 /* Little-endian encoding (bytes.h is header-only; see checkpoint.c)        */

@@ -790,13 +790,14 @@ static cnn_status parse_data(spec_ctx *c)
 }
 
 /* checkpoint: path (default NAME.ckpt.gz next to the YAML file, not
- * written into the tree) and every. */
+ * written into the tree), every (epochs) and every_batches (0: off). */
 static cnn_status parse_checkpoint(spec_ctx *c)
 {
-	static const char *const keys[] = {"path", "every", NULL};
+	static const char *const keys[] = {"path", "every", "every_batches",
+	                                   NULL};
 	cnn_spec *s = c->spec;
 	const cnn_node *m;
-	long every = 1;
+	long every = 1, every_batches = 0;
 	cnn_status st;
 
 	s->checkpoint[0] = '\0';
@@ -806,9 +807,13 @@ static cnn_status parse_checkpoint(spec_ctx *c)
 	if (!st && m)
 		st = cnn_get_int(m, "checkpoint", "every", 0, 1, INT_MAX,
 		                 &every, c->err);
+	if (!st && m)
+		st = cnn_get_int(m, "checkpoint", "every_batches", 0, 0,
+		                 INT_MAX, &every_batches, c->err);
 	if (st)
 		return st;
 	s->checkpoint_every = (int)every;
+	s->checkpoint_every_batches = (int)every_batches;
 	if (!s->checkpoint[0]) {
 		char rel[CNN_NAME_MAX + 16];
 
