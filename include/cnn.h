@@ -20,6 +20,7 @@
 #ifndef CNN_H
 #define CNN_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,7 +31,7 @@ extern "C" {
 #define CNN_VERSION_STRING "0.1.0"
 
 /* The checkpoint format this library writes (and the newest it reads). */
-#define CNN_CHECKPOINT_VERSION 1
+#define CNN_CHECKPOINT_VERSION 2
 
 /* Status codes. cnn_status_exit_code() maps them to the tools' exit codes:
  * 2 for problems with what the user wrote (configuration, usage, input data),
@@ -156,6 +157,13 @@ typedef struct cnn_train_state {
 	double best_accuracy; /* on the selection set (validation, else test) */
 	const char *optimizer; /* "adam" or "sgd" */
 	const char *keep;      /* "best" or "last" */
+	/* Training samples done in epoch epoch + 1 when the checkpoint was
+	 * saved in its middle (checkpoint.every_batches, or a stop); 0 between
+	 * epochs. */
+	uint64_t epoch_samples;
+	/* The format version of the checkpoint the model was loaded from; 0 for
+	 * a model built from YAML. */
+	int checkpoint_version;
 } cnn_train_state;
 
 int cnn_model_layer_count(const cnn_model *m);
@@ -183,12 +191,24 @@ typedef struct cnn_train_options {
 	int threads;            /* 0: all cores */
 	cnn_epoch_callback on_epoch;
 	void *user;
+	/* If not NULL, read after every batch: once non-zero (e.g. set by a
+	 * SIGINT or SIGTERM handler), training saves a checkpoint of the
+	 * current state, in the middle of an epoch if need be, and returns
+	 * CNN_ERR_INTERRUPTED. */
+	const volatile sig_atomic_t *stop;
 } cnn_train_options;
 
-/* Trains from the model's current epoch to training.epochs: shuffles with the
- * model's own RNG, runs mini-batches (the last one partial), evaluates after
- * every epoch, keeps the best or last weights and saves a checkpoint after
- * every epoch. The same seed and thread count give bit-identical weights. */
+/* Trains from the model's current position (epoch, and batch within it) to
+ * training.epochs: at the start of every epoch, shuffles the training
+ * samples with the model's own RNG; runs mini-batches (the last one
+ * partial), evaluates after every epoch, keeps the best or last weights and
+ * saves a checkpoint every checkpoint.every epochs (and every
+ * checkpoint.every_batches batches within an epoch, if set). Checks first
+ * that the checkpoint can be created (CNN_ERR_IO). A NaN or infinite loss or
+ * weight stops training with CNN_ERR_DIVERGED, naming the epoch and batch,
+ * without saving. Deterministic: the same seed gives bit-identical weights
+ * whatever the thread count, and a run resumed from any checkpoint ends with
+ * the same weights as one that never stopped. */
 cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
                            cnn_error *err);
 

@@ -57,11 +57,13 @@ static const uint8_t ckpt_signature[8] = {0x89, 'C',  'N',  'N',
 
 #define CKPT_HEADER     12 /* tag + u64 length */
 #define CKPT_TRAILER    4  /* u32 crc */
-#define CKPT_STAT_LEN   61
+#define CKPT_STAT_LEN_1 61 /* version 1 */
+#define CKPT_STAT_LEN   93 /* version 2: + the position in the epoch */
 #define CKPT_HIST_ENTRY 44
 #define CKPT_NAME_MAX   255 /* longest tensor name accepted */
 
-_Static_assert(CKPT_STAT_LEN == 4 + 4 + 8 + 4 * 8 + 4 + 8 + 1, "STAT layout");
+_Static_assert(CKPT_STAT_LEN_1 == 4 + 4 + 8 + 4 * 8 + 4 + 8 + 1, "STAT v1");
+_Static_assert(CKPT_STAT_LEN == CKPT_STAT_LEN_1 + 8 + 8 + 8 + 8, "STAT v2");
 _Static_assert(CKPT_HIST_ENTRY == 4 + 5 * 8, "HIST entry layout");
 
 enum { ROLE_WEIGHT, ROLE_MOMENT1, ROLE_MOMENT2, ROLE_BEST, N_ROLES };
@@ -197,6 +199,10 @@ static cnn_status serialise(const cnn_model *m, cnn_wbuf *b, cnn_error *err)
 	cnn_put_u32(b, (uint32_t)m->best_epoch);
 	cnn_put_f64(b, m->best_accuracy);
 	cnn_put_u8(b, m->has_best && m->best ? 1 : 0);
+	cnn_put_u64(b, m->epoch_pos);
+	cnn_put_f64(b, m->epoch_loss);
+	cnn_put_u64(b, m->epoch_correct);
+	cnn_put_f64(b, m->epoch_seconds);
 	record_end(b, rec);
 
 	rec = record_begin(b, "HIST");
@@ -375,16 +381,16 @@ static int sync_folder(const char *path)
 	return r;
 }
 
-/* Writes n bytes to path atomically (see the file-top comment). On failure
- * PATH is untouched, the temporary file is removed and -1 is returned with
- * errno set, or -2 if PATH exists but is not a regular file. The
- * new file keeps the mode of the one it replaces, else 0666 & ~umask. */
-static int write_atomically(const char *path, const uint8_t *data, size_t n)
+/* Creates (and removes) the temporary file of a save at path: *tmp is the
+ * malloc'ed name, and the descriptor is returned; -1 with errno set, or -2
+ * if path exists but is not a regular file (then *mode is untouched).
+ * *mode is the mode the new file gets: that of the one it replaces, else
+ * 0666 & ~umask. */
+static int create_temp(const char *path, char **tmp, mode_t *mode)
 {
 	struct stat st;
-	mode_t mode, mask;
 	size_t len = strlen(path);
-	char *tmp;
+	mode_t mask;
 	int fd, saved;
 
 	if (stat(path, &st) == 0) {
@@ -392,27 +398,58 @@ static int write_atomically(const char *path, const uint8_t *data, size_t n)
 		 * rename would succeed and destroy, e.g., /dev/null. */
 		if (!S_ISREG(st.st_mode))
 			return -2;
-		mode = st.st_mode & 07777;
+		*mode = st.st_mode & 07777;
 	} else {
 		mask = umask(0);
 		umask(mask);
-		mode = 0666 & ~mask;
+		*mode = 0666 & ~mask;
 	}
-
-	tmp = malloc(len + sizeof ".tmp.XXXXXX");
-	if (!tmp) {
+	*tmp = malloc(len + sizeof ".tmp.XXXXXX");
+	if (!*tmp) {
 		errno = ENOMEM;
 		return -1;
 	}
-	memcpy(tmp, path, len);
-	memcpy(tmp + len, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-	fd = mkstemp(tmp);
+	memcpy(*tmp, path, len);
+	memcpy(*tmp + len, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
+	fd = mkstemp(*tmp);
 	if (fd < 0) {
 		saved = errno;
-		free(tmp);
+		free(*tmp);
+		*tmp = NULL;
 		errno = saved;
-		return -1;
 	}
+	return fd;
+}
+
+cnn_status cnn_checkpoint_check_target(const char *path, cnn_error *err)
+{
+	char *tmp = NULL;
+	mode_t mode;
+	int fd = path && path[0] ? create_temp(path, &tmp, &mode) : -1;
+
+	if (fd < 0)
+		return cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
+		                   "cannot write checkpoint: %s",
+		                   fd == -2 ? "not a regular file"
+		                            : strerror(errno));
+	close(fd);
+	unlink(tmp);
+	free(tmp);
+	return CNN_OK;
+}
+
+/* Writes n bytes to path atomically (see the file-top comment). On failure
+ * PATH is untouched, the temporary file is removed and -1 is returned with
+ * errno set, or -2 if PATH exists but is not a regular file. The
+ * new file keeps the mode of the one it replaces, else 0666 & ~umask. */
+static int write_atomically(const char *path, const uint8_t *data, size_t n)
+{
+	mode_t mode;
+	char *tmp = NULL;
+	int saved, fd = create_temp(path, &tmp, &mode);
+
+	if (fd < 0)
+		return fd;
 	(void)fchmod(fd, mode); /* best effort: some file systems refuse */
 	if (write_all(fd, data, n) != 0 || fsync(fd) != 0) {
 		saved = errno;
@@ -859,12 +896,11 @@ static cnn_status next_record(cnn_rbuf *r, const char *path, ckpt_record *rec,
 	return CNN_OK;
 }
 
-/* Checks the signature and version and returns a reader positioned at the
- * first record. */
+/* Checks the signature and version (into *version) and returns a reader
+ * positioned at the first record. */
 static cnn_status check_head(const uint8_t *data, size_t len, const char *path,
-                             cnn_rbuf *r, cnn_error *err)
+                             cnn_rbuf *r, uint32_t *version, cnn_error *err)
 {
-	uint32_t version;
 	size_t k = len < 8 ? len : 8;
 
 	cnn_rbuf_init(r, data, len);
@@ -877,21 +913,23 @@ static cnn_status check_head(const uint8_t *data, size_t len, const char *path,
 		                   "%s)",
 		                   len < 8 ? "signature" : "format version");
 	cnn_get_bytes(r, 8);
-	cnn_get_u32(r, &version);
-	if (version > CKPT_VERSION)
+	cnn_get_u32(r, version);
+	if (*version > CKPT_VERSION)
 		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
 		                   "checkpoint format version %lu is newer "
 		                   "than this libcnn supports (%d)",
-		                   (unsigned long)version, CKPT_VERSION);
-	if (version == 0)
+		                   (unsigned long)*version, CKPT_VERSION);
+	if (*version == 0)
 		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
 		                   "bad checkpoint format version 0");
 	return CNN_OK;
 }
 
-/* Checks one record's payload for its tag; returns NULL or what is wrong. */
-static const char *check_payload(const ckpt_record *rec)
+/* Checks one record's payload for its tag in a file of the given format
+ * version; returns NULL or what is wrong. */
+static const char *check_payload(const ckpt_record *rec, uint32_t version)
 {
+	uint64_t pos = 0, correct = 0;
 	ckpt_tens t;
 	uint32_t n = 0, v = 0;
 	cnn_rbuf r;
@@ -905,7 +943,7 @@ static const char *check_payload(const ckpt_record *rec)
 		return NULL;
 	}
 	if (!strcmp(rec->tag, "STAT")) {
-		if (rec->len != CKPT_STAT_LEN)
+		if (rec->len != (version < 2 ? CKPT_STAT_LEN_1 : CKPT_STAT_LEN))
 			return "wrong length";
 		cnn_rbuf_init(&r, rec->payload, rec->len);
 		cnn_get_u32(&r, &n); /* epoch */
@@ -916,8 +954,16 @@ static const char *check_payload(const ckpt_record *rec)
 		cnn_get_u32(&r, &v); /* best_epoch */
 		if (v > n)
 			return "the best epoch is after the last";
-		if (rec->payload[CKPT_STAT_LEN - 1] > 1)
+		if (rec->payload[CKPT_STAT_LEN_1 - 1] > 1)
 			return "bad has_best flag";
+		if (version < 2)
+			return NULL;
+		cnn_get_bytes(&r, 8 + 1);
+		cnn_get_u64(&r, &pos);
+		cnn_get_bytes(&r, 8);
+		cnn_get_u64(&r, &correct);
+		if (correct > pos)
+			return "more correct predictions than samples";
 		return NULL;
 	}
 	if (!strcmp(rec->tag, "HIST")) {
@@ -942,9 +988,11 @@ static const char *check_payload(const ckpt_record *rec)
 
 /* Walks all records: bounds, CRCs, payload structure, each of MODL, STAT
  * and HIST exactly once, END last with nothing after it. Fills idx[0..2]
- * with the MODL, STAT and HIST records. Nothing is allocated. */
+ * with the MODL, STAT and HIST records and *version with the format
+ * version. Nothing is allocated. */
 static cnn_status verify(const uint8_t *data, size_t len, const char *path,
-                         ckpt_record idx[3], cnn_error *err)
+                         ckpt_record idx[3], uint32_t *version,
+                         cnn_error *err)
 {
 	static const char *const once[3] = {"MODL", "STAT", "HIST"};
 	int seen[3] = {0, 0, 0};
@@ -954,12 +1002,12 @@ static cnn_status verify(const uint8_t *data, size_t len, const char *path,
 	cnn_rbuf r;
 	int i;
 
-	if (check_head(data, len, path, &r, err) != CNN_OK)
+	if (check_head(data, len, path, &r, version, err) != CNN_OK)
 		return err->status;
 	for (;;) {
 		if (next_record(&r, path, &rec, err) != CNN_OK)
 			return err->status;
-		why = check_payload(&rec);
+		why = check_payload(&rec, *version);
 		if (why) {
 			describe_record(what, sizeof what, rec.tag, rec.payload,
 			                rec.len);
@@ -1097,7 +1145,9 @@ out:
 }
 
 /* Restores STAT and HIST (both verified). STAT's "epochs" is not used: the
- * embedded description, after overrides, says how many epochs to run. */
+ * embedded description, after overrides, says how many epochs to run.
+ * Version 1 files have no position in the epoch: they were saved between
+ * epochs. */
 static cnn_status restore_state(cnn_model *m, const ckpt_record *stat,
                                 const ckpt_record *hist, const char *path,
                                 cnn_error *err)
@@ -1119,6 +1169,11 @@ static cnn_status restore_state(cnn_model *m, const ckpt_record *stat,
 	cnn_get_f64(&p, &m->best_accuracy);
 	cnn_get_u8(&p, &flag);
 	m->has_best = flag;
+	/* a version 1 STAT ends here: these stay 0 */
+	cnn_get_u64(&p, &m->epoch_pos);
+	cnn_get_f64(&p, &m->epoch_loss);
+	cnn_get_u64(&p, &m->epoch_correct);
+	cnn_get_f64(&p, &m->epoch_seconds);
 
 	cnn_rbuf_init(&p, hist->payload, hist->len);
 	cnn_get_u32(&p, &n);
@@ -1179,6 +1234,7 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 	cnn_model *m = NULL;
 	char *source = NULL, damage[128];
 	int truncated, i;
+	uint32_t version = 0;
 
 	cnn_err_clear(err);
 	*out = NULL;
@@ -1190,7 +1246,8 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 	if (truncated) {
 		/* Say what was being read where the data stops. */
 		if (buf.len == 0 ||
-		    verify(buf.data, buf.len, path, idx, err) == CNN_OK)
+		    verify(buf.data, buf.len, path, idx, &version, err) ==
+		        CNN_OK)
 			cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
 			            "checkpoint is truncated%s",
 			            buf.len ? " (at the end of the gzip stream)"
@@ -1198,7 +1255,7 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 		goto out;
 	}
 	/* The records' own checks name what is damaged: they go first. */
-	if (verify(buf.data, buf.len, path, idx, err) != CNN_OK)
+	if (verify(buf.data, buf.len, path, idx, &version, err) != CNN_OK)
 		goto out;
 	if (damage[0]) {
 		cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
@@ -1225,11 +1282,12 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 	if (cnn_model_from_tree(&m, &tree, err) != CNN_OK)
 		goto out;
 
-	/* The last byte of STAT is has_best. */
+	/* Byte 60 of STAT is has_best. */
 	if (restore_tensors(m, buf.data, buf.len, path,
-	                    idx[1].payload[CKPT_STAT_LEN - 1], err) != CNN_OK ||
+	                    idx[1].payload[CKPT_STAT_LEN_1 - 1], err) != CNN_OK ||
 	    restore_state(m, &idx[1], &idx[2], path, err) != CNN_OK)
 		goto out;
+	m->loaded_version = (int)version;
 	*out = m;
 	m = NULL;
 out:

@@ -287,22 +287,20 @@ static cnn_status csv_parse(const cnn_data_source *src, size_t sample,
 	return CNN_OK;
 }
 
-/* Loads the CSV file src->path into d (zeroed). */
-cnn_status cnn_csv_load(cnn_dataset *d, const cnn_data_source *src,
-                        cnn_error *err)
+/* Checks the shape, the classes and the label column in src; *sample is
+ * the number of pixels per row. */
+static cnn_status csv_check_source(const cnn_data_source *src, size_t *sample,
+                                   cnn_error *err)
 {
-	uint8_t *buf;
-	const uint8_t *b, *end;
-	size_t len, sample = 1;
-	cnn_status st;
 	int i;
 
+	*sample = 1;
 	for (i = 0; i < 3; i++) {
 		if (src->shape[i] < 1 || src->shape[i] > 65536)
 			return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
 			                   "data: bad input shape");
-		sample *= (size_t)src->shape[i];
-		if (sample > ((size_t)1 << 30))
+		*sample *= (size_t)src->shape[i];
+		if (*sample > ((size_t)1 << 30))
 			return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
 			                   "data: input shape too large");
 	}
@@ -310,24 +308,32 @@ cnn_status cnn_csv_load(cnn_dataset *d, const cnn_data_source *src,
 		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
 		                   "data: %d classes is out of range 1..256",
 		                   src->classes);
-	if (src->label_column < 0 || (size_t)src->label_column > sample)
+	if (src->label_column < 0 || (size_t)src->label_column > *sample)
 		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
 		                   "data: label column %d is out of range "
 		                   "0..%zu",
-		                   src->label_column, sample);
+		                   src->label_column, *sample);
+	return CNN_OK;
+}
 
-	st = cnn_read_file(src->path, CSV_MAX, &buf, &len, err);
+/* Parses the CSV text (len bytes at text, after gunzipping; no terminator
+ * needed; src->path names it in messages) into d (zeroed). */
+cnn_status cnn_csv_parse(cnn_dataset *d, const uint8_t *text, size_t len,
+                         const cnn_data_source *src, cnn_error *err)
+{
+	const uint8_t *b = text, *end = text + len;
+	size_t sample;
+	cnn_status st;
+
+	st = csv_check_source(src, &sample, err);
 	if (st != CNN_OK)
 		return st;
-	b = buf;
-	end = buf + len;
 	if (len >= 3 && b[0] == 0xef && b[1] == 0xbb && b[2] == 0xbf)
 		b += 3; /* UTF-8 byte order mark */
 	while (end > b &&
 	       (is_blank(end[-1]) || end[-1] == '\r' || end[-1] == '\n'))
 		end--;
 	st = csv_parse(src, sample, b, end, d, err);
-	free(buf);
 	if (st != CNN_OK)
 		return st;
 	d->shape[0] = src->shape[0];
@@ -335,4 +341,24 @@ cnn_status cnn_csv_load(cnn_dataset *d, const cnn_data_source *src,
 	d->shape[2] = src->shape[2];
 	d->classes = src->classes;
 	return CNN_OK;
+}
+
+/* Loads the CSV file src->path into d (zeroed): src is checked before the
+ * file is read, then the file's content goes to cnn_csv_parse. */
+cnn_status cnn_csv_load(cnn_dataset *d, const cnn_data_source *src,
+                        cnn_error *err)
+{
+	uint8_t *buf;
+	size_t len, sample;
+	cnn_status st;
+
+	st = csv_check_source(src, &sample, err);
+	if (st != CNN_OK)
+		return st;
+	st = cnn_read_file(src->path, CSV_MAX, &buf, &len, err);
+	if (st != CNN_OK)
+		return st;
+	st = cnn_csv_parse(d, buf, len, src, err);
+	free(buf);
+	return st;
 }

@@ -143,6 +143,31 @@ static cnn_status idx_size_error(const char *path, int labels,
 	                   more, data);
 }
 
+/* Checks one IDX file held in memory (len bytes at buf; path names it):
+ * its header against src, then that it holds exactly the header's bytes. */
+static cnn_status idx_check(const char *path, int labels,
+                            const cnn_data_source *src, const uint8_t *buf,
+                            size_t len, struct idx_header *h, cnn_error *err)
+{
+	int partial;
+	cnn_status st = idx_header(path, buf, len, labels, src, h, &partial,
+	                           err);
+	if (partial)
+		return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
+		                   "too short for an IDX header (%zu bytes)",
+		                   len);
+	if (st == CNN_OK && (uint64_t)len != h->total)
+		st = idx_size_error(path, labels, h, "", len - h->len, err);
+	return st;
+}
+
+/* The number of items kept: keep, or all of them when keep is 0 or more
+ * than the count. */
+static size_t idx_keep(size_t keep, const struct idx_header *h)
+{
+	return keep == 0 || keep > h->count ? h->count : keep;
+}
+
 /* Reads and checks one IDX file. On success *data holds the first keep
  * items (the header removed; keep = all when 0 or more than the count),
  * h->count the file's own count. */
@@ -178,38 +203,48 @@ static cnn_status idx_read(const char *path, int labels,
 		                   local.column, local.path, "%s",
 		                   local.message);
 	}
-	st = idx_header(path, buf, len, labels, src, h, &partial, err);
-	if (partial)
-		st =
-		    cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
-		                "too short for an IDX header (%zu bytes)", len);
-	if (st == CNN_OK && (uint64_t)len != h->total)
-		st = idx_size_error(path, labels, h, "", len - h->len, err);
+	st = idx_check(path, labels, src, buf, len, h, err);
 	if (st != CNN_OK) {
 		free(buf);
 		return st;
 	}
-	if (keep == 0 || keep > h->count)
-		keep = h->count;
-	n = keep * (size_t)h->item;
+	/* The file's buffer becomes the data: no copy. */
+	n = idx_keep(keep, h) * (size_t)h->item;
 	memmove(buf, buf + h->len, n);
-	p = realloc(buf, n);
+	p = realloc(buf, n ? n : 1);
 	*data = p ? p : buf;
 	return CNN_OK;
 }
 
-/* Loads src->images and src->labels into d (zeroed). When src->labels is
- * NULL (images to classify), every label is 0. */
-cnn_status cnn_idx_load(cnn_dataset *d, const cnn_data_source *src,
-                        cnn_error *err)
+/* Like idx_read, from the len bytes at buf (the file's content, not
+ * compressed); *data is a fresh copy of the kept items. */
+static cnn_status idx_copy(const char *path, int labels,
+                           const cnn_data_source *src, size_t keep,
+                           const uint8_t *buf, size_t len, uint8_t **data,
+                           struct idx_header *h, cnn_error *err)
 {
-	struct idx_header hi, hl;
-	uint8_t *pixels, *labels;
-	size_t keep = src->limit > 0 ? (size_t)src->limit : 0, i;
+	size_t n;
 	cnn_status st;
 
-	/* cnn_dataset_load checked these; bad values must not reach idx_header
-	 * when called directly. */
+	*data = NULL;
+	st = idx_check(path, labels, src, buf, len, h, err);
+	if (st != CNN_OK)
+		return st;
+	n = idx_keep(keep, h) * (size_t)h->item;
+	*data = malloc(n ? n : 1);
+	if (!*data)
+		return cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0, NULL,
+		                   "out of memory (%zu bytes)", n);
+	memcpy(*data, buf + h->len, n);
+	return CNN_OK;
+}
+
+/* Checks the shape and the classes in src (cnn_dataset_load checked them
+ * already, but bad values must not reach idx_header when the readers are
+ * called directly). */
+static cnn_status idx_check_source(const cnn_data_source *src, cnn_error *err)
+{
+	int i;
 	for (i = 0; i < 3; i++)
 		if (src->shape[i] < 1 || src->shape[i] > 1024 * 1024)
 			return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
@@ -218,35 +253,39 @@ cnn_status cnn_idx_load(cnn_dataset *d, const cnn_data_source *src,
 		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
 		                   "data: %d classes is out of range 1..256",
 		                   src->classes);
-	st = idx_read(src->images, 0, src, keep, &pixels, &hi, err);
-	if (st != CNN_OK)
-		return st;
-	if (!src->labels) {
-		size_t n = keep && keep < hi.count ? keep : hi.count;
-		labels = calloc(n ? n : 1, 1);
-		if (!labels) {
-			free(pixels);
-			return cnn_err_set(err, CNN_ERR_NOMEM, src->images, 0,
-			                   0, NULL, "out of memory");
-		}
-		hl = hi;
-	} else {
-		st = idx_read(src->labels, 1, src, keep, &labels, &hl, err);
-		if (st != CNN_OK) {
-			free(pixels);
-			return st;
-		}
-	}
-	if (hl.count != hi.count) {
+	return CNN_OK;
+}
+
+/* Labels for n images to classify: all 0 (a malloc'ed array). */
+static cnn_status idx_no_labels(const char *images, size_t n, uint8_t **labels,
+                                cnn_error *err)
+{
+	*labels = calloc(n ? n : 1, 1);
+	if (!*labels)
+		return cnn_err_set(err, CNN_ERR_NOMEM, images, 0, 0, NULL,
+		                   "out of memory");
+	return CNN_OK;
+}
+
+/* Completes d (zeroed) from the kept items: checks that both files hold the
+ * same count and that the kept labels are below src->classes. Takes
+ * ownership of pixels and labels (freed on failure). */
+static cnn_status idx_finish(cnn_dataset *d, const cnn_data_source *src,
+                             size_t keep, uint8_t *pixels,
+                             const struct idx_header *hi, uint8_t *labels,
+                             const struct idx_header *hl, cnn_error *err)
+{
+	size_t i;
+
+	if (hl->count != hi->count) {
 		free(pixels);
 		free(labels);
 		return cnn_err_set(err, CNN_ERR_DATA, src->labels, 0, 0, NULL,
 		                   "holds %u labels but %s holds %u images",
-		                   (unsigned)hl.count, src->images,
-		                   (unsigned)hi.count);
+		                   (unsigned)hl->count, src->images,
+		                   (unsigned)hi->count);
 	}
-	if (keep == 0 || keep > hi.count)
-		keep = hi.count;
+	keep = idx_keep(keep, hi);
 	for (i = 0; i < keep; i++) {
 		if (labels[i] >= src->classes) {
 			unsigned bad = labels[i];
@@ -263,9 +302,75 @@ cnn_status cnn_idx_load(cnn_dataset *d, const cnn_data_source *src,
 	d->shape[0] = src->shape[0];
 	d->shape[1] = src->shape[1];
 	d->shape[2] = src->shape[2];
-	d->sample_size = (size_t)hi.item;
+	d->sample_size = (size_t)hi->item;
 	d->pixels = pixels;
 	d->labels = labels;
 	d->classes = src->classes;
 	return CNN_OK;
+}
+
+/* Loads src->images and src->labels into d (zeroed). When src->labels is
+ * NULL (images to classify), every label is 0. */
+cnn_status cnn_idx_load(cnn_dataset *d, const cnn_data_source *src,
+                        cnn_error *err)
+{
+	struct idx_header hi, hl;
+	uint8_t *pixels, *labels;
+	size_t keep = src->limit > 0 ? (size_t)src->limit : 0;
+	cnn_status st;
+
+	st = idx_check_source(src, err);
+	if (st != CNN_OK)
+		return st;
+	st = idx_read(src->images, 0, src, keep, &pixels, &hi, err);
+	if (st != CNN_OK)
+		return st;
+	if (!src->labels) {
+		hl = hi;
+		st = idx_no_labels(src->images, idx_keep(keep, &hi), &labels,
+		                   err);
+	} else {
+		st = idx_read(src->labels, 1, src, keep, &labels, &hl, err);
+	}
+	if (st != CNN_OK) {
+		free(pixels);
+		return st;
+	}
+	return idx_finish(d, src, keep, pixels, &hi, labels, &hl, err);
+}
+
+/* The same as cnn_idx_load from files already in memory (not compressed):
+ * n_images bytes at images and n_labels at labels (labels NULL: images to
+ * classify, every label 0); src->images and src->labels name them in
+ * messages. */
+cnn_status cnn_idx_parse(cnn_dataset *d, const uint8_t *images,
+                         size_t n_images, const uint8_t *labels,
+                         size_t n_labels, const cnn_data_source *src,
+                         cnn_error *err)
+{
+	struct idx_header hi, hl;
+	uint8_t *pixels, *lab;
+	size_t keep = src->limit > 0 ? (size_t)src->limit : 0;
+	cnn_status st;
+
+	st = idx_check_source(src, err);
+	if (st != CNN_OK)
+		return st;
+	st = idx_copy(src->images, 0, src, keep, images, n_images, &pixels,
+	              &hi, err);
+	if (st != CNN_OK)
+		return st;
+	if (!labels) {
+		hl = hi;
+		st = idx_no_labels(src->images, idx_keep(keep, &hi), &lab,
+		                   err);
+	} else {
+		st = idx_copy(src->labels, 1, src, keep, labels, n_labels, &lab,
+		              &hl, err);
+	}
+	if (st != CNN_OK) {
+		free(pixels);
+		return st;
+	}
+	return idx_finish(d, src, keep, pixels, &hi, lab, &hl, err);
 }

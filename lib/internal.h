@@ -388,6 +388,16 @@ cnn_status cnn_idx_load(cnn_dataset *d, const cnn_data_source *src,
                         cnn_error *err);
 cnn_status cnn_csv_load(cnn_dataset *d, const cnn_data_source *src,
                         cnn_error *err);
+/* The same from memory (for the fuzzers, and whoever has the bytes): the
+ * files' content, not compressed, with src->images, src->labels or
+ * src->path naming them in messages. cnn_idx_parse: labels NULL reads images
+ * only (every label 0). The bytes need no terminator. */
+cnn_status cnn_idx_parse(cnn_dataset *d, const uint8_t *images,
+                         size_t n_images, const uint8_t *labels,
+                         size_t n_labels, const cnn_data_source *src,
+                         cnn_error *err);
+cnn_status cnn_csv_parse(cnn_dataset *d, const uint8_t *text, size_t len,
+                         const cnn_data_source *src, cnn_error *err);
 
 /* ======================================================================== */
 /* The model (model.c, graph.c, optim.c, train.c)                           */
@@ -423,7 +433,17 @@ struct cnn_model {
 	/* Training state. */
 	int epoch;     /* epochs completed */
 	uint64_t step; /* optimiser steps */
-	cnn_rng rng;   /* for shuffling (and init, before training) */
+	cnn_rng rng;   /* for shuffling (and init, before training); when
+	                  epoch_pos > 0, its state at the start of the epoch
+	                  in progress, which resuming shuffles again */
+	/* An epoch interrupted by a save (checkpoint.every_batches, a stop
+	 * request): the training samples done in epoch + 1 and the sums of
+	 * their loss, correct predictions and seconds. All 0 between epochs. */
+	uint64_t epoch_pos;
+	int loaded_version; /* of the checkpoint loaded, 0 if none */
+	double epoch_loss;
+	uint64_t epoch_correct;
+	double epoch_seconds;
 	int best_epoch;
 	double best_accuracy;
 	cnn_epoch_metrics *history;
@@ -478,6 +498,12 @@ cnn_status cnn_model_from_tree(cnn_model **out, cnn_tree *tree, cnn_error *err);
  * and apply the overrides, build the model, then copy tensors and state
  * into it. Damage is CNN_ERR_CORRUPT naming the file and what was being
  * read; errors in the overrides keep their own status. */
+/* Checks that a checkpoint can be written at path before training starts:
+ * path is a regular file or absent, and a temporary file can be created in
+ * its folder (it is removed). CNN_ERR_IO "PATH: cannot write checkpoint:
+ * REASON" otherwise. */
+cnn_status cnn_checkpoint_check_target(const char *path, cnn_error *err);
+
 cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
                                 size_t file_len, const char *path,
                                 const char *const *overrides,

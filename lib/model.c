@@ -162,6 +162,8 @@ void cnn_model_train_state(const cnn_model *m, cnn_train_state *out)
 	out->best_accuracy = m->best_accuracy;
 	out->optimizer = m->spec.optimizer == CNN_OPT_ADAM ? "adam" : "sgd";
 	out->keep = m->spec.keep == CNN_KEEP_BEST ? "best" : "last";
+	out->epoch_samples = m->epoch_pos;
+	out->checkpoint_version = m->loaded_version;
 }
 
 int cnn_model_history_count(const cnn_model *m)

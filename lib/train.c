@@ -6,6 +6,11 @@
  * and the test set, record the metrics, keep the best weights and save a
  * checkpoint. Everything that changes the weights is deterministic: the RNG
  * is our own and the kernels never split a sum between threads.
+ *
+ * Resuming is exact: every epoch's order is the base order permuted by the
+ * RNG alone, so a checkpoint needs only the RNG's state at the start of the
+ * epoch and the number of samples done in it (plus the weights, moments and
+ * step) to continue as if it had never stopped.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
@@ -21,7 +26,8 @@
 /* The training, validation and test samples of one run. */
 typedef struct run_data {
 	cnn_dataset *train, *test;
-	size_t *order; /* training indices, shuffled every epoch */
+	size_t *base;  /* training indices (the validation split removed) */
+	size_t *order; /* base, shuffled for the epoch in progress */
 	size_t n_train;
 	size_t *val; /* held-out training indices */
 	size_t n_val;
@@ -66,6 +72,7 @@ static void run_data_free(run_data *d)
 {
 	cnn_dataset_free(d->train);
 	cnn_dataset_free(d->test);
+	free(d->base);
 	free(d->order);
 	free(d->val);
 	memset(d, 0, sizeof *d);
@@ -137,6 +144,13 @@ static cnn_status run_data_load(const cnn_model *m, run_data *d, cnn_error *err)
 	}
 	d->n_train = n - k;
 	d->n_val = k;
+	d->base = malloc((n ? n : 1) * sizeof *d->base);
+	if (!d->base) {
+		cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+		            "out of memory for %zu sample indices", n);
+		goto fail;
+	}
+	memcpy(d->base, d->order, d->n_train * sizeof *d->base);
 	return CNN_OK;
 fail:
 	run_data_free(d);
@@ -301,6 +315,180 @@ static cnn_status push_history(cnn_model *m, const cnn_epoch_metrics *e,
 	return CNN_OK;
 }
 
+/* Sets the order of the epoch about to start (or resumed in its middle,
+ * m->rng then being the state the epoch started with): the base order,
+ * permuted with the model's RNG when training.shuffle is on. */
+static void shuffle(cnn_model *m, run_data *d)
+{
+	memcpy(d->order, d->base, d->n_train * sizeof *d->order);
+	if (!m->spec.shuffle)
+		return;
+	for (size_t i = d->n_train - 1; i > 0 && d->n_train; i--) {
+		size_t j = (size_t)cnn_rng_below(&m->rng, i + 1);
+		size_t t = d->order[i];
+		d->order[i] = d->order[j];
+		d->order[j] = t;
+	}
+}
+
+/* Whether the caller asked training to stop. */
+static int stop_requested(const cnn_train_options *opts)
+{
+	return opts && opts->stop && *opts->stop;
+}
+
+/* Index of the first NaN or infinite value of the n in p, or n if none. */
+static size_t first_nonfinite(const float *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(p[i]))
+			return i;
+	return n;
+}
+
+/* Writes "NAME[i]" for parameter k of the arena (layer order, weight then
+ * bias) into buf. */
+static void param_name(const cnn_model *m, size_t k, char *buf, size_t size)
+{
+	for (int i = 0; i < m->n_layers; i++) {
+		const cnn_layer *l = &m->layers[i];
+		if (k < l->n_weight) {
+			snprintf(buf, size, "%s[%zu]", l->weight_name, k);
+			return;
+		}
+		k -= l->n_weight;
+		if (k < l->n_bias) {
+			snprintf(buf, size, "%s[%zu]", l->bias_name, k);
+			return;
+		}
+		k -= l->n_bias;
+	}
+	snprintf(buf, size, "parameter %zu", k);
+}
+
+/* Saves in the middle of an epoch: the checkpoint holds the RNG state the
+ * epoch started with (start), so that resuming shuffles the same order,
+ * and m->epoch_pos etc. say how far the epoch got. */
+static cnn_status save_in_epoch(cnn_model *m, const cnn_rng *start,
+                                const char *ckpt, cnn_error *err)
+{
+	cnn_rng now = m->rng;
+	m->rng = *start;
+	cnn_status st = cnn_model_save(m, ckpt, err);
+	m->rng = now;
+	return st;
+}
+
+/* Runs the mini-batches of epoch m->epoch + 1 from sample m->epoch_pos to
+ * the end, accumulating into m->epoch_*. Within the epoch, saves every
+ * checkpoint.every_batches batches, and saves then stops
+ * (CNN_ERR_INTERRUPTED) when a stop is requested before the last batch.
+ * A non-finite loss or weight is CNN_ERR_DIVERGED, with nothing saved. */
+static cnn_status train_epoch(cnn_model *m, run_data *d, const char *ckpt,
+                              const cnn_train_options *opts, cnn_error *err)
+{
+	const cnn_spec *s = &m->spec;
+	const int epoch = m->epoch + 1, every = s->checkpoint_every_batches;
+	const size_t bs = (size_t)s->batch_size;
+	const size_t batches = (d->n_train + bs - 1) / bs;
+	const cnn_rng start = m->rng;
+	const double t0 = now_seconds(), seconds0 = m->epoch_seconds;
+
+	shuffle(m, d);
+	for (size_t first = m->epoch_pos; first < d->n_train;) {
+		size_t left = d->n_train - first, correct = 0, bad;
+		int n = left < bs ? (int)left : (int)bs;
+		size_t batch = first / bs + 1;
+		double bl = train_batch(m, d, first, n, &correct);
+		char what[CNN_NAME_MAX + 48];
+
+		/* nothing is saved after divergence: the file keeps the last
+		 * good state */
+		if (!isfinite(bl))
+			return cnn_err_set(
+			    err, CNN_ERR_DIVERGED, ckpt, 0, 0, NULL,
+			    "training diverged: the loss is %s in epoch %d, "
+			    "batch %zu; this checkpoint keeps the last good "
+			    "state",
+			    isnan(bl) ? "NaN" : "infinite", epoch, batch);
+		bad = first_nonfinite(m->params, m->n_params);
+		if (bad < m->n_params) {
+			param_name(m, bad, what, sizeof what);
+			return cnn_err_set(
+			    err, CNN_ERR_DIVERGED, ckpt, 0, 0, NULL,
+			    "training diverged: %s is %s after epoch %d, batch "
+			    "%zu; this checkpoint keeps the last good state",
+			    what, isnan(m->params[bad]) ? "NaN" : "infinite",
+			    epoch, batch);
+		}
+		first += (size_t)n;
+		m->epoch_pos = first;
+		m->epoch_loss += bl;
+		m->epoch_correct += correct;
+		m->epoch_seconds = seconds0 + (now_seconds() - t0);
+		if (first == d->n_train)
+			break; /* the end of the epoch: the caller saves */
+		if (stop_requested(opts)) {
+			if (save_in_epoch(m, &start, ckpt, err) != CNN_OK)
+				return err->status;
+			return cnn_err_set(err, CNN_ERR_INTERRUPTED, ckpt, 0, 0,
+			                   NULL,
+			                   "training stopped in epoch %d after "
+			                   "batch %zu of %zu; this checkpoint "
+			                   "holds that state",
+			                   epoch, batch, batches);
+		}
+		if (every && batch % (size_t)every == 0 &&
+		    save_in_epoch(m, &start, ckpt, err) != CNN_OK)
+			return err->status;
+	}
+	return CNN_OK;
+}
+
+/* Ends epoch m->epoch + 1 after its last batch: evaluates on the
+ * validation split and the test set, keeps the best weights, records the
+ * metrics in the history and in *e, and resets the position in the epoch. */
+static cnn_status finish_epoch(cnn_model *m, const run_data *d,
+                               cnn_epoch_metrics *e, cnn_error *err)
+{
+	const cnn_spec *s = &m->spec;
+	const int epoch = m->epoch + 1;
+	const double t0 = now_seconds();
+	double l;
+
+	memset(e, 0, sizeof *e);
+	e->epoch = epoch;
+	e->loss = m->epoch_loss / (double)d->n_train;
+	e->train_accuracy = (double)m->epoch_correct / (double)d->n_train;
+	e->test_accuracy = -1.0;
+	e->val_accuracy = -1.0;
+	if (d->n_val)
+		evaluate_set(m, d->train, d->val, d->n_val, (float)s->train.scale,
+		             &l, &e->val_accuracy, NULL);
+	if (d->test)
+		evaluate_set(m, d->test, NULL, d->test->n, (float)s->test.scale,
+		             &l, &e->test_accuracy, NULL);
+	double sel = d->n_val  ? e->val_accuracy
+	             : d->test ? e->test_accuracy
+	                       : e->train_accuracy;
+	if (m->best_epoch == 0 || sel > m->best_accuracy) {
+		m->best_epoch = epoch;
+		m->best_accuracy = sel;
+		if (s->keep == CNN_KEEP_BEST) {
+			memcpy(m->best, m->params,
+			       m->n_params * sizeof *m->best);
+			m->has_best = 1;
+		}
+	}
+	e->seconds = m->epoch_seconds + (now_seconds() - t0);
+	m->epoch = epoch;
+	m->epoch_pos = 0;
+	m->epoch_loss = 0.0;
+	m->epoch_correct = 0;
+	m->epoch_seconds = 0.0;
+	return push_history(m, e, err);
+}
+
 cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
                            cnn_error *err)
 {
@@ -311,6 +499,8 @@ cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
 
 	cnn_err_clear(err);
 	set_threads(opts ? opts->threads : 0);
+	if (cnn_checkpoint_check_target(ckpt, err) != CNN_OK)
+		return err->status;
 	if (run_data_load(m, &d, err) != CNN_OK)
 		return err->status;
 	if (cnn_graph_reserve(m, s->batch_size, err) != CNN_OK)
@@ -318,80 +508,38 @@ cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
 	cnn_graph_use(m, m->params);
 
 	while (m->epoch < s->epochs) {
-		double t0 = now_seconds(), loss = 0.0;
-		size_t correct = 0;
-		int epoch = m->epoch + 1, batch = 0;
+		cnn_epoch_metrics e;
+		int epoch = m->epoch + 1, saved = 0;
 
-		if (s->shuffle)
-			for (size_t i = d.n_train - 1; i > 0 && d.n_train;
-			     i--) {
-				size_t j =
-				    (size_t)cnn_rng_below(&m->rng, i + 1);
-				size_t t = d.order[i];
-				d.order[i] = d.order[j];
-				d.order[j] = t;
-			}
-		for (size_t first = 0; first < d.n_train;
-		     first += (size_t)s->batch_size, batch++) {
-			size_t left = d.n_train - first;
-			int n = left < (size_t)s->batch_size ? (int)left
-			                                     : s->batch_size;
-			double bl = train_batch(m, &d, first, n, &correct);
-			if (!isfinite(bl)) {
-				/* nothing is saved: the file keeps the
-				 * last good state */
-				cnn_err_set(
-				    err, CNN_ERR_DIVERGED, ckpt, 0, 0, NULL,
-				    "training diverged: the loss is %s in "
-				    "epoch %d, batch %d; this checkpoint "
-				    "keeps the last good state",
-				    isnan(bl) ? "NaN" : "infinite", epoch,
-				    batch + 1);
-				goto out;
-			}
-			loss += bl;
-		}
-
-		cnn_epoch_metrics e = {epoch,
-		                       loss / (double)d.n_train,
-		                       (double)correct / (double)d.n_train,
-		                       -1.0,
-		                       -1.0,
-		                       0.0};
-		double l;
-		if (d.n_val)
-			evaluate_set(m, d.train, d.val, d.n_val,
-			             (float)s->train.scale, &l, &e.val_accuracy,
-			             NULL);
-		if (d.test)
-			evaluate_set(m, d.test, NULL, d.test->n,
-			             (float)s->test.scale, &l, &e.test_accuracy,
-			             NULL);
-		double sel = d.n_val  ? e.val_accuracy
-		             : d.test ? e.test_accuracy
-		                      : e.train_accuracy;
-		if (m->best_epoch == 0 || sel > m->best_accuracy) {
-			m->best_epoch = epoch;
-			m->best_accuracy = sel;
-			if (s->keep == CNN_KEEP_BEST) {
-				memcpy(m->best, m->params,
-				       m->n_params * sizeof *m->best);
-				m->has_best = 1;
-			}
-		}
-		m->epoch = epoch;
-		e.seconds = now_seconds() - t0;
-		if (push_history(m, &e, err) != CNN_OK)
+		if (stop_requested(opts)) {
+			/* before the epoch's first batch, or before the rest of
+			 * a resumed one: m->rng is the epoch's start state */
+			if (cnn_model_save(m, ckpt, err) == CNN_OK)
+				cnn_err_set(err, CNN_ERR_INTERRUPTED, ckpt, 0,
+				            0, NULL,
+				            "training stopped before epoch %d "
+				            "ended; this checkpoint holds that "
+				            "state",
+				            epoch);
 			goto out;
-		if ((epoch % s->checkpoint_every == 0 || epoch == s->epochs) &&
-		    cnn_model_save(m, ckpt, err) != CNN_OK)
+		}
+		if (train_epoch(m, &d, ckpt, opts, err) != CNN_OK ||
+		    finish_epoch(m, &d, &e, err) != CNN_OK)
 			goto out;
-		if (opts && opts->on_epoch && opts->on_epoch(&e, opts->user)) {
-			if (epoch % s->checkpoint_every != 0 &&
-			    cnn_model_save(m, ckpt, err) != CNN_OK)
+		if (epoch % s->checkpoint_every == 0 || epoch == s->epochs) {
+			if (cnn_model_save(m, ckpt, err) != CNN_OK)
 				goto out;
-			cnn_err_set(err, CNN_ERR_INTERRUPTED, NULL, 0, 0, NULL,
-			            "training stopped after epoch %d", epoch);
+			saved = 1;
+		}
+		int stop = opts && opts->on_epoch &&
+		           opts->on_epoch(&e, opts->user);
+		if (stop || (stop_requested(opts) && epoch < s->epochs)) {
+			if (!saved && cnn_model_save(m, ckpt, err) != CNN_OK)
+				goto out;
+			cnn_err_set(err, CNN_ERR_INTERRUPTED, ckpt, 0, 0, NULL,
+			            "training stopped after epoch %d; this "
+			            "checkpoint holds that state",
+			            epoch);
 			goto out;
 		}
 	}

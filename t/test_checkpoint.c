@@ -94,6 +94,10 @@ static void fill(cnn_model *m)
 	m->rng.s[3] = 42;
 	m->best_epoch = 2;
 	m->best_accuracy = 0.875;
+	m->epoch_pos = 1280; /* saved in the middle of epoch 4 */
+	m->epoch_loss = 1234.5678901234;
+	m->epoch_correct = 1111;
+	m->epoch_seconds = 1.0 / 7;
 	free(m->history);
 	m->history = calloc(3, sizeof *m->history);
 	m->n_history = 3;
@@ -119,7 +123,10 @@ static int same_state(const cnn_model *a, const cnn_model *b)
 		return 0;
 	if (a->epoch != b->epoch || a->step != b->step ||
 	    memcmp(&a->rng, &b->rng, sizeof a->rng) ||
-	    a->best_epoch != b->best_epoch ||
+	    a->best_epoch != b->best_epoch || a->epoch_pos != b->epoch_pos ||
+	    memcmp(&a->epoch_loss, &b->epoch_loss, sizeof(double)) ||
+	    a->epoch_correct != b->epoch_correct ||
+	    memcmp(&a->epoch_seconds, &b->epoch_seconds, sizeof(double)) ||
 	    memcmp(&a->best_accuracy, &b->best_accuracy, sizeof(double)) ||
 	    a->n_history != b->n_history || strcmp(a->yaml, b->yaml))
 		return 0;
@@ -507,9 +514,9 @@ int main(void)
 	}
 	ok(!memcmp(raw,
 	           "\x89"
-	           "CNN\r\n\x1a\n\x01\0\0\0",
+	           "CNN\r\n\x1a\n\x02\0\0\0",
 	           12),
-	   "the content starts with the signature and version 1");
+	   "the content starts with the signature and version 2");
 	ok(!strcmp(c.r[0].tag, "MODL") && !strcmp(c.r[1].tag, "STAT") &&
 	       !strcmp(c.r[2].tag, "HIST") && !strcmp(c.r[c.n - 1].tag, "END "),
 	   "records MODL, STAT, HIST first and END last");
@@ -534,7 +541,7 @@ int main(void)
 	join_to(crafted, &c);
 	snprintf(want, sizeof want,
 	         "%s: checkpoint format version 7 is newer than this libcnn "
-	         "supports (1)",
+	         "supports (2)",
 	         crafted);
 	ok(try_load(crafted, NULL, 0) == CNN_ERR_CORRUPT && !strcmp(msg, want),
 	   "a newer version: %s", msg);
@@ -542,7 +549,7 @@ int main(void)
 	join_to(crafted, &c);
 	expect(crafted, CNN_ERR_CORRUPT, "bad checkpoint format version 0",
 	       "version 0 is refused");
-	c.head[8] = 1;
+	c.head[8] = CNN_CHECKPOINT_VERSION;
 
 	/* A record after END. */
 	c.r[c.n] = c.r[2];
@@ -662,11 +669,11 @@ int main(void)
 	memcpy(c.r[2].tag, "HIST", 4);
 
 	/* Best weights stored but the state says there are none. */
-	c.r[1].p[c.r[1].len - 1] = 0;
+	c.r[1].p[60] = 0; /* STAT's has_best */
 	join_to(crafted, &c);
 	expect(crafted, CNN_ERR_CORRUPT, "best weights are stored",
 	       "best weights without has_best");
-	c.r[1].p[c.r[1].len - 1] = 1;
+	c.r[1].p[60] = 1;
 
 	ok(join_to(crafted, &c) == 0 && try_load(crafted, NULL, 0) == CNN_OK,
 	   "the undamaged content still loads after all the edits");

@@ -190,8 +190,9 @@ static void print_summary(const cnn_model *m, const char *path)
 	size_t total = 0;
 	stats s;
 
+	cnn_model_train_state(m, &ts);
 	printf("checkpoint:     %s\n", path);
-	printf("format version: %d\n", CNN_CHECKPOINT_VERSION);
+	printf("format version: %d\n", ts.checkpoint_version);
 	printf("model:          %s\n", cnn_model_name(m));
 
 	for (i = 0; i < nl; i++) {
@@ -235,9 +236,12 @@ static void print_summary(const cnn_model *m, const char *path)
 		       ti.name, ws, shape, s.min, s.max, s.mean, s.std);
 	}
 
-	cnn_model_train_state(m, &ts);
 	printf("\ntraining:\n");
-	printf("  epoch:          %d of %d\n", ts.epoch, ts.epochs);
+	printf("  epoch:          %d of %d", ts.epoch, ts.epochs);
+	if (ts.epoch_samples)
+		printf(", and %llu samples of epoch %d",
+		       (unsigned long long)ts.epoch_samples, ts.epoch + 1);
+	printf("\n");
 	printf("  steps:          %llu\n", (unsigned long long)ts.step);
 	if (ts.best_epoch > 0)
 		printf("  best epoch:     %d (accuracy %.4f)\n", ts.best_epoch,
@@ -284,7 +288,8 @@ static void print_json(const cnn_model *m)
 	size_t total = 0;
 	stats s;
 
-	printf("{\n  \"format_version\": %d,\n", CNN_CHECKPOINT_VERSION);
+	cnn_model_train_state(m, &ts);
+	printf("{\n  \"format_version\": %d,\n", ts.checkpoint_version);
 	printf("  \"model\": {\n    \"name\": ");
 	json_string(stdout, cnn_model_name(m));
 	printf(",\n    \"layers\": [");
@@ -325,9 +330,10 @@ static void print_json(const cnn_model *m)
 	}
 	printf("\n  ],\n");
 
-	cnn_model_train_state(m, &ts);
 	printf("  \"training\": {\n    \"epoch\": %d,\n    \"epochs\": %d,\n",
 	       ts.epoch, ts.epochs);
+	printf("    \"epoch_samples\": %llu,\n",
+	       (unsigned long long)ts.epoch_samples);
 	printf("    \"step\": %llu,\n", (unsigned long long)ts.step);
 	if (ts.best_epoch > 0) {
 		printf("    \"best_epoch\": %d,\n    \"best_test_accuracy\": ",

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,32 @@
 #define MAX_SETS 256
 
 static const char *prog = "cnnrun";
+
+/* Set by the first SIGINT or SIGTERM: training saves and stops after the
+ * batch in progress. The handler then gives way to the default action, so
+ * a second signal ends the program at once (the checkpoint on disk is
+ * still whole: saves are atomic). */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+/* SIGINT and SIGTERM stop training cleanly; SIGXFSZ (a file size limit
+ * reached, as with ulimit -f) is ignored so that the write fails with EFBIG
+ * and is reported like a full disk. */
+static void install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop_signal;
+	sa.sa_flags = SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGXFSZ, SIG_IGN);
+}
 
 /* The help text: every option with its default in brackets. */
 /* clang-format off */
@@ -77,6 +104,7 @@ typedef struct options {
 typedef struct epoch_ctx {
 	const options *o;
 	FILE *metrics;
+	int metrics_errno; /* set when writing the metrics file failed */
 	int epochs;
 } epoch_ctx;
 
@@ -113,7 +141,11 @@ static int on_epoch(const cnn_epoch_metrics *e, void *user)
 			         e->val_accuracy);
 		json_num(c->metrics, "seconds", e->seconds);
 		fprintf(c->metrics, "}\n");
-		fflush(c->metrics);
+		if (fflush(c->metrics) != 0 || ferror(c->metrics)) {
+			/* stop: training saves first, then train() says why */
+			c->metrics_errno = errno ? errno : EIO;
+			return 1;
+		}
 	}
 	return 0;
 }
@@ -140,8 +172,8 @@ static int train(cnn_model *m, const options *o, const char *ckpt, int append)
 {
 	cnn_error err;
 	cnn_train_state st;
-	epoch_ctx c = {o, NULL, 0};
-	cnn_train_options to = {ckpt, o->threads, on_epoch, &c};
+	epoch_ctx c = {o, NULL, 0, 0};
+	cnn_train_options to = {ckpt, o->threads, on_epoch, &c, &stop_signal};
 
 	cnn_model_train_state(m, &st);
 	c.epochs = st.epochs;
@@ -159,10 +191,15 @@ static int train(cnn_model *m, const options *o, const char *ckpt, int append)
 		printf("%s: already trained for %d of %d epochs; nothing to "
 		       "do\n",
 		       ckpt, st.epoch, st.epochs);
+	install_signals();
 	cnn_status s = cnn_model_train(m, &to, &err);
-	if (c.metrics && fclose(c.metrics) != 0 && s == CNN_OK) {
-		fprintf(stderr, "%s: cannot write metrics file: %s\n",
-		        o->metrics, strerror(errno));
+	if (c.metrics && fclose(c.metrics) != 0 && !c.metrics_errno)
+		c.metrics_errno = errno;
+	if (c.metrics_errno) {
+		fprintf(stderr,
+		        "%s: cannot write metrics file: %s (training stopped; "
+		        "%s holds the last epoch)\n",
+		        o->metrics, strerror(c.metrics_errno), ckpt);
 		return 1;
 	}
 	if (s != CNN_OK)
