@@ -137,6 +137,9 @@ typedef struct cnn_tensor_info {
 	size_t size;       /* number of floats */
 	const float *data; /* the current weights */
 	const float *best; /* the best weights kept, or NULL */
+	/* The optimiser's state for this tensor: Adam's first and second
+	 * moments, or SGD's velocity and zeros. */
+	const float *moment1, *moment2;
 } cnn_tensor_info;
 
 typedef struct cnn_epoch_metrics {

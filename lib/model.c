@@ -145,6 +145,8 @@ cnn_status cnn_model_tensor(const cnn_model *m, int index, cnn_tensor_info *out)
 				out->size = n;
 				out->data = m->params + off;
 				out->best = m->has_best ? m->best + off : NULL;
+				out->moment1 = m->m1 + off;
+				out->moment2 = m->m2 + off;
 				return CNN_OK;
 			}
 			off += n;

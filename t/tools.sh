@@ -68,6 +68,17 @@ ok $? "the message names the checkpoint, the epoch and the batch"
 cmp -s "$tmp/c.ckpt.gz" "$tmp/d.ckpt.gz"
 ok $? "the checkpoint on disk is the last good one, unchanged"
 
+# Divergence in the weights: Adam without bias correction moves every weight
+# with a gradient by about 1.4 * learning_rate, so 3e38 overflows them all to
+# infinity in the first step while the first loss is still finite.
+run cnnrun $QUICK --set optimizer.learning_rate=3e38 -o "$tmp/w.ckpt.gz" "$MODEL" \
+	>"$tmp/out" 2>"$tmp/err"
+is "$?:$(lines "$tmp/err")" "1:1" "weights overflowing to infinity: exit 1 and one line"
+grep -q "^$tmp/w.ckpt.gz: training diverged: [a-z0-9]*\.\(weight\|bias\)\[[0-9]*\] is \(NaN\|infinite\) after epoch 1, batch 1; this checkpoint keeps the last good state$" "$tmp/err"
+ok $? "the message names the weight, the epoch and the batch"
+test ! -e "$tmp/w.ckpt.gz"
+ok $? "nothing is saved from a diverged run"
+
 # Evaluate.
 run cnnrun --evaluate "$tmp/c.ckpt.gz" --set data.test.limit=300 >"$tmp/out" 2>"$tmp/err"
 ok $? "--evaluate exits 0"

@@ -28,6 +28,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "Usage: %s [OPTION]... CKPT.gz\n"
+	        "       %s --diff A.gz B.gz\n"
 	        "Show what a libcnn checkpoint holds: the model, its tensors "
 	        "with statistics,\n"
 	        "the training state and the metric history. The whole file "
@@ -37,12 +38,16 @@ static void usage(FILE *f)
 	        "the summary\n"
 	        "  -t, --tensor NAME    print tensor NAME's shape, then its "
 	        "values, one per line\n"
+	        "  -d, --diff A.gz B.gz compare two checkpoints: every tensor "
+	        "(weights, optimiser\n"
+	        "                       moments, best weights) bit for bit, "
+	        "and the training position\n"
 	        "  -h, --help           show this help and exit\n"
 	        "  -V, --version        show the version and exit\n"
 	        "\n"
 	        "Exit status: 0 success, 1 a damaged or unreadable "
 	        "checkpoint, 2 a usage error.\n",
-	        progname);
+	        progname, progname);
 }
 
 /* One line on stderr, then the exit status. */
@@ -419,29 +424,139 @@ static int print_tensor(const cnn_model *m, const char *path, const char *name)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Two checkpoints                                                          */
+
+/* Compares n floats bit for bit; sets *max to the largest |a - b| (NaN if
+ * a NaN meets a number) and returns how many differ. */
+static size_t compare_floats(const float *a, const float *b, size_t n,
+                             double *max)
+{
+	size_t differ = 0;
+	*max = 0.0;
+	for (size_t i = 0; i < n; i++) {
+		if (!memcmp(&a[i], &b[i], sizeof(float)))
+			continue;
+		differ++;
+		double d = fabs((double)a[i] - (double)b[i]);
+		if (isnan(d) || d > *max)
+			*max = isnan(*max) ? *max : d;
+	}
+	return differ;
+}
+
+/* Prints, for every tensor and role of a (matched by name in b), the
+ * largest absolute difference and how many values differ bit for bit, then
+ * the training positions, and one closing line: "identical" or what
+ * differs. Returns 0 (the comparison itself succeeded). */
+static int print_diff(const cnn_model *a, const char *pa, const cnn_model *b,
+                      const char *pb)
+{
+	static const char *const roles[] = {"weight", "moment1", "moment2",
+	                                    "best"};
+	cnn_tensor_info ta, tb;
+	cnn_train_state sa, sb;
+	int na = cnn_model_tensor_count(a), nb = cnn_model_tensor_count(b);
+	int matched = 0, bad_tensors = 0;
+	size_t values = 0, differ = 0;
+
+	printf("%-20s %-8s %14s %12s\n", "tensor", "role", "max |a-b|",
+	       "differing");
+	for (int i = 0; i < na; i++) {
+		int j;
+		if (cnn_model_tensor(a, i, &ta) != CNN_OK)
+			continue;
+		for (j = 0; j < nb; j++)
+			if (cnn_model_tensor(b, j, &tb) == CNN_OK &&
+			    !strcmp(ta.name, tb.name))
+				break;
+		if (j == nb || ta.size != tb.size || ta.ndim != tb.ndim ||
+		    memcmp(ta.shape, tb.shape, sizeof ta.shape)) {
+			printf("%-20s %s\n", ta.name,
+			       j == nb ? "only in the first checkpoint"
+			               : "has another shape");
+			bad_tensors++;
+			continue;
+		}
+		matched++;
+		const float *pa_[4] = {ta.data, ta.moment1, ta.moment2, ta.best};
+		const float *pb_[4] = {tb.data, tb.moment1, tb.moment2, tb.best};
+		for (int r = 0; r < 4; r++) {
+			double max;
+			size_t d;
+			if (!pa_[r] || !pb_[r]) {
+				if (pa_[r] || pb_[r]) {
+					printf("%-20s %-8s %s\n", ta.name,
+					       roles[r],
+					       "stored in one checkpoint only");
+					bad_tensors++;
+				}
+				continue;
+			}
+			d = compare_floats(pa_[r], pb_[r], ta.size, &max);
+			printf("%-20s %-8s %14.6g %12zu\n", ta.name, roles[r],
+			       max, d);
+			values += ta.size;
+			differ += d;
+			bad_tensors += d > 0;
+		}
+	}
+	if (matched < nb) {
+		printf("(%d tensors only in the second checkpoint)\n",
+		       nb - matched);
+		bad_tensors += nb - matched;
+	}
+	cnn_model_train_state(a, &sa);
+	cnn_model_train_state(b, &sb);
+	int same_pos = sa.epoch == sb.epoch && sa.step == sb.step &&
+	               sa.epoch_samples == sb.epoch_samples;
+	printf("position: epoch %d, step %llu, %llu samples into the next "
+	       "epoch / epoch %d, step %llu, %llu samples\n",
+	       sa.epoch, (unsigned long long)sa.step,
+	       (unsigned long long)sa.epoch_samples, sb.epoch,
+	       (unsigned long long)sb.step,
+	       (unsigned long long)sb.epoch_samples);
+	if (!bad_tensors && same_pos)
+		printf("%s and %s: identical (%zu values, bit for bit, and "
+		       "the same position)\n",
+		       pa, pb, values);
+	else
+		printf("%s and %s: differ (%zu of %zu values, %d tensors; "
+		       "position %s)\n",
+		       pa, pb, differ, values, bad_tensors,
+		       same_pos ? "the same" : "differs");
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"json", no_argument, NULL, 'j'},
 	    {"tensor", required_argument, NULL, 't'},
+	    {"diff", no_argument, NULL, 'd'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0}};
-	const char *tensor = NULL, *path;
+	const char *tensor = NULL, *other = NULL, *path;
+	int diff = 0;
 	int json = 0, c, status;
 	cnn_model *m;
 	cnn_error err;
 	char buf[1200];
 
 	opterr = 0; /* our own one-line messages */
-	while ((c = getopt_long(argc, argv, ":t:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":t:dhV", longopts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 'j':
 			json = 1;
 			break;
 		case 't':
 			tensor = optarg;
+			break;
+		case 'd':
+			diff = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -465,20 +580,31 @@ int main(int argc, char **argv)
 			            argv[optind - 1]);
 		}
 	}
-	if (optind != argc - 1)
+	if (optind != argc - 1 - diff)
 		return fail(2, "%s (see --help)",
 		            optind == argc ? "no checkpoint given"
+		            : diff         ? "--diff expects two checkpoint files"
 		                           : "expected one checkpoint file");
 	path = argv[optind];
-	if (json && tensor)
-		return fail(2, "--json and --tensor cannot be combined");
+	other = diff ? argv[optind + 1] : NULL;
+	if (!!json + !!tensor + diff > 1)
+		return fail(2, "--json, --tensor and --diff exclude each other");
 
 	if (cnn_model_load(&m, path, NULL, 0, &err) != CNN_OK)
 		return fail(cnn_status_exit_code(err.status), "%s",
 		            cnn_error_string(&err, buf, sizeof buf));
 
 	status = 0;
-	if (tensor)
+	if (other) {
+		cnn_model *m2;
+		if (cnn_model_load(&m2, other, NULL, 0, &err) != CNN_OK) {
+			cnn_model_free(m);
+			return fail(cnn_status_exit_code(err.status), "%s",
+			            cnn_error_string(&err, buf, sizeof buf));
+		}
+		status = print_diff(m, path, m2, other);
+		cnn_model_free(m2);
+	} else if (tensor)
 		status = print_tensor(m, path, tensor);
 	else if (json)
 		print_json(m);
