@@ -2,8 +2,9 @@
  * test_model.c - the model as a whole: every parameter's gradient through
  * the full network (conv, relu, maxpool, flatten, dense, softmax with the
  * fused cross-entropy) against central finite differences, for both loss
- * reductions; and Adam and SGD steps against the update rules written out
- * independently here in double precision.
+ * reductions; Adam and SGD steps against the update rules written out
+ * independently here in double precision; and the softmax cross-entropy on
+ * logits of +-1e4.
  */
 #include "internal.h"
 #include "tap.h"
@@ -209,9 +210,76 @@ static void test_rule(const char *name, const char *yaml, rule_fn rule)
 	cnn_model_free(m);
 }
 
+/* Softmax with cross-entropy on logits of +1e4 and -1e4: a naive
+ * exp(1e4) overflows to infinity and exp(-1e4) underflows to 0 (log 0 is
+ * -inf), so only a stable formulation (subtract the maximum, log-sum-exp)
+ * gives the finite loss and gradient. A dense 2 -> 3 layer whose weights
+ * put the logits (1e4, -1e4, 0) on the input (1, 0). */
+static void test_stable_softmax(void)
+{
+	static const char *text =
+	    "input: {channels: 1, height: 1, width: 2}\n"
+	    "layers:\n"
+	    "  - {type: dense, units: 3}\n"
+	    "  - {type: softmax}\n"
+	    "loss: {type: cross_entropy, reduction: sum}\n";
+	static const float z[3] = {1e4f, -1e4f, 0.0f};
+	cnn_tree t;
+	cnn_model *m = NULL;
+	cnn_error err;
+	size_t correct = 0;
+
+	cnn_err_clear(&err);
+	if (cnn_tree_parse(&t, text, strlen(text), "softmax.yaml", &err) !=
+	        CNN_OK ||
+	    cnn_model_from_tree(&m, &t, &err) != CNN_OK ||
+	    cnn_graph_reserve(m, 2, &err) != CNN_OK) {
+		ok(0, "the softmax model builds");
+		cnn_model_free(m);
+		return;
+	}
+	cnn_layer *d = &m->layers[0];
+	for (int k = 0; k < 3; k++) {
+		d->w[k * 2] = z[k]; /* weight (unit k, input 0) */
+		d->w[k * 2 + 1] = 0.0f;
+		d->b[k] = 0.0f;
+	}
+	/* sample 0 has the label of the largest logit, sample 1 the
+	 * smallest's */
+	for (int s = 0; s < 2; s++) {
+		m->act[0][s * 2] = 1.0f;
+		m->act[0][s * 2 + 1] = 0.0f;
+	}
+	m->labels[0] = 0;
+	m->labels[1] = 1;
+	double loss = cnn_graph_gradient(m, 2, &correct);
+	const float *p = m->act[2], *g = m->dact[1];
+	/* loss 0: log(1 + e^-1e4 + e^-2e4) = 0 in double; loss 1:
+	 * 2e4 + log(1 + ...) = 2e4 */
+	ok(isfinite(loss) && fabs(loss - 2e4) < 1e-6,
+	   "cross-entropy of logits +-1e4 is finite and exact: %.17g (want "
+	   "20000)",
+	   loss);
+	ok(p[0] == 1.0f && p[1] == 0.0f && p[2] == 0.0f && p[3] == 1.0f &&
+	       p[4] == 0.0f && p[5] == 0.0f,
+	   "the probabilities are (1, 0, 0): %g %g %g", p[0], p[1], p[2]);
+	ok(g[0] == 0.0f && g[1] == 0.0f && g[2] == 0.0f && g[3] == 1.0f &&
+	       g[4] == -1.0f && g[5] == 0.0f,
+	   "dL/dlogits = p - onehot: (0, 0, 0) and (1, -1, 0): got (%g, %g, "
+	   "%g) and (%g, %g, %g)",
+	   g[0], g[1], g[2], g[3], g[4], g[5]);
+	int finite = 1;
+	for (size_t i = 0; i < m->n_params; i++)
+		finite &= isfinite(m->grads[i]);
+	ok(finite && correct == 1,
+	   "every weight gradient is finite; one of two samples correct");
+	cnn_model_free(m);
+}
+
 int main(void)
 {
 	plan_no_plan();
+	test_stable_softmax();
 	test_gradients("sum");
 	test_gradients("mean");
 	test_reduction_scale();
