@@ -5,7 +5,7 @@
  * CRC16 and, in an extra subfield "CK", the CRC-32 of the compressed bytes,
  * so that every byte of the file is checked. Its content is
  *
- *     signature "\x89CNN\r\n\x1a\n", u32 format version (1),
+ *     signature "\x89CNN\r\n\x1a\n", u32 format version (2; 1 is read),
  *     records: tag[4] u64 length payload[length] u32 crc32(tag..payload)
  *
  * with records MODL (the YAML description), STAT (counters, RNG), HIST (the
