@@ -637,6 +637,9 @@ truncated:
  * (size bytes; "" if none) for the caller to report if the records
  * themselves do not say more precisely what is wrong. Damage that stops
  * decompression is CNN_ERR_CORRUPT, an unreadable file CNN_ERR_IO. */
+static cnn_status check_head(const uint8_t *data, size_t len, const char *path,
+                             cnn_rbuf *r, uint32_t *version, cnn_error *err);
+
 static cnn_status read_gzip(const uint8_t *f, size_t n, const char *path,
                             cnn_wbuf *out, int *truncated, char *damage,
                             size_t size, cnn_error *err)
@@ -649,7 +652,7 @@ static cnn_status read_gzip(const uint8_t *f, size_t n, const char *path,
 	z_stream zs;
 	size_t pos = 0, in_off, room;
 	uint32_t ck = 0;
-	int has_ck, ret;
+	int has_ck, ret, head_checked = 0;
 
 	*truncated = 0;
 	damage[0] = '\0';
@@ -707,6 +710,16 @@ static cnn_status read_gzip(const uint8_t *f, size_t n, const char *path,
 		zs.avail_out = (uInt)room;
 		ret = inflate(&zs, Z_NO_FLUSH);
 		out->len += room - zs.avail_out;
+		/* A file of something else (say, a gzip bomb) is refused as
+		 * soon as its first 12 bytes show it, not inflated whole. */
+		if (!head_checked && out->len >= 12) {
+			cnn_rbuf r;
+			uint32_t version;
+			head_checked = 1;
+			if (check_head(out->data, out->len, path, &r, &version,
+			               err) != CNN_OK)
+				goto out;
+		}
 		if (ret == Z_STREAM_END)
 			break;
 		if (ret == Z_MEM_ERROR) {
@@ -1092,10 +1105,14 @@ static cnn_status restore_tensors(cnn_model *m, const uint8_t *data, size_t len,
 		for (i = 0; i < n && strcmp(t[i].name, tr.name); i++)
 			;
 		if (i == n) {
+			/* Not a name of the model: shown in one line. */
+			char shown[CKPT_NAME_MAX + 1];
+			printable(shown, sizeof shown, (const uint8_t *)tr.name,
+			          strlen(tr.name));
 			cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
 			            "tensor %s in the checkpoint is not in its "
 			            "model",
-			            tr.name);
+			            shown);
 			goto out;
 		}
 		if (tr.ndim != t[i].ndim || tr.count != t[i].n ||
@@ -1271,16 +1288,24 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 	}
 	strcpy(source, path);
 	strcat(source, ":model");
+	/* A description that does not parse, or (without overrides, which
+	 * may be what is wrong) does not build, is damage: libcnn saved it
+	 * from a model it had built. */
 	if (cnn_tree_parse(&tree, (const char *)idx[0].payload, idx[0].len,
-	                   source, err) != CNN_OK)
+	                   source, err) != CNN_OK) {
+		err->status = CNN_ERR_CORRUPT;
 		goto out;
+	}
 	for (i = 0; i < n_overrides; i++)
 		if (cnn_tree_set(&tree, overrides[i], err) != CNN_OK) {
 			cnn_tree_free(&tree);
 			goto out;
 		}
-	if (cnn_model_from_tree(&m, &tree, err) != CNN_OK)
+	if (cnn_model_from_tree(&m, &tree, err) != CNN_OK) {
+		if (n_overrides == 0 && err->status == CNN_ERR_CONFIG)
+			err->status = CNN_ERR_CORRUPT;
 		goto out;
+	}
 
 	/* Byte 60 of STAT is has_best. */
 	if (restore_tensors(m, buf.data, buf.len, path,

@@ -75,17 +75,17 @@ static cnn_status parse_init_map(const cnn_node *n, const char *full,
 
 	switch (s.type) {
 	case CNN_INIT_CONSTANT:
-		st = cnn_get_double(n, full, "value", 1, -DBL_MAX, DBL_MAX,
+		st = cnn_get_double(n, full, "value", 1, -FLT_MAX, FLT_MAX,
 		                    &s.a, err);
 		break;
 	case CNN_INIT_UNIFORM:
 		s.a = 0;
 		s.b = 1;
-		st = cnn_get_double(n, full, "low", 0, -DBL_MAX, DBL_MAX, &s.a,
+		st = cnn_get_double(n, full, "low", 0, -FLT_MAX, FLT_MAX, &s.a,
 		                    err);
 		if (!st)
-			st = cnn_get_double(n, full, "high", 0, -DBL_MAX,
-			                    DBL_MAX, &s.b, err);
+			st = cnn_get_double(n, full, "high", 0, -FLT_MAX,
+			                    FLT_MAX, &s.b, err);
 		if (!st && !(s.a < s.b))
 			st = cnn_node_error(
 			    err, n, full,
@@ -98,10 +98,10 @@ static cnn_status parse_init_map(const cnn_node *n, const char *full,
 	case CNN_INIT_NORMAL:
 		s.a = 0;
 		s.b = 1;
-		st = cnn_get_double(n, full, "mean", 0, -DBL_MAX, DBL_MAX, &s.a,
+		st = cnn_get_double(n, full, "mean", 0, -FLT_MAX, FLT_MAX, &s.a,
 		                    err);
 		if (!st)
-			st = cnn_get_double(n, full, "std", 0, 0, DBL_MAX, &s.b,
+			st = cnn_get_double(n, full, "std", 0, 0, FLT_MAX, &s.b,
 			                    err);
 		break;
 	default:
@@ -138,12 +138,23 @@ cnn_status cnn_init_parse(const cnn_node *map, const char *path,
 			s.type = CNN_INIT_HE;
 		else if (!strcmp(n->value, "xavier"))
 			s.type = CNN_INIT_XAVIER;
-		else
+		else {
+			/* Quoted in one line: control characters as '?'. */
+			char ex[41];
+			size_t i;
+
+			for (i = 0; i < 40 && n->value[i]; i++)
+				ex[i] = (unsigned char)n->value[i] < 0x20 ||
+				                n->value[i] == 0x7f
+				            ? '?'
+				            : n->value[i];
+			ex[i] = '\0';
 			return cnn_node_error(
 			    err, n, full,
 			    "expected one of zeros, he, xavier or a mapping "
-			    "{type: ...}, got \"%.40s\"",
-			    n->value);
+			    "{type: ...}, got \"%s\"",
+			    ex);
+		}
 		*out = s;
 		return CNN_OK;
 	}

@@ -392,10 +392,9 @@ cnn_status cnn_csv_load(cnn_dataset *d, const cnn_data_source *src,
  * files' content, not compressed, with src->images, src->labels or
  * src->path naming them in messages. cnn_idx_parse: labels NULL reads images
  * only (every label 0). The bytes need no terminator. */
-cnn_status cnn_idx_parse(cnn_dataset *d, const uint8_t *images,
-                         size_t n_images, const uint8_t *labels,
-                         size_t n_labels, const cnn_data_source *src,
-                         cnn_error *err);
+cnn_status cnn_idx_parse(cnn_dataset *d, const uint8_t *images, size_t n_images,
+                         const uint8_t *labels, size_t n_labels,
+                         const cnn_data_source *src, cnn_error *err);
 cnn_status cnn_csv_parse(cnn_dataset *d, const uint8_t *text, size_t len,
                          const cnn_data_source *src, cnn_error *err);
 
@@ -492,18 +491,19 @@ void cnn_optim_step(cnn_model *m);
  * cnn_model_from_yaml and the checkpoint loader). Takes ownership of tree. */
 cnn_status cnn_model_from_tree(cnn_model **out, cnn_tree *tree, cnn_error *err);
 
-/* Builds a model from the bytes of a checkpoint file (file_len bytes, read
- * from path, which only names it in messages), as cnn_model_load does.
- * Order: decompress, verify every record, parse the embedded description
- * and apply the overrides, build the model, then copy tensors and state
- * into it. Damage is CNN_ERR_CORRUPT naming the file and what was being
- * read; errors in the overrides keep their own status. */
 /* Checks that a checkpoint can be written at path before training starts:
  * path is a regular file or absent, and a temporary file can be created in
  * its folder (it is removed). CNN_ERR_IO "PATH: cannot write checkpoint:
  * REASON" otherwise. */
 cnn_status cnn_checkpoint_check_target(const char *path, cnn_error *err);
 
+/* Builds a model from the bytes of a checkpoint file (file_len bytes, read
+ * from path, which only names it in messages), as cnn_model_load does.
+ * Order: decompress, verify every record, parse the embedded description
+ * and apply the overrides, build the model, then copy tensors and state
+ * into it. Damage is CNN_ERR_CORRUPT naming the file and what was being
+ * read (an embedded description that does not parse, or does not build
+ * without overrides, too); errors in the overrides keep their own status. */
 cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
                                 size_t file_len, const char *path,
                                 const char *const *overrides,

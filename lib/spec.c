@@ -63,6 +63,27 @@ static void describe(const cnn_node *n, char *buf, size_t size)
 	         ex, strlen(n->value) > len ? "..." : "");
 }
 
+/* Copies s into buf (at most 40 bytes, cut on a UTF-8 boundary, "..." when
+ * cut) with control characters shown as '?', for quoting user text in a
+ * one-line message. buf has room for 48 bytes. */
+static const char *printable(const char *s, char buf[48])
+{
+	size_t len = strlen(s), i;
+
+	if (len > 40) {
+		len = 40;
+		while (len && ((unsigned char)s[len] & 0xC0) == 0x80)
+			len--;
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		buf[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+	}
+	strcpy(buf + i, strlen(s) > len ? "..." : "");
+	return buf;
+}
+
 static void join(char *buf, size_t size, const char *path, const char *key)
 {
 	if (path && path[0])
@@ -134,6 +155,24 @@ static cnn_status get_real(spec_ctx *c, const cnn_node *map, const char *path,
 	describe(n, got, sizeof got);
 	return cnn_node_error(c->err, n, full, "expected %s, got %s", expect,
 	                      got);
+}
+
+/* map[key], read as v, is used in single precision: unless it is 0 it must
+ * neither round to 0 nor overflow to infinity. */
+static cnn_status fits_float(spec_ctx *c, const cnn_node *map, const char *path,
+                             const char *key, double v)
+{
+	const cnn_node *n = cnn_map_get(map, key);
+	char full[128], got[80];
+
+	if (!n || v == 0 || (fabs(v) >= FLT_MIN && fabs(v) <= FLT_MAX))
+		return CNN_OK;
+	join(full, sizeof full, path, key);
+	describe(n, got, sizeof got);
+	return cnn_node_error(c->err, n, full,
+	                      "expected a number from %g to %g (it is used in "
+	                      "single precision), got %s",
+	                      (double)FLT_MIN, (double)FLT_MAX, got);
 }
 
 /* The folder of the YAML file, absolute, into buf (CNN_PATH_MAX). */
@@ -420,13 +459,14 @@ static cnn_status parse_layers(spec_ctx *c)
 			return st;
 		l->ops = cnn_layer_find(type);
 		if (!l->ops) {
-			char full[80];
+			char full[80], ex[48];
 
 			snprintf(full, sizeof full, "%s.type", path);
 			return cnn_node_error(c->err, tn, full,
-			                      "unknown layer type \"%.40s\" "
+			                      "unknown layer type \"%s\" "
 			                      "(expected one of: %s)",
-			                      type, cnn_layer_types());
+			                      printable(type, ex),
+			                      cnn_layer_types());
 		}
 		l->index = i;
 		l->node = item;
@@ -435,7 +475,7 @@ static cnn_status parse_layers(spec_ctx *c)
 				ordinal++;
 		if (cnn_map_get(item, "name")) {
 			const cnn_node *nn = cnn_map_get(item, "name");
-			char full[80];
+			char full[80], ex[48];
 
 			snprintf(full, sizeof full, "%s.name", path);
 			st = cnn_get_string(item, path, "name", 1, l->name,
@@ -446,8 +486,8 @@ static cnn_status parse_layers(spec_ctx *c)
 				return cnn_node_error(
 				    c->err, nn, full,
 				    "expected a name of letters, digits "
-				    "and '_', got \"%.40s\"",
-				    l->name);
+				    "and '_', got \"%s\"",
+				    printable(l->name, ex));
 		} else {
 			snprintf(l->name, sizeof l->name, "%s%d", l->ops->type,
 			         ordinal);
@@ -568,6 +608,9 @@ static cnn_status parse_optimizer(spec_ctx *c)
 	st = get_real(c, m, "optimizer", "learning_rate", 0, 1, DBL_MAX, 0,
 	              &s->learning_rate);
 	if (!st)
+		st = fits_float(c, m, "optimizer", "learning_rate",
+		                s->learning_rate);
+	if (!st)
 		st =
 		    get_real(c, m, "optimizer", "beta1", 0, 0, 1, 1, &s->beta1);
 	if (!st)
@@ -576,6 +619,8 @@ static cnn_status parse_optimizer(spec_ctx *c)
 	if (!st)
 		st = get_real(c, m, "optimizer", "epsilon", 0, 1, DBL_MAX, 0,
 		              &s->epsilon);
+	if (!st)
+		st = fits_float(c, m, "optimizer", "epsilon", s->epsilon);
 	if (!st)
 		st = cnn_get_bool(m, "optimizer", "epsilon_inside_sqrt", 0,
 		                  &s->epsilon_inside_sqrt, c->err);
@@ -728,16 +773,27 @@ static cnn_status parse_dataset(spec_ctx *c, const cnn_node *m,
 		d->header = b;
 	}
 	st = cnn_get_int(m, path, "label_column", 0, 0, LONG_MAX, &col, c->err);
-	if (!st && col > INT_MAX) {
-		char full[128];
+	if (!st && col > 0) {
+		/* a row is the label and channels*height*width pixels (the
+		 * input is known: it is read first) */
+		const int *in = c->spec->input;
+		long pixels = (long)in[0] * in[1] * in[2];
+		const cnn_node *n = cnn_map_get(m, "label_column");
+		char full[128], got[80];
 
 		join(full, sizeof full, path, "label_column");
-		st = cnn_node_error(c->err, cnn_map_get(m, "label_column"),
-		                    full, "%ld is too large (at most %d)", col,
-		                    INT_MAX);
+		describe(n, got, sizeof got);
+		if (col > pixels)
+			st = cnn_node_error(c->err, n, full,
+			                    "expected an integer from 0 to %ld "
+			                    "(a row is the label and %ld "
+			                    "pixels), got %s",
+			                    pixels, pixels, got);
 	}
 	if (!st)
 		st = get_real(c, m, path, "scale", 0, 1, DBL_MAX, 0, &d->scale);
+	if (!st)
+		st = fits_float(c, m, path, "scale", d->scale);
 	if (!st)
 		st = cnn_get_int(m, path, "limit", 0, 0, LONG_MAX, &limit,
 		                 c->err);

@@ -5,8 +5,9 @@
  * of nodes (cnn_node) that remember the file, line and column they came
  * from, so that every later complaint can point at what the user wrote.
  * Only the subset of YAML a configuration needs is accepted: one document,
- * a mapping at the top, no anchors or aliases, no duplicate keys, at most 32
- * levels of nesting. The file also holds the "--set" overrides, the emitter
+ * a mapping at the top, no anchors or aliases, no tags but YAML's standard
+ * ones, no duplicate keys, at most 32 levels of nesting, 1,000,000 values and
+ * 16 MiB. The file also holds the "--set" overrides, the emitter
  * (tree back to YAML, for checkpoints) and the typed getters with which
  * spec.c and the layers validate the tree.
  */
@@ -206,6 +207,15 @@ static cnn_status parser_error(parse_ctx *c)
 
 	if (p->error == YAML_MEMORY_ERROR)
 		return nomem(c->err);
+	if (p->error == YAML_SCANNER_ERROR && p->context &&
+	    !strcmp(p->context, "while scanning a simple key"))
+		/* libyaml notices the missing ':' only where the key can no
+		 * longer end (the next line, or 1024 characters on): point at
+		 * the key itself */
+		return mark_error(c, p->context_mark,
+		                  "could not find the ':' after this key (a "
+		                  "key and its ':' must be on one line, at "
+		                  "most 1024 characters apart)");
 	if (p->error == YAML_READER_ERROR) {
 		/* Only a byte offset is known: count lines up to it. */
 		size_t i, off = p->problem_offset;
@@ -222,6 +232,24 @@ static cnn_status parser_error(parse_ctx *c)
 				m.column++;
 			}
 		}
+	}
+	if (p->error == YAML_SCANNER_ERROR && m.index < c->len &&
+	    c->text[m.index] == '\t' &&
+	    !strcmp(problem, "found character that cannot start any token"))
+		return mark_error(c, m,
+		                  "found a tab character where YAML allows "
+		                  "only spaces (indent with spaces)");
+	if (p->context && p->error != YAML_READER_ERROR &&
+	    (p->context_mark.line != m.line ||
+	     p->context_mark.column != m.column)) {
+		/* "while scanning a quoted scalar": say where that began */
+		yaml_mark_t k = p->context_mark;
+
+		if (c->no_marks)
+			return mark_error(c, m, "%s (%s)", problem, p->context);
+		return mark_error(c, m, "%s (%s starting at %lu:%lu)", problem,
+		                  p->context, (unsigned long)k.line + 1,
+		                  (unsigned long)k.column + 1);
 	}
 	return mark_error(c, m, "%s", problem);
 }
@@ -277,6 +305,43 @@ static cnn_status check_anchor(parse_ctx *c, const yaml_event_t *ev)
 		return mark_error(c, ev->start_mark,
 		                  "anchors and aliases are not supported");
 	return CNN_OK;
+}
+
+/* Rejects tags other than YAML's standard ones (!!str makes a scalar a
+ * string; the others are accepted and change nothing): a local tag such as
+ * !layer or a language-specific one would be silently ignored otherwise. */
+static cnn_status check_tag(parse_ctx *c, const yaml_event_t *ev)
+{
+	static const char *const standard[] = {"str",  "int", "float", "bool",
+	                                       "null", "seq", "map",   NULL};
+	static const char prefix[] = "tag:yaml.org,2002:";
+	const yaml_char_t *t = NULL;
+	const char *tag;
+	char ex[TREE_QUOTE_MAX + 8];
+	int i, std;
+
+	if (ev->type == YAML_SCALAR_EVENT)
+		t = ev->data.scalar.tag;
+	else if (ev->type == YAML_SEQUENCE_START_EVENT)
+		t = ev->data.sequence_start.tag;
+	else if (ev->type == YAML_MAPPING_START_EVENT)
+		t = ev->data.mapping_start.tag;
+	if (!t)
+		return CNN_OK;
+	tag = (const char *)t;
+	std = !strncmp(tag, prefix, sizeof prefix - 1);
+	if (std) {
+		tag += sizeof prefix - 1;
+		for (i = 0; standard[i]; i++)
+			if (!strcmp(tag, standard[i]))
+				return CNN_OK;
+	}
+	excerpt(tag, ex, sizeof ex);
+	return mark_error(c, ev->start_mark,
+	                  "the tag \"%s%s\" is not supported (only "
+	                  "!!str, !!int, !!float, !!bool, !!null, !!seq and "
+	                  "!!map)",
+	                  std ? "!!" : "", ex);
 }
 
 /* Copies a scalar event's text, rejecting embedded NUL characters. */
@@ -463,6 +528,8 @@ static cnn_status parse_node(parse_ctx *c, yaml_event_t *ev, int depth,
 
 	*out = NULL;
 	st = check_anchor(c, ev);
+	if (!st)
+		st = check_tag(c, ev);
 	if (st)
 		goto done;
 	switch (ev->type) {
@@ -1338,6 +1405,22 @@ static int parse_long(const char *s, long *out)
 	return 1;
 }
 
+/* Whether s is a plain decimal integer, with an optional '+', too large
+ * for a long (so that the message can give the upper bound). */
+static int overflows_long(const char *s)
+{
+	long v;
+
+	if (*s == '+')
+		s++;
+	if (*s < '0' || *s > '9')
+		return 0;
+	for (const char *p = s; *p; p++)
+		if (*p < '0' || *p > '9')
+			return 0;
+	return !parse_long(s, &v);
+}
+
 /* Parses a finite decimal number (digits, sign, point, exponent: no inf,
  * nan or hexadecimal); 0 if s is not one. */
 static int parse_number(const char *s, double *out)
@@ -1398,12 +1481,15 @@ static cnn_status node_int(const cnn_node *n, const char *full, long min,
 	long v = 0;
 	int is_int = n->type == CNN_NODE_SCALAR && !n->quoted &&
 	             parse_long(n->value, &v);
+	int huge = n->type == CNN_NODE_SCALAR && !n->quoted && !is_int &&
+	           overflows_long(n->value);
 
 	if (is_int && v >= min && v <= max) {
 		*out = v;
 		return CNN_OK;
 	}
-	int_expect(expect, sizeof expect, min, max, is_int && v > max);
+	int_expect(expect, sizeof expect, min, max,
+	           (is_int && v > max) || huge);
 	strncat(expect, suffix, sizeof expect - strlen(expect) - 1);
 	return bad_value(n, full, expect, err);
 }

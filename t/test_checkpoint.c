@@ -688,7 +688,7 @@ int main(void)
 		join_to(crafted, &c);
 		snprintf(want, sizeof want, "%s:model:", crafted);
 		st = try_load(crafted, NULL, 0);
-		ok(st == CNN_ERR_CONFIG && !strncmp(msg, want, strlen(want)),
+		ok(st == CNN_ERR_CORRUPT && !strncmp(msg, want, strlen(want)),
 		   "a broken embedded description is located: %s", msg);
 		c.r[0] = keep;
 	}

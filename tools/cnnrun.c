@@ -98,7 +98,7 @@ typedef struct options {
 	const char *sets[MAX_SETS];
 	int n_sets;
 	const char *output, *metrics, *resume, *evaluate, *predict;
-	int threads, quiet, verbose, top, json;
+	int threads, quiet, verbose, top, top_set, json;
 } options;
 
 typedef struct epoch_ctx {
@@ -273,7 +273,7 @@ static void print_top(const char *label, const float *p, int k, int top)
  * every image in it. */
 static int predict_file(cnn_model *m, const options *o, const char *file)
 {
-	cnn_error err;
+	cnn_error err = {0};
 	int shape[3], k = cnn_model_classes(m);
 	size_t n;
 	uint8_t *pixels = NULL;
@@ -418,6 +418,7 @@ int main(int argc, char **argv)
 			o.predict = optarg;
 			break;
 		case OPT_TOP:
+			o.top_set = 1;
 			if ((o.top = parse_count(optarg, 256)) < 0)
 				return usage_error("--top: expected a positive "
 				                   "integer, got \"%s\"",
@@ -451,6 +452,10 @@ int main(int argc, char **argv)
 	if (modes > 1)
 		return usage_error("%s", "--resume, --evaluate and --predict "
 		                         "exclude each other");
+	if (o.json && !o.evaluate)
+		return usage_error("%s", "--json goes with --evaluate");
+	if (o.top_set && !o.predict)
+		return usage_error("%s", "--top goes with --predict");
 	cnn_model *m = NULL;
 	cnn_error err;
 	int rc;
