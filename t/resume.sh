@@ -7,10 +7,14 @@
 . "$top_srcdir/t/lib.sh"
 
 # A short run on a slice of MNIST that saves every 2 batches (24 batches an
-# epoch). Under valgrind everything is ~50 times slower: fewer tries.
-R="--set training.epochs=4 --set data.train.limit=3000 --set data.test.limit=300 --set checkpoint.every_batches=2"
-tries=4
-[ -n "$CNN_WRAP" ] && tries=2
+# epoch). Under valgrind everything is ~50 times slower: a smaller slice
+# that saves after every batch (5 an epoch), and fewer tries.
+E=4 BATCHES=24 tries=4
+R="--set training.epochs=$E --set data.train.limit=3000 --set data.test.limit=300 --set checkpoint.every_batches=2"
+if [ -n "$CNN_WRAP" ]; then
+	E=2 BATCHES=5 tries=1
+	R="--set training.epochs=$E --set data.train.limit=640 --set data.test.limit=100 --set checkpoint.every_batches=1"
+fi
 
 # same A B NAME: a test point that passes when checkpoints A and B hold the
 # same tensors (weights, moments, best weights), bit for bit, and the same
@@ -55,14 +59,14 @@ delay() {
 
 # --- the reference: 4 epochs without a stop ---------------------------------
 run cnnrun $R -q -j 1 -o "$tmp/straight.ckpt.gz" "$MODEL" >"$tmp/out" 2>"$tmp/err"
-ok $? "a 4-epoch run that saves every 2 batches"
-is "$(epoch_of "$tmp/straight.ckpt.gz")" 4 "it ends at epoch 4"
+ok $? "a $E-epoch run that saves within epochs"
+is "$(epoch_of "$tmp/straight.ckpt.gz")" $E "it ends at epoch $E"
 
 # --- exact resume between epochs, with other thread counts ------------------
 run cnnrun $R -q -j 2 --set training.epochs=1 -o "$tmp/r.ckpt.gz" "$MODEL" >"$tmp/out" 2>&1 &&
-	run cnnrun --resume "$tmp/r.ckpt.gz" --set training.epochs=3 -q -j 1 >"$tmp/out" 2>&1 &&
-	run cnnrun --resume "$tmp/r.ckpt.gz" --set training.epochs=4 -q -j 3 >"$tmp/out" 2>&1
-ok $? "1 epoch (2 threads), resume to 3 (1 thread), resume to 4 (3 threads)"
+	run cnnrun --resume "$tmp/r.ckpt.gz" --set training.epochs=$((E - 1)) -q -j 1 >"$tmp/out" 2>&1 &&
+	run cnnrun --resume "$tmp/r.ckpt.gz" --set training.epochs=$E -q -j 3 >"$tmp/out" 2>&1
+ok $? "1 epoch (2 threads), resume to $((E - 1)) (1 thread), resume to $E (3 threads)"
 same "$tmp/straight.ckpt.gz" "$tmp/r.ckpt.gz" \
 	"stopping and resuming between epochs changes no bit of any tensor"
 
@@ -82,7 +86,7 @@ for sig in TERM INT; do
 		ok 0 "SIG$sig: (skipped)"
 	else
 		is "$st:$(lines "$tmp/err")" "1:1" "SIG$sig: exit status 1 and one line"
-		grep -q "^$ck: training stopped \(in epoch [1-4] after batch [0-9]* of 24\|after epoch [1-3]\|before epoch [1-4] ended\); this checkpoint holds that state$" "$tmp/err"
+		grep -q "^$ck: training stopped \(in epoch [1-$E] after batch [0-9]* of $BATCHES\|after epoch [1-$E]\|before epoch [1-$E] ended\); this checkpoint holds that state$" "$tmp/err"
 		ok $? "SIG$sig: the line says where training stopped"
 		[ $? -eq 0 ] || sed 's/^/#   /' "$tmp/err"
 	fi
@@ -101,7 +105,7 @@ while [ $i -le $tries ]; do
 	sleep "$(delay $i)"
 	kill -KILL $pid 2>/dev/null
 	wait $pid 2>/dev/null
-	reported=$(sed -n 's|^epoch \([0-9]*\)/4:.*|\1|p' "$tmp/out" | tail -n 1)
+	reported=$(sed -n "s|^epoch \\([0-9]*\\)/$E:.*|\\1|p" "$tmp/out" | tail -n 1)
 	saved=$(epoch_of "$ck")
 	test "$saved" != none && test "$saved" -ge "${reported:-0}"
 	ok $? "SIGKILL $i: the checkpoint loads and is not older than the last epoch reported (saved $saved, reported ${reported:-none})"
@@ -117,7 +121,7 @@ done
 cp "$tmp/straight.ckpt.gz" "$tmp/full.ckpt.gz"
 (
 	ulimit -f 16 # 8 or 16 KiB, by the shell's unit; a checkpoint is ~260 KiB
-	run cnnrun --resume "$tmp/full.ckpt.gz" --set training.epochs=5 -q -j 1 \
+	run cnnrun --resume "$tmp/full.ckpt.gz" --set training.epochs=$((E + 1)) -q -j 1 \
 		>"$tmp/out" 2>"$tmp/err"
 )
 is "$?:$(cat "$tmp/err")" "1:$tmp/full.ckpt.gz: cannot write checkpoint: File too large" \
@@ -141,7 +145,7 @@ if mount -t tmpfs -o size=512k tmpfs "$tmp/small" 2>/dev/null; then
 	cp "$tmp/straight.ckpt.gz" "$tmp/small/c.ckpt.gz"
 	# fill what is left (dd stops at ENOSPC)
 	dd if=/dev/zero of="$tmp/small/fill" bs=4096 2>/dev/null
-	run cnnrun --resume "$tmp/small/c.ckpt.gz" --set training.epochs=5 -q -j 1 \
+	run cnnrun --resume "$tmp/small/c.ckpt.gz" --set training.epochs=$((E + 1)) -q -j 1 \
 		>"$tmp/out" 2>"$tmp/err"
 	is "$?:$(cat "$tmp/err")" "1:$tmp/small/c.ckpt.gz: cannot write checkpoint: No space left on device" \
 		"a full file system: exit 1 and one line naming the checkpoint"
