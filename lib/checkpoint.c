@@ -37,15 +37,6 @@
 #include <unistd.h>
 #include <zlib.h>
 
-/* Fuzzing builds do not check the records' CRC-32s, so that the fuzzer's
- * mutations reach the parsers behind them (FUZZING_BUILD_MODE_UNSAFE_FOR_
- * PRODUCTION is LLVM's convention; ./configure --enable-fuzzing sets it). */
-#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-#define CKPT_CHECK_RECORD_CRC 0
-#else
-#define CKPT_CHECK_RECORD_CRC 1
-#endif
-
 /* The format this file writes, and the newest it reads. */
 #define CKPT_VERSION CNN_CHECKPOINT_VERSION
 
@@ -629,10 +620,10 @@ truncated:
 	return "";
 }
 
-/* Decompresses the gzip file f (n bytes, read from path) into out (at most CKPT_MAX_BYTES),
- * checking the header, the compressed data's CRC-32 and the trailer. If the
- * file stops early, *truncated is set and out holds what could be
- * decompressed (the caller reports where it stopped). Damage found after
+/* Decompresses the gzip file f (n bytes, read from path) into out (at most
+ * CKPT_MAX_BYTES), checking the header, the compressed data's CRC-32 and the
+ * trailer. If the file stops early, *truncated is set and out holds what could
+ * be decompressed (the caller reports where it stopped). Damage found after
  * decompressing (the checksums, trailing data) is described in damage
  * (size bytes; "" if none) for the caller to report if the records
  * themselves do not say more precisely what is wrong. Damage that stops
@@ -897,8 +888,7 @@ static cnn_status next_record(cnn_rbuf *r, const char *path, ckpt_record *rec,
 	rec->payload = cnn_get_bytes(r, (size_t)len);
 	rec->len = (size_t)len;
 	cnn_get_u32(r, &crc);
-	if (CKPT_CHECK_RECORD_CRC &&
-	    crc != (uint32_t)crc32_z(0L, h, CKPT_HEADER + rec->len)) {
+	if (crc != (uint32_t)crc32_z(0L, h, CKPT_HEADER + rec->len)) {
 		describe_record(what, sizeof what, rec->tag, rec->payload,
 		                rec->len);
 		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
@@ -1004,8 +994,7 @@ static const char *check_payload(const ckpt_record *rec, uint32_t version)
  * with the MODL, STAT and HIST records and *version with the format
  * version. Nothing is allocated. */
 static cnn_status verify(const uint8_t *data, size_t len, const char *path,
-                         ckpt_record idx[3], uint32_t *version,
-                         cnn_error *err)
+                         ckpt_record idx[3], uint32_t *version, cnn_error *err)
 {
 	static const char *const once[3] = {"MODL", "STAT", "HIST"};
 	int seen[3] = {0, 0, 0};
@@ -1242,8 +1231,8 @@ cnn_status cnn_model_load(cnn_model **out, const char *path,
 
 cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
                                 size_t file_len, const char *path,
-                                const char *const *overrides,
-                                int n_overrides, cnn_error *err)
+                                const char *const *overrides, int n_overrides,
+                                cnn_error *err)
 {
 	cnn_wbuf buf = {0};
 	ckpt_record idx[3]; /* MODL, STAT, HIST */
@@ -1262,9 +1251,8 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 		goto out;
 	if (truncated) {
 		/* Say what was being read where the data stops. */
-		if (buf.len == 0 ||
-		    verify(buf.data, buf.len, path, idx, &version, err) ==
-		        CNN_OK)
+		if (buf.len == 0 || verify(buf.data, buf.len, path, idx,
+		                           &version, err) == CNN_OK)
 			cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
 			            "checkpoint is truncated%s",
 			            buf.len ? " (at the end of the gzip stream)"
@@ -1309,7 +1297,8 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 
 	/* Byte 60 of STAT is has_best. */
 	if (restore_tensors(m, buf.data, buf.len, path,
-	                    idx[1].payload[CKPT_STAT_LEN_1 - 1], err) != CNN_OK ||
+	                    idx[1].payload[CKPT_STAT_LEN_1 - 1],
+	                    err) != CNN_OK ||
 	    restore_state(m, &idx[1], &idx[2], path, err) != CNN_OK)
 		goto out;
 	m->loaded_version = (int)version;

@@ -351,6 +351,7 @@ cnn_status cnn_dataset_load(cnn_dataset **out, const cnn_data_source *src,
 	cnn_status st;
 	int csv;
 
+	cnn_err_clear(err);
 	if (!out || !src)
 		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
 		                   "cnn_dataset_load: NULL argument");
@@ -593,6 +594,7 @@ cnn_status cnn_image_read_pgm(const char *path, uint8_t **pixels, int *width,
 	size_t len;
 	cnn_status st;
 
+	cnn_err_clear(err);
 	*pixels = NULL;
 	*width = *height = 0;
 	st = cnn_read_file(path, PGM_MAX, &buf, &len, err);

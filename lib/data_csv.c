@@ -318,6 +318,35 @@ static cnn_status csv_check_source(const cnn_data_source *src, size_t *sample,
 
 /* Parses the CSV text (len bytes at text, after gunzipping; no terminator
  * needed; src->path names it in messages) into d (zeroed). */
+/* Refuses a carriage return that does not end a line ([b, end) has no
+ * trailing line end): lines end with "\n" or "\r\n", and a file with
+ * old Mac line ends ("\r" alone) would otherwise read as one long line. */
+static cnn_status check_line_ends(const char *path, const uint8_t *b,
+                                  const uint8_t *end, cnn_error *err)
+{
+	const uint8_t *r = b;
+	while ((r = memchr(r, '\r', (size_t)(end - r))) != NULL) {
+		if (r + 1 < end && r[1] == '\n') {
+			r += 2;
+			continue;
+		}
+		long line = 1;
+		const uint8_t *start = b;
+		for (const uint8_t *q = b; q < r; q++)
+			if (*q == '\n') {
+				line++;
+				start = q + 1;
+			}
+		size_t col = (size_t)(r - start) + 1;
+		return cnn_err_set(err, CNN_ERR_DATA, path,
+		                   line > INT_MAX ? INT_MAX : (int)line,
+		                   col > INT_MAX ? INT_MAX : (int)col, NULL,
+		                   "a carriage return inside a line (lines "
+		                   "must end with \\n or \\r\\n)");
+	}
+	return CNN_OK;
+}
+
 cnn_status cnn_csv_parse(cnn_dataset *d, const uint8_t *text, size_t len,
                          const cnn_data_source *src, cnn_error *err)
 {
@@ -333,6 +362,9 @@ cnn_status cnn_csv_parse(cnn_dataset *d, const uint8_t *text, size_t len,
 	while (end > b &&
 	       (is_blank(end[-1]) || end[-1] == '\r' || end[-1] == '\n'))
 		end--;
+	st = check_line_ends(src->path, b, end, err);
+	if (st != CNN_OK)
+		return st;
 	st = csv_parse(src, sample, b, end, d, err);
 	if (st != CNN_OK)
 		return st;

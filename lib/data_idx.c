@@ -55,7 +55,7 @@ static cnn_status idx_header(const char *path, const uint8_t *b, size_t len,
                              int labels, const cnn_data_source *src,
                              struct idx_header *h, int *partial, cnn_error *err)
 {
-	uint32_t magic, dims[4];
+	uint32_t magic, dims[4] = {0};
 	int ndim, i;
 	const char *what = labels ? "labels" : "images";
 
@@ -105,8 +105,8 @@ static cnn_status idx_header(const char *path, const uint8_t *b, size_t len,
 	if (h->count == 0)
 		return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
 		                   "holds no %s", what);
-	/* The shape was checked against src: item is at most 2^30, so the
-	 * product fits in 64 bits. */
+	/* The shape was checked against src, whose sample is at most 2^30
+	 * bytes (idx_check_source), so the product fits in 64 bits. */
 	h->item = labels ? 1
 	                 : (uint64_t)src->shape[0] * (uint64_t)src->shape[1] *
 	                       (uint64_t)src->shape[2];
@@ -150,8 +150,8 @@ static cnn_status idx_check(const char *path, int labels,
                             size_t len, struct idx_header *h, cnn_error *err)
 {
 	int partial;
-	cnn_status st = idx_header(path, buf, len, labels, src, h, &partial,
-	                           err);
+	cnn_status st =
+	    idx_header(path, buf, len, labels, src, h, &partial, err);
 	if (partial)
 		return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
 		                   "too short for an IDX header (%zu bytes)",
@@ -241,14 +241,21 @@ static cnn_status idx_copy(const char *path, int labels,
 
 /* Checks the shape and the classes in src (cnn_dataset_load checked them
  * already, but bad values must not reach idx_header when the readers are
- * called directly). */
+ * called directly): a sample of at most 2^30 bytes, so that the header's
+ * count times the sample size cannot overflow 64 bits. */
 static cnn_status idx_check_source(const cnn_data_source *src, cnn_error *err)
 {
+	uint64_t sample = 1;
 	int i;
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 3; i++) {
 		if (src->shape[i] < 1 || src->shape[i] > 1024 * 1024)
 			return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
 			                   "data: bad input shape");
+		sample *= (uint64_t)src->shape[i];
+		if (sample > ((uint64_t)1 << 30))
+			return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
+			                   "data: input shape too large");
+	}
 	if (src->classes < 1 || src->classes > 256)
 		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
 		                   "data: %d classes is out of range 1..256",
@@ -343,10 +350,9 @@ cnn_status cnn_idx_load(cnn_dataset *d, const cnn_data_source *src,
  * n_images bytes at images and n_labels at labels (labels NULL: images to
  * classify, every label 0); src->images and src->labels name them in
  * messages. */
-cnn_status cnn_idx_parse(cnn_dataset *d, const uint8_t *images,
-                         size_t n_images, const uint8_t *labels,
-                         size_t n_labels, const cnn_data_source *src,
-                         cnn_error *err)
+cnn_status cnn_idx_parse(cnn_dataset *d, const uint8_t *images, size_t n_images,
+                         const uint8_t *labels, size_t n_labels,
+                         const cnn_data_source *src, cnn_error *err)
 {
 	struct idx_header hi, hl;
 	uint8_t *pixels, *lab;
@@ -356,14 +362,13 @@ cnn_status cnn_idx_parse(cnn_dataset *d, const uint8_t *images,
 	st = idx_check_source(src, err);
 	if (st != CNN_OK)
 		return st;
-	st = idx_copy(src->images, 0, src, keep, images, n_images, &pixels,
-	              &hi, err);
+	st = idx_copy(src->images, 0, src, keep, images, n_images, &pixels, &hi,
+	              err);
 	if (st != CNN_OK)
 		return st;
 	if (!labels) {
 		hl = hi;
-		st = idx_no_labels(src->images, idx_keep(keep, &hi), &lab,
-		                   err);
+		st = idx_no_labels(src->images, idx_keep(keep, &hi), &lab, err);
 	} else {
 		st = idx_copy(src->labels, 1, src, keep, labels, n_labels, &lab,
 		              &hl, err);

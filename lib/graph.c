@@ -31,8 +31,8 @@ static double memory_available(void)
 	if (memory_limit)
 		return (double)memory_limit;
 	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-	double avail = pages > 0 && size > 0 ? (double)pages * (double)size
-	                                     : 1e300;
+	double avail =
+	    pages > 0 && size > 0 ? (double)pages * (double)size : 1e300;
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
 		double as = (double)rl.rlim_cur - 256.0 * 1048576.0;
@@ -46,7 +46,7 @@ static double memory_available(void)
 static const char *human(double bytes, char *buf, size_t size)
 {
 	static const char *const unit[] = {"bytes", "KiB", "MiB", "GiB",
-	                                   "TiB", "PiB", "EiB"};
+	                                   "TiB",   "PiB", "EiB"};
 	int u = 0;
 	while (bytes >= 1024.0 && u < 6) {
 		bytes /= 1024.0;
@@ -79,9 +79,9 @@ static cnn_status check_memory(const cnn_model *m, cnn_error *err)
 			ws = need;
 	}
 	double params = 5.0 * (double)m->n_params * sizeof(float);
-	double batch_bytes = (2.0 * per_sample * batch +
-	                      count * ((double)m->n_params + ws)) *
-	                     sizeof(float);
+	double batch_bytes =
+	    (2.0 * per_sample * batch + count * ((double)m->n_params + ws)) *
+	    sizeof(float);
 	double avail = memory_available();
 	if (params + batch_bytes <= avail)
 		return CNN_OK;
@@ -90,8 +90,8 @@ static cnn_status check_memory(const cnn_model *m, cnn_error *err)
 	    "the model needs %s of memory (%s for its parameters and "
 	    "optimiser state, %s for batches of %d), more than the %s "
 	    "available",
-	    human(params + batch_bytes, a, sizeof a), human(params, b, sizeof b),
-	    human(batch_bytes, c, sizeof c), batch,
+	    human(params + batch_bytes, a, sizeof a),
+	    human(params, b, sizeof b), human(batch_bytes, c, sizeof c), batch,
 	    human(avail, d, sizeof d));
 }
 

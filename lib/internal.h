@@ -506,8 +506,8 @@ cnn_status cnn_checkpoint_check_target(const char *path, cnn_error *err);
  * without overrides, too); errors in the overrides keep their own status. */
 cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
                                 size_t file_len, const char *path,
-                                const char *const *overrides,
-                                int n_overrides, cnn_error *err);
+                                const char *const *overrides, int n_overrides,
+                                cnn_error *err);
 
 /* ======================================================================== */
 /* Little-endian encoding (bytes.h is header-only; see checkpoint.c)        */

@@ -463,8 +463,8 @@ static cnn_status finish_epoch(cnn_model *m, const run_data *d,
 	e->test_accuracy = -1.0;
 	e->val_accuracy = -1.0;
 	if (d->n_val)
-		evaluate_set(m, d->train, d->val, d->n_val, (float)s->train.scale,
-		             &l, &e->val_accuracy, NULL);
+		evaluate_set(m, d->train, d->val, d->n_val,
+		             (float)s->train.scale, &l, &e->val_accuracy, NULL);
 	if (d->test)
 		evaluate_set(m, d->test, NULL, d->test->n, (float)s->test.scale,
 		             &l, &e->test_accuracy, NULL);
@@ -531,8 +531,8 @@ cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
 				goto out;
 			saved = 1;
 		}
-		int stop = opts && opts->on_epoch &&
-		           opts->on_epoch(&e, opts->user);
+		int stop =
+		    opts && opts->on_epoch && opts->on_epoch(&e, opts->user);
 		if (stop || (stop_requested(opts) && epoch < s->epochs)) {
 			if (!saved && cnn_model_save(m, ckpt, err) != CNN_OK)
 				goto out;

@@ -744,8 +744,7 @@ csvrow quoted 2 "$D/quoted.csv:2:2: cell \"\"5\"\" is not an integer"
 csv semicolons '0;1;2;3;4\n1;5;6;7;8\n'
 csvrow semicolons 2 "$D/semicolons.csv:2:2: row has 1 cells, expected 5"
 csv cr_only '0,1,2,3,4\r1,5,6,7,8\r'
-todo 'lib/data_csv.c: lines ended by CR alone are taken as one header line ("holds no data rows")'
-rowlike 'csv: cr_only' 2 "$D/cr_only.csv:1:*" cnnrun -j 1 --evaluate "$K/good.cnn" \
+row 'csv: cr_only' 2 "$D/cr_only.csv:1:10: a carriage return inside a line (lines must end with \\n or \\r\\n)" cnnrun -j 1 --evaluate "$K/good.cnn" \
 	--set data.test.format=csv --set data.test.path="$D/cr_only.csv"
 printf '0,1,2,3,4\n1,5,6,7,8\n' | gzip -c | head -c 20 >"$D/cut.csv.gz"
 row 'csv: a gzip stream cut short' 2 "$D/cut.csv.gz: damaged gzip data (unexpected end of file)" \
@@ -771,16 +770,8 @@ row 'idx: a training label out of range' 2 "$D/label_7: label 7 at index 1 is ou
 # ===========================================================================
 # --predict: PGM images, IDX and CSV files
 
-# The readers behind --predict set an error record that cnnrun never
-# cleared: valgrind sees the "first error wins" test read it uninitialised.
-PREDICT_TODO='tools/cnnrun.c or lib/data.c: --predict passes an uninitialised cnn_error'
-# predict_todo: under valgrind, the next row is expected to fail for that.
-predict_todo() {
-	[ -z "$CNN_WRAP" ] || todo "$PREDICT_TODO"
-}
-# pgmrow NAME STATUS TEXT: predicts $D/NAME.pgm (an error: predict_todo).
+# pgmrow NAME STATUS TEXT: predicts $D/NAME.pgm.
 pgmrow() {
-	[ "$2" -eq 0 ] || predict_todo
 	row "pgm: $1" "$2" "$3" cnnrun -j 1 --predict "$K/good.cnn" "$D/$1.pgm"
 }
 put valid.pgm 'P5\n2 2\n255\n\0001\0002\0003\0004'
@@ -803,10 +794,8 @@ put other_size.pgm 'P5\n3 2\n255\n\0001\0002\0003\0004\0005\0006'
 row 'pgm: other_size' 2 "$D/other_size.pgm: image is 3x2 with 1 channel; the model expects 2x2 with 1 channel (nothing is resized)" \
 	cnnrun -j 1 --predict "$K/good.cnn" "$D/other_size.pgm"
 # --predict reads IDX and CSV files too.
-predict_todo
 row 'predict: IDX labels given as images' 2 "$D/labels: not an IDX image file (magic 0x00000801, expected 0x00000803 or 0x00000804)" \
 	cnnrun -j 1 --predict "$K/good.cnn" "$D/labels"
-predict_todo
 row 'predict: a ragged CSV row' 2 "$D/ragged_short.csv:2:5: row has 4 cells, expected 5" \
 	cnnrun -j 1 --predict "$K/good.cnn" "$D/ragged_short.csv"
 

@@ -478,13 +478,13 @@ static int print_diff(const cnn_model *a, const char *pa, const cnn_model *b,
 			continue;
 		}
 		matched++;
-		const float *pa_[4] = {ta.data, ta.moment1, ta.moment2, ta.best};
-		const float *pb_[4] = {tb.data, tb.moment1, tb.moment2, tb.best};
+		const float *va[4] = {ta.data, ta.moment1, ta.moment2, ta.best};
+		const float *vb[4] = {tb.data, tb.moment1, tb.moment2, tb.best};
 		for (int r = 0; r < 4; r++) {
 			double max;
 			size_t d;
-			if (!pa_[r] || !pb_[r]) {
-				if (pa_[r] || pb_[r]) {
+			if (!va[r] || !vb[r]) {
+				if (va[r] || vb[r]) {
 					printf("%-20s %-8s %s\n", ta.name,
 					       roles[r],
 					       "stored in one checkpoint only");
@@ -492,7 +492,7 @@ static int print_diff(const cnn_model *a, const char *pa, const cnn_model *b,
 				}
 				continue;
 			}
-			d = compare_floats(pa_[r], pb_[r], ta.size, &max);
+			d = compare_floats(va[r], vb[r], ta.size, &max);
 			printf("%-20s %-8s %14.6g %12zu\n", ta.name, roles[r],
 			       max, d);
 			values += ta.size;
@@ -546,8 +546,7 @@ int main(int argc, char **argv)
 	char buf[1200];
 
 	opterr = 0; /* our own one-line messages */
-	while ((c = getopt_long(argc, argv, ":t:dhV", longopts, NULL)) !=
-	       -1) {
+	while ((c = getopt_long(argc, argv, ":t:dhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			json = 1;
@@ -583,12 +582,13 @@ int main(int argc, char **argv)
 	if (optind != argc - 1 - diff)
 		return fail(2, "%s (see --help)",
 		            optind == argc ? "no checkpoint given"
-		            : diff         ? "--diff expects two checkpoint files"
-		                           : "expected one checkpoint file");
+		            : diff ? "--diff expects two checkpoint files"
+		                   : "expected one checkpoint file");
 	path = argv[optind];
 	other = diff ? argv[optind + 1] : NULL;
 	if (!!json + !!tensor + diff > 1)
-		return fail(2, "--json, --tensor and --diff exclude each other");
+		return fail(2,
+		            "--json, --tensor and --diff exclude each other");
 
 	if (cnn_model_load(&m, path, NULL, 0, &err) != CNN_OK)
 		return fail(cnn_status_exit_code(err.status), "%s",
