@@ -38,4 +38,9 @@ int fuzz_gzip(const uint8_t *data, size_t n, uint8_t **out, size_t *out_len);
  * a corpus exercises: CNN_FUZZ_VERBOSE=1 fuzz/replay_csv -v DIR). */
 void fuzz_outcome(cnn_status st, const cnn_error *err);
 
+/* Reads every byte of a loaded data set; abort()s if it is empty, a label
+ * is not below its number of classes, or the sample size disagrees with
+ * the shape. */
+void fuzz_touch_dataset(const cnn_dataset *d);
+
 #endif /* CNN_FUZZ_H */

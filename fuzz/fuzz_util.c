@@ -1,10 +1,12 @@
 /*
  * fuzz_util.c - helpers of the fuzz targets (see fuzz.h): gzip in memory,
- * and scratch files for the readers that take a path.
+ * scratch files for the readers that take a path, checking an outcome and
+ * reading a loaded data set whole.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "fuzz.h"
+#include "internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,4 +111,22 @@ void fuzz_outcome(cnn_status st, const cnn_error *err)
 	}
 	if (verbose)
 		fprintf(stderr, "%s\n", msg);
+}
+
+void fuzz_touch_dataset(const cnn_dataset *d)
+{
+	volatile unsigned sink = 0;
+	if (d->n == 0 || d->sample_size != (size_t)d->shape[0] *
+	                                       (size_t)d->shape[1] *
+	                                       (size_t)d->shape[2])
+		abort();
+	for (size_t i = 0; i < d->n; i++) {
+		const uint8_t *p = cnn_dataset_image(d, i);
+		int l = cnn_dataset_label(d, i);
+		if (!p || l < 0 || l >= d->classes)
+			abort();
+		for (size_t k = 0; k < d->sample_size; k++)
+			sink += p[k];
+	}
+	(void)sink;
 }
