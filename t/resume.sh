@@ -117,18 +117,33 @@ while [ $i -le $tries ]; do
 	i=$((i + 1))
 done
 
+# one_more CKPT: resumes CKPT (a copy of the straight run's checkpoint) for
+# one more epoch, stderr in $tmp/err.
+one_more() {
+	run cnnrun --resume "$1" --set training.epochs=$((E + 1)) -q -j 1 \
+		>"$tmp/out" 2>"$tmp/err"
+}
+
+# failed_save STATUS WHAT CKPT REASON: one_more CKPT exited with STATUS; its
+# first save must have failed with REASON: exit 1 and one line, the old file
+# intact, no temporary file left.
+failed_save() {
+	is "$1:$(cat "$tmp/err")" "1:$3: cannot write checkpoint: $4" \
+		"$2: exit 1 and one line naming the checkpoint"
+	shift
+	cmp -s "$tmp/straight.ckpt.gz" "$2"
+	ok $? "$1: the previous checkpoint is intact"
+	is "$(ls "$(dirname "$2")" | grep -c '\.tmp\.')" 0 "$1: no temporary file is left"
+}
+
 # --- a file-size limit (ulimit -f): the save fails, the old file stays -------
-cp "$tmp/straight.ckpt.gz" "$tmp/full.ckpt.gz"
+mkdir "$tmp/limit"
+cp "$tmp/straight.ckpt.gz" "$tmp/limit/c.ckpt.gz"
 (
 	ulimit -f 16 # 8 or 16 KiB, by the shell's unit; a checkpoint is ~260 KiB
-	run cnnrun --resume "$tmp/full.ckpt.gz" --set training.epochs=$((E + 1)) -q -j 1 \
-		>"$tmp/out" 2>"$tmp/err"
+	one_more "$tmp/limit/c.ckpt.gz"
 )
-is "$?:$(cat "$tmp/err")" "1:$tmp/full.ckpt.gz: cannot write checkpoint: File too large" \
-	"a file-size limit: exit 1 and one line naming the checkpoint"
-cmp -s "$tmp/straight.ckpt.gz" "$tmp/full.ckpt.gz"
-ok $? "a file-size limit: the previous checkpoint is intact"
-is "$(ls "$tmp" | grep -c '^full\.ckpt\.gz\.tmp\.')" 0 "a file-size limit: no temporary file is left"
+failed_save $? "a file-size limit" "$tmp/limit/c.ckpt.gz" "File too large"
 
 # --- a device that is always full: refused before training ------------------
 run cnnrun $R -q -o /dev/full "$MODEL" >"$tmp/out" 2>"$tmp/err"
@@ -145,13 +160,9 @@ if mount -t tmpfs -o size=512k tmpfs "$tmp/small" 2>/dev/null; then
 	cp "$tmp/straight.ckpt.gz" "$tmp/small/c.ckpt.gz"
 	# fill what is left (dd stops at ENOSPC)
 	dd if=/dev/zero of="$tmp/small/fill" bs=4096 2>/dev/null
-	run cnnrun --resume "$tmp/small/c.ckpt.gz" --set training.epochs=$((E + 1)) -q -j 1 \
-		>"$tmp/out" 2>"$tmp/err"
-	is "$?:$(cat "$tmp/err")" "1:$tmp/small/c.ckpt.gz: cannot write checkpoint: No space left on device" \
-		"a full file system: exit 1 and one line naming the checkpoint"
-	cmp -s "$tmp/straight.ckpt.gz" "$tmp/small/c.ckpt.gz"
-	ok $? "a full file system: the previous checkpoint is intact"
-	is "$(ls "$tmp/small" | grep -c '\.tmp\.')" 0 "a full file system: no temporary file is left"
+	one_more "$tmp/small/c.ckpt.gz"
+	failed_save $? "a full file system" "$tmp/small/c.ckpt.gz" \
+		"No space left on device"
 	umount "$tmp/small"
 else
 	for t in 1 2 3; do
