@@ -778,7 +778,7 @@ static void train_run(const bench_ctx *ctx, const char *const *extra,
 	r->flop_epoch = (double)r->n_train * (r->fwd_img + r->bwd_img) +
 	                (double)r->n_eval * r->fwd_img;
 
-	cnn_train_options o = {tmp_ckpt, threads, on_epoch, r};
+	cnn_train_options o = {tmp_ckpt, threads, on_epoch, r, NULL};
 	cnn_err_clear(&err);
 	if (cnn_model_train(m, &o, &err) != CNN_OK)
 		die_err("training", &err);
