@@ -778,7 +778,10 @@ static void train_run(const bench_ctx *ctx, const char *const *extra,
 	r->flop_epoch = (double)r->n_train * (r->fwd_img + r->bwd_img) +
 	                (double)r->n_eval * r->fwd_img;
 
-	cnn_train_options o = {tmp_ckpt, threads, on_epoch, r, NULL};
+	cnn_train_options o = {.checkpoint = tmp_ckpt,
+	                       .threads = threads,
+	                       .on_epoch = on_epoch,
+	                       .user = r};
 	cnn_err_clear(&err);
 	if (cnn_model_train(m, &o, &err) != CNN_OK)
 		die_err("training", &err);

@@ -189,6 +189,9 @@ int cnn_model_optimizer_params(const cnn_model *m, const char **names,
  * training (cnn_model_train then returns CNN_ERR_INTERRUPTED after saving). */
 typedef int (*cnn_epoch_callback)(const cnn_epoch_metrics *metrics, void *user);
 
+/* Later versions may add fields at the end: initialise it with designated
+ * initialisers, e.g. cnn_train_options o = {.threads = 2}, so that new
+ * fields start as 0 / NULL (their defaults). */
 typedef struct cnn_train_options {
 	const char *checkpoint; /* where to save; NULL: the YAML's path */
 	int threads;            /* 0: all cores */

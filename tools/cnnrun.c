@@ -173,7 +173,11 @@ static int train(cnn_model *m, const options *o, const char *ckpt, int append)
 	cnn_error err;
 	cnn_train_state st;
 	epoch_ctx c = {o, NULL, 0, 0};
-	cnn_train_options to = {ckpt, o->threads, on_epoch, &c, &stop_signal};
+	cnn_train_options to = {.checkpoint = ckpt,
+	                        .threads = o->threads,
+	                        .on_epoch = on_epoch,
+	                        .user = &c,
+	                        .stop = &stop_signal};
 
 	cnn_model_train_state(m, &st);
 	c.epochs = st.epochs;
