@@ -26,6 +26,7 @@
 #define CNN_PATH_MAX   4096
 #define CNN_NAME_MAX   64
 #define CNN_MAX_LAYERS 256
+#define CNN_MAX_INPUTS 16 /* inputs of one merge layer */
 
 /* A parallel loop over independent iterations; a plain loop without OpenMP. */
 #ifdef _OPENMP
@@ -216,6 +217,16 @@ void cnn_init_describe(const cnn_init_spec *spec, char *buf, size_t size);
 
 typedef struct cnn_layer cnn_layer;
 
+/* What one pass through the graph is for, shared by the layers of a chunk
+ * (see graph.c). Layers that behave differently in training (dropout,
+ * batchnorm) read it; a layer with pass == NULL is in evaluation mode. */
+typedef struct cnn_pass {
+	int training;     /* 1 in a training step, 0 in evaluation/prediction */
+	uint64_t seed;    /* per training step: dropout masks derive from it */
+	size_t sample0;   /* the chunk's first sample within the batch */
+	int batch;        /* samples in the whole batch */
+} cnn_pass;
+
 /* The behaviour of one layer kind. Shapes are (channels, height, width); a
  * dense layer's output is (units, 1, 1). */
 typedef struct cnn_layer_ops {
@@ -240,6 +251,43 @@ typedef struct cnn_layer_ops {
 	 * l->db, and, if dx is not NULL, writes dx = dL/dx (overwriting). */
 	void (*backward)(cnn_layer *l, const float *x, const float *y,
 	                 const float *dy, float *dx, int n, float *ws);
+
+	/* Merge layers (add, concat) take 1 to max_inputs inputs (0 means
+	 * exactly one) and use forward_n/backward_n instead: x[k] is input k
+	 * (l->in_sizes[k] floats per sample), dx[k] its gradient to write
+	 * (overwriting), or NULL when not wanted. infer reads
+	 * l->in_shapes[0..n_inputs). */
+	int max_inputs;
+	void (*forward_n)(cnn_layer *l, const float *const *x, float *y, int n,
+	                  float *ws);
+	void (*backward_n)(cnn_layer *l, const float *const *x, const float *y,
+	                   const float *dy, float *const *dx, int n,
+	                   float *ws);
+
+	/* Layers whose training pass needs sums over the whole batch
+	 * (batchnorm). A batch is cut into chunks that threads run
+	 * separately, so in training the graph runs such a layer in phases:
+	 *  1. forward_stats on every chunk's x adds that chunk's sums to acc
+	 *     (stats_size(l) doubles, zeroed by the graph);
+	 *  2. the graph adds the chunks' acc in chunk order into l->stats
+	 *     (so the result does not depend on the thread count) and calls
+	 *     stats_ready(l) once (batchnorm updates its running statistics);
+	 *  3. forward on every chunk, reading l->stats;
+	 *  4. backward_stats on every chunk adds its sums (of dy, ...) to acc;
+	 *  5. the graph adds them into l->stats + stats_size(l);
+	 *  6. backward on every chunk, reading both halves of l->stats.
+	 * In evaluation (pass == NULL or !pass->training) none of this runs:
+	 * forward alone must work. stats_size NULL or 0: an ordinary layer. */
+	size_t (*stats_size)(const cnn_layer *l);
+	void (*forward_stats)(const cnn_layer *l, const float *x, int n,
+	                      double *acc);
+	void (*stats_ready)(cnn_layer *l);
+	void (*backward_stats)(const cnn_layer *l, const float *x,
+	                       const float *y, const float *dy, int n,
+	                       double *acc);
+	/* Sets the layer's state (l->state, n_state floats) to its initial
+	 * value, when the model is built. NULL: zeros. */
+	void (*reset_state)(cnn_layer *l);
 } cnn_layer_ops;
 
 struct cnn_layer {
@@ -247,6 +295,16 @@ struct cnn_layer {
 	char name[CNN_NAME_MAX]; /* unique; default TYPE + ordinal, "dense2" */
 	int index;               /* position in the layer list */
 	const cnn_node *node;    /* its YAML mapping (for error positions) */
+
+	/* Where the inputs come from: inputs[k] indexes the model's
+	 * activations, 0 being the network's input and j + 1 the output of
+	 * layer j < index. Ordinary layers have one input; in_shape and
+	 * in_size are those of input 0. */
+	int n_inputs;
+	int inputs[CNN_MAX_INPUTS];
+	int in_shapes[CNN_MAX_INPUTS][3];
+	size_t in_sizes[CNN_MAX_INPUTS];
+	const cnn_node *input_node; /* its "input" key, NULL if absent */
 
 	int in_shape[3];
 	int out_shape[3];
@@ -259,6 +317,9 @@ struct cnn_layer {
 	int stride[2]; /* conv2d, maxpool */
 	int pad[2];    /* conv2d */
 	int bias;      /* conv2d, dense: has a bias */
+	double alpha;  /* leaky_relu: negative slope; elu: alpha */
+	double rate;   /* dropout: the probability of dropping a value */
+	double momentum, epsilon; /* batchnorm */
 	cnn_init_spec weight_init, bias_init;
 
 	/* Parameters: slices of the model's arenas, weight then bias. */
@@ -272,6 +333,23 @@ struct cnn_layer {
 	char bias_name[CNN_NAME_MAX + 8];  /* "NAME.bias" */
 	float *w, *b;                      /* parameters */
 	float *dw, *db;                    /* gradients */
+
+	/* State that is not trained but saved (batchnorm's running
+	 * statistics): n_state floats, stored after all the trainable
+	 * parameters of the model in its arenas, and shown as state_parts
+	 * tensors "NAME.SUFFIX" of n_state / state_parts floats each. The
+	 * optimiser never touches it. Set by infer; 0 for most kinds. */
+	size_t n_state;
+	int state_parts; /* 1 or 2 */
+	const char *state_suffix[2];
+	char state_name[2][CNN_NAME_MAX + 16]; /* set by the graph */
+	float *state;
+
+	/* Set by the graph: the pass this copy of the layer runs in, and the
+	 * batch totals of a layer with stats_size (2 * stats_size doubles,
+	 * shared by every chunk's copy). */
+	const cnn_pass *pass;
+	double *stats;
 };
 
 /* The registry: NULL if type is unknown. */
