@@ -140,6 +140,10 @@ typedef struct cnn_tensor_info {
 	/* The optimiser's state for this tensor: Adam's first and second
 	 * moments, or SGD's velocity and zeros. */
 	const float *moment1, *moment2;
+	/* 1 for weights and biases; 0 for a layer's state, such as
+	 * batchnorm's running statistics, which the optimiser never changes
+	 * (its moments stay zero). */
+	int trainable;
 } cnn_tensor_info;
 
 typedef struct cnn_epoch_metrics {
@@ -167,6 +171,15 @@ typedef struct cnn_train_state {
 	/* The format version of the checkpoint the model was loaded from; 0 for
 	 * a model built from YAML. */
 	int checkpoint_version;
+	/* Early stopping (training.early_stopping): 1 when it ended training
+	 * before training.epochs, after epoch `epoch`; then the epoch of the
+	 * last improvement it measured from and its accuracy (a fraction).
+	 * monitored names the set that accuracy is measured on: "validation",
+	 * "test" or "training" (NULL before the first epoch). */
+	int stopped_early;
+	int stop_best_epoch;
+	double stop_best_accuracy;
+	const char *monitored;
 } cnn_train_state;
 
 int cnn_model_layer_count(const cnn_model *m);

@@ -64,54 +64,32 @@ static const char *const role_names[N_ROLES] = {"weight", "moment1", "moment2",
 /* ======================================================================== */
 /* The model's tensors                                                      */
 
-/* One named slice of the arenas. */
-typedef struct ckpt_tensor {
-	const char *name;
-	int ndim;
-	int shape[CNN_MAX_DIMS];
-	size_t off, n; /* floats */
-} ckpt_tensor;
+/* One named slice of the arenas (graph.c lists them). */
+typedef cnn_tensor_slot ckpt_tensor;
 
-/* Lists the model's tensors in arena order (per layer: weight, then bias if
- * any) into a malloc'ed array. Checks that they tile the arena exactly. */
+/* Copies the model's tensors, in arena order (the trainable ones layer by
+ * layer, weight then bias, then the layers' state), into a malloc'ed
+ * array. Checks that they tile the arena exactly. */
 static cnn_status model_tensors(const cnn_model *m, ckpt_tensor **out,
                                 int *count, cnn_error *err)
 {
 	ckpt_tensor *t;
 	size_t off = 0;
-	int n = 0, i;
+	int i;
 
 	*out = NULL;
 	*count = 0;
-	t = malloc(((size_t)m->n_layers * 2 + 1) * sizeof *t);
+	t = malloc(((size_t)m->n_tensors + 1) * sizeof *t);
 	if (!t)
 		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
 		                   "out of memory");
-	for (i = 0; i < m->n_layers; i++) {
-		const cnn_layer *l = &m->layers[i];
-		if (l->n_weight) {
-			t[n].name = l->weight_name;
-			t[n].ndim = l->weight_ndim;
-			memset(t[n].shape, 0, sizeof t[n].shape);
-			memcpy(t[n].shape, l->weight_shape,
-			       (size_t)l->weight_ndim * sizeof(int));
-			t[n].off = off;
-			t[n].n = l->n_weight;
-			off += l->n_weight;
-			n++;
-		}
-		if (l->n_bias) {
-			t[n].name = l->bias_name;
-			t[n].ndim = 1;
-			memset(t[n].shape, 0, sizeof t[n].shape);
-			t[n].shape[0] = (int)l->n_bias;
-			t[n].off = off;
-			t[n].n = l->n_bias;
-			off += l->n_bias;
-			n++;
-		}
+	for (i = 0; i < m->n_tensors; i++) {
+		t[i] = m->tensors[i];
+		if (t[i].off != off)
+			break;
+		off += t[i].n;
 	}
-	if (off != m->n_params) {
+	if (i < m->n_tensors || off != m->n_params) {
 		free(t);
 		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
 		                   "internal error: the tensors cover %zu of "
@@ -119,7 +97,7 @@ static cnn_status model_tensors(const cnn_model *m, ckpt_tensor **out,
 		                   off, m->n_params);
 	}
 	*out = t;
-	*count = n;
+	*count = m->n_tensors;
 	return CNN_OK;
 }
 

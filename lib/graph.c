@@ -1,12 +1,20 @@
 /*
- * graph.c - from a validated spec to a runnable layer chain: shape inference,
- * the parameter arenas, initialisation, the batch buffers and the forward
- * pass.
+ * graph.c - from a validated spec to a runnable layer graph: shape
+ * inference, the tensors and parameter arenas, initialisation, the batch
+ * buffers, and the forward and backward passes.
  *
- * Invariants: m->params, m->grads, m->m1, m->m2 and m->best are arenas of
- * m->n_params floats holding, layer by layer, the weight then the bias
- * tensor; layer i reads act[i] and writes act[i + 1]; dact has the same
- * shapes and holds dL/d(act).
+ * Invariants
+ *  - Activation 0 is the network's input and activation i + 1 the output of
+ *    layer i; a layer reads the activations named by its inputs, all of
+ *    earlier layers (spec.c guarantees it, and that every output but the
+ *    last is read by some later layer), so running the layers in order is a
+ *    topological order. dact has the same shapes and holds dL/d(act).
+ *  - m->params, m->grads, m->m1, m->m2 and m->best are arenas of
+ *    m->n_params floats: the trainable tensors layer by layer (weight, then
+ *    bias), then the layers' state (batchnorm's running statistics).
+ *  - A batch is cut into chunks (cnn_chunk_plan) that threads run whole.
+ *    Sums over the batch (gradients, batch statistics) are made per chunk
+ *    and added in chunk order, so results never depend on the thread count.
  */
 #define _DEFAULT_SOURCE /* sysconf(_SC_PHYS_PAGES) */
 #include "internal.h"
@@ -75,6 +83,9 @@ static cnn_status check_memory(const cnn_model *m, cnn_error *err)
 		double need = l->ops->workspace
 		                  ? (double)l->ops->workspace(l, size)
 		                  : 0.0;
+		for (int k = 0; k < l->n_inputs; k++)
+			if (l->grad_add[k])
+				need += (double)l->in_sizes[k] * size;
 		if (need > ws)
 			ws = need;
 	}
@@ -95,18 +106,17 @@ static cnn_status check_memory(const cnn_model *m, cnn_error *err)
 	    human(avail, d, sizeof d));
 }
 
-/* Points the layers' w, b, dw, db into the arenas params and grads. */
+/* Points the layers' w, b, dw, db and state into the arenas params and
+ * grads (at the offsets the graph gave them). */
 static void bind_layers(cnn_layer *layers, int n, float *params, float *grads)
 {
-	size_t off = 0;
 	for (int i = 0; i < n; i++) {
 		cnn_layer *l = &layers[i];
-		l->w = l->n_weight ? params + off : NULL;
-		l->dw = l->n_weight ? grads + off : NULL;
-		off += l->n_weight;
-		l->b = l->n_bias ? params + off : NULL;
-		l->db = l->n_bias ? grads + off : NULL;
-		off += l->n_bias;
+		l->w = l->n_weight ? params + l->w_off : NULL;
+		l->dw = l->n_weight ? grads + l->w_off : NULL;
+		l->b = l->n_bias ? params + l->b_off : NULL;
+		l->db = l->n_bias ? grads + l->b_off : NULL;
+		l->state = l->n_state ? params + l->state_off : NULL;
 	}
 }
 
@@ -133,53 +143,191 @@ void cnn_chunk_plan(int n, int *count, int *size)
 	*count = n > 0 ? (n + sz - 1) / sz : 1;
 }
 
-/* Infers every layer's shapes in order, sums the parameters, allocates the
- * arenas and fills the weights from m->rng (layer order, weight then bias).
- * Fails on the first layer that does not fit, naming it. */
-cnn_status cnn_graph_build(cnn_model *m, cnn_error *err)
+/* The shape of activation a: the input's for 0, else layer a - 1's output. */
+static const int *act_shape(const cnn_model *m, int a)
 {
-	const int *in = m->spec.input;
+	return a == 0 ? m->spec.input : m->layers[a - 1].out_shape;
+}
+
+/* Floats per sample of activation a. */
+static size_t act_size(const cnn_model *m, int a)
+{
+	const int *s = m->spec.input;
+	return a == 0 ? (size_t)s[0] * s[1] * s[2] : m->layers[a - 1].out_size;
+}
+
+/* Gives every layer's inputs their shapes from the layers they come from,
+ * then lets the kind infer its output and parameters. Fails on the first
+ * layer that does not fit, naming it. Sums the trainable parameters. */
+static cnn_status infer_shapes(cnn_model *m, cnn_error *err)
+{
 	size_t total = 0;
 	char path[CNN_NAME_MAX + 16];
 
 	for (int i = 0; i < m->n_layers; i++) {
 		cnn_layer *l = &m->layers[i];
-		memcpy(l->in_shape, in, sizeof l->in_shape);
-		l->in_size = (size_t)in[0] * in[1] * in[2];
+		for (int k = 0; k < l->n_inputs; k++) {
+			const int *s = act_shape(m, l->inputs[k]);
+			memcpy(l->in_shapes[k], s, sizeof l->in_shapes[k]);
+			l->in_sizes[k] = (size_t)s[0] * s[1] * s[2];
+		}
+		memcpy(l->in_shape, l->in_shapes[0], sizeof l->in_shape);
+		l->in_size = l->in_sizes[0];
 		snprintf(path, sizeof path, "%s", l->ops->type);
 		if (l->ops->infer(l, path, err) != CNN_OK)
 			return err->status;
 		l->out_size =
 		    (size_t)l->out_shape[0] * l->out_shape[1] * l->out_shape[2];
-		if (total > ((size_t)1 << 31) - l->n_weight - l->n_bias)
+		if (total > ((size_t)1 << 31) - l->n_weight - l->n_bias ||
+		    l->n_state > ((size_t)1 << 30))
 			return cnn_node_error(err, l->node, path,
 			                      "the model has more than 2^31 "
 			                      "parameters");
 		total += l->n_weight + l->n_bias;
+	}
+	return CNN_OK;
+}
+
+/* Lays the tensors out in the arenas (the trainable ones, then the state),
+ * names them and lists them in m->tensors. */
+static cnn_status lay_out(cnn_model *m, cnn_error *err)
+{
+	size_t off = 0;
+	int n = 0;
+
+	m->tensors = calloc((size_t)m->n_layers * 4 + 1, sizeof *m->tensors);
+	if (!m->tensors)
+		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+		                   "out of memory");
+	for (int i = 0; i < m->n_layers; i++) {
+		cnn_layer *l = &m->layers[i];
 		snprintf(l->weight_name, sizeof l->weight_name, "%s.weight",
 		         l->name);
 		snprintf(l->bias_name, sizeof l->bias_name, "%s.bias", l->name);
-		in = l->out_shape;
+		l->w_off = off;
+		if (l->n_weight) {
+			cnn_tensor_slot *t = &m->tensors[n++];
+			t->name = l->weight_name;
+			t->ndim = l->weight_ndim;
+			memcpy(t->shape, l->weight_shape, sizeof t->shape);
+			t->off = off;
+			t->n = l->n_weight;
+			t->trainable = 1;
+			off += l->n_weight;
+		}
+		l->b_off = off;
+		if (l->n_bias) {
+			cnn_tensor_slot *t = &m->tensors[n++];
+			t->name = l->bias_name;
+			t->ndim = 1;
+			t->shape[0] = (int)l->n_bias;
+			t->off = off;
+			t->n = l->n_bias;
+			t->trainable = 1;
+			off += l->n_bias;
+		}
 	}
+	m->n_trainable = off;
+	for (int i = 0; i < m->n_layers; i++) {
+		cnn_layer *l = &m->layers[i];
+		int parts = l->state_parts > 1 ? 2 : 1;
+		l->state_off = off;
+		if (!l->n_state)
+			continue;
+		for (int p = 0; p < parts; p++) {
+			cnn_tensor_slot *t = &m->tensors[n++];
+			snprintf(l->state_name[p], sizeof l->state_name[p],
+			         "%s.%s", l->name,
+			         l->state_suffix[p] ? l->state_suffix[p]
+			                            : "state");
+			t->name = l->state_name[p];
+			t->ndim = 1;
+			t->shape[0] = (int)(l->n_state / (size_t)parts);
+			t->off = off;
+			t->n = l->n_state / (size_t)parts;
+			off += t->n;
+		}
+	}
+	m->n_tensors = n;
+	m->n_params = off;
+	return CNN_OK;
+}
 
+/* Decides, for every layer input, whether backward writes its gradient or
+ * adds it to what an earlier backward call wrote: backward runs the layers
+ * from the last to the first and each layer's inputs in order; the first to
+ * reach an activation writes. The loss writes m->grad_act first. */
+static void plan_gradients(cnn_model *m)
+{
+	const int top = m->grad_act - 1; /* the last layer whose backward runs */
+
+	for (int i = top; i >= 0; i--) {
+		cnn_layer *l = &m->layers[i];
+		for (int k = 0; k < l->n_inputs; k++) {
+			int a = l->inputs[k], before = a == m->grad_act;
+			for (int j = top; j > i && !before; j--)
+				for (int q = 0; q < m->layers[j].n_inputs; q++)
+					before |= m->layers[j].inputs[q] == a;
+			for (int q = 0; q < k; q++)
+				before |= l->inputs[q] == a;
+			l->grad_add[k] = (unsigned char)before;
+		}
+	}
+}
+
+/* Lists the layers with batch statistics and gives each its share of
+ * m->stats (2 * stats_size doubles). */
+static cnn_status plan_sync(cnn_model *m, cnn_error *err)
+{
+	size_t total = 0;
+
+	m->sync = calloc((size_t)m->n_layers, sizeof *m->sync);
+	if (!m->sync)
+		goto nomem;
+	for (int i = 0; i < m->n_layers; i++) {
+		const cnn_layer *l = &m->layers[i];
+		size_t s = l->ops->stats_size ? l->ops->stats_size(l) : 0;
+		if (s) {
+			m->sync[m->n_sync++] = i;
+			total += 2 * s;
+		}
+	}
+	m->stats = calloc(total ? total : 1, sizeof *m->stats);
+	if (!m->stats)
+		goto nomem;
+	total = 0;
+	for (int j = 0; j < m->n_sync; j++) {
+		cnn_layer *l = &m->layers[m->sync[j]];
+		l->stats = m->stats + total;
+		total += 2 * l->ops->stats_size(l);
+	}
+	return CNN_OK;
+nomem:
+	return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
+	                   "out of memory");
+}
+
+/* Infers every layer's shapes in graph order, lays out and allocates the
+ * arenas and fills the weights from m->rng (layer order, weight then bias)
+ * and the state with each kind's reset_state. */
+cnn_status cnn_graph_build(cnn_model *m, cnn_error *err)
+{
+	if (infer_shapes(m, err) != CNN_OK || cnn_loss_check(m, err) != CNN_OK)
+		return err->status;
 	cnn_layer *last = &m->layers[m->n_layers - 1];
-	if (m->spec.loss == CNN_LOSS_CROSS_ENTROPY &&
-	    last->ops != &cnn_layer_softmax)
-		return cnn_node_error(err, last->node, "layers",
-		                      "the cross_entropy loss needs a softmax "
-		                      "as the last layer, got %s",
-		                      last->ops->type);
 	if (last->out_size < 2 || last->out_size > 256)
 		return cnn_node_error(err, last->node, "layers",
 		                      "the last layer has %zu outputs; a "
 		                      "classifier needs 2 to 256 classes",
 		                      last->out_size);
 	m->classes = (int)last->out_size;
-
-	m->n_params = total;
-	if (check_memory(m, err) != CNN_OK)
+	if (lay_out(m, err) != CNN_OK)
 		return err->status;
-	size_t bytes = (total ? total : 1) * sizeof(float);
+	plan_gradients(m);
+	if (plan_sync(m, err) != CNN_OK || check_memory(m, err) != CNN_OK)
+		return err->status;
+
+	size_t bytes = (m->n_params ? m->n_params : 1) * sizeof(float);
 	m->params = calloc(1, bytes);
 	m->grads = calloc(1, bytes);
 	m->m1 = calloc(1, bytes);
@@ -187,7 +335,8 @@ cnn_status cnn_graph_build(cnn_model *m, cnn_error *err)
 	m->best = calloc(1, bytes);
 	if (!m->params || !m->grads || !m->m1 || !m->m2 || !m->best)
 		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "out of memory for %zu parameters", total);
+		                   "out of memory for %zu parameters",
+		                   m->n_params);
 	cnn_graph_use(m, m->params);
 
 	for (int i = 0; i < m->n_layers; i++) {
@@ -198,6 +347,8 @@ cnn_status cnn_graph_build(cnn_model *m, cnn_error *err)
 		if (l->n_bias)
 			cnn_init_fill(&l->bias_init, l->b, l->n_bias, l->fan_in,
 			              l->fan_out, &m->rng);
+		if (l->n_state && l->ops->reset_state)
+			l->ops->reset_state(l);
 	}
 	return CNN_OK;
 }
@@ -209,6 +360,8 @@ static void chunks_free(cnn_model *m)
 		free(m->chunks[c].layers);
 		free(m->chunks[c].grads);
 		free(m->chunks[c].ws);
+		free(m->chunks[c].dtmp);
+		free(m->chunks[c].acc);
 	}
 	free(m->chunks);
 	m->chunks = NULL;
@@ -216,8 +369,9 @@ static void chunks_free(cnn_model *m)
 }
 
 /* Allocates activations, their gradients, the labels and the chunks (each
- * with its layer copies, gradient arena and workspace) for batches of up to
- * n samples. Keeps existing buffers when they suffice. */
+ * with its layer copies, gradient arena, workspace, gradient scratch and
+ * statistics sums) for batches of up to n samples. Keeps existing buffers
+ * when they suffice. */
 cnn_status cnn_graph_reserve(cnn_model *m, int n, cnn_error *err)
 {
 	if (n <= m->batch_cap)
@@ -229,8 +383,7 @@ cnn_status cnn_graph_reserve(cnn_model *m, int n, cnn_error *err)
 			goto nomem;
 	}
 	for (int i = 0; i <= m->n_layers; i++) {
-		size_t per =
-		    i == 0 ? m->layers[0].in_size : m->layers[i - 1].out_size;
+		size_t per = act_size(m, i);
 		float *a = realloc(m->act[i], per * (size_t)n * sizeof(float));
 		if (!a)
 			goto nomem;
@@ -245,17 +398,26 @@ cnn_status cnn_graph_reserve(cnn_model *m, int n, cnn_error *err)
 		goto nomem;
 	m->labels = y;
 
-	/* as many chunks as the largest batch has, each with the workspace
-	 * of the largest chunk */
+	/* as many chunks as the largest batch has, each with the scratch of
+	 * the largest chunk */
 	int count, size;
-	size_t ws = 0;
+	size_t ws = 0, dtmp = 0, acc = 0;
 	cnn_chunk_plan(n, &count, &size);
 	for (int i = 0; i < m->n_layers; i++) {
 		const cnn_layer *l = &m->layers[i];
 		size_t need =
 		    l->ops->workspace ? l->ops->workspace(l, size) : 0;
+		size_t add = 0;
 		if (need > ws)
 			ws = need;
+		for (int k = 0; k < l->n_inputs; k++)
+			if (l->grad_add[k])
+				add += l->in_sizes[k] * (size_t)size;
+		if (add > dtmp)
+			dtmp = add;
+		need = l->ops->stats_size ? l->ops->stats_size(l) : 0;
+		if (need > acc)
+			acc = need;
 	}
 	chunks_free(m);
 	m->chunks = calloc((size_t)count, sizeof *m->chunks);
@@ -267,10 +429,14 @@ cnn_status cnn_graph_reserve(cnn_model *m, int n, cnn_error *err)
 		k->layers = malloc((size_t)m->n_layers * sizeof *k->layers);
 		k->grads = calloc(m->n_params ? m->n_params : 1, sizeof(float));
 		k->ws = malloc((ws ? ws : 1) * sizeof(float));
-		if (!k->layers || !k->grads || !k->ws)
+		k->dtmp = malloc((dtmp ? dtmp : 1) * sizeof(float));
+		k->acc = malloc((acc ? acc : 1) * sizeof(double));
+		if (!k->layers || !k->grads || !k->ws || !k->dtmp || !k->acc)
 			goto nomem;
 		memcpy(k->layers, m->layers,
 		       (size_t)m->n_layers * sizeof *k->layers);
+		for (int i = 0; i < m->n_layers; i++)
+			k->layers[i].pass = &k->pass;
 		bind_layers(k->layers, m->n_layers, m->weights, k->grads);
 	}
 	m->batch_cap = n;
@@ -280,30 +446,224 @@ nomem:
 	                   "out of memory for batches of %d samples", n);
 }
 
-void cnn_graph_forward_chunk(cnn_model *m, int c, int s0, int n)
+/* ======================================================================== */
+/* Passes                                                                   */
+
+/* Runs layers [from, to) forward on the chunk's samples [s0, s0 + n). */
+static void forward_range(cnn_model *m, cnn_chunk *k, int from, int to,
+                          size_t s0, int n)
 {
-	cnn_chunk *k = &m->chunks[c];
-	for (int i = 0; i < m->n_layers; i++) {
+	for (int i = from; i < to; i++) {
 		cnn_layer *l = &k->layers[i];
-		l->ops->forward(l, m->act[i] + (size_t)s0 * l->in_size,
-		                m->act[i + 1] + (size_t)s0 * l->out_size, n,
-		                k->ws);
+		float *y = m->act[i + 1] + s0 * l->out_size;
+		if (l->ops->forward_n) {
+			const float *x[CNN_MAX_INPUTS];
+			for (int j = 0; j < l->n_inputs; j++)
+				x[j] = m->act[l->inputs[j]] + s0 * l->in_sizes[j];
+			l->ops->forward_n(l, x, y, n, k->ws);
+		} else {
+			l->ops->forward(l, m->act[l->inputs[0]] + s0 * l->in_size,
+			                y, n, k->ws);
+		}
 	}
 }
 
-/* Runs the layers on the n samples in act[0], the chunks in parallel;
- * returns act[n_layers]. */
+/* Adds count floats of src to dst. */
+static void add_into(float *restrict dst, const float *restrict src,
+                     size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		dst[i] += src[i];
+}
+
+/* Runs the backward of layers hi down to lo on the chunk's samples
+ * [s0, s0 + n): each input's gradient is written into its dact, or into
+ * scratch and added there (grad_add); the network input gets none. */
+static void backward_range(cnn_model *m, cnn_chunk *k, int hi, int lo,
+                           size_t s0, int n)
+{
+	for (int i = hi; i >= lo; i--) {
+		cnn_layer *l = &k->layers[i];
+		const float *y = m->act[i + 1] + s0 * l->out_size;
+		const float *dy = m->dact[i + 1] + s0 * l->out_size;
+		const float *x[CNN_MAX_INPUTS];
+		float *dx[CNN_MAX_INPUTS], *tmp = k->dtmp;
+		int wanted = 0;
+
+		for (int j = 0; j < l->n_inputs; j++) {
+			int a = l->inputs[j];
+			size_t per = l->in_sizes[j];
+			x[j] = m->act[a] + s0 * per;
+			dx[j] = NULL;
+			if (a == 0)
+				continue;
+			wanted = 1;
+			if (l->grad_add[j]) {
+				dx[j] = tmp;
+				tmp += per * (size_t)n;
+			} else {
+				dx[j] = m->dact[a] + s0 * per;
+			}
+		}
+		if (!wanted && !l->n_weight && !l->n_bias)
+			continue;
+		if (l->ops->backward_n)
+			l->ops->backward_n(l, x, y, dy, dx, n, k->ws);
+		else
+			l->ops->backward(l, x[0], y, dy, dx[0], n, k->ws);
+		for (int j = 0; j < l->n_inputs; j++)
+			if (dx[j] && l->grad_add[j])
+				add_into(m->dact[l->inputs[j]] +
+				             s0 * l->in_sizes[j],
+				         dx[j], l->in_sizes[j] * (size_t)n);
+	}
+}
+
+/* Sets every chunk's pass for a batch of n samples. */
+static void set_pass(cnn_model *m, int n, int training, uint64_t seed)
+{
+	int count, size;
+	cnn_chunk_plan(n, &count, &size);
+	for (int c = 0; c < count; c++) {
+		cnn_pass *p = &m->chunks[c].pass;
+		p->training = training;
+		p->seed = seed;
+		p->sample0 = (size_t)c * (size_t)size;
+		p->batch = n;
+	}
+}
+
+/* Runs the layers in evaluation mode on the n samples in act[0], the chunks
+ * in parallel; returns act[n_layers]. */
 const float *cnn_graph_forward(cnn_model *m, int n)
 {
 	int count, size;
 	cnn_chunk_plan(n, &count, &size);
+	set_pass(m, n, 0, 0);
 	CNN_PARALLEL_FOR
 	for (int c = 0; c < count; c++) {
 		int s0 = c * size;
-		cnn_graph_forward_chunk(m, c, s0,
-		                        n - s0 < size ? n - s0 : size);
+		forward_range(m, &m->chunks[c], 0, m->n_layers, (size_t)s0,
+		              n - s0 < size ? n - s0 : size);
 	}
 	return m->act[m->n_layers];
+}
+
+/* One phase of a training pass on chunk c (see cnn_graph_gradient): with
+ * S = m->sync and s = m->n_sync, phase p < s runs the forward up to layer
+ * S[p] and that layer's forward sums; phase s the rest of the forward, the
+ * loss and the backward down to the last batch-statistics layer (exclusive)
+ * and its backward sums; phase s + q the backward from layer S[s - q] down
+ * to the next one (exclusive) and its backward sums. */
+static void train_phase(cnn_model *m, int c, int p, int n, float g)
+{
+	const int s = m->n_sync, *S = m->sync;
+	cnn_chunk *k = &m->chunks[c];
+	int count, size, lo;
+	size_t s0;
+	cnn_layer *l;
+
+	cnn_chunk_plan(n, &count, &size);
+	s0 = (size_t)c * (size_t)size;
+	n = n - c * size < size ? n - c * size : size;
+	if (p < s) {
+		forward_range(m, k, p ? S[p - 1] : 0, S[p], s0, n);
+		l = &k->layers[S[p]];
+		memset(k->acc, 0, l->ops->stats_size(l) * sizeof *k->acc);
+		l->ops->forward_stats(l,
+		                      m->act[l->inputs[0]] + s0 * l->in_size, n,
+		                      k->acc);
+		return;
+	}
+	if (p == s) {
+		forward_range(m, k, s ? S[s - 1] : 0, m->n_layers, s0, n);
+		k->correct = 0;
+		k->loss = cnn_loss_chunk(m, (int)s0, n, g, m->dact[m->grad_act],
+		                         &k->correct, NULL);
+		memset(k->grads, 0, m->n_params * sizeof *k->grads);
+		lo = m->grad_act - 1;
+	} else {
+		lo = S[s - (p - s)];
+	}
+	/* backward from layer lo down to the next batch-statistics layer */
+	int q = p - s, next = s - q - 1 >= 0 ? S[s - q - 1] : -1;
+	backward_range(m, k, lo, next + 1, s0, n);
+	if (next < 0)
+		return;
+	l = &k->layers[next];
+	memset(k->acc, 0, l->ops->stats_size(l) * sizeof *k->acc);
+	l->ops->backward_stats(
+	    l, m->act[l->inputs[0]] + s0 * l->in_size,
+	    m->act[next + 1] + s0 * l->out_size,
+	    m->dact[next + 1] + s0 * l->out_size, n, k->acc);
+}
+
+/* After phase p: adds the chunks' sums in chunk order into the batch
+ * totals of the layer the phase ended at (the forward half, then
+ * stats_ready, or the backward half). */
+static void combine_stats(cnn_model *m, int p, int count)
+{
+	const int s = m->n_sync;
+	int backward = p >= s;
+	cnn_layer *l = &m->layers[backward ? m->sync[s - 1 - (p - s)]
+	                                   : m->sync[p]];
+	size_t size = l->ops->stats_size(l);
+	double *tot = l->stats + (backward ? size : 0);
+
+	memset(tot, 0, size * sizeof *tot);
+	for (int c = 0; c < count; c++)
+		for (size_t j = 0; j < size; j++)
+			tot[j] += m->chunks[c].acc[j];
+	if (!backward && l->ops->stats_ready)
+		l->ops->stats_ready(l);
+}
+
+/* A step's seed for dropout: the training seed and the step, mixed. */
+static uint64_t step_seed(const cnn_model *m)
+{
+	uint64_t z = m->spec.seed * 0x9e3779b97f4a7c15ULL + m->step + 1;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Forward, loss and backward for the n samples in act[0] with their labels
+ * in m->labels: overwrites m->grads with the gradient of the batch loss
+ * (summed or averaged over the batch, per loss.reduction) and returns the
+ * summed loss. With cross_entropy the softmax and the loss are
+ * differentiated together (dL/dlogits = p - onehot), so the softmax's own
+ * backward is skipped. The chunks run in parallel, in 2 * n_sync + 1 phases
+ * separated by the batch-statistics layers (one phase for most networks);
+ * gradients, losses and counts are then added in chunk order. */
+double cnn_graph_gradient(cnn_model *m, int n, size_t *correct)
+{
+	float g = m->spec.reduction == CNN_REDUCE_MEAN ? 1.0f / (float)n : 1.0f;
+	int count, size;
+	double loss = 0.0;
+	const long np = (long)m->n_params;
+	const int phases = 2 * m->n_sync + 1;
+
+	cnn_chunk_plan(n, &count, &size);
+	set_pass(m, n, 1, step_seed(m));
+	for (int p = 0; p < phases; p++) {
+		CNN_PARALLEL_FOR
+		for (int c = 0; c < count; c++)
+			train_phase(m, c, p, n, g);
+		if (p + 1 < phases)
+			combine_stats(m, p, count);
+	}
+	for (int c = 0; c < count; c++) {
+		loss += m->chunks[c].loss;
+		*correct += m->chunks[c].correct;
+	}
+	CNN_PARALLEL_FOR
+	for (long i = 0; i < np; i++) {
+		float sum = m->chunks[0].grads[i];
+		for (int c = 1; c < count; c++)
+			sum += m->chunks[c].grads[i];
+		m->grads[i] = sum;
+	}
+	return loss;
 }
 
 /* Frees what cnn_graph_build and cnn_graph_reserve allocated. */
@@ -323,4 +683,7 @@ void cnn_graph_free(cnn_model *m)
 	free(m->m1);
 	free(m->m2);
 	free(m->best);
+	free(m->tensors);
+	free(m->stats);
+	free(m->sync);
 }

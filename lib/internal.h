@@ -305,6 +305,10 @@ struct cnn_layer {
 	int in_shapes[CNN_MAX_INPUTS][3];
 	size_t in_sizes[CNN_MAX_INPUTS];
 	const cnn_node *input_node; /* its "input" key, NULL if absent */
+	const char *input_names[CNN_MAX_INPUTS]; /* "input" or a layer's */
+	/* Set by the graph: whether input k's gradient is added to what an
+	 * earlier backward (a later layer) wrote there, rather than written. */
+	unsigned char grad_add[CNN_MAX_INPUTS];
 
 	int in_shape[3];
 	int out_shape[3];
@@ -333,6 +337,7 @@ struct cnn_layer {
 	char bias_name[CNN_NAME_MAX + 8];  /* "NAME.bias" */
 	float *w, *b;                      /* parameters */
 	float *dw, *db;                    /* gradients */
+	size_t w_off, b_off, state_off;    /* in the arenas, set by the graph */
 
 	/* State that is not trained but saved (batchnorm's running
 	 * statistics): n_state floats, stored after all the trainable
@@ -363,6 +368,16 @@ extern const cnn_layer_ops cnn_layer_maxpool;
 extern const cnn_layer_ops cnn_layer_flatten;
 extern const cnn_layer_ops cnn_layer_dense;
 extern const cnn_layer_ops cnn_layer_softmax;
+extern const cnn_layer_ops cnn_layer_sigmoid;
+extern const cnn_layer_ops cnn_layer_tanh;
+extern const cnn_layer_ops cnn_layer_leaky_relu;
+extern const cnn_layer_ops cnn_layer_elu;
+extern const cnn_layer_ops cnn_layer_avgpool;
+extern const cnn_layer_ops cnn_layer_global_avgpool;
+extern const cnn_layer_ops cnn_layer_dropout;
+extern const cnn_layer_ops cnn_layer_batchnorm;
+extern const cnn_layer_ops cnn_layer_add;
+extern const cnn_layer_ops cnn_layer_concat;
 
 /* ======================================================================== */
 /* Kernels (kernels.c): all hot loops. Row-major throughout.                */
@@ -382,9 +397,24 @@ void cnn_col2im(const float *col, int c, int h, int w, int kh, int kw, int sh,
 /* ======================================================================== */
 /* Specification (spec.c): the validated, typed model description.          */
 
-typedef enum cnn_loss_type { CNN_LOSS_CROSS_ENTROPY } cnn_loss_type;
+typedef enum cnn_loss_type {
+	CNN_LOSS_CROSS_ENTROPY,
+	CNN_LOSS_MSE
+} cnn_loss_type;
 typedef enum cnn_reduction { CNN_REDUCE_MEAN, CNN_REDUCE_SUM } cnn_reduction;
-typedef enum cnn_opt_type { CNN_OPT_ADAM, CNN_OPT_SGD } cnn_opt_type;
+typedef enum cnn_opt_type {
+	CNN_OPT_ADAM,
+	CNN_OPT_SGD,
+	CNN_OPT_ADAMW,
+	CNN_OPT_RMSPROP
+} cnn_opt_type;
+/* The learning-rate schedule (optimizer.schedule; see cnn_optim_rate). */
+typedef enum cnn_sched_type {
+	CNN_SCHED_CONSTANT,
+	CNN_SCHED_STEP,
+	CNN_SCHED_EXPONENTIAL,
+	CNN_SCHED_COSINE
+} cnn_sched_type;
 typedef enum cnn_keep { CNN_KEEP_BEST, CNN_KEEP_LAST } cnn_keep;
 
 typedef struct cnn_data_spec {
@@ -397,6 +427,8 @@ typedef struct cnn_data_spec {
 	int label_column;          /* csv */
 	double scale;              /* pixel multiplier, default 1/255 */
 	long limit;                /* use only the first limit samples; 0 all */
+	int shift; /* augment.shift (train only): the largest random shift in
+	              pixels, 0..8; 0 off */
 } cnn_data_spec;
 
 typedef struct cnn_spec {
@@ -416,13 +448,24 @@ typedef struct cnn_spec {
 	int epsilon_inside_sqrt; /* 0: lr*m/(sqrt(v)+eps); 1: lr*m/sqrt(v+eps)
 	                          */
 	int bias_correction;     /* 1 */
-	double momentum;         /* sgd: 0 */
+	double momentum;         /* sgd, rmsprop: 0 */
+	int nesterov;            /* sgd: 0 */
+	double alpha;            /* rmsprop: 0.99 */
+	double weight_decay;     /* 0 (adamw: 0.01); L2, adamw: decoupled */
+	double clip_norm;        /* 0: off; else the largest gradient norm */
+	cnn_sched_type schedule; /* constant */
+	int sched_step_epochs;   /* step: epochs between decays */
+	double sched_gamma;      /* step: 0.1; exponential: 0.95 */
+	double sched_min_lr;     /* cosine: 0 */
+	double warmup_epochs;    /* 0: no linear warm-up */
 
 	int epochs;     /* 10 */
 	int batch_size; /* 32 */
 	int shuffle;    /* 1 */
 	uint64_t seed;  /* 1 */
 	cnn_keep keep;  /* best */
+	int patience;     /* early stopping: 0 off, else epochs to wait */
+	double min_delta; /* early stopping: the least improvement, 0 */
 
 	cnn_data_spec train, test;
 	double validation; /* 0: none; < 1: fraction; >= 1: count */
@@ -476,15 +519,38 @@ cnn_status cnn_idx_parse(cnn_dataset *d, const uint8_t *images, size_t n_images,
 cnn_status cnn_csv_parse(cnn_dataset *d, const uint8_t *text, size_t len,
                          const cnn_data_source *src, cnn_error *err);
 
+/* Augmentation (data.c). cnn_augment_draw: the shift (*dy, *dx), each in
+ * [-max, max], of training sample index in epoch (1-based) under seed, a
+ * stateless hash of the three. cnn_augment_shift: one CHW sample of bytes
+ * into floats times scale, shifted dy rows down and dx columns right, zero
+ * filled (dy = dx = 0: a plain scaled copy). */
+void cnn_augment_draw(uint64_t seed, uint64_t epoch, uint64_t index, int max,
+                      int *dy, int *dx);
+void cnn_augment_shift(float *dst, const uint8_t *src, const int shape[3],
+                       float scale, int dy, int dx);
+
 /* ======================================================================== */
 /* The model (model.c, graph.c, optim.c, train.c)                           */
+
+/* A named slice of the model's arenas: a layer's weight, bias or part of
+ * its state ("conv1.weight", "bn1.running_var"). */
+typedef struct cnn_tensor_slot {
+	const char *name; /* points into the layer */
+	int ndim;
+	int shape[CNN_MAX_DIMS];
+	size_t off, n; /* floats */
+	int trainable;
+} cnn_tensor_slot;
 
 /* What one thread needs to run a chunk of a batch through the graph. */
 typedef struct cnn_chunk {
 	cnn_layer *layers; /* copies of the model's layers, with dw and db
-	                      pointing into grads */
+	                      pointing into grads and pass to &pass */
 	float *grads;      /* n_params */
 	float *ws;         /* the layers' workspace for one chunk */
+	float *dtmp;       /* gradients to be added into dact (merges) */
+	double *acc;       /* a batch-statistics layer's sums over the chunk */
+	cnn_pass pass;
 	double loss;       /* summed loss of the chunk */
 	size_t correct;    /* correct predictions in the chunk */
 } cnn_chunk;
@@ -501,8 +567,15 @@ struct cnn_model {
 	cnn_layer *layers; /* == spec.layers */
 	int classes;
 
-	/* Arenas of n_params floats, same order. */
-	size_t n_params;
+	/* Arenas of n_params floats, same order: the n_trainable parameters
+	 * (layer by layer, weight then bias), then the layers' state. */
+	size_t n_params, n_trainable;
+	cnn_tensor_slot *tensors; /* every named slice, in arena order */
+	int n_tensors;
+	double *stats;  /* the batch totals of batch-statistics layers */
+	int n_sync;     /* how many layers have batch statistics */
+	int *sync;      /* their indexes, ascending */
+	int grad_act;   /* the activation the loss writes its gradient into */
 	float *params, *grads, *m1, *m2, *best;
 	float *weights; /* the arena the layers compute with: params or best */
 	int has_best;
@@ -510,6 +583,10 @@ struct cnn_model {
 	/* Training state. */
 	int epoch;     /* epochs completed */
 	uint64_t step; /* optimiser steps */
+	/* Batches in one epoch, ceil(training samples / batch_size), set by
+	 * cnn_model_train: the learning-rate schedule counts epochs in steps
+	 * with it. 0 until then (the schedule then takes 1). */
+	size_t batches_per_epoch;
 	cnn_rng rng;   /* for shuffling (and init, before training); when
 	                  epoch_pos > 0, its state at the start of the epoch
 	                  in progress, which resuming shuffles again */
@@ -540,30 +617,53 @@ struct cnn_model {
 };
 
 /* Builds the graph from model->spec: shape inference layer by layer (errors
- * name the layer and its YAML position), parameter arenas, initialisation
- * from spec.seed. */
+ * name the layer and its YAML position), the tensors, the parameter arenas,
+ * initialisation from m->rng (layer order, weight then bias; state from
+ * each kind's reset_state). */
 cnn_status cnn_graph_build(cnn_model *m, cnn_error *err);
 /* (Re)allocates the batch buffers for batches of up to n samples. */
 cnn_status cnn_graph_reserve(cnn_model *m, int n, cnn_error *err);
-/* Forward pass of n samples in m->act[0], the chunks in parallel; returns
- * the output (probabilities when the last layer is softmax). */
+/* Forward pass in evaluation mode of n samples in m->act[0], the chunks in
+ * parallel; returns the output (probabilities when the last layer is
+ * softmax). */
 const float *cnn_graph_forward(cnn_model *m, int n);
-/* Forward pass of the samples [s0, s0 + n) of the batch with chunk c's
- * layers and workspace (called by one thread). */
-void cnn_graph_forward_chunk(cnn_model *m, int c, int s0, int n);
 /* Makes the layers compute with the weights in arena (m->params or m->best). */
 void cnn_graph_use(cnn_model *m, float *arena);
 /* Frees the arenas and batch buffers. */
 void cnn_graph_free(cnn_model *m);
 
-/* Forward, softmax cross-entropy and backward for the n samples in act[0]
+/* Forward in training mode, loss and backward for the n samples in act[0]
  * labelled m->labels: overwrites m->grads with the batch loss's gradient
  * (per loss.reduction) and returns the summed loss; adds the number of
- * correct predictions to *correct. (train.c) */
+ * correct predictions to *correct. Updates batch-statistics layers' running
+ * state. Deterministic whatever the number of threads. */
 double cnn_graph_gradient(cnn_model *m, int n, size_t *correct);
 
-/* One optimiser step on the whole arena with the gradients in m->grads. */
+/* The loss (loss.c) of the samples [s0, s0 + n) of the batch, from the
+ * graph's output in m->act and the labels in m->labels: returns their
+ * summed loss and adds their correct (argmax) predictions to *correct, and
+ * to confusion (classes x classes, row = label) if not NULL. If grad is not
+ * NULL, writes g times the gradient of their loss with respect to
+ * act[m->grad_act] into grad's rows [s0, s0 + n). */
+double cnn_loss_chunk(const cnn_model *m, int s0, int n, float g, float *grad,
+                      size_t *correct, uint64_t *confusion);
+/* The activation whose gradient cnn_loss_chunk writes: the logits (the
+ * softmax's input) for cross_entropy, fused with the softmax, else the
+ * output. Checks that the last layer suits the loss. */
+cnn_status cnn_loss_check(cnn_model *m, cnn_error *err);
+
+/* One optimiser step on the trainable parameters with the gradients in
+ * m->grads (which it may clip and add L2 decay to, in place). */
 void cnn_optim_step(cnn_model *m);
+/* The learning rate of optimiser step m->step (1 for the first step), from
+ * optimizer.learning_rate, the schedule and its warm-up. (optim.c) */
+double cnn_optim_rate(const cnn_model *m);
+/* Whether early stopping (training.early_stopping) ends training after the
+ * epochs in m->history; if so, and the pointers are not NULL, the epoch of
+ * the last improvement, its accuracy and the set it was measured on
+ * ("validation", "test" or "training"). (optim.c) */
+int cnn_early_stop(const cnn_model *m, int *best_epoch, double *best_accuracy,
+                   const char **set);
 
 /* A model with everything but the graph, from a tree (used by
  * cnn_model_from_yaml and the checkpoint loader). Takes ownership of tree. */

@@ -1365,3 +1365,262 @@ void cnn_softmax_backward(const float *y, const float *dy, float *dx, int n,
 			xs[i] = (float)(ys[i] * (ds[i] - dot));
 	}
 }
+
+void cnn_add_forward(const float *const *x, int n_x, float *y, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		float sum = x[0][i];
+		for (int k = 1; k < n_x; k++)
+			sum += x[k][i];
+		y[i] = sum;
+	}
+}
+
+/* ======================================================================== */
+/* Activations and average pooling (shared: plain C, see kernels.h)         */
+
+void cnn_sigmoid_forward(const float *x, float *y, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		/* exp of a non-positive number only: no overflow */
+		if (x[i] >= 0.0f) {
+			y[i] = 1.0f / (1.0f + expf(-x[i]));
+		} else {
+			float e = expf(x[i]);
+
+			y[i] = e / (1.0f + e);
+		}
+	}
+}
+
+void cnn_sigmoid_backward(const float *y, const float *dy, float *dx,
+                          size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+}
+
+void cnn_tanh_forward(const float *x, float *y, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		y[i] = tanhf(x[i]);
+}
+
+void cnn_tanh_backward(const float *y, const float *dy, float *dx, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+}
+
+void cnn_leaky_relu_forward(const float *x, float *y, size_t count, float slope)
+{
+	for (size_t i = 0; i < count; i++)
+		y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
+}
+
+void cnn_leaky_relu_backward(const float *x, const float *dy, float *dx,
+                             size_t count, float slope)
+{
+	for (size_t i = 0; i < count; i++)
+		dx[i] = x[i] > 0.0f ? dy[i] : slope * dy[i];
+}
+
+void cnn_elu_forward(const float *x, float *y, size_t count, float alpha)
+{
+	for (size_t i = 0; i < count; i++)
+		y[i] = x[i] > 0.0f ? x[i] : alpha * expm1f(x[i]);
+}
+
+void cnn_elu_backward(const float *x, const float *dy, float *dx, size_t count,
+                      float alpha)
+{
+	for (size_t i = 0; i < count; i++)
+		dx[i] = x[i] > 0.0f ? dy[i] : dy[i] * alpha * expf(x[i]);
+}
+
+void cnn_avgpool_forward(const cnn_pool_geom *g, const float *x, float *y,
+                         size_t planes)
+{
+	size_t in = (size_t)g->h * g->w, out = (size_t)g->oh * g->ow;
+	float count = (float)(g->kh * g->kw);
+
+	for (size_t p = 0; p < planes; p++) {
+		const float *xp = x + p * in;
+		float *yp = y + p * out;
+
+		for (int oy = 0; oy < g->oh; oy++) {
+			for (int ox = 0; ox < g->ow; ox++) {
+				const float *win = xp +
+				                   (size_t)oy * g->sh * g->w +
+				                   (size_t)ox * g->sw;
+				float s = 0.0f;
+
+				for (int i = 0; i < g->kh; i++)
+					for (int j = 0; j < g->kw; j++)
+						s += win[(size_t)i * g->w + j];
+				yp[(size_t)oy * g->ow + ox] = s / count;
+			}
+		}
+	}
+}
+
+void cnn_avgpool_backward(const cnn_pool_geom *g, const float *dy, float *dx,
+                          size_t planes)
+{
+	size_t in = (size_t)g->h * g->w, out = (size_t)g->oh * g->ow;
+	float count = (float)(g->kh * g->kw);
+
+	memset(dx, 0, sizeof(float) * in * planes);
+	for (size_t p = 0; p < planes; p++) {
+		const float *dp = dy + p * out;
+		float *xp = dx + p * in;
+
+		for (int oy = 0; oy < g->oh; oy++) {
+			for (int ox = 0; ox < g->ow; ox++) {
+				float *win = xp + (size_t)oy * g->sh * g->w +
+				             (size_t)ox * g->sw;
+				float d = dp[(size_t)oy * g->ow + ox] / count;
+
+				for (int i = 0; i < g->kh; i++)
+					for (int j = 0; j < g->kw; j++)
+						win[(size_t)i * g->w + j] += d;
+			}
+		}
+	}
+}
+
+void cnn_global_avgpool_forward(const float *x, float *y, size_t planes,
+                                size_t size)
+{
+	for (size_t p = 0; p < planes; p++) {
+		const float *xp = x + p * size;
+		double s = 0.0;
+
+		for (size_t i = 0; i < size; i++)
+			s += xp[i];
+		y[p] = (float)(s / (double)size);
+	}
+}
+
+void cnn_global_avgpool_backward(const float *dy, float *dx, size_t planes,
+                                 size_t size)
+{
+	for (size_t p = 0; p < planes; p++) {
+		float d = (float)((double)dy[p] / (double)size);
+		float *xp = dx + p * size;
+
+		for (size_t i = 0; i < size; i++)
+			xp[i] = d;
+	}
+}
+
+void cnn_dropout_apply(const float *in, float *out, size_t n, size_t size,
+                       uint64_t seed, size_t sample0, double rate)
+{
+	float scale = (float)(1.0 / (1.0 - rate));
+	size_t count = n * size;
+	uint64_t base = (uint64_t)sample0 * size;
+
+	for (size_t i = 0; i < count; i++) {
+		/* the top 53 bits as a number in [0, 1) */
+		double u =
+		    (double)(cnn_hash64(seed, base + i) >> 11) * 0x1.0p-53;
+
+		out[i] = u >= rate ? in[i] * scale : 0.0f;
+	}
+}
+
+/* ======================================================================== */
+/* Batch normalisation (shared: plain C, one pass over memory per call)     */
+
+void cnn_bn_sums(const float *x, int n, int c, size_t hw, double *sum,
+                 double *sumsq)
+{
+	for (int ch = 0; ch < c; ch++) {
+		double s = 0.0, q = 0.0;
+
+		for (int j = 0; j < n; j++) {
+			const float *xp = x + ((size_t)j * c + ch) * hw;
+
+			for (size_t i = 0; i < hw; i++) {
+				s += xp[i];
+				q += (double)xp[i] * xp[i];
+			}
+		}
+		sum[ch] += s;
+		sumsq[ch] += q;
+	}
+}
+
+void cnn_bn_dy_sums(const float *x, const float *dy, int n, int c, size_t hw,
+                    double *sdy, double *sdyx)
+{
+	for (int ch = 0; ch < c; ch++) {
+		double s = 0.0, q = 0.0;
+
+		for (int j = 0; j < n; j++) {
+			size_t o = ((size_t)j * c + ch) * hw;
+
+			for (size_t i = 0; i < hw; i++) {
+				s += dy[o + i];
+				q += (double)dy[o + i] * x[o + i];
+			}
+		}
+		sdy[ch] += s;
+		sdyx[ch] += q;
+	}
+}
+
+void cnn_bn_forward(const float *x, float *y, int n, int c, size_t hw,
+                    const float *mean, const float *scale, const float *beta)
+{
+	for (int j = 0; j < n; j++)
+		for (int ch = 0; ch < c; ch++) {
+			size_t o = ((size_t)j * c + ch) * hw;
+			float m = mean[ch], a = scale[ch], b = beta[ch];
+
+			for (size_t i = 0; i < hw; i++)
+				y[o + i] = (x[o + i] - m) * a + b;
+		}
+}
+
+void cnn_bn_param_grads(const float *x, const float *dy, int n, int c,
+                        size_t hw, const float *mean, const float *invstd,
+                        float *dgamma, float *dbeta)
+{
+	for (int ch = 0; ch < c; ch++) {
+		double s = 0.0, q = 0.0;
+		float m = mean[ch];
+
+		for (int j = 0; j < n; j++) {
+			size_t o = ((size_t)j * c + ch) * hw;
+
+			for (size_t i = 0; i < hw; i++) {
+				s += dy[o + i];
+				q += (double)dy[o + i] * (x[o + i] - m);
+			}
+		}
+		if (dgamma)
+			dgamma[ch] += (float)(q * invstd[ch]);
+		if (dbeta)
+			dbeta[ch] += (float)s;
+	}
+}
+
+void cnn_bn_backward(const float *x, const float *dy, float *dx, int n, int c,
+                     size_t hw, const float *mean, const float *invstd,
+                     const float *scale, const float *mdy,
+                     const float *mdyxhat)
+{
+	for (int j = 0; j < n; j++)
+		for (int ch = 0; ch < c; ch++) {
+			size_t o = ((size_t)j * c + ch) * hw;
+			float m = mean[ch], a = scale[ch];
+			float d = mdy ? mdy[ch] : 0.0f;
+			float k = mdyxhat ? invstd[ch] * mdyxhat[ch] : 0.0f;
+
+			for (size_t i = 0; i < hw; i++)
+				dx[o + i] =
+				    a * (dy[o + i] - d - (x[o + i] - m) * k);
+		}
+}

@@ -142,4 +142,107 @@ void cnn_softmax_forward(const float *x, float *y, int n, int k);
 void cnn_softmax_backward(const float *y, const float *dy, float *dx, int n,
                           int k);
 
+/* y = x[0] + x[1] + ... + x[n_x - 1] over count floats, summed in that
+ * order. */
+void cnn_add_forward(const float *const *x, int n_x, float *y, size_t count);
+
+/* ------------------------------------------------------------------------ */
+/* Activations and average pooling                                          */
+/*
+ * Plain C, shared by every variant (they give the same bits everywhere).
+ * The element-wise kernels work on count floats and may run in place.
+ */
+
+/* y = 1 / (1 + exp(-x)), evaluated without overflow for any x. */
+void cnn_sigmoid_forward(const float *x, float *y, size_t count);
+/* dx = dy * y * (1 - y), from the forward output y. */
+void cnn_sigmoid_backward(const float *y, const float *dy, float *dx,
+                          size_t count);
+/* y = tanh(x). */
+void cnn_tanh_forward(const float *x, float *y, size_t count);
+/* dx = dy * (1 - y^2), from the forward output y. */
+void cnn_tanh_backward(const float *y, const float *dy, float *dx,
+                       size_t count);
+/* y = x where x > 0, else slope * x. */
+void cnn_leaky_relu_forward(const float *x, float *y, size_t count,
+                            float slope);
+/* dx = dy where x > 0, else slope * dy (the kink at 0 gets slope). */
+void cnn_leaky_relu_backward(const float *x, const float *dy, float *dx,
+                             size_t count, float slope);
+/* y = x where x > 0, else alpha * (exp(x) - 1) (computed with expm1). */
+void cnn_elu_forward(const float *x, float *y, size_t count, float alpha);
+/* dx = dy where x > 0, else dy * alpha * exp(x). */
+void cnn_elu_backward(const float *x, const float *dy, float *dx, size_t count,
+                      float alpha);
+
+/* The mean over each window (no padding), for planes planes of h x w. */
+void cnn_avgpool_forward(const cnn_pool_geom *g, const float *x, float *y,
+                         size_t planes);
+/* dx = 0, then each dy / (kh * kw) is added to every cell of its window
+ * (accumulating where windows overlap). */
+void cnn_avgpool_backward(const cnn_pool_geom *g, const float *dy, float *dx,
+                          size_t planes);
+/* y[p] = the mean of plane p's size floats (summed in double, in order). */
+void cnn_global_avgpool_forward(const float *x, float *y, size_t planes,
+                                size_t size);
+/* Every float of plane p of dx = dy[p] / size. */
+void cnn_global_avgpool_backward(const float *dy, float *dx, size_t planes,
+                                 size_t size);
+
+/* A counter-based hash: splitmix64's finaliser applied to the seed, plus the
+ * counter times the golden-ratio increment, finalised again. The same
+ * (seed, counter) always gives the same 64 bits; nearby counters give
+ * unrelated ones. */
+static inline uint64_t cnn_hash64(uint64_t seed, uint64_t counter)
+{
+	uint64_t z = seed;
+
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	z ^= z >> 31;
+	z += (counter + 1) * UINT64_C(0x9e3779b97f4a7c15);
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+/* Inverted dropout's mask applied to n samples of size floats: value e of
+ * sample j is kept, times 1 / (1 - rate), when the top 53 bits of
+ * cnn_hash64(seed, (sample0 + j) * size + e), as a number in [0, 1), are at
+ * least rate; otherwise it becomes 0. So the mask depends on the seed and
+ * the sample's index in the batch only, never on how the batch is cut into
+ * chunks. Forward (x -> y) and backward (dy -> dx) are the same call.
+ * 0 <= rate < 1; rate 0 keeps everything. in and out may be the same. */
+void cnn_dropout_apply(const float *in, float *out, size_t n, size_t size,
+                       uint64_t seed, size_t sample0, double rate);
+
+/* ------------------------------------------------------------------------ */
+/* Batch normalisation                                                      */
+/*
+ * x, y, dy, dx are (n, C, HW): channel ch of sample s is the hw floats at
+ * (s * c + ch) * hw. Per-channel arrays have c entries. Sums run channel by
+ * channel, samples in order, in double.
+ */
+
+/* sum[ch] += sum of x, sumsq[ch] += sum of x * x over channel ch. */
+void cnn_bn_sums(const float *x, int n, int c, size_t hw, double *sum,
+                 double *sumsq);
+/* sdy[ch] += sum of dy, sdyx[ch] += sum of dy * x over channel ch. */
+void cnn_bn_dy_sums(const float *x, const float *dy, int n, int c, size_t hw,
+                    double *sdy, double *sdyx);
+/* y = (x - mean[ch]) * scale[ch] + beta[ch]. */
+void cnn_bn_forward(const float *x, float *y, int n, int c, size_t hw,
+                    const float *mean, const float *scale, const float *beta);
+/* dgamma[ch] += sum of dy * (x - mean[ch]) * invstd[ch], dbeta[ch] += sum
+ * of dy over channel ch (either may be NULL). */
+void cnn_bn_param_grads(const float *x, const float *dy, int n, int c,
+                        size_t hw, const float *mean, const float *invstd,
+                        float *dgamma, float *dbeta);
+/* dx = scale[ch] * (dy - mdy[ch] - (x - mean[ch]) * invstd[ch] * mdyxhat[ch])
+ * (overwriting); mdy and mdyxhat NULL mean 0 (statistics held constant). */
+void cnn_bn_backward(const float *x, const float *dy, float *dx, int n, int c,
+                     size_t hw, const float *mean, const float *invstd,
+                     const float *scale, const float *mdy,
+                     const float *mdyxhat);
+
 #endif /* CNN_KERNELS_H */

@@ -107,52 +107,33 @@ cnn_status cnn_model_layer(const cnn_model *m, int i, cnn_layer_info *out)
 	out->type = l->ops->type;
 	memcpy(out->in_shape, l->in_shape, sizeof out->in_shape);
 	memcpy(out->out_shape, l->out_shape, sizeof out->out_shape);
-	out->n_params = l->n_weight + l->n_bias;
+	out->n_params = l->n_weight + l->n_bias + l->n_state;
 	return CNN_OK;
 }
 
-/* Tensors are numbered over the layers with parameters: weight, then bias. */
+/* Tensors are numbered in arena order (graph.c): the trainable ones layer
+ * by layer, weight then bias, then the layers' state. */
 int cnn_model_tensor_count(const cnn_model *m)
 {
-	int n = 0;
-	for (int i = 0; i < m->n_layers; i++)
-		n += (m->layers[i].n_weight > 0) + (m->layers[i].n_bias > 0);
-	return n;
+	return m->n_tensors;
 }
 
 cnn_status cnn_model_tensor(const cnn_model *m, int index, cnn_tensor_info *out)
 {
-	size_t off = 0;
-	int k = 0;
-	for (int i = 0; i < m->n_layers; i++) {
-		const cnn_layer *l = &m->layers[i];
-		for (int part = 0; part < 2; part++) {
-			size_t n = part ? l->n_bias : l->n_weight;
-			if (!n)
-				continue;
-			if (k++ == index) {
-				memset(out, 0, sizeof *out);
-				out->name =
-				    part ? l->bias_name : l->weight_name;
-				if (part) {
-					out->ndim = 1;
-					out->shape[0] = (int)n;
-				} else {
-					out->ndim = l->weight_ndim;
-					memcpy(out->shape, l->weight_shape,
-					       sizeof out->shape);
-				}
-				out->size = n;
-				out->data = m->params + off;
-				out->best = m->has_best ? m->best + off : NULL;
-				out->moment1 = m->m1 + off;
-				out->moment2 = m->m2 + off;
-				return CNN_OK;
-			}
-			off += n;
-		}
-	}
-	return CNN_ERR_USAGE;
+	if (index < 0 || index >= m->n_tensors)
+		return CNN_ERR_USAGE;
+	const cnn_tensor_slot *t = &m->tensors[index];
+	memset(out, 0, sizeof *out);
+	out->name = t->name;
+	out->ndim = t->ndim;
+	memcpy(out->shape, t->shape, sizeof out->shape);
+	out->size = t->n;
+	out->data = m->params + t->off;
+	out->best = m->has_best ? m->best + t->off : NULL;
+	out->moment1 = m->m1 + t->off;
+	out->moment2 = m->m2 + t->off;
+	out->trainable = t->trainable;
+	return CNN_OK;
 }
 
 void cnn_model_train_state(const cnn_model *m, cnn_train_state *out)
@@ -162,10 +143,20 @@ void cnn_model_train_state(const cnn_model *m, cnn_train_state *out)
 	out->step = m->step;
 	out->best_epoch = m->best_epoch;
 	out->best_accuracy = m->best_accuracy;
-	out->optimizer = m->spec.optimizer == CNN_OPT_ADAM ? "adam" : "sgd";
+	out->optimizer = m->spec.optimizer == CNN_OPT_ADAM    ? "adam"
+	                 : m->spec.optimizer == CNN_OPT_ADAMW ? "adamw"
+	                 : m->spec.optimizer == CNN_OPT_SGD   ? "sgd"
+	                                                      : "rmsprop";
 	out->keep = m->spec.keep == CNN_KEEP_BEST ? "best" : "last";
 	out->epoch_samples = m->epoch_pos;
 	out->checkpoint_version = m->loaded_version;
+	out->stop_best_epoch = 0;
+	out->stop_best_accuracy = 0.0;
+	out->monitored = NULL;
+	out->stopped_early =
+	    cnn_early_stop(m, &out->stop_best_epoch, &out->stop_best_accuracy,
+	                   &out->monitored) &&
+	    m->epoch < m->spec.epochs && m->epoch_pos == 0;
 }
 
 int cnn_model_history_count(const cnn_model *m)
@@ -182,19 +173,36 @@ int cnn_model_optimizer_params(const cnn_model *m, const char **names,
                                double *values, int max)
 {
 	const cnn_spec *s = &m->spec;
-	const char *nm[8];
-	double v[8];
+	const char *nm[16];
+	double v[16];
 	int n = 0;
 	nm[n] = "learning_rate", v[n++] = s->learning_rate;
-	if (s->optimizer == CNN_OPT_ADAM) {
+	if (s->optimizer == CNN_OPT_ADAM || s->optimizer == CNN_OPT_ADAMW) {
 		nm[n] = "beta1", v[n++] = s->beta1;
 		nm[n] = "beta2", v[n++] = s->beta2;
 		nm[n] = "epsilon", v[n++] = s->epsilon;
 		nm[n] = "epsilon_inside_sqrt", v[n++] = s->epsilon_inside_sqrt;
 		nm[n] = "bias_correction", v[n++] = s->bias_correction;
+	} else if (s->optimizer == CNN_OPT_SGD) {
+		nm[n] = "momentum", v[n++] = s->momentum;
+		nm[n] = "nesterov", v[n++] = s->nesterov;
 	} else {
+		nm[n] = "alpha", v[n++] = s->alpha;
+		nm[n] = "epsilon", v[n++] = s->epsilon;
 		nm[n] = "momentum", v[n++] = s->momentum;
 	}
+	nm[n] = "weight_decay", v[n++] = s->weight_decay;
+	nm[n] = "clip_norm", v[n++] = s->clip_norm;
+	/* the schedule's numbers; its type shows in which are present */
+	if (s->schedule == CNN_SCHED_STEP)
+		nm[n] = "schedule.step_epochs", v[n++] = s->sched_step_epochs;
+	if (s->schedule == CNN_SCHED_STEP ||
+	    s->schedule == CNN_SCHED_EXPONENTIAL)
+		nm[n] = "schedule.gamma", v[n++] = s->sched_gamma;
+	if (s->schedule == CNN_SCHED_COSINE)
+		nm[n] = "schedule.min_lr", v[n++] = s->sched_min_lr;
+	if (s->warmup_epochs > 0)
+		nm[n] = "schedule.warmup_epochs", v[n++] = s->warmup_epochs;
 	for (int i = 0; i < n && i < max; i++) {
 		names[i] = nm[i];
 		values[i] = v[i];

@@ -1,20 +1,100 @@
 /*
- * optim.c - the optimisers, each one flat loop over the parameter arena.
+ * optim.c - the optimisers, each one flat loop over the parameter arena;
+ * gradient clipping and weight decay before them; the learning-rate
+ * schedule; the early-stopping rule.
  *
  * m->grads holds the gradient of the batch loss (summed or averaged over
  * the batch according to loss.reduction, see train.c); m->m1 and m->m2 are
- * the optimiser's state in the same order as the parameters.
+ * the optimiser's state in the same order as the parameters:
+ *   adam, adamw  m1 first moment, m2 second moment
+ *   sgd          m1 momentum buffer (m2 unused)
+ *   rmsprop      m1 momentum buffer, m2 mean square of the gradient
+ * Only the trainable parameters (the first n of the arenas) are updated:
+ * layer state stored after them (batchnorm's running statistics) never
+ * changes in a step.
+ *
+ * Invariants: every update is elementwise, so a parallel loop gives the same
+ * bits whatever the thread count; the one sum (the gradient norm for
+ * clip_norm) is taken in double in index order. The learning rate is a
+ * function of m->step and m->batches_per_epoch alone, so a resumed run
+ * uses exactly the rates of one that never stopped. With no weight decay,
+ * no clipping and a constant rate, Adam and SGD run the same float
+ * operations in the same order as they always have (the reference run is
+ * reproduced bit for bit).
  */
 #include "internal.h"
 
 #include <math.h>
+
+#define PI 3.14159265358979323846
+
+/* The number of trainable parameters: the prefix of the arenas the
+ * optimiser updates. */
+static long trainable(const cnn_model *m)
+{
+	return (long)m->n_trainable;
+}
+
+/* ======================================================================== */
+/* Before the update                                                        */
+
+/* Gradient clipping by the global norm (as PyTorch's clip_grad_norm_, but
+ * scaling by clip_norm/norm exactly): if the L2 norm of the whole gradient
+ * exceeds clip_norm, every component is multiplied by clip_norm/norm. The
+ * norm is summed in double in index order, so it does not depend on the
+ * thread count. A non-finite norm scales by 0 or not at all, and the
+ * non-finite values reach the weights, where train.c reports them. */
+static void clip_gradient(cnn_model *m)
+{
+	const long n = trainable(m);
+	float *restrict g = m->grads;
+	double sum = 0.0;
+
+	for (long i = 0; i < n; i++)
+		sum += (double)g[i] * (double)g[i];
+	const double norm = sqrt(sum);
+	if (!(norm > m->spec.clip_norm))
+		return;
+	const float scale = (float)(m->spec.clip_norm / norm);
+	CNN_PARALLEL_FOR
+	for (long i = 0; i < n; i++)
+		g[i] *= scale;
+}
+
+/* L2 weight decay, as PyTorch's weight_decay for SGD, Adam and RMSprop:
+ * g += wd*w, so the decay goes through the optimiser's own scaling. */
+static void l2_decay(cnn_model *m)
+{
+	const float wd = (float)m->spec.weight_decay;
+	const long n = trainable(m);
+	const float *restrict w = m->params;
+	float *restrict g = m->grads;
+	CNN_PARALLEL_FOR
+	for (long i = 0; i < n; i++)
+		g[i] += wd * w[i];
+}
+
+/* Decoupled weight decay (Loshchilov & Hutter, 2019, "AdamW"; PyTorch's
+ * AdamW): w -= lr*wd*w, before the Adam update and apart from it. */
+static void decoupled_decay(cnn_model *m, double lr)
+{
+	const float f = (float)(lr * m->spec.weight_decay);
+	const long n = trainable(m);
+	float *restrict w = m->params;
+	CNN_PARALLEL_FOR
+	for (long i = 0; i < n; i++)
+		w[i] -= f * w[i];
+}
+
+/* ======================================================================== */
+/* The update rules                                                         */
 
 /* Adam (Kingma & Ba, 2015, Algorithm 1), with two switches:
  *   bias_correction      m/(1-beta1^t) and v/(1-beta2^t), as in the paper
  *                        (off: the raw moments, as the reference notebook)
  *   epsilon_inside_sqrt  w -= lr*m/sqrt(v+eps)   (the notebook)
  *                        instead of w -= lr*m/(sqrt(v)+eps)   (the paper) */
-static void adam_step(cnn_model *m)
+static void adam_step(cnn_model *m, float lr)
 {
 	const cnn_spec *s = &m->spec;
 	const float b1 = (float)s->beta1, b2 = (float)s->beta2;
@@ -24,10 +104,9 @@ static void adam_step(cnn_model *m)
 		c1 = (float)(1.0 / (1.0 - pow(s->beta1, (double)m->step)));
 		c2 = (float)(1.0 / (1.0 - pow(s->beta2, (double)m->step)));
 	}
-	const float lr = (float)s->learning_rate;
 	float *restrict w = m->params, *restrict g = m->grads;
 	float *restrict m1 = m->m1, *restrict m2 = m->m2;
-	const long n = (long)m->n_params;
+	const long n = trainable(m);
 
 	/* the same static split as the gradient reduction in train.c, so each
 	 * thread updates the parameters whose gradients it just summed */
@@ -49,14 +128,23 @@ static void adam_step(cnn_model *m)
 }
 
 /* SGD with (heavy-ball) momentum, as PyTorch: v = momentum*v + g; w -= lr*v.
- * With momentum 0 this is plain gradient descent. */
-static void sgd_step(cnn_model *m)
+ * With momentum 0 this is plain gradient descent. Nesterov (PyTorch's
+ * nesterov=True, Sutskever et al. 2013): the same v, but the step is
+ * g + momentum*v. */
+static void sgd_step(cnn_model *m, float lr)
 {
 	const float mu = (float)m->spec.momentum;
-	const float lr = (float)m->spec.learning_rate;
 	float *restrict w = m->params, *restrict g = m->grads;
 	float *restrict v = m->m1;
-	const long n = (long)m->n_params;
+	const long n = trainable(m);
+	if (m->spec.nesterov) {
+		CNN_PARALLEL_FOR
+		for (long i = 0; i < n; i++) {
+			v[i] = mu * v[i] + g[i];
+			w[i] -= lr * (g[i] + mu * v[i]);
+		}
+		return;
+	}
 	CNN_PARALLEL_FOR
 	for (long i = 0; i < n; i++) {
 		v[i] = mu * v[i] + g[i];
@@ -64,12 +152,166 @@ static void sgd_step(cnn_model *m)
 	}
 }
 
-/* Counts the step, then updates every parameter from its gradient. */
+/* RMSprop (Hinton's lecture 6e; PyTorch's RMSprop, not centered):
+ *   v = alpha*v + (1-alpha)*g^2
+ *   momentum 0:  w -= lr*g/(sqrt(v)+eps)
+ *   momentum mu: buf = mu*buf + g/(sqrt(v)+eps); w -= lr*buf
+ * v is m2, buf is m1. */
+static void rmsprop_step(cnn_model *m, float lr)
+{
+	const cnn_spec *s = &m->spec;
+	const float a = (float)s->alpha, eps = (float)s->epsilon;
+	const float mu = (float)s->momentum;
+	float *restrict w = m->params, *restrict g = m->grads;
+	float *restrict buf = m->m1, *restrict v = m->m2;
+	const long n = trainable(m);
+	if (s->momentum > 0) {
+		CNN_PARALLEL_FOR
+		for (long i = 0; i < n; i++) {
+			v[i] = a * v[i] + (1.0f - a) * g[i] * g[i];
+			buf[i] = mu * buf[i] + g[i] / (sqrtf(v[i]) + eps);
+			w[i] -= lr * buf[i];
+		}
+		return;
+	}
+	CNN_PARALLEL_FOR
+	for (long i = 0; i < n; i++) {
+		v[i] = a * v[i] + (1.0f - a) * g[i] * g[i];
+		w[i] -= lr * g[i] / (sqrtf(v[i]) + eps);
+	}
+}
+
+/* ======================================================================== */
+/* Learning-rate schedule                                                   */
+
+/* The rate of step t = m->step (t >= 1; 0 is taken as 1), with B =
+ * m->batches_per_epoch (0 is taken as 1) and lr0 = optimizer.learning_rate:
+ *   k = floor((t-1)/B), the epochs completed before the step, and
+ *   e = (t-1)/B, the same with the fraction of the epoch in progress;
+ *   constant     lr0
+ *   step         lr0 * gamma^floor(k/step_epochs)
+ *   exponential  lr0 * gamma^k
+ *   cosine       min_lr + (lr0-min_lr) * (1+cos(pi*p))/2 with
+ *                p = (e-warmup)/(epochs-warmup) clamped to [0, 1]
+ * then, while t < warmup*B, times t/(warmup*B) (a linear warm-up from 0).
+ * With no schedule and no warm-up it is exactly lr0. */
+double cnn_optim_rate(const cnn_model *m)
+{
+	const cnn_spec *s = &m->spec;
+	const uint64_t B = m->batches_per_epoch ? m->batches_per_epoch : 1;
+	const uint64_t t = m->step ? m->step : 1;
+	const uint64_t k = (t - 1) / B;
+	const double lr0 = s->learning_rate;
+	double lr = lr0;
+
+	switch (s->schedule) {
+	case CNN_SCHED_CONSTANT:
+		break;
+	case CNN_SCHED_STEP:
+		lr = lr0 * pow(s->sched_gamma,
+		               (double)(k / (uint64_t)s->sched_step_epochs));
+		break;
+	case CNN_SCHED_EXPONENTIAL:
+		lr = lr0 * pow(s->sched_gamma, (double)k);
+		break;
+	case CNN_SCHED_COSINE: {
+		const double e = (double)(t - 1) / (double)B;
+		const double span = (double)s->epochs - s->warmup_epochs;
+		double p = span > 0 ? (e - s->warmup_epochs) / span : 1.0;
+		p = p < 0.0 ? 0.0 : p > 1.0 ? 1.0 : p;
+		lr = s->sched_min_lr +
+		     (lr0 - s->sched_min_lr) * (1.0 + cos(PI * p)) / 2.0;
+		break;
+	}
+	}
+	const double warm = s->warmup_epochs * (double)B;
+	if ((double)t < warm)
+		lr *= (double)t / warm;
+	return lr;
+}
+
+/* ======================================================================== */
+
+/* Counts the step, then clips the gradient (clip_norm), adds L2 weight
+ * decay to it (all but adamw) or decays the weights (adamw), and updates
+ * every trainable parameter with the rate of this step. */
 void cnn_optim_step(cnn_model *m)
 {
+	const cnn_spec *s = &m->spec;
+
 	m->step++;
-	if (m->spec.optimizer == CNN_OPT_ADAM)
-		adam_step(m);
-	else
-		sgd_step(m);
+	const double rate = cnn_optim_rate(m);
+	const float lr = (float)rate;
+	if (s->clip_norm > 0)
+		clip_gradient(m);
+	if (s->weight_decay > 0) {
+		if (s->optimizer == CNN_OPT_ADAMW)
+			decoupled_decay(m, rate);
+		else
+			l2_decay(m);
+	}
+	switch (s->optimizer) {
+	case CNN_OPT_ADAM:
+	case CNN_OPT_ADAMW:
+		adam_step(m, lr);
+		break;
+	case CNN_OPT_SGD:
+		sgd_step(m, lr);
+		break;
+	case CNN_OPT_RMSPROP:
+		rmsprop_step(m, lr);
+		break;
+	}
+}
+
+/* ======================================================================== */
+/* Early stopping                                                           */
+
+/* The accuracy that picks the best epoch, as finish_epoch in train.c does:
+ * validation when there is a split, else test, else training. */
+static double selected(const cnn_epoch_metrics *e, const char **set)
+{
+	if (e->val_accuracy >= 0) {
+		*set = "validation";
+		return e->val_accuracy;
+	}
+	if (e->test_accuracy >= 0) {
+		*set = "test";
+		return e->test_accuracy;
+	}
+	*set = "training";
+	return e->train_accuracy;
+}
+
+/* Walks the history: the reference is the first epoch, replaced by any
+ * later epoch whose accuracy exceeds it by more than min_delta. Training
+ * stops once patience epochs have followed the reference (never with
+ * patience 0). The reference is reported whenever the history is not
+ * empty. Depends on the history alone, so a resumed run decides as the
+ * uninterrupted one did. */
+int cnn_early_stop(const cnn_model *m, int *best_epoch, double *best_accuracy,
+                   const char **set)
+{
+	const cnn_spec *s = &m->spec;
+	const cnn_epoch_metrics *h = m->history;
+	const char *name = "training";
+	int best = 0;
+
+	if (m->n_history <= 0)
+		return 0;
+	double ref = selected(&h[0], &name);
+	for (int i = 1; i < m->n_history; i++) {
+		double a = selected(&h[i], &name);
+		if (a > ref + s->min_delta) {
+			ref = a;
+			best = i;
+		}
+	}
+	if (best_epoch)
+		*best_epoch = h[best].epoch;
+	if (best_accuracy)
+		*best_accuracy = ref;
+	if (set)
+		*set = name;
+	return s->patience > 0 && m->n_history - 1 - best >= s->patience;
 }

@@ -403,12 +403,141 @@ static int valid_layer_name(const char *s)
 	return 1;
 }
 
+/* The index of the activation called name for layer i: 0 for "input", j + 1
+ * for layer j < i. Fails at node n (path) for an unknown name, the layer
+ * itself or a later one. */
+static cnn_status input_index(spec_ctx *c, int i, const char *name,
+                              const cnn_node *n, const char *path, int *out)
+{
+	const cnn_spec *s = c->spec;
+	char ex[48], known[256];
+	size_t len;
+
+	if (!strcmp(name, "input")) {
+		*out = 0;
+		return CNN_OK;
+	}
+	for (int j = 0; j < s->n_layers; j++) {
+		if (strcmp(s->layers[j].name, name))
+			continue;
+		if (j < i) {
+			*out = j + 1;
+			return CNN_OK;
+		}
+		if (j == i)
+			return cnn_node_error(c->err, n, path,
+			                      "layer \"%s\" cannot take its own "
+			                      "output as input (a cycle)",
+			                      printable(name, ex));
+		return cnn_node_error(c->err, n, path,
+		                      "layer \"%s\" comes later (layers[%d]): "
+		                      "a layer takes input only from layers "
+		                      "before it, so the graph has no cycles",
+		                      printable(name, ex), j);
+	}
+	snprintf(known, sizeof known, "input");
+	for (int j = 0; j < i; j++) {
+		len = strlen(known);
+		if (len + strlen(s->layers[j].name) + 8 >= sizeof known) {
+			snprintf(known + len, sizeof known - len, ", ...");
+			break;
+		}
+		snprintf(known + len, sizeof known - len, ", %s",
+		         s->layers[j].name);
+	}
+	return cnn_node_error(c->err, n, path,
+	                      "no layer named \"%s\" before this one "
+	                      "(known: %s)",
+	                      printable(name, ex), known);
+}
+
+/* Reads every layer's "input": absent, the previous layer (the network's
+ * input for the first); a name; or a list of names for merge layers.
+ * Then checks that every layer's output but the last is used. */
+static cnn_status parse_inputs(spec_ctx *c)
+{
+	cnn_spec *s = c->spec;
+	char path[64], got[80];
+	cnn_status st;
+
+	for (int i = 0; i < s->n_layers; i++) {
+		cnn_layer *l = &s->layers[i];
+		const cnn_node *in = cnn_map_get(l->node, "input");
+		int most = l->ops->max_inputs ? l->ops->max_inputs : 1;
+
+		snprintf(path, sizeof path, "layers[%d].input", i);
+		l->input_node = in;
+		if (!in) {
+			l->n_inputs = 1;
+			l->inputs[0] = i;
+		} else if (in->type == CNN_NODE_SCALAR) {
+			l->n_inputs = 1;
+			if ((st = input_index(c, i, in->value, in, path,
+			                      &l->inputs[0])))
+				return st;
+		} else if (in->type == CNN_NODE_SEQ && in->n_items > 0) {
+			if (in->n_items > (size_t)most)
+				return cnn_node_error(
+				    c->err, in, path,
+				    "%s takes %s%d input%s, got %zu",
+				    l->ops->type, most > 1 ? "at most " : "",
+				    most, most > 1 ? "s" : "", in->n_items);
+			l->n_inputs = (int)in->n_items;
+			for (size_t k = 0; k < in->n_items; k++) {
+				const cnn_node *it = in->items[k];
+				if (it->type != CNN_NODE_SCALAR) {
+					describe(it, got, sizeof got);
+					return cnn_node_error(
+					    c->err, it, path,
+					    "expected a layer name, got %s",
+					    got);
+				}
+				if ((st = input_index(c, i, it->value, it, path,
+				                      &l->inputs[k])))
+					return st;
+			}
+		} else {
+			describe(in, got, sizeof got);
+			return cnn_node_error(c->err, in, path,
+			                      "expected a layer name or a list "
+			                      "of names, got %s",
+			                      got);
+		}
+		if (most > 1 && l->n_inputs < 2)
+			return cnn_node_error(
+			    c->err, in ? in : l->node, path,
+			    "%s merges two or more inputs: give a list of "
+			    "layer names, e.g. input: [conv1, conv2]",
+			    l->ops->type);
+		for (int k = 0; k < l->n_inputs; k++)
+			l->input_names[k] =
+			    l->inputs[k] ? s->layers[l->inputs[k] - 1].name
+			                 : "input";
+	}
+	for (int j = 0; j + 1 < s->n_layers; j++) {
+		int used = 0;
+		for (int i = j + 1; i < s->n_layers && !used; i++)
+			for (int k = 0; k < s->layers[i].n_inputs; k++)
+				used |= s->layers[i].inputs[k] == j + 1;
+		if (!used) {
+			snprintf(path, sizeof path, "layers[%d]", j);
+			return cnn_node_error(
+			    c->err, s->layers[j].node, path,
+			    "the output of layer \"%s\" is not used: no "
+			    "later layer takes it as input (only the last "
+			    "layer's output is the network's)",
+			    s->layers[j].name);
+		}
+	}
+	return CNN_OK;
+}
+
 /* layers: a non-empty sequence of mappings. Resolves every type and name
  * first (names unique, defaults TYPE + ordinal), then fills the defaults and
  * lets each kind's configure read its own keys with path = its type. */
 static cnn_status parse_layers(spec_ctx *c)
 {
-	static const char *const base_keys[] = {"type", "name", NULL};
+	static const char *const base_keys[] = {"type", "name", "input", NULL};
 	cnn_spec *s = c->spec;
 	const cnn_node *seq = cnn_map_get(c->tree->root, "layers");
 	char path[64], got[80];
@@ -488,6 +617,11 @@ static cnn_status parse_layers(spec_ctx *c)
 				    "expected a name of letters, digits "
 				    "and '_', got \"%s\"",
 				    printable(l->name, ex));
+			if (!strcmp(l->name, "input"))
+				return cnn_node_error(
+				    c->err, nn, full,
+				    "\"input\" names the network's input; "
+				    "choose another layer name");
 		} else {
 			snprintf(l->name, sizeof l->name, "%s%d", l->ops->type,
 			         ordinal);
@@ -512,6 +646,9 @@ static cnn_status parse_layers(spec_ctx *c)
 		}
 	}
 
+	if ((st = parse_inputs(c)) != CNN_OK)
+		return st;
+
 	/* Then each kind reads its own keys. */
 	for (i = 0; i < s->n_layers; i++) {
 		cnn_layer *l = &s->layers[i];
@@ -535,11 +672,11 @@ static cnn_status parse_layers(spec_ctx *c)
 	return CNN_OK;
 }
 
-/* loss: {type: cross_entropy, reduction: mean|sum}. */
+/* loss: {type: cross_entropy|mse, reduction: mean|sum}. */
 static cnn_status parse_loss(spec_ctx *c)
 {
 	static const char *const keys[] = {"type", "reduction", NULL};
-	static const char *const types[] = {"cross_entropy", NULL};
+	static const char *const types[] = {"cross_entropy", "mse", NULL};
 	static const char *const reductions[] = {"mean", "sum", NULL};
 	cnn_spec *s = c->spec;
 	const cnn_node *m;
@@ -557,22 +694,155 @@ static cnn_status parse_loss(spec_ctx *c)
 	return st;
 }
 
-/* optimizer: adam (beta1, beta2, epsilon, epsilon_inside_sqrt,
- * bias_correction) or sgd (momentum); a key of the other kind is an error at
- * that key. */
-static cnn_status parse_optimizer(spec_ctx *c)
+/* A key that only some types of a section accept, and the types (bit i for
+ * choice i of the section's "type"). */
+typedef struct typed_key {
+	const char *key;
+	unsigned types;
+} typed_key;
+
+/* Fails at the first key of map, in document order, that table lists but
+ * not for choice t: "PATH.KEY: only valid with type A or B (this WHAT is
+ * C)". */
+static cnn_status reject_other_types(spec_ctx *c, const cnn_node *map,
+                                     const char *path, const char *what,
+                                     const char *const *choices,
+                                     const typed_key *table, int t)
+{
+	char list[128];
+	size_t i, j, k;
+	int n, seen;
+
+	for (i = 0; i < map->n_pairs; i++) {
+		for (j = 0; table[j].key; j++)
+			if (!strcmp(map->pairs[i].key, table[j].key))
+				break;
+		if (!table[j].key || (table[j].types & (1u << t)))
+			continue;
+		n = 0;
+		for (k = 0; choices[k]; k++)
+			n += (table[j].types >> k) & 1;
+		list[0] = '\0';
+		seen = 0;
+		for (k = 0; choices[k]; k++) {
+			if (!((table[j].types >> k) & 1))
+				continue;
+			seen++;
+			snprintf(list + strlen(list),
+			         sizeof list - strlen(list), "%s%s",
+			         seen == 1   ? ""
+			         : seen == n ? " or "
+			                     : ", ",
+			         choices[k]);
+		}
+		return reject_key(c, map, path, table[j].key,
+		                  "only valid with type %s (this %s is %s)",
+		                  list, what, choices[t]);
+	}
+	return CNN_OK;
+}
+
+/* optimizer.schedule: {type: constant|step|exponential|cosine, step_epochs
+ * (step, required), gamma (step: 0.1, exponential: 0.95), min_lr (cosine:
+ * 0, at most learning_rate), warmup_epochs (all: 0)}; absent: constant
+ * without warm-up. A key of another type is an error at that key. Called
+ * after learning_rate is read. */
+static cnn_status parse_schedule(spec_ctx *c, const cnn_node *opt)
 {
 	static const char *const keys[] = {
-	    "type",    "learning_rate",       "beta1",           "beta2",
-	    "epsilon", "epsilon_inside_sqrt", "bias_correction", "momentum",
-	    NULL};
-	static const char *const adam_only[] = {
-	    "beta1",           "beta2", "epsilon", "epsilon_inside_sqrt",
-	    "bias_correction", NULL};
-	static const char *const types[] = {"adam", "sgd", NULL};
+	    "type", "warmup_epochs", "step_epochs", "gamma", "min_lr", NULL};
+	/* in the order of cnn_sched_type */
+	static const char *const types[] = {"constant", "step", "exponential",
+	                                    "cosine", NULL};
+	static const typed_key only[] = {
+	    {"step_epochs", 1u << CNN_SCHED_STEP},
+	    {"gamma", 1u << CNN_SCHED_STEP | 1u << CNN_SCHED_EXPONENTIAL},
+	    {"min_lr", 1u << CNN_SCHED_COSINE},
+	    {NULL, 0}};
+	const char *path = "optimizer.schedule";
+	cnn_spec *s = c->spec;
+	const cnn_node *m = cnn_map_get(opt, "schedule");
+	long step = 0;
+	int t = CNN_SCHED_CONSTANT;
+	cnn_status st;
+
+	s->schedule = CNN_SCHED_CONSTANT;
+	s->sched_step_epochs = 0;
+	s->sched_gamma = 1.0;
+	s->sched_min_lr = 0.0;
+	s->warmup_epochs = 0.0;
+	if (!m)
+		return CNN_OK;
+	st = cnn_map_check_keys(m, path, keys, c->err);
+	if (!st)
+		st = cnn_get_enum(m, path, "type", 1, types, &t, c->err);
+	if (!st)
+		st = reject_other_types(c, m, path, "schedule", types, only, t);
+	if (st)
+		return st;
+	s->schedule = (cnn_sched_type)t;
+	if (t == CNN_SCHED_STEP)
+		s->sched_gamma = 0.1;
+	else if (t == CNN_SCHED_EXPONENTIAL)
+		s->sched_gamma = 0.95;
+	st = cnn_get_int(m, path, "step_epochs", t == CNN_SCHED_STEP, 1,
+	                 1000000, &step, c->err);
+	s->sched_step_epochs = (int)step;
+	if (!st)
+		st = get_real(c, m, path, "gamma", 0, 1, 1, 0, &s->sched_gamma);
+	if (!st)
+		st = get_real(c, m, path, "min_lr", 0, 0, DBL_MAX, 0,
+		              &s->sched_min_lr);
+	if (!st)
+		st = fits_float(c, m, path, "min_lr", s->sched_min_lr);
+	if (!st && s->sched_min_lr > s->learning_rate)
+		st = reject_key(c, m, path, "min_lr",
+		                "must not exceed optimizer.learning_rate (%g)",
+		                s->learning_rate);
+	if (!st)
+		st = get_real(c, m, path, "warmup_epochs", 0, 0, 1000000, 0,
+		              &s->warmup_epochs);
+	return st;
+}
+
+/* optimizer: adam or adamw (beta1, beta2, epsilon, epsilon_inside_sqrt,
+ * bias_correction), sgd (momentum, nesterov) or rmsprop (alpha, epsilon,
+ * momentum); for all: learning_rate, weight_decay, clip_norm, schedule. A
+ * key of another type is an error at that key. */
+static cnn_status parse_optimizer(spec_ctx *c)
+{
+	static const char *const keys[] = {"type",
+	                                   "learning_rate",
+	                                   "beta1",
+	                                   "beta2",
+	                                   "epsilon",
+	                                   "epsilon_inside_sqrt",
+	                                   "bias_correction",
+	                                   "momentum",
+	                                   "nesterov",
+	                                   "alpha",
+	                                   "weight_decay",
+	                                   "clip_norm",
+	                                   "schedule",
+	                                   NULL};
+	/* the choices, and the type each one is */
+	static const char *const types[] = {"adam", "adamw", "sgd", "rmsprop",
+	                                    NULL};
+	static const cnn_opt_type codes[] = {CNN_OPT_ADAM, CNN_OPT_ADAMW,
+	                                     CNN_OPT_SGD, CNN_OPT_RMSPROP};
+	enum { ADAM = 1, ADAMW = 2, SGD = 4, RMSPROP = 8 };
+	static const typed_key only[] = {{"beta1", ADAM | ADAMW},
+	                                 {"beta2", ADAM | ADAMW},
+	                                 {"epsilon", ADAM | ADAMW | RMSPROP},
+	                                 {"epsilon_inside_sqrt", ADAM | ADAMW},
+	                                 {"bias_correction", ADAM | ADAMW},
+	                                 {"momentum", SGD | RMSPROP},
+	                                 {"nesterov", SGD},
+	                                 {"alpha", RMSPROP},
+	                                 {NULL, 0}};
 	cnn_spec *s = c->spec;
 	const cnn_node *m;
-	int t = CNN_OPT_ADAM, i;
+	int t = 0;
 	cnn_status st;
 
 	s->optimizer = CNN_OPT_ADAM;
@@ -583,28 +853,24 @@ static cnn_status parse_optimizer(spec_ctx *c)
 	s->epsilon_inside_sqrt = 0;
 	s->bias_correction = 1;
 	s->momentum = 0;
+	s->nesterov = 0;
+	s->alpha = 0.99;
+	s->weight_decay = 0;
+	s->clip_norm = 0;
 	st = section(c, "optimizer", keys, &m);
-	if (st || !m)
-		return st;
-	st = cnn_get_enum(m, "optimizer", "type", 0, types, &t, c->err);
 	if (st)
 		return st;
-	s->optimizer = (cnn_opt_type)t;
-	if (t == CNN_OPT_SGD) {
-		for (i = 0; adam_only[i]; i++) {
-			st = reject_key(c, m, "optimizer", adam_only[i],
-			                "only valid with type adam (this "
-			                "optimizer is sgd)");
-			if (st)
-				return st;
-		}
-	} else {
-		st = reject_key(c, m, "optimizer", "momentum",
-		                "only valid with type sgd (this optimizer is "
-		                "adam)");
-		if (st)
-			return st;
-	}
+	if (!m)
+		return parse_schedule(c, NULL); /* its defaults */
+	st = cnn_get_enum(m, "optimizer", "type", 0, types, &t, c->err);
+	if (!st)
+		st = reject_other_types(c, m, "optimizer", "optimizer", types,
+		                        only, t);
+	if (st)
+		return st;
+	s->optimizer = codes[t];
+	if (s->optimizer == CNN_OPT_ADAMW)
+		s->weight_decay = 0.01;
 	st = get_real(c, m, "optimizer", "learning_rate", 0, 1, DBL_MAX, 0,
 	              &s->learning_rate);
 	if (!st)
@@ -630,6 +896,27 @@ static cnn_status parse_optimizer(spec_ctx *c)
 	if (!st)
 		st = get_real(c, m, "optimizer", "momentum", 0, 0, 1, 1,
 		              &s->momentum);
+	if (!st)
+		st = cnn_get_bool(m, "optimizer", "nesterov", 0, &s->nesterov,
+		                  c->err);
+	if (!st && s->nesterov && s->momentum == 0)
+		st = reject_key(c, m, "optimizer", "nesterov",
+		                "needs a momentum greater than 0 (momentum is "
+		                "0)");
+	if (!st)
+		st =
+		    get_real(c, m, "optimizer", "alpha", 0, 0, 1, 1, &s->alpha);
+	if (!st)
+		st = get_real(c, m, "optimizer", "weight_decay", 0, 0, DBL_MAX,
+		              0, &s->weight_decay);
+	if (!st)
+		st = fits_float(c, m, "optimizer", "weight_decay",
+		                s->weight_decay);
+	if (!st)
+		st = get_real(c, m, "optimizer", "clip_norm", 0, 0, DBL_MAX, 0,
+		              &s->clip_norm);
+	if (!st)
+		st = parse_schedule(c, m);
 	return st;
 }
 
@@ -663,11 +950,40 @@ static cnn_status get_seed(spec_ctx *c, const cnn_node *m, uint64_t *out)
 	                      INT64_MAX, got);
 }
 
-/* training: epochs, batch_size, shuffle, seed, keep. */
+/* training.early_stopping: {patience (required, >= 1), min_delta (0, in
+ * [0, 1))}; absent: patience 0, no early stopping. */
+static cnn_status parse_early_stopping(spec_ctx *c, const cnn_node *training)
+{
+	static const char *const keys[] = {"patience", "min_delta", NULL};
+	const char *path = "training.early_stopping";
+	const cnn_node *m = cnn_map_get(training, "early_stopping");
+	cnn_spec *s = c->spec;
+	long patience = 0;
+	cnn_status st;
+
+	s->patience = 0;
+	s->min_delta = 0.0;
+	if (!m)
+		return CNN_OK;
+	st = cnn_map_check_keys(m, path, keys, c->err);
+	if (!st)
+		st = cnn_get_int(m, path, "patience", 1, 1, 1000000, &patience,
+		                 c->err);
+	if (!st)
+		st = get_real(c, m, path, "min_delta", 0, 0, 1, 1,
+		              &s->min_delta);
+	s->patience = (int)patience;
+	return st;
+}
+
+/* training: epochs, batch_size, shuffle, seed, keep, early_stopping. Also
+ * checks what needs both sections: a cosine schedule's warm-up must end
+ * before training.epochs. */
 static cnn_status parse_training(spec_ctx *c)
 {
-	static const char *const keys[] = {"epochs", "batch_size", "shuffle",
-	                                   "seed",   "keep",       NULL};
+	static const char *const keys[] = {
+	    "epochs", "batch_size",     "shuffle", "seed",
+	    "keep",   "early_stopping", NULL};
 	static const char *const keeps[] = {"best", "last", NULL};
 	cnn_spec *s = c->spec;
 	const cnn_node *m;
@@ -692,23 +1008,36 @@ static cnn_status parse_training(spec_ctx *c)
 	if (!st && m)
 		st = cnn_get_enum(m, "training", "keep", 0, keeps, &keep,
 		                  c->err);
+	if (!st)
+		st = parse_early_stopping(c, m);
 	s->epochs = (int)epochs;
 	s->batch_size = (int)batch;
 	s->keep = (cnn_keep)keep;
+	if (!st && s->schedule == CNN_SCHED_COSINE &&
+	    s->warmup_epochs >= (double)s->epochs)
+		st = reject_key(
+		    c,
+		    cnn_map_get(cnn_map_get(c->tree->root, "optimizer"),
+		                "schedule"),
+		    "optimizer.schedule", "warmup_epochs",
+		    "must be less than training.epochs (%d) with a cosine "
+		    "schedule",
+		    s->epochs);
 	return st;
 }
 
-/* One data set: data.train or data.test. */
+/* One data set: data.train or data.test (augment is refused under test). */
 static cnn_status parse_dataset(spec_ctx *c, const cnn_node *m,
                                 const char *path, cnn_data_spec *d)
 {
-	static const char *const keys[] = {"format", "images", "labels",
-	                                   "path",   "header", "label_column",
-	                                   "scale",  "limit",  NULL};
+	static const char *const keys[] = {"format", "images",  "labels",
+	                                   "path",   "header",  "label_column",
+	                                   "scale",  "limit",   "augment",
+	                                   NULL};
 	static const char *const formats[] = {"idx", "csv", NULL};
 	const cnn_node *h;
 	int format = 0;
-	long col = 0, limit = 0;
+	long col = 0, limit = 0, shift = 0;
 	cnn_status st;
 
 	snprintf(d->format, sizeof d->format, "idx");
@@ -797,8 +1126,40 @@ static cnn_status parse_dataset(spec_ctx *c, const cnn_node *m,
 	if (!st)
 		st = cnn_get_int(m, path, "limit", 0, 0, LONG_MAX, &limit,
 		                 c->err);
+	if (!st && strcmp(path, "data.train") != 0)
+		st = reject_key(c, m, path, "augment",
+		                "only valid under data.train (validation and "
+		                "test samples are never augmented)");
+	h = cnn_map_get(m, "augment");
+	if (!st && h) {
+		/* augment: {shift: N}, N in 0..8 and below the input's
+		 * height and width (the input is read first) */
+		static const char *const akeys[] = {"shift", NULL};
+		const int *in = c->spec->input;
+		char full[128];
+
+		join(full, sizeof full, path, "augment");
+		st = cnn_map_check_keys(h, full, akeys, c->err);
+		if (!st)
+			st = cnn_get_int(h, full, "shift", 0, 0, 8, &shift,
+			                 c->err);
+		if (!st && (shift >= in[1] || shift >= in[2])) {
+			const cnn_node *n = cnn_map_get(h, "shift");
+			char sfull[160], got[80];
+
+			snprintf(sfull, sizeof sfull, "%s.shift", full);
+			describe(n, got, sizeof got);
+			st = cnn_node_error(c->err, n, sfull,
+			                    "expected an integer from 0 to %d "
+			                    "(below the input's height and "
+			                    "width, %dx%d), got %s",
+			                    (in[1] < in[2] ? in[1] : in[2]) - 1,
+			                    in[1], in[2], got);
+		}
+	}
 	d->label_column = (int)col;
 	d->limit = limit;
+	d->shift = (int)shift;
 	d->present = !st;
 	return st;
 }

@@ -158,60 +158,26 @@ fail:
 }
 
 /* Scales the bytes of samples idx[first..first+n) (or first..first+n when
- * idx is NULL) into act[0] and copies their labels into m->labels. */
+ * idx is NULL) into act[0] and copies their labels into m->labels. With
+ * shift > 0 (training samples only), each sample i is shifted by the
+ * (dy, dx) in [-shift, shift] that cnn_augment_draw gives for (training.seed,
+ * epoch m->epoch + 1, i), zero filled: a function of the sample alone, so
+ * the batch is the same whatever the thread count or a resume. */
 static void fill_batch(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
-                       size_t first, int n, float scale)
+                       size_t first, int n, float scale, int shift)
 {
 	const size_t sz = ds->sample_size;
+	const uint64_t seed = m->spec.seed, epoch = (uint64_t)m->epoch + 1;
 	float *x = m->act[0];
 	CNN_PARALLEL_FOR
 	for (int s = 0; s < n; s++) {
 		size_t i = idx ? idx[first + (size_t)s] : first + (size_t)s;
-		const uint8_t *p = ds->pixels + i * sz;
-		float *dst = x + (size_t)s * sz;
-		for (size_t j = 0; j < sz; j++)
-			dst[j] = (float)p[j] * scale;
+		int dy, dx;
+		cnn_augment_draw(seed, epoch, i, shift, &dy, &dx);
+		cnn_augment_shift(x + (size_t)s * sz, ds->pixels + i * sz,
+		                  ds->shape, scale, dy, dx);
 		m->labels[s] = ds->labels[i];
 	}
-}
-
-/* Cross-entropy of the softmax output for the samples [s0, s0 + n) of the
- * batch, computed from the logits (the softmax's input) with the
- * log-sum-exp trick so that it stays finite for any logits. Returns the
- * summed loss and adds the number of correct argmax predictions to *correct
- * (and to confusion, if not NULL). If grad is not NULL, writes dL/dlogits =
- * (p - onehot) * g into its rows [s0, s0 + n). */
-static double softmax_xent(const cnn_model *m, int s0, int n, float g,
-                           float *grad, size_t *correct, uint64_t *confusion)
-{
-	const int C = m->classes;
-	const float *z = m->act[m->n_layers - 1];
-	const float *p = m->act[m->n_layers];
-	double loss = 0.0;
-	for (int s = s0; s < s0 + n; s++) {
-		int y = m->labels[s];
-		const float *zs = z + (size_t)s * C, *ps = p + (size_t)s * C;
-		double mx = zs[0], sum = 0.0;
-		int arg = 0;
-		for (int c = 1; c < C; c++) {
-			if (zs[c] > mx)
-				mx = zs[c];
-			if (ps[c] > ps[arg])
-				arg = c;
-		}
-		for (int c = 0; c < C; c++)
-			sum += exp((double)zs[c] - mx);
-		loss += log(sum) + mx - (double)zs[y];
-		*correct += arg == y;
-		if (confusion)
-			confusion[(size_t)y * C + arg]++;
-		if (grad) {
-			float *gs = grad + (size_t)s * C;
-			for (int c = 0; c < C; c++)
-				gs[c] = (ps[c] - (c == y ? 1.0f : 0.0f)) * g;
-		}
-	}
-	return loss;
 }
 
 /* Mean loss and accuracy of the current layer weights over samples idx (or
@@ -226,68 +192,12 @@ static void evaluate_set(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
 		int n = (int)(count - first < (size_t)m->batch_cap
 		                  ? count - first
 		                  : (size_t)m->batch_cap);
-		fill_batch(m, ds, idx, first, n, scale);
+		fill_batch(m, ds, idx, first, n, scale, 0);
 		cnn_graph_forward(m, n);
-		total += softmax_xent(m, 0, n, 0.0f, NULL, &correct, confusion);
+		total += cnn_loss_chunk(m, 0, n, 0.0f, NULL, &correct, confusion);
 	}
 	*loss = count ? total / (double)count : 0.0;
 	*acc = count ? (double)correct / (double)count : 0.0;
-}
-
-/* Forward, loss and backward of chunk c, the samples [s0, s0 + n): the
- * chunk's gradient arena receives the gradient of their loss. */
-static void chunk_gradient(cnn_model *m, int c, int s0, int n, float g)
-{
-	const int L = m->n_layers;
-	cnn_chunk *k = &m->chunks[c];
-
-	cnn_graph_forward_chunk(m, c, s0, n);
-	k->correct = 0;
-	k->loss = softmax_xent(m, s0, n, g, m->dact[L - 1], &k->correct, NULL);
-	memset(k->grads, 0, m->n_params * sizeof *k->grads);
-	for (int i = L - 2; i >= 0; i--) {
-		cnn_layer *l = &k->layers[i];
-		size_t in = (size_t)s0 * l->in_size,
-		       out = (size_t)s0 * l->out_size;
-		l->ops->backward(l, m->act[i] + in, m->act[i + 1] + out,
-		                 m->dact[i + 1] + out,
-		                 i > 0 ? m->dact[i] + in : NULL, n, k->ws);
-	}
-}
-
-/* Forward, loss and backward for the n samples in act[0] with their labels
- * in m->labels: overwrites m->grads with the gradient of the batch loss
- * (summed or averaged over the batch, per loss.reduction) and returns the
- * summed loss. The softmax and the cross-entropy are differentiated
- * together, dL/dlogits = p - onehot, so the softmax layer's own backward is
- * skipped. The chunks run in parallel; their gradients, losses and counts
- * are then added in chunk order, so the result is the same whatever the
- * number of threads. */
-double cnn_graph_gradient(cnn_model *m, int n, size_t *correct)
-{
-	float g = m->spec.reduction == CNN_REDUCE_MEAN ? 1.0f / (float)n : 1.0f;
-	int count, size;
-	double loss = 0.0;
-	const long np = (long)m->n_params;
-
-	cnn_chunk_plan(n, &count, &size);
-	CNN_PARALLEL_FOR
-	for (int c = 0; c < count; c++) {
-		int s0 = c * size;
-		chunk_gradient(m, c, s0, n - s0 < size ? n - s0 : size, g);
-	}
-	for (int c = 0; c < count; c++) {
-		loss += m->chunks[c].loss;
-		*correct += m->chunks[c].correct;
-	}
-	CNN_PARALLEL_FOR
-	for (long i = 0; i < np; i++) {
-		float sum = m->chunks[0].grads[i];
-		for (int c = 1; c < count; c++)
-			sum += m->chunks[c].grads[i];
-		m->grads[i] = sum;
-	}
-	return loss;
 }
 
 /* One optimiser step on the mini-batch of training samples
@@ -295,7 +205,8 @@ double cnn_graph_gradient(cnn_model *m, int n, size_t *correct)
 static double train_batch(cnn_model *m, const run_data *d, size_t first, int n,
                           size_t *correct)
 {
-	fill_batch(m, d->train, d->order, first, n, (float)m->spec.train.scale);
+	fill_batch(m, d->train, d->order, first, n, (float)m->spec.train.scale,
+	           m->spec.train.shift);
 	double loss = cnn_graph_gradient(m, n, correct);
 	cnn_optim_step(m);
 	return loss;
@@ -346,22 +257,15 @@ static size_t first_nonfinite(const float *p, size_t n)
 	return n;
 }
 
-/* Writes "NAME[i]" for parameter k of the arena (layer order, weight then
- * bias) into buf. */
+/* Writes "NAME[i]" for element k of the arenas into buf. */
 static void param_name(const cnn_model *m, size_t k, char *buf, size_t size)
 {
-	for (int i = 0; i < m->n_layers; i++) {
-		const cnn_layer *l = &m->layers[i];
-		if (k < l->n_weight) {
-			snprintf(buf, size, "%s[%zu]", l->weight_name, k);
+	for (int i = 0; i < m->n_tensors; i++) {
+		const cnn_tensor_slot *t = &m->tensors[i];
+		if (k >= t->off && k - t->off < t->n) {
+			snprintf(buf, size, "%s[%zu]", t->name, k - t->off);
 			return;
 		}
-		k -= l->n_weight;
-		if (k < l->n_bias) {
-			snprintf(buf, size, "%s[%zu]", l->bias_name, k);
-			return;
-		}
-		k -= l->n_bias;
 	}
 	snprintf(buf, size, "parameter %zu", k);
 }
@@ -511,6 +415,13 @@ cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
 		cnn_epoch_metrics e;
 		int epoch = m->epoch + 1, saved = 0;
 
+		/* the learning-rate schedule counts epochs in steps with it */
+		m->batches_per_epoch =
+		    (d.n_train + (size_t)s->batch_size - 1) /
+		    (size_t)s->batch_size;
+		/* resumed after early stopping: it decides the same again */
+		if (m->epoch_pos == 0 && cnn_early_stop(m, NULL, NULL, NULL))
+			break;
 		if (stop_requested(opts)) {
 			/* before the epoch's first batch, or before the rest of
 			 * a resumed one: m->rng is the epoch's start state */
@@ -541,6 +452,13 @@ cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
 			            "checkpoint holds that state",
 			            epoch);
 			goto out;
+		}
+		/* early stopping ends training as its last epoch would:
+		 * saved, CNN_OK (cnn_model_train_state tells) */
+		if (cnn_early_stop(m, NULL, NULL, NULL)) {
+			if (!saved && cnn_model_save(m, ckpt, err) != CNN_OK)
+				goto out;
+			break;
 		}
 	}
 out:

@@ -1350,20 +1350,32 @@ static void test_configure(void)
 
 static void test_registry(void)
 {
-	static const char *const names[] = {"conv2d",  "relu",  "maxpool",
-	                                    "flatten", "dense", "softmax"};
+	static const char *const names[] = {
+	    "conv2d",     "relu",    "maxpool", "flatten",        "dense",
+	    "softmax",    "sigmoid", "tanh",    "leaky_relu",     "elu",
+	    "avgpool",    "global_avgpool",     "dropout",        "batchnorm",
+	    "add",        "concat"};
 	int good = 1;
 
+	/* every kind has its own keys, and one forward/backward pair: single
+	 * input, or merge */
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		const cnn_layer_ops *ops = cnn_layer_find(names[i]);
 
 		good &= ops && !strcmp(ops->type, names[i]) && ops->configure &&
-		        ops->infer && ops->forward && ops->backward;
+		        ops->infer &&
+		        (ops->max_inputs > 1
+		             ? ops->forward_n && ops->backward_n &&
+		                   !ops->forward && !ops->backward
+		             : ops->forward && ops->backward &&
+		                   !ops->forward_n && !ops->backward_n);
 	}
 	good &= cnn_layer_find("conv") == NULL && cnn_layer_find(NULL) == NULL;
 	ok(good, "registry: every kind found under its own type");
 	ok(!strcmp(cnn_layer_types(),
-	           "conv2d, relu, maxpool, flatten, dense, softmax"),
+	           "conv2d, relu, maxpool, flatten, dense, softmax, sigmoid, "
+	           "tanh, leaky_relu, elu, avgpool, global_avgpool, dropout, "
+	           "batchnorm, add, concat"),
 	   "registry: types listed \"%s\"", cnn_layer_types());
 }
 

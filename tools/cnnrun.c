@@ -209,6 +209,15 @@ static int train(cnn_model *m, const options *o, const char *ckpt, int append)
 	if (s != CNN_OK)
 		return fail(&err);
 	cnn_model_train_state(m, &st);
+	/* with min_delta, a later and slightly better epoch may not count */
+	if (!o->quiet && st.stopped_early)
+		printf("stopped early after epoch %d: no improvement of the %s "
+		       "accuracy for %d epochs (%s %.2f%% at epoch %d)\n",
+		       st.epoch, st.monitored, st.epoch - st.stop_best_epoch,
+		       st.stop_best_epoch == st.best_epoch
+		           ? "best"
+		           : "last improvement by more than min_delta:",
+		       100.0 * st.stop_best_accuracy, st.stop_best_epoch);
 	if (!o->quiet && st.best_epoch)
 		printf("best accuracy %.2f%% at epoch %d (kept: %s); "
 		       "checkpoint: %s\n",

@@ -14,7 +14,7 @@
 #include "kernels.h"
 
 static const char *const conv_keys[] = {
-    "type",    "name", "filters",     "kernel",    "stride",
+    "type",    "name", "input",       "filters",   "kernel", "stride",
     "padding", "bias", "weight_init", "bias_init", NULL};
 
 /* Reads filters, kernel, stride, padding, bias and the initialisers. */

@@ -8,7 +8,7 @@
 #include "kernels.h"
 
 static const char *const dense_keys[] = {
-    "type", "name", "units", "bias", "weight_init", "bias_init", NULL};
+    "type", "name", "input", "units", "bias", "weight_init", "bias_init", NULL};
 
 /* Reads units, bias and the initialisers. */
 static cnn_status dense_configure(cnn_layer *l, const char *path,

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-static const char *const flatten_keys[] = {"type", "name", NULL};
+static const char *const flatten_keys[] = {"type", "name", "input", NULL};
 
 static cnn_status flatten_configure(cnn_layer *l, const char *path,
                                     cnn_error *err)

@@ -8,7 +8,8 @@
  */
 #include "kernels.h"
 
-static const char *const pool_keys[] = {"type", "name", "size", "stride", NULL};
+static const char *const pool_keys[] = {"type", "name",   "input",
+                                        "size", "stride", NULL};
 
 /* Reads size (into l->kernel) and stride, which defaults to size. */
 static cnn_status pool_configure(cnn_layer *l, const char *path, cnn_error *err)

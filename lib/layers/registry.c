@@ -19,7 +19,17 @@
 	NEXT(maxpool)                                                          \
 	NEXT(flatten)                                                          \
 	NEXT(dense)                                                            \
-	NEXT(softmax)
+	NEXT(softmax)                                                          \
+	NEXT(sigmoid)                                                          \
+	NEXT(tanh)                                                             \
+	NEXT(leaky_relu)                                                       \
+	NEXT(elu)                                                              \
+	NEXT(avgpool)                                                          \
+	NEXT(global_avgpool)                                                   \
+	NEXT(dropout)                                                          \
+	NEXT(batchnorm)                                                        \
+	NEXT(add)                                                              \
+	NEXT(concat)
 
 #define KIND_OPS(k)        &cnn_layer_##k,
 #define KIND_FIRST_NAME(k) #k

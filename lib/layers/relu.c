@@ -6,7 +6,7 @@
  */
 #include "kernels.h"
 
-static const char *const relu_keys[] = {"type", "name", NULL};
+static const char *const relu_keys[] = {"type", "name", "input", NULL};
 
 static cnn_status relu_configure(cnn_layer *l, const char *path, cnn_error *err)
 {

@@ -9,7 +9,7 @@
  */
 #include "kernels.h"
 
-static const char *const softmax_keys[] = {"type", "name", NULL};
+static const char *const softmax_keys[] = {"type", "name", "input", NULL};
 
 static cnn_status softmax_configure(cnn_layer *l, const char *path,
                                     cnn_error *err)

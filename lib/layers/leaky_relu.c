@@ -1,0 +1,62 @@
+/*
+ * layers/leaky_relu.c - leaky rectified linear unit, element-wise:
+ * y = x where x > 0, else slope * x.
+ *
+ * Key: slope, a number in [0, 1], default 0.01 (kept in l->alpha).
+ * Shapes: any (C, H, W), unchanged. Backward: dx = dy where x > 0, else
+ * slope * dy (the kink at 0 gets the slope).
+ */
+#include "kernels.h"
+
+static const char *const leaky_keys[] = {"type", "name", "input", "slope",
+                                         NULL};
+
+/* Reads slope into l->alpha (0.01 when absent). */
+static cnn_status leaky_configure(cnn_layer *l, const char *path,
+                                  cnn_error *err)
+{
+	cnn_status st;
+
+	if ((st = cnn_map_check_keys(l->node, path, leaky_keys, err)))
+		return st;
+	l->alpha = 0.01;
+	return cnn_get_double(l->node, path, "slope", 0, 0.0, 1.0, &l->alpha,
+	                      err);
+}
+
+static cnn_status leaky_infer(cnn_layer *l, const char *path, cnn_error *err)
+{
+	cnn_status st;
+
+	if ((st = cnn_layer_input_size(l, path, err)) ||
+	    (st = cnn_layer_output_shape(l, path, l->in_shape[0],
+	                                 l->in_shape[1], l->in_shape[2], err)))
+		return st;
+	cnn_layer_no_params(l);
+	return CNN_OK;
+}
+
+static void leaky_forward(cnn_layer *l, const float *x, float *y, int n,
+                          float *ws)
+{
+	(void)ws;
+	cnn_leaky_relu_forward(x, y, (size_t)n * l->in_size, (float)l->alpha);
+}
+
+static void leaky_backward(cnn_layer *l, const float *x, const float *y,
+                           const float *dy, float *dx, int n, float *ws)
+{
+	(void)y;
+	(void)ws;
+	if (dx)
+		cnn_leaky_relu_backward(x, dy, dx, (size_t)n * l->in_size,
+		                        (float)l->alpha);
+}
+
+const cnn_layer_ops cnn_layer_leaky_relu = {
+    .type = "leaky_relu",
+    .configure = leaky_configure,
+    .infer = leaky_infer,
+    .forward = leaky_forward,
+    .backward = leaky_backward,
+};

@@ -1,0 +1,50 @@
+/*
+ * layers/tanh.c - hyperbolic tangent, element-wise: y = tanh(x).
+ *
+ * Shapes: any (C, H, W), unchanged. Backward: dx = dy * (1 - y^2), from the
+ * output y.
+ */
+#include "kernels.h"
+
+static const char *const tanh_keys[] = {"type", "name", "input", NULL};
+
+static cnn_status tanh_configure(cnn_layer *l, const char *path, cnn_error *err)
+{
+	return cnn_map_check_keys(l->node, path, tanh_keys, err);
+}
+
+static cnn_status tanh_infer(cnn_layer *l, const char *path, cnn_error *err)
+{
+	cnn_status st;
+
+	if ((st = cnn_layer_input_size(l, path, err)) ||
+	    (st = cnn_layer_output_shape(l, path, l->in_shape[0],
+	                                 l->in_shape[1], l->in_shape[2], err)))
+		return st;
+	cnn_layer_no_params(l);
+	return CNN_OK;
+}
+
+static void tanh_forward(cnn_layer *l, const float *x, float *y, int n,
+                         float *ws)
+{
+	(void)ws;
+	cnn_tanh_forward(x, y, (size_t)n * l->in_size);
+}
+
+static void tanh_backward(cnn_layer *l, const float *x, const float *y,
+                          const float *dy, float *dx, int n, float *ws)
+{
+	(void)x;
+	(void)ws;
+	if (dx)
+		cnn_tanh_backward(y, dy, dx, (size_t)n * l->in_size);
+}
+
+const cnn_layer_ops cnn_layer_tanh = {
+    .type = "tanh",
+    .configure = tanh_configure,
+    .infer = tanh_infer,
+    .forward = tanh_forward,
+    .backward = tanh_backward,
+};

@@ -1,0 +1,725 @@
+/*
+ * test_activations.c - the layer kinds sigmoid, tanh, leaky_relu, elu,
+ * avgpool, global_avgpool and dropout: forward against the formula computed
+ * directly in double, backward against central finite differences (see
+ * gradcheck.h), shape inference, configuration and its error messages, and
+ * dropout's mask (evaluation is the identity; the kept fraction and scale;
+ * the same mask whatever the chunking; another seed, another mask).
+ *
+ * Inputs of leaky_relu and elu are kept away from their kink at 0.
+ */
+#include "gradcheck.h"
+#include "internal.h"
+#include "kernels.h"
+#include "tap.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Moves every value at least gap away from 0 (keeping its sign). */
+static void away_from_zero(float *x, size_t n, float gap)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = x[i] < 0 ? x[i] - gap : x[i] + gap;
+}
+
+/* |a - b| <= tol * (|b| + 1) for every element. */
+static int close_to(const float *a, const double *b, size_t n, double tol)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!(fabs(a[i] - b[i]) <= tol * (fabs(b[i]) + 1)))
+			return 0;
+	return 1;
+}
+
+/* ======================================================================== */
+/* Element-wise activations                                                 */
+
+typedef double (*scalar_fn)(double x, double a);
+
+static double f_sigmoid(double x, double a)
+{
+	(void)a;
+	return 1.0 / (1.0 + exp(-x));
+}
+
+static double f_tanh(double x, double a)
+{
+	(void)a;
+	return tanh(x);
+}
+
+static double f_leaky(double x, double a)
+{
+	return x > 0 ? x : a * x;
+}
+
+static double f_elu(double x, double a)
+{
+	return x > 0 ? x : a * (exp(x) - 1);
+}
+
+/* One element-wise kind with l->alpha = a: shape kept, forward equal to f
+ * on inputs in [-3, 3] (at least 0.1 from 0), gradient check. */
+static void elementwise_case(const char *name, const cnn_layer_ops *ops,
+                             scalar_fn f, double a)
+{
+	const int n = 3;
+	cnn_layer l;
+	float *x, *y;
+	double *want;
+	size_t count;
+
+	layer_defaults(&l);
+	l.alpha = a;
+	if (!vok(layer_setup(&l, ops, 2, 3, 5) && l.out_shape[0] == 2 &&
+	             l.out_shape[1] == 3 && l.out_shape[2] == 5 &&
+	             l.out_size == 30 && l.n_weight == 0 && l.n_bias == 0,
+	         "%s: 2x3x5 -> 2x3x5, no parameters", name))
+		return;
+	count = (size_t)n * l.in_size;
+	x = falloc(count);
+	y = falloc(count);
+	want = malloc(sizeof(double) * count);
+	fill(x, count, -2.9, 2.9);
+	away_from_zero(x, count, 0.1f);
+	for (size_t i = 0; i < count; i++)
+		want[i] = f(x[i], a);
+	l.ops->forward(&l, x, y, n, NULL);
+	vok(close_to(y, want, count, 1e-6), "%s: forward equals the formula",
+	    name);
+	grad_check(name, &l, x, n, 1e-3);
+	free(x);
+	free(y);
+	free(want);
+	layer_free(&l);
+}
+
+static void test_elementwise(void)
+{
+	cnn_layer l;
+	float x[6] = {-1000, -100, -20, 20, 100, 1000}, y[6];
+	int good = 1;
+
+	elementwise_case("sigmoid", &cnn_layer_sigmoid, f_sigmoid, 0);
+	elementwise_case("tanh", &cnn_layer_tanh, f_tanh, 0);
+	elementwise_case("leaky_relu slope 0.01", &cnn_layer_leaky_relu,
+	                 f_leaky, 0.01);
+	elementwise_case("leaky_relu slope 0.3", &cnn_layer_leaky_relu, f_leaky,
+	                 0.3);
+	elementwise_case("leaky_relu slope 0", &cnn_layer_leaky_relu, f_leaky,
+	                 0.0);
+	elementwise_case("elu alpha 1", &cnn_layer_elu, f_elu, 1.0);
+	elementwise_case("elu alpha 0.5", &cnn_layer_elu, f_elu, 0.5);
+	elementwise_case("elu alpha 2.5", &cnn_layer_elu, f_elu, 2.5);
+
+	/* sigmoid and elu saturate without overflow or NaN */
+	layer_defaults(&l);
+	if (layer_setup(&l, &cnn_layer_sigmoid, 6, 1, 1)) {
+		l.ops->forward(&l, x, y, 1, NULL);
+		for (int i = 0; i < 6; i++)
+			good &= isfinite(y[i]) && y[i] >= 0 && y[i] <= 1;
+		good &= y[0] == 0.0f && y[5] == 1.0f && y[2] > 0 && y[2] < 1e-8;
+		layer_free(&l);
+	}
+	layer_defaults(&l);
+	l.alpha = 1.5;
+	if (layer_setup(&l, &cnn_layer_elu, 6, 1, 1)) {
+		l.ops->forward(&l, x, y, 1, NULL);
+		good &= y[0] == -1.5f && y[1] == -1.5f && y[5] == 1000.0f;
+		layer_free(&l);
+	}
+	vok(good, "sigmoid and elu: finite and saturated for inputs of "
+	          "+-1000");
+}
+
+/* ======================================================================== */
+/* Average pooling                                                          */
+
+/* The mean of each window, computed directly. */
+static void avgpool_ref(const cnn_layer *l, const float *x, int n, double *want)
+{
+	int c = l->in_shape[0], h = l->in_shape[1], w = l->in_shape[2];
+	int oh = l->out_shape[1], ow = l->out_shape[2];
+
+	for (int p = 0; p < n * c; p++)
+		for (int oy = 0; oy < oh; oy++)
+			for (int ox = 0; ox < ow; ox++) {
+				double s = 0;
+
+				for (int i = 0; i < l->kernel[0]; i++)
+					for (int j = 0; j < l->kernel[1]; j++)
+						s += x[((size_t)p * h +
+						        oy * l->stride[0] + i) *
+						           w +
+						       ox * l->stride[1] + j];
+				want[((size_t)p * oh + oy) * ow + ox] =
+				    s / (l->kernel[0] * l->kernel[1]);
+			}
+}
+
+/* avgpool (kh x kw)/(sh, sw) on c x h x w: the expected output shape,
+ * forward against the direct mean, gradient check. */
+static void avgpool_case(const char *name, int c, int h, int w, int kh, int kw,
+                         int sh, int sw, int oh, int ow)
+{
+	const int n = 2;
+	cnn_layer l;
+	float *x, *y;
+	double *want;
+	int set;
+
+	layer_defaults(&l);
+	l.kernel[0] = kh;
+	l.kernel[1] = kw;
+	l.stride[0] = sh;
+	l.stride[1] = sw;
+	set = layer_setup(&l, &cnn_layer_avgpool, c, h, w);
+	if (!vok(set && l.out_shape[0] == c && l.out_shape[1] == oh &&
+	             l.out_shape[2] == ow && l.n_weight == 0,
+	         "%s: %dx%dx%d -> %dx%dx%d (got %dx%dx%d)", name, c, h, w, c,
+	         oh, ow, l.out_shape[0], l.out_shape[1], l.out_shape[2]))
+		return;
+	x = input(&l, n);
+	y = falloc((size_t)n * l.out_size);
+	want = malloc(sizeof(double) * n * l.out_size);
+	avgpool_ref(&l, x, n, want);
+	l.ops->forward(&l, x, y, n, NULL);
+	vok(close_to(y, want, (size_t)n * l.out_size, 1e-6),
+	    "%s: forward is the mean of each window", name);
+	grad_check(name, &l, x, n, 1e-2);
+	free(x);
+	free(y);
+	free(want);
+	layer_free(&l);
+}
+
+static void test_avgpool(void)
+{
+	cnn_layer l;
+
+	avgpool_case("avgpool 2x2/2", 3, 6, 8, 2, 2, 2, 2, 3, 4);
+	avgpool_case("avgpool 2x2/2 odd input", 2, 7, 5, 2, 2, 2, 2, 3, 2);
+	avgpool_case("avgpool 3x3/2 overlapping", 2, 9, 8, 3, 3, 2, 2, 4, 3);
+	avgpool_case("avgpool 3x2/(1,2) overlapping rows", 1, 5, 7, 3, 2, 1, 2,
+	             3, 3);
+	avgpool_case("avgpool 3x3/1", 2, 5, 5, 3, 3, 1, 1, 3, 3);
+	avgpool_case("avgpool window = input", 2, 4, 3, 4, 3, 4, 3, 1, 1);
+
+	/* overlapping windows: dy = 1 everywhere gives each cell the number
+	 * of windows covering it, over 9 */
+	layer_defaults(&l);
+	l.kernel[0] = l.kernel[1] = 3;
+	l.stride[0] = l.stride[1] = 2;
+	if (layer_setup(&l, &cnn_layer_avgpool, 1, 5, 5)) {
+		float x[25] = {0}, y[4], dy[4] = {1, 1, 1, 1}, dx[25];
+		int good = 1;
+
+		l.ops->forward(&l, x, y, 1, NULL);
+		l.ops->backward(&l, x, y, dy, dx, 1, NULL);
+		for (int i = 0; i < 5; i++)
+			for (int j = 0; j < 5; j++) {
+				int ci = i == 2 ? 2 : 1, cj = j == 2 ? 2 : 1;
+
+				good &= dx[i * 5 + j] == (float)(ci * cj) / 9;
+			}
+		vok(good, "avgpool overlap: gradients accumulate where windows "
+		          "overlap");
+		layer_free(&l);
+	}
+
+	/* cells no window covers get 0 */
+	layer_defaults(&l);
+	l.kernel[0] = l.kernel[1] = 2;
+	l.stride[0] = l.stride[1] = 2;
+	if (layer_setup(&l, &cnn_layer_avgpool, 1, 3, 3)) {
+		float x[9] = {0}, y[1], dy[1] = {4}, dx[9];
+		float want[9] = {1, 1, 0, 1, 1, 0, 0, 0, 0};
+
+		for (int i = 0; i < 9; i++)
+			dx[i] = NAN;
+		l.ops->forward(&l, x, y, 1, NULL);
+		l.ops->backward(&l, x, y, dy, dx, 1, NULL);
+		vok(!memcmp(dx, want, sizeof want),
+		    "avgpool: cells outside every window get gradient 0");
+		layer_free(&l);
+	}
+}
+
+static void test_global_avgpool(void)
+{
+	const int n = 3;
+	cnn_layer l;
+	float *x, *y;
+	double *want;
+
+	layer_defaults(&l);
+	if (!vok(layer_setup(&l, &cnn_layer_global_avgpool, 4, 5, 7) &&
+	             l.out_shape[0] == 4 && l.out_shape[1] == 1 &&
+	             l.out_shape[2] == 1 && l.out_size == 4 && l.n_weight == 0,
+	         "global_avgpool: 4x5x7 -> 4x1x1"))
+		return;
+	x = input(&l, n);
+	y = falloc((size_t)n * 4);
+	want = malloc(sizeof(double) * n * 4);
+	for (int p = 0; p < n * 4; p++) {
+		double s = 0;
+
+		for (int i = 0; i < 35; i++)
+			s += x[p * 35 + i];
+		want[p] = s / 35;
+	}
+	l.ops->forward(&l, x, y, n, NULL);
+	vok(close_to(y, want, (size_t)n * 4, 1e-6),
+	    "global_avgpool: forward is the mean of each plane");
+	grad_check("global_avgpool", &l, x, n, 1e-2);
+	free(x);
+	free(y);
+	free(want);
+	layer_free(&l);
+
+	layer_defaults(&l);
+	if (vok(layer_setup(&l, &cnn_layer_global_avgpool, 3, 1, 1),
+	        "global_avgpool: 3x1x1 -> 3x1x1")) {
+		x = input(&l, 2);
+		grad_check("global_avgpool 1x1", &l, x, 2, 1e-2);
+		free(x);
+		layer_free(&l);
+	}
+}
+
+/* ======================================================================== */
+/* Dropout                                                                  */
+
+/* A dropout layer with the given rate on c x h x w, set up for pass p. */
+static int dropout_setup(cnn_layer *l, double rate, const cnn_pass *p, int c,
+                         int h, int w)
+{
+	layer_defaults(l);
+	l->rate = rate;
+	l->pass = p;
+	return layer_setup(l, &cnn_layer_dropout, c, h, w);
+}
+
+/* Forward and backward leave x (and dy) unchanged. */
+static int is_identity(cnn_layer *l, const float *x, int n)
+{
+	size_t count = (size_t)n * l->in_size;
+	float *y = falloc(count), *dx = falloc(count);
+	int same;
+
+	l->ops->forward(l, x, y, n, NULL);
+	l->ops->backward(l, x, y, x, dx, n, NULL);
+	same = !memcmp(y, x, sizeof(float) * count) &&
+	       !memcmp(dx, x, sizeof(float) * count);
+	free(y);
+	free(dx);
+	return same;
+}
+
+static void test_dropout_eval(void)
+{
+	cnn_pass eval = {.training = 0, .seed = 99, .sample0 = 0, .batch = 4};
+	cnn_pass train0 = {.training = 1, .seed = 99, .sample0 = 0, .batch = 4};
+	cnn_layer l;
+	float *x;
+
+	if (!vok(dropout_setup(&l, 0.5, NULL, 3, 4, 5) && l.out_shape[0] == 3 &&
+	             l.out_shape[1] == 4 && l.out_shape[2] == 5 &&
+	             l.n_weight == 0,
+	         "dropout: 3x4x5 -> 3x4x5, no parameters"))
+		return;
+	x = input(&l, 4);
+	vok(is_identity(&l, x, 4), "dropout: identity without a pass");
+	l.pass = &eval;
+	vok(is_identity(&l, x, 4), "dropout: identity in evaluation");
+	l.rate = 0.0;
+	l.pass = &train0;
+	vok(is_identity(&l, x, 4), "dropout: rate 0 is the identity in "
+	                           "training");
+	free(x);
+	layer_free(&l);
+}
+
+/* The kept fraction and scale for one rate on n samples of 64x32x32. */
+static void dropout_stats(double rate)
+{
+	const int n = 4;
+	cnn_pass pass = {
+	    .training = 1, .seed = 12345, .sample0 = 0, .batch = n};
+	cnn_layer l;
+	float *x, *y, scale = (float)(1.0 / (1.0 - rate));
+	size_t count, kept = 0;
+	int scaled = 1;
+	double frac, sd;
+
+	if (!dropout_setup(&l, rate, &pass, 64, 32, 32))
+		return;
+	count = (size_t)n * l.in_size;
+	x = input(&l, n);
+	away_from_zero(x, count, 0.01f);
+	y = falloc(count);
+	l.ops->forward(&l, x, y, n, NULL);
+	for (size_t i = 0; i < count; i++) {
+		if (y[i] != 0.0f) {
+			kept++;
+			scaled &= y[i] == x[i] * scale;
+		}
+	}
+	frac = (double)kept / count;
+	/* 6 standard deviations of the binomial fraction */
+	sd = sqrt(rate * (1 - rate) / count);
+	vok(fabs(frac - (1 - rate)) < 6 * sd,
+	    "dropout rate %g: kept %.4f of %zu values (expected %.4f +- %.4f)",
+	    rate, frac, count, 1 - rate, 6 * sd);
+	vok(scaled, "dropout rate %g: kept values are scaled by 1/(1-rate)",
+	    rate);
+	free(x);
+	free(y);
+	layer_free(&l);
+}
+
+/* The mask of 8 samples at once equals that of two 4-sample chunks with
+ * sample0 0 and 4; another seed or another layer index gives another. */
+static void test_dropout_mask(void)
+{
+	cnn_pass whole = {.training = 1, .seed = 777, .sample0 = 0, .batch = 8};
+	cnn_pass first = whole, second = whole, other = whole;
+	cnn_layer l;
+	float *x, *y, *y2, *dy, *dx;
+	size_t half, count, differ = 0, zeros = 0;
+	int good = 1;
+
+	second.sample0 = 4;
+	other.seed = 778;
+	if (!dropout_setup(&l, 0.4, &whole, 2, 8, 8))
+		return;
+	half = 4 * l.in_size;
+	count = 2 * half;
+	x = input(&l, 8);
+	away_from_zero(x, count, 0.01f);
+	y = falloc(count);
+	y2 = falloc(count);
+	dy = falloc(count);
+	dx = falloc(count);
+
+	l.ops->forward(&l, x, y, 8, NULL);
+	l.pass = &first;
+	l.ops->forward(&l, x, y2, 4, NULL);
+	l.pass = &second;
+	l.ops->forward(&l, x + half, y2 + half, 4, NULL);
+	vok(!memcmp(y, y2, sizeof(float) * count),
+	    "dropout: 8 samples at once give the same mask as chunks of 4 "
+	    "with sample0 0 and 4");
+
+	/* only the last sample, alone */
+	second.sample0 = 7;
+	l.ops->forward(&l, x + 7 * l.in_size, y2, 1, NULL);
+	vok(!memcmp(y + 7 * l.in_size, y2, sizeof(float) * l.in_size),
+	    "dropout: a sample's mask depends on its index, not on the chunk");
+
+	/* backward applies the same mask: dy = 1 gives scale where kept */
+	l.pass = &whole;
+	for (size_t i = 0; i < count; i++)
+		dy[i] = 1.0f;
+	l.ops->backward(&l, x, y, dy, dx, 8, NULL);
+	for (size_t i = 0; i < count; i++) {
+		good &= (y[i] != 0.0f) == (dx[i] != 0.0f);
+		good &= dx[i] == 0.0f || dx[i] == (float)(1.0 / 0.6);
+		zeros += dx[i] == 0.0f;
+	}
+	vok(good && zeros > 0 && zeros < count,
+	    "dropout: backward recomputes the forward mask (%zu of %zu "
+	    "dropped)",
+	    zeros, count);
+
+	/* the same seed again: the same mask */
+	l.ops->forward(&l, x, y2, 8, NULL);
+	vok(!memcmp(y, y2, sizeof(float) * count),
+	    "dropout: the same seed gives the same mask");
+
+	l.pass = &other;
+	l.ops->forward(&l, x, y2, 8, NULL);
+	for (size_t i = 0; i < count; i++)
+		differ += (y[i] == 0.0f) != (y2[i] == 0.0f);
+	/* two independent masks disagree on 2 * 0.4 * 0.6 = 48% */
+	vok(differ > count / 3,
+	    "dropout: another seed gives another mask (%zu of %zu differ)",
+	    differ, count);
+
+	l.pass = &whole;
+	l.index = 5;
+	l.ops->forward(&l, x, y2, 8, NULL);
+	differ = 0;
+	for (size_t i = 0; i < count; i++)
+		differ += (y[i] == 0.0f) != (y2[i] == 0.0f);
+	vok(differ > count / 3,
+	    "dropout: another layer position gives another mask (%zu of %zu "
+	    "differ)",
+	    differ, count);
+
+	free(x);
+	free(y);
+	free(y2);
+	free(dy);
+	free(dx);
+	layer_free(&l);
+}
+
+static void test_dropout_grad(void)
+{
+	cnn_pass pass = {.training = 1, .seed = 4242, .sample0 = 3, .batch = 9};
+	cnn_layer l;
+	float *x;
+
+	if (dropout_setup(&l, 0.3, &pass, 3, 4, 4)) {
+		x = input(&l, 3);
+		grad_check("dropout training", &l, x, 3, 1e-2);
+		free(x);
+		layer_free(&l);
+	}
+	if (dropout_setup(&l, 0.3, NULL, 3, 4, 4)) {
+		x = input(&l, 3);
+		grad_check("dropout evaluation", &l, x, 3, 1e-2);
+		free(x);
+		layer_free(&l);
+	}
+}
+
+/* ======================================================================== */
+/* Configuration                                                            */
+
+/* configure() on a layer parsed from YAML text; on failure err holds the
+ * error. Returns its status (CNN_ERR_USAGE if the type is unknown). */
+static cnn_status configure_yaml(cnn_layer *l, const char *yaml, cnn_error *err)
+{
+	cnn_tree tree;
+	const cnn_layer_ops *ops;
+	cnn_status st;
+	cnn_node *type;
+
+	layer_defaults(l);
+	cnn_err_clear(err);
+	if ((st = cnn_tree_parse(&tree, yaml, strlen(yaml), "layer.yaml", err)))
+		return st;
+	type = cnn_map_get(tree.root, "type");
+	ops = type ? cnn_layer_find(type->value) : NULL;
+	if (!ops) {
+		cnn_tree_free(&tree);
+		return CNN_ERR_USAGE;
+	}
+	l->ops = ops;
+	l->node = tree.root;
+	st = ops->configure(l, ops->type, err);
+	l->node = NULL;
+	cnn_tree_free(&tree);
+	return st;
+}
+
+/* configure fails with exactly the message want ("file:line:col: path:
+ * message"). */
+static void config_error(const char *yaml, const char *want)
+{
+	cnn_layer l;
+	cnn_error err;
+	cnn_status st = configure_yaml(&l, yaml, &err);
+	char buf[1024];
+
+	cnn_error_string(&err, buf, sizeof buf);
+	ok(st == CNN_ERR_CONFIG && !strcmp(buf, want), "configure error: %s",
+	   st == CNN_ERR_CONFIG ? buf : "(no error)");
+	if (st == CNN_ERR_CONFIG && strcmp(buf, want))
+		diag("expected: %s", want);
+}
+
+static void test_configure(void)
+{
+	static const char *const kinds[] = {
+	    "sigmoid", "tanh",           "leaky_relu", "elu",
+	    "avgpool", "global_avgpool", "dropout"};
+	static const char *const old_kinds[] = {
+	    "type: conv2d\nfilters: 2\nkernel: 3\n",
+	    "type: relu\n",
+	    "type: maxpool\nsize: 2\n",
+	    "type: flatten\n",
+	    "type: dense\nunits: 3\n",
+	    "type: softmax\n"};
+	cnn_layer l;
+	cnn_error err;
+	cnn_status st;
+	char yaml[256];
+	int good = 1;
+
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+		const cnn_layer_ops *ops = cnn_layer_find(kinds[i]);
+
+		good &= ops && !strcmp(ops->type, kinds[i]) && ops->configure &&
+		        ops->infer && ops->forward && ops->backward;
+	}
+	ok(good, "registry: the seven new kinds are found under their type");
+
+	/* the defaults */
+	st = configure_yaml(&l, "type: leaky_relu\n", &err);
+	good = st == CNN_OK && l.alpha == 0.01;
+	st = configure_yaml(&l, "type: elu\n", &err);
+	good &= st == CNN_OK && l.alpha == 1.0;
+	st = configure_yaml(&l, "type: dropout\n", &err);
+	good &= st == CNN_OK && l.rate == 0.5;
+	ok(good, "configure: slope 0.01, alpha 1 and rate 0.5 by default");
+
+	/* explicit values, including the ends of the ranges */
+	st = configure_yaml(&l, "type: leaky_relu\nslope: 0.2\n", &err);
+	good = st == CNN_OK && l.alpha == 0.2;
+	st = configure_yaml(&l, "type: leaky_relu\nslope: 0\n", &err);
+	good &= st == CNN_OK && l.alpha == 0.0;
+	st = configure_yaml(&l, "type: leaky_relu\nslope: 1\n", &err);
+	good &= st == CNN_OK && l.alpha == 1.0;
+	st = configure_yaml(&l, "type: elu\nalpha: 0.25\n", &err);
+	good &= st == CNN_OK && l.alpha == 0.25;
+	st = configure_yaml(&l, "type: elu\nalpha: 1e6\n", &err);
+	good &= st == CNN_OK && l.alpha == 1e6;
+	st = configure_yaml(&l, "type: dropout\nrate: 0\n", &err);
+	good &= st == CNN_OK && l.rate == 0.0;
+	st = configure_yaml(&l, "type: dropout\nrate: 0.999\n", &err);
+	good &= st == CNN_OK && l.rate == 0.999;
+	ok(good, "configure: slope, alpha and rate read, the ends of their "
+	         "ranges accepted");
+
+	st = configure_yaml(&l, "type: avgpool\nsize: [3, 2]\nname: p\n", &err);
+	good = st == CNN_OK && l.kernel[0] == 3 && l.kernel[1] == 2 &&
+	       l.stride[0] == 3 && l.stride[1] == 2;
+	st = configure_yaml(&l, "type: avgpool\nsize: 3\nstride: [1, 2]\n",
+	                    &err);
+	good &= st == CNN_OK && l.kernel[0] == 3 && l.kernel[1] == 3 &&
+	        l.stride[0] == 1 && l.stride[1] == 2;
+	ok(good, "configure avgpool: size and stride, stride defaults to size");
+
+	/* every kind, old and new, accepts "input" */
+	good = 1;
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+		snprintf(yaml, sizeof yaml, "type: %s\nname: a\ninput: b\n%s",
+		         kinds[i],
+		         strcmp(kinds[i], "avgpool") ? "" : "size: 2\n");
+		st = configure_yaml(&l, yaml, &err);
+		if (st)
+			diag("%s: %s", kinds[i], err.message);
+		good &= st == CNN_OK;
+	}
+	for (size_t i = 0; i < sizeof old_kinds / sizeof old_kinds[0]; i++) {
+		snprintf(yaml, sizeof yaml, "%sinput: b\n", old_kinds[i]);
+		st = configure_yaml(&l, yaml, &err);
+		if (st)
+			diag("%s", err.message);
+		good &= st == CNN_OK;
+	}
+	ok(good, "configure: every kind accepts the keys type, name and input");
+
+	config_error("type: leaky_relu\nslope: 1.5\n",
+	             "layer.yaml:2:8: leaky_relu.slope: expected a number from "
+	             "0 to 1, got \"1.5\"");
+	config_error("type: leaky_relu\nslope: -0.1\n",
+	             "layer.yaml:2:8: leaky_relu.slope: expected a number from "
+	             "0 to 1, got \"-0.1\"");
+	config_error("type: leaky_relu\nslope: steep\n",
+	             "layer.yaml:2:8: leaky_relu.slope: expected a number from "
+	             "0 to 1, got \"steep\"");
+	config_error("type: elu\nalpha: 0\n",
+	             "layer.yaml:2:8: elu.alpha: expected a number above 0 and "
+	             "at most 1e+06, got \"0\"");
+	config_error("type: elu\nalpha: -1\n",
+	             "layer.yaml:2:8: elu.alpha: expected a number above 0 and "
+	             "at most 1e+06, got \"-1\"");
+	config_error("type: elu\nalpha: 2e6\n",
+	             "layer.yaml:2:8: elu.alpha: expected a number above 0 and "
+	             "at most 1e+06, got \"2e6\"");
+	config_error("type: elu\nalpha: [1]\n",
+	             "layer.yaml:2:8: elu.alpha: expected a number, got a "
+	             "sequence");
+	config_error(
+	    "type: dropout\nrate: 1\n",
+	    "layer.yaml:2:7: dropout.rate: expected a number from 0 to "
+	    "below 1, got \"1\"");
+	config_error(
+	    "type: dropout\nrate: -0.5\n",
+	    "layer.yaml:2:7: dropout.rate: expected a number from 0 to "
+	    "below 1, got \"-0.5\"");
+	config_error("type: dropout\nrate: \"0.5\"\n",
+	             "layer.yaml:2:7: dropout.rate: expected a number, got a "
+	             "quoted string \"0.5\"");
+	config_error("type: avgpool\nstride: 2\n",
+	             "layer.yaml:1:1: avgpool.size: missing (expected a "
+	             "positive integer or a list [height, width] of two)");
+	config_error("type: avgpool\nsize: 0\n",
+	             "layer.yaml:2:7: avgpool.size: expected a positive "
+	             "integer or a list [height, width] of two, got \"0\"");
+
+	/* unknown keys, at their own position */
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+		snprintf(yaml, sizeof yaml, "type: %s\n%sunits: 3\n", kinds[i],
+		         strcmp(kinds[i], "avgpool") ? "" : "size: 2\n");
+		st = configure_yaml(&l, yaml, &err);
+		ok(st == CNN_ERR_CONFIG && strstr(err.message, "unknown key") &&
+		       strstr(err.message, "\"units\"") &&
+		       strstr(err.message, "input") &&
+		       err.line == (strcmp(kinds[i], "avgpool") ? 2 : 3) &&
+		       err.column == 1,
+		   "configure %s: unknown key refused: \"%d:%d: %s\"", kinds[i],
+		   err.line, err.column, err.message);
+	}
+}
+
+/* ======================================================================== */
+/* Shape errors                                                             */
+
+static void test_infer_errors(void)
+{
+	static cnn_node node = {
+	    .type = CNN_NODE_MAP, .file = "model.yaml", .line = 7, .col = 5};
+	cnn_layer l;
+	cnn_error err;
+	cnn_status st;
+
+	layer_defaults(&l);
+	l.kernel[0] = 3;
+	l.kernel[1] = 3;
+	l.stride[0] = l.stride[1] = 3;
+	l.node = &node;
+	l.in_shape[0] = 1;
+	l.in_shape[1] = 2;
+	l.in_shape[2] = 5;
+	cnn_err_clear(&err);
+	st = cnn_layer_avgpool.infer(&l, "layers.3", &err);
+	ok(st == CNN_ERR_CONFIG && err.line == 7 &&
+	       !strcmp(err.message, "window 3x3 does not fit the input 2x5"),
+	   "avgpool: window larger than the input: \"%s\"", err.message);
+
+	layer_defaults(&l);
+	l.node = &node;
+	l.in_shape[0] = 0;
+	l.in_shape[1] = 2;
+	l.in_shape[2] = 2;
+	cnn_err_clear(&err);
+	st = cnn_layer_global_avgpool.infer(&l, "layers.3", &err);
+	ok(st == CNN_ERR_CONFIG && strstr(err.message, "empty"),
+	   "global_avgpool: refuses an empty input: \"%s\"", err.message);
+}
+
+int main(void)
+{
+	plan_no_plan();
+	cnn_rng_seed(&rng, 2025);
+	variant = cnn_kernels_name();
+	test_elementwise();
+	test_avgpool();
+	test_global_avgpool();
+	test_dropout_eval();
+	dropout_stats(0.5);
+	dropout_stats(0.1);
+	dropout_stats(0.9);
+	test_dropout_mask();
+	test_dropout_grad();
+	test_configure();
+	test_infer_errors();
+	return done();
+}
