@@ -107,7 +107,7 @@ cnn_status cnn_model_layer(const cnn_model *m, int i, cnn_layer_info *out)
 	out->type = l->ops->type;
 	memcpy(out->in_shape, l->in_shape, sizeof out->in_shape);
 	memcpy(out->out_shape, l->out_shape, sizeof out->out_shape);
-	out->n_params = l->n_weight + l->n_bias + l->n_state;
+	out->n_params = l->n_weight + l->n_bias; /* trainable */
 	return CNN_OK;
 }
 

@@ -1,0 +1,31 @@
+# t/zoo.sh - every model in models/ parses, builds and trains: two steps of
+# one batch each on a slice of MNIST, a checkpoint that loads and shows them,
+# and for batchnorm models running statistics that moved from their start.
+. "$top_srcdir/t/lib.sh"
+
+STEPS="--set training.epochs=2 --set training.batch_size=32 \
+--set data.train.limit=32 --set data.test.limit=32"
+
+for y in "$top_srcdir"/models/*.yaml; do
+	name=$(basename "$y" .yaml)
+	run cnnrun $STEPS -o "$tmp/$name.ckpt.gz" "$y" >"$tmp/out" 2>"$tmp/err"
+	ok $? "$name: trains two steps"
+	is "$(cat "$tmp/err")" "" "$name: nothing on stderr"
+	grep -q '^epoch 2/2: loss [0-9.]*, ' "$tmp/out"
+	ok $? "$name: reports its second epoch with a finite loss"
+	run cnninspect --json "$tmp/$name.ckpt.gz" >"$tmp/json" 2>&1
+	ok $? "$name: cnninspect reads the checkpoint"
+	grep -q '"step": 2,' "$tmp/json"
+	ok $? "$name: the checkpoint holds 2 optimiser steps"
+done
+
+# resnet_tiny's first batchnorm: its running variance left 1 after 2 steps
+run cnninspect --tensor batchnorm1.running_var "$tmp/resnet_tiny.ckpt.gz" \
+	>"$tmp/var" 2>&1
+ok $? "resnet_tiny: batchnorm1.running_var is in the checkpoint"
+is "$(sed -n 1p "$tmp/var")" "batchnorm1.running_var 16" \
+	"resnet_tiny: running_var has one value per channel"
+test "$(sed 1d "$tmp/var" | grep -cvx '1')" -gt 0
+ok $? "resnet_tiny: the running variances moved from 1"
+
+done_testing
