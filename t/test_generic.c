@@ -21,6 +21,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -179,12 +180,21 @@ static void write_csv(const synth *s, const char *name)
 	fprintf(f, "label");
 	for (size_t j = 0; j < sz; j++)
 		fprintf(f, ",p%zu", j);
-	fprintf(f, "\n");
+	fputc('\n', f);
 	for (int i = 0; i < s->n; i++) {
-		fprintf(f, "%d", s->labels[i]);
-		for (size_t j = 0; j < sz; j++)
-			fprintf(f, ",%d", s->pixels[(size_t)i * sz + j]);
-		fprintf(f, "\n");
+		/* by hand: printf per cell is slow under valgrind */
+		const uint8_t *px = s->pixels + (size_t)i * sz;
+		fputc('0' + s->labels[i], f);
+		for (size_t j = 0; j < sz; j++) {
+			char cell[5], *e = cell + sizeof cell, *b = e;
+			unsigned v = px[j];
+			do
+				*--b = (char)('0' + v % 10);
+			while ((v /= 10));
+			*--b = ',';
+			fwrite(b, 1, (size_t)(e - b), f);
+		}
+		fputc('\n', f);
 	}
 	if (fclose(f) != 0)
 		die(file);
@@ -195,6 +205,9 @@ static void write_csv(const synth *s, const char *name)
 
 /* Writes NAME.yaml: the same network for every data set; only the input
  * shape and the number of classes (the last dense layer's units) change.
+ * The schedule is small enough for valgrind; both data sets reach the
+ * test's 0.9 with every training.seed from 1 to 7 (seed 4 is used). keep:
+ * last, so that the test set does not pick the weights it is scored on.
  * The data are the files written by write_idx or write_csv for TRAIN and
  * TEST; extra is appended (more top-level keys). */
 static void write_model(const char *name, int c, int h, int w, int classes,
@@ -224,18 +237,18 @@ static void write_model(const char *name, int c, int h, int w, int classes,
 	        "name: %s\n"
 	        "input: {channels: %d, height: %d, width: %d}\n"
 	        "layers:\n"
-	        "  - {type: conv2d, filters: 8, kernel: 3, padding: 1}\n"
+	        "  - {type: conv2d, filters: 6, kernel: 3, padding: 1}\n"
 	        "  - {type: relu}\n"
 	        "  - {type: maxpool, size: 2}\n"
 	        "  - {type: flatten}\n"
 	        "  - {type: dense, units: %d}\n"
 	        "  - {type: softmax}\n"
-	        "optimizer: {type: adam, learning_rate: 0.01}\n"
-	        "training: {epochs: 5, batch_size: 8, seed: 7}\n"
+	        "optimizer: {type: adam, learning_rate: 0.015}\n"
+	        "training: {epochs: 4, batch_size: 8, seed: 4, keep: last}\n"
 	        "data:\n"
 	        "  train: %s\n"
 	        "  test: %s\n"
-	        "checkpoint: {path: %s.ckpt.gz}\n"
+	        "checkpoint: {path: %s.ckpt.gz, every: 100}\n"
 	        "%s",
 	        name, c, h, w, classes, tr, te, name, extra ? extra : "");
 	if (fclose(f) != 0)
@@ -267,7 +280,8 @@ static void show(const char *what, const cnn_error *err)
 	diag("%s: %s", what, cnn_error_string(err, buf, sizeof buf));
 }
 
-/* Builds NAME.yaml with the overrides, trains it with the given threads;
+/* Builds NAME.yaml with the overrides, trains it with the given threads
+ * (1 unless the threads are what is tested: valgrind runs threads slowly);
  * on success returns the model (the caller frees it), else NULL. */
 static cnn_model *train(const char *name, const char *const *set, int n_set,
                         int threads, cnn_train_options *opts)
@@ -298,7 +312,7 @@ static double test_accuracy(cnn_model *m)
 	cnn_eval_result r;
 	cnn_error err;
 	double acc;
-	if (cnn_model_evaluate(m, 0, &r, &err) != CNN_OK) {
+	if (cnn_model_evaluate(m, 1, &r, &err) != CNN_OK) {
 		show("evaluate", &err);
 		return -1;
 	}
@@ -335,7 +349,7 @@ static void generic(const char *tag, int c, int h, int w, int classes,
 	write_model(mi, c, h, w, classes, "idx", train_name, test_name, NULL);
 	write_model(mc, c, h, w, classes, "csv", train_name, test_name, NULL);
 
-	a = train(mi, NULL, 0, 0, NULL);
+	a = train(mi, NULL, 0, 1, NULL);
 	if (ok(a != NULL, "%s: trains from gzip IDX (%s)", tag,
 	       c == 1 ? "3 dimensions" : "4 dimensions, with channels")) {
 		cnn_model_input_shape(a, shape);
@@ -348,7 +362,7 @@ static void generic(const char *tag, int c, int h, int w, int classes,
 		   acc_a);
 		wa = weights(a, &na);
 	}
-	b = train(mc, NULL, 0, 0, NULL);
+	b = train(mc, NULL, 0, 1, NULL);
 	if (ok(b != NULL, "%s: trains from CSV", tag)) {
 		acc_b = test_accuracy(b);
 		ok(acc_b >= 0.9, "%s, csv: test accuracy %.3f >= 0.9", tag,
@@ -452,8 +466,8 @@ static void draw_unit(void)
 /* Whole runs with augmentation on a small colour set. */
 static void augment_runs(void)
 {
-	synth tr = make_set(21, 64, 3, 16, 16, 4);
-	synth te = make_set(22, 32, 3, 16, 16, 4);
+	synth tr = make_set(21, 48, 3, 16, 16, 4);
+	synth te = make_set(22, 16, 3, 16, 16, 4);
 	const char *s2[] = {"data.train.augment.shift=2", "training.epochs=2",
 	                    "training.seed=5"};
 	const char *s2b[] = {"data.train.augment.shift=2", "training.epochs=2",
@@ -472,22 +486,22 @@ static void augment_runs(void)
 	write_idx(&te, "aug-test");
 	write_model("aug", 3, 16, 16, 4, "idx", "aug-train", "aug-test", NULL);
 
-	/* 0, 1: shift 2, seed 5, two threads twice; 2: one thread */
+	/* 0, 1: shift 2, seed 5, one thread twice; 2: two threads */
 	for (int k = 0; k < 3; k++) {
-		m = train("aug", s2, 3, k < 2 ? 2 : 1, NULL);
+		m = train("aug", s2, 3, k < 2 ? 1 : 2, NULL);
 		if (m)
 			w[k] = weights(m, &n[k]);
 		cnn_model_free(m);
 	}
 	/* 3: seed 6; 4: shift 0 */
-	if ((m = train("aug", s2b, 3, 2, NULL)))
+	if ((m = train("aug", s2b, 3, 1, NULL)))
 		w[3] = weights(m, &n[3]);
 	cnn_model_free(m);
-	if ((m = train("aug", s0, 3, 2, NULL)))
+	if ((m = train("aug", s0, 3, 1, NULL)))
 		w[4] = weights(m, &n[4]);
 	cnn_model_free(m);
 	/* 5: one epoch, then resumed from its checkpoint for the second */
-	if ((m = train("aug", half, 3, 2, NULL))) {
+	if ((m = train("aug", half, 3, 1, NULL))) {
 		cnn_model *r = NULL;
 		cnn_train_options o = {.threads = 1};
 		cnn_model_free(m);
@@ -511,7 +525,7 @@ static void augment_runs(void)
 	 memcmp(w[a], w[b], n[a] * sizeof(float)))
 	ok(SAME(0, 1), "shift 2: two runs with the same seed give "
 	               "bit-identical weights");
-	ok(SAME(0, 2), "shift 2: one thread gives the weights of two");
+	ok(SAME(0, 2), "shift 2: two threads give the weights of one");
 	ok(DIFFER(0, 3), "shift 2: another seed gives other weights");
 	ok(DIFFER(0, 4), "shift 0 and shift 2 give different weights");
 	ok(SAME(0, 5), "shift 2: a run resumed after epoch 1 ends with the "
@@ -552,11 +566,15 @@ static int first_max(const double *v, int n)
 	return best;
 }
 
+#define EPOCHS  3 /* of the run that picks the best epoch */
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
 static void validation(void)
 {
 	synth tr = make_set(31, 60, 1, 12, 20, 3);
-	synth big = make_set(33, 240, 3, 16, 16, 4);
-	synth te = make_set(32, 60, 3, 16, 16, 4);
+	synth big = make_set(33, 160, 3, 16, 16, 4);
+	synth te = make_set(32, 40, 3, 16, 16, 4);
 	const char *frac[] = {"data.validation=0.25", "training.batch_size=1",
 	                      "training.epochs=1"};
 	const char *count[] = {"data.validation=7", "training.batch_size=1",
@@ -568,23 +586,27 @@ static void validation(void)
 	write_idx(&tr, "val-train");
 	write_model("val", 1, 12, 20, 3, "idx", "val-train", "val-train", NULL);
 	/* with batches of one sample, the steps are the training samples */
-	if ((m = train("val", none, 2, 0, NULL))) {
+	if ((m = train("val", none, 2, 1, NULL))) {
 		cnn_model_train_state(m, &st);
 		ok(st.step == 60, "no validation: 60 samples trained on (%llu)",
 		   (unsigned long long)st.step);
+	} else {
+		ok(0, "the validation model trains");
 	}
 	cnn_model_free(m);
-	if ((m = train("val", frac, 3, 0, NULL))) {
+	if ((m = train("val", frac, 3, 1, NULL))) {
 		cnn_model_train_state(m, &st);
-		ok(st.step == 45 && cnn_model_history(m)[0].val_accuracy >= 0,
+		/* and the accuracy on them is a number of fifteenths */
+		double v = cnn_model_history(m)[0].val_accuracy * 15;
+		ok(st.step == 45 && v >= 0 && fabs(v - round(v)) < 1e-9,
 		   "validation 0.25 of 60 holds out 15 samples (trained on "
-		   "%llu)",
-		   (unsigned long long)st.step);
+		   "%llu, validation accuracy %g/15)",
+		   (unsigned long long)st.step, v);
 	} else {
 		ok(0, "validation 0.25 trains");
 	}
 	cnn_model_free(m);
-	if ((m = train("val", count, 3, 0, NULL))) {
+	if ((m = train("val", count, 3, 1, NULL))) {
 		cnn_model_train_state(m, &st);
 		ok(st.step == 53,
 		   "validation 7 holds out 7 samples (trained on "
@@ -605,33 +627,35 @@ static void validation(void)
 	write_idx(&te, "sel-test");
 	write_model("sel", 3, 16, 16, 4, "idx", "sel-train", "sel-test", NULL);
 	{
-		const char *set[] = {"data.validation=60", "training.epochs=5",
-		                     "optimizer.learning_rate=0.001"};
+		const char *set[] = {
+		    "data.validation=40", "training.epochs=" STR(EPOCHS),
+		    "optimizer.learning_rate=0.002", "training.keep=best"};
 		recorder rec = {NULL, {NULL}, 0};
-		cnn_train_options o = {.on_epoch = record, .user = &rec};
+		cnn_train_options o = {
+		    .threads = 1, .on_epoch = record, .user = &rec};
 		cnn_error err;
-		double val[5], test[5];
+		double val[EPOCHS], test[EPOCHS];
 		int h = -1, bv = -1, bt = -1;
 
-		if (cnn_model_from_yaml(&rec.m, P("sel.yaml"), set, 3, &err) !=
+		if (cnn_model_from_yaml(&rec.m, P("sel.yaml"), set, 4, &err) !=
 		        CNN_OK ||
 		    cnn_model_train(rec.m, &o, &err) != CNN_OK)
 			show("sel", &err);
 		else
 			h = cnn_model_history_count(rec.m);
-		if (h == 5) {
+		if (h == EPOCHS) {
 			const cnn_epoch_metrics *e = cnn_model_history(rec.m);
-			for (int i = 0; i < 5; i++) {
+			for (int i = 0; i < EPOCHS; i++) {
 				val[i] = e[i].val_accuracy;
 				test[i] = e[i].test_accuracy;
 				diag("epoch %d: validation %.3f, test %.3f",
 				     i + 1, val[i], test[i]);
 			}
-			bv = first_max(val, 5);
-			bt = first_max(test, 5);
+			bv = first_max(val, EPOCHS);
+			bt = first_max(test, EPOCHS);
 			cnn_model_train_state(rec.m, &st);
 		}
-		if (ok(h == 5 && bv != bt,
+		if (ok(h == EPOCHS && bv != bt,
 		       "the validation and the test set peak at different "
 		       "epochs (%d, %d)",
 		       bv + 1, bt + 1)) {
@@ -725,11 +749,12 @@ static void errors(void)
 	             "shift 9 is out of range");
 	{
 		const char *four[] = {"data.train.augment.shift=4"};
-		config_error("bad", four, 1,
-		             "--set data.train.augment.shift: expected an "
-		             "integer from 0 to 3 (below the input's height and width, "
-		             "4x6), got \"4\"",
-		             "a shift must be below the height and the width");
+		config_error(
+		    "bad", four, 1,
+		    "--set data.train.augment.shift: expected an "
+		    "integer from 0 to 3 (below the input's height and width, "
+		    "4x6), got \"4\"",
+		    "a shift must be below the height and the width");
 	}
 	config_error("bad", typo, 1,
 	             "--set data.train.augment.shfit: data.train.augment: "
@@ -750,7 +775,7 @@ int main(void)
 		ok(0, "mkdtemp: %s", strerror(errno));
 		return done();
 	}
-	generic("rgb16", 3, 16, 16, 4, 240, 80);
+	generic("rgb16", 3, 16, 16, 4, 200, 80);
 	generic("grey12x20", 1, 12, 20, 3, 180, 60);
 	shift_unit();
 	draw_unit();
