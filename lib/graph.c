@@ -259,7 +259,8 @@ static cnn_status lay_out(cnn_model *m, cnn_error *err)
  * reach an activation writes. The loss writes m->grad_act first. */
 static void plan_gradients(cnn_model *m)
 {
-	const int top = m->grad_act - 1; /* the last layer whose backward runs */
+	const int top =
+	    m->grad_act - 1; /* the last layer whose backward runs */
 
 	for (int i = top; i >= 0; i--) {
 		cnn_layer *l = &m->layers[i];
@@ -459,10 +460,12 @@ static void forward_range(cnn_model *m, cnn_chunk *k, int from, int to,
 		if (l->ops->forward_n) {
 			const float *x[CNN_MAX_INPUTS];
 			for (int j = 0; j < l->n_inputs; j++)
-				x[j] = m->act[l->inputs[j]] + s0 * l->in_sizes[j];
+				x[j] =
+				    m->act[l->inputs[j]] + s0 * l->in_sizes[j];
 			l->ops->forward_n(l, x, y, n, k->ws);
 		} else {
-			l->ops->forward(l, m->act[l->inputs[0]] + s0 * l->in_size,
+			l->ops->forward(l,
+			                m->act[l->inputs[0]] + s0 * l->in_size,
 			                y, n, k->ws);
 		}
 	}
@@ -570,9 +573,8 @@ static void train_phase(cnn_model *m, int c, int p, int n, float g)
 		forward_range(m, k, p ? S[p - 1] : 0, S[p], s0, n);
 		l = &k->layers[S[p]];
 		memset(k->acc, 0, l->ops->stats_size(l) * sizeof *k->acc);
-		l->ops->forward_stats(l,
-		                      m->act[l->inputs[0]] + s0 * l->in_size, n,
-		                      k->acc);
+		l->ops->forward_stats(l, m->act[l->inputs[0]] + s0 * l->in_size,
+		                      n, k->acc);
 		return;
 	}
 	if (p == s) {
@@ -592,10 +594,9 @@ static void train_phase(cnn_model *m, int c, int p, int n, float g)
 		return;
 	l = &k->layers[next];
 	memset(k->acc, 0, l->ops->stats_size(l) * sizeof *k->acc);
-	l->ops->backward_stats(
-	    l, m->act[l->inputs[0]] + s0 * l->in_size,
-	    m->act[next + 1] + s0 * l->out_size,
-	    m->dact[next + 1] + s0 * l->out_size, n, k->acc);
+	l->ops->backward_stats(l, m->act[l->inputs[0]] + s0 * l->in_size,
+	                       m->act[next + 1] + s0 * l->out_size,
+	                       m->dact[next + 1] + s0 * l->out_size, n, k->acc);
 }
 
 /* After phase p: adds the chunks' sums in chunk order into the batch
@@ -605,8 +606,8 @@ static void combine_stats(cnn_model *m, int p, int count)
 {
 	const int s = m->n_sync;
 	int backward = p >= s;
-	cnn_layer *l = &m->layers[backward ? m->sync[s - 1 - (p - s)]
-	                                   : m->sync[p]];
+	cnn_layer *l =
+	    &m->layers[backward ? m->sync[s - 1 - (p - s)] : m->sync[p]];
 	size_t size = l->ops->stats_size(l);
 	double *tot = l->stats + (backward ? size : 0);
 

@@ -48,6 +48,16 @@ cnn_status cnn_layer_configure_params(cnn_layer *l, const char *path,
                                       cnn_error *err);
 /* Sets the parameter fields of a layer without parameters. */
 void cnn_layer_no_params(cnn_layer *l);
+/* configure of kinds with no keys of their own (type, name, input). */
+cnn_status cnn_layer_configure_plain(cnn_layer *l, const char *path,
+                                     cnn_error *err);
+/* infer of element-wise kinds: output shape = input shape, no parameters. */
+cnn_status cnn_layer_infer_same(cnn_layer *l, const char *path, cnn_error *err);
+/* configure and infer of the pooling kinds (maxpool, avgpool): keys size
+ * and stride (default: size), no padding, the window must fit the input. */
+cnn_status cnn_layer_pool_configure(cnn_layer *l, const char *path,
+                                    cnn_error *err);
+cnn_status cnn_layer_pool_infer(cnn_layer *l, const char *path, cnn_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Instruction sets                                                         */
@@ -127,6 +137,9 @@ typedef struct cnn_pool_geom {
 	int sh, sw; /* stride */
 	int oh, ow; /* output plane */
 } cnn_pool_geom;
+
+/* The geometry of a pooling layer whose shapes are inferred. */
+void cnn_layer_pool_geom(const cnn_layer *l, cnn_pool_geom *g);
 
 /* Max over each window, for planes planes (n * channels) of h x w. */
 void cnn_maxpool_forward(const cnn_pool_geom *g, const float *x, float *y,

@@ -115,10 +115,9 @@ static void random_batch(cnn_model *m, int n, cnn_rng *r)
 }
 
 /* Compares every trainable parameter's (or every every-th one's) analytic
- * gradient with a central difference of the batch loss (summed). Returns the fraction within 2%;
- * *worst gets the largest error. */
-static double check_gradients(cnn_model *m, int n, size_t every,
-                              double *worst)
+ * gradient with a central difference of the batch loss (summed). Returns the
+ * fraction within 2%; *worst gets the largest error. */
+static double check_gradients(cnn_model *m, int n, size_t every, double *worst)
 {
 	size_t correct = 0, good = 0, checked = 0;
 	const double h = 1e-3;
@@ -146,8 +145,8 @@ static double check_gradients(cnn_model *m, int n, size_t every,
 	return (double)good / (double)checked;
 }
 
-static void gradient_case(const char *name, const char *yaml,
-                          const char *extra, int n, size_t every)
+static void gradient_case(const char *name, const char *yaml, const char *extra,
+                          int n, size_t every)
 {
 	cnn_error err;
 	cnn_rng r;
@@ -280,8 +279,8 @@ static int write_images(const char *path, int n, uint64_t seed)
 				int on = label == 0   ? y == at
 				         : label == 1 ? x == at
 				                      : x == y;
-				int v = (int)cnn_rng_below(&r, 90) +
-				        (on ? 150 : 0);
+				int v =
+				    (int)cnn_rng_below(&r, 90) + (on ? 150 : 0);
 				fprintf(f, ",%d", v > 255 ? 255 : v);
 			}
 		fprintf(f, "\n");

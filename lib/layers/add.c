@@ -9,13 +9,6 @@
 
 #include <string.h>
 
-static const char *const add_keys[] = {"type", "name", "input", NULL};
-
-static cnn_status add_configure(cnn_layer *l, const char *path, cnn_error *err)
-{
-	return cnn_map_check_keys(l->node, path, add_keys, err);
-}
-
 /* Every input must have input 0's shape; the message names both. */
 static cnn_status add_infer(cnn_layer *l, const char *path, cnn_error *err)
 {
@@ -59,7 +52,7 @@ static void add_backward(cnn_layer *l, const float *const *x, const float *y,
 
 const cnn_layer_ops cnn_layer_add = {
     .type = "add",
-    .configure = add_configure,
+    .configure = cnn_layer_configure_plain,
     .infer = add_infer,
     .max_inputs = CNN_MAX_INPUTS,
     .forward_n = add_forward,

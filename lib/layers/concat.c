@@ -10,14 +10,6 @@
 
 #include <string.h>
 
-static const char *const concat_keys[] = {"type", "name", "input", NULL};
-
-static cnn_status concat_configure(cnn_layer *l, const char *path,
-                                   cnn_error *err)
-{
-	return cnn_map_check_keys(l->node, path, concat_keys, err);
-}
-
 /* The inputs' planes must match input 0's; the channels add up. */
 static cnn_status concat_infer(cnn_layer *l, const char *path, cnn_error *err)
 {
@@ -44,8 +36,8 @@ static cnn_status concat_infer(cnn_layer *l, const char *path, cnn_error *err)
 	return CNN_OK;
 }
 
-static void concat_forward(cnn_layer *l, const float *const *x, float *y,
-                           int n, float *ws)
+static void concat_forward(cnn_layer *l, const float *const *x, float *y, int n,
+                           float *ws)
 {
 	(void)ws;
 	for (int s = 0; s < n; s++) {
@@ -59,9 +51,8 @@ static void concat_forward(cnn_layer *l, const float *const *x, float *y,
 	}
 }
 
-static void concat_backward(cnn_layer *l, const float *const *x,
-                            const float *y, const float *dy, float *const *dx,
-                            int n, float *ws)
+static void concat_backward(cnn_layer *l, const float *const *x, const float *y,
+                            const float *dy, float *const *dx, int n, float *ws)
 {
 	(void)x;
 	(void)y;
@@ -80,7 +71,7 @@ static void concat_backward(cnn_layer *l, const float *const *x,
 
 const cnn_layer_ops cnn_layer_concat = {
     .type = "concat",
-    .configure = concat_configure,
+    .configure = cnn_layer_configure_plain,
     .infer = concat_infer,
     .max_inputs = CNN_MAX_INPUTS,
     .forward_n = concat_forward,

@@ -50,18 +50,6 @@ static cnn_status dropout_configure(cnn_layer *l, const char *path,
 	                      n->value);
 }
 
-static cnn_status dropout_infer(cnn_layer *l, const char *path, cnn_error *err)
-{
-	cnn_status st;
-
-	if ((st = cnn_layer_input_size(l, path, err)) ||
-	    (st = cnn_layer_output_shape(l, path, l->in_shape[0],
-	                                 l->in_shape[1], l->in_shape[2], err)))
-		return st;
-	cnn_layer_no_params(l);
-	return CNN_OK;
-}
-
 /* out = in * mask / (1 - rate) in training, else out = in. */
 static void dropout_apply(const cnn_layer *l, const float *in, float *out,
                           int n)
@@ -96,7 +84,7 @@ static void dropout_backward(cnn_layer *l, const float *x, const float *y,
 const cnn_layer_ops cnn_layer_dropout = {
     .type = "dropout",
     .configure = dropout_configure,
-    .infer = dropout_infer,
+    .infer = cnn_layer_infer_same,
     .forward = dropout_forward,
     .backward = dropout_backward,
 };

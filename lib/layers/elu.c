@@ -38,18 +38,6 @@ static cnn_status elu_configure(cnn_layer *l, const char *path, cnn_error *err)
 	                      ELU_ALPHA_MAX, n->value);
 }
 
-static cnn_status elu_infer(cnn_layer *l, const char *path, cnn_error *err)
-{
-	cnn_status st;
-
-	if ((st = cnn_layer_input_size(l, path, err)) ||
-	    (st = cnn_layer_output_shape(l, path, l->in_shape[0],
-	                                 l->in_shape[1], l->in_shape[2], err)))
-		return st;
-	cnn_layer_no_params(l);
-	return CNN_OK;
-}
-
 static void elu_forward(cnn_layer *l, const float *x, float *y, int n,
                         float *ws)
 {
@@ -70,7 +58,7 @@ static void elu_backward(cnn_layer *l, const float *x, const float *y,
 const cnn_layer_ops cnn_layer_elu = {
     .type = "elu",
     .configure = elu_configure,
-    .infer = elu_infer,
+    .infer = cnn_layer_infer_same,
     .forward = elu_forward,
     .backward = elu_backward,
 };

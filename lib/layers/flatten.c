@@ -7,14 +7,6 @@
 
 #include <string.h>
 
-static const char *const flatten_keys[] = {"type", "name", "input", NULL};
-
-static cnn_status flatten_configure(cnn_layer *l, const char *path,
-                                    cnn_error *err)
-{
-	return cnn_map_check_keys(l->node, path, flatten_keys, err);
-}
-
 static cnn_status flatten_infer(cnn_layer *l, const char *path, cnn_error *err)
 {
 	cnn_status st;
@@ -47,7 +39,7 @@ static void flatten_backward(cnn_layer *l, const float *x, const float *y,
 
 const cnn_layer_ops cnn_layer_flatten = {
     .type = "flatten",
-    .configure = flatten_configure,
+    .configure = cnn_layer_configure_plain,
     .infer = flatten_infer,
     .forward = flatten_forward,
     .backward = flatten_backward,

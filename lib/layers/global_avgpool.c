@@ -7,13 +7,6 @@
  */
 #include "kernels.h"
 
-static const char *const gap_keys[] = {"type", "name", "input", NULL};
-
-static cnn_status gap_configure(cnn_layer *l, const char *path, cnn_error *err)
-{
-	return cnn_map_check_keys(l->node, path, gap_keys, err);
-}
-
 /* Output (C, 1, 1). */
 static cnn_status gap_infer(cnn_layer *l, const char *path, cnn_error *err)
 {
@@ -48,7 +41,7 @@ static void gap_backward(cnn_layer *l, const float *x, const float *y,
 
 const cnn_layer_ops cnn_layer_global_avgpool = {
     .type = "global_avgpool",
-    .configure = gap_configure,
+    .configure = cnn_layer_configure_plain,
     .infer = gap_infer,
     .forward = gap_forward,
     .backward = gap_backward,

@@ -24,18 +24,6 @@ static cnn_status leaky_configure(cnn_layer *l, const char *path,
 	                      err);
 }
 
-static cnn_status leaky_infer(cnn_layer *l, const char *path, cnn_error *err)
-{
-	cnn_status st;
-
-	if ((st = cnn_layer_input_size(l, path, err)) ||
-	    (st = cnn_layer_output_shape(l, path, l->in_shape[0],
-	                                 l->in_shape[1], l->in_shape[2], err)))
-		return st;
-	cnn_layer_no_params(l);
-	return CNN_OK;
-}
-
 static void leaky_forward(cnn_layer *l, const float *x, float *y, int n,
                           float *ws)
 {
@@ -56,7 +44,7 @@ static void leaky_backward(cnn_layer *l, const float *x, const float *y,
 const cnn_layer_ops cnn_layer_leaky_relu = {
     .type = "leaky_relu",
     .configure = leaky_configure,
-    .infer = leaky_infer,
+    .infer = cnn_layer_infer_same,
     .forward = leaky_forward,
     .backward = leaky_backward,
 };

@@ -121,3 +121,79 @@ void cnn_layer_no_params(cnn_layer *l)
 	l->fan_in = 0;
 	l->fan_out = 0;
 }
+
+static const char *const plain_keys[] = {"type", "name", "input", NULL};
+
+cnn_status cnn_layer_configure_plain(cnn_layer *l, const char *path,
+                                     cnn_error *err)
+{
+	return cnn_map_check_keys(l->node, path, plain_keys, err);
+}
+
+cnn_status cnn_layer_infer_same(cnn_layer *l, const char *path, cnn_error *err)
+{
+	cnn_status st;
+
+	if ((st = cnn_layer_input_size(l, path, err)) ||
+	    (st = cnn_layer_output_shape(l, path, l->in_shape[0],
+	                                 l->in_shape[1], l->in_shape[2], err)))
+		return st;
+	cnn_layer_no_params(l);
+	return CNN_OK;
+}
+
+static const char *const pool_keys[] = {"type", "name",   "input",
+                                        "size", "stride", NULL};
+
+/* Reads size (into l->kernel) and stride, which defaults to size. */
+cnn_status cnn_layer_pool_configure(cnn_layer *l, const char *path,
+                                    cnn_error *err)
+{
+	const cnn_node *node = l->node;
+	cnn_status st;
+
+	if ((st = cnn_map_check_keys(node, path, pool_keys, err)) ||
+	    (st = cnn_get_int2(node, path, "size", 1, 1, 4096, l->kernel, err)))
+		return st;
+	l->stride[0] = l->kernel[0];
+	l->stride[1] = l->kernel[1];
+	return cnn_get_int2(node, path, "stride", 0, 1, 4096, l->stride, err);
+}
+
+/* Output (C, OH, OW), OH = (H - KH) / SH + 1; the window must fit. */
+cnn_status cnn_layer_pool_infer(cnn_layer *l, const char *path, cnn_error *err)
+{
+	int h = l->in_shape[1], w = l->in_shape[2];
+	int kh = l->kernel[0], kw = l->kernel[1];
+	int sh = l->stride[0], sw = l->stride[1];
+	cnn_status st;
+
+	if ((st = cnn_layer_input_size(l, path, err)))
+		return st;
+	if (kh < 1 || kw < 1 || sh < 1 || sw < 1)
+		return cnn_node_error(err, l->node, path,
+		                      "invalid size %dx%d or stride %dx%d", kh,
+		                      kw, sh, sw);
+	if (kh > h || kw > w)
+		return cnn_node_error(
+		    err, l->node, path,
+		    "window %dx%d does not fit the input %dx%d", kh, kw, h, w);
+	if ((st = cnn_layer_output_shape(l, path, l->in_shape[0],
+	                                 (h - kh) / sh + 1, (w - kw) / sw + 1,
+	                                 err)))
+		return st;
+	cnn_layer_no_params(l);
+	return CNN_OK;
+}
+
+void cnn_layer_pool_geom(const cnn_layer *l, cnn_pool_geom *g)
+{
+	g->h = l->in_shape[1];
+	g->w = l->in_shape[2];
+	g->kh = l->kernel[0];
+	g->kw = l->kernel[1];
+	g->sh = l->stride[0];
+	g->sw = l->stride[1];
+	g->oh = l->out_shape[1];
+	g->ow = l->out_shape[2];
+}

@@ -9,14 +9,6 @@
  */
 #include "kernels.h"
 
-static const char *const softmax_keys[] = {"type", "name", "input", NULL};
-
-static cnn_status softmax_configure(cnn_layer *l, const char *path,
-                                    cnn_error *err)
-{
-	return cnn_map_check_keys(l->node, path, softmax_keys, err);
-}
-
 static cnn_status softmax_infer(cnn_layer *l, const char *path, cnn_error *err)
 {
 	const int *s = l->in_shape;
@@ -55,7 +47,7 @@ static void softmax_backward(cnn_layer *l, const float *x, const float *y,
 
 const cnn_layer_ops cnn_layer_softmax = {
     .type = "softmax",
-    .configure = softmax_configure,
+    .configure = cnn_layer_configure_plain,
     .infer = softmax_infer,
     .forward = softmax_forward,
     .backward = softmax_backward,

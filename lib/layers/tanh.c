@@ -6,25 +6,6 @@
  */
 #include "kernels.h"
 
-static const char *const tanh_keys[] = {"type", "name", "input", NULL};
-
-static cnn_status tanh_configure(cnn_layer *l, const char *path, cnn_error *err)
-{
-	return cnn_map_check_keys(l->node, path, tanh_keys, err);
-}
-
-static cnn_status tanh_infer(cnn_layer *l, const char *path, cnn_error *err)
-{
-	cnn_status st;
-
-	if ((st = cnn_layer_input_size(l, path, err)) ||
-	    (st = cnn_layer_output_shape(l, path, l->in_shape[0],
-	                                 l->in_shape[1], l->in_shape[2], err)))
-		return st;
-	cnn_layer_no_params(l);
-	return CNN_OK;
-}
-
 static void tanh_forward(cnn_layer *l, const float *x, float *y, int n,
                          float *ws)
 {
@@ -43,8 +24,8 @@ static void tanh_backward(cnn_layer *l, const float *x, const float *y,
 
 const cnn_layer_ops cnn_layer_tanh = {
     .type = "tanh",
-    .configure = tanh_configure,
-    .infer = tanh_infer,
+    .configure = cnn_layer_configure_plain,
+    .infer = cnn_layer_infer_same,
     .forward = tanh_forward,
     .backward = tanh_backward,
 };
