@@ -121,13 +121,18 @@ const char *cnn_model_checkpoint_path(const cnn_model *m);
 /* Inspection                                                               */
 
 #define CNN_MAX_DIMS 4
+#define CNN_MAX_INPUTS 16 /* inputs of one merge layer */
 
 typedef struct cnn_layer_info {
 	const char *name; /* e.g. "conv2d1" */
 	const char *type; /* e.g. "conv2d" */
 	int in_shape[3];  /* channels, height, width */
 	int out_shape[3];
-	size_t n_params;
+	size_t n_params; /* trainable: weights and biases */
+	/* Where its inputs come from: "input" (the network's input) or the
+	 * names of earlier layers; merges (add, concat) have several. */
+	int n_inputs;
+	const char *inputs[CNN_MAX_INPUTS];
 } cnn_layer_info;
 
 typedef struct cnn_tensor_info {

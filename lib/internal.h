@@ -26,7 +26,6 @@
 #define CNN_PATH_MAX   4096
 #define CNN_NAME_MAX   64
 #define CNN_MAX_LAYERS 256
-#define CNN_MAX_INPUTS 16 /* inputs of one merge layer */
 
 /* A parallel loop over independent iterations; a plain loop without OpenMP. */
 #ifdef _OPENMP

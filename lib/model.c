@@ -108,6 +108,9 @@ cnn_status cnn_model_layer(const cnn_model *m, int i, cnn_layer_info *out)
 	memcpy(out->in_shape, l->in_shape, sizeof out->in_shape);
 	memcpy(out->out_shape, l->out_shape, sizeof out->out_shape);
 	out->n_params = l->n_weight + l->n_bias; /* trainable */
+	out->n_inputs = l->n_inputs;
+	for (int k = 0; k < l->n_inputs; k++)
+		out->inputs[k] = l->input_names[k];
 	return CNN_OK;
 }
 

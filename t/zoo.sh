@@ -38,4 +38,15 @@ is "$(sed -n 1p "$tmp/var")" "batchnorm1.running_var 16" \
 test "$(sed 1d "$tmp/var" | grep -cvx '1')" -gt 0
 ok $? "resnet_tiny: the running variances moved from 1"
 
+# a graph's summary names each layer's inputs; a chain's has no such column
+run cnninspect "$tmp/resnet_tiny.ckpt.gz" >"$tmp/sum" 2>&1
+grep -Eq '^  add1 +add +16x14x14 +0  b1_out, stem$' "$tmp/sum"
+ok $? "resnet_tiny: the summary shows add1's inputs b1_out and stem"
+run cnninspect --json "$tmp/resnet_tiny.ckpt.gz" >"$tmp/json" 2>&1
+grep -q '"name": "conv2d6", "type": "conv2d", "inputs": \["block1"\]' "$tmp/json"
+ok $? "resnet_tiny: --json gives the shortcut's input"
+run cnninspect "$tmp/mnist_cnn.ckpt.gz" >"$tmp/sum" 2>&1
+grep -q 'params  input$' "$tmp/sum"
+ok $((!$?)) "mnist_cnn: a chain's summary has no input column"
+
 done_testing

@@ -179,6 +179,20 @@ static void text_fraction(char *buf, size_t size, double v)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Whether every layer reads the one before it (the first, the input). */
+static int is_chain(const cnn_model *m)
+{
+	cnn_layer_info li, prev;
+
+	for (int i = 0; i < cnn_model_layer_count(m); i++) {
+		if (cnn_model_layer(m, i, &li) != CNN_OK || li.n_inputs != 1 ||
+		    strcmp(li.inputs[0], i ? prev.name : "input"))
+			return 0;
+		prev = li;
+	}
+	return 1;
+}
+
 /* The summary                                                              */
 
 static void print_summary(const cnn_model *m, const char *path)
@@ -193,6 +207,7 @@ static void print_summary(const cnn_model *m, const char *path)
 	int nh = cnn_model_history_count(m), np, i, wn = 4, wt = 4, ws = 5;
 	char shape[64], a[32], b[32];
 	size_t total = 0;
+	int graph;
 	stats s;
 
 	cnn_model_train_state(m, &ts);
@@ -208,14 +223,18 @@ static void print_summary(const cnn_model *m, const char *path)
 		if ((int)strlen(li.type) > wt)
 			wt = (int)strlen(li.type);
 	}
-	printf("\nlayers:\n  %-*s  %-*s  %-12s  %10s\n", wn, "name", wt, "type",
-	       "output", "params");
+	graph = !is_chain(m);
+	printf("\nlayers:\n  %-*s  %-*s  %-12s  %10s%s\n", wn, "name", wt,
+	       "type", "output", "params", graph ? "  input" : "");
 	for (i = 0; i < nl; i++) {
 		if (cnn_model_layer(m, i, &li) != CNN_OK)
 			continue;
 		shape_string(shape, sizeof shape, li.out_shape, 3);
-		printf("  %-*s  %-*s  %-12s  %10zu\n", wn, li.name, wt, li.type,
+		printf("  %-*s  %-*s  %-12s  %10zu", wn, li.name, wt, li.type,
 		       shape, li.n_params);
+		for (int k = 0; graph && k < li.n_inputs; k++)
+			printf("%s%s", k ? ", " : "  ", li.inputs[k]);
+		printf("\n");
 		total += li.n_params;
 	}
 	printf("  %-*s  %-*s  %-12s  %10zu\n", wn, "total", wt, "", "", total);
@@ -305,7 +324,12 @@ static void print_json(const cnn_model *m)
 		json_string(stdout, li.name);
 		printf(", \"type\": ");
 		json_string(stdout, li.type);
-		printf(", \"input_shape\": ");
+		printf(", \"inputs\": [");
+		for (int j = 0; j < li.n_inputs; j++) {
+			printf("%s", j ? ", " : "");
+			json_string(stdout, li.inputs[j]);
+		}
+		printf("], \"input_shape\": ");
 		json_shape(stdout, li.in_shape, 3);
 		printf(", \"output_shape\": ");
 		json_shape(stdout, li.out_shape, 3);
