@@ -2,7 +2,9 @@
  * test_activations.c - the layer kinds sigmoid, tanh, leaky_relu, elu,
  * avgpool, global_avgpool and dropout: forward against the formula computed
  * directly in double, backward against central finite differences (see
- * gradcheck.h), shape inference, configuration and its error messages, and
+ * gradcheck.h), shape inference, configuration and its error messages, the
+ * accuracy of sigmoid, tanh and elu (own float exp) against libm in double
+ * over a dense grid on [-20, 20] and a sample of every binade, and
  * dropout's mask (evaluation is the identity; the kept fraction and scale;
  * the same mask whatever the chunking; another seed, another mask).
  *
@@ -13,7 +15,9 @@
 #include "kernels.h"
 #include "tap.h"
 
+#include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,6 +136,175 @@ static void test_elementwise(void)
 	}
 	vok(good, "sigmoid and elu: finite and saturated for inputs of "
 	          "+-1000");
+}
+
+/* ======================================================================== */
+/* Accuracy of the exp-based kernels over the whole float range             */
+
+/* One float ulp at the magnitude of v (2^-149 below the smallest normal). */
+static double float_ulp(double v)
+{
+	int e;
+
+	if (fabs(v) < FLT_MIN)
+		return ldexp(1.0, -149);
+	frexp(fabs(v), &e);
+	return ldexp(1.0, e - 1 - 23);
+}
+
+/* A kernel on n floats with parameter a, and its exact value in double. */
+typedef void (*kernel_fn)(const float *x, float *y, size_t n, float a);
+
+static void k_sigmoid(const float *x, float *y, size_t n, float a)
+{
+	(void)a;
+	cnn_sigmoid_forward(x, y, n);
+}
+
+static void k_tanh(const float *x, float *y, size_t n, float a)
+{
+	(void)a;
+	cnn_tanh_forward(x, y, n);
+}
+
+static void k_elu(const float *x, float *y, size_t n, float a)
+{
+	cnn_elu_forward(x, y, n, a);
+}
+
+/* The ELU gradient for dy = 1. */
+static void k_elu_grad(const float *x, float *y, size_t n, float a)
+{
+	float *one = falloc(n);
+
+	for (size_t i = 0; i < n; i++)
+		one[i] = 1.0f;
+	cnn_elu_backward(x, one, y, n, a);
+	free(one);
+}
+
+static double r_sigmoid(double x, double a)
+{
+	(void)a;
+	return 1.0 / (1.0 + exp(-x));
+}
+
+static double r_elu(double x, double a)
+{
+	return x > 0 ? x : a * expm1(x);
+}
+
+static double r_elu_grad(double x, double a)
+{
+	return x > 0 ? 1.0 : a * exp(x);
+}
+
+/* The sample of the sweep: a grid of 2^21 + 1 points over [-20, 20], then
+ * every finite float whose bits are a multiple of 4093 (about 2^20 spread
+ * evenly over every binade, subnormals included). Fills up to cap floats
+ * from position *pos on and returns how many; 0 at the end. */
+static size_t sweep_next(uint64_t *pos, float *x, size_t cap)
+{
+	const uint64_t grid = (1u << 21) + 1, bits = (1ull << 32) / 4093 + 1;
+	size_t m = 0;
+
+	for (; m < cap && *pos < grid + bits; ++*pos) {
+		if (*pos < grid) {
+			x[m++] =
+			    (float)(-20.0 + 40.0 * (double)*pos / (grid - 1));
+		} else {
+			uint32_t b = (uint32_t)((*pos - grid) * 4093);
+			float v;
+
+			memcpy(&v, &b, sizeof v);
+			if (isfinite(v))
+				x[m++] = v;
+		}
+	}
+	return m;
+}
+
+/* The kernel against its exact value over the sweep: at most bound float
+ * ulps (of the exact value) anywhere, every result finite and in
+ * [lo, hi]. Chunks of 4093 floats, so that the vector loops' tails run. */
+static void accuracy_case(const char *name, kernel_fn k, scalar_fn f, float a,
+                          double bound, double lo, double hi)
+{
+	const size_t chunk = 4093;
+	float *x = falloc(chunk), *y = falloc(chunk), worst = 0;
+	double max_ulp = 0, max_rel = 0;
+	size_t total = 0, bad = 0, m;
+	uint64_t pos = 0;
+
+	while ((m = sweep_next(&pos, x, chunk)) > 0) {
+		k(x, y, m, a);
+		for (size_t i = 0; i < m; i++) {
+			double want = f(x[i], a), err = fabs(y[i] - want);
+
+			if (!isfinite(y[i]) || y[i] < lo || y[i] > hi) {
+				bad++;
+				continue;
+			}
+			if (err / float_ulp(want) > max_ulp) {
+				max_ulp = err / float_ulp(want);
+				worst = x[i];
+			}
+			if (fabs(want) >= FLT_MIN && err / fabs(want) > max_rel)
+				max_rel = err / fabs(want);
+		}
+		total += m;
+	}
+	vok(bad == 0,
+	    "%s: finite and in [%g, %g] for %zu finite inputs "
+	    "(%zu not)",
+	    name, lo, hi, total, bad);
+	vok(max_ulp <= bound,
+	    "%s: max error %.2f ulp (bound %g; at x = %.9g), max relative "
+	    "error %.3g",
+	    name, max_ulp, bound, worst, max_rel);
+	free(x);
+	free(y);
+}
+
+/* Special inputs: infinities give the limits, NaN gives NaN, +-0 keep
+ * tanh's sign, and huge finite inputs saturate. */
+static void special_case(void)
+{
+	float x[9] = {INFINITY, -INFINITY, NAN,     0.0f,    -0.0f,
+	              1e30f,    -1e30f,    FLT_MAX, -FLT_MAX};
+	float s[9], t[9], e[9], g[9];
+	int good;
+
+	k_sigmoid(x, s, 9, 0);
+	k_tanh(x, t, 9, 0);
+	k_elu(x, e, 9, 2.0f);
+	k_elu_grad(x, g, 9, 2.0f);
+	good = s[0] == 1 && s[1] == 0 && isnan(s[2]) && s[3] == 0.5f &&
+	       s[4] == 0.5f && s[5] == 1 && s[6] == 0 && s[7] == 1 && s[8] == 0;
+	vok(good, "sigmoid: 1, 0, NaN, 0.5, 0.5, 1, 0, 1, 0 at +-inf, NaN, "
+	          "+-0, +-1e30, +-FLT_MAX");
+	good = t[0] == 1 && t[1] == -1 && isnan(t[2]) && t[3] == 0 &&
+	       !signbit(t[3]) && t[4] == 0 && signbit(t[4]) && t[5] == 1 &&
+	       t[6] == -1 && t[7] == 1 && t[8] == -1;
+	vok(good, "tanh: 1, -1, NaN, +0, -0, 1, -1, 1, -1 at +-inf, NaN, +-0, "
+	          "+-1e30, +-FLT_MAX");
+	good = e[0] == INFINITY && e[1] == -2 && isnan(e[2]) && e[3] == 0 &&
+	       e[4] == 0 && e[5] == 1e30f && e[6] == -2 && e[7] == FLT_MAX &&
+	       e[8] == -2;
+	good &= g[0] == 1 && g[1] == 0 && isnan(g[2]) && g[3] == 2 &&
+	        g[4] == 2 && g[5] == 1 && g[6] == 0 && g[7] == 1 && g[8] == 0;
+	vok(good, "elu alpha 2: limits, NaN and +-0 in forward and backward");
+}
+
+static void test_accuracy(void)
+{
+	accuracy_case("sigmoid", k_sigmoid, r_sigmoid, 0, 3, 0, 1);
+	accuracy_case("tanh", k_tanh, f_tanh, 0, 3, -1, 1);
+	accuracy_case("elu alpha 1", k_elu, r_elu, 1.0f, 2, -1, FLT_MAX);
+	accuracy_case("elu alpha 1.7", k_elu, r_elu, 1.7f, 3, -1.7f, FLT_MAX);
+	accuracy_case("elu gradient alpha 1", k_elu_grad, r_elu_grad, 1.0f, 1.5,
+	              0, 1);
+	special_case();
 }
 
 /* ======================================================================== */
@@ -711,6 +884,7 @@ int main(void)
 	cnn_rng_seed(&rng, 2025);
 	variant = cnn_kernels_name();
 	test_elementwise();
+	test_accuracy();
 	test_avgpool();
 	test_global_avgpool();
 	test_dropout_eval();
