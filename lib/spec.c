@@ -425,10 +425,11 @@ static cnn_status input_index(spec_ctx *c, int i, const char *name,
 			return CNN_OK;
 		}
 		if (j == i)
-			return cnn_node_error(c->err, n, path,
-			                      "layer \"%s\" cannot take its own "
-			                      "output as input (a cycle)",
-			                      printable(name, ex));
+			return cnn_node_error(
+			    c->err, n, path,
+			    "layer \"%s\" cannot take its own "
+			    "output as input (a cycle)",
+			    printable(name, ex));
 		return cnn_node_error(c->err, n, path,
 		                      "layer \"%s\" comes later (layers[%d]): "
 		                      "a layer takes input only from layers "
@@ -1030,10 +1031,9 @@ static cnn_status parse_training(spec_ctx *c)
 static cnn_status parse_dataset(spec_ctx *c, const cnn_node *m,
                                 const char *path, cnn_data_spec *d)
 {
-	static const char *const keys[] = {"format", "images",  "labels",
-	                                   "path",   "header",  "label_column",
-	                                   "scale",  "limit",   "augment",
-	                                   NULL};
+	static const char *const keys[] = {
+	    "format",       "images", "labels", "path",    "header",
+	    "label_column", "scale",  "limit",  "augment", NULL};
 	static const char *const formats[] = {"idx", "csv", NULL};
 	const cnn_node *h;
 	int format = 0;

@@ -194,7 +194,8 @@ static void evaluate_set(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
 		                  : (size_t)m->batch_cap);
 		fill_batch(m, ds, idx, first, n, scale, 0);
 		cnn_graph_forward(m, n);
-		total += cnn_loss_chunk(m, 0, n, 0.0f, NULL, &correct, confusion);
+		total +=
+		    cnn_loss_chunk(m, 0, n, 0.0f, NULL, &correct, confusion);
 	}
 	*loss = count ? total / (double)count : 0.0;
 	*acc = count ? (double)correct / (double)count : 0.0;
@@ -416,9 +417,8 @@ cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
 		int epoch = m->epoch + 1, saved = 0;
 
 		/* the learning-rate schedule counts epochs in steps with it */
-		m->batches_per_epoch =
-		    (d.n_train + (size_t)s->batch_size - 1) /
-		    (size_t)s->batch_size;
+		m->batches_per_epoch = (d.n_train + (size_t)s->batch_size - 1) /
+		                       (size_t)s->batch_size;
 		/* resumed after early stopping: it decides the same again */
 		if (m->epoch_pos == 0 && cnn_early_stop(m, NULL, NULL, NULL))
 			break;

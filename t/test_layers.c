@@ -1351,10 +1351,10 @@ static void test_configure(void)
 static void test_registry(void)
 {
 	static const char *const names[] = {
-	    "conv2d",     "relu",    "maxpool", "flatten",        "dense",
-	    "softmax",    "sigmoid", "tanh",    "leaky_relu",     "elu",
-	    "avgpool",    "global_avgpool",     "dropout",        "batchnorm",
-	    "add",        "concat"};
+	    "conv2d",     "relu",      "maxpool", "flatten",
+	    "dense",      "softmax",   "sigmoid", "tanh",
+	    "leaky_relu", "elu",       "avgpool", "global_avgpool",
+	    "dropout",    "batchnorm", "add",     "concat"};
 	int good = 1;
 
 	/* every kind has its own keys, and one forward/backward pair: single
