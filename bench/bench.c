@@ -14,14 +14,22 @@
  *     the weights are bit-identical between the thread counts;
  *  4. a width sweep (conv filters, dense units) with a fixed FLOP budget per
  *     epoch, to show how the speed grows with the size of the products;
- *  5. the peak RSS of the process.
+ *  5. the model zoo: every other model in BENCH_SRCDIR/models, sorted by
+ *     name, trained a few epochs at 1 and 2 threads on the same data (cut,
+ *     for the slow ones, to what an epoch at 1 thread does in a few
+ *     seconds at the speed a short probe measures): trainable parameters,
+ *     forward FLOP, s/epoch, images/s, the speed-up, the accuracy and
+ *     whether the weights are bit-identical (--no-zoo leaves it out);
+ *  6. the peak RSS of the process.
  *
  * FLOPs are counted from the layer shapes (multiply and add = 2): conv
  * forward 2*F*C*KH*KW*OH*OW per image, its weight gradient the same and its
- * input gradient the same again except for the first layer; dense 2*in*out
- * forward and the same for each of the two gradients. Bias, activation and
- * pooling work is not counted. An epoch is n_train * (forward + backward) +
- * n_eval * forward.
+ * input gradient the same again except for a layer reading the network's
+ * input; dense 2*in*out forward and the same for each of the two gradients
+ * (the input gradient with the same exception). Bias, activation and
+ * pooling work is not counted, nor batchnorm, dropout, add or concat (a
+ * model with a kind flop_known does not list has its FLOP reported as
+ * n/a). An epoch is n_train * (forward + backward) + n_eval * forward.
  *
  * The output is a text report on stdout and, with --json FILE, the same
  * numbers as JSON. The MNIST files are decompressed once into a temporary
@@ -40,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef _OPENMP
@@ -360,7 +369,9 @@ static long fma_calibrate(const fma_kernel *k, double seconds)
 /* FLOP counting                                                            */
 
 /* Forward and backward FLOP of layer i for one image (see the file-top
- * comment); 0 for layers without weights. */
+ * comment); 0 for layers without weights. The input gradient is counted
+ * unless the layer reads the network's input (activation 0), whose
+ * gradient the graph never computes. */
 static void layer_flop(const cnn_model *m, int i, double *fwd, double *bwd)
 {
 	const cnn_layer *l = &m->layers[i];
@@ -371,7 +382,29 @@ static void layer_flop(const cnn_model *m, int i, double *fwd, double *bwd)
 	else if (l->ops == &cnn_layer_dense)
 		f = 2.0 * (double)l->in_size * (double)l->out_size;
 	*fwd = f;
-	*bwd = i > 0 ? 2.0 * f : f;
+	*bwd = l->n_inputs > 0 && l->inputs[0] == 0 ? f : 2.0 * f;
+}
+
+/* Whether model_flop counts m by the rules of the file-top comment: every
+ * layer is a conv2d or dense layer, whose products are counted, or one of
+ * the kinds whose element-wise work the rules leave out (activations,
+ * pooling, bias-like scaling, merges, reshaping). A kind added later is
+ * unknown until it is listed here; its FLOP are then reported as n/a. */
+static int flop_known(const cnn_model *m)
+{
+	static const char *const uncounted[] = {
+	    "relu",    "leaky_relu", "elu",     "sigmoid",        "tanh",
+	    "softmax", "maxpool",    "avgpool", "global_avgpool", "flatten",
+	    "dropout", "batchnorm",  "add",     "concat",         NULL};
+	for (int i = 0; i < m->n_layers; i++) {
+		const cnn_layer_ops *ops = m->layers[i].ops;
+		int known = ops == &cnn_layer_conv2d || ops == &cnn_layer_dense;
+		for (int k = 0; !known && uncounted[k]; k++)
+			known = !strcmp(ops->type, uncounted[k]);
+		if (!known)
+			return 0;
+	}
+	return 1;
 }
 
 /* Forward and backward FLOP of the whole model for one image. */
@@ -399,6 +432,12 @@ typedef struct bench_plan {
 	double sweep_seconds; /* what one sweep epoch should take, at the
 	                         speed of the reference epochs */
 	int sweep_epochs;
+	int zoo_epochs;     /* per zoo model and thread count */
+	double zoo_seconds; /* what one zoo epoch at 1 thread should
+	                       take, at the probed speed */
+	long zoo_max_train; /* the zoo's cap on samples: 0 = all */
+	long zoo_max_test;
+	double zoo_probe_seconds; /* at least, per probe measurement */
 } bench_plan;
 
 static const bench_plan plan_full = {
@@ -408,6 +447,9 @@ static const bench_plan plan_full = {
     .sweep_flop = 3e9,
     .sweep_seconds = 1.0,
     .sweep_epochs = 2,
+    .zoo_epochs = 3,
+    .zoo_seconds = 3.0,
+    .zoo_probe_seconds = 0.1,
 };
 static const bench_plan plan_quick = {
     .fma_seconds = 0.05,
@@ -418,6 +460,11 @@ static const bench_plan plan_quick = {
     .sweep_flop = 0.3e9,
     .sweep_seconds = 0.1,
     .sweep_epochs = 2,
+    .zoo_epochs = 2,
+    .zoo_seconds = 0.4,
+    .zoo_max_train = 2000,
+    .zoo_max_test = 1000,
+    .zoo_probe_seconds = 0.02,
 };
 
 typedef struct bench_ctx {
@@ -425,6 +472,7 @@ typedef struct bench_ctx {
 	const char *data;  /* --data DIR, or NULL */
 	const char *json;  /* --json FILE, or NULL */
 	int quick;
+	int zoo; /* 0 with --no-zoo */
 	bench_plan plan;
 	int threads2; /* the "multi-thread" count: 2 */
 	size_t n_train_all, n_test_all;
@@ -456,16 +504,16 @@ static void quoted_override(char *buf, size_t size, const char *key,
 	buf[n] = '\0';
 }
 
-/* Builds the model at ctx->model with --data's overrides (when given) and
- * extra; dies on error. */
-static cnn_model *build_model(const bench_ctx *ctx, int use_tmp_data,
-                              const char *const *extra, int n_extra)
+/* Builds the model at ctx->model into *out with the data overrides (the
+ * decompressed files when use_tmp_data, else --data's when given) and
+ * extra; returns the status, with the reason in err. */
+static cnn_status try_build_model(const bench_ctx *ctx, int use_tmp_data,
+                                  const char *const *extra, int n_extra,
+                                  cnn_model **out, cnn_error *err)
 {
 	const char *ov[32];
 	char data_ov[4][CNN_PATH_MAX + 64];
 	int n = 0;
-	cnn_model *m;
-	cnn_error err;
 
 	for (int i = 0; i < 4; i++) {
 		if (use_tmp_data) {
@@ -481,7 +529,18 @@ static cnn_model *build_model(const bench_ctx *ctx, int use_tmp_data,
 	}
 	for (int i = 0; i < n_extra && n < 32; i++)
 		ov[n++] = extra[i];
-	if (cnn_model_from_yaml(&m, ctx->model, ov, n, &err) != CNN_OK)
+	cnn_err_clear(err);
+	return cnn_model_from_yaml(out, ctx->model, ov, n, err);
+}
+
+/* try_build_model, dying on error. */
+static cnn_model *build_model(const bench_ctx *ctx, int use_tmp_data,
+                              const char *const *extra, int n_extra)
+{
+	cnn_model *m;
+	cnn_error err;
+	if (try_build_model(ctx, use_tmp_data, extra, n_extra, &m, &err) !=
+	    CNN_OK)
 		die_err("the model", &err);
 	return m;
 }
@@ -845,6 +904,246 @@ static void bench_sweep(const bench_ctx *ctx, double gflops, train_result *r)
 }
 
 /* ======================================================================== */
+/* 5. The model zoo                                                         */
+
+#define ZOO_PROBE_MAX 256 /* images kept for the zoo's speed probes */
+
+/* The first images of the training set, kept for the probes after the
+ * set itself is freed. */
+typedef struct probe_batch {
+	int n;
+	size_t sample_size;
+	uint8_t *pixels; /* n * sample_size */
+	uint8_t labels[ZOO_PROBE_MAX];
+} probe_batch;
+
+/* One model of the zoo and its runs at 1 and threads2 threads. */
+typedef struct zoo_result {
+	char name[CNN_NAME_MAX]; /* the file's name without ".yaml" */
+	char path[CNN_PATH_MAX]; /* the YAML file */
+	char skipped[512];       /* why it was not measured; "" if it was */
+	char extra[96];          /* an override beyond epochs and limits */
+	size_t params;           /* trainable floats */
+	double fwd_img;          /* forward FLOP per image, NAN: unknown */
+	double probe_train_s;    /* seconds per training image at 1 thread */
+	double probe_eval_s;     /* seconds per evaluated image at 1 thread */
+	long train_limit, test_limit; /* the overrides given; 0: all */
+	train_result run[2];
+	double speedup;
+	int identical;
+} zoo_result;
+
+/* Whether two runs ended with the same bytes in every tensor (the whole
+ * arena: weights, biases and layer state). */
+static int same_weights(const train_result *a, const train_result *b)
+{
+	return a->n_params == b->n_params &&
+	       !memcmp(a->params, b->params, a->n_params * sizeof(float));
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The zoo: every *.yaml in dir but the reference (the same file: device
+ * and inode),
+ * sorted by name, as a malloc'ed array of *n results with name and path
+ * set. An unreadable folder gives none. */
+static zoo_result *zoo_list(const bench_ctx *ctx, const char *dir, int *n)
+{
+	char p[CNN_PATH_MAX + 256];
+	struct stat ref, st;
+	char **names = NULL;
+	int count = 0, cap = 0;
+	zoo_result *z = NULL;
+	DIR *d = opendir(dir);
+
+	*n = 0;
+	if (!d)
+		return NULL;
+	int have_ref = stat(ctx->model, &ref) == 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		if (len <= 5 || strcmp(e->d_name + len - 5, ".yaml") ||
+		    len - 5 >= CNN_NAME_MAX)
+			continue;
+		if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >=
+		    (int)sizeof p)
+			continue;
+		if (have_ref && stat(p, &st) == 0 && st.st_dev == ref.st_dev &&
+		    st.st_ino == ref.st_ino)
+			continue;
+		if (count == cap) {
+			cap = cap ? 2 * cap : 8;
+			char **g = realloc(names, (size_t)cap * sizeof *g);
+			if (!g)
+				die("out of memory");
+			names = g;
+		}
+		if (!(names[count] = strdup(e->d_name)))
+			die("out of memory");
+		count++;
+	}
+	closedir(d);
+	if (count) {
+		qsort(names, (size_t)count, sizeof *names, cmp_str);
+		z = calloc((size_t)count, sizeof *z);
+		if (!z)
+			die("out of memory");
+	}
+	for (int i = 0; i < count; i++) {
+		size_t len = strlen(names[i]) - 5;
+		memcpy(z[i].name, names[i], len);
+		z[i].name[len] = '\0';
+		if (snprintf(z[i].path, sizeof z[i].path, "%s/%s", dir,
+		             names[i]) >= (int)sizeof z[i].path)
+			die("path too long: %s/%s", dir, names[i]);
+		free(names[i]);
+	}
+	free(names);
+	*n = count;
+	return z;
+}
+
+/* Seconds per training image (gradient and optimiser steps) and per
+ * evaluated image (forward in evaluation mode) of m at 1 thread, on one
+ * batch of the probe images (a warm-up step first, then repeats for at
+ * least min_s each). m's weights change; it is only a probe. */
+static void zoo_probe(cnn_model *m, const probe_batch *pb, double min_s,
+                      double *train_s, double *eval_s)
+{
+	int n = m->spec.batch_size < pb->n ? m->spec.batch_size : pb->n;
+	const float scale = (float)m->spec.train.scale;
+	cnn_error err;
+
+	cnn_err_clear(&err);
+	if (cnn_graph_reserve(m, n, &err) != CNN_OK)
+		die_err("the zoo's probe", &err);
+	set_threads(1);
+	for (int pass = 0; pass < 2; pass++) {
+		long reps = -1; /* the first run warms up */
+		double t0 = 0.0, t = 0.0;
+		do {
+			for (size_t j = 0; j < (size_t)n * pb->sample_size; j++)
+				m->act[0][j] = (float)pb->pixels[j] * scale;
+			memcpy(m->labels, pb->labels, (size_t)n);
+			if (pass == 0) {
+				size_t correct = 0;
+				cnn_graph_gradient(m, n, &correct);
+				cnn_optim_step(m);
+			} else {
+				cnn_graph_forward(m, n);
+			}
+			if (++reps == 0)
+				t0 = now_seconds();
+			else
+				t = now_seconds() - t0;
+		} while (reps < 2 || t < min_s);
+		*(pass ? eval_s : train_s) = t / (double)reps / (double)n;
+	}
+}
+
+/* Rounds n down to a multiple of unit, at least unit. */
+static long round_down(long n, long unit)
+{
+	return n < unit ? unit : n / unit * unit;
+}
+
+/* The samples a zoo epoch trains on and evaluates (*nt, *ne; 0: all):
+ * all of them (up to the plan's caps) when an epoch at 1 thread takes at
+ * most plan.zoo_seconds at the probed speed, else as many training images
+ * as fit (a multiple of 1000, at least 1000) with test images in the same
+ * proportion (a multiple of 500, at least 500). */
+static void zoo_limits(const bench_ctx *ctx, const zoo_result *z, long *nt,
+                       long *ne)
+{
+	long all_t = (long)ctx->n_train_all, all_e = (long)ctx->n_test_all;
+	long max_t = ctx->plan.zoo_max_train, max_e = ctx->plan.zoo_max_test;
+	if (max_t <= 0 || max_t > all_t)
+		max_t = all_t;
+	if (max_e <= 0 || max_e > all_e)
+		max_e = all_e;
+	double budget = ctx->plan.zoo_seconds;
+	if ((double)max_t * z->probe_train_s +
+	        (double)max_e * z->probe_eval_s <=
+	    budget) {
+		*nt = max_t < all_t ? max_t : 0;
+		*ne = max_e < all_e ? max_e : 0;
+		return;
+	}
+	double frac = (double)max_e / (double)max_t;
+	double per = z->probe_train_s + frac * z->probe_eval_s;
+	double want = per > 0 ? budget / per : (double)max_t;
+	long t = round_down(want < (double)max_t ? (long)want : max_t, 1000);
+	long e = round_down((long)((double)t * frac), 500);
+	*nt = t < all_t ? t : 0;
+	*ne = e < all_e ? e : 0;
+}
+
+/* Measures one zoo model: builds it with the decompressed data (a model
+ * that does not build, or whose input is not the reference's, is skipped
+ * with the reason), counts its trainable parameters and FLOP, probes its
+ * speed, picks the data (zoo_limits) and trains it for plan.zoo_epochs at
+ * 1 and threads2 threads. */
+static void zoo_run(const bench_ctx *ctx, const cnn_model *ref,
+                    const probe_batch *pb, zoo_result *z)
+{
+	bench_ctx zc = *ctx;
+	cnn_model *m;
+	cnn_error err;
+	char buf[1400];
+	const int epochs = ctx->plan.zoo_epochs;
+
+	zc.model = z->path;
+	if (try_build_model(&zc, 1, NULL, 0, &m, &err) != CNN_OK) {
+		snprintf(z->skipped, sizeof z->skipped, "%s",
+		         cnn_error_string(&err, buf, sizeof buf));
+		return;
+	}
+	if (memcmp(m->spec.input, ref->spec.input, sizeof m->spec.input) ||
+	    m->classes != ref->classes) {
+		snprintf(z->skipped, sizeof z->skipped,
+		         "its input %dx%dx%d or %d classes are not those of "
+		         "the reference's data",
+		         m->spec.input[0], m->spec.input[1], m->spec.input[2],
+		         m->classes);
+		cnn_model_free(m);
+		return;
+	}
+	for (int i = 0; i < cnn_model_tensor_count(m); i++) {
+		cnn_tensor_info t;
+		if (cnn_model_tensor(m, i, &t) == CNN_OK && t.trainable)
+			z->params += t.size;
+	}
+	double bwd;
+	model_flop(m, &z->fwd_img, &bwd);
+	if (!flop_known(m))
+		z->fwd_img = NAN;
+	/* a warm-up must end before the last epoch */
+	if (m->spec.schedule == CNN_SCHED_COSINE &&
+	    m->spec.warmup_epochs >= (double)epochs)
+		snprintf(z->extra, sizeof z->extra,
+		         "optimizer.schedule.warmup_epochs=%d", epochs - 1);
+	zoo_probe(m, pb, ctx->plan.zoo_probe_seconds, &z->probe_train_s,
+	          &z->probe_eval_s);
+	cnn_model_free(m);
+
+	zoo_limits(ctx, z, &z->train_limit, &z->test_limit);
+	const char *ov[1] = {z->extra};
+	for (int t = 0; t < 2; t++) {
+		train_result *r = &z->run[t];
+		train_run(&zc, ov, z->extra[0] ? 1 : 0, t ? ctx->threads2 : 1,
+		          epochs, z->train_limit, z->test_limit, r);
+		if (!isfinite(z->fwd_img))
+			r->fwd_img = r->bwd_img = r->flop_epoch = NAN;
+	}
+	z->speedup = ratio(z->run[0].median_s, z->run[1].median_s);
+	z->identical = same_weights(&z->run[0], &z->run[1]);
+}
+
+/* ======================================================================== */
 /* Output                                                                   */
 
 typedef struct fma_result {
@@ -861,6 +1160,10 @@ typedef struct report {
 	double speedup;
 	int identical;
 	train_result sweep[N_SWEEP];
+	char zoo_dir[CNN_PATH_MAX];
+	zoo_result *zoo; /* n_zoo models, sorted by name */
+	int n_zoo;
+	double zoo_s; /* the zoo's wall time */
 	double rss_mib;
 	double total_s;
 } report;
@@ -991,6 +1294,79 @@ static void print_sweep(const report *rp)
 		        100.0 * gf / peak_for(rp, r->threads));
 		printf("\n");
 	}
+}
+
+/* Prints the limit as a count of samples, all being its meaning for 0. */
+static void put_limit(long limit, long all)
+{
+	printf(" %7ld", limit > 0 ? limit : all);
+}
+
+static void print_zoo(const report *rp, const bench_ctx *ctx)
+{
+	const bench_plan *pl = &ctx->plan;
+	const int t2 = ctx->threads2;
+
+	char epochs[32];
+	if (pl->zoo_epochs > 2)
+		snprintf(epochs, sizeof epochs, "epochs 2-%d", pl->zoo_epochs);
+	else
+		snprintf(epochs, sizeof epochs, "epoch %d", pl->zoo_epochs);
+	printf("\nModel zoo: the other models in %s, %d epochs each at 1 and "
+	       "%d threads\n",
+	       rp->zoo_dir, pl->zoo_epochs, t2);
+	if (pl->zoo_max_train > 0)
+		printf("  (data: the first %ld training and %ld test images",
+		       pl->zoo_max_train, pl->zoo_max_test);
+	else
+		printf("  (data: all of MNIST");
+	printf(", or fewer in the same proportion when an epoch at 1 thread "
+	       "would\n"
+	       "  take more than %.1f s at the speed of a short probe; "
+	       "s/epoch: median of %s; FLOP: conv and\n"
+	       "  dense products only; test accuracy after the last epoch "
+	       "at %d threads)\n",
+	       pl->zoo_seconds, epochs, t2);
+	if (!rp->n_zoo) {
+		printf("  no model found\n");
+		return;
+	}
+	printf("  %-14s %8s %9s %7s %7s %7s %7s %8s %8s %8s %7s %8s %9s\n",
+	       "model", "params", "kFLOP/img", "train", "test", "s/ep 1T",
+	       "s/ep 2T", "speed-up", "img/s 1T", "img/s 2T", "GFLOP/s",
+	       "test acc", "identical");
+	for (int i = 0; i < rp->n_zoo; i++) {
+		const zoo_result *z = &rp->zoo[i];
+		if (z->skipped[0]) {
+			printf("  %-14s skipped: %s\n", z->name, z->skipped);
+			continue;
+		}
+		const train_result *a = &z->run[0], *b = &z->run[1];
+		printf("  %-14s %8zu", z->name, z->params);
+		if (isfinite(z->fwd_img))
+			printf(" %9.1f", z->fwd_img * 1e-3);
+		else
+			printf(" %9s", "n/a");
+		put_limit(z->train_limit, (long)ctx->n_train_all);
+		put_limit(z->test_limit, (long)ctx->n_test_all);
+		put_num(stdout, " %*.3f", 7, a->median_s);
+		put_num(stdout, " %*.3f", 7, b->median_s);
+		put_num(stdout, " %*.2f", 8, z->speedup);
+		put_num(stdout, " %*.0f", 8,
+		        ratio((double)a->n_train, a->median_s));
+		put_num(stdout, " %*.0f", 8,
+		        ratio((double)b->n_train, b->median_s));
+		put_num(stdout, " %*.2f", 7,
+		        ratio(b->flop_epoch * 1e-9, b->median_s));
+		printf(" %7.2f%% %9s\n", 100.0 * b->accuracy[b->epochs - 1],
+		       z->identical ? "yes" : "no");
+	}
+	for (int i = 0; i < rp->n_zoo; i++)
+		if (rp->zoo[i].extra[0])
+			printf("  %s trained with %s (its warm-up would not "
+			       "end within the epochs)\n",
+			       rp->zoo[i].name, rp->zoo[i].extra);
+	printf("  the zoo took %.1f s\n", rp->zoo_s);
 }
 
 /* Writes x as a JSON number (%.9g), or null when it is not finite. */
@@ -1151,7 +1527,50 @@ static void write_json(const report *rp, const bench_ctx *ctx, FILE *f,
 		json_train(f, rp, &r, "    ");
 		fprintf(f, "%s\n", i + 1 < N_SWEEP ? "," : "");
 	}
-	fprintf(f, "  ],\n  \"peak_rss_mib\": ");
+	fprintf(f, "  ],\n  \"zoo\": [\n");
+	for (int i = 0; i < rp->n_zoo; i++) {
+		const zoo_result *z = &rp->zoo[i];
+		fprintf(f, "    {\"model\": ");
+		json_str(f, z->name);
+		fprintf(f, ", \"file\": ");
+		json_str(f, z->path);
+		fprintf(f, ", \"skipped\": ");
+		if (z->skipped[0])
+			json_str(f, z->skipped);
+		else
+			fputs("null", f);
+		if (!z->skipped[0]) {
+			fprintf(f,
+			        ",\n     \"trainable_parameters\": %zu, "
+			        "\"flop_per_image_forward\": ",
+			        z->params);
+			json_num(f, z->fwd_img);
+			fprintf(f, ", \"epochs\": %d, \"extra_override\": ",
+			        ctx->plan.zoo_epochs);
+			if (z->extra[0])
+				json_str(f, z->extra);
+			else
+				fputs("null", f);
+			fprintf(f, ",\n     \"probe_seconds_per_image\": "
+			           "{\"train\": ");
+			json_num(f, z->probe_train_s);
+			fprintf(f, ", \"eval\": ");
+			json_num(f, z->probe_eval_s);
+			fprintf(f, "}, \"speedup\": ");
+			json_num(f, z->speedup);
+			fprintf(f, ", \"bit_identical\": %s, \"runs\": [\n",
+			        z->identical ? "true" : "false");
+			for (int t = 0; t < 2; t++) {
+				json_train(f, rp, &z->run[t], "      ");
+				fprintf(f, "%s\n", t ? "" : ",");
+			}
+			fprintf(f, "     ]");
+		}
+		fprintf(f, "}%s\n", i + 1 < rp->n_zoo ? "," : "");
+	}
+	fprintf(f, "  ], \"zoo_seconds\": ");
+	json_num(f, rp->zoo_s);
+	fprintf(f, ",\n  \"peak_rss_mib\": ");
 	json_num(f, rp->rss_mib);
 	fprintf(f, ", \"total_seconds\": ");
 	json_num(f, rp->total_s);
@@ -1167,7 +1586,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "Usage: bench [--quick] [--json FILE] [--model YAML] "
-	        "[--data DIR]\n"
+	        "[--data DIR] [--no-zoo]\n"
 	        "  --quick        a few seconds' smoke run (less data, "
 	        "shorter timings)\n"
 	        "  --json FILE    also write the results as JSON to FILE "
@@ -1175,8 +1594,9 @@ static void usage(FILE *f)
 	        "  --model YAML   the reference model [%s/models/"
 	        "mnist_cnn.yaml]\n"
 	        "  --data DIR     the folder with the four MNIST .gz files "
-	        "[the model's]\n",
-	        BENCH_SRCDIR);
+	        "[the model's]\n"
+	        "  --no-zoo       leave out the other models in %s/models\n",
+	        BENCH_SRCDIR, BENCH_SRCDIR);
 }
 
 int main(int argc, char **argv)
@@ -1190,6 +1610,7 @@ int main(int argc, char **argv)
 	snprintf(default_model, sizeof default_model,
 	         "%s/models/mnist_cnn.yaml", BENCH_SRCDIR);
 	ctx.model = default_model;
+	ctx.zoo = 1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--quick"))
@@ -1200,6 +1621,8 @@ int main(int argc, char **argv)
 			ctx.model = argv[++i];
 		else if (!strcmp(a, "--data") && i + 1 < argc)
 			ctx.data = argv[++i];
+		else if (!strcmp(a, "--no-zoo"))
+			ctx.zoo = 0;
 		else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
 			return 0;
@@ -1259,6 +1682,15 @@ int main(int argc, char **argv)
 	bench_layers(&ctx, ref, train, &rp.layers);
 	print_layers(&rp, ctx.threads2);
 	fflush(stdout);
+	/* the zoo's probes need a batch of images, not the whole set */
+	probe_batch pb = {0};
+	pb.n = train->n < ZOO_PROBE_MAX ? (int)train->n : ZOO_PROBE_MAX;
+	pb.sample_size = train->sample_size;
+	pb.pixels = malloc((size_t)pb.n * pb.sample_size + 1);
+	if (!pb.pixels)
+		die("out of memory");
+	memcpy(pb.pixels, train->pixels, (size_t)pb.n * pb.sample_size);
+	memcpy(pb.labels, train->labels, (size_t)pb.n);
 	cnn_dataset_free(train);
 
 	/* 3. whole epochs at 1 and 2 threads */
@@ -1267,9 +1699,7 @@ int main(int argc, char **argv)
 		          ctx.plan.train_limit, ctx.plan.test_limit,
 		          &rp.train[t]);
 	rp.speedup = ratio(rp.train[0].median_s, rp.train[1].median_s);
-	rp.identical = rp.train[0].n_params == rp.train[1].n_params &&
-	               !memcmp(rp.train[0].params, rp.train[1].params,
-	                       rp.train[0].n_params * sizeof(float));
+	rp.identical = same_weights(&rp.train[0], &rp.train[1]);
 	print_train(&rp, ref->spec.name);
 	fflush(stdout);
 
@@ -1278,8 +1708,22 @@ int main(int argc, char **argv)
 	            ratio(rp.train[1].flop_epoch * 1e-9, rp.train[1].median_s),
 	            rp.sweep);
 	print_sweep(&rp);
+	fflush(stdout);
 
-	/* 5. memory and time */
+	/* 5. the other models */
+	if (ctx.zoo) {
+		double t0 = now_seconds();
+		snprintf(rp.zoo_dir, sizeof rp.zoo_dir, "%s/models",
+		         BENCH_SRCDIR);
+		rp.zoo = zoo_list(&ctx, rp.zoo_dir, &rp.n_zoo);
+		for (int i = 0; i < rp.n_zoo; i++)
+			zoo_run(&ctx, ref, &pb, &rp.zoo[i]);
+		rp.zoo_s = now_seconds() - t0;
+		print_zoo(&rp, &ctx);
+	}
+	free(pb.pixels);
+
+	/* 6. memory and time */
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	rp.rss_mib = (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
@@ -1295,6 +1739,10 @@ int main(int argc, char **argv)
 		free(rp.train[t].params);
 	for (int i = 0; i < N_SWEEP; i++)
 		free(rp.sweep[i].params);
+	for (int i = 0; i < rp.n_zoo; i++)
+		for (int t = 0; t < 2; t++)
+			free(rp.zoo[i].run[t].params);
+	free(rp.zoo);
 	free(rp.layers.rows);
 	cnn_model_free(ref);
 	return 0;
