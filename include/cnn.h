@@ -207,6 +207,26 @@ int cnn_model_optimizer_params(const cnn_model *m, const char **names,
  * training (cnn_model_train then returns CNN_ERR_INTERRUPTED after saving). */
 typedef int (*cnn_epoch_callback)(const cnn_epoch_metrics *metrics, void *user);
 
+/* Progress within an epoch, passed to cnn_train_options.on_batch after every
+ * training batch. */
+typedef struct cnn_batch_progress {
+	int epoch;       /* 1-based, the epoch in progress */
+	int epochs;      /* epochs scheduled (training.epochs) */
+	size_t batch;    /* 1-based, the batch just done */
+	size_t batches;  /* batches in this epoch */
+	size_t samples;  /* training samples done in this epoch */
+	size_t n_train;  /* training samples in an epoch */
+	double loss;     /* mean loss per sample over the epoch so far */
+	double accuracy; /* training accuracy over the epoch so far */
+	double seconds;  /* wall time of the epoch so far (a resumed epoch
+	                    counts the time before the stop) */
+} cnn_batch_progress;
+
+/* Called after every training batch; informational only (it cannot stop
+ * training: use cnn_train_options.stop). */
+typedef void (*cnn_batch_callback)(const cnn_batch_progress *progress,
+                                   void *user);
+
 /* Later versions may add fields at the end: initialise it with designated
  * initialisers, e.g. cnn_train_options o = {.threads = 2}, so that new
  * fields start as 0 / NULL (their defaults). */
@@ -220,6 +240,8 @@ typedef struct cnn_train_options {
 	 * current state, in the middle of an epoch if need be, and returns
 	 * CNN_ERR_INTERRUPTED. */
 	const volatile sig_atomic_t *stop;
+	/* If not NULL, called after every training batch with user. */
+	cnn_batch_callback on_batch;
 } cnn_train_options;
 
 /* Trains from the model's current position (epoch, and batch within it) to
@@ -297,6 +319,44 @@ int cnn_dataset_label(const cnn_dataset *d, size_t i);
  * freshly allocated byte array (*pixels, free with free()). */
 cnn_status cnn_image_read_pgm(const char *path, uint8_t **pixels, int *width,
                               int *height, cnn_error *err);
+
+/* 1 when the library was built with libpng (PNG images can be read and
+ * written), else 0. PGM always works. */
+int cnn_have_png(void);
+
+/* Reads a PNG image into a freshly allocated byte array (*pixels, free with
+ * free()) in CHW order: greyscale gives 1 channel, RGB and palette images 3
+ * (planes R, G, B); bit depths below 8 are expanded and 16-bit samples
+ * scaled to 8 bits. An image with an alpha channel (or transparency) is
+ * refused (CNN_ERR_DATA): nothing is converted silently. CNN_ERR_USAGE when
+ * the library was built without libpng. */
+cnn_status cnn_image_read_png(const char *path, uint8_t **pixels,
+                              int *channels, int *width, int *height,
+                              cnn_error *err);
+
+/* Writes a width x height 8-bit greyscale image (row by row) as binary PGM
+ * (P5) or PNG at path, atomically (a temporary file beside it, then
+ * renamed). cnn_image_write_png fails with CNN_ERR_USAGE without libpng. */
+cnn_status cnn_image_write_pgm(const char *path, const uint8_t *pixels,
+                               int width, int height, cnn_error *err);
+cnn_status cnn_image_write_png(const char *path, const uint8_t *pixels,
+                               int width, int height, cnn_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Plots                                                                    */
+
+/* Writes the learning curves of n epochs of history as a standalone SVG 1.1
+ * document at path: the mean training loss per epoch (left axis) and the
+ * training, validation and test accuracies in percent (right axis; a curve
+ * whose values are all -1 is left out), both axes and the epoch axis
+ * labelled with ticks, a legend, the best epoch (1-based; 0 for none) marked
+ * with a vertical line and its accuracy, and title at the top. Written
+ * atomically (a temporary file beside path, then renamed), so a browser
+ * reloading it while training never sees half a file. n == 0 gives a valid
+ * chart that says there is no epoch yet. */
+cnn_status cnn_plot_svg(const char *path, const char *title,
+                        const cnn_epoch_metrics *history, int n,
+                        int best_epoch, cnn_error *err);
 
 #ifdef __cplusplus
 }

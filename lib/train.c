@@ -331,6 +331,21 @@ static cnn_status train_epoch(cnn_model *m, run_data *d, const char *ckpt,
 		m->epoch_loss += bl;
 		m->epoch_correct += correct;
 		m->epoch_seconds = seconds0 + (now_seconds() - t0);
+		if (opts && opts->on_batch) {
+			cnn_batch_progress p = {
+			    .epoch = epoch,
+			    .epochs = s->epochs,
+			    .batch = batch,
+			    .batches = batches,
+			    .samples = first,
+			    .n_train = d->n_train,
+			    .loss = m->epoch_loss / (double)first,
+			    .accuracy =
+			        (double)m->epoch_correct / (double)first,
+			    .seconds = m->epoch_seconds,
+			};
+			opts->on_batch(&p, opts->user);
+		}
 		if (first == d->n_train)
 			break; /* the end of the epoch: the caller saves */
 		if (stop_requested(opts)) {
