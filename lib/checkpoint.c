@@ -407,11 +407,8 @@ cnn_status cnn_checkpoint_check_target(const char *path, cnn_error *err)
 	return CNN_OK;
 }
 
-/* Writes n bytes to path atomically (see the file-top comment). On failure
- * PATH is untouched, the temporary file is removed and -1 is returned with
- * errno set, or -2 if PATH exists but is not a regular file. The
- * new file keeps the mode of the one it replaces, else 0666 & ~umask. */
-static int write_atomically(const char *path, const uint8_t *data, size_t n)
+/* Writes n bytes to path atomically (contract in internal.h). */
+int cnn_write_atomically(const char *path, const uint8_t *data, size_t n)
 {
 	mode_t mode;
 	char *tmp = NULL;
@@ -456,7 +453,7 @@ cnn_status cnn_model_save(const cnn_model *m, const char *path, cnn_error *err)
 		st = compress_gzip(raw.data, raw.len, &gz, err);
 	cnn_wbuf_free(&raw);
 	if (st == CNN_OK) {
-		int r = write_atomically(path, gz.data, gz.len);
+		int r = cnn_write_atomically(path, gz.data, gz.len);
 		if (r != 0)
 			st = cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
 			                 "cannot write checkpoint: %s",

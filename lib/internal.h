@@ -686,6 +686,14 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
                                 const char *const *overrides, int n_overrides,
                                 cnn_error *err);
 
+/* Writes n bytes to path atomically (checkpoint.c, also used by image.c):
+ * into a temporary file "PATH.tmp.XXXXXX" beside it, fsync'ed, renamed over
+ * PATH, then the folder fsync'ed. On failure PATH is untouched, the
+ * temporary file is removed and -1 is returned with errno set, or -2 if
+ * PATH exists but is not a regular file. The new file keeps the mode of the
+ * one it replaces, else 0666 & ~umask. */
+int cnn_write_atomically(const char *path, const uint8_t *data, size_t n);
+
 /* ======================================================================== */
 /* Little-endian encoding (bytes.h is header-only; see checkpoint.c)        */
 

@@ -1,0 +1,495 @@
+/*
+ * image.c - single images: writing 8-bit greyscale PGM and PNG files, and
+ * reading PNG files (with libpng, when the library was built with it; the
+ * PGM reader is in data.c, next to the other data readers).
+ *
+ * Invariants
+ *  - Every PNG read is treated as hostile: its dimensions are bounded
+ *    (IMAGE_MAX_SIDE, IMAGE_MAX_BYTES) and checked against the file's size
+ *    before the raster is allocated, and any libpng error (a bad CRC, a
+ *    truncated stream) becomes one CNN_ERR_DATA line naming the file.
+ *  - libpng reports errors by longjmp. The functions that call setjmp keep
+ *    everything that can change after it in a context struct owned by
+ *    their caller, so nothing is lost or leaked on the longjmp path.
+ *  - Nothing is converted silently: an image with transparency is refused.
+ *  - Writers build the whole file in memory, then replace PATH atomically
+ *    (a temporary file beside it, fsync, rename): PATH is never half
+ *    written, and a failed write leaves the old file as it was.
+ *  - Nothing prints: libpng's warnings are dropped, its errors copied into
+ *    the cnn_error.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <config.h>
+
+#include "internal.h"
+
+#include "bytes.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#ifdef HAVE_PNG
+#include <png.h>
+#endif
+
+/* The largest image side read or written, and the largest raster read
+ * (channels * width * height bytes). */
+#define IMAGE_MAX_SIDE 65536
+#if SIZE_MAX > 0xffffffffu
+#define IMAGE_MAX_BYTES ((size_t)1 << 32)
+#else
+#define IMAGE_MAX_BYTES ((size_t)SIZE_MAX / 4)
+#endif
+
+/* ======================================================================== */
+/* Writing files atomically                                                 */
+
+/* Writes n bytes to path with cnn_write_atomically (internal.h): on failure
+ * PATH is untouched and CNN_ERR_IO is "PATH: cannot write WHAT: REASON". */
+static cnn_status write_file_atomically(const char *path, const uint8_t *data,
+                                        size_t n, const char *what,
+                                        cnn_error *err)
+{
+	int r = cnn_write_atomically(path, data, n);
+	if (r == 0)
+		return CNN_OK;
+	return cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
+	                   "cannot write %s: %s", what,
+	                   r == -2 ? "not a regular file" : strerror(errno));
+}
+
+/* Clears err and checks the arguments common to the writers
+ * (CNN_ERR_USAGE). */
+static cnn_status begin_write(const char *fn, const char *path,
+                              const uint8_t *pixels, int width, int height,
+                              cnn_error *err)
+{
+	cnn_err_clear(err);
+	if (!path || !path[0] || !pixels)
+		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
+		                   "%s: no %s given", fn,
+		                   pixels ? "path" : "pixels");
+	/* (the product matters only where size_t has 32 bits) */
+	if (width < 1 || width > IMAGE_MAX_SIDE || height < 1 ||
+	    height > IMAGE_MAX_SIDE ||
+	    (uint64_t)width * (uint64_t)height > SIZE_MAX / 2)
+		return cnn_err_set(err, CNN_ERR_USAGE, path, 0, 0, NULL,
+		                   "%s: image size %dx%d is out of range "
+		                   "(1..%d each)",
+		                   fn, width, height, IMAGE_MAX_SIDE);
+	return CNN_OK;
+}
+
+/* Writes a binary PGM (P5, maxval 255): header and raster in one buffer,
+ * then the file atomically (contract in cnn.h). */
+cnn_status cnn_image_write_pgm(const char *path, const uint8_t *pixels,
+                               int width, int height, cnn_error *err)
+{
+	cnn_wbuf b = {0};
+	char head[64];
+	int k;
+	cnn_status st;
+
+	st = begin_write("cnn_image_write_pgm", path, pixels, width, height,
+	                 err);
+	if (st != CNN_OK)
+		return st;
+	k = snprintf(head, sizeof head, "P5\n%d %d\n255\n", width, height);
+	cnn_put_bytes(&b, head, (size_t)k);
+	cnn_put_bytes(&b, pixels, (size_t)width * (size_t)height);
+	if (b.failed)
+		st = cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0, NULL,
+		                 "out of memory");
+	else
+		st = write_file_atomically(path, b.data, b.len, "PGM image",
+		                           err);
+	cnn_wbuf_free(&b);
+	return st;
+}
+
+#ifdef HAVE_PNG
+
+int cnn_have_png(void)
+{
+	return 1;
+}
+
+/* ======================================================================== */
+/* libpng's errors                                                          */
+
+/* Where libpng's error callback leaves its message. */
+typedef struct png_errbuf {
+	char msg[200];
+} png_errbuf;
+
+/* libpng's error callback: keeps the message and jumps back to setjmp. */
+static void png_on_error(png_structp png, png_const_charp msg)
+{
+	png_errbuf *e = png_get_error_ptr(png);
+	if (e)
+		snprintf(e->msg, sizeof e->msg, "%s", msg ? msg : "");
+	png_longjmp(png, 1);
+}
+
+/* libpng's warning callback: the library never prints. */
+static void png_on_warning(png_structp png, png_const_charp msg)
+{
+	(void)png;
+	(void)msg;
+}
+
+/* ======================================================================== */
+/* Writing PNG                                                              */
+
+/* What png_encode works on; it lives in the caller's frame, so setjmp does
+ * not make any of it indeterminate. */
+typedef struct png_wctx {
+	png_errbuf e;
+	cnn_wbuf out;
+} png_wctx;
+
+/* libpng's write callback: appends to the buffer. */
+static void png_on_write(png_structp png, png_bytep data, size_t n)
+{
+	png_wctx *c = png_get_io_ptr(png);
+	cnn_put_bytes(&c->out, data, n);
+	if (c->out.failed)
+		png_error(png, "out of memory");
+}
+
+static void png_on_flush(png_structp png)
+{
+	(void)png;
+}
+
+/* Encodes the image as an 8-bit greyscale PNG into c->out. Returns 0, or -1
+ * with libpng's message in c->e.msg. */
+static int png_encode(png_wctx *c, const uint8_t *pixels, int width, int height)
+{
+	png_structp png;
+	png_infop info;
+	int y;
+
+	/* png and info are set before setjmp and never after: they are
+	 * still valid when libpng jumps back. */
+	png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &c->e,
+	                              png_on_error, png_on_warning);
+	info = png ? png_create_info_struct(png) : NULL;
+	if (!info) {
+		png_destroy_write_struct(&png, NULL);
+		snprintf(c->e.msg, sizeof c->e.msg, "out of memory");
+		return -1;
+	}
+	if (setjmp(png_jmpbuf(png))) {
+		png_destroy_write_struct(&png, &info);
+		return -1;
+	}
+	png_set_write_fn(png, c, png_on_write, png_on_flush);
+	png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8,
+	             PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+	             PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+	png_write_info(png, info);
+	for (y = 0; y < height; y++)
+		png_write_row(png, pixels + (size_t)y * (size_t)width);
+	png_write_end(png, info);
+	png_destroy_write_struct(&png, &info);
+	return 0;
+}
+
+/* Writes an 8-bit greyscale PNG atomically (contract in cnn.h). */
+cnn_status cnn_image_write_png(const char *path, const uint8_t *pixels,
+                               int width, int height, cnn_error *err)
+{
+	png_wctx c;
+	cnn_status st;
+
+	st = begin_write("cnn_image_write_png", path, pixels, width, height,
+	                 err);
+	if (st != CNN_OK)
+		return st;
+	memset(&c, 0, sizeof c);
+	if (png_encode(&c, pixels, width, height) != 0)
+		st = cnn_err_set(
+		    err, c.out.failed ? CNN_ERR_NOMEM : CNN_ERR_USAGE, path, 0,
+		    0, NULL, "cannot encode PNG: %s", c.e.msg);
+	else
+		st = write_file_atomically(path, c.out.data, c.out.len,
+		                           "PNG image", err);
+	cnn_wbuf_free(&c.out);
+	return st;
+}
+
+/* ======================================================================== */
+/* Reading PNG                                                              */
+
+/* What png_decode works on (in the caller's frame, like png_wctx). */
+typedef struct png_rctx {
+	png_errbuf e;
+	FILE *f;
+	int io_errno;     /* a read failed with this errno (0: none) */
+	size_t file_size; /* bytes in the file */
+	png_bytep *rows;  /* row pointers into raster */
+	uint8_t *raster;  /* the decoded image, HWC */
+	int channels, width, height;
+	/* set instead of a libpng message for the errors found here */
+	cnn_status status;
+	char why[200];
+} png_rctx;
+
+/* libpng's read callback: a short read is "unexpected end of file" (or
+ * the read error's errno, kept for CNN_ERR_IO). */
+static void png_on_read(png_structp png, png_bytep data, size_t n)
+{
+	png_rctx *c = png_get_io_ptr(png);
+	if (fread(data, 1, n, c->f) != n) {
+		if (ferror(c->f)) {
+			c->io_errno = errno ? errno : EIO;
+			png_error(png, strerror(c->io_errno));
+		}
+		png_error(png, "unexpected end of file");
+	}
+}
+
+/* Refuses what cannot be read as said in cnn.h and sets up libpng's
+ * transformations to 8-bit grey or RGB. Returns 0, or -1 with c->status and
+ * c->why set. */
+static int png_setup(png_structp png, png_infop info, png_rctx *c)
+{
+	png_uint_32 w = png_get_image_width(png, info);
+	png_uint_32 h = png_get_image_height(png, info);
+	int color = png_get_color_type(png, info);
+	int depth = png_get_bit_depth(png, info);
+	uint64_t stored_row;
+
+	c->status = CNN_ERR_DATA;
+	if (color & PNG_COLOR_MASK_ALPHA) {
+		snprintf(c->why, sizeof c->why,
+		         "has an alpha channel; save it without transparency "
+		         "(flatten it) to use it");
+		return -1;
+	}
+	if (png_get_valid(png, info, PNG_INFO_tRNS)) {
+		snprintf(c->why, sizeof c->why,
+		         "has an alpha channel (transparency in a tRNS chunk); "
+		         "save it without transparency to use it");
+		return -1;
+	}
+	if (w < 1 || w > IMAGE_MAX_SIDE || h < 1 || h > IMAGE_MAX_SIDE) {
+		snprintf(c->why, sizeof c->why,
+		         "PNG size %lux%lu is out of range (1..%d each)",
+		         (unsigned long)w, (unsigned long)h, IMAGE_MAX_SIDE);
+		return -1;
+	}
+	c->width = (int)w;
+	c->height = (int)h;
+	c->channels = color == PNG_COLOR_TYPE_GRAY ? 1 : 3;
+	if ((uint64_t)w * h > IMAGE_MAX_BYTES / (uint64_t)c->channels) {
+		snprintf(c->why, sizeof c->why,
+		         "PNG image %lux%lu with %d channels is too large "
+		         "(at most %zu bytes)",
+		         (unsigned long)w, (unsigned long)h, c->channels,
+		         IMAGE_MAX_BYTES);
+		return -1;
+	}
+	/* deflate compresses at most about 1032:1: a file too short to hold
+	 * the raster it claims is refused before the raster is allocated. */
+	stored_row =
+	    1 +
+	    ((uint64_t)w * png_get_channels(png, info) * (uint64_t)depth + 7) /
+	        8;
+	if (stored_row * h / 1032 > (uint64_t)c->file_size) {
+		snprintf(c->why, sizeof c->why,
+		         "truncated or corrupt PNG: %zu bytes cannot hold a "
+		         "%lux%lu image",
+		         c->file_size, (unsigned long)w, (unsigned long)h);
+		return -1;
+	}
+	if (color == PNG_COLOR_TYPE_PALETTE)
+		png_set_palette_to_rgb(png);
+	if (color == PNG_COLOR_TYPE_GRAY && depth < 8)
+		png_set_expand_gray_1_2_4_to_8(png);
+	if (depth == 16)
+#ifdef PNG_READ_SCALE_16_TO_8_SUPPORTED
+		png_set_scale_16(png); /* rounds: v * 255 / 65535 */
+#else
+		png_set_strip_16(png); /* the high byte */
+#endif
+	(void)png_set_interlace_handling(png);
+	png_read_update_info(png, info);
+	if (png_get_rowbytes(png, info) != (size_t)w * (size_t)c->channels) {
+		c->status = CNN_ERR_USAGE;
+		snprintf(c->why, sizeof c->why,
+		         "internal error: libpng gives %zu bytes per row, "
+		         "expected %zu",
+		         (size_t)png_get_rowbytes(png, info),
+		         (size_t)w * (size_t)c->channels);
+		return -1;
+	}
+	return 0;
+}
+
+/* Decodes the PNG file c->f (its signature already read and checked) into
+ * c->raster, HWC. Returns 0; -1 with c->status and c->why set for errors
+ * found here; -2 with libpng's message in c->e.msg. Whatever it allocated
+ * stays in c for the caller to free. */
+static int png_decode(png_rctx *c)
+{
+	png_structp png;
+	png_infop info;
+	size_t row;
+	int y, r;
+
+	/* png and info are set before setjmp and never after (see
+	 * png_encode); everything else that changes is in *c. */
+	png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &c->e, png_on_error,
+	                             png_on_warning);
+	info = png ? png_create_info_struct(png) : NULL;
+	if (!info) {
+		png_destroy_read_struct(&png, NULL, NULL);
+		c->status = CNN_ERR_NOMEM;
+		snprintf(c->why, sizeof c->why, "out of memory");
+		return -1;
+	}
+	if (setjmp(png_jmpbuf(png))) {
+		png_destroy_read_struct(&png, &info, NULL);
+		return -2;
+	}
+	png_set_read_fn(png, c, png_on_read);
+	png_set_sig_bytes(png, 8);
+	/* libpng's own limits are lifted to the format's: png_setup bounds
+	 * the size with a clearer message. */
+	png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
+	png_read_info(png, info);
+	r = png_setup(png, info, c);
+	if (r == 0) {
+		row = (size_t)c->width * (size_t)c->channels;
+		c->raster = malloc(row * (size_t)c->height);
+		c->rows = malloc((size_t)c->height * sizeof *c->rows);
+		if (!c->raster || !c->rows) {
+			c->status = CNN_ERR_NOMEM;
+			snprintf(c->why, sizeof c->why,
+			         "out of memory (reading %zu bytes)",
+			         row * (size_t)c->height);
+			r = -1;
+		}
+	}
+	if (r == 0) {
+		for (y = 0; y < c->height; y++)
+			c->rows[y] = c->raster + (size_t)y * row;
+		png_read_image(png, c->rows);
+		png_read_end(png, NULL);
+	}
+	png_destroy_read_struct(&png, &info, NULL);
+	return r;
+}
+
+/* Reads a PNG file into CHW bytes (contract in cnn.h). */
+cnn_status cnn_image_read_png(const char *path, uint8_t **pixels, int *channels,
+                              int *width, int *height, cnn_error *err)
+{
+	png_rctx c;
+	uint8_t sig[8];
+	struct stat st;
+	cnn_status status = CNN_OK;
+	size_t plane, i;
+	int r, k;
+
+	cnn_err_clear(err);
+	*pixels = NULL;
+	*channels = *width = *height = 0;
+	if (!path || !path[0])
+		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
+		                   "cnn_image_read_png: no path given");
+	memset(&c, 0, sizeof c);
+	c.f = fopen(path, "rb");
+	if (!c.f)
+		return cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
+		                   "cannot open: %s", strerror(errno));
+	if (fstat(fileno(c.f), &st) == 0 && st.st_size > 0)
+		c.file_size = (size_t)st.st_size;
+	if (fread(sig, 1, sizeof sig, c.f) != sizeof sig ||
+	    png_sig_cmp(sig, 0, sizeof sig) != 0) {
+		status = ferror(c.f)
+		             ? cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
+		                           "cannot read: %s", strerror(errno))
+		             : cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
+		                           "not a PNG file");
+		fclose(c.f);
+		return status;
+	}
+	r = png_decode(&c);
+	fclose(c.f);
+	if (r == -1)
+		status =
+		    cnn_err_set(err, c.status, path, 0, 0, NULL, "%s", c.why);
+	else if (r == -2 && c.io_errno)
+		status = cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
+		                     "cannot read: %s", strerror(c.io_errno));
+	else if (r == -2)
+		status = cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
+		                     "truncated or corrupt PNG: %s", c.e.msg);
+	free(c.rows);
+	if (status != CNN_OK) {
+		free(c.raster);
+		return status;
+	}
+	if (c.channels == 3) {
+		/* HWC to CHW, through a second buffer */
+		plane = (size_t)c.width * (size_t)c.height;
+		*pixels = malloc(3 * plane);
+		if (!*pixels) {
+			free(c.raster);
+			return cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0, NULL,
+			                   "out of memory (reading %zu bytes)",
+			                   3 * plane);
+		}
+		for (i = 0; i < plane; i++)
+			for (k = 0; k < 3; k++)
+				(*pixels)[k * plane + i] = c.raster[3 * i + k];
+		free(c.raster);
+	} else {
+		*pixels = c.raster;
+	}
+	*channels = c.channels;
+	*width = c.width;
+	*height = c.height;
+	return CNN_OK;
+}
+
+#else /* !HAVE_PNG */
+
+int cnn_have_png(void)
+{
+	return 0;
+}
+
+static cnn_status no_png(const char *path, cnn_error *err)
+{
+	return cnn_err_set(err, CNN_ERR_USAGE, path, 0, 0, NULL,
+	                   "this libcnn was built without libpng; install "
+	                   "libpng-dev and rebuild");
+}
+
+cnn_status cnn_image_read_png(const char *path, uint8_t **pixels, int *channels,
+                              int *width, int *height, cnn_error *err)
+{
+	cnn_err_clear(err);
+	*pixels = NULL;
+	*channels = *width = *height = 0;
+	return no_png(path, err);
+}
+
+cnn_status cnn_image_write_png(const char *path, const uint8_t *pixels,
+                               int width, int height, cnn_error *err)
+{
+	(void)pixels;
+	(void)width;
+	(void)height;
+	cnn_err_clear(err);
+	return no_png(path, err);
+}
+
+#endif /* HAVE_PNG */
