@@ -7,6 +7,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cnn.h"
+#include "progress.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_SETS 256
 
@@ -62,7 +64,13 @@ static void usage(FILE *f)
 	        "                        current directory)\n"
 	        "  -o, --output PATH     write the checkpoint to PATH [the YAML's checkpoint.path;\n"
 	        "                        with --resume, the checkpoint resumed from]\n"
-	        "      --metrics FILE    append one JSON object per epoch to FILE (JSON Lines)\n"
+	        "      --metrics FILE    write one JSON object per epoch to FILE (JSON Lines;\n"
+	        "                        appended to with --resume)\n"
+	        "      --metrics-csv FILE  the same as CSV rows, with a header line\n"
+	        "      --plot FILE       write the learning curves as SVG to FILE after every\n"
+	        "                        epoch (open it in a browser and reload to watch)\n"
+	        "      --no-progress     no live progress bar (drawn on stderr only when it\n"
+	        "                        is a terminal)\n"
 	        "  -j, --threads N       worker threads [all cores]\n"
 	        "      --top K           with --predict: print the K most likely classes [1]\n"
 	        "      --json            with --evaluate: print the result as JSON\n"
@@ -71,8 +79,9 @@ static void usage(FILE *f)
 	        "  -h, --help            show this help and exit\n"
 	        "  -V, --version         show the version and exit\n"
 	        "\n"
-	        "FILE for --predict: a PGM image (P5 or P2), an IDX image file, or a CSV\n"
-	        "file of rows in the training format (label first), plain or .gz.\n"
+	        "FILE for --predict: a PGM image (P5 or P2), a PNG image (when built with\n"
+	        "libpng), an IDX image file, or a CSV file of rows in the training format\n"
+	        "(label first), plain or .gz.\n"
 	        "Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.\n");
 }
 /* clang-format on */
@@ -97,15 +106,23 @@ static int usage_error(const char *fmt, const char *arg)
 typedef struct options {
 	const char *sets[MAX_SETS];
 	int n_sets;
-	const char *output, *metrics, *resume, *evaluate, *predict;
-	int threads, quiet, verbose, top, top_set, json;
+	const char *output, *metrics, *metrics_csv, *plot, *resume, *evaluate,
+	    *predict;
+	int threads, quiet, verbose, top, top_set, json, no_progress;
 } options;
 
+/* What the callbacks of one training run share. */
 typedef struct epoch_ctx {
 	const options *o;
-	FILE *metrics;
-	int metrics_errno; /* set when writing the metrics file failed */
+	cnn_model *m;
+	FILE *metrics, *csv;
+	const char *failed; /* the metrics file that could not be written */
+	int failed_errno;
+	int plot_failed; /* plot_err holds why */
+	cnn_error plot_err;
 	int epochs;
+	int show_progress;
+	progress bar;
 } epoch_ctx;
 
 /* Prints a double as JSON: null when negative (metric not measured). */
@@ -117,10 +134,57 @@ static void json_num(FILE *f, const char *key, double v)
 		fprintf(f, ", \"%s\": %.9g", key, v);
 }
 
-/* After every epoch: one line on stdout, one JSON line in the metrics file. */
+/* Prints a metric as a CSV cell: empty when negative (not measured). */
+static void csv_num(FILE *f, double v)
+{
+	if (v >= 0)
+		fprintf(f, ",%.9g", v);
+	else
+		fputc(',', f);
+}
+
+/* Flushes a metrics file; on failure records which and why, and returns 1
+ * (the caller stops training: it saves first, then train() says why). */
+static int metrics_flush(epoch_ctx *c, FILE *f, const char *path)
+{
+	if (fflush(f) == 0 && !ferror(f))
+		return 0;
+	c->failed = path;
+	c->failed_errno = errno ? errno : EIO;
+	return 1;
+}
+
+/* Writes the learning curves of the history so far to --plot's file;
+ * returns 1 (and keeps the error) when that fails. */
+static int write_plot(epoch_ctx *c)
+{
+	cnn_train_state st;
+	cnn_model_train_state(c->m, &st);
+	memset(&c->plot_err, 0, sizeof c->plot_err);
+	if (cnn_plot_svg(c->o->plot, cnn_model_name(c->m),
+	                 cnn_model_history(c->m), cnn_model_history_count(c->m),
+	                 st.best_epoch, &c->plot_err) == CNN_OK)
+		return 0;
+	c->plot_failed = 1;
+	return 1;
+}
+
+/* After every batch: redraws the progress bar. */
+static void on_batch(const cnn_batch_progress *b, void *user)
+{
+	epoch_ctx *c = user;
+	if (c->show_progress)
+		progress_update(&c->bar, b);
+}
+
+/* After every epoch: one line on stdout, one JSON line and one CSV row in
+ * the metrics files, and the plot redrawn. A non-zero return stops
+ * training. */
 static int on_epoch(const cnn_epoch_metrics *e, void *user)
 {
 	epoch_ctx *c = user;
+	if (c->show_progress)
+		progress_clear(&c->bar);
 	if (!c->o->quiet) {
 		printf("epoch %d/%d: loss %.4f, train %.2f%%", e->epoch,
 		       c->epochs, e->loss, 100.0 * e->train_accuracy);
@@ -141,12 +205,22 @@ static int on_epoch(const cnn_epoch_metrics *e, void *user)
 			         e->val_accuracy);
 		json_num(c->metrics, "seconds", e->seconds);
 		fprintf(c->metrics, "}\n");
-		if (fflush(c->metrics) != 0 || ferror(c->metrics)) {
-			/* stop: training saves first, then train() says why */
-			c->metrics_errno = errno ? errno : EIO;
+		if (metrics_flush(c, c->metrics, c->o->metrics))
 			return 1;
-		}
 	}
+	if (c->csv) {
+		fprintf(c->csv, "%d", e->epoch);
+		csv_num(c->csv, e->loss);
+		csv_num(c->csv, e->train_accuracy);
+		csv_num(c->csv, e->val_accuracy);
+		csv_num(c->csv, e->test_accuracy);
+		csv_num(c->csv, e->seconds);
+		fputc('\n', c->csv);
+		if (metrics_flush(c, c->csv, c->o->metrics_csv))
+			return 1;
+	}
+	if (c->o->plot && write_plot(c))
+		return 1;
 	return 0;
 }
 
@@ -167,28 +241,65 @@ static void print_layers(const cnn_model *m)
 	printf("total parameters: %zu\n", total);
 }
 
+/* Opens a metrics file: appended to when resuming (append), else
+ * truncated. Prints why and returns NULL when it cannot be opened. With a
+ * CSV header, writes it when the file is empty. */
+static FILE *open_metrics(const char *path, int append, const char *header)
+{
+	FILE *f = fopen(path, append ? "a" : "w");
+	if (!f) {
+		fprintf(stderr, "%s: cannot open metrics file: %s\n", path,
+		        strerror(errno));
+		return NULL;
+	}
+	if (header && fseek(f, 0, SEEK_END) == 0 && ftell(f) == 0)
+		fputs(header, f);
+	return f;
+}
+
+/* Closes a metrics file; records the first failure in c. */
+static void close_metrics(epoch_ctx *c, FILE *f, const char *path)
+{
+	if (f && fclose(f) != 0 && !c->failed) {
+		c->failed = path;
+		c->failed_errno = errno;
+	}
+}
+
 /* Trains m (fresh or resumed) and reports; ckpt is where it saves. */
 static int train(cnn_model *m, const options *o, const char *ckpt, int append)
 {
 	cnn_error err;
 	cnn_train_state st;
-	epoch_ctx c = {o, NULL, 0, 0};
+	epoch_ctx c = {.o = o, .m = m};
 	cnn_train_options to = {.checkpoint = ckpt,
 	                        .threads = o->threads,
 	                        .on_epoch = on_epoch,
+	                        .on_batch = on_batch,
 	                        .user = &c,
 	                        .stop = &stop_signal};
 
 	cnn_model_train_state(m, &st);
 	c.epochs = st.epochs;
-	if (o->metrics) {
-		c.metrics = fopen(o->metrics, append ? "a" : "w");
-		if (!c.metrics) {
-			fprintf(stderr, "%s: cannot open metrics file: %s\n",
-			        o->metrics, strerror(errno));
-			return 1;
-		}
+	if (o->metrics && !(c.metrics = open_metrics(o->metrics, append, NULL)))
+		return 1;
+	if (o->metrics_csv &&
+	    !(c.csv = open_metrics(o->metrics_csv, append,
+	                           "epoch,loss,train_accuracy,validation_"
+	                           "accuracy,test_accuracy,seconds\n"))) {
+		close_metrics(&c, c.metrics, o->metrics);
+		return 1;
 	}
+	/* the plot of the history so far: also checks that it can be
+	 * written before any training */
+	if (o->plot && write_plot(&c)) {
+		close_metrics(&c, c.metrics, o->metrics);
+		close_metrics(&c, c.csv, o->metrics_csv);
+		return fail(&c.plot_err);
+	}
+	c.show_progress = !o->quiet && !o->no_progress && isatty(2);
+	if (c.show_progress)
+		progress_init(&c.bar, stderr);
 	if (o->verbose)
 		print_layers(m);
 	if (!o->quiet && st.epoch >= st.epochs)
@@ -197,13 +308,23 @@ static int train(cnn_model *m, const options *o, const char *ckpt, int append)
 		       ckpt, st.epoch, st.epochs);
 	install_signals();
 	cnn_status s = cnn_model_train(m, &to, &err);
-	if (c.metrics && fclose(c.metrics) != 0 && !c.metrics_errno)
-		c.metrics_errno = errno;
-	if (c.metrics_errno) {
+	if (c.show_progress)
+		progress_clear(&c.bar);
+	close_metrics(&c, c.metrics, o->metrics);
+	close_metrics(&c, c.csv, o->metrics_csv);
+	if (c.failed) {
 		fprintf(stderr,
 		        "%s: cannot write metrics file: %s (training stopped; "
 		        "%s holds the last epoch)\n",
-		        o->metrics, strerror(c.metrics_errno), ckpt);
+		        c.failed, strerror(c.failed_errno), ckpt);
+		return 1;
+	}
+	if (c.plot_failed) {
+		char buf[1200];
+		fprintf(stderr,
+		        "%s (training stopped; %s holds the last "
+		        "epoch)\n",
+		        cnn_error_string(&c.plot_err, buf, sizeof buf), ckpt);
 		return 1;
 	}
 	if (s != CNN_OK)
@@ -225,6 +346,39 @@ static int train(cnn_model *m, const options *o, const char *ckpt, int append)
 	return 0;
 }
 
+/* Class c's precision (correct among those predicted c), recall (correct
+ * among those truly c) and F1 from the confusion matrix, each -1 when
+ * undefined (no sample predicted c, none truly c, or both 0); *support is
+ * the number of samples truly c. */
+static void class_scores(const cnn_eval_result *r, int c, double *precision,
+                         double *recall, double *f1, uint64_t *support)
+{
+	const int k = r->classes;
+	uint64_t predicted = 0, truth = 0, hit = r->confusion[c * k + c];
+	for (int i = 0; i < k; i++) {
+		predicted += r->confusion[i * k + c];
+		truth += r->confusion[c * k + i];
+	}
+	*precision = predicted ? (double)hit / (double)predicted : -1;
+	*recall = truth ? (double)hit / (double)truth : -1;
+	*f1 = *precision > 0 && *recall > 0
+	          ? 2 * *precision * *recall / (*precision + *recall)
+	          : (*precision == 0 || *recall == 0 ? 0 : -1);
+	*support = truth;
+}
+
+/* Prints a score with 4 decimals, or "-" when undefined (negative). */
+static void print_score(double v)
+{
+	if (v < 0)
+		printf(" %9s", "-");
+	else
+		printf(" %9.4f", v);
+}
+
+/* Prints the evaluation of the kept weights on the test set: accuracy,
+ * loss, per-class precision, recall and F1, and the confusion matrix, as
+ * text or (--json) one JSON object. */
 static int evaluate(cnn_model *m, const options *o)
 {
 	cnn_error err;
@@ -244,10 +398,36 @@ static int evaluate(cnn_model *m, const options *o)
 				    (unsigned long long)r.confusion[t * k + p]);
 			printf("]");
 		}
+		printf("], \"per_class\": [");
+		for (int t = 0; t < k; t++) {
+			double pr, rc, f1;
+			uint64_t sup;
+			class_scores(&r, t, &pr, &rc, &f1, &sup);
+			printf("%s{\"class\": %d", t ? ", " : "", t);
+			json_num(stdout, "precision", pr);
+			json_num(stdout, "recall", rc);
+			json_num(stdout, "f1", f1);
+			printf(", \"support\": %llu}", (unsigned long long)sup);
+		}
 		printf("]}\n");
 	} else {
 		printf("samples: %zu\naccuracy: %.4f (%.2f%%)\nloss: %.4f\n",
 		       r.n, r.accuracy, 100.0 * r.accuracy, r.loss);
+		printf("per class (precision: correct among those predicted; "
+		       "recall: correct among those truly of the class; "
+		       "-: undefined):\n");
+		printf("%6s %9s %9s %9s %9s\n", "class", "precision", "recall",
+		       "f1", "support");
+		for (int t = 0; t < k; t++) {
+			double pr, rc, f1;
+			uint64_t sup;
+			class_scores(&r, t, &pr, &rc, &f1, &sup);
+			printf("%6d", t);
+			print_score(pr);
+			print_score(rc);
+			print_score(f1);
+			printf(" %9llu\n", (unsigned long long)sup);
+		}
 		printf("confusion matrix (rows: true class, columns: "
 		       "predicted):\n      ");
 		for (int p = 0; p < k; p++)
@@ -282,8 +462,9 @@ static void print_top(const char *label, const float *p, int k, int top)
 	printf("\n");
 }
 
-/* Reads FILE as a PGM image, or as an IDX / CSV data set, and classifies
- * every image in it. */
+/* Reads FILE as a PGM or PNG image (by its first bytes), or as an IDX / CSV
+ * data set, and classifies every image in it. An image must have the
+ * model's input shape: nothing is resized or converted. */
 static int predict_file(cnn_model *m, const options *o, const char *file)
 {
 	cnn_error err = {0};
@@ -301,17 +482,23 @@ static int predict_file(cnn_model *m, const options *o, const char *file)
 	}
 	size_t got = fread(head, 1, sizeof head, f);
 	fclose(f);
-	if (got >= 2 && head[0] == 'P' && (head[1] == '5' || head[1] == '2')) {
-		int w, h;
-		if (cnn_image_read_pgm(file, &pixels, &w, &h, &err) != CNN_OK)
+	int pgm =
+	    got >= 2 && head[0] == 'P' && (head[1] == '5' || head[1] == '2');
+	int png = got == 4 && !memcmp(head, "\x89PNG", 4);
+	if (pgm || png) {
+		int w, h, ch = 1;
+		if ((pgm ? cnn_image_read_pgm(file, &pixels, &w, &h, &err)
+		         : cnn_image_read_png(file, &pixels, &ch, &w, &h,
+		                              &err)) != CNN_OK)
 			return fail(&err);
-		if (shape[0] != 1 || w != shape[2] || h != shape[1]) {
-			fprintf(stderr,
-			        "%s: image is %dx%d with 1 channel; the model "
-			        "expects %dx%d with %d channel%s (nothing is "
-			        "resized)\n",
-			        file, w, h, shape[2], shape[1], shape[0],
-			        shape[0] == 1 ? "" : "s");
+		if (ch != shape[0] || w != shape[2] || h != shape[1]) {
+			fprintf(
+			    stderr,
+			    "%s: image is %dx%d with %d channel%s; the model "
+			    "expects %dx%d with %d channel%s (nothing is "
+			    "resized or converted)\n",
+			    file, w, h, ch, ch == 1 ? "" : "s", shape[2],
+			    shape[1], shape[0], shape[0] == 1 ? "" : "s");
 			free(pixels);
 			return 2;
 		}
@@ -374,12 +561,18 @@ int main(int argc, char **argv)
 		OPT_EVALUATE,
 		OPT_PREDICT,
 		OPT_TOP,
-		OPT_JSON
+		OPT_JSON,
+		OPT_METRICS_CSV,
+		OPT_PLOT,
+		OPT_NO_PROGRESS
 	};
 	static const struct option longs[] = {
 	    {"set", required_argument, NULL, 's'},
 	    {"output", required_argument, NULL, 'o'},
 	    {"metrics", required_argument, NULL, OPT_METRICS},
+	    {"metrics-csv", required_argument, NULL, OPT_METRICS_CSV},
+	    {"plot", required_argument, NULL, OPT_PLOT},
+	    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
 	    {"threads", required_argument, NULL, 'j'},
 	    {"resume", required_argument, NULL, OPT_RESUME},
 	    {"evaluate", required_argument, NULL, OPT_EVALUATE},
@@ -412,6 +605,15 @@ int main(int argc, char **argv)
 			break;
 		case OPT_METRICS:
 			o.metrics = optarg;
+			break;
+		case OPT_METRICS_CSV:
+			o.metrics_csv = optarg;
+			break;
+		case OPT_PLOT:
+			o.plot = optarg;
+			break;
+		case OPT_NO_PROGRESS:
+			o.no_progress = 1;
 			break;
 		case 'j':
 			if ((o.threads = parse_count(optarg, 1024)) < 0)
@@ -469,6 +671,10 @@ int main(int argc, char **argv)
 		return usage_error("%s", "--json goes with --evaluate");
 	if (o.top_set && !o.predict)
 		return usage_error("%s", "--top goes with --predict");
+	if ((o.evaluate || o.predict) && (o.metrics || o.metrics_csv || o.plot))
+		return usage_error("%s",
+		                   "--metrics, --metrics-csv and --plot go "
+		                   "with training (MODEL.yaml or --resume)");
 	cnn_model *m = NULL;
 	cnn_error err;
 	int rc;

@@ -1,0 +1,121 @@
+/*
+ * progress.c - cnnrun's live progress bar (see progress.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "progress.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROGRESS_LINE_MAX 512
+
+static double mono_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The columns of the terminal behind out: $COLUMNS when the ioctl does not
+ * tell, else 80; at least 20 and at most PROGRESS_LINE_MAX. */
+static int terminal_width(FILE *out)
+{
+	struct winsize ws;
+	int w = 0;
+	if (ioctl(fileno(out), TIOCGWINSZ, &ws) == 0)
+		w = ws.ws_col;
+	if (w <= 0 && getenv("COLUMNS"))
+		w = atoi(getenv("COLUMNS"));
+	if (w <= 0)
+		w = 80;
+	if (w < 20)
+		w = 20;
+	return w > PROGRESS_LINE_MAX ? PROGRESS_LINE_MAX : w;
+}
+
+void progress_init(progress *p, FILE *out)
+{
+	memset(p, 0, sizeof *p);
+	p->out = out;
+	p->width = terminal_width(out);
+	/* one width for the whole run, so that the bar does not jitter: what
+	 * the text around it leaves (about 67 columns at most), in [8, 30] */
+	p->bar = p->width - 1 - 67;
+	if (p->bar < 8)
+		p->bar = 8;
+	if (p->bar > 30)
+		p->bar = 30;
+	p->last_draw = -1.0;
+}
+
+/* Writes s seconds as M:SS, or H:MM:SS from an hour on, into buf. */
+static void format_duration(char *buf, size_t size, double s)
+{
+	long t = s > 0 && s < 1e9 ? (long)(s + 0.5) : 0;
+	if (t >= 3600)
+		snprintf(buf, size, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60,
+		         t % 60);
+	else
+		snprintf(buf, size, "%ld:%02ld", t / 60, t % 60);
+}
+
+void progress_update(progress *p, const cnn_batch_progress *b)
+{
+	const int last = b->batch >= b->batches;
+	const double now = mono_seconds();
+	char tail[160], rate[32], eta[32], line[PROGRESS_LINE_MAX + 1];
+	char prefix[64];
+
+	if (!last && p->last_draw >= 0 && now - p->last_draw < 0.1)
+		return;
+	p->last_draw = now;
+
+	double ips = b->seconds > 0 ? (double)b->samples / b->seconds : 0;
+	if (ips >= 1000)
+		snprintf(rate, sizeof rate, "%.1fk", ips / 1000);
+	else
+		snprintf(rate, sizeof rate, "%.0f", ips);
+	if (last)
+		snprintf(eta, sizeof eta, "evaluating");
+	else if (ips > 0) {
+		char d[24];
+		format_duration(d, sizeof d,
+		                (double)(b->n_train - b->samples) / ips);
+		snprintf(eta, sizeof eta, "ETA %s", d);
+	} else
+		snprintf(eta, sizeof eta, "ETA -");
+	snprintf(prefix, sizeof prefix, "epoch %d/%d ", b->epoch, b->epochs);
+	snprintf(tail, sizeof tail,
+	         " %zu/%zu %s img/s loss %.4f train %.2f%% %s", b->batch,
+	         b->batches, rate, b->loss, 100.0 * b->accuracy, eta);
+
+	const int bar = p->bar;
+	int full =
+	    b->batches
+	        ? (int)((double)bar * (double)b->batch / (double)b->batches)
+	        : bar;
+	size_t n = 0;
+	n += (size_t)snprintf(line, sizeof line, "%s[", prefix);
+	for (int i = 0; i < bar && n < sizeof line - 1; i++)
+		line[n++] = i < full ? '#' : '.';
+	line[n] = '\0';
+	snprintf(line + n, sizeof line - n, "]%s", tail);
+	/* never wrap: a wrapped line could not be redrawn in place */
+	if ((int)strlen(line) > p->width - 1)
+		line[p->width - 1] = '\0';
+	fprintf(p->out, "\r%s\033[K", line);
+	fflush(p->out);
+	p->drawn = 1;
+}
+
+void progress_clear(progress *p)
+{
+	if (!p->drawn)
+		return;
+	fputs("\r\033[K", p->out);
+	fflush(p->out);
+	p->drawn = 0;
+}

@@ -1,0 +1,42 @@
+/*
+ * progress.h - cnnrun's live progress bar on a terminal.
+ *
+ * One line on the stream (stderr), redrawn in place with a carriage return
+ * after training batches, at most every 0.1 s and always after the last
+ * batch of an epoch:
+ *
+ *   epoch 3/50 [#######.....] 234/469 24.1k img/s loss 0.1234 train 96.12% ETA
+ * 0:04
+ *
+ * (the bar is wider on a wider terminal; the line is cut to the terminal's
+ * width, never wrapped). progress_clear() erases it
+ * before anything else is printed, so that the per-epoch lines on stdout are
+ * left alone when both streams go to the terminal.
+ */
+#ifndef CNN_PROGRESS_H
+#define CNN_PROGRESS_H
+
+#include "cnn.h"
+
+#include <stdio.h>
+
+typedef struct progress {
+	FILE *out;
+	int width;        /* the terminal's columns when it started */
+	int bar;          /* the bar's width in characters */
+	int drawn;        /* a bar is on the line now */
+	double last_draw; /* monotonic seconds of the last redraw */
+} progress;
+
+/* Starts a progress bar on out (a terminal). */
+void progress_init(progress *p, FILE *out);
+
+/* Redraws the bar for b, unless the last redraw was less than 0.1 s ago and
+ * b is not the epoch's last batch (then the bar says the test set is being
+ * evaluated). */
+void progress_update(progress *p, const cnn_batch_progress *b);
+
+/* Erases the bar, if one is drawn. */
+void progress_clear(progress *p);
+
+#endif /* CNN_PROGRESS_H */
