@@ -1,3 +1,4 @@
+/* clang-format off */
 /*
  * cnn.h - the public API of libcnn, a small neural-network framework driven
  * by YAML model descriptions.
@@ -9,14 +10,24 @@
  *    allocated on the error path. The library never prints and never exits.
  *  - One prefix: cnn_<object>_<verb>.
  *
- * Typical use (what cnnrun does):
+ * Typical use (what cnnrun does): build a model from its description with
+ * overrides, train it, report any error as one line, free the model (the
+ * clang-format off/on around this comment keep the example's layout).
  *
  *     cnn_error err;
  *     cnn_model *m;
- *     if (cnn_model_from_yaml(&m, "model.yaml", overrides, n, &err) != CNN_OK
- * || cnn_model_train(m, &opts, &err) != CNN_OK) fprintf(stderr, "%s\n",
- * cnn_error_string(&err, buf, sizeof buf)); cnn_model_free(m);
+ *     cnn_train_options opts = {.threads = 0};
+ *     char buf[1200];
+ *
+ *     if (cnn_model_from_yaml(&m, path, overrides, n, &err) != CNN_OK ||
+ *         cnn_model_train(m, &opts, &err) != CNN_OK)
+ *             fprintf(stderr, "%s\n", cnn_error_string(&err, buf, sizeof buf));
+ *     cnn_model_free(m);
+ *
+ * doc/api.md describes the API for embedders, with a complete program
+ * (examples/classify.c).
  */
+/* clang-format on */
 #ifndef CNN_H
 #define CNN_H
 

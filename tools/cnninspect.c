@@ -1,7 +1,9 @@
 /*
  * cnninspect.c - shows what a libcnn checkpoint holds: the model, its
  * tensors with statistics, the training state and the metric history, as a
- * readable summary or as one JSON object; or dumps one tensor's values.
+ * readable summary (with a text histogram of every tensor) or as one JSON
+ * object; dumps one tensor's values (text, CSV or NumPy .npy); draws the
+ * conv2d filters as images; plots the learning curves as SVG.
  *
  * Thin by design: it loads the checkpoint with cnn_model_load (which
  * verifies the whole file) and prints through the public API only.
@@ -11,16 +13,25 @@
  * Numbers are printed with "%.9g" (enough digits to round-trip a float);
  * the tool never calls setlocale, so the decimal point is always '.'.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "cnn.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_OPT_PARAMS 16
+#define HIST_BINS      24    /* bins of the histograms */
+#define MAX_ZOOM       256   /* --zoom's largest value */
+#define MAX_IMAGE      16384 /* the largest filter image side, in pixels */
+#define GAP_GREY       255   /* the gap between a filter's channel tiles */
 
 static const char *progname = "cnninspect";
 
@@ -28,26 +39,67 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "Usage: %s [OPTION]... CKPT.gz\n"
+	        "       %s --tensor NAME [--format text|csv|npy] CKPT.gz\n"
+	        "       %s --filters DIR [--zoom Z] [--image-format png|pgm] "
+	        "CKPT.gz\n"
+	        "       %s --plot FILE.svg CKPT.gz\n"
 	        "       %s --diff A.gz B.gz\n"
 	        "Show what a libcnn checkpoint holds: the model, its tensors "
-	        "with statistics,\n"
-	        "the training state and the metric history. The whole file "
-	        "is verified first.\n"
+	        "with statistics and\n"
+	        "a histogram, the training state and the metric history. The "
+	        "whole file is\n"
+	        "verified first.\n"
 	        "\n"
 	        "      --json           print one JSON object instead of "
 	        "the summary\n"
-	        "  -t, --tensor NAME    print tensor NAME's shape, then its "
-	        "values, one per line\n"
+	        "  -t, --tensor NAME    print tensor NAME's values (see "
+	        "--format)\n"
+	        "      --format FMT     with --tensor: text, the name and "
+	        "shape on one line, then\n"
+	        "                       one value per line; csv, one row per "
+	        "combination of the\n"
+	        "                       leading indices (row-major order), the "
+	        "last dimension as\n"
+	        "                       the columns, no header; npy, a NumPy "
+	        ".npy file (format\n"
+	        "                       1.0, little-endian float32) on "
+	        "standard output, refused\n"
+	        "                       when that is a terminal [text]\n"
+	        "      --filters DIR    write every filter of every conv2d "
+	        "layer as a greyscale\n"
+	        "                       image DIR/LAYER_fN.png (or .pgm), N "
+	        "from 0: its input\n"
+	        "                       channels as tiles side by side, 1 "
+	        "white cell apart, the\n"
+	        "                       layer's weights mapped linearly from "
+	        "their min (black)\n"
+	        "                       to their max (white); DIR is created "
+	        "if missing\n"
+	        "      --zoom Z         with --filters: each weight as a "
+	        "ZxZ block, 1 to %d [16]\n"
+	        "      --image-format F with --filters: png or pgm [png when "
+	        "libcnn has libpng,\n"
+	        "                       else pgm; here %s]\n"
+	        "      --plot FILE      write the learning curves (loss, "
+	        "accuracies, the best\n"
+	        "                       epoch) as an SVG document to FILE\n"
 	        "  -d, --diff A.gz B.gz compare two checkpoints: every tensor "
 	        "(weights, optimiser\n"
 	        "                       moments, best weights) bit for bit, "
-	        "and the training position\n"
+	        "with the largest\n"
+	        "                       absolute difference, and the training "
+	        "position\n"
 	        "  -h, --help           show this help and exit\n"
 	        "  -V, --version        show the version and exit\n"
 	        "\n"
-	        "Exit status: 0 success, 1 a damaged or unreadable "
-	        "checkpoint, 2 a usage error.\n",
-	        progname, progname);
+	        "The histograms have %d bins between the tensor's min and max, "
+	        "drawn with\n"
+	        "\" .:-=+*#%%@\" from empty to the fullest bin.\n"
+	        "Exit status: 0 success, 1 a damaged or unreadable checkpoint "
+	        "or a file that\n"
+	        "cannot be written, 2 a usage error.\n",
+	        progname, progname, progname, progname, progname, MAX_ZOOM,
+	        cnn_have_png() ? "png" : "pgm", HIST_BINS);
 }
 
 /* One line on stderr, then the exit status. */
@@ -61,6 +113,14 @@ __attribute__((format(printf, 2, 3))) static int fail(int status,
 	va_end(ap);
 	fputc('\n', stderr);
 	return status;
+}
+
+/* A failed library call: its error as one line, then its exit status. */
+static int fail_err(const cnn_error *err)
+{
+	char buf[1200];
+	return fail(cnn_status_exit_code(err->status), "%s",
+	            cnn_error_string(err, buf, sizeof buf));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -108,6 +168,45 @@ static stats tensor_stats(const float *v, size_t n)
 	}
 	s.std = sqrt(sq / (double)n);
 	return s;
+}
+
+/* Counts v's finite values in HIST_BINS equal bins from s->min to s->max
+ * (the last bin includes max; when min == max, all are in the first). */
+static void tensor_histogram(const float *v, size_t n, const stats *s,
+                             size_t counts[HIST_BINS])
+{
+	double width = (s->max - s->min) / HIST_BINS;
+	memset(counts, 0, HIST_BINS * sizeof *counts);
+	for (size_t i = 0; i < n; i++) {
+		long b = 0;
+		if (!isfinite(v[i]))
+			continue;
+		if (width > 0)
+			b = (long)((v[i] - s->min) / width);
+		counts[b < 0 ? 0 : b >= HIST_BINS ? HIST_BINS - 1 : b]++;
+	}
+}
+
+/* The summary's histogram line: one character per bin, from ' ' (empty)
+ * through '.' (a few values) to '@' (the fullest bin), then the range. */
+static void print_histogram(const float *v, size_t n, const stats *s)
+{
+	static const char ramp[] = " .:-=+*#%@";
+	size_t counts[HIST_BINS], most = 0;
+	char bar[HIST_BINS + 1];
+	int b;
+
+	tensor_histogram(v, n, s, counts);
+	for (b = 0; b < HIST_BINS; b++)
+		if (counts[b] > most)
+			most = counts[b];
+	for (b = 0; b < HIST_BINS; b++)
+		bar[b] = counts[b] ? ramp[1 + counts[b] * 8 / most] : ' ';
+	bar[HIST_BINS] = '\0';
+	printf("    histogram |%s| %d bins of %.3g from %.6g to %.6g, "
+	       "fullest %zu\n",
+	       bar, HIST_BINS, (s->max - s->min) / HIST_BINS, s->min, s->max,
+	       most);
 }
 
 /* A JSON string, escaped (bytes >= 0x80 pass through: UTF-8 stays). */
@@ -167,6 +266,21 @@ static void json_shape(FILE *f, const int *shape, int ndim)
 	for (i = 0; i < ndim; i++)
 		fprintf(f, "%s%d", i ? ", " : "", shape[i]);
 	fputc(']', f);
+}
+
+/* ", "histogram": {"min": .., "max": .., "counts": [HIST_BINS counts]}" */
+static void json_histogram(FILE *f, const float *v, size_t n, const stats *s)
+{
+	size_t counts[HIST_BINS];
+	tensor_histogram(v, n, s, counts);
+	fputs(", \"histogram\": {\"min\": ", f);
+	json_number(f, s->min);
+	fputs(", \"max\": ", f);
+	json_number(f, s->max);
+	fputs(", \"counts\": [", f);
+	for (int b = 0; b < HIST_BINS; b++)
+		fprintf(f, "%s%zu", b ? ", " : "", counts[b]);
+	fputs("]}", f);
 }
 
 /* A fraction for the summary: "0.9512" or "-" when absent. */
@@ -258,6 +372,7 @@ static void print_summary(const cnn_model *m, const char *path)
 		s = tensor_stats(ti.data, ti.size);
 		printf("  %-*s  %-*s  %13.6g  %13.6g  %13.6g  %13.6g\n", wn,
 		       ti.name, ws, shape, s.min, s.max, s.mean, s.std);
+		print_histogram(ti.data, ti.size, &s);
 	}
 
 	printf("\ntraining:\n");
@@ -355,6 +470,7 @@ static void print_json(const cnn_model *m)
 		json_number(stdout, s.mean);
 		printf(", \"std\": ");
 		json_number(stdout, s.std);
+		json_histogram(stdout, ti.data, ti.size, &s);
 		printf("}");
 	}
 	printf("\n  ],\n");
@@ -409,9 +525,70 @@ static void print_json(const cnn_model *m)
 /* ------------------------------------------------------------------------ */
 /* One tensor                                                               */
 
-/* Prints "NAME SHAPE" then the values; exit status 2 if there is no such
- * tensor (the message lists those there are). */
-static int print_tensor(const cnn_model *m, const char *path, const char *name)
+enum tensor_format { FORMAT_TEXT, FORMAT_CSV, FORMAT_NPY };
+
+/* Finds the tensor called name: 1 and *out filled, or 0. */
+static int find_tensor(const cnn_model *m, const char *name,
+                       cnn_tensor_info *out)
+{
+	for (int i = 0; i < cnn_model_tensor_count(m); i++)
+		if (cnn_model_tensor(m, i, out) == CNN_OK &&
+		    !strcmp(out->name, name))
+			return 1;
+	return 0;
+}
+
+/* The values as CSV: the last dimension as the columns, one row per
+ * combination of the other indices in row-major order (a 1-D tensor is one
+ * row); no header. */
+static void print_csv(const cnn_tensor_info *ti)
+{
+	size_t cols = ti->ndim ? (size_t)ti->shape[ti->ndim - 1] : ti->size;
+	if (!cols)
+		return;
+	for (size_t j = 0; j < ti->size; j++)
+		printf("%s%.9g%s", j % cols ? "," : "", ti->data[j],
+		       (j + 1) % cols ? "" : "\n");
+}
+
+/* The tensor as a NumPy .npy file, format 1.0: the magic "\x93NUMPY", the
+ * version 1 0, the header's length (2 bytes, little-endian), the header (a
+ * Python dict literal padded with spaces and a final newline so that the
+ * data starts at a multiple of 64 bytes), then the values as little-endian
+ * float32 in row-major (C) order. */
+static void print_npy(FILE *f, const cnn_tensor_info *ti)
+{
+	char hdr[256];
+	int k, total;
+
+	k = snprintf(hdr, sizeof hdr,
+	             "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+	for (int i = 0; i < ti->ndim; i++)
+		k += snprintf(hdr + k, sizeof hdr - (size_t)k, "%s%d",
+		              i ? ", " : "", ti->shape[i]);
+	k += snprintf(hdr + k, sizeof hdr - (size_t)k, "%s), }",
+	              ti->ndim == 1 ? "," : "");
+	total = (10 + k + 1 + 63) / 64 * 64; /* magic to newline */
+	while (10 + k + 1 < total)
+		hdr[k++] = ' ';
+	hdr[k++] = '\n';
+	fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+	fputc(k & 0xff, f);
+	fputc(k >> 8, f);
+	fwrite(hdr, 1, (size_t)k, f);
+	for (size_t j = 0; j < ti->size; j++) {
+		uint32_t u;
+		memcpy(&u, &ti->data[j], sizeof u);
+		for (int byte = 0; byte < 4; byte++)
+			fputc((int)(u >> (8 * byte)) & 0xff, f);
+	}
+}
+
+/* Prints tensor name's values in the format; exit status 2 if there is no
+ * such tensor (the message lists those there are). Text is "NAME SHAPE"
+ * then one value per line. */
+static int print_tensor(const cnn_model *m, const char *path, const char *name,
+                        enum tensor_format format)
 {
 	cnn_tensor_info ti;
 	char shape[64];
@@ -419,14 +596,17 @@ static int print_tensor(const cnn_model *m, const char *path, const char *name)
 	size_t j, len, k;
 	char *list;
 
-	for (i = 0; i < nt; i++) {
-		if (cnn_model_tensor(m, i, &ti) != CNN_OK ||
-		    strcmp(ti.name, name) != 0)
-			continue;
-		shape_string(shape, sizeof shape, ti.shape, ti.ndim);
-		printf("%s %s\n", ti.name, shape);
-		for (j = 0; j < ti.size; j++)
-			printf("%.9g\n", ti.data[j]);
+	if (find_tensor(m, name, &ti)) {
+		if (format == FORMAT_CSV) {
+			print_csv(&ti);
+		} else if (format == FORMAT_NPY) {
+			print_npy(stdout, &ti);
+		} else {
+			shape_string(shape, sizeof shape, ti.shape, ti.ndim);
+			printf("%s %s\n", ti.name, shape);
+			for (j = 0; j < ti.size; j++)
+				printf("%.9g\n", ti.data[j]);
+		}
 		return 0;
 	}
 
@@ -445,6 +625,148 @@ static int print_tensor(const cnn_model *m, const char *path, const char *name)
 	     k ? list : "none");
 	free(list);
 	return 2;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Filter images                                                            */
+
+/* Creates the folder dir unless it is one already: 0, or the exit status
+ * after one line. */
+static int make_folder(const char *dir)
+{
+	struct stat st;
+	if (mkdir(dir, 0777) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return fail(1, "%s: cannot create the folder: %s", dir,
+		            strerror(errno));
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return fail(1, "%s: exists and is not a folder", dir);
+	return 0;
+}
+
+/* Draws filter f of a F x C x KH x KW conv weight into pixels (its size
+ * (C * KW + C - 1) * zoom by KH * zoom): channel c's KH x KW tile at cell
+ * column c * (KW + 1), each weight a zoom x zoom block, grey (w - s->min) /
+ * (s->max - s->min) * 255 (128 when max == min), the gaps GAP_GREY. */
+static void draw_filter(uint8_t *pixels, const cnn_tensor_info *ti, int f,
+                        const stats *s, int zoom)
+{
+	int nc = ti->shape[1], kh = ti->shape[2], kw = ti->shape[3];
+	size_t width = (size_t)(nc * kw + nc - 1) * (size_t)zoom;
+	const float *w = ti->data + (size_t)f * (size_t)(nc * kh * kw);
+	double range = s->max - s->min;
+
+	memset(pixels, GAP_GREY, width * (size_t)(kh * zoom));
+	for (int c = 0; c < nc; c++)
+		for (int y = 0; y < kh; y++)
+			for (int x = 0; x < kw; x++, w++) {
+				double g =
+				    range > 0 ? (*w - s->min) / range : 0.5;
+				int v = isfinite(g) ? (int)lround(g * 255) : 0;
+				size_t x0 =
+				    (size_t)(c * (kw + 1) + x) * (size_t)zoom;
+				for (int r = 0; r < zoom; r++)
+					memset(pixels +
+					           ((size_t)(y * zoom + r)) *
+					               width +
+					           x0,
+					       v < 0     ? 0
+					       : v > 255 ? 255
+					                 : v,
+					       (size_t)zoom);
+			}
+}
+
+/* Writes every filter of every conv2d layer as DIR/LAYER_fN.EXT (N from 0),
+ * printing each file's name and size; a note and 0 when there is no conv2d
+ * layer (DIR is then not created). Returns the exit status. */
+static int write_filters(const cnn_model *m, const char *path, const char *dir,
+                         int zoom, int png)
+{
+	cnn_layer_info li;
+	cnn_tensor_info ti;
+	cnn_error err;
+	char name[PATH_MAX + 256], wname[256];
+	size_t dirlen = strlen(dir);
+	int convs = 0, status;
+
+	while (dirlen > 1 && dir[dirlen - 1] == '/')
+		dirlen--; /* "out/" gives "out/conv2d1_f0.png" */
+	for (int i = 0; i < cnn_model_layer_count(m); i++) {
+		uint8_t *pixels;
+		int width, height, nc, kw;
+		stats s;
+
+		if (cnn_model_layer(m, i, &li) != CNN_OK ||
+		    strcmp(li.type, "conv2d") != 0)
+			continue;
+		snprintf(wname, sizeof wname, "%s.weight", li.name);
+		if (!find_tensor(m, wname, &ti) || ti.ndim != 4)
+			return fail(1, "%s: layer %s has no 4-D weight %s",
+			            path, li.name, wname);
+		nc = ti.shape[1];
+		kw = ti.shape[3];
+		if (((long long)nc * (kw + 1) - 1) * zoom > MAX_IMAGE ||
+		    (long long)ti.shape[2] * zoom > MAX_IMAGE)
+			return fail(2,
+			            "%s: the filters of %s would be wider or "
+			            "taller than %d pixels with --zoom %d",
+			            path, li.name, MAX_IMAGE, zoom);
+		if (!convs++ && (status = make_folder(dir)) != 0)
+			return status;
+		width = (nc * (kw + 1) - 1) * zoom;
+		height = ti.shape[2] * zoom;
+		pixels = malloc((size_t)width * (size_t)height);
+		if (!pixels)
+			return fail(1, "out of memory for a %dx%d image", width,
+			            height);
+		s = tensor_stats(ti.data, ti.size);
+		for (int f = 0; f < ti.shape[0]; f++) {
+			cnn_status st;
+			if (snprintf(name, sizeof name, "%.*s/%s_f%d.%s",
+			             (int)dirlen, dir, li.name, f,
+			             png ? "png" : "pgm") >= (int)sizeof name) {
+				free(pixels);
+				return fail(
+				    2, "%s: the folder name is too long", dir);
+			}
+			draw_filter(pixels, &ti, f, &s, zoom);
+			st = png ? cnn_image_write_png(name, pixels, width,
+			                               height, &err)
+			         : cnn_image_write_pgm(name, pixels, width,
+			                               height, &err);
+			if (st != CNN_OK) {
+				free(pixels);
+				return fail_err(&err);
+			}
+			printf("%s: %dx%d\n", name, width, height);
+		}
+		free(pixels);
+	}
+	if (!convs)
+		printf("%s: no conv2d layer, no filter image written\n", path);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Learning curves                                                          */
+
+/* Writes the history as an SVG chart (title: the model's name; the best
+ * epoch marked) and says so; returns the exit status. */
+static int write_plot(const cnn_model *m, const char *file)
+{
+	cnn_train_state ts;
+	cnn_error err;
+	int n = cnn_model_history_count(m);
+
+	cnn_model_train_state(m, &ts);
+	if (cnn_plot_svg(file, cnn_model_name(m), cnn_model_history(m), n,
+	                 ts.best_epoch, &err) != CNN_OK)
+		return fail_err(&err);
+	printf("%s: learning curves of %d epoch%s\n", file, n,
+	       n == 1 ? "" : "s");
+	return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -553,21 +875,45 @@ static int print_diff(const cnn_model *a, const char *pa, const cnn_model *b,
 
 /* ------------------------------------------------------------------------ */
 
+/* Parses --zoom's value, an integer from 1 to MAX_ZOOM; -1 if it is not. */
+static int parse_zoom(const char *s)
+{
+	char *end;
+	long v;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	return errno || end == s || *end || v < 1 || v > MAX_ZOOM ? -1 : (int)v;
+}
+
 int main(int argc, char **argv)
 {
+	enum {
+		OPT_FORMAT = 256,
+		OPT_FILTERS,
+		OPT_ZOOM,
+		OPT_IMAGE_FORMAT,
+		OPT_PLOT
+	};
 	static const struct option longopts[] = {
 	    {"json", no_argument, NULL, 'j'},
 	    {"tensor", required_argument, NULL, 't'},
+	    {"format", required_argument, NULL, OPT_FORMAT},
+	    {"filters", required_argument, NULL, OPT_FILTERS},
+	    {"zoom", required_argument, NULL, OPT_ZOOM},
+	    {"image-format", required_argument, NULL, OPT_IMAGE_FORMAT},
+	    {"plot", required_argument, NULL, OPT_PLOT},
 	    {"diff", no_argument, NULL, 'd'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0}};
 	const char *tensor = NULL, *other = NULL, *path;
-	int diff = 0;
+	const char *format = NULL, *filters = NULL, *plot = NULL;
+	const char *zoom_arg = NULL, *image_format = NULL;
+	enum tensor_format tformat = FORMAT_TEXT;
+	int diff = 0, zoom = 16, png = cnn_have_png();
 	int json = 0, c, status;
 	cnn_model *m;
 	cnn_error err;
-	char buf[1200];
 
 	opterr = 0; /* our own one-line messages */
 	while ((c = getopt_long(argc, argv, ":t:dhV", longopts, NULL)) != -1) {
@@ -577,6 +923,21 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			tensor = optarg;
+			break;
+		case OPT_FORMAT:
+			format = optarg;
+			break;
+		case OPT_FILTERS:
+			filters = optarg;
+			break;
+		case OPT_ZOOM:
+			zoom_arg = optarg;
+			break;
+		case OPT_IMAGE_FORMAT:
+			image_format = optarg;
+			break;
+		case OPT_PLOT:
+			plot = optarg;
 			break;
 		case 'd':
 			diff = 1;
@@ -610,26 +971,60 @@ int main(int argc, char **argv)
 		                   : "expected one checkpoint file");
 	path = argv[optind];
 	other = diff ? argv[optind + 1] : NULL;
-	if (!!json + !!tensor + diff > 1)
+	if (!!json + !!tensor + diff + !!filters + !!plot > 1)
+		return fail(2, "--json, --tensor, --diff, --filters and --plot "
+		               "exclude each other");
+	if (format && !tensor)
+		return fail(2, "--format needs --tensor NAME (see --help)");
+	if ((zoom_arg || image_format) && !filters)
+		return fail(2, "%s needs --filters DIR (see --help)",
+		            zoom_arg ? "--zoom" : "--image-format");
+	if (format && !strcmp(format, "csv"))
+		tformat = FORMAT_CSV;
+	else if (format && !strcmp(format, "npy"))
+		tformat = FORMAT_NPY;
+	else if (format && strcmp(format, "text") != 0)
 		return fail(2,
-		            "--json, --tensor and --diff exclude each other");
+		            "--format: expected text, csv or npy, got \"%s\"",
+		            format);
+	if (tformat == FORMAT_NPY && isatty(STDOUT_FILENO))
+		return fail(2, "--format npy: standard output is a terminal; "
+		               "redirect it to a file");
+	if (zoom_arg && (zoom = parse_zoom(zoom_arg)) < 0)
+		return fail(2,
+		            "--zoom: expected an integer from 1 to %d, got "
+		            "\"%s\"",
+		            MAX_ZOOM, zoom_arg);
+	if (image_format && !strcmp(image_format, "pgm"))
+		png = 0;
+	else if (image_format && !strcmp(image_format, "png"))
+		png = 1;
+	else if (image_format)
+		return fail(2,
+		            "--image-format: expected png or pgm, got \"%s\"",
+		            image_format);
+	if (png && !cnn_have_png())
+		return fail(2, "--image-format png: this libcnn was built "
+		               "without libpng (use pgm)");
 
 	if (cnn_model_load(&m, path, NULL, 0, &err) != CNN_OK)
-		return fail(cnn_status_exit_code(err.status), "%s",
-		            cnn_error_string(&err, buf, sizeof buf));
+		return fail_err(&err);
 
 	status = 0;
 	if (other) {
 		cnn_model *m2;
 		if (cnn_model_load(&m2, other, NULL, 0, &err) != CNN_OK) {
 			cnn_model_free(m);
-			return fail(cnn_status_exit_code(err.status), "%s",
-			            cnn_error_string(&err, buf, sizeof buf));
+			return fail_err(&err);
 		}
 		status = print_diff(m, path, m2, other);
 		cnn_model_free(m2);
 	} else if (tensor)
-		status = print_tensor(m, path, tensor);
+		status = print_tensor(m, path, tensor, tformat);
+	else if (filters)
+		status = write_filters(m, path, filters, zoom, png);
+	else if (plot)
+		status = write_plot(m, plot);
 	else if (json)
 		print_json(m);
 	else
