@@ -15,6 +15,7 @@
 #include "internal.h"
 
 #include "bytes.h"
+#include "scratch.h"
 #include "tap.h"
 
 #include <dirent.h>
@@ -40,22 +41,11 @@ static const char *tiny_yaml =
     "  - {type: softmax}\n"
     "training: {epochs: 3, batch_size: 4, seed: 7}\n";
 
-static char dir[400];
 static char msg[1200];
 
 static const char *errstr(const cnn_error *err)
 {
 	return cnn_error_string(err, msg, sizeof msg);
-}
-
-/* A path in the scratch folder (one of a few rotating buffers). */
-static const char *tmp_path(const char *name)
-{
-	static char buf[4][512];
-	static int k;
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-	return buf[k];
 }
 
 static cnn_model *build_model(void)
@@ -207,37 +197,6 @@ static int gzip_to(const char *path, const uint8_t *p, size_t n)
 	return gzclose(g) == Z_OK ? 0 : -1;
 }
 
-/* Number of entries in the scratch folder whose name contains s. */
-static int count_files(const char *s)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (strstr(e->d_name, s))
-			n++;
-	closedir(d);
-	return n;
-}
-
-static void remove_dir(void)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[1024];
-	if (!d)
-		return;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-			snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-			unlink(p);
-		}
-	closedir(d);
-	rmdir(dir);
-}
-
 /* ------------------------------------------------------------------------ */
 /* Editing records                                                          */
 
@@ -367,8 +326,8 @@ int main(void)
 		ok(0, "mkdtemp: %s", strerror(errno));
 		return done();
 	}
-	ckpt = strdup(tmp_path("good.ckpt.gz"));
-	crafted = strdup(tmp_path("crafted.ckpt.gz"));
+	ckpt = strdup(P("good.ckpt.gz"));
+	crafted = strdup(P("crafted.ckpt.gz"));
 
 	/* ------------------------------------------------------------ */
 	/* Round trip                                                   */
@@ -387,11 +346,10 @@ int main(void)
 	if (m2) {
 		ok(same_state(m, m2),
 		   "the loaded state equals the saved one bit for bit");
-		ok(cnn_model_save(m2, tmp_path("again.ckpt.gz"), &err) ==
-		       CNN_OK,
+		ok(cnn_model_save(m2, P("again.ckpt.gz"), &err) == CNN_OK,
 		   "the loaded model saves again");
 		good = slurp(ckpt, &glen);
-		bad = slurp(tmp_path("again.ckpt.gz"), &rlen);
+		bad = slurp(P("again.ckpt.gz"), &rlen);
 		ok(good && bad && glen == rlen && !memcmp(good, bad, glen),
 		   "saving the same state twice gives the same bytes");
 		free(good);
@@ -426,10 +384,9 @@ int main(void)
 	/* A model without best weights round-trips without them. */
 	m->has_best = 0;
 	m->best_epoch = 0;
-	st = cnn_model_save(m, tmp_path("nobest.ckpt.gz"), &err);
+	st = cnn_model_save(m, P("nobest.ckpt.gz"), &err);
 	if (st == CNN_OK)
-		st = cnn_model_load(&m2, tmp_path("nobest.ckpt.gz"), NULL, 0,
-		                    &err);
+		st = cnn_model_load(&m2, P("nobest.ckpt.gz"), NULL, 0, &err);
 	ok(st == CNN_OK && m2->has_best == 0 && m2->best_epoch == 0 &&
 	       !memcmp(m2->params, m->params, m->n_params * 4),
 	   "without best weights: %s", st ? errstr(&err) : "ok");
@@ -738,7 +695,7 @@ int main(void)
 
 	/* ------------------------------------------------------------ */
 	/* Files that are not checkpoints                               */
-	expect(tmp_path("missing.ckpt.gz"), CNN_ERR_IO,
+	expect(P("missing.ckpt.gz"), CNN_ERR_IO,
 	       "cannot open checkpoint: No such file or directory",
 	       "a missing file is an I/O error");
 	spit(crafted, "name: x\n", 8);
@@ -755,7 +712,7 @@ int main(void)
 	/* ------------------------------------------------------------ */
 	/* Saving that fails                                            */
 	{
-		const char *p = tmp_path("no/such/folder/x.ckpt.gz");
+		const char *p = P("no/such/folder/x.ckpt.gz");
 		snprintf(
 		    want, sizeof want,
 		    "%s: cannot write checkpoint: No such file or directory",
@@ -803,7 +760,7 @@ int main(void)
 		free(after);
 	}
 	if (geteuid() != 0) {
-		const char *sub = tmp_path("ro");
+		const char *sub = P("ro");
 		char p[300];
 		snprintf(p, sizeof p, "%s/x.ckpt.gz", sub);
 		mkdir(sub, 0500);

@@ -9,6 +9,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "internal.h"
+#include "scratch.h"
 #include "tap.h"
 
 #include <stdlib.h>
@@ -16,21 +17,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static char dir[64];
 static char made[128][96]; /* files to remove at the end */
 static int n_made;
-
-/* dir/name in a rotating set of static buffers. */
-static const char *P(const char *name)
-{
-	static char bufs[8][160];
-	static int k;
-	char *b = bufs[k++ % 8];
-	if (snprintf(b, sizeof bufs[0], "%s/%s", dir, name) >=
-	    (int)sizeof bufs[0])
-		abort();
-	return b;
-}
 
 static void remember(const char *name)
 {

@@ -17,6 +17,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "internal.h"
+#include "scratch.h"
 #include "tap.h"
 
 #include <dirent.h>
@@ -26,34 +27,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
-
-static char dir[512];
-
-/* dir/name in a rotating set of static buffers. */
-static const char *P(const char *name)
-{
-	static char bufs[8][700];
-	static int k;
-	char *b = bufs[k++ % 8];
-	if (snprintf(b, sizeof bufs[0], "%s/%s", dir, name) >=
-	    (int)sizeof bufs[0])
-		abort();
-	return b;
-}
-
-/* Removes dir and everything in it (it holds plain files only). */
-static void remove_dir(void)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	if (!d)
-		return;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			unlink(P(e->d_name));
-	closedir(d);
-	rmdir(dir);
-}
 
 static void die(const char *what)
 {

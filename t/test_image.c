@@ -15,6 +15,7 @@
 #include <config.h>
 
 #include "cnn.h"
+#include "scratch.h"
 #include "tap.h"
 
 #include <dirent.h>
@@ -31,20 +32,6 @@
 #include <png.h>
 #include <zlib.h>
 #endif
-
-static char dir[64];
-
-/* dir/name in a rotating set of static buffers. */
-static const char *P(const char *name)
-{
-	static char bufs[8][160];
-	static int k;
-	char *b = bufs[k++ % 8];
-	if (snprintf(b, sizeof bufs[0], "%s/%s", dir, name) >=
-	    (int)sizeof bufs[0])
-		abort();
-	return b;
-}
 
 /* The one-line message of err. */
 static const char *msg(const cnn_error *err)
@@ -180,7 +167,7 @@ static void test_write_errors(writer_fn write, const char *ext,
 {
 	uint8_t *px = pattern(28, 28, 3), *old, *now;
 	size_t old_len, now_len;
-	char name[64], text[256];
+	char name[64], text[600];
 	cnn_error err;
 	cnn_status st;
 
@@ -565,7 +552,7 @@ static void test_png_errors(void)
 	uint8_t *good, *px, *b;
 	size_t len, i, k, idat = 0;
 	int c, w, h;
-	char text[256];
+	char text[600];
 	cnn_error err;
 	cnn_status st;
 

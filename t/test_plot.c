@@ -16,6 +16,7 @@
 
 #include "internal.h"
 
+#include "scratch.h"
 #include "tap.h"
 
 #include <ctype.h>
@@ -29,22 +30,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char dir[400];
 static char msg[1200];
 
 static const char *errstr(const cnn_error *err)
 {
 	return cnn_error_string(err, msg, sizeof msg);
-}
-
-/* A path in the output folder (one of a few rotating buffers). */
-static const char *out_path(const char *name)
-{
-	static char buf[4][512];
-	static int k;
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-	return buf[k];
 }
 
 /* The whole file at path as a NUL-terminated string, or NULL. */
@@ -86,37 +76,6 @@ static int has_nocase(const char *s, const char *needle)
 	return 0;
 }
 
-/* How many files in the folder have pattern in their name. */
-static int count_files(const char *pattern)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (strstr(e->d_name, pattern))
-			n++;
-	closedir(d);
-	return n;
-}
-
-static void remove_dir(void)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[1024];
-	if (!d)
-		return;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-			snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-			unlink(p);
-		}
-	closedir(d);
-	rmdir(dir);
-}
-
 /* A plausible run of n epochs of a small CNN on MNIST: the loss falls
  * from about 0.3 towards 0.02, the accuracies rise from about 93% towards
  * 99% with some noise, the validation one peaking at 98.40% in epoch 38
@@ -151,12 +110,12 @@ static char *plot(const char *name, const char *title,
                   const cnn_epoch_metrics *h, int n, int best)
 {
 	cnn_error err;
-	cnn_status st = cnn_plot_svg(out_path(name), title, h, n, best, &err);
+	cnn_status st = cnn_plot_svg(P(name), title, h, n, best, &err);
 	char *s;
 	if (!ok(st == CNN_OK, "%s: written (%s)", name,
 	        st == CNN_OK ? "ok" : errstr(&err)))
 		return NULL;
-	s = slurp(out_path(name), NULL);
+	s = slurp(P(name), NULL);
 	ok(s && strstr(s, "<svg xmlns=\"http://www.w3.org/2000/svg\"") &&
 	       strstr(s, "viewBox=") && strstr(s, "</svg>\n"),
 	   "%s: an SVG document", name);
@@ -300,25 +259,21 @@ int main(int argc, char **argv)
 	   "no path: usage error");
 	ok(cnn_plot_svg("", "t", h, 3, 0, &err) == CNN_ERR_USAGE,
 	   "empty path: usage error");
-	ok(cnn_plot_svg(out_path("u.svg"), "t", h, -1, 0, &err) ==
-	       CNN_ERR_USAGE,
+	ok(cnn_plot_svg(P("u.svg"), "t", h, -1, 0, &err) == CNN_ERR_USAGE,
 	   "n < 0: usage error");
-	ok(cnn_plot_svg(out_path("u.svg"), "t", NULL, 3, 0, &err) ==
-	       CNN_ERR_USAGE,
+	ok(cnn_plot_svg(P("u.svg"), "t", NULL, 3, 0, &err) == CNN_ERR_USAGE,
 	   "no history: usage error");
-	ok(cnn_plot_svg(out_path("u.svg"), "t", h, 3, -1, &err) ==
-	       CNN_ERR_USAGE,
+	ok(cnn_plot_svg(P("u.svg"), "t", h, 3, -1, &err) == CNN_ERR_USAGE,
 	   "a best epoch < 0: usage error");
-	ok(cnn_plot_svg(out_path("u.svg"), "t", h, 3, 4, &err) ==
-	           CNN_ERR_USAGE &&
+	ok(cnn_plot_svg(P("u.svg"), "t", h, 3, 4, &err) == CNN_ERR_USAGE &&
 	       strstr(errstr(&err), "best epoch 4 is not in 0..3"),
 	   "a best epoch > n: usage error: %s", msg);
-	ok(access(out_path("u.svg"), F_OK) != 0, "... and nothing written");
+	ok(access(P("u.svg"), F_OK) != 0, "... and nothing written");
 
 	/* ------------------------------------------------------------ */
 	/* Writes that fail                                             */
 	{
-		const char *p = out_path("no/such/folder/x.svg");
+		const char *p = P("no/such/folder/x.svg");
 		snprintf(want, sizeof want,
 		         "%s: cannot write plot: No such file or directory", p);
 		ok(cnn_plot_svg(p, "t", h, 50, 38, &err) == CNN_ERR_IO &&
@@ -342,7 +297,7 @@ int main(int argc, char **argv)
 	/* A write that fails half way (a file size limit, like a full
 	 * disk): the previous plot must survive intact. */
 	{
-		const char *p = out_path("run50.svg");
+		const char *p = P("run50.svg");
 		struct rlimit old, lim;
 		size_t before_len = 0, after_len = 0;
 		char *before = slurp(p, &before_len), *after;
@@ -368,7 +323,7 @@ int main(int argc, char **argv)
 		free(after);
 	}
 	if (geteuid() != 0) {
-		const char *sub = out_path("ro");
+		const char *sub = P("ro");
 		char p[600];
 		snprintf(p, sizeof p, "%s/x.svg", sub);
 		mkdir(sub, 0500);
@@ -380,7 +335,7 @@ int main(int argc, char **argv)
 		ok(1, "a plot into a read-only folder # SKIP running as root");
 	}
 	{
-		const char *p = out_path("mode.svg");
+		const char *p = P("mode.svg");
 		struct stat sb;
 		ok(cnn_plot_svg(p, "t", h, 5, 0, &err) == CNN_OK &&
 		       chmod(p, 0640) == 0 &&
