@@ -8,12 +8,14 @@
 #    (libFuzzer) and runs each for FUZZ_SECONDS (`make -j2 fuzz` runs two at
 #    a time); FUZZ_FLAGS adds libFuzzer options (e.g. -jobs=2, -dict=FILE).
 
-FUZZ_NAMES = yaml checkpoint idx csv
+FUZZ_NAMES = yaml checkpoint idx csv png
 FUZZ_COMMON = fuzz/fuzz.h fuzz/fuzz_util.c
-FUZZ_LIBS = lib/libcnn.la $(YAML_LIBS) $(ZLIB_LIBS) $(LIBM)
+# The library's own dependencies are named too (libtool also finds them in
+# libcnn.la for the -static links); PNG_LIBS is empty --without-png.
+FUZZ_LIBS = lib/libcnn.la $(YAML_LIBS) $(ZLIB_LIBS) $(PNG_LIBS) $(LIBM)
 
 check_PROGRAMS += fuzz/replay_yaml fuzz/replay_checkpoint fuzz/replay_idx \
-	fuzz/replay_csv
+	fuzz/replay_csv fuzz/replay_png
 fuzz_replay_yaml_SOURCES = fuzz/replay.c fuzz/fuzz_yaml.c $(FUZZ_COMMON)
 fuzz_replay_yaml_LDADD = $(FUZZ_LIBS)
 fuzz_replay_yaml_LDFLAGS = -static
@@ -27,6 +29,9 @@ fuzz_replay_idx_LDFLAGS = -static
 fuzz_replay_csv_SOURCES = fuzz/replay.c fuzz/fuzz_csv.c $(FUZZ_COMMON)
 fuzz_replay_csv_LDADD = $(FUZZ_LIBS)
 fuzz_replay_csv_LDFLAGS = -static
+fuzz_replay_png_SOURCES = fuzz/replay.c fuzz/fuzz_png.c $(FUZZ_COMMON)
+fuzz_replay_png_LDADD = $(FUZZ_LIBS)
+fuzz_replay_png_LDFLAGS = -static
 
 EXTRA_DIST += fuzz/run.sh fuzz/corpus fuzz/regressions
 
@@ -36,10 +41,10 @@ FUZZ_FLAGS =
 if FUZZING
 # Built only by `make fuzz` (EXTRA_PROGRAMS), linked with libFuzzer's main.
 FUZZERS = fuzz/fuzz_yaml fuzz/fuzz_checkpoint fuzz/fuzz_idx \
-	fuzz/fuzz_csv
+	fuzz/fuzz_csv fuzz/fuzz_png
 EXTRA_PROGRAMS += $(FUZZERS)
 CLEANFILES += fuzz/fuzz_yaml$(EXEEXT) fuzz/fuzz_checkpoint$(EXEEXT) \
-	fuzz/fuzz_idx$(EXEEXT) fuzz/fuzz_csv$(EXEEXT)
+	fuzz/fuzz_idx$(EXEEXT) fuzz/fuzz_csv$(EXEEXT) fuzz/fuzz_png$(EXEEXT)
 FUZZ_LINK = -static -fsanitize=fuzzer
 fuzz_fuzz_yaml_SOURCES = fuzz/fuzz_yaml.c $(FUZZ_COMMON)
 fuzz_fuzz_yaml_LDADD = $(FUZZ_LIBS)
@@ -53,6 +58,9 @@ fuzz_fuzz_idx_LDFLAGS = $(FUZZ_LINK)
 fuzz_fuzz_csv_SOURCES = fuzz/fuzz_csv.c $(FUZZ_COMMON)
 fuzz_fuzz_csv_LDADD = $(FUZZ_LIBS)
 fuzz_fuzz_csv_LDFLAGS = $(FUZZ_LINK)
+fuzz_fuzz_png_SOURCES = fuzz/fuzz_png.c $(FUZZ_COMMON)
+fuzz_fuzz_png_LDADD = $(FUZZ_LIBS)
+fuzz_fuzz_png_LDFLAGS = $(FUZZ_LINK)
 
 # One rule per target, so that `make -j2 fuzz` runs two at a time; each
 # prints its summary line. fuzz/run.sh says where everything goes.
@@ -65,16 +73,20 @@ fuzz-idx: fuzz/fuzz_idx$(EXEEXT)
 	@$(FUZZ_RUN) idx $(FUZZ_SECONDS) $(srcdir) $(FUZZ_FLAGS)
 fuzz-csv: fuzz/fuzz_csv$(EXEEXT)
 	@$(FUZZ_RUN) csv $(FUZZ_SECONDS) $(srcdir) $(FUZZ_FLAGS)
-fuzz: fuzz-yaml fuzz-checkpoint fuzz-idx fuzz-csv
+fuzz-png: fuzz/fuzz_png$(EXEEXT)
+	@$(FUZZ_RUN) png $(FUZZ_SECONDS) $(srcdir) $(FUZZ_FLAGS)
+fuzz: fuzz-yaml fuzz-checkpoint fuzz-idx fuzz-csv fuzz-png
 
 # Removes the work corpora, the artifacts and the logs of `make fuzz`
 # (not done by `make clean`: a work corpus is worth keeping).
 fuzz-clean:
 	-rm -rf fuzz/work fuzz/artifacts
-	-rm -f fuzz/yaml.log fuzz/checkpoint.log fuzz/idx.log fuzz/csv.log
+	-rm -f fuzz/yaml.log fuzz/checkpoint.log fuzz/idx.log fuzz/csv.log \
+	    fuzz/png.log
 else
-fuzz fuzz-yaml fuzz-checkpoint fuzz-idx fuzz-csv fuzz-clean:
+fuzz fuzz-yaml fuzz-checkpoint fuzz-idx fuzz-csv fuzz-png fuzz-clean:
 	@echo "make fuzz: not a fuzzing build; configure one with: ./configure CC=clang --enable-fuzzing (needs Debian's clang and libclang-rt-14-dev)" >&2; exit 1
 endif
 
-.PHONY: fuzz fuzz-yaml fuzz-checkpoint fuzz-idx fuzz-csv fuzz-clean
+.PHONY: fuzz fuzz-yaml fuzz-checkpoint fuzz-idx fuzz-csv fuzz-png \
+	fuzz-clean
