@@ -4,7 +4,7 @@
  *
  *     cc -o classify classify.c $(pkg-config --cflags --libs libcnn)
  *     ./classify mnist_cnn.ckpt.gz seven.pgm
- *     seven.pgm: class 7 (probability 0.9991)
+ *     seven.pgm: class 7 (probability 1.0000)
  *
  * The image is a PGM file (P5 or P2), or a PNG file when the library was
  * built with libpng (cnn_have_png()); it must have exactly the size the model

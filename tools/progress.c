@@ -42,8 +42,9 @@ void progress_init(progress *p, FILE *out)
 	p->out = out;
 	p->width = terminal_width(out);
 	/* one width for the whole run, so that the bar does not jitter: what
-	 * the text around it leaves (about 67 columns at most), in [8, 30] */
-	p->bar = p->width - 1 - 67;
+	 * the text around it usually leaves (it takes about 70 columns), in
+	 * [8, 30]; progress_update narrows it for a line that would not fit */
+	p->bar = p->width - 1 - 70;
 	if (p->bar < 8)
 		p->bar = 8;
 	if (p->bar > 30)
@@ -92,7 +93,10 @@ void progress_update(progress *p, const cnn_batch_progress *b)
 	         " %zu/%zu %s img/s loss %.4f train %.2f%% %s", b->batch,
 	         b->batches, rate, b->loss, 100.0 * b->accuracy, eta);
 
-	const int bar = p->bar;
+	int bar = p->bar;
+	int room = p->width - 1 - (int)strlen(prefix) - 2 - (int)strlen(tail);
+	if (bar > room)
+		bar = room < 5 ? 5 : room;
 	int full =
 	    b->batches
 	        ? (int)((double)bar * (double)b->batch / (double)b->batches)

@@ -3,15 +3,15 @@
  *
  * One line on the stream (stderr), redrawn in place with a carriage return
  * after training batches, at most every 0.1 s and always after the last
- * batch of an epoch:
+ * batch of an epoch; on an 80-column terminal:
  *
- *   epoch 3/50 [#######.....] 234/469 24.1k img/s loss 0.1234 train 96.12% ETA
- * 0:04
+ *   epoch 1/1 [###......] 196/469 243.0k img/s loss 0.5851 train 82.89% ...
  *
- * (the bar is wider on a wider terminal; the line is cut to the terminal's
- * width, never wrapped). progress_clear() erases it
- * before anything else is printed, so that the per-epoch lines on stdout are
- * left alone when both streams go to the terminal.
+ * then "ETA 0:00", or "evaluating" after the last batch. The bar is wider
+ * on a wider terminal; the line is cut to the terminal's width, never
+ * wrapped. progress_clear() erases it before anything else is printed, so
+ * that the per-epoch lines on stdout are left alone when both streams go to
+ * the terminal.
  */
 #ifndef CNN_PROGRESS_H
 #define CNN_PROGRESS_H
