@@ -102,6 +102,34 @@ TAP_UNUSED static void layer_defaults(cnn_layer *l)
 	l->stride[0] = l->stride[1] = 1;
 }
 
+/* configure() on a layer parsed from YAML text; on failure err holds the
+ * error. Returns its status (CNN_ERR_USAGE if the type is unknown). */
+TAP_UNUSED static cnn_status configure_yaml(cnn_layer *l, const char *yaml,
+                                            cnn_error *err)
+{
+	cnn_tree tree;
+	const cnn_layer_ops *ops;
+	cnn_status st;
+	cnn_node *type;
+
+	layer_defaults(l);
+	cnn_err_clear(err);
+	if ((st = cnn_tree_parse(&tree, yaml, strlen(yaml), "layer.yaml", err)))
+		return st;
+	type = cnn_map_get(tree.root, "type");
+	ops = type ? cnn_layer_find(type->value) : NULL;
+	if (!ops) {
+		cnn_tree_free(&tree);
+		return CNN_ERR_USAGE;
+	}
+	l->ops = ops;
+	l->node = tree.root;
+	st = ops->configure(l, ops->type, err);
+	l->node = NULL;
+	cnn_tree_free(&tree);
+	return st;
+}
+
 TAP_UNUSED static cnn_layer conv_layer(int filters, int kh, int kw, int sh,
                                        int sw, int ph, int pw, int bias)
 {

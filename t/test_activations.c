@@ -663,33 +663,6 @@ static void test_dropout_grad(void)
 /* ======================================================================== */
 /* Configuration                                                            */
 
-/* configure() on a layer parsed from YAML text; on failure err holds the
- * error. Returns its status (CNN_ERR_USAGE if the type is unknown). */
-static cnn_status configure_yaml(cnn_layer *l, const char *yaml, cnn_error *err)
-{
-	cnn_tree tree;
-	const cnn_layer_ops *ops;
-	cnn_status st;
-	cnn_node *type;
-
-	layer_defaults(l);
-	cnn_err_clear(err);
-	if ((st = cnn_tree_parse(&tree, yaml, strlen(yaml), "layer.yaml", err)))
-		return st;
-	type = cnn_map_get(tree.root, "type");
-	ops = type ? cnn_layer_find(type->value) : NULL;
-	if (!ops) {
-		cnn_tree_free(&tree);
-		return CNN_ERR_USAGE;
-	}
-	l->ops = ops;
-	l->node = tree.root;
-	st = ops->configure(l, ops->type, err);
-	l->node = NULL;
-	cnn_tree_free(&tree);
-	return st;
-}
-
 /* configure fails with exactly the message want ("file:line:col: path:
  * message"). */
 static void config_error(const char *yaml, const char *want)

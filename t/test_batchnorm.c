@@ -483,8 +483,9 @@ static void test_single(void)
 
 static cnn_tree tree;
 
-/* configure() on a layer parsed from YAML text; returns its status. */
-static cnn_status configure_yaml(cnn_layer *l, const char *yaml, cnn_error *err)
+/* configure() of batchnorm on a layer parsed from YAML text, with the
+ * initialisers spec.c sets first; returns its status. */
+static cnn_status configure_bn(cnn_layer *l, const char *yaml, cnn_error *err)
 {
 	cnn_status st;
 
@@ -517,8 +518,8 @@ static void test_configure(void)
 	       strstr(cnn_layer_types(), "batchnorm"),
 	   "batchnorm is registered");
 
-	st = configure_yaml(&l, "type: batchnorm\nname: bn1\ninput: conv1\n",
-	                    &err);
+	st = configure_bn(&l, "type: batchnorm\nname: bn1\ninput: conv1\n",
+	                  &err);
 	ok(st == CNN_OK && l.momentum == 0.1 && l.epsilon == 1e-5 &&
 	       l.weight_init.type == CNN_INIT_CONSTANT &&
 	       l.weight_init.a == 1.0 && l.bias_init.type == CNN_INIT_ZEROS,
@@ -526,11 +527,11 @@ static void test_configure(void)
 	   "(%s)",
 	   st ? err.message : "ok");
 
-	st = configure_yaml(&l,
-	                    "type: batchnorm\nmomentum: 0.01\nepsilon: 0.001\n"
-	                    "weight_init: {type: uniform, low: 0.5}\n"
-	                    "bias_init: {type: constant, value: 0.25}\n",
-	                    &err);
+	st = configure_bn(&l,
+	                  "type: batchnorm\nmomentum: 0.01\nepsilon: 0.001\n"
+	                  "weight_init: {type: uniform, low: 0.5}\n"
+	                  "bias_init: {type: constant, value: 0.25}\n",
+	                  &err);
 	ok(st == CNN_OK && l.momentum == 0.01 && l.epsilon == 0.001 &&
 	       l.weight_init.type == CNN_INIT_UNIFORM &&
 	       l.weight_init.a == 0.5 &&
@@ -538,7 +539,7 @@ static void test_configure(void)
 	   "configure: momentum, epsilon, weight_init, bias_init (%s)",
 	   st ? err.message : "ok");
 
-	st = configure_yaml(&l, "type: batchnorm\nmomentum: 1.5\n", &err);
+	st = configure_bn(&l, "type: batchnorm\nmomentum: 1.5\n", &err);
 	ok(st == CNN_ERR_CONFIG && !strcmp(err.path, "batchnorm.momentum") &&
 	       !strcmp(err.message,
 	               "expected a number from 0 to 1, got \"1.5\"") &&
@@ -546,30 +547,30 @@ static void test_configure(void)
 	   "configure: momentum out of [0, 1]: \"%s: %s\" at line %d", err.path,
 	   err.message, err.line);
 
-	st = configure_yaml(&l, "type: batchnorm\nepsilon: 0\n", &err);
+	st = configure_bn(&l, "type: batchnorm\nepsilon: 0\n", &err);
 	ok(st == CNN_ERR_CONFIG && !strcmp(err.path, "batchnorm.epsilon") &&
 	       !strcmp(err.message,
 	               "expected a number greater than 0, got \"0\"") &&
 	       err.line == 2,
 	   "configure: epsilon 0: \"%s: %s\"", err.path, err.message);
 
-	st = configure_yaml(&l, "type: batchnorm\nepsilon: -1e-3\n", &err);
+	st = configure_bn(&l, "type: batchnorm\nepsilon: -1e-3\n", &err);
 	ok(st == CNN_ERR_CONFIG && strstr(err.message, "greater than 0"),
 	   "configure: negative epsilon: \"%s\"", err.message);
 
-	st = configure_yaml(&l, "type: batchnorm\nepsilon: small\n", &err);
+	st = configure_bn(&l, "type: batchnorm\nepsilon: small\n", &err);
 	ok(st == CNN_ERR_CONFIG && strstr(err.message, "expected a number") &&
 	       strstr(err.message, "small"),
 	   "configure: epsilon not a number: \"%s\"", err.message);
 
-	st = configure_yaml(&l, "type: batchnorm\nname: b\nmomentun: 0.1\n",
-	                    &err);
+	st =
+	    configure_bn(&l, "type: batchnorm\nname: b\nmomentun: 0.1\n", &err);
 	ok(st == CNN_ERR_CONFIG &&
 	       strstr(err.message, "unknown key \"momentun\"") &&
 	       strstr(err.message, "momentum") && err.line == 3,
 	   "configure: unknown key at its line: \"%s\"", err.message);
 
-	st = configure_yaml(&l, "type: batchnorm\nunits: 3\n", &err);
+	st = configure_bn(&l, "type: batchnorm\nunits: 3\n", &err);
 	ok(st == CNN_ERR_CONFIG && strstr(err.message, "unknown key"),
 	   "configure: units is not a batchnorm key: \"%s\"", err.message);
 }
