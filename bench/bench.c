@@ -38,7 +38,7 @@
  * (2 for a bad command line).
  */
 #define _POSIX_C_SOURCE 200809L
-#include "internal.h"
+#include "model.h"
 
 #include <dirent.h>
 #include <errno.h>

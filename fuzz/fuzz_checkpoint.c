@@ -14,7 +14,7 @@
  * A loaded model is asked for the tensors and state the tools print.
  */
 #include "fuzz.h"
-#include "internal.h"
+#include "model.h"
 
 #include "bytes.h"
 

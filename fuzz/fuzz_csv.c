@@ -15,7 +15,7 @@
  * A loaded dataset's samples and labels are all read.
  */
 #include "fuzz.h"
-#include "internal.h"
+#include "model.h"
 
 #include <stdlib.h>
 #include <string.h>

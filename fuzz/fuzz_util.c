@@ -6,7 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "fuzz.h"
-#include "internal.h"
+#include "model.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
  * the library's memory limit instead of being allocated.
  */
 #include "fuzz.h"
-#include "internal.h"
+#include "model.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -23,7 +23,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "internal.h"
+#include "model.h"
 
 #include "bytes.h"
 

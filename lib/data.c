@@ -13,7 +13,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "internal.h"
+#include "data.h"
+#include "rng.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -421,15 +422,6 @@ int cnn_dataset_label(const cnn_dataset *d, size_t i)
 /* ------------------------------------------------------------------------ */
 /* Augmentation                                                             */
 
-/* The splitmix64 finaliser: a bijection of 64-bit words that mixes every
- * input bit into every output bit. */
-static uint64_t mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
 /* The shift of one training sample: *dy and *dx, each in [-max, max], from a
  * counter-based hash of (seed, epoch, index), where index is the sample's
  * position in the training set (not in the epoch's shuffled order) and
@@ -447,11 +439,11 @@ void cnn_augment_draw(uint64_t seed, uint64_t epoch, uint64_t index, int max,
 	if (max <= 0)
 		return;
 	span = 2 * (uint64_t)max + 1;
-	h = mix64(seed + UINT64_C(0x9e3779b97f4a7c15));
-	h = mix64(h ^ (epoch + UINT64_C(0x3c6ef372fe94f82a)));
-	h = mix64(h ^ (index + UINT64_C(0xdaa66d2c7ddf743f)));
-	*dy = (int)(mix64(h + 1) % span) - max;
-	*dx = (int)(mix64(h + 2) % span) - max;
+	h = cnn_mix64(seed + UINT64_C(0x9e3779b97f4a7c15));
+	h = cnn_mix64(h ^ (epoch + UINT64_C(0x3c6ef372fe94f82a)));
+	h = cnn_mix64(h ^ (index + UINT64_C(0xdaa66d2c7ddf743f)));
+	*dy = (int)(cnn_mix64(h + 1) % span) - max;
+	*dx = (int)(cnn_mix64(h + 2) % span) - max;
 }
 
 /* Writes one sample of shape[0] channels of shape[1] x shape[2] bytes

@@ -15,7 +15,7 @@
  *    column (cell number), e.g. "train.csv:7:301: pixel value 256 is out of
  *    range 0..255".
  */
-#include "internal.h"
+#include "data.h"
 
 #include <limits.h>
 #include <stdlib.h>

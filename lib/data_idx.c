@@ -13,7 +13,7 @@
  *    the file really holds, and a gzip bomb stops at the claimed size.
  *  - The file must hold exactly the header's bytes, no more, no less.
  */
-#include "internal.h"
+#include "data.h"
 
 #include <stdlib.h>
 #include <string.h>

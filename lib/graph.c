@@ -17,7 +17,7 @@
  *    and added in chunk order, so results never depend on the thread count.
  */
 #define _DEFAULT_SOURCE /* sysconf(_SC_PHYS_PAGES) */
-#include "internal.h"
+#include "model.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -622,10 +622,8 @@ static void combine_stats(cnn_model *m, int p, int count)
 /* A step's seed for dropout: the training seed and the step, mixed. */
 static uint64_t step_seed(const cnn_model *m)
 {
-	uint64_t z = m->spec.seed * 0x9e3779b97f4a7c15ULL + m->step + 1;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return cnn_mix64(m->spec.seed * UINT64_C(0x9e3779b97f4a7c15) + m->step +
+	                 1);
 }
 
 /* Forward, loss and backward for the n samples in act[0] with their labels

@@ -22,7 +22,7 @@
 
 #include <config.h>
 
-#include "internal.h"
+#include "io.h"
 
 #include "bytes.h"
 

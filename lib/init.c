@@ -3,7 +3,7 @@
  * "bias_init:" from the YAML tree, filling parameter arrays from the model's
  * RNG, and describing an initialiser in one line for the tools.
  */
-#include "internal.h"
+#include "init.h"
 
 #include <float.h>
 #include <math.h>

@@ -1,7 +1,9 @@
 /*
- * kernels.h - the hot loops of libcnn beyond the three declared in
- * internal.h (cnn_gemm, cnn_im2col, cnn_col2im). Private to the library: the
- * layers in layers/ call these, and nothing here allocates, prints or exits.
+ * kernels.h - the hot loops of libcnn: GEMM, im2col, convolution, pooling,
+ * activations, dropout masks and batch normalisation. Private to the
+ * library: the layers in layers/ (and the optimiser) call these. Nothing here
+ * knows the model, allocates, prints or exits; the header includes only the
+ * counter hash (rng.h) and the standard headers.
  *
  * Invariants
  *  - Row-major float buffers; activations batch-major, each sample CHW.
@@ -14,50 +16,25 @@
 #ifndef CNN_KERNELS_H
 #define CNN_KERNELS_H
 
-#include "internal.h"
+#include "rng.h"
 
-#include <limits.h>
 #include <stddef.h>
-
-/* The largest tensor (per sample, per parameter tensor, per scratch matrix)
- * the layers accept, in floats: 2^31 - 1, so that every matrix dimension and
- * leading dimension fits an int. */
-#define CNN_MAX_FLOATS ((size_t)INT_MAX)
-
-/* *acc *= v unless the product would exceed CNN_MAX_FLOATS (then *acc is
- * left alone and 0 is returned). For shape checks in the layers' infer. */
-static inline int cnn_size_mul(size_t *acc, size_t v)
-{
-	if (v != 0 && *acc > CNN_MAX_FLOATS / v)
-		return 0;
-	*acc *= v;
-	return 1;
-}
+#include <stdint.h>
 
 /* ------------------------------------------------------------------------ */
-/* Shape helpers for the layers' infer (layers/registry.c)                  */
+/* GEMM and im2col                                                          */
 
-/* Sets l->in_size from l->in_shape; CNN_ERR_CONFIG (at l->node, path) if a
- * dimension is not positive or the sample has more than CNN_MAX_FLOATS. */
-cnn_status cnn_layer_input_size(cnn_layer *l, const char *path, cnn_error *err);
-/* Sets l->out_shape to (c, h, w) and l->out_size, with the same checks. */
-cnn_status cnn_layer_output_shape(cnn_layer *l, const char *path, long long c,
-                                  long long h, long long w, cnn_error *err);
-/* Reads bias, weight_init and bias_init, the keys of layers with weights. */
-cnn_status cnn_layer_configure_params(cnn_layer *l, const char *path,
-                                      cnn_error *err);
-/* Sets the parameter fields of a layer without parameters. */
-void cnn_layer_no_params(cnn_layer *l);
-/* configure of kinds with no keys of their own (type, name, input). */
-cnn_status cnn_layer_configure_plain(cnn_layer *l, const char *path,
-                                     cnn_error *err);
-/* infer of element-wise kinds: output shape = input shape, no parameters. */
-cnn_status cnn_layer_infer_same(cnn_layer *l, const char *path, cnn_error *err);
-/* configure and infer of the pooling kinds (maxpool, avgpool): keys size
- * and stride (default: size), no padding, the window must fit the input. */
-cnn_status cnn_layer_pool_configure(cnn_layer *l, const char *path,
-                                    cnn_error *err);
-cnn_status cnn_layer_pool_infer(cnn_layer *l, const char *path, cnn_error *err);
+/* C[M x N] = beta * C + A' * B' where A' is A (M x K, lda) or, if ta, A^T
+ * with A stored K x M; likewise B' is B (K x N, ldb) or, if tb, B^T with B
+ * stored N x K. beta is 0 (overwrite, C need not be initialised) or 1. */
+void cnn_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+/* Unfolds one CHW image into columns: col[(c*kh + i)*kw + j][oy*ow + ox]. */
+void cnn_im2col(const float *x, int c, int h, int w, int kh, int kw, int sh,
+                int sw, int ph, int pw, int oh, int ow, float *col);
+/* The adjoint of im2col: adds columns back into dx (which it first zeroes). */
+void cnn_col2im(const float *col, int c, int h, int w, int kh, int kw, int sh,
+                int sw, int ph, int pw, int oh, int ow, float *dx);
 
 /* ------------------------------------------------------------------------ */
 /* Instruction sets                                                         */
@@ -138,9 +115,6 @@ typedef struct cnn_pool_geom {
 	int oh, ow; /* output plane */
 } cnn_pool_geom;
 
-/* The geometry of a pooling layer whose shapes are inferred. */
-void cnn_layer_pool_geom(const cnn_layer *l, cnn_pool_geom *g);
-
 /* Max over each window, for planes planes (n * channels) of h x w. */
 void cnn_maxpool_forward(const cnn_pool_geom *g, const float *x, float *y,
                          size_t planes);
@@ -204,23 +178,6 @@ void cnn_global_avgpool_forward(const float *x, float *y, size_t planes,
 /* Every float of plane p of dx = dy[p] / size. */
 void cnn_global_avgpool_backward(const float *dy, float *dx, size_t planes,
                                  size_t size);
-
-/* A counter-based hash: splitmix64's finaliser applied to the seed, plus the
- * counter times the golden-ratio increment, finalised again. The same
- * (seed, counter) always gives the same 64 bits; nearby counters give
- * unrelated ones. */
-static inline uint64_t cnn_hash64(uint64_t seed, uint64_t counter)
-{
-	uint64_t z = seed;
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	z ^= z >> 31;
-	z += (counter + 1) * UINT64_C(0x9e3779b97f4a7c15);
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
 
 /* Inverted dropout's mask applied to n samples of size floats: value e of
  * sample j is kept, times 1 / (1 - rate), when the top 53 bits of

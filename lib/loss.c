@@ -6,7 +6,7 @@
  * that each chunk computes its own part (see graph.c); both count correct
  * argmax predictions, which is what accuracy means for a classifier.
  */
-#include "internal.h"
+#include "model.h"
 
 #include <math.h>
 

@@ -2,7 +2,7 @@
  * model.c - a model's life cycle (from YAML, free) and the public accessors
  * the tools use to inspect it.
  */
-#include "internal.h"
+#include "model.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -22,7 +22,7 @@
  * operations in the same order as they always have (the reference run is
  * reproduced bit for bit).
  */
-#include "internal.h"
+#include "model.h"
 
 #include <math.h>
 

@@ -11,7 +11,7 @@
  *    which rejects (rarely) to stay unbiased: the stream is a pure function
  *    of the seed and the sequence of calls.
  */
-#include "internal.h"
+#include "rng.h"
 
 #include <math.h>
 
@@ -23,11 +23,7 @@ static uint64_t rotl(uint64_t x, int k)
 /* One step of splitmix64: advances *x and returns the next output. */
 static uint64_t splitmix64(uint64_t *x)
 {
-	uint64_t z = (*x += UINT64_C(0x9e3779b97f4a7c15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
+	return cnn_mix64(*x += UINT64_C(0x9e3779b97f4a7c15));
 }
 
 /* Fills the four state words from splitmix64 started at seed. splitmix64 is

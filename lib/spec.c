@@ -7,7 +7,7 @@
  * its own.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "internal.h"
+#include "model.h"
 
 #include <errno.h>
 #include <float.h>

@@ -13,7 +13,7 @@
  * step) to continue as if it had never stopped.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "internal.h"
+#include "model.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -12,7 +12,7 @@
  * spec.c and the layers validate the tree.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "internal.h"
+#include "tree.h"
 
 #include <errno.h>
 #include <float.h>

@@ -13,7 +13,7 @@
 #ifndef CNN_GRADCHECK_H
 #define CNN_GRADCHECK_H
 
-#include "internal.h"
+#include "model.h"
 #include "tap.h"
 
 #include <math.h>

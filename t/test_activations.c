@@ -11,8 +11,7 @@
  * Inputs of leaky_relu and elu are kept away from their kink at 0.
  */
 #include "gradcheck.h"
-#include "internal.h"
-#include "kernels.h"
+#include "model.h"
 #include "tap.h"
 
 #include <float.h>

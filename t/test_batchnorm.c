@@ -11,8 +11,7 @@
  * same way into the second half of l->stats, and backward on each chunk.
  */
 #include "gradcheck.h"
-#include "internal.h"
-#include "kernels.h"
+#include "model.h"
 #include "tap.h"
 
 #include <math.h>

@@ -14,7 +14,7 @@
  *    statistics included), same evaluation.
  */
 #define _DEFAULT_SOURCE /* mkdtemp */
-#include "internal.h"
+#include "model.h"
 #include "tap.h"
 
 #include <math.h>

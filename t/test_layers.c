@@ -9,8 +9,7 @@
  * and max pooling are chosen away from their kinks (zero, ties).
  */
 #include "gradcheck.h"
-#include "internal.h"
-#include "kernels.h"
+#include "model.h"
 #include "tap.h"
 
 #include <math.h>

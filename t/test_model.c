@@ -6,7 +6,7 @@
  * independently here in double precision; and the softmax cross-entropy on
  * logits of +-1e4.
  */
-#include "internal.h"
+#include "model.h"
 #include "tap.h"
 
 #include <math.h>

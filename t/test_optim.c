@@ -8,7 +8,7 @@
  * from a hand-made history; and the configuration errors, by message and
  * position.
  */
-#include "internal.h"
+#include "model.h"
 #include "tap.h"
 
 #include <math.h>

@@ -14,7 +14,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "internal.h"
+#include "model.h"
 
 #include "scratch.h"
 #include "tap.h"

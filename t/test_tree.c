@@ -6,7 +6,7 @@
  * (each NAME.yaml with its exact one-line message in NAME.expected).
  */
 #define _POSIX_C_SOURCE 200809L
-#include "internal.h"
+#include "model.h"
 #include "tap.h"
 
 #include <dirent.h>

@@ -5,7 +5,7 @@
  * Shapes: every input (C, H, W), the same; the output too. Backward: each
  * input's gradient is dy.
  */
-#include "kernels.h"
+#include "layer.h"
 
 #include <string.h>
 

@@ -7,7 +7,7 @@
  * spreads dy / (KH * KW) over the window, accumulating where windows
  * overlap.
  */
-#include "kernels.h"
+#include "layer.h"
 
 static void avgpool_forward(cnn_layer *l, const float *x, float *y, int n,
                             float *ws)

@@ -22,7 +22,7 @@
  * Workspace (5C floats, recomputed by forward and backward): mean, 1/std,
  * gamma/std, mean of dy, mean of dy*xhat.
  */
-#include "kernels.h"
+#include "layer.h"
 
 #include <float.h>
 #include <math.h>

@@ -6,7 +6,7 @@
  * input 0's channels first. Backward: each input's gradient is its slice of
  * dy.
  */
-#include "kernels.h"
+#include "layer.h"
 
 #include <string.h>
 

@@ -11,7 +11,7 @@
  * a GEMM. The workspace is the kernels' scratch for the whole call (n
  * samples); nothing is allocated.
  */
-#include "kernels.h"
+#include "layer.h"
 
 static const char *const conv_keys[] = {
     "type",    "name", "input",       "filters",   "kernel", "stride",

@@ -5,7 +5,7 @@
  * flattened), y (n, units) i.e. (units, 1, 1) per sample. Weights
  * (units, in), bias (units). Everything is a GEMM (kernels.c); no workspace.
  */
-#include "kernels.h"
+#include "layer.h"
 
 static const char *const dense_keys[] = {
     "type", "name", "input", "units", "bias", "weight_init", "bias_init", NULL};

@@ -17,7 +17,7 @@
  *    dropout layers of the same size from dropping the same positions.
  *  - Backward: dx = dy * mask / (1 - rate); in evaluation dx = dy.
  */
-#include "kernels.h"
+#include "layer.h"
 
 #include <float.h>
 #include <string.h>

@@ -6,7 +6,7 @@
  * l->alpha). Shapes: any (C, H, W), unchanged. Backward: dx = dy where
  * x > 0, else dy * alpha * exp(x) (the kink at 0 takes the left side).
  */
-#include "kernels.h"
+#include "layer.h"
 
 #include <float.h>
 

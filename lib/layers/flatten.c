@@ -3,7 +3,7 @@
  * data of a sample is already contiguous in CHW order, so forward and
  * backward are plain copies.
  */
-#include "kernels.h"
+#include "layer.h"
 
 #include <string.h>
 

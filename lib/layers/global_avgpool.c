@@ -5,7 +5,7 @@
  * Shapes: x (n, C, H, W) -> y (n, C, 1, 1). Backward: every cell of plane
  * c gets dy[c] / (H * W).
  */
-#include "kernels.h"
+#include "layer.h"
 
 /* Output (C, 1, 1). */
 static cnn_status gap_infer(cnn_layer *l, const char *path, cnn_error *err)

@@ -6,7 +6,7 @@
  * Shapes: any (C, H, W), unchanged. Backward: dx = dy where x > 0, else
  * slope * dy (the kink at 0 gets the slope).
  */
-#include "kernels.h"
+#include "layer.h"
 
 static const char *const leaky_keys[] = {"type", "name", "input", "slope",
                                          NULL};

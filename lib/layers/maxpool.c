@@ -6,7 +6,7 @@
  * Backward sends each dy to the first maximum (row-major) of its window,
  * recomputed from x (no stored indices), accumulating where windows overlap.
  */
-#include "kernels.h"
+#include "layer.h"
 
 static void pool_forward(cnn_layer *l, const float *x, float *y, int n,
                          float *ws)

@@ -7,7 +7,7 @@
  *    list of names given in messages follows the table's order.
  *  - A kind's ops->type equals the name it is registered under.
  */
-#include "kernels.h"
+#include "layer.h"
 
 #include <string.h>
 

@@ -4,7 +4,7 @@
  * Shapes: any (C, H, W), unchanged. Backward: dx = dy where x > 0, else 0
  * (the kink at 0 gets gradient 0).
  */
-#include "kernels.h"
+#include "layer.h"
 
 static void relu_forward(cnn_layer *l, const float *x, float *y, int n,
                          float *ws)

@@ -4,7 +4,7 @@
  * Shapes: any (C, H, W), unchanged. Backward: dx = dy * y * (1 - y), from the
  * output y.
  */
-#include "kernels.h"
+#include "layer.h"
 
 static void sigmoid_forward(cnn_layer *l, const float *x, float *y, int n,
                             float *ws)

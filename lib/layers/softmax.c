@@ -7,7 +7,7 @@
  * dx = y * (dy - sum(dy * y)); the trainer fuses softmax with cross-entropy
  * separately and need not call it.
  */
-#include "kernels.h"
+#include "layer.h"
 
 static cnn_status softmax_infer(cnn_layer *l, const char *path, cnn_error *err)
 {

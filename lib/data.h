@@ -1,0 +1,48 @@
+/*
+ * data.h - data sets (data.c, data_idx.c, data_csv.c): the readers fill one
+ * u8 store; augmentation turns samples into floats.
+ */
+#ifndef CNN_DATA_H
+#define CNN_DATA_H
+
+#include "io.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cnn_dataset {
+	size_t n;
+	int shape[3];       /* channels, height, width */
+	size_t sample_size; /* c*h*w bytes */
+	uint8_t *pixels;    /* n * sample_size */
+	uint8_t *labels;    /* n */
+	int classes;        /* labels are < classes */
+};
+
+/* Both readers fill a zeroed *d from src (see cnn_data_source in cnn.h); on
+ * failure *d holds nothing to free. */
+cnn_status cnn_idx_load(cnn_dataset *d, const cnn_data_source *src,
+                        cnn_error *err);
+cnn_status cnn_csv_load(cnn_dataset *d, const cnn_data_source *src,
+                        cnn_error *err);
+/* The same from memory (for the fuzzers, and whoever has the bytes): the
+ * files' content, not compressed, with src->images, src->labels or
+ * src->path naming them in messages. cnn_idx_parse: labels NULL reads images
+ * only (every label 0). The bytes need no terminator. */
+cnn_status cnn_idx_parse(cnn_dataset *d, const uint8_t *images, size_t n_images,
+                         const uint8_t *labels, size_t n_labels,
+                         const cnn_data_source *src, cnn_error *err);
+cnn_status cnn_csv_parse(cnn_dataset *d, const uint8_t *text, size_t len,
+                         const cnn_data_source *src, cnn_error *err);
+
+/* Augmentation (data.c). cnn_augment_draw: the shift (*dy, *dx), each in
+ * [-max, max], of training sample index in epoch (1-based) under seed, a
+ * stateless hash of the three. cnn_augment_shift: one CHW sample of bytes
+ * into floats times scale, shifted dy rows down and dx columns right, zero
+ * filled (dy = dx = 0: a plain scaled copy). */
+void cnn_augment_draw(uint64_t seed, uint64_t epoch, uint64_t index, int max,
+                      int *dy, int *dx);
+void cnn_augment_shift(float *dst, const uint8_t *src, const int shape[3],
+                       float scale, int dy, int dx);
+
+#endif /* CNN_DATA_H */

@@ -1,0 +1,258 @@
+/*
+ * model.h - the model: the validated spec (spec.c), the graph (graph.c), the
+ * loss (loss.c), the optimiser (optim.c), training (train.c), building and
+ * freeing (model.c) and checkpoints (checkpoint.c).
+ */
+#ifndef CNN_MODEL_H
+#define CNN_MODEL_H
+
+#include "data.h"
+#include "layer.h"
+#include "tree.h"
+
+typedef enum cnn_loss_type {
+	CNN_LOSS_CROSS_ENTROPY,
+	CNN_LOSS_MSE
+} cnn_loss_type;
+typedef enum cnn_reduction { CNN_REDUCE_MEAN, CNN_REDUCE_SUM } cnn_reduction;
+typedef enum cnn_opt_type {
+	CNN_OPT_ADAM,
+	CNN_OPT_SGD,
+	CNN_OPT_ADAMW,
+	CNN_OPT_RMSPROP
+} cnn_opt_type;
+/* The learning-rate schedule (optimizer.schedule; see cnn_optim_rate). */
+typedef enum cnn_sched_type {
+	CNN_SCHED_CONSTANT,
+	CNN_SCHED_STEP,
+	CNN_SCHED_EXPONENTIAL,
+	CNN_SCHED_COSINE
+} cnn_sched_type;
+typedef enum cnn_keep { CNN_KEEP_BEST, CNN_KEEP_LAST } cnn_keep;
+
+typedef struct cnn_data_spec {
+	int present;
+	char format[8];            /* "idx" or "csv" */
+	char images[CNN_PATH_MAX]; /* idx */
+	char labels[CNN_PATH_MAX]; /* idx */
+	char path[CNN_PATH_MAX];   /* csv */
+	int header;                /* csv: 1, 0, -1 detect */
+	int label_column;          /* csv */
+	double scale;              /* pixel multiplier, default 1/255 */
+	long limit;                /* use only the first limit samples; 0 all */
+	int shift; /* augment.shift (train only): the largest random shift in
+	              pixels, 0..8; 0 off */
+} cnn_data_spec;
+
+typedef struct cnn_spec {
+	char name[CNN_NAME_MAX];
+	int input[3]; /* channels, height, width */
+
+	int n_layers;
+	cnn_layer *layers; /* configured (hyperparameters only), n_layers */
+
+	cnn_loss_type loss;
+	cnn_reduction reduction; /* default mean */
+
+	cnn_opt_type optimizer;
+	double learning_rate;    /* 0.001 */
+	double beta1, beta2;     /* 0.9, 0.999 */
+	double epsilon;          /* 1e-8 */
+	int epsilon_inside_sqrt; /* 0: lr*m/(sqrt(v)+eps); 1: lr*m/sqrt(v+eps)
+	                          */
+	int bias_correction;     /* 1 */
+	double momentum;         /* sgd, rmsprop: 0 */
+	int nesterov;            /* sgd: 0 */
+	double alpha;            /* rmsprop: 0.99 */
+	double weight_decay;     /* 0 (adamw: 0.01); L2, adamw: decoupled */
+	double clip_norm;        /* 0: off; else the largest gradient norm */
+	cnn_sched_type schedule; /* constant */
+	int sched_step_epochs;   /* step: epochs between decays */
+	double sched_gamma;      /* step: 0.1; exponential: 0.95 */
+	double sched_min_lr;     /* cosine: 0 */
+	double warmup_epochs;    /* 0: no linear warm-up */
+
+	int epochs;       /* 10 */
+	int batch_size;   /* 32 */
+	int shuffle;      /* 1 */
+	uint64_t seed;    /* 1 */
+	cnn_keep keep;    /* best */
+	int patience;     /* early stopping: 0 off, else epochs to wait */
+	double min_delta; /* early stopping: the least improvement, 0 */
+
+	cnn_data_spec train, test;
+	double validation; /* 0: none; < 1: fraction; >= 1: count */
+
+	char checkpoint[CNN_PATH_MAX]; /* resolved; default NAME.ckpt.gz */
+	int checkpoint_every;          /* epochs between saves, 1 */
+	int checkpoint_every_batches;  /* batches between saves in an epoch,
+	                                  0: only at the end of epochs */
+} cnn_spec;
+
+/* Validates the tree into spec (which it zeroes first). Resolves relative
+ * paths: against the YAML file's folder for nodes from the file, against the
+ * current directory for overrides, and writes the absolute result back into
+ * the tree so that the embedded description is self-contained. Layers are
+ * configured but not shape-checked (see cnn_graph_build). */
+cnn_status cnn_spec_from_tree(cnn_spec *spec, cnn_tree *tree, cnn_error *err);
+void cnn_spec_free(cnn_spec *spec);
+
+/* ======================================================================== */
+/* The model (model.c, graph.c, optim.c, train.c)                           */
+
+/* A named slice of the model's arenas: a layer's weight, bias or part of
+ * its state ("conv1.weight", "bn1.running_var"). */
+typedef struct cnn_tensor_slot {
+	const char *name; /* points into the layer */
+	int ndim;
+	int shape[CNN_MAX_DIMS];
+	size_t off, n; /* floats */
+	int trainable;
+} cnn_tensor_slot;
+
+/* What one thread needs to run a chunk of a batch through the graph. */
+typedef struct cnn_chunk {
+	cnn_layer *layers; /* copies of the model's layers, with dw and db
+	                      pointing into grads and pass to &pass */
+	float *grads;      /* n_params */
+	float *ws;         /* the layers' workspace for one chunk */
+	float *dtmp;       /* gradients to be added into dact (merges) */
+	double *acc;       /* a batch-statistics layer's sums over the chunk */
+	cnn_pass pass;
+	double loss;    /* summed loss of the chunk */
+	size_t correct; /* correct predictions in the chunk */
+} cnn_chunk;
+
+/* How a batch of n samples is cut: *count chunks of *size samples (the last
+ * one smaller). Depends on n only, never on the number of threads. */
+void cnn_chunk_plan(int n, int *count, int *size);
+
+struct cnn_model {
+	cnn_tree tree; /* the description, after overrides */
+	char *yaml;    /* tree emitted as text */
+	cnn_spec spec;
+	int n_layers;
+	cnn_layer *layers; /* == spec.layers */
+	int classes;
+
+	/* Arenas of n_params floats, same order: the n_trainable parameters
+	 * (layer by layer, weight then bias), then the layers' state. */
+	size_t n_params, n_trainable;
+	cnn_tensor_slot *tensors; /* every named slice, in arena order */
+	int n_tensors;
+	double *stats; /* the batch totals of batch-statistics layers */
+	int n_sync;    /* how many layers have batch statistics */
+	int *sync;     /* their indexes, ascending */
+	int grad_act;  /* the activation the loss writes its gradient into */
+	float *params, *grads, *m1, *m2, *best;
+	float *weights; /* the arena the layers compute with: params or best */
+	int has_best;
+
+	/* Training state. */
+	int epoch;     /* epochs completed */
+	uint64_t step; /* optimiser steps */
+	/* Batches in one epoch, ceil(training samples / batch_size), set by
+	 * cnn_model_train: the learning-rate schedule counts epochs in steps
+	 * with it. 0 until then (the schedule then takes 1). */
+	size_t batches_per_epoch;
+	cnn_rng rng; /* for shuffling (and init, before training); when
+	                epoch_pos > 0, its state at the start of the epoch
+	                in progress, which resuming shuffles again */
+	/* An epoch interrupted by a save (checkpoint.every_batches, a stop
+	 * request): the training samples done in epoch + 1 and the sums of
+	 * their loss, correct predictions and seconds. All 0 between epochs. */
+	uint64_t epoch_pos;
+	int loaded_version; /* of the checkpoint loaded, 0 if none */
+	double epoch_loss;
+	uint64_t epoch_correct;
+	double epoch_seconds;
+	int best_epoch;
+	double best_accuracy;
+	cnn_epoch_metrics *history;
+	int n_history;
+
+	/* Buffers for one batch of up to batch_cap samples. */
+	int batch_cap;
+	float **act;     /* act[0] = input, act[i+1] = output of layer i */
+	float **dact;    /* gradients, same shapes */
+	uint8_t *labels; /* the batch's labels */
+
+	/* A batch is cut into chunks (cnn_chunk_plan) that threads process
+	 * whole, each into its own gradient arena; the arenas are then summed
+	 * in chunk order, so the result does not depend on the thread count. */
+	int n_chunks; /* allocated */
+	cnn_chunk *chunks;
+};
+
+/* Builds the graph from model->spec: shape inference layer by layer (errors
+ * name the layer and its YAML position), the tensors, the parameter arenas,
+ * initialisation from m->rng (layer order, weight then bias; state from
+ * each kind's reset_state). */
+cnn_status cnn_graph_build(cnn_model *m, cnn_error *err);
+/* (Re)allocates the batch buffers for batches of up to n samples. */
+cnn_status cnn_graph_reserve(cnn_model *m, int n, cnn_error *err);
+/* Forward pass in evaluation mode of n samples in m->act[0], the chunks in
+ * parallel; returns the output (probabilities when the last layer is
+ * softmax). */
+const float *cnn_graph_forward(cnn_model *m, int n);
+/* Makes the layers compute with the weights in arena (m->params or m->best). */
+void cnn_graph_use(cnn_model *m, float *arena);
+/* Frees the arenas and batch buffers. */
+void cnn_graph_free(cnn_model *m);
+
+/* Forward in training mode, loss and backward for the n samples in act[0]
+ * labelled m->labels: overwrites m->grads with the batch loss's gradient
+ * (per loss.reduction) and returns the summed loss; adds the number of
+ * correct predictions to *correct. Updates batch-statistics layers' running
+ * state. Deterministic whatever the number of threads. */
+double cnn_graph_gradient(cnn_model *m, int n, size_t *correct);
+
+/* The loss (loss.c) of the samples [s0, s0 + n) of the batch, from the
+ * graph's output in m->act and the labels in m->labels: returns their
+ * summed loss and adds their correct (argmax) predictions to *correct, and
+ * to confusion (classes x classes, row = label) if not NULL. If grad is not
+ * NULL, writes g times the gradient of their loss with respect to
+ * act[m->grad_act] into grad's rows [s0, s0 + n). */
+double cnn_loss_chunk(const cnn_model *m, int s0, int n, float g, float *grad,
+                      size_t *correct, uint64_t *confusion);
+/* The activation whose gradient cnn_loss_chunk writes: the logits (the
+ * softmax's input) for cross_entropy, fused with the softmax, else the
+ * output. Checks that the last layer suits the loss. */
+cnn_status cnn_loss_check(cnn_model *m, cnn_error *err);
+
+/* One optimiser step on the trainable parameters with the gradients in
+ * m->grads (which it may clip and add L2 decay to, in place). */
+void cnn_optim_step(cnn_model *m);
+/* The learning rate of optimiser step m->step (1 for the first step), from
+ * optimizer.learning_rate, the schedule and its warm-up. (optim.c) */
+double cnn_optim_rate(const cnn_model *m);
+/* Whether early stopping (training.early_stopping) ends training after the
+ * epochs in m->history; if so, and the pointers are not NULL, the epoch of
+ * the last improvement, its accuracy and the set it was measured on
+ * ("validation", "test" or "training"). (optim.c) */
+int cnn_early_stop(const cnn_model *m, int *best_epoch, double *best_accuracy,
+                   const char **set);
+
+/* A model with everything but the graph, from a tree (used by
+ * cnn_model_from_yaml and the checkpoint loader). Takes ownership of tree. */
+cnn_status cnn_model_from_tree(cnn_model **out, cnn_tree *tree, cnn_error *err);
+
+/* Checks that a checkpoint can be written at path before training starts:
+ * path is a regular file or absent, and a temporary file can be created in
+ * its folder (it is removed). CNN_ERR_IO "PATH: cannot write checkpoint:
+ * REASON" otherwise. */
+cnn_status cnn_checkpoint_check_target(const char *path, cnn_error *err);
+
+/* Builds a model from the bytes of a checkpoint file (file_len bytes, read
+ * from path, which only names it in messages), as cnn_model_load does.
+ * Order: decompress, verify every record, parse the embedded description
+ * and apply the overrides, build the model, then copy tensors and state
+ * into it. Damage is CNN_ERR_CORRUPT naming the file and what was being
+ * read (an embedded description that does not parse, or does not build
+ * without overrides, too); errors in the overrides keep their own status. */
+cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
+                                size_t file_len, const char *path,
+                                const char *const *overrides, int n_overrides,
+                                cnn_error *err);
+
+#endif /* CNN_MODEL_H */
