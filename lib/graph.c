@@ -197,8 +197,7 @@ static cnn_status lay_out(cnn_model *m, cnn_error *err)
 
 	m->tensors = calloc((size_t)m->n_layers * 4 + 1, sizeof *m->tensors);
 	if (!m->tensors)
-		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "out of memory");
+		return cnn_err_nomem(err, NULL, NULL);
 	for (int i = 0; i < m->n_layers; i++) {
 		cnn_layer *l = &m->layers[i];
 		snprintf(l->weight_name, sizeof l->weight_name, "%s.weight",
@@ -304,8 +303,7 @@ static cnn_status plan_sync(cnn_model *m, cnn_error *err)
 	}
 	return CNN_OK;
 nomem:
-	return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-	                   "out of memory");
+	return cnn_err_nomem(err, NULL, NULL);
 }
 
 /* Infers every layer's shapes in graph order, lays out and allocates the
@@ -335,9 +333,8 @@ cnn_status cnn_graph_build(cnn_model *m, cnn_error *err)
 	m->m2 = calloc(1, bytes);
 	m->best = calloc(1, bytes);
 	if (!m->params || !m->grads || !m->m1 || !m->m2 || !m->best)
-		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "out of memory for %zu parameters",
-		                   m->n_params);
+		return cnn_err(err, CNN_ERR_NOMEM,
+		               "out of memory for %zu parameters", m->n_params);
 	cnn_graph_use(m, m->params);
 
 	for (int i = 0; i < m->n_layers; i++) {
@@ -443,8 +440,8 @@ cnn_status cnn_graph_reserve(cnn_model *m, int n, cnn_error *err)
 	m->batch_cap = n;
 	return CNN_OK;
 nomem:
-	return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-	                   "out of memory for batches of %d samples", n);
+	return cnn_err(err, CNN_ERR_NOMEM,
+	               "out of memory for batches of %d samples", n);
 }
 
 /* ======================================================================== */

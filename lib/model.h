@@ -229,7 +229,7 @@ double cnn_optim_rate(const cnn_model *m);
 /* Whether early stopping (training.early_stopping) ends training after the
  * epochs in m->history; if so, and the pointers are not NULL, the epoch of
  * the last improvement, its accuracy and the set it was measured on
- * ("validation", "test" or "training"). (optim.c) */
+ * ("validation", "test" or "training"). (train.c) */
 int cnn_early_stop(const cnn_model *m, int *best_epoch, double *best_accuracy,
                    const char **set);
 

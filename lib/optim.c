@@ -1,7 +1,7 @@
 /*
  * optim.c - the optimisers, each one flat loop over the parameter arena;
  * gradient clipping and weight decay before them; the learning-rate
- * schedule; the early-stopping rule.
+ * schedule. (Early stopping is training policy: train.c.)
  *
  * m->grads holds the gradient of the batch loss (summed or averaged over
  * the batch according to loss.reduction, see train.c); m->m1 and m->m2 are
@@ -262,56 +262,4 @@ void cnn_optim_step(cnn_model *m)
 		rmsprop_step(m, lr);
 		break;
 	}
-}
-
-/* ======================================================================== */
-/* Early stopping                                                           */
-
-/* The accuracy that picks the best epoch, as finish_epoch in train.c does:
- * validation when there is a split, else test, else training. */
-static double selected(const cnn_epoch_metrics *e, const char **set)
-{
-	if (e->val_accuracy >= 0) {
-		*set = "validation";
-		return e->val_accuracy;
-	}
-	if (e->test_accuracy >= 0) {
-		*set = "test";
-		return e->test_accuracy;
-	}
-	*set = "training";
-	return e->train_accuracy;
-}
-
-/* Walks the history: the reference is the first epoch, replaced by any
- * later epoch whose accuracy exceeds it by more than min_delta. Training
- * stops once patience epochs have followed the reference (never with
- * patience 0). The reference is reported whenever the history is not
- * empty. Depends on the history alone, so a resumed run decides as the
- * uninterrupted one did. */
-int cnn_early_stop(const cnn_model *m, int *best_epoch, double *best_accuracy,
-                   const char **set)
-{
-	const cnn_spec *s = &m->spec;
-	const cnn_epoch_metrics *h = m->history;
-	const char *name = "training";
-	int best = 0;
-
-	if (m->n_history <= 0)
-		return 0;
-	double ref = selected(&h[0], &name);
-	for (int i = 1; i < m->n_history; i++) {
-		double a = selected(&h[i], &name);
-		if (a > ref + s->min_delta) {
-			ref = a;
-			best = i;
-		}
-	}
-	if (best_epoch)
-		*best_epoch = h[best].epoch;
-	if (best_accuracy)
-		*best_accuracy = ref;
-	if (set)
-		*set = name;
-	return s->patience > 0 && m->n_history - 1 - best >= s->patience;
 }

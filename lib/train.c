@@ -4,8 +4,10 @@
  * One epoch: shuffle the training indices with the model's RNG, run the
  * mini-batches (the last one partial), then evaluate on the validation split
  * and the test set, record the metrics, keep the best weights and save a
- * checkpoint. Everything that changes the weights is deterministic: the RNG
- * is our own and the kernels never split a sum between threads.
+ * checkpoint; stop early when the selected accuracy has not improved for
+ * training.early_stopping.patience epochs. Everything that changes the weights
+ * is deterministic: the RNG is our own and the kernels never split a sum
+ * between threads.
  *
  * Resuming is exact: every epoch's order is the base order permuted by the
  * RNG alone, so a checkpoint needs only the RNG's state at the start of the
@@ -111,8 +113,8 @@ static cnn_status run_data_load(const cnn_model *m, run_data *d, cnn_error *err)
 	d->order = malloc((n ? n : 1) * sizeof *d->order);
 	d->val = malloc((k ? k : 1) * sizeof *d->val);
 	if (!d->order || !d->val) {
-		cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		            "out of memory for %zu sample indices", n);
+		cnn_err(err, CNN_ERR_NOMEM,
+		        "out of memory for %zu sample indices", n);
 		goto fail;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -130,8 +132,7 @@ static cnn_status run_data_load(const cnn_model *m, run_data *d, cnn_error *err)
 		memcpy(d->val, d->order + (n - k), k * sizeof *d->val);
 		unsigned char *held = calloc(n, 1);
 		if (!held) {
-			cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-			            "out of memory");
+			cnn_err_nomem(err, NULL, NULL);
 			goto fail;
 		}
 		for (size_t i = 0; i < k; i++)
@@ -146,8 +147,8 @@ static cnn_status run_data_load(const cnn_model *m, run_data *d, cnn_error *err)
 	d->n_val = k;
 	d->base = malloc((n ? n : 1) * sizeof *d->base);
 	if (!d->base) {
-		cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		            "out of memory for %zu sample indices", n);
+		cnn_err(err, CNN_ERR_NOMEM,
+		        "out of memory for %zu sample indices", n);
 		goto fail;
 	}
 	memcpy(d->base, d->order, d->n_train * sizeof *d->base);
@@ -220,8 +221,7 @@ static cnn_status push_history(cnn_model *m, const cnn_epoch_metrics *e,
 	cnn_epoch_metrics *h =
 	    realloc(m->history, ((size_t)m->n_history + 1) * sizeof *h);
 	if (!h)
-		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "out of memory");
+		return cnn_err_nomem(err, NULL, NULL);
 	h[m->n_history++] = *e;
 	m->history = h;
 	return CNN_OK;
@@ -310,8 +310,8 @@ static cnn_status train_epoch(cnn_model *m, run_data *d, const char *ckpt,
 		/* nothing is saved after divergence: the file keeps the last
 		 * good state */
 		if (!isfinite(bl))
-			return cnn_err_set(
-			    err, CNN_ERR_DIVERGED, ckpt, 0, 0, NULL,
+			return cnn_err_file(
+			    err, CNN_ERR_DIVERGED, ckpt,
 			    "training diverged: the loss is %s in epoch %d, "
 			    "batch %zu; this checkpoint keeps the last good "
 			    "state",
@@ -319,8 +319,8 @@ static cnn_status train_epoch(cnn_model *m, run_data *d, const char *ckpt,
 		bad = first_nonfinite(m->params, m->n_params);
 		if (bad < m->n_params) {
 			param_name(m, bad, what, sizeof what);
-			return cnn_err_set(
-			    err, CNN_ERR_DIVERGED, ckpt, 0, 0, NULL,
+			return cnn_err_file(
+			    err, CNN_ERR_DIVERGED, ckpt,
 			    "training diverged: %s is %s after epoch %d, batch "
 			    "%zu; this checkpoint keeps the last good state",
 			    what, isnan(m->params[bad]) ? "NaN" : "infinite",
@@ -351,12 +351,12 @@ static cnn_status train_epoch(cnn_model *m, run_data *d, const char *ckpt,
 		if (stop_requested(opts)) {
 			if (save_in_epoch(m, &start, ckpt, err) != CNN_OK)
 				return err->status;
-			return cnn_err_set(err, CNN_ERR_INTERRUPTED, ckpt, 0, 0,
-			                   NULL,
-			                   "training stopped in epoch %d after "
-			                   "batch %zu of %zu; this checkpoint "
-			                   "holds that state",
-			                   epoch, batch, batches);
+			return cnn_err_file(
+			    err, CNN_ERR_INTERRUPTED, ckpt,
+			    "training stopped in epoch %d after "
+			    "batch %zu of %zu; this checkpoint "
+			    "holds that state",
+			    epoch, batch, batches);
 		}
 		if (every && batch % (size_t)every == 0 &&
 		    save_in_epoch(m, &start, ckpt, err) != CNN_OK)
@@ -364,6 +364,61 @@ static cnn_status train_epoch(cnn_model *m, run_data *d, const char *ckpt,
 	}
 	return CNN_OK;
 }
+
+/* ======================================================================== */
+/* Early stopping                                                           */
+
+/* The accuracy that picks the best epoch (for keep: best and for early
+ * stopping): validation when there is a split, else test, else training. */
+static double selected(const cnn_epoch_metrics *e, const char **set)
+{
+	if (e->val_accuracy >= 0) {
+		*set = "validation";
+		return e->val_accuracy;
+	}
+	if (e->test_accuracy >= 0) {
+		*set = "test";
+		return e->test_accuracy;
+	}
+	*set = "training";
+	return e->train_accuracy;
+}
+
+/* Walks the history: the reference is the first epoch, replaced by any
+ * later epoch whose accuracy exceeds it by more than min_delta. Training
+ * stops once patience epochs have followed the reference (never with
+ * patience 0). The reference is reported whenever the history is not
+ * empty. Depends on the history alone, so a resumed run decides as the
+ * uninterrupted one did. */
+int cnn_early_stop(const cnn_model *m, int *best_epoch, double *best_accuracy,
+                   const char **set)
+{
+	const cnn_spec *s = &m->spec;
+	const cnn_epoch_metrics *h = m->history;
+	const char *name = "training";
+	int best = 0;
+
+	if (m->n_history <= 0)
+		return 0;
+	double ref = selected(&h[0], &name);
+	for (int i = 1; i < m->n_history; i++) {
+		double a = selected(&h[i], &name);
+		if (a > ref + s->min_delta) {
+			ref = a;
+			best = i;
+		}
+	}
+	if (best_epoch)
+		*best_epoch = h[best].epoch;
+	if (best_accuracy)
+		*best_accuracy = ref;
+	if (set)
+		*set = name;
+	return s->patience > 0 && m->n_history - 1 - best >= s->patience;
+}
+
+/* ======================================================================== */
+/* Epochs                                                                   */
 
 /* Ends epoch m->epoch + 1 after its last batch: evaluates on the
  * validation split and the test set, keeps the best weights, records the
@@ -388,9 +443,8 @@ static cnn_status finish_epoch(cnn_model *m, const run_data *d,
 	if (d->test)
 		evaluate_set(m, d->test, NULL, d->test->n, (float)s->test.scale,
 		             &l, &e->test_accuracy, NULL);
-	double sel = d->n_val  ? e->val_accuracy
-	             : d->test ? e->test_accuracy
-	                       : e->train_accuracy;
+	const char *set;
+	double sel = selected(e, &set);
 	if (m->best_epoch == 0 || sel > m->best_accuracy) {
 		m->best_epoch = epoch;
 		m->best_accuracy = sel;
@@ -441,12 +495,12 @@ cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
 			/* before the epoch's first batch, or before the rest of
 			 * a resumed one: m->rng is the epoch's start state */
 			if (cnn_model_save(m, ckpt, err) == CNN_OK)
-				cnn_err_set(err, CNN_ERR_INTERRUPTED, ckpt, 0,
-				            0, NULL,
-				            "training stopped before epoch %d "
-				            "ended; this checkpoint holds that "
-				            "state",
-				            epoch);
+				cnn_err_file(
+				    err, CNN_ERR_INTERRUPTED, ckpt,
+				    "training stopped before epoch %d "
+				    "ended; this checkpoint holds that "
+				    "state",
+				    epoch);
 			goto out;
 		}
 		if (train_epoch(m, &d, ckpt, opts, err) != CNN_OK ||
@@ -462,10 +516,10 @@ cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
 		if (stop || (stop_requested(opts) && epoch < s->epochs)) {
 			if (!saved && cnn_model_save(m, ckpt, err) != CNN_OK)
 				goto out;
-			cnn_err_set(err, CNN_ERR_INTERRUPTED, ckpt, 0, 0, NULL,
-			            "training stopped after epoch %d; this "
-			            "checkpoint holds that state",
-			            epoch);
+			cnn_err_file(err, CNN_ERR_INTERRUPTED, ckpt,
+			             "training stopped after epoch %d; this "
+			             "checkpoint holds that state",
+			             epoch);
 			goto out;
 		}
 		/* early stopping ends training as its last epoch would:
@@ -506,8 +560,7 @@ cnn_status cnn_model_evaluate(cnn_model *m, int threads, cnn_eval_result *out,
 	    calloc((size_t)m->classes * m->classes, sizeof *out->confusion);
 	if (!out->confusion) {
 		cnn_dataset_free(test);
-		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "out of memory");
+		return cnn_err_nomem(err, NULL, NULL);
 	}
 	if (cnn_graph_reserve(m, m->spec.batch_size, err) == CNN_OK) {
 		cnn_graph_use(m, kept_weights(m));
