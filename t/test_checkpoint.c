@@ -15,8 +15,8 @@
 #include "model.h"
 
 #include "bytes.h"
-#include "scratch.h"
 #include "tap.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -50,13 +50,9 @@ static const char *errstr(const cnn_error *err)
 
 static cnn_model *build_model(void)
 {
-	cnn_tree tree;
 	cnn_error err;
-	cnn_model *m = NULL;
-	cnn_err_clear(&err);
-	if (cnn_tree_parse(&tree, tiny_yaml, strlen(tiny_yaml), "tiny.yaml",
-	                   &err) != CNN_OK ||
-	    cnn_model_from_tree(&m, &tree, &err) != CNN_OK) {
+	cnn_model *m = model_from_text(tiny_yaml, "tiny.yaml", &err);
+	if (!m) {
 		diag("cannot build the test model: %s", errstr(&err));
 		return NULL;
 	}
@@ -135,22 +131,6 @@ static int same_state(const cnn_model *a, const cnn_model *b)
 
 /* ------------------------------------------------------------------------ */
 /* Files                                                                    */
-
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *p = NULL;
-	long n;
-	*len = 0;
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (p = malloc((size_t)n + 1)) &&
-	    fread(p, 1, (size_t)n, f) == (size_t)n)
-		*len = (size_t)n;
-	fclose(f);
-	return p;
-}
 
 static int spit(const char *path, const void *p, size_t n)
 {

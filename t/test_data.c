@@ -9,8 +9,8 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "model.h"
-#include "scratch.h"
 #include "tap.h"
+#include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -54,17 +54,6 @@ static void write_gz(const char *name, const void *data, size_t len)
 		diag("cannot write %s", P(name));
 		exit(1);
 	}
-}
-
-/* The raw bytes of a fixture (malloc'ed). */
-static uint8_t *slurp(const char *name, size_t *len)
-{
-	FILE *f = fopen(P(name), "rb");
-	uint8_t *b = malloc(1 << 16);
-	*len = f ? fread(b, 1, 1 << 16, f) : 0;
-	if (f)
-		fclose(f);
-	return b;
 }
 
 static void put32(uint8_t *p, uint32_t v)
@@ -223,8 +212,8 @@ static void test_read_file(void)
 
 	/* Two gzip members, as written by "cat a.gz b.gz". */
 	write_gz("world.gz", "second member\n", 14);
-	raw = slurp("hello.gz", &n1);
-	cat = slurp("world.gz", &n2);
+	raw = slurp(P("hello.gz"), &n1);
+	cat = slurp(P("world.gz"), &n2);
 	raw = realloc(raw, n1 + n2 + 4);
 	memcpy(raw + n1, cat, n2);
 	write_file("two.gz", raw, n1 + n2);
@@ -422,7 +411,7 @@ static void test_idx(void)
 	cnn_dataset_free(d);
 
 	/* Damaged gzip. */
-	raw = slurp("img.idx.gz", &n);
+	raw = slurp(P("img.idx.gz"), &n);
 	write_file("trunc.idx.gz", raw, n / 2);
 	s = idx_src(P("trunc.idx.gz"), P("lab.idx"), 1, 4, 3);
 	load_fails(&s, CNN_ERR_DATA, "idx: truncated gzip",

@@ -17,8 +17,8 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "model.h"
-#include "scratch.h"
 #include "tap.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <errno.h>

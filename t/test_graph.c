@@ -16,6 +16,7 @@
 #define _DEFAULT_SOURCE /* mkdtemp */
 #include "model.h"
 #include "tap.h"
+#include "util.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -88,15 +89,11 @@ static const char *everything =
 static cnn_model *build(const char *yaml, const char *extra)
 {
 	char text[4096];
-	cnn_tree t;
-	cnn_model *m = NULL;
+	cnn_model *m;
 	cnn_error err;
 
 	snprintf(text, sizeof text, "%s%s", yaml, extra);
-	cnn_err_clear(&err);
-	if (cnn_tree_parse(&t, text, strlen(text), "test.yaml", &err) !=
-	        CNN_OK ||
-	    cnn_model_from_tree(&m, &t, &err) != CNN_OK) {
+	if (!(m = model_from_text(text, "test.yaml", &err))) {
 		char buf[1200];
 		diag("build: %s", cnn_error_string(&err, buf, sizeof buf));
 		return NULL;
@@ -258,7 +255,6 @@ static void test_tensors(void)
 /* ======================================================================== */
 /* Training on a generated image set                                        */
 
-static char dir[64];
 
 /* Writes n 1x8x8 images of 3 classes (a horizontal, vertical or diagonal
  * bar at a random place, on noise) as CSV rows "label,p0,...,p63". */
@@ -293,7 +289,8 @@ static int write_images(const char *path, int n, uint64_t seed)
  * and evaluates the same. */
 static void train_case(const char *name, const char *yaml)
 {
-	char path[128], ckpt[128], extra[1024];
+	char pname[64], cname[64], extra[1024];
+	const char *path, *ckpt;
 	cnn_model *m = NULL, *back = NULL;
 	cnn_error err;
 	cnn_eval_result ea, eb;
@@ -302,8 +299,10 @@ static void train_case(const char *name, const char *yaml)
 
 	memset(&ea, 0, sizeof ea);
 	memset(&eb, 0, sizeof eb);
-	snprintf(path, sizeof path, "%s/%s.yaml", dir, name);
-	snprintf(ckpt, sizeof ckpt, "%s/%s.ckpt.gz", dir, name);
+	snprintf(pname, sizeof pname, "%s.yaml", name);
+	snprintf(cname, sizeof cname, "%s.ckpt.gz", name);
+	path = P(pname);
+	ckpt = P(cname);
 	snprintf(extra, sizeof extra,
 	         "optimizer: {type: adam, learning_rate: 0.01}\n"
 	         "training: {epochs: 6, batch_size: 20, seed: 4}\n"
@@ -356,15 +355,15 @@ out:
 
 static void test_training(void)
 {
-	char train[96], test[96];
+	char train[700], test[700];
 	const char *tmp = getenv("TMPDIR");
 
 	snprintf(dir, sizeof dir, "%s/cnn-graph-XXXXXX",
 	         tmp && strlen(tmp) < 40 ? tmp : "/tmp");
 	if (!ok(mkdtemp(dir) != NULL, "a temporary folder"))
 		return;
-	snprintf(train, sizeof train, "%s/train.csv", dir);
-	snprintf(test, sizeof test, "%s/test.csv", dir);
+	snprintf(train, sizeof train, "%s", P("train.csv"));
+	snprintf(test, sizeof test, "%s", P("test.csv"));
 	if (ok(write_images(train, 300, 1) && write_images(test, 100, 2),
 	       "the generated images")) {
 		train_case("residual", residual);

@@ -15,8 +15,8 @@
 #include <config.h>
 
 #include "cnn.h"
-#include "scratch.h"
 #include "tap.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -62,27 +62,6 @@ static void write_file(const char *name, const void *data, size_t len)
 		printf("Bail out! cannot write %s\n", P(name));
 		exit(1);
 	}
-}
-
-/* The bytes of dir/name (malloc'ed; NULL if it cannot be read). */
-static uint8_t *slurp(const char *name, size_t *len)
-{
-	FILE *f = fopen(P(name), "rb");
-	uint8_t *b = NULL;
-	long n;
-	*len = 0;
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (b = malloc((size_t)n + 1)) &&
-	    fread(b, 1, (size_t)n, f) == (size_t)n) {
-		*len = (size_t)n;
-	} else {
-		free(b);
-		b = NULL;
-	}
-	fclose(f);
-	return b;
 }
 
 /* How many entries of folder d (dir itself when NULL) contain ".tmp.". */
@@ -140,7 +119,7 @@ static void test_pgm_roundtrip(void)
 		st = cnn_image_write_pgm(P("rt.pgm"), px, w, h, &err);
 		ok(st == CNN_OK, "pgm %dx%d: written (%s)", w, h,
 		   st ? msg(&err) : "ok");
-		file = slurp("rt.pgm", &len);
+		file = slurp(P("rt.pgm"), &len);
 		snprintf(head, sizeof head, "P5\n%d %d\n255\n", w, h);
 		ok(file && len == strlen(head) + (size_t)(w * h) &&
 		       !memcmp(file, head, strlen(head)) &&
@@ -180,7 +159,7 @@ static void test_write_errors(writer_fn write, const char *ext,
 
 	snprintf(name, sizeof name, "old.%s", ext);
 	st = write(P(name), px, 3, 7, &err);
-	old = slurp(name, &old_len);
+	old = slurp(P(name), &old_len);
 	ok(st == CNN_OK && old, "%s: the old file is written", ext);
 	{
 		/* A write that fails half way (a file size limit, as a full
@@ -199,7 +178,7 @@ static void test_write_errors(writer_fn write, const char *ext,
 	         what);
 	ok(is_error(&err, st, CNN_ERR_IO, name, text),
 	   "%s: a write that fails half way: %s", ext, msg(&err));
-	now = slurp(name, &now_len);
+	now = slurp(P(name), &now_len);
 	ok(now && now_len == old_len && !memcmp(now, old, old_len),
 	   "%s: ... leaves the old file intact", ext);
 	ok(count_temps(NULL) == 0, "%s: ... and no temporary file", ext);
@@ -589,7 +568,7 @@ static void test_png_errors(void)
 		s[i] = (uint16_t)((i * 2654435761u) >> 24);
 	if (make_png("good.png", &sp) != 0)
 		return;
-	good = slurp("good.png", &len);
+	good = slurp(P("good.png"), &len);
 	if (!ok(good && len > 100, "png: the good file (%zu bytes)", len))
 		return;
 	/* cut at the signature, in IHDR, after it, in IDAT, before and in
@@ -681,7 +660,7 @@ static void test_png_errors(void)
 		png_spec rgb = {
 		    1, 1, PNG_COLOR_TYPE_RGB, 8, 0, t, NULL, 0, NULL, 0, NULL};
 		if (make_png("rgb1.png", &rgb) == 0 &&
-		    (good = slurp("rgb1.png", &len)) != NULL) {
+		    (good = slurp(P("rgb1.png"), &len)) != NULL) {
 			with_size("rgbbig.png", good, len, 40000, 40000);
 			st = cnn_image_read_png(P("rgbbig.png"), &px, &c, &w,
 			                        &h, &err);

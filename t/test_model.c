@@ -8,6 +8,7 @@
  */
 #include "model.h"
 #include "tap.h"
+#include "util.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -32,14 +33,10 @@ static const char *small_model =
 static cnn_model *build(const char *extra)
 {
 	char text[2048];
-	cnn_tree t;
-	cnn_model *m = NULL;
+	cnn_model *m;
 	cnn_error err;
 	snprintf(text, sizeof text, "%s%s", small_model, extra);
-	cnn_err_clear(&err);
-	if (cnn_tree_parse(&t, text, strlen(text), "test.yaml", &err) !=
-	        CNN_OK ||
-	    cnn_model_from_tree(&m, &t, &err) != CNN_OK) {
+	if (!(m = model_from_text(text, "test.yaml", &err))) {
 		char buf[1200];
 		diag("build: %s", cnn_error_string(&err, buf, sizeof buf));
 		return NULL;
@@ -224,15 +221,11 @@ static void test_stable_softmax(void)
 	    "  - {type: softmax}\n"
 	    "loss: {type: cross_entropy, reduction: sum}\n";
 	static const float z[3] = {1e4f, -1e4f, 0.0f};
-	cnn_tree t;
-	cnn_model *m = NULL;
+	cnn_model *m;
 	cnn_error err;
 	size_t correct = 0;
 
-	cnn_err_clear(&err);
-	if (cnn_tree_parse(&t, text, strlen(text), "softmax.yaml", &err) !=
-	        CNN_OK ||
-	    cnn_model_from_tree(&m, &t, &err) != CNN_OK ||
+	if (!(m = model_from_text(text, "softmax.yaml", &err)) ||
 	    cnn_graph_reserve(m, 2, &err) != CNN_OK) {
 		ok(0, "the softmax model builds");
 		cnn_model_free(m);

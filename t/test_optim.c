@@ -10,6 +10,7 @@
  */
 #include "model.h"
 #include "tap.h"
+#include "util.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -26,28 +27,13 @@ static const char *tiny_model = "input: {channels: 1, height: 1, width: 3}\n"
 
 static char msgbuf[1024];
 
-/* Builds a model from the whole YAML text; NULL (and the message in *err)
- * on failure. */
-static cnn_model *from_text(const char *text, cnn_error *err)
-{
-	cnn_tree t;
-	cnn_model *m = NULL;
-
-	cnn_err_clear(err);
-	if (cnn_tree_parse(&t, text, strlen(text), "test.yaml", err) != CNN_OK)
-		return NULL;
-	if (cnn_model_from_tree(&m, &t, err) != CNN_OK)
-		return NULL;
-	return m;
-}
-
 /* Builds the tiny model with extra top-level YAML. */
 static cnn_model *build_err(const char *extra, cnn_error *err)
 {
 	char text[2048];
 
 	snprintf(text, sizeof text, "%s%s", tiny_model, extra);
-	return from_text(text, err);
+	return model_from_text(text, "test.yaml", err);
 }
 
 static cnn_model *build(const char *extra)
@@ -317,7 +303,7 @@ static void test_state_untouched(void)
 		         "  - {type: softmax}\n"
 		         "optimizer: %s\n",
 		         opts[k]);
-		cnn_model *m = from_text(text, &err);
+		cnn_model *m = model_from_text(text, "test.yaml", &err);
 		if (!ok(m && m->n_trainable < m->n_params &&
 		            m->n_params <= MAXP,
 		        "state, %s: builds with %zu trainable parameters and "

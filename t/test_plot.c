@@ -16,8 +16,8 @@
 
 #include "model.h"
 
-#include "scratch.h"
 #include "tap.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -35,29 +35,6 @@ static char msg[1200];
 static const char *errstr(const cnn_error *err)
 {
 	return cnn_error_string(err, msg, sizeof msg);
-}
-
-/* The whole file at path as a NUL-terminated string, or NULL. */
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *s = NULL;
-	long n;
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (s = malloc((size_t)n + 1))) {
-		if (fread(s, 1, (size_t)n, f) != (size_t)n) {
-			free(s);
-			s = NULL;
-		} else {
-			s[n] = '\0';
-			if (len)
-				*len = (size_t)n;
-		}
-	}
-	fclose(f);
-	return s;
 }
 
 /* Whether s contains needle, ignoring case. */

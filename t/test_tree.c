@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "model.h"
 #include "tap.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <float.h>
@@ -786,23 +787,6 @@ static void test_spec(void)
 	cnn_tree_free(&t);
 }
 
-/* Reads a whole small text file, without its final newline. */
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *b;
-	size_t n;
-
-	if (!f)
-		return NULL;
-	b = calloc(1, 4096);
-	n = fread(b, 1, 4095, f);
-	fclose(f);
-	while (n && (b[n - 1] == '\n' || b[n - 1] == '\r'))
-		b[--n] = '\0';
-	return b;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -839,7 +823,10 @@ static void test_corpus(void)
 		snprintf(path, sizeof path, "t/errors/%s", names[i]);
 		snprintf(exp, sizeof exp, "t/errors/%.*s.expected",
 		         (int)strlen(names[i]) - 5, names[i]);
-		want = slurp(exp);
+		want = slurp(exp, NULL);
+		for (size_t k = want ? strlen(want) : 0;
+		     k && (want[k - 1] == '\n' || want[k - 1] == '\r');)
+			want[--k] = '\0';
 		cnn_err_clear(&err);
 		/* the whole model is built, so shape errors are caught too */
 		if (cnn_tree_load(&t, path, &err) == CNN_OK &&

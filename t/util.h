@@ -1,5 +1,5 @@
 /*
- * scratch.h - a scratch folder for the C tests that write files.
+ * util.h - a scratch folder for the C tests that write files.
  *
  *   dir                          the folder's name (the test makes it)
  *   P("a.png")                   dir/a.png
@@ -9,8 +9,8 @@
  * Header-only: every function is static, marked unused (tap.h's
  * TAP_UNUSED), so a test uses what it needs.
  */
-#ifndef CNN_SCRATCH_H
-#define CNN_SCRATCH_H
+#ifndef CNN_T_UTIL_H
+#define CNN_T_UTIL_H
 
 #include "tap.h"
 
@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static char dir[512];
+TAP_UNUSED static char dir[512];
 
 /* dir/name in a rotating set of 8 static buffers (so that a call may take
  * several); aborts if it does not fit. */
@@ -66,4 +66,48 @@ TAP_UNUSED static void remove_dir(void)
 	rmdir(dir);
 }
 
-#endif /* CNN_SCRATCH_H */
+/* The whole file at path, malloc'ed with a NUL after its last byte (so
+ * text can be used as a string); *len (when len is not NULL) gets its
+ * length. NULL, and *len 0, if it cannot be read. */
+TAP_UNUSED static void *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *b = NULL;
+	long n;
+
+	if (len)
+		*len = 0;
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
+	    fseek(f, 0, SEEK_SET) == 0 && (b = malloc((size_t)n + 1)) &&
+	    fread(b, 1, (size_t)n, f) == (size_t)n) {
+		b[n] = '\0';
+		if (len)
+			*len = (size_t)n;
+	} else {
+		free(b);
+		b = NULL;
+	}
+	fclose(f);
+	return b;
+}
+
+#ifdef CNN_MODEL_H
+/* Builds a model (without data) from the whole YAML text, named file in
+ * messages; NULL on failure, with the error in *err. */
+TAP_UNUSED static cnn_model *model_from_text(const char *text, const char *file,
+                                             cnn_error *err)
+{
+	cnn_tree t;
+	cnn_model *m = NULL;
+
+	cnn_err_clear(err);
+	if (cnn_tree_parse(&t, text, strlen(text), file, err) != CNN_OK ||
+	    cnn_model_from_tree(&m, &t, err) != CNN_OK)
+		return NULL;
+	return m;
+}
+#endif
+
+#endif /* CNN_T_UTIL_H */
