@@ -521,6 +521,29 @@ typedef struct dconv {
 	ptrdiff_t yfs, yrs;
 } dconv;
 
+/* Points d's output at out, planes planes of rows x cols per sample, or,
+ * when wide, at the wide scratch wbuf (planes of wplane floats, one row of
+ * nw columns each, compacted into out afterwards by wide_compact). */
+static void dconv_target(dconv *d, int wide, int nw, float *wbuf,
+                         size_t wplane, int planes, int rows, int cols,
+                         float *out)
+{
+	if (wide) {
+		d->rows = 1;
+		d->cols = nw;
+		d->y = wbuf;
+		d->yfs = (ptrdiff_t)wplane;
+		d->yss = (size_t)planes * wplane;
+	} else {
+		d->rows = rows;
+		d->cols = cols;
+		d->y = out;
+		d->yfs = (ptrdiff_t)rows * cols;
+		d->yrs = cols;
+		d->yss = (size_t)planes * rows * cols;
+	}
+}
+
 /* One weight gradient: for the n samples s, f filters and taps t = (c, i,
  * j) (taps = C * KH * KW),
  *   dw[f][t] += sum over rows r < rows, columns q < cols (rounded up to

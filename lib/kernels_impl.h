@@ -724,7 +724,7 @@ KSTATIC void conv_direct_forward(const cnn_conv_geom *g, const float *x,
                                  int n, float *ws)
 {
 	conv_direct_layout lay;
-	size_t out = (size_t)g->f * g->oh * g->ow, xss;
+	size_t xss;
 	const float *xs, *xlast;
 	dconv d;
 	int wide;
@@ -739,20 +739,8 @@ KSTATIC void conv_direct_forward(const cnn_conv_geom *g, const float *x,
 	wide = conv_use_wide(g->oh, g->ow, lay.nw, VL);
 	conv_input(g, &lay, x, n, ws + lay.xs, &xs, &xss, &xlast);
 	conv_forward_setup(g, &lay, w, b, xs, xss, xlast, n, &d);
-	if (wide) {
-		d.rows = 1;
-		d.cols = lay.nw;
-		d.y = ws + lay.wide;
-		d.yfs = lay.wide_plane;
-		d.yss = (size_t)g->f * lay.wide_plane;
-	} else {
-		d.rows = g->oh;
-		d.cols = g->ow;
-		d.y = y;
-		d.yfs = (ptrdiff_t)g->oh * g->ow;
-		d.yrs = g->ow;
-		d.yss = out;
-	}
+	dconv_target(&d, wide, lay.nw, ws + lay.wide, lay.wide_plane, g->f,
+	             g->oh, g->ow, y);
 	dconv_run(&d);
 	if (wide)
 		wide_compact(ws + lay.wide, lay.wide_plane, n * g->f, g->oh,
@@ -768,7 +756,7 @@ KSTATIC void conv_direct_backward(const cnn_conv_geom *g, const float *x,
                                   float *dx, int n, float *ws)
 {
 	conv_direct_layout lay;
-	size_t in = (size_t)g->c * g->h * g->w, xss;
+	size_t xss;
 	const float *xs, *xlast;
 	int wide;
 	conv_dw p;
@@ -790,20 +778,8 @@ KSTATIC void conv_direct_backward(const cnn_conv_geom *g, const float *x,
 	wide = conv_use_wide(g->h, g->w, lay.dx_nw, VL);
 	dy_border_copy_all(g, &lay, dy, n, ws + lay.dypad);
 	conv_dx_setup(g, &lay, w, ws, n, &d);
-	if (wide) {
-		d.rows = 1;
-		d.cols = lay.dx_nw;
-		d.y = ws + lay.dx_wide;
-		d.yfs = lay.dx_wide_plane;
-		d.yss = (size_t)g->c * lay.dx_wide_plane;
-	} else {
-		d.rows = g->h;
-		d.cols = g->w;
-		d.y = dx;
-		d.yfs = (ptrdiff_t)g->h * g->w;
-		d.yrs = g->w;
-		d.yss = in;
-	}
+	dconv_target(&d, wide, lay.dx_nw, ws + lay.dx_wide, lay.dx_wide_plane,
+	             g->c, g->h, g->w, dx);
 	dconv_run(&d);
 	if (wide)
 		wide_compact(ws + lay.dx_wide, lay.dx_wide_plane, n * g->c,
