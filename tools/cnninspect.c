@@ -14,6 +14,7 @@
  * the tool never calls setlocale, so the decimal point is always '.'.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "cli.h"
 #include "cnn.h"
 
 #include <errno.h>
@@ -942,16 +943,6 @@ static int print_diff(const cnn_model *a, const char *pa, const cnn_model *b,
 
 /* ------------------------------------------------------------------------ */
 
-/* Parses --zoom's value, an integer from 1 to MAX_ZOOM; -1 if it is not. */
-static int parse_zoom(const char *s)
-{
-	char *end;
-	long v;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	return errno || end == s || *end || v < 1 || v > MAX_ZOOM ? -1 : (int)v;
-}
-
 /* ------------------------------------------------------------------------ */
 /* The command line                                                         */
 
@@ -1082,7 +1073,8 @@ static int check_args(args *a)
 	if (a->tformat == FORMAT_NPY && isatty(STDOUT_FILENO))
 		return fail(2, "--format npy: standard output is a terminal; "
 		               "redirect it to a file");
-	if (a->zoom_arg && (a->zoom = parse_zoom(a->zoom_arg)) < 0)
+	if (a->zoom_arg &&
+	    (a->zoom = cli_parse_count(a->zoom_arg, MAX_ZOOM)) < 0)
 		return fail(2,
 		            "--zoom: expected an integer from 1 to %d, got "
 		            "\"%s\"",

@@ -6,6 +6,7 @@
  * Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "cli.h"
 #include "cnn.h"
 #include "progress.h"
 
@@ -555,17 +556,6 @@ static int predict_file(cnn_model *m, const options *o, const char *file)
 	return rc;
 }
 
-/* Parses a positive integer option value; -1 if it is not one. */
-static int parse_count(const char *s, int max)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < 1 || v > max)
-		return -1;
-	return (int)v;
-}
-
 /* ------------------------------------------------------------------------ */
 /* The command line                                                         */
 
@@ -614,7 +604,7 @@ static int apply_option(options *o, int c, char **argv)
 		o->no_progress = 1;
 		break;
 	case 'j':
-		if ((o->threads = parse_count(optarg, 1024)) < 0)
+		if ((o->threads = cli_parse_count(optarg, 1024)) < 0)
 			return usage_error("--threads: expected an "
 			                   "integer from 1 to 1024, got "
 			                   "\"%s\"",
@@ -631,7 +621,7 @@ static int apply_option(options *o, int c, char **argv)
 		break;
 	case OPT_TOP:
 		o->top_set = 1;
-		if ((o->top = parse_count(optarg, 256)) < 0)
+		if ((o->top = cli_parse_count(optarg, 256)) < 0)
 			return usage_error("--top: expected a positive "
 			                   "integer, got \"%s\"",
 			                   optarg);
