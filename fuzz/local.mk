@@ -10,28 +10,24 @@
 
 FUZZ_NAMES = yaml checkpoint idx csv png
 FUZZ_COMMON = fuzz/fuzz.h fuzz/fuzz_util.c
-# The library's own dependencies are named too (libtool also finds them in
-# libcnn.la for the -static links); PNG_LIBS is empty --without-png.
-FUZZ_LIBS = lib/libcnn.la $(YAML_LIBS) $(ZLIB_LIBS) $(PNG_LIBS) $(LIBM)
+# The library's objects (lib/libcnn_core.la: the targets call internal
+# functions) and its own dependencies (CORE_LIBS, in Makefile.am; PNG_LIBS
+# is empty --without-png).
+FUZZ_LIBS = $(CORE_LIBS)
 
 check_PROGRAMS += fuzz/replay_yaml fuzz/replay_checkpoint fuzz/replay_idx \
 	fuzz/replay_csv fuzz/replay_png
 fuzz_replay_yaml_SOURCES = fuzz/replay.c fuzz/fuzz_yaml.c $(FUZZ_COMMON)
 fuzz_replay_yaml_LDADD = $(FUZZ_LIBS)
-fuzz_replay_yaml_LDFLAGS = -static
 fuzz_replay_checkpoint_SOURCES = fuzz/replay.c fuzz/fuzz_checkpoint.c \
 	$(FUZZ_COMMON)
 fuzz_replay_checkpoint_LDADD = $(FUZZ_LIBS)
-fuzz_replay_checkpoint_LDFLAGS = -static
 fuzz_replay_idx_SOURCES = fuzz/replay.c fuzz/fuzz_idx.c $(FUZZ_COMMON)
 fuzz_replay_idx_LDADD = $(FUZZ_LIBS)
-fuzz_replay_idx_LDFLAGS = -static
 fuzz_replay_csv_SOURCES = fuzz/replay.c fuzz/fuzz_csv.c $(FUZZ_COMMON)
 fuzz_replay_csv_LDADD = $(FUZZ_LIBS)
-fuzz_replay_csv_LDFLAGS = -static
 fuzz_replay_png_SOURCES = fuzz/replay.c fuzz/fuzz_png.c $(FUZZ_COMMON)
 fuzz_replay_png_LDADD = $(FUZZ_LIBS)
-fuzz_replay_png_LDFLAGS = -static
 
 EXTRA_DIST += fuzz/run.sh fuzz/corpus fuzz/regressions
 
@@ -45,7 +41,7 @@ FUZZERS = fuzz/fuzz_yaml fuzz/fuzz_checkpoint fuzz/fuzz_idx \
 EXTRA_PROGRAMS += $(FUZZERS)
 CLEANFILES += fuzz/fuzz_yaml$(EXEEXT) fuzz/fuzz_checkpoint$(EXEEXT) \
 	fuzz/fuzz_idx$(EXEEXT) fuzz/fuzz_csv$(EXEEXT) fuzz/fuzz_png$(EXEEXT)
-FUZZ_LINK = -static -fsanitize=fuzzer
+FUZZ_LINK = -fsanitize=fuzzer
 fuzz_fuzz_yaml_SOURCES = fuzz/fuzz_yaml.c $(FUZZ_COMMON)
 fuzz_fuzz_yaml_LDADD = $(FUZZ_LIBS)
 fuzz_fuzz_yaml_LDFLAGS = $(FUZZ_LINK)

@@ -39,6 +39,15 @@
 extern "C" {
 #endif
 
+/* CNN_API marks the functions of this API: the only symbols libcnn.so
+ * exports (the library is built with -fvisibility=hidden; everything else
+ * is internal). */
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define CNN_API __attribute__((visibility("default")))
+#else
+#define CNN_API
+#endif
+
 #define CNN_VERSION_STRING "0.1.0"
 
 /* The checkpoint format this library writes (and the newest it reads). */
@@ -74,13 +83,14 @@ typedef struct cnn_error {
 
 /* Formats err as one line, "file:line:col: path: message" (parts that do not
  * apply are left out), into buf and returns buf. */
-const char *cnn_error_string(const cnn_error *err, char *buf, size_t size);
+CNN_API const char *cnn_error_string(const cnn_error *err, char *buf,
+                                     size_t size);
 
 /* 0 for CNN_OK, 2 for configuration, usage and data errors, 1 otherwise. */
-int cnn_status_exit_code(cnn_status status);
+CNN_API int cnn_status_exit_code(cnn_status status);
 
 /* The library's version, "MAJOR.MINOR.PATCH". */
-const char *cnn_version(void);
+CNN_API const char *cnn_version(void);
 
 /* Caps the memory a model may need (its parameter arrays and the buffers for
  * one batch), in bytes; a model that needs more is refused when it is built
@@ -88,7 +98,7 @@ const char *cnn_version(void);
  * later. 0, the default, means the machine's physical memory or the
  * process's address-space limit (ulimit -v), whichever is smaller.
  * Process-wide: set it before building models. */
-void cnn_set_memory_limit(size_t bytes);
+CNN_API void cnn_set_memory_limit(size_t bytes);
 
 /* ------------------------------------------------------------------------ */
 /* Models                                                                   */
@@ -100,33 +110,34 @@ typedef struct cnn_model cnn_model;
  * validates it, builds the layer graph and initialises the weights from the
  * seed. Relative data and checkpoint paths in the file are resolved against
  * its folder, those given in overrides against the current directory. */
-cnn_status cnn_model_from_yaml(cnn_model **out, const char *path,
-                               const char *const *overrides, int n_overrides,
-                               cnn_error *err);
+CNN_API cnn_status cnn_model_from_yaml(cnn_model **out, const char *path,
+                                       const char *const *overrides,
+                                       int n_overrides, cnn_error *err);
 
 /* Loads a checkpoint written by cnn_model_save (or by training). The
  * overrides apply to the embedded model description, so the data paths or the
  * number of epochs can be changed when resuming or evaluating. The whole file
  * is verified (magic, version, checksums) before anything is used. */
-cnn_status cnn_model_load(cnn_model **out, const char *path,
-                          const char *const *overrides, int n_overrides,
-                          cnn_error *err);
+CNN_API cnn_status cnn_model_load(cnn_model **out, const char *path,
+                                  const char *const *overrides, int n_overrides,
+                                  cnn_error *err);
 
 /* Writes the complete state (model description, weights, best weights,
  * optimiser state, RNG state, epoch and history) to path atomically: a
  * temporary file in the same folder is written, flushed, synced and renamed. */
-cnn_status cnn_model_save(const cnn_model *m, const char *path, cnn_error *err);
+CNN_API cnn_status cnn_model_save(const cnn_model *m, const char *path,
+                                  cnn_error *err);
 
-void cnn_model_free(cnn_model *m);
+CNN_API void cnn_model_free(cnn_model *m);
 
 /* The model description (after overrides) as YAML text, owned by the model. */
-const char *cnn_model_yaml(const cnn_model *m);
+CNN_API const char *cnn_model_yaml(const cnn_model *m);
 
 /* The model's name (the YAML "name", or the file's base name). */
-const char *cnn_model_name(const cnn_model *m);
+CNN_API const char *cnn_model_name(const cnn_model *m);
 
 /* The checkpoint path named in the model description (resolved). */
-const char *cnn_model_checkpoint_path(const cnn_model *m);
+CNN_API const char *cnn_model_checkpoint_path(const cnn_model *m);
 
 /* ------------------------------------------------------------------------ */
 /* Inspection                                                               */
@@ -198,18 +209,20 @@ typedef struct cnn_train_state {
 	const char *monitored;
 } cnn_train_state;
 
-int cnn_model_layer_count(const cnn_model *m);
-cnn_status cnn_model_layer(const cnn_model *m, int i, cnn_layer_info *out);
-int cnn_model_tensor_count(const cnn_model *m);
-cnn_status cnn_model_tensor(const cnn_model *m, int i, cnn_tensor_info *out);
-void cnn_model_train_state(const cnn_model *m, cnn_train_state *out);
-int cnn_model_history_count(const cnn_model *m);
-const cnn_epoch_metrics *cnn_model_history(const cnn_model *m);
+CNN_API int cnn_model_layer_count(const cnn_model *m);
+CNN_API cnn_status cnn_model_layer(const cnn_model *m, int i,
+                                   cnn_layer_info *out);
+CNN_API int cnn_model_tensor_count(const cnn_model *m);
+CNN_API cnn_status cnn_model_tensor(const cnn_model *m, int i,
+                                    cnn_tensor_info *out);
+CNN_API void cnn_model_train_state(const cnn_model *m, cnn_train_state *out);
+CNN_API int cnn_model_history_count(const cnn_model *m);
+CNN_API const cnn_epoch_metrics *cnn_model_history(const cnn_model *m);
 
 /* The optimiser's hyperparameters as (name, value) pairs, e.g.
  * ("learning_rate", 0.001). Returns how many there are; fills at most max. */
-int cnn_model_optimizer_params(const cnn_model *m, const char **names,
-                               double *values, int max);
+CNN_API int cnn_model_optimizer_params(const cnn_model *m, const char **names,
+                                       double *values, int max);
 
 /* ------------------------------------------------------------------------ */
 /* Training and evaluation                                                  */
@@ -266,8 +279,8 @@ typedef struct cnn_train_options {
  * without saving. Deterministic: the same seed gives bit-identical weights
  * whatever the thread count, and a run resumed from any checkpoint ends with
  * the same weights as one that never stopped. */
-cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
-                           cnn_error *err);
+CNN_API cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
+                                   cnn_error *err);
 
 typedef struct cnn_eval_result {
 	size_t n;        /* samples evaluated */
@@ -281,20 +294,20 @@ typedef struct cnn_eval_result {
 
 /* Evaluates the kept weights (best when training.keep is best and a best
  * epoch exists, else the current ones) on the model's test data. */
-cnn_status cnn_model_evaluate(cnn_model *m, int threads, cnn_eval_result *out,
-                              cnn_error *err);
-void cnn_eval_result_free(cnn_eval_result *r);
+CNN_API cnn_status cnn_model_evaluate(cnn_model *m, int threads,
+                                      cnn_eval_result *out, cnn_error *err);
+CNN_API void cnn_eval_result_free(cnn_eval_result *r);
 
 /* The input shape the model expects (channels, height, width) and its number
  * of classes. */
-void cnn_model_input_shape(const cnn_model *m, int shape[3]);
-int cnn_model_classes(const cnn_model *m);
+CNN_API void cnn_model_input_shape(const cnn_model *m, int shape[3]);
+CNN_API int cnn_model_classes(const cnn_model *m);
 
 /* Classifies n images given as bytes (n * channels * height * width, each
  * image in CHW order), scaled by the training data's scale factor; writes
  * n * classes probabilities. Uses the kept weights. */
-cnn_status cnn_model_predict(cnn_model *m, const uint8_t *pixels, size_t n,
-                             float *probs, cnn_error *err);
+CNN_API cnn_status cnn_model_predict(cnn_model *m, const uint8_t *pixels,
+                                     size_t n, float *probs, cnn_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Data                                                                     */
@@ -318,22 +331,22 @@ typedef struct cnn_data_source {
 	long limit; /* read only the first limit samples; 0 for all */
 } cnn_data_source;
 
-cnn_status cnn_dataset_load(cnn_dataset **out, const cnn_data_source *src,
-                            cnn_error *err);
-void cnn_dataset_free(cnn_dataset *d);
-size_t cnn_dataset_count(const cnn_dataset *d);
+CNN_API cnn_status cnn_dataset_load(cnn_dataset **out,
+                                    const cnn_data_source *src, cnn_error *err);
+CNN_API void cnn_dataset_free(cnn_dataset *d);
+CNN_API size_t cnn_dataset_count(const cnn_dataset *d);
 /* Pointer to sample i's bytes (channels * height * width) and its label. */
-const uint8_t *cnn_dataset_image(const cnn_dataset *d, size_t i);
-int cnn_dataset_label(const cnn_dataset *d, size_t i);
+CNN_API const uint8_t *cnn_dataset_image(const cnn_dataset *d, size_t i);
+CNN_API int cnn_dataset_label(const cnn_dataset *d, size_t i);
 
 /* Reads a binary (P5) or ASCII (P2) PGM image with maxval <= 255 into a
  * freshly allocated byte array (*pixels, free with free()). */
-cnn_status cnn_image_read_pgm(const char *path, uint8_t **pixels, int *width,
-                              int *height, cnn_error *err);
+CNN_API cnn_status cnn_image_read_pgm(const char *path, uint8_t **pixels,
+                                      int *width, int *height, cnn_error *err);
 
 /* 1 when the library was built with libpng (PNG images can be read and
  * written), else 0. PGM always works. */
-int cnn_have_png(void);
+CNN_API int cnn_have_png(void);
 
 /* Reads a PNG image into a freshly allocated byte array (*pixels, free with
  * free()) in CHW order: greyscale gives 1 channel, RGB and palette images 3
@@ -341,17 +354,17 @@ int cnn_have_png(void);
  * scaled to 8 bits. An image with an alpha channel (or transparency) is
  * refused (CNN_ERR_DATA): nothing is converted silently. CNN_ERR_USAGE when
  * the library was built without libpng. */
-cnn_status cnn_image_read_png(const char *path, uint8_t **pixels,
-                              int *channels, int *width, int *height,
-                              cnn_error *err);
+CNN_API cnn_status cnn_image_read_png(const char *path, uint8_t **pixels,
+                                      int *channels, int *width, int *height,
+                                      cnn_error *err);
 
 /* Writes a width x height 8-bit greyscale image (row by row) as binary PGM
  * (P5) or PNG at path, atomically (a temporary file beside it, then
  * renamed). cnn_image_write_png fails with CNN_ERR_USAGE without libpng. */
-cnn_status cnn_image_write_pgm(const char *path, const uint8_t *pixels,
-                               int width, int height, cnn_error *err);
-cnn_status cnn_image_write_png(const char *path, const uint8_t *pixels,
-                               int width, int height, cnn_error *err);
+CNN_API cnn_status cnn_image_write_pgm(const char *path, const uint8_t *pixels,
+                                       int width, int height, cnn_error *err);
+CNN_API cnn_status cnn_image_write_png(const char *path, const uint8_t *pixels,
+                                       int width, int height, cnn_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Plots                                                                    */
@@ -365,9 +378,9 @@ cnn_status cnn_image_write_png(const char *path, const uint8_t *pixels,
  * atomically (a temporary file beside path, then renamed), so a browser
  * reloading it while training never sees half a file. n == 0 gives a valid
  * chart that says there is no epoch yet. */
-cnn_status cnn_plot_svg(const char *path, const char *title,
-                        const cnn_epoch_metrics *history, int n,
-                        int best_epoch, cnn_error *err);
+CNN_API cnn_status cnn_plot_svg(const char *path, const char *title,
+                                const cnn_epoch_metrics *history, int n,
+                                int best_epoch, cnn_error *err);
 
 #ifdef __cplusplus
 }

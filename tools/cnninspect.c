@@ -14,6 +14,7 @@
  * the tool never calls setlocale, so the decimal point is always '.'.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "cli.h"
 #include "cnn.h"
 
 #include <errno.h>
@@ -309,25 +310,15 @@ static int is_chain(const cnn_model *m)
 
 /* The summary                                                              */
 
-static void print_summary(const cnn_model *m, const char *path)
+/* The summary's layer table: name, type, output shape and trainable
+ * parameters of each layer, a graph's inputs in a last column (not for a
+ * plain chain), and the total. */
+static void print_layer_table(const cnn_model *m)
 {
 	cnn_layer_info li;
-	cnn_tensor_info ti;
-	cnn_train_state ts;
-	const char *pn[MAX_OPT_PARAMS];
-	double pv[MAX_OPT_PARAMS];
-	const cnn_epoch_metrics *h = cnn_model_history(m);
-	int nl = cnn_model_layer_count(m), nt = cnn_model_tensor_count(m);
-	int nh = cnn_model_history_count(m), np, i, wn = 4, wt = 4, ws = 5;
-	char shape[64], a[32], b[32];
+	int nl = cnn_model_layer_count(m), i, wn = 4, wt = 4, graph;
+	char shape[64];
 	size_t total = 0;
-	int graph;
-	stats s;
-
-	cnn_model_train_state(m, &ts);
-	printf("checkpoint:     %s\n", path);
-	printf("format version: %d\n", ts.checkpoint_version);
-	printf("model:          %s\n", cnn_model_name(m));
 
 	for (i = 0; i < nl; i++) {
 		if (cnn_model_layer(m, i, &li) != CNN_OK)
@@ -352,8 +343,17 @@ static void print_summary(const cnn_model *m, const char *path)
 		total += li.n_params;
 	}
 	printf("  %-*s  %-*s  %-12s  %10zu\n", wn, "total", wt, "", "", total);
+}
 
-	wn = 4;
+/* The summary's tensor table: name, shape and statistics of each tensor,
+ * each followed by its histogram line. */
+static void print_tensor_table(const cnn_model *m)
+{
+	cnn_tensor_info ti;
+	int nt = cnn_model_tensor_count(m), i, wn = 4, ws = 5;
+	char shape[64];
+	stats s;
+
 	for (i = 0; i < nt; i++) {
 		if (cnn_model_tensor(m, i, &ti) != CNN_OK)
 			continue;
@@ -374,27 +374,46 @@ static void print_summary(const cnn_model *m, const char *path)
 		       ti.name, ws, shape, s.min, s.max, s.mean, s.std);
 		print_histogram(ti.data, ti.size, &s);
 	}
+}
+
+/* The summary's training state: the position (epoch, samples into the
+ * next, steps), the best epoch, what is kept and the optimiser with its
+ * hyperparameters. */
+static void print_training(const cnn_model *m, const cnn_train_state *ts)
+{
+	const char *pn[MAX_OPT_PARAMS];
+	double pv[MAX_OPT_PARAMS];
+	int np, i;
 
 	printf("\ntraining:\n");
-	printf("  epoch:          %d of %d", ts.epoch, ts.epochs);
-	if (ts.epoch_samples)
+	printf("  epoch:          %d of %d", ts->epoch, ts->epochs);
+	if (ts->epoch_samples)
 		printf(", and %llu samples of epoch %d",
-		       (unsigned long long)ts.epoch_samples, ts.epoch + 1);
+		       (unsigned long long)ts->epoch_samples, ts->epoch + 1);
 	printf("\n");
-	printf("  steps:          %llu\n", (unsigned long long)ts.step);
-	if (ts.best_epoch > 0)
-		printf("  best epoch:     %d (accuracy %.4f)\n", ts.best_epoch,
-		       ts.best_accuracy);
+	printf("  steps:          %llu\n", (unsigned long long)ts->step);
+	if (ts->best_epoch > 0)
+		printf("  best epoch:     %d (accuracy %.4f)\n", ts->best_epoch,
+		       ts->best_accuracy);
 	else
 		printf("  best epoch:     none\n");
-	printf("  keep:           %s\n", ts.keep);
-	printf("  optimizer:      %s", ts.optimizer);
+	printf("  keep:           %s\n", ts->keep);
+	printf("  optimizer:      %s", ts->optimizer);
 	np = cnn_model_optimizer_params(m, pn, pv, MAX_OPT_PARAMS);
 	if (np > MAX_OPT_PARAMS)
 		np = MAX_OPT_PARAMS;
 	for (i = 0; i < np; i++)
 		printf("%s%s %.9g", i ? ", " : " (", pn[i], pv[i]);
 	printf("%s\n", np ? ")" : "");
+}
+
+/* The summary's metric history, one line per epoch ("-" for an accuracy
+ * not measured), or a note when no epoch is complete. */
+static void print_history(const cnn_model *m)
+{
+	const cnn_epoch_metrics *h = cnn_model_history(m);
+	int nh = cnn_model_history_count(m);
+	char a[32], b[32];
 
 	printf("\nhistory:\n");
 	if (!nh) {
@@ -403,7 +422,7 @@ static void print_summary(const cnn_model *m, const char *path)
 	}
 	printf("  %5s  %12s  %9s  %9s  %9s\n", "epoch", "loss", "train acc",
 	       "test acc", "seconds");
-	for (i = 0; i < nh; i++) {
+	for (int i = 0; i < nh; i++) {
 		text_fraction(a, sizeof a, h[i].train_accuracy);
 		text_fraction(b, sizeof b, h[i].test_accuracy);
 		printf("  %5d  %12.6g  %9s  %9s  %9.2f\n", h[i].epoch,
@@ -411,24 +430,33 @@ static void print_summary(const cnn_model *m, const char *path)
 	}
 }
 
+/* The readable summary of the checkpoint at path: where it is, its format
+ * and model, then the layers, tensors, training state and history. */
+static void print_summary(const cnn_model *m, const char *path)
+{
+	cnn_train_state ts;
+
+	cnn_model_train_state(m, &ts);
+	printf("checkpoint:     %s\n", path);
+	printf("format version: %d\n", ts.checkpoint_version);
+	printf("model:          %s\n", cnn_model_name(m));
+	print_layer_table(m);
+	print_tensor_table(m);
+	print_training(m, &ts);
+	print_history(m);
+}
+
 /* ------------------------------------------------------------------------ */
 /* JSON                                                                     */
 
-static void print_json(const cnn_model *m)
+/* The "model" member of --json: the name, every layer (name, type, inputs,
+ * shapes, parameters) and the total of trainable parameters. */
+static void json_model(const cnn_model *m)
 {
 	cnn_layer_info li;
-	cnn_tensor_info ti;
-	cnn_train_state ts;
-	const char *pn[MAX_OPT_PARAMS];
-	double pv[MAX_OPT_PARAMS];
-	const cnn_epoch_metrics *h = cnn_model_history(m);
-	int nl = cnn_model_layer_count(m), nt = cnn_model_tensor_count(m);
-	int nh = cnn_model_history_count(m), np, i, k;
+	int nl = cnn_model_layer_count(m), i, k;
 	size_t total = 0;
-	stats s;
 
-	cnn_model_train_state(m, &ts);
-	printf("{\n  \"format_version\": %d,\n", ts.checkpoint_version);
 	printf("  \"model\": {\n    \"name\": ");
 	json_string(stdout, cnn_model_name(m));
 	printf(",\n    \"layers\": [");
@@ -452,6 +480,15 @@ static void print_json(const cnn_model *m)
 		total += li.n_params;
 	}
 	printf("\n    ],\n    \"params\": %zu\n  },\n", total);
+}
+
+/* The "tensors" member of --json: each tensor's name, shape, size,
+ * statistics (null when not finite) and histogram. */
+static void json_tensors(const cnn_model *m)
+{
+	cnn_tensor_info ti;
+	int nt = cnn_model_tensor_count(m), i, k;
+	stats s;
 
 	printf("  \"tensors\": [");
 	for (i = k = 0; i < nt; i++) {
@@ -474,25 +511,34 @@ static void print_json(const cnn_model *m)
 		printf("}");
 	}
 	printf("\n  ],\n");
+}
+
+/* The "training" member of --json: the position, the best epoch (null
+ * when none), what is kept and the optimiser with its hyperparameters. */
+static void json_training(const cnn_model *m, const cnn_train_state *ts)
+{
+	const char *pn[MAX_OPT_PARAMS];
+	double pv[MAX_OPT_PARAMS];
+	int np, i;
 
 	printf("  \"training\": {\n    \"epoch\": %d,\n    \"epochs\": %d,\n",
-	       ts.epoch, ts.epochs);
+	       ts->epoch, ts->epochs);
 	printf("    \"epoch_samples\": %llu,\n",
-	       (unsigned long long)ts.epoch_samples);
-	printf("    \"step\": %llu,\n", (unsigned long long)ts.step);
-	if (ts.best_epoch > 0) {
+	       (unsigned long long)ts->epoch_samples);
+	printf("    \"step\": %llu,\n", (unsigned long long)ts->step);
+	if (ts->best_epoch > 0) {
 		printf("    \"best_epoch\": %d,\n    \"best_test_accuracy\": ",
-		       ts.best_epoch);
-		json_number(stdout, ts.best_accuracy);
+		       ts->best_epoch);
+		json_number(stdout, ts->best_accuracy);
 		printf(",\n");
 	} else {
 		printf("    \"best_epoch\": null,\n"
 		       "    \"best_test_accuracy\": null,\n");
 	}
 	printf("    \"keep\": ");
-	json_string(stdout, ts.keep);
+	json_string(stdout, ts->keep);
 	printf(",\n    \"optimizer\": {\"type\": ");
-	json_string(stdout, ts.optimizer);
+	json_string(stdout, ts->optimizer);
 	np = cnn_model_optimizer_params(m, pn, pv, MAX_OPT_PARAMS);
 	if (np > MAX_OPT_PARAMS)
 		np = MAX_OPT_PARAMS;
@@ -503,9 +549,17 @@ static void print_json(const cnn_model *m)
 		json_number(stdout, pv[i]);
 	}
 	printf("}\n  },\n");
+}
+
+/* The "history" member of --json, the last one: one object per epoch
+ * (null for an accuracy not measured). */
+static void json_history(const cnn_model *m)
+{
+	const cnn_epoch_metrics *h = cnn_model_history(m);
+	int nh = cnn_model_history_count(m);
 
 	printf("  \"history\": [");
-	for (i = 0; i < nh; i++) {
+	for (int i = 0; i < nh; i++) {
 		printf("%s\n    {\"epoch\": %d, \"loss\": ", i ? "," : "",
 		       h[i].epoch);
 		json_number(stdout, h[i].loss);
@@ -519,7 +573,21 @@ static void print_json(const cnn_model *m)
 		json_number(stdout, h[i].seconds);
 		printf("}");
 	}
-	printf("%s]\n}\n", nh ? "\n  " : "");
+	printf("%s]\n", nh ? "\n  " : "");
+}
+
+/* Everything the summary shows as one JSON object (--json). */
+static void print_json(const cnn_model *m)
+{
+	cnn_train_state ts;
+
+	cnn_model_train_state(m, &ts);
+	printf("{\n  \"format_version\": %d,\n", ts.checkpoint_version);
+	json_model(m);
+	json_tensors(m);
+	json_training(m, &ts);
+	json_history(m);
+	printf("}\n");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -875,25 +943,80 @@ static int print_diff(const cnn_model *a, const char *pa, const cnn_model *b,
 
 /* ------------------------------------------------------------------------ */
 
-/* Parses --zoom's value, an integer from 1 to MAX_ZOOM; -1 if it is not. */
-static int parse_zoom(const char *s)
+/* ------------------------------------------------------------------------ */
+/* The command line                                                         */
+
+/* getopt_long's codes for the options without a short form. */
+enum { OPT_FORMAT = 256, OPT_FILTERS, OPT_ZOOM, OPT_IMAGE_FORMAT, OPT_PLOT };
+
+/* parse_args's and check_args's "carry on": no exit status yet. */
+#define GO_ON (-1)
+
+/* The command line: the options as given, then (check_args) their values
+ * decoded. */
+typedef struct args {
+	const char *path, *other; /* the checkpoint(s); other with --diff */
+	const char *tensor, *format, *filters, *plot, *zoom_arg, *image_format;
+	int json, diff;
+	enum tensor_format tformat; /* --format */
+	int zoom;                   /* --zoom [16] */
+	int png;                    /* --image-format png */
+} args;
+
+/* Applies option c (its value in optarg) to a. Returns GO_ON, or the exit
+ * status when the option ends the program: 0 after --help or --version
+ * (1 if they cannot be written), 2 after one line for an unknown option or
+ * a missing value. */
+static int apply_option(args *a, int c, char **argv)
 {
-	char *end;
-	long v;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	return errno || end == s || *end || v < 1 || v > MAX_ZOOM ? -1 : (int)v;
+	switch (c) {
+	case 'j':
+		a->json = 1;
+		break;
+	case 't':
+		a->tensor = optarg;
+		break;
+	case OPT_FORMAT:
+		a->format = optarg;
+		break;
+	case OPT_FILTERS:
+		a->filters = optarg;
+		break;
+	case OPT_ZOOM:
+		a->zoom_arg = optarg;
+		break;
+	case OPT_IMAGE_FORMAT:
+		a->image_format = optarg;
+		break;
+	case OPT_PLOT:
+		a->plot = optarg;
+		break;
+	case 'd':
+		a->diff = 1;
+		break;
+	case 'h':
+		usage(stdout);
+		return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+	case 'V':
+		printf("cnninspect (libcnn) %s\n", cnn_version());
+		return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+	case ':':
+		return fail(2, "option '%s' needs an argument (see --help)",
+		            argv[optind - 1]);
+	default:
+		if (optopt && strncmp(argv[optind - 1], "--", 2) != 0)
+			return fail(2, "unknown option '-%c' (see --help)",
+			            optopt);
+		return fail(2, "unknown or misused option '%s' (see --help)",
+		            argv[optind - 1]);
+	}
+	return GO_ON;
 }
 
-int main(int argc, char **argv)
+/* Reads the options and the checkpoint operands (one, two with --diff)
+ * into a. Returns GO_ON, or the exit status when the program ends here. */
+static int parse_args(args *a, int argc, char **argv)
 {
-	enum {
-		OPT_FORMAT = 256,
-		OPT_FILTERS,
-		OPT_ZOOM,
-		OPT_IMAGE_FORMAT,
-		OPT_PLOT
-	};
 	static const struct option longopts[] = {
 	    {"json", no_argument, NULL, 'j'},
 	    {"tensor", required_argument, NULL, 't'},
@@ -906,132 +1029,115 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0}};
-	const char *tensor = NULL, *other = NULL, *path;
-	const char *format = NULL, *filters = NULL, *plot = NULL;
-	const char *zoom_arg = NULL, *image_format = NULL;
-	enum tensor_format tformat = FORMAT_TEXT;
-	int diff = 0, zoom = 16, png = cnn_have_png();
-	int json = 0, c, status;
-	cnn_model *m;
-	cnn_error err;
+	int c, rc;
 
+	memset(a, 0, sizeof *a);
+	a->tformat = FORMAT_TEXT;
+	a->zoom = 16;
+	a->png = cnn_have_png();
 	opterr = 0; /* our own one-line messages */
-	while ((c = getopt_long(argc, argv, ":t:dhV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = 1;
-			break;
-		case 't':
-			tensor = optarg;
-			break;
-		case OPT_FORMAT:
-			format = optarg;
-			break;
-		case OPT_FILTERS:
-			filters = optarg;
-			break;
-		case OPT_ZOOM:
-			zoom_arg = optarg;
-			break;
-		case OPT_IMAGE_FORMAT:
-			image_format = optarg;
-			break;
-		case OPT_PLOT:
-			plot = optarg;
-			break;
-		case 'd':
-			diff = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
-		case 'V':
-			printf("cnninspect (libcnn) %s\n", cnn_version());
-			return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
-		case ':':
-			return fail(2,
-			            "option '%s' needs an argument (see "
-			            "--help)",
-			            argv[optind - 1]);
-		default:
-			if (optopt && strncmp(argv[optind - 1], "--", 2) != 0)
-				return fail(2,
-				            "unknown option '-%c' (see --help)",
-				            optopt);
-			return fail(2,
-			            "unknown or misused option '%s' (see "
-			            "--help)",
-			            argv[optind - 1]);
-		}
-	}
-	if (optind != argc - 1 - diff)
+	while ((c = getopt_long(argc, argv, ":t:dhV", longopts, NULL)) != -1)
+		if ((rc = apply_option(a, c, argv)) != GO_ON)
+			return rc;
+	if (optind != argc - 1 - a->diff)
 		return fail(2, "%s (see --help)",
 		            optind == argc ? "no checkpoint given"
-		            : diff ? "--diff expects two checkpoint files"
-		                   : "expected one checkpoint file");
-	path = argv[optind];
-	other = diff ? argv[optind + 1] : NULL;
-	if (!!json + !!tensor + diff + !!filters + !!plot > 1)
+		            : a->diff ? "--diff expects two checkpoint files"
+		                      : "expected one checkpoint file");
+	a->path = argv[optind];
+	a->other = a->diff ? argv[optind + 1] : NULL;
+	return GO_ON;
+}
+
+/* Checks the options that exclude or need each other and decodes the
+ * values of --format, --zoom and --image-format into a. Returns GO_ON, or
+ * 2 after one line saying what is wrong. */
+static int check_args(args *a)
+{
+	if (!!a->json + !!a->tensor + a->diff + !!a->filters + !!a->plot > 1)
 		return fail(2, "--json, --tensor, --diff, --filters and --plot "
 		               "exclude each other");
-	if (format && !tensor)
+	if (a->format && !a->tensor)
 		return fail(2, "--format needs --tensor NAME (see --help)");
-	if ((zoom_arg || image_format) && !filters)
+	if ((a->zoom_arg || a->image_format) && !a->filters)
 		return fail(2, "%s needs --filters DIR (see --help)",
-		            zoom_arg ? "--zoom" : "--image-format");
-	if (format && !strcmp(format, "csv"))
-		tformat = FORMAT_CSV;
-	else if (format && !strcmp(format, "npy"))
-		tformat = FORMAT_NPY;
-	else if (format && strcmp(format, "text") != 0)
+		            a->zoom_arg ? "--zoom" : "--image-format");
+	if (a->format && !strcmp(a->format, "csv"))
+		a->tformat = FORMAT_CSV;
+	else if (a->format && !strcmp(a->format, "npy"))
+		a->tformat = FORMAT_NPY;
+	else if (a->format && strcmp(a->format, "text") != 0)
 		return fail(2,
 		            "--format: expected text, csv or npy, got \"%s\"",
-		            format);
-	if (tformat == FORMAT_NPY && isatty(STDOUT_FILENO))
+		            a->format);
+	if (a->tformat == FORMAT_NPY && isatty(STDOUT_FILENO))
 		return fail(2, "--format npy: standard output is a terminal; "
 		               "redirect it to a file");
-	if (zoom_arg && (zoom = parse_zoom(zoom_arg)) < 0)
+	if (a->zoom_arg &&
+	    (a->zoom = cli_parse_count(a->zoom_arg, MAX_ZOOM)) < 0)
 		return fail(2,
 		            "--zoom: expected an integer from 1 to %d, got "
 		            "\"%s\"",
-		            MAX_ZOOM, zoom_arg);
-	if (image_format && !strcmp(image_format, "pgm"))
-		png = 0;
-	else if (image_format && !strcmp(image_format, "png"))
-		png = 1;
-	else if (image_format)
+		            MAX_ZOOM, a->zoom_arg);
+	if (a->image_format && !strcmp(a->image_format, "pgm"))
+		a->png = 0;
+	else if (a->image_format && !strcmp(a->image_format, "png"))
+		a->png = 1;
+	else if (a->image_format)
 		return fail(2,
 		            "--image-format: expected png or pgm, got \"%s\"",
-		            image_format);
-	if (png && !cnn_have_png())
+		            a->image_format);
+	if (a->png && !cnn_have_png())
 		return fail(2, "--image-format png: this libcnn was built "
 		               "without libpng (use pgm)");
+	return GO_ON;
+}
 
-	if (cnn_model_load(&m, path, NULL, 0, &err) != CNN_OK)
+/* ------------------------------------------------------------------------ */
+
+/* Loads the checkpoint (both with --diff) and runs the mode the options
+ * chose, the summary by default; returns the exit status, 1 when standard
+ * output cannot be written. */
+static int run(const args *a)
+{
+	cnn_model *m;
+	cnn_error err;
+	int status = 0;
+
+	if (cnn_model_load(&m, a->path, NULL, 0, &err) != CNN_OK)
 		return fail_err(&err);
-
-	status = 0;
-	if (other) {
+	if (a->other) {
 		cnn_model *m2;
-		if (cnn_model_load(&m2, other, NULL, 0, &err) != CNN_OK) {
+		if (cnn_model_load(&m2, a->other, NULL, 0, &err) != CNN_OK) {
 			cnn_model_free(m);
 			return fail_err(&err);
 		}
-		status = print_diff(m, path, m2, other);
+		status = print_diff(m, a->path, m2, a->other);
 		cnn_model_free(m2);
-	} else if (tensor)
-		status = print_tensor(m, path, tensor, tformat);
-	else if (filters)
-		status = write_filters(m, path, filters, zoom, png);
-	else if (plot)
-		status = write_plot(m, plot);
-	else if (json)
+	} else if (a->tensor)
+		status = print_tensor(m, a->path, a->tensor, a->tformat);
+	else if (a->filters)
+		status = write_filters(m, a->path, a->filters, a->zoom, a->png);
+	else if (a->plot)
+		status = write_plot(m, a->plot);
+	else if (a->json)
 		print_json(m);
 	else
-		print_summary(m, path);
+		print_summary(m, a->path);
 	cnn_model_free(m);
 
 	if (fflush(stdout) != 0 || ferror(stdout))
 		return fail(1, "cannot write the output");
 	return status;
+}
+
+int main(int argc, char **argv)
+{
+	args a;
+	int rc;
+
+	if ((rc = parse_args(&a, argc, argv)) != GO_ON ||
+	    (rc = check_args(&a)) != GO_ON)
+		return rc;
+	return run(&a);
 }

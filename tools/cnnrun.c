@@ -6,6 +6,7 @@
  * Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "cli.h"
 #include "cnn.h"
 #include "progress.h"
 
@@ -376,6 +377,72 @@ static void print_score(double v)
 		printf(" %9.4f", v);
 }
 
+/* The evaluation r as one JSON object: samples, accuracy, loss, the
+ * confusion matrix (rows: true class) and per-class scores (null when
+ * undefined). */
+static void print_eval_json(const cnn_eval_result *r)
+{
+	int k = r->classes;
+	printf("{\"samples\": %zu, \"accuracy\": %.9g, \"loss\": %.9g, "
+	       "\"confusion\": [",
+	       r->n, r->accuracy, r->loss);
+	for (int t = 0; t < k; t++) {
+		printf("%s[", t ? ", " : "");
+		for (int p = 0; p < k; p++)
+			printf("%s%llu", p ? ", " : "",
+			       (unsigned long long)r->confusion[t * k + p]);
+		printf("]");
+	}
+	printf("], \"per_class\": [");
+	for (int t = 0; t < k; t++) {
+		double pr, rc, f1;
+		uint64_t sup;
+		class_scores(r, t, &pr, &rc, &f1, &sup);
+		printf("%s{\"class\": %d", t ? ", " : "", t);
+		json_num(stdout, "precision", pr);
+		json_num(stdout, "recall", rc);
+		json_num(stdout, "f1", f1);
+		printf(", \"support\": %llu}", (unsigned long long)sup);
+	}
+	printf("]}\n");
+}
+
+/* The evaluation r as text: samples, accuracy and loss, a table of
+ * per-class scores ("-" when undefined), then the confusion matrix. */
+static void print_eval_text(const cnn_eval_result *r)
+{
+	int k = r->classes;
+	printf("samples: %zu\naccuracy: %.4f (%.2f%%)\nloss: %.4f\n", r->n,
+	       r->accuracy, 100.0 * r->accuracy, r->loss);
+	printf("per class (precision: correct among those predicted; "
+	       "recall: correct among those truly of the class; "
+	       "-: undefined):\n");
+	printf("%6s %9s %9s %9s %9s\n", "class", "precision", "recall", "f1",
+	       "support");
+	for (int t = 0; t < k; t++) {
+		double pr, rc, f1;
+		uint64_t sup;
+		class_scores(r, t, &pr, &rc, &f1, &sup);
+		printf("%6d", t);
+		print_score(pr);
+		print_score(rc);
+		print_score(f1);
+		printf(" %9llu\n", (unsigned long long)sup);
+	}
+	printf("confusion matrix (rows: true class, columns: "
+	       "predicted):\n      ");
+	for (int p = 0; p < k; p++)
+		printf(" %6d", p);
+	printf("\n");
+	for (int t = 0; t < k; t++) {
+		printf("%6d", t);
+		for (int p = 0; p < k; p++)
+			printf(" %6llu",
+			       (unsigned long long)r->confusion[t * k + p]);
+		printf("\n");
+	}
+}
+
 /* Prints the evaluation of the kept weights on the test set: accuracy,
  * loss, per-class precision, recall and F1, and the confusion matrix, as
  * text or (--json) one JSON object. */
@@ -385,63 +452,10 @@ static int evaluate(cnn_model *m, const options *o)
 	cnn_eval_result r;
 	if (cnn_model_evaluate(m, o->threads, &r, &err) != CNN_OK)
 		return fail(&err);
-	int k = r.classes;
-	if (o->json) {
-		printf("{\"samples\": %zu, \"accuracy\": %.9g, \"loss\": %.9g, "
-		       "\"confusion\": [",
-		       r.n, r.accuracy, r.loss);
-		for (int t = 0; t < k; t++) {
-			printf("%s[", t ? ", " : "");
-			for (int p = 0; p < k; p++)
-				printf(
-				    "%s%llu", p ? ", " : "",
-				    (unsigned long long)r.confusion[t * k + p]);
-			printf("]");
-		}
-		printf("], \"per_class\": [");
-		for (int t = 0; t < k; t++) {
-			double pr, rc, f1;
-			uint64_t sup;
-			class_scores(&r, t, &pr, &rc, &f1, &sup);
-			printf("%s{\"class\": %d", t ? ", " : "", t);
-			json_num(stdout, "precision", pr);
-			json_num(stdout, "recall", rc);
-			json_num(stdout, "f1", f1);
-			printf(", \"support\": %llu}", (unsigned long long)sup);
-		}
-		printf("]}\n");
-	} else {
-		printf("samples: %zu\naccuracy: %.4f (%.2f%%)\nloss: %.4f\n",
-		       r.n, r.accuracy, 100.0 * r.accuracy, r.loss);
-		printf("per class (precision: correct among those predicted; "
-		       "recall: correct among those truly of the class; "
-		       "-: undefined):\n");
-		printf("%6s %9s %9s %9s %9s\n", "class", "precision", "recall",
-		       "f1", "support");
-		for (int t = 0; t < k; t++) {
-			double pr, rc, f1;
-			uint64_t sup;
-			class_scores(&r, t, &pr, &rc, &f1, &sup);
-			printf("%6d", t);
-			print_score(pr);
-			print_score(rc);
-			print_score(f1);
-			printf(" %9llu\n", (unsigned long long)sup);
-		}
-		printf("confusion matrix (rows: true class, columns: "
-		       "predicted):\n      ");
-		for (int p = 0; p < k; p++)
-			printf(" %6d", p);
-		printf("\n");
-		for (int t = 0; t < k; t++) {
-			printf("%6d", t);
-			for (int p = 0; p < k; p++)
-				printf(
-				    " %6llu",
-				    (unsigned long long)r.confusion[t * k + p]);
-			printf("\n");
-		}
-	}
+	if (o->json)
+		print_eval_json(&r);
+	else
+		print_eval_text(&r);
 	cnn_eval_result_free(&r);
 	return 0;
 }
@@ -542,30 +556,124 @@ static int predict_file(cnn_model *m, const options *o, const char *file)
 	return rc;
 }
 
-/* Parses a positive integer option value; -1 if it is not one. */
-static int parse_count(const char *s, int max)
+/* ------------------------------------------------------------------------ */
+/* The command line                                                         */
+
+/* getopt_long's codes for the options without a short form. */
+enum {
+	OPT_METRICS = 256,
+	OPT_RESUME,
+	OPT_EVALUATE,
+	OPT_PREDICT,
+	OPT_TOP,
+	OPT_JSON,
+	OPT_METRICS_CSV,
+	OPT_PLOT,
+	OPT_NO_PROGRESS
+};
+
+/* parse_options's "carry on": no exit status yet. */
+#define GO_ON (-1)
+
+/* Applies option c (its value in optarg) to o. Returns GO_ON, or the exit
+ * status when the option ends the program: 0 after --help or --version,
+ * 2 (after one line) for a bad value or an unknown option. */
+static int apply_option(options *o, int c, char **argv)
 {
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < 1 || v > max)
-		return -1;
-	return (int)v;
+	switch (c) {
+	case 's':
+		if (o->n_sets == MAX_SETS)
+			return usage_error("too many --set options "
+			                   "(at most %s)",
+			                   "256");
+		o->sets[o->n_sets++] = optarg;
+		break;
+	case 'o':
+		o->output = optarg;
+		break;
+	case OPT_METRICS:
+		o->metrics = optarg;
+		break;
+	case OPT_METRICS_CSV:
+		o->metrics_csv = optarg;
+		break;
+	case OPT_PLOT:
+		o->plot = optarg;
+		break;
+	case OPT_NO_PROGRESS:
+		o->no_progress = 1;
+		break;
+	case 'j':
+		if ((o->threads = cli_parse_count(optarg, 1024)) < 0)
+			return usage_error("--threads: expected an "
+			                   "integer from 1 to 1024, got "
+			                   "\"%s\"",
+			                   optarg);
+		break;
+	case OPT_RESUME:
+		o->resume = optarg;
+		break;
+	case OPT_EVALUATE:
+		o->evaluate = optarg;
+		break;
+	case OPT_PREDICT:
+		o->predict = optarg;
+		break;
+	case OPT_TOP:
+		o->top_set = 1;
+		if ((o->top = cli_parse_count(optarg, 256)) < 0)
+			return usage_error("--top: expected a positive "
+			                   "integer, got \"%s\"",
+			                   optarg);
+		break;
+	case OPT_JSON:
+		o->json = 1;
+		break;
+	case 'q':
+		o->quiet = 1;
+		break;
+	case 'v':
+		o->verbose = 1;
+		break;
+	case 'h':
+		usage(stdout);
+		return 0;
+	case 'V':
+		printf("cnnrun (libcnn) %s\n", cnn_version());
+		return 0;
+	case ':':
+		return usage_error("option '%s' needs a value",
+		                   argv[optind - 1]);
+	default:
+		return usage_error("unknown option '%s'", argv[optind - 1]);
+	}
+	return GO_ON;
 }
 
-int main(int argc, char **argv)
+/* The options that exclude or need each other: GO_ON, or 2 after one
+ * line saying which. */
+static int check_options(const options *o)
 {
-	enum {
-		OPT_METRICS = 256,
-		OPT_RESUME,
-		OPT_EVALUATE,
-		OPT_PREDICT,
-		OPT_TOP,
-		OPT_JSON,
-		OPT_METRICS_CSV,
-		OPT_PLOT,
-		OPT_NO_PROGRESS
-	};
+	int modes = !!o->resume + !!o->evaluate + !!o->predict;
+	if (modes > 1)
+		return usage_error("%s", "--resume, --evaluate and --predict "
+		                         "exclude each other");
+	if (o->json && !o->evaluate)
+		return usage_error("%s", "--json goes with --evaluate");
+	if (o->top_set && !o->predict)
+		return usage_error("%s", "--top goes with --predict");
+	if ((o->evaluate || o->predict) &&
+	    (o->metrics || o->metrics_csv || o->plot))
+		return usage_error("%s",
+		                   "--metrics, --metrics-csv and --plot go "
+		                   "with training (MODEL.yaml or --resume)");
+	return GO_ON;
+}
+
+/* Reads the options of the command line into o (the operands start at
+ * optind). Returns GO_ON, or the exit status when the program ends here. */
+static int parse_options(options *o, int argc, char **argv)
+{
 	static const struct option longs[] = {
 	    {"set", required_argument, NULL, 's'},
 	    {"output", required_argument, NULL, 'o'},
@@ -584,137 +692,84 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0}};
-	options o;
-	int c, modes;
+	int c, rc;
 
-	memset(&o, 0, sizeof o);
-	o.top = 1;
+	memset(o, 0, sizeof *o);
+	o->top = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":s:o:j:qvhV", longs, NULL)) !=
-	       -1) {
-		switch (c) {
-		case 's':
-			if (o.n_sets == MAX_SETS)
-				return usage_error("too many --set options "
-				                   "(at most %s)",
-				                   "256");
-			o.sets[o.n_sets++] = optarg;
-			break;
-		case 'o':
-			o.output = optarg;
-			break;
-		case OPT_METRICS:
-			o.metrics = optarg;
-			break;
-		case OPT_METRICS_CSV:
-			o.metrics_csv = optarg;
-			break;
-		case OPT_PLOT:
-			o.plot = optarg;
-			break;
-		case OPT_NO_PROGRESS:
-			o.no_progress = 1;
-			break;
-		case 'j':
-			if ((o.threads = parse_count(optarg, 1024)) < 0)
-				return usage_error(
-				    "--threads: expected an "
-				    "integer from 1 to 1024, got "
-				    "\"%s\"",
-				    optarg);
-			break;
-		case OPT_RESUME:
-			o.resume = optarg;
-			break;
-		case OPT_EVALUATE:
-			o.evaluate = optarg;
-			break;
-		case OPT_PREDICT:
-			o.predict = optarg;
-			break;
-		case OPT_TOP:
-			o.top_set = 1;
-			if ((o.top = parse_count(optarg, 256)) < 0)
-				return usage_error("--top: expected a positive "
-				                   "integer, got \"%s\"",
-				                   optarg);
-			break;
-		case OPT_JSON:
-			o.json = 1;
-			break;
-		case 'q':
-			o.quiet = 1;
-			break;
-		case 'v':
-			o.verbose = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("cnnrun (libcnn) %s\n", cnn_version());
-			return 0;
-		case ':':
-			return usage_error("option '%s' needs a value",
-			                   argv[optind - 1]);
-		default:
-			return usage_error("unknown option '%s'",
-			                   argv[optind - 1]);
-		}
-	}
+	while ((c = getopt_long(argc, argv, ":s:o:j:qvhV", longs, NULL)) != -1)
+		if ((rc = apply_option(o, c, argv)) != GO_ON)
+			return rc;
+	return check_options(o);
+}
 
-	modes = !!o.resume + !!o.evaluate + !!o.predict;
-	if (modes > 1)
-		return usage_error("%s", "--resume, --evaluate and --predict "
-		                         "exclude each other");
-	if (o.json && !o.evaluate)
-		return usage_error("%s", "--json goes with --evaluate");
-	if (o.top_set && !o.predict)
-		return usage_error("%s", "--top goes with --predict");
-	if ((o.evaluate || o.predict) && (o.metrics || o.metrics_csv || o.plot))
-		return usage_error("%s",
-		                   "--metrics, --metrics-csv and --plot go "
-		                   "with training (MODEL.yaml or --resume)");
+/* ------------------------------------------------------------------------ */
+/* The modes                                                                */
+
+/* --resume, --evaluate or --predict: loads the checkpoint (with the --set
+ * overrides) and runs the mode; returns the exit status (for --predict,
+ * the worst of its files'). */
+static int run_checkpoint(const options *o, int argc, char **argv)
+{
 	cnn_model *m = NULL;
 	cnn_error err;
 	int rc;
-	const char *ckpt = o.resume     ? o.resume
-	                   : o.evaluate ? o.evaluate
-	                                : o.predict;
-	if (ckpt) {
-		if (o.predict ? optind >= argc : optind < argc)
-			return usage_error(o.predict
-			                       ? "--predict needs at least one "
-			                         "FILE%s"
-			                       : "unexpected argument '%s'",
-			                   o.predict ? "" : argv[optind]);
-		if (cnn_model_load(&m, ckpt, o.sets, o.n_sets, &err) != CNN_OK)
-			return fail(&err);
-		if (o.resume) {
-			rc = train(m, &o, o.output ? o.output : ckpt, 1);
-		} else if (o.evaluate) {
-			rc = evaluate(m, &o);
-		} else {
-			rc = 0;
-			for (int i = optind; i < argc; i++) {
-				int r = predict_file(m, &o, argv[i]);
-				if (r > rc)
-					rc = r;
-			}
-		}
+	const char *ckpt = o->resume     ? o->resume
+	                   : o->evaluate ? o->evaluate
+	                                 : o->predict;
+
+	if (o->predict ? optind >= argc : optind < argc)
+		return usage_error(o->predict ? "--predict needs at least one "
+		                                "FILE%s"
+		                              : "unexpected argument '%s'",
+		                   o->predict ? "" : argv[optind]);
+	if (cnn_model_load(&m, ckpt, o->sets, o->n_sets, &err) != CNN_OK)
+		return fail(&err);
+	if (o->resume) {
+		rc = train(m, o, o->output ? o->output : ckpt, 1);
+	} else if (o->evaluate) {
+		rc = evaluate(m, o);
 	} else {
-		if (optind + 1 != argc)
-			return usage_error(
-			    optind >= argc ? "missing MODEL.yaml%s"
-			                   : "unexpected argument '%s'",
-			    optind >= argc ? "" : argv[optind + 1]);
-		if (cnn_model_from_yaml(&m, argv[optind], o.sets, o.n_sets,
-		                        &err) != CNN_OK)
-			return fail(&err);
-		rc = train(m, &o,
-		           o.output ? o.output : cnn_model_checkpoint_path(m),
-		           0);
+		rc = 0;
+		for (int i = optind; i < argc; i++) {
+			int r = predict_file(m, o, argv[i]);
+			if (r > rc)
+				rc = r;
+		}
 	}
 	cnn_model_free(m);
 	return rc;
+}
+
+/* MODEL.yaml: builds the model it describes (with the overrides) and
+ * trains it from the start; returns the exit status. */
+static int run_yaml(const options *o, int argc, char **argv)
+{
+	cnn_model *m = NULL;
+	cnn_error err;
+	int rc;
+
+	if (optind + 1 != argc)
+		return usage_error(optind >= argc ? "missing MODEL.yaml%s"
+		                                  : "unexpected argument '%s'",
+		                   optind >= argc ? "" : argv[optind + 1]);
+	if (cnn_model_from_yaml(&m, argv[optind], o->sets, o->n_sets, &err) !=
+	    CNN_OK)
+		return fail(&err);
+	rc = train(m, o, o->output ? o->output : cnn_model_checkpoint_path(m),
+	           0);
+	cnn_model_free(m);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	options o;
+	int rc = parse_options(&o, argc, argv);
+
+	if (rc != GO_ON)
+		return rc;
+	if (o.resume || o.evaluate || o.predict)
+		return run_checkpoint(&o, argc, argv);
+	return run_yaml(&o, argc, argv);
 }
