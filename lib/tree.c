@@ -897,18 +897,75 @@ static cnn_status set_apply(cnn_tree *t, const set_path *sp, cnn_node *val,
 	return CNN_OK;
 }
 
-/* Applies "a.b.3.c=value" (see internal.h). Checks the whole walk and
+/* Cuts sp->buf (the key, klen bytes) into its segments at the dots: an
+ * empty segment is a usage error quoting the assignment (ex), more than
+ * TREE_MAX_DEPTH - 1 segments an error at the override src. */
+static cnn_status split_key(set_path *sp, size_t klen, const char *src,
+                            const char *ex, cnn_error *err)
+{
+	sp->seg[0] = sp->buf;
+	for (size_t i = 0; i <= klen; i++) {
+		if (i < klen && sp->buf[i] != '.')
+			continue;
+		if (sp->buf + i == sp->seg[sp->n])
+			return cnn_err(err, CNN_ERR_USAGE,
+			               "--set: empty key segment in \"%s\"",
+			               ex);
+		sp->end[sp->n++] = i;
+		if (i == klen)
+			break;
+		if (sp->n >= TREE_MAX_DEPTH - 1)
+			return cnn_err_file(err, CNN_ERR_CONFIG, src,
+			                    "the key has more than %d segments",
+			                    TREE_MAX_DEPTH - 1);
+		sp->buf[i] = '\0';
+		sp->seg[sp->n] = sp->buf + i + 1;
+	}
+	return CNN_OK;
+}
+
+/* Parses an override's value text as YAML nested depth levels deep into
+ * *out, its nodes from src at line 0; an empty text is an empty plain
+ * scalar. */
+static cnn_status parse_value(const char *text, const char *src, int depth,
+                              cnn_node **out, cnn_error *err)
+{
+	parse_ctx c;
+	cnn_status st;
+
+	memset(&c, 0, sizeof c);
+	c.file = src;
+	c.no_marks = 1;
+	c.err = err;
+	st = parse_text(&c, text, strlen(text), depth, out);
+	if (st)
+		return st;
+	if (!*out) {
+		*out = calloc(1, sizeof **out);
+		if (*out)
+			(*out)->value = dup_len("", 0);
+		if (!*out || !(*out)->value) {
+			free(*out);
+			*out = NULL;
+			return cnn_err_nomem(err, NULL, TREE_DOING);
+		}
+		(*out)->type = CNN_NODE_SCALAR;
+	}
+	set_origin(*out, src);
+	return CNN_OK;
+}
+
+/* Applies "a.b.3.c=value" (see tree.h). Checks the whole walk and
  * parses the value before changing anything, so a failed override leaves the
  * tree as it was (except on CNN_ERR_NOMEM). The source string "--set a.b.3.c"
  * is kept in t->strings; the replaced subtree is freed. */
 cnn_status cnn_tree_set(cnn_tree *t, const char *assignment, cnn_error *err)
 {
 	const char *eq = strchr(assignment, '=');
-	size_t klen, i;
+	size_t klen;
 	set_path sp;
 	char *src = NULL, **ns;
 	cnn_node *val = NULL;
-	parse_ctx c;
 	cnn_status st;
 	char ex[CNN_QUOTE_SIZE];
 
@@ -937,52 +994,13 @@ cnn_status cnn_tree_set(cnn_tree *t, const char *assignment, cnn_error *err)
 	memcpy(src + 6, assignment, klen);
 	src[klen + 6] = '\0';
 
-	sp.seg[0] = sp.buf;
-	for (i = 0; i <= klen; i++) {
-		if (i < klen && sp.buf[i] != '.')
-			continue;
-		if (sp.buf + i == sp.seg[sp.n]) {
-			st = cnn_err(err, CNN_ERR_USAGE,
-			             "--set: empty key segment in \"%s\"", ex);
-			goto fail;
-		}
-		sp.end[sp.n++] = i;
-		if (i == klen)
-			break;
-		if (sp.n >= TREE_MAX_DEPTH - 1) {
-			st = cnn_err_file(err, CNN_ERR_CONFIG, src,
-			                  "the key has more than %d segments",
-			                  TREE_MAX_DEPTH - 1);
-			goto fail;
-		}
-		sp.buf[i] = '\0';
-		sp.seg[sp.n] = sp.buf + i + 1;
-	}
-
-	st = set_check(t, &sp, assignment, src, err);
+	st = split_key(&sp, klen, src, ex, err);
+	if (!st)
+		st = set_check(t, &sp, assignment, src, err);
+	if (!st)
+		st = parse_value(eq + 1, src, sp.n + 1, &val, err);
 	if (st)
 		goto fail;
-
-	memset(&c, 0, sizeof c);
-	c.file = src;
-	c.no_marks = 1;
-	c.err = err;
-	st = parse_text(&c, eq + 1, strlen(eq + 1), sp.n + 1, &val);
-	if (st)
-		goto fail;
-	if (!val) { /* an empty value: an empty plain scalar */
-		val = calloc(1, sizeof *val);
-		if (val)
-			val->value = dup_len("", 0);
-		if (!val || !val->value) {
-			free(val);
-			val = NULL;
-			st = cnn_err_nomem(err, NULL, TREE_DOING);
-			goto fail;
-		}
-		val->type = CNN_NODE_SCALAR;
-	}
-	set_origin(val, src);
 
 	ns = realloc(t->strings, (t->n_strings + 1) * sizeof *ns);
 	if (!ns) {
