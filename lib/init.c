@@ -36,6 +36,7 @@ static const char *init_own_keys(cnn_init_type t, const char **second)
 static cnn_status parse_init_map(const cnn_node *n, const char *full,
                                  cnn_init_spec *out, cnn_error *err)
 {
+	static const cnn_range any_float = {.lo = -FLT_MAX, .hi = FLT_MAX};
 	static const char *const keys[] = {"type",           "value", "low",
 	                                   "high",           "mean",  "std",
 	                                   "divide_by_sqrt", NULL};
@@ -59,33 +60,26 @@ static cnn_status parse_init_map(const cnn_node *n, const char *full,
 	/* Parameters that the type does not use are mistakes. */
 	own = init_own_keys(s.type, &own2);
 	for (i = 0; i < n->n_pairs; i++) {
-		const cnn_pair *p = &n->pairs[i];
-		char kpath[160];
+		const char *k = n->pairs[i].key;
 
-		if (!strcmp(p->key, "type") ||
-		    !strcmp(p->key, "divide_by_sqrt") ||
-		    (own && !strcmp(p->key, own)) ||
-		    (own2 && !strcmp(p->key, own2)))
-			continue;
-		snprintf(kpath, sizeof kpath, "%s.%s", full, p->key);
-		return cnn_err_set(
-		    err, CNN_ERR_CONFIG, p->value->file, p->line, p->col, kpath,
-		    "not used by a %s initialiser", init_names[s.type]);
+		if (strcmp(k, "type") && strcmp(k, "divide_by_sqrt") &&
+		    !(own && !strcmp(k, own)) && !(own2 && !strcmp(k, own2)))
+			return cnn_reject_key(err, n, full, k,
+			                      "not used by a %s initialiser",
+			                      init_names[s.type]);
 	}
 
 	switch (s.type) {
 	case CNN_INIT_CONSTANT:
-		st = cnn_get_double(n, full, "value", 1, -FLT_MAX, FLT_MAX,
-		                    &s.a, err);
+		st = cnn_get_real(n, full, "value", 1, any_float, &s.a, err);
 		break;
 	case CNN_INIT_UNIFORM:
 		s.a = 0;
 		s.b = 1;
-		st = cnn_get_double(n, full, "low", 0, -FLT_MAX, FLT_MAX, &s.a,
-		                    err);
+		st = cnn_get_real(n, full, "low", 0, any_float, &s.a, err);
 		if (!st)
-			st = cnn_get_double(n, full, "high", 0, -FLT_MAX,
-			                    FLT_MAX, &s.b, err);
+			st = cnn_get_real(n, full, "high", 0, any_float, &s.b,
+			                  err);
 		if (!st && !(s.a < s.b))
 			st = cnn_node_error(
 			    err, n, full,
@@ -98,11 +92,11 @@ static cnn_status parse_init_map(const cnn_node *n, const char *full,
 	case CNN_INIT_NORMAL:
 		s.a = 0;
 		s.b = 1;
-		st = cnn_get_double(n, full, "mean", 0, -FLT_MAX, FLT_MAX, &s.a,
-		                    err);
+		st = cnn_get_real(n, full, "mean", 0, any_float, &s.a, err);
 		if (!st)
-			st = cnn_get_double(n, full, "std", 0, 0, FLT_MAX, &s.b,
-			                    err);
+			st = cnn_get_real(n, full, "std", 0,
+			                  (cnn_range){.lo = 0, .hi = FLT_MAX},
+			                  &s.b, err);
 		break;
 	default:
 		break;
@@ -113,54 +107,31 @@ static cnn_status parse_init_map(const cnn_node *n, const char *full,
 	return CNN_OK;
 }
 
-/* See internal.h. A name is zeros, he or xavier; a mapping may only hold
- * the keys its type uses. *out changes only on success. */
+/* See init.h. A name is zeros, he or xavier; a mapping may only hold the
+ * keys its type uses. *out changes only on success. */
 cnn_status cnn_init_parse(const cnn_node *map, const char *path,
                           const char *key, cnn_init_spec *out, cnn_error *err)
 {
+	static const cnn_init_type named[] = {CNN_INIT_ZEROS, CNN_INIT_HE,
+	                                      CNN_INIT_XAVIER};
 	const cnn_node *n = cnn_map_get(map, key);
-	char full[128];
+	char full[CNN_FULL_SIZE], got[CNN_DESCRIBE_SIZE];
 
 	if (!n)
 		return CNN_OK;
-	if (path && path[0])
-		snprintf(full, sizeof full, "%s.%s", path, key);
-	else
-		snprintf(full, sizeof full, "%s", key);
+	cnn_path_join(full, sizeof full, path, key);
 	if (n->type == CNN_NODE_MAP)
 		return parse_init_map(n, full, out, err);
-	if (n->type == CNN_NODE_SCALAR) {
-		cnn_init_spec s = {CNN_INIT_ZEROS, 0, 0, CNN_FAN_NONE};
-
-		if (!strcmp(n->value, "zeros"))
-			s.type = CNN_INIT_ZEROS;
-		else if (!strcmp(n->value, "he"))
-			s.type = CNN_INIT_HE;
-		else if (!strcmp(n->value, "xavier"))
-			s.type = CNN_INIT_XAVIER;
-		else {
-			/* Quoted in one line: control characters as '?'. */
-			char ex[41];
-			size_t i;
-
-			for (i = 0; i < 40 && n->value[i]; i++)
-				ex[i] = (unsigned char)n->value[i] < 0x20 ||
-				                n->value[i] == 0x7f
-				            ? '?'
-				            : n->value[i];
-			ex[i] = '\0';
-			return cnn_node_error(
-			    err, n, full,
-			    "expected one of zeros, he, xavier or a mapping "
-			    "{type: ...}, got \"%s\"",
-			    ex);
+	for (size_t i = 0; n->type == CNN_NODE_SCALAR && i < 3; i++) {
+		if (!strcmp(n->value, init_names[named[i]])) {
+			*out = (cnn_init_spec){named[i], 0, 0, CNN_FAN_NONE};
+			return CNN_OK;
 		}
-		*out = s;
-		return CNN_OK;
 	}
 	return cnn_node_error(err, n, full,
 	                      "expected one of zeros, he, xavier or a mapping "
-	                      "{type: ...}, got a sequence");
+	                      "{type: ...}, got %s",
+	                      cnn_node_describe(n, got));
 }
 
 /* 1/sqrt(fan) for the divide_by_sqrt mode (1 when the fan is 0). */

@@ -6,7 +6,7 @@
 #define CNN_INIT_H
 
 #include "rng.h"
-#include "tree.h"
+#include "schema.h"
 
 #include <stddef.h>
 

@@ -16,8 +16,7 @@ cnn_status cnn_model_from_tree(cnn_model **out, cnn_tree *tree, cnn_error *err)
 	*out = NULL;
 	if (!m) {
 		cnn_tree_free(tree);
-		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "out of memory");
+		return cnn_err_nomem(err, NULL, NULL);
 	}
 	m->tree = *tree;
 	memset(tree, 0, sizeof *tree);
@@ -146,11 +145,8 @@ void cnn_model_train_state(const cnn_model *m, cnn_train_state *out)
 	out->step = m->step;
 	out->best_epoch = m->best_epoch;
 	out->best_accuracy = m->best_accuracy;
-	out->optimizer = m->spec.optimizer == CNN_OPT_ADAM    ? "adam"
-	                 : m->spec.optimizer == CNN_OPT_ADAMW ? "adamw"
-	                 : m->spec.optimizer == CNN_OPT_SGD   ? "sgd"
-	                                                      : "rmsprop";
-	out->keep = m->spec.keep == CNN_KEEP_BEST ? "best" : "last";
+	out->optimizer = cnn_opt_names[m->spec.optimizer];
+	out->keep = cnn_keep_names[m->spec.keep];
 	out->epoch_samples = m->epoch_pos;
 	out->checkpoint_version = m->loaded_version;
 	out->stop_best_epoch = 0;
@@ -175,40 +171,5 @@ const cnn_epoch_metrics *cnn_model_history(const cnn_model *m)
 int cnn_model_optimizer_params(const cnn_model *m, const char **names,
                                double *values, int max)
 {
-	const cnn_spec *s = &m->spec;
-	const char *nm[16];
-	double v[16];
-	int n = 0;
-	nm[n] = "learning_rate", v[n++] = s->learning_rate;
-	if (s->optimizer == CNN_OPT_ADAM || s->optimizer == CNN_OPT_ADAMW) {
-		nm[n] = "beta1", v[n++] = s->beta1;
-		nm[n] = "beta2", v[n++] = s->beta2;
-		nm[n] = "epsilon", v[n++] = s->epsilon;
-		nm[n] = "epsilon_inside_sqrt", v[n++] = s->epsilon_inside_sqrt;
-		nm[n] = "bias_correction", v[n++] = s->bias_correction;
-	} else if (s->optimizer == CNN_OPT_SGD) {
-		nm[n] = "momentum", v[n++] = s->momentum;
-		nm[n] = "nesterov", v[n++] = s->nesterov;
-	} else {
-		nm[n] = "alpha", v[n++] = s->alpha;
-		nm[n] = "epsilon", v[n++] = s->epsilon;
-		nm[n] = "momentum", v[n++] = s->momentum;
-	}
-	nm[n] = "weight_decay", v[n++] = s->weight_decay;
-	nm[n] = "clip_norm", v[n++] = s->clip_norm;
-	/* the schedule's numbers; its type shows in which are present */
-	if (s->schedule == CNN_SCHED_STEP)
-		nm[n] = "schedule.step_epochs", v[n++] = s->sched_step_epochs;
-	if (s->schedule == CNN_SCHED_STEP ||
-	    s->schedule == CNN_SCHED_EXPONENTIAL)
-		nm[n] = "schedule.gamma", v[n++] = s->sched_gamma;
-	if (s->schedule == CNN_SCHED_COSINE)
-		nm[n] = "schedule.min_lr", v[n++] = s->sched_min_lr;
-	if (s->warmup_epochs > 0)
-		nm[n] = "schedule.warmup_epochs", v[n++] = s->warmup_epochs;
-	for (int i = 0; i < n && i < max; i++) {
-		names[i] = nm[i];
-		values[i] = v[i];
-	}
-	return n;
+	return cnn_spec_optimizer_params(&m->spec, names, values, max);
 }

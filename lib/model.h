@@ -8,17 +8,18 @@
 
 #include "data.h"
 #include "layer.h"
-#include "tree.h"
+#include "schema.h"
 
 typedef enum cnn_loss_type {
 	CNN_LOSS_CROSS_ENTROPY,
 	CNN_LOSS_MSE
 } cnn_loss_type;
 typedef enum cnn_reduction { CNN_REDUCE_MEAN, CNN_REDUCE_SUM } cnn_reduction;
+/* The optimiser (optimizer.type), in the order of cnn_opt_names. */
 typedef enum cnn_opt_type {
 	CNN_OPT_ADAM,
-	CNN_OPT_SGD,
 	CNN_OPT_ADAMW,
+	CNN_OPT_SGD,
 	CNN_OPT_RMSPROP
 } cnn_opt_type;
 /* The learning-rate schedule (optimizer.schedule; see cnn_optim_rate). */
@@ -96,6 +97,21 @@ typedef struct cnn_spec {
  * configured but not shape-checked (see cnn_graph_build). */
 cnn_status cnn_spec_from_tree(cnn_spec *spec, cnn_tree *tree, cnn_error *err);
 void cnn_spec_free(cnn_spec *spec);
+
+/* The names of the optimisers and of training.keep, indexed by cnn_opt_type
+ * and cnn_keep (NULL-terminated; spec.c). */
+extern const char *const cnn_opt_names[];
+extern const char *const cnn_keep_names[];
+
+/* The optimiser's hyperparameters that apply to its type, from the table
+ * spec.c validates them with, in its order: learning_rate, the type's own
+ * (adam, adamw: beta1, beta2, epsilon, epsilon_inside_sqrt,
+ * bias_correction; sgd: momentum, nesterov; rmsprop: epsilon, momentum,
+ * alpha), weight_decay, clip_norm, then the schedule's ("schedule.gamma",
+ * ...; warmup_epochs only when not 0). Fills up to max names and values;
+ * returns how many there are. */
+int cnn_spec_optimizer_params(const cnn_spec *s, const char **names,
+                              double *values, int max);
 
 /* ======================================================================== */
 /* The model (model.c, graph.c, optim.c, train.c)                           */

@@ -5,21 +5,27 @@
  * checkpoint settings. Relative paths are resolved here and written back
  * into the tree, so that the description embedded in a checkpoint stands on
  * its own.
+ *
+ * The sections of fixed shape are field tables: each key is written once,
+ * with its kind, bounds, default, place in cnn_spec and the types of the
+ * section it applies to. A table's order is the order of its keys in
+ * "unknown key" messages and the order in which they are read.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "model.h"
 
 #include <errno.h>
-#include <float.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define SPEC_MAX_DIM   65536
 #define SPEC_MAX_INPUT ((long)1 << 26)
+#define SPEC_MAX_KEYS  16
 
 typedef struct spec_ctx {
 	cnn_spec *spec;
@@ -28,152 +34,187 @@ typedef struct spec_ctx {
 } spec_ctx;
 
 /* ======================================================================== */
-/* Helpers                                                                  */
+/* Field tables                                                             */
 
-/* Describes a node for "got ..." in messages, as tree.c does: "a mapping",
- * "nothing", "\"text\"" or "a quoted string \"text\"", the text cut to 40
- * bytes (on a UTF-8 boundary) with control characters shown as '?'. */
-static void describe(const cnn_node *n, char *buf, size_t size)
+/* How a field is read and stored: F_INT an int in [r.lo, r.hi]; F_REAL a
+ * double in r; F_BOOL an int, 0 or 1; F_ENUM an int (an enum), the index of
+ * the choice; F_CODE read by the field's hook. */
+typedef enum field_kind { F_INT, F_REAL, F_BOOL, F_ENUM, F_CODE } field_kind;
+
+typedef struct field field;
+/* A field's own code: the reader of an F_CODE field, or a check run after
+ * any other field is read. m is the section's mapping, path its path. */
+typedef cnn_status (*field_hook)(spec_ctx *c, const cnn_node *m,
+                                 const char *path);
+
+/* One key of a section. types: bit t set when the field applies to choice t
+ * of the section's "type" (0: to every type); a key present under another
+ * type is an error at the key. */
+struct field {
+	const char *key;
+	field_kind kind;
+	cnn_range r;
+	double def;
+	size_t off; /* offsetof(cnn_spec, ...) */
+	unsigned types;
+	const char *const *choices; /* F_ENUM */
+	int required;
+	field_hook hook;
+	const char *shown; /* the name cnn_spec_optimizer_params gives */
+};
+
+/* The enums a table stores through an int. */
+_Static_assert(sizeof(cnn_opt_type) == sizeof(int), "enum size");
+_Static_assert(sizeof(cnn_sched_type) == sizeof(int), "enum size");
+_Static_assert(sizeof(cnn_keep) == sizeof(int), "enum size");
+_Static_assert(sizeof(cnn_loss_type) == sizeof(int), "enum size");
+_Static_assert(sizeof(cnn_reduction) == sizeof(int), "enum size");
+
+#define AT(member) offsetof(cnn_spec, member)
+/* bit t for each optimiser (cnn_opt_type) and schedule (cnn_sched_type) */
+#define ADAM    (1u << CNN_OPT_ADAM)
+#define ADAMW   (1u << CNN_OPT_ADAMW)
+#define SGD     (1u << CNN_OPT_SGD)
+#define RMSPROP (1u << CNN_OPT_RMSPROP)
+#define STEP    (1u << CNN_SCHED_STEP)
+#define EXPO    (1u << CNN_SCHED_EXPONENTIAL)
+#define COSINE  (1u << CNN_SCHED_COSINE)
+
+/* Sets every field of table f (but F_CODE ones) to its default. */
+static void set_defaults(const field *f, cnn_spec *s)
 {
-	char ex[48];
-	size_t len, i;
+	for (; f->key; f++) {
+		char *p = (char *)s + f->off;
 
-	if (n->type != CNN_NODE_SCALAR) {
-		snprintf(buf, size, "%s",
-		         n->type == CNN_NODE_MAP ? "a mapping" : "a sequence");
-		return;
+		if (f->kind == F_REAL)
+			*(double *)p = f->def;
+		else if (f->kind != F_CODE)
+			*(int *)p = (int)f->def;
 	}
-	if (!n->value[0] && !n->quoted) {
-		snprintf(buf, size, "nothing");
-		return;
-	}
-	len = strlen(n->value);
-	if (len > 40) {
-		len = 40;
-		while (len && ((unsigned char)n->value[len] & 0xC0) == 0x80)
-			len--;
-	}
-	for (i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)n->value[i];
-
-		ex[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
-	}
-	ex[i] = '\0';
-	snprintf(buf, size, "%s\"%s%s\"", n->quoted ? "a quoted string " : "",
-	         ex, strlen(n->value) > len ? "..." : "");
 }
 
-/* Copies s into buf (at most 40 bytes, cut on a UTF-8 boundary, "..." when
- * cut) with control characters shown as '?', for quoting user text in a
- * one-line message. buf has room for 48 bytes. */
-static const char *printable(const char *s, char buf[48])
+/* Checks that map's keys are all in table f (see cnn_map_check_keys). */
+static cnn_status check_fields(spec_ctx *c, const cnn_node *map,
+                               const char *path, const field *f)
 {
-	size_t len = strlen(s), i;
+	const char *keys[SPEC_MAX_KEYS + 1];
+	int n = 0;
 
-	if (len > 40) {
-		len = 40;
-		while (len && ((unsigned char)s[len] & 0xC0) == 0x80)
-			len--;
-	}
-	for (i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		buf[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
-	}
-	strcpy(buf + i, strlen(s) > len ? "..." : "");
-	return buf;
+	for (; f->key && n < SPEC_MAX_KEYS; f++)
+		keys[n++] = f->key;
+	keys[n] = NULL;
+	return cnn_map_check_keys(map, path, keys, c->err);
 }
 
-static void join(char *buf, size_t size, const char *path, const char *key)
+/* Reads one field of map into c->spec (absent: it keeps its value). */
+static cnn_status read_field(spec_ctx *c, const cnn_node *m, const char *path,
+                             const field *f)
 {
-	if (path && path[0])
-		snprintf(buf, size, "%s.%s", path, key);
-	else
-		snprintf(buf, size, "%s", key);
+	char *p = (char *)c->spec + f->off;
+	cnn_status st;
+	long v;
+
+	switch (f->kind) {
+	case F_INT:
+		v = *(int *)p;
+		st = cnn_get_int(m, path, f->key, f->required, (long)f->r.lo,
+		                 (long)f->r.hi, &v, c->err);
+		*(int *)p = (int)v;
+		return st;
+	case F_REAL:
+		return cnn_get_real(m, path, f->key, f->required, f->r,
+		                    (double *)p, c->err);
+	case F_BOOL:
+		return cnn_get_bool(m, path, f->key, f->required, (int *)p,
+		                    c->err);
+	case F_ENUM:
+		return cnn_get_enum(m, path, f->key, f->required, f->choices,
+		                    (int *)p, c->err);
+	default:
+		return cnn_map_get(m, f->key) ? f->hook(c, m, path) : CNN_OK;
+	}
 }
 
-/* Fails at the position of map's key (path.key: message) if it is present. */
-CNN_PRINTF(5, 6)
-static cnn_status reject_key(spec_ctx *c, const cnn_node *map, const char *path,
-                             const char *key, const char *fmt, ...)
+/* Reads the fields of table f that apply to type t (-1: all) from m, in
+ * table order, each followed by its check. */
+static cnn_status read_fields(spec_ctx *c, const cnn_node *m, const char *path,
+                              const field *f, int t)
 {
-	char msg[384], full[128];
-	va_list ap;
-	size_t i;
+	cnn_status st = CNN_OK;
 
-	for (i = 0; i < map->n_pairs; i++) {
-		const cnn_pair *p = &map->pairs[i];
-
-		if (strcmp(p->key, key))
+	for (; !st && f->key; f++) {
+		if (t >= 0 && f->types && !((f->types >> t) & 1))
 			continue;
-		va_start(ap, fmt);
-		vsnprintf(msg, sizeof msg, fmt, ap);
-		va_end(ap);
-		join(full, sizeof full, path, key);
-		return cnn_err_set(c->err, CNN_ERR_CONFIG, p->value->file,
-		                   p->line, p->col, full, "%s", msg);
+		st = read_field(c, m, path, f);
+		if (!st && f->hook && f->kind != F_CODE)
+			st = f->hook(c, m, path);
+	}
+	return st;
+}
+
+/* Fails at the first key of map, in document order, that table f gives to
+ * other types than t (choices: f[0].choices): "PATH.KEY: only valid with
+ * type A or B (this WHAT is C)". */
+static cnn_status reject_other_types(spec_ctx *c, const cnn_node *map,
+                                     const char *path, const char *what,
+                                     const field *f, int t)
+{
+	const char *const *choices = f[0].choices;
+
+	for (size_t i = 0; i < map->n_pairs; i++) {
+		const field *k = f;
+		char list[128] = "";
+		int n = 0, seen = 0;
+
+		while (k->key && strcmp(map->pairs[i].key, k->key))
+			k++;
+		if (!k->key || !k->types || ((k->types >> t) & 1))
+			continue;
+		for (int j = 0; choices[j]; j++)
+			n += (k->types >> j) & 1;
+		for (int j = 0; choices[j]; j++) {
+			if (!((k->types >> j) & 1))
+				continue;
+			seen++;
+			snprintf(list + strlen(list),
+			         sizeof list - strlen(list), "%s%s",
+			         seen == 1   ? ""
+			         : seen == n ? " or "
+			                     : ", ",
+			         choices[j]);
+		}
+		return cnn_reject_key(c->err, map, path, k->key,
+		                      "only valid with type %s (this %s is %s)",
+		                      list, what, choices[t]);
 	}
 	return CNN_OK;
 }
 
 /* Reads an optional section of the root: NULL if absent, an error if it is
- * not a mapping or has keys outside allowed. */
-static cnn_status section(spec_ctx *c, const char *name,
-                          const char *const *allowed, const cnn_node **out)
+ * not a mapping or has keys outside table f. */
+static cnn_status section(spec_ctx *c, const char *name, const field *f,
+                          const cnn_node **out)
 {
 	*out = cnn_map_get(c->tree->root, name);
 	if (!*out)
 		return CNN_OK;
-	return cnn_map_check_keys(*out, name, allowed, c->err);
+	return check_fields(c, *out, name, f);
 }
 
-/* A number with open or closed bounds: lo < v (lo_open) or lo <= v, and
- * v < hi (hi_open) or v <= hi. Absent: *out keeps its default. */
-static cnn_status get_real(spec_ctx *c, const cnn_node *map, const char *path,
-                           const char *key, double lo, int lo_open, double hi,
-                           int hi_open, double *out)
+/* Reads the "type" of a typed section m (table f, whose first field it is)
+ * into *t, then refuses the keys of other types; what names the section
+ * in messages. */
+static cnn_status read_type(spec_ctx *c, const cnn_node *m, const char *path,
+                            const char *what, const field *f, int *t)
 {
-	const cnn_node *n = cnn_map_get(map, key);
-	char full[128], expect[128], got[80];
-	double v = *out;
-	cnn_status st;
+	cnn_status st = read_field(c, m, path, &f[0]);
 
-	st = cnn_get_double(map, path, key, 0, -DBL_MAX, DBL_MAX, &v, c->err);
-	if (st || !n)
-		return st;
-	if ((lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi)) {
-		*out = v;
-		return CNN_OK;
-	}
-	if (hi >= DBL_MAX)
-		snprintf(expect, sizeof expect, "a number %s %g",
-		         lo_open ? "greater than" : "of at least", lo);
-	else
-		snprintf(expect, sizeof expect, "a number in %c%g, %g%c",
-		         lo_open ? '(' : '[', lo, hi, hi_open ? ')' : ']');
-	join(full, sizeof full, path, key);
-	describe(n, got, sizeof got);
-	return cnn_node_error(c->err, n, full, "expected %s, got %s", expect,
-	                      got);
+	*t = *(int *)((char *)c->spec + f[0].off);
+	return st ? st : reject_other_types(c, m, path, what, f, *t);
 }
 
-/* map[key], read as v, is used in single precision: unless it is 0 it must
- * neither round to 0 nor overflow to infinity. */
-static cnn_status fits_float(spec_ctx *c, const cnn_node *map, const char *path,
-                             const char *key, double v)
-{
-	const cnn_node *n = cnn_map_get(map, key);
-	char full[128], got[80];
-
-	if (!n || v == 0 || (fabs(v) >= FLT_MIN && fabs(v) <= FLT_MAX))
-		return CNN_OK;
-	join(full, sizeof full, path, key);
-	describe(n, got, sizeof got);
-	return cnn_node_error(c->err, n, full,
-	                      "expected a number from %g to %g (it is used in "
-	                      "single precision), got %s",
-	                      (double)FLT_MIN, (double)FLT_MAX, got);
-}
+/* ======================================================================== */
+/* Paths and names                                                          */
 
 /* The folder of the YAML file, absolute, into buf (CNN_PATH_MAX). */
 static cnn_status file_dir(spec_ctx *c, char *buf)
@@ -185,10 +226,10 @@ static cnn_status file_dir(spec_ctx *c, char *buf)
 
 	if (file[0] != '/' || !slash) {
 		if (!getcwd(buf, CNN_PATH_MAX))
-			return cnn_err_set(c->err, CNN_ERR_IO, NULL, 0, 0, NULL,
-			                   "cannot determine the current "
-			                   "directory: %s",
-			                   strerror(errno));
+			return cnn_err(c->err, CNN_ERR_IO,
+			               "cannot determine the current "
+			               "directory: %s",
+			               strerror(errno));
 		k = strlen(buf);
 		if (!slash || (dlen == 1 && file[0] == '.'))
 			return CNN_OK;
@@ -196,8 +237,8 @@ static cnn_status file_dir(spec_ctx *c, char *buf)
 			buf[k++] = '/';
 	}
 	if (k + dlen + 1 > CNN_PATH_MAX)
-		return cnn_err_set(c->err, CNN_ERR_CONFIG, file, 0, 0, NULL,
-		                   "the file's folder name is too long");
+		return cnn_err_file(c->err, CNN_ERR_CONFIG, file,
+		                    "the file's folder name is too long");
 	memcpy(buf + k, file, dlen);
 	buf[k + dlen] = '\0';
 	if (!buf[0]) /* a file in "/" */
@@ -226,9 +267,9 @@ static cnn_status absolute(spec_ctx *c, const cnn_node *n, const char *full,
 		if (st)
 			return st;
 	} else if (!getcwd(base, sizeof base)) {
-		return cnn_err_set(c->err, CNN_ERR_IO, NULL, 0, 0, NULL,
-		                   "cannot determine the current directory: %s",
-		                   strerror(errno));
+		return cnn_err(c->err, CNN_ERR_IO,
+		               "cannot determine the current directory: %s",
+		               strerror(errno));
 	}
 	bl = strlen(base);
 	if (bl && base[bl - 1] == '/')
@@ -253,7 +294,7 @@ static cnn_status get_path(spec_ctx *c, const cnn_node *map, const char *path,
 	cnn_status st;
 	int from_file;
 
-	join(full, sizeof full, path, key);
+	cnn_path_join(full, sizeof full, path, key);
 	if (!n) {
 		if (what)
 			return cnn_node_error(c->err, map, full,
@@ -290,8 +331,7 @@ static cnn_status add_name(spec_ctx *c, const char *value)
 		free(key);
 		free(v);
 		free(pairs);
-		return cnn_err_set(c->err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "out of memory");
+		return cnn_err_nomem(c->err, NULL, NULL);
 	}
 	strcpy(key, "name");
 	strcpy(v, value);
@@ -360,34 +400,44 @@ static cnn_status parse_name(spec_ctx *c)
 }
 
 /* input: required; each dimension 1..65536, their product at most 2^26. */
+static const field input_fields[] = {{.key = "channels",
+                                      .kind = F_INT,
+                                      .r = {1, SPEC_MAX_DIM},
+                                      .required = 1,
+                                      .off = AT(input[0])},
+                                     {.key = "height",
+                                      .kind = F_INT,
+                                      .r = {1, SPEC_MAX_DIM},
+                                      .required = 1,
+                                      .off = AT(input[1])},
+                                     {.key = "width",
+                                      .kind = F_INT,
+                                      .r = {1, SPEC_MAX_DIM},
+                                      .required = 1,
+                                      .off = AT(input[2])},
+                                     {.key = NULL}};
+
 static cnn_status parse_input(spec_ctx *c)
 {
-	static const char *const keys[] = {"channels", "height", "width", NULL};
-	cnn_spec *s = c->spec;
-	const cnn_node *in;
-	long v[3];
+	const cnn_node *in = cnn_map_get(c->tree->root, "input");
+	const int *v = c->spec->input;
+	long size;
 	cnn_status st;
-	int i;
 
-	in = cnn_map_get(c->tree->root, "input");
 	if (!in)
 		return cnn_node_error(c->err, c->tree->root, "input",
 		                      "missing (expected a mapping with "
 		                      "channels, height and width)");
-	st = cnn_map_check_keys(in, "input", keys, c->err);
-	for (i = 0; !st && i < 3; i++)
-		st = cnn_get_int(in, "input", keys[i], 1, 1, SPEC_MAX_DIM,
-		                 &v[i], c->err);
-	if (st)
+	if ((st = check_fields(c, in, "input", input_fields)) ||
+	    (st = read_fields(c, in, "input", input_fields, -1)))
 		return st;
-	if (v[0] * v[1] * v[2] > SPEC_MAX_INPUT)
+	size = (long)v[0] * v[1] * v[2];
+	if (size > SPEC_MAX_INPUT)
 		return cnn_node_error(
 		    c->err, in, "input",
 		    "channels*height*width = %ld is too large "
 		    "(at most %ld)",
-		    v[0] * v[1] * v[2], SPEC_MAX_INPUT);
-	for (i = 0; i < 3; i++)
-		s->input[i] = (int)v[i];
+		    size, SPEC_MAX_INPUT);
 	return CNN_OK;
 }
 
@@ -410,7 +460,7 @@ static cnn_status input_index(spec_ctx *c, int i, const char *name,
                               const cnn_node *n, const char *path, int *out)
 {
 	const cnn_spec *s = c->spec;
-	char ex[48], known[256];
+	char ex[CNN_QUOTE_SIZE], known[256];
 	size_t len;
 
 	if (!strcmp(name, "input")) {
@@ -429,12 +479,12 @@ static cnn_status input_index(spec_ctx *c, int i, const char *name,
 			    c->err, n, path,
 			    "layer \"%s\" cannot take its own "
 			    "output as input (a cycle)",
-			    printable(name, ex));
+			    cnn_quote_str(ex, name));
 		return cnn_node_error(c->err, n, path,
 		                      "layer \"%s\" comes later (layers[%d]): "
 		                      "a layer takes input only from layers "
 		                      "before it, so the graph has no cycles",
-		                      printable(name, ex), j);
+		                      cnn_quote_str(ex, name), j);
 	}
 	snprintf(known, sizeof known, "input");
 	for (int j = 0; j < i; j++) {
@@ -449,7 +499,7 @@ static cnn_status input_index(spec_ctx *c, int i, const char *name,
 	return cnn_node_error(c->err, n, path,
 	                      "no layer named \"%s\" before this one "
 	                      "(known: %s)",
-	                      printable(name, ex), known);
+	                      cnn_quote_str(ex, name), known);
 }
 
 /* Reads every layer's "input": absent, the previous layer (the network's
@@ -458,7 +508,7 @@ static cnn_status input_index(spec_ctx *c, int i, const char *name,
 static cnn_status parse_inputs(spec_ctx *c)
 {
 	cnn_spec *s = c->spec;
-	char path[64], got[80];
+	char path[64], got[CNN_DESCRIBE_SIZE];
 	cnn_status st;
 
 	for (int i = 0; i < s->n_layers; i++) {
@@ -487,7 +537,7 @@ static cnn_status parse_inputs(spec_ctx *c)
 			for (size_t k = 0; k < in->n_items; k++) {
 				const cnn_node *it = in->items[k];
 				if (it->type != CNN_NODE_SCALAR) {
-					describe(it, got, sizeof got);
+					cnn_node_describe(it, got);
 					return cnn_node_error(
 					    c->err, it, path,
 					    "expected a layer name, got %s",
@@ -498,7 +548,7 @@ static cnn_status parse_inputs(spec_ctx *c)
 					return st;
 			}
 		} else {
-			describe(in, got, sizeof got);
+			cnn_node_describe(in, got);
 			return cnn_node_error(c->err, in, path,
 			                      "expected a layer name or a list "
 			                      "of names, got %s",
@@ -533,109 +583,75 @@ static cnn_status parse_inputs(spec_ctx *c)
 	return CNN_OK;
 }
 
-/* layers: a non-empty sequence of mappings. Resolves every type and name
- * first (names unique, defaults TYPE + ordinal), then fills the defaults and
- * lets each kind's configure read its own keys with path = its type. */
-static cnn_status parse_layers(spec_ctx *c)
+/* The type and name of layer i (item, at path "layers[i]"): the type must
+ * be a known kind; the name, when given, [A-Za-z0-9_]+ and not "input",
+ * else TYPE + ordinal ("dense2"). */
+static cnn_status layer_type_name(spec_ctx *c, const cnn_node *item, int i)
 {
-	static const char *const base_keys[] = {"type", "name", "input", NULL};
 	cnn_spec *s = c->spec;
-	const cnn_node *seq = cnn_map_get(c->tree->root, "layers");
-	char path[64], got[80];
+	cnn_layer *l = &s->layers[i];
+	const cnn_node *nn = cnn_map_get(item, "name");
+	char path[64], full[80], type[CNN_NAME_MAX], got[CNN_DESCRIBE_SIZE];
+	char ex[CNN_QUOTE_SIZE];
 	cnn_status st;
-	int i, j;
+	int ordinal = 1;
 
-	if (!seq)
-		return cnn_node_error(c->err, c->tree->root, "layers",
-		                      "missing (expected a list of layers)");
-	if (seq->type != CNN_NODE_SEQ) {
-		describe(seq, got, sizeof got);
-		return cnn_node_error(c->err, seq, "layers",
-		                      "expected a list of layers, got %s", got);
+	snprintf(path, sizeof path, "layers[%d]", i);
+	if (item->type != CNN_NODE_MAP)
+		return cnn_node_error(c->err, item, path,
+		                      "expected a mapping with a type, got %s",
+		                      cnn_node_describe(item, got));
+	st = cnn_get_string(item, path, "type", 1, type, sizeof type, c->err);
+	if (st)
+		return st;
+	l->ops = cnn_layer_find(type);
+	if (!l->ops)
+		return cnn_node_error(
+		    c->err, cnn_map_get(item, "type"),
+		    cnn_path_join(full, sizeof full, path, "type"),
+		    "unknown layer type \"%s\" (expected one of: "
+		    "%s)",
+		    cnn_quote_str(ex, type), cnn_layer_types());
+	l->index = i;
+	l->node = item;
+	for (int j = 0; j < i; j++)
+		ordinal += s->layers[j].ops == l->ops;
+	if (!nn) {
+		snprintf(l->name, sizeof l->name, "%s%d", l->ops->type,
+		         ordinal);
+		return CNN_OK;
 	}
-	if (seq->n_items == 0)
-		return cnn_node_error(c->err, seq, "layers",
-		                      "expected at least one layer");
-	if (seq->n_items > CNN_MAX_LAYERS)
-		return cnn_node_error(c->err, seq, "layers",
-		                      "%zu layers is too many (at most %d)",
-		                      seq->n_items, CNN_MAX_LAYERS);
-	s->layers = calloc(seq->n_items, sizeof *s->layers);
-	if (!s->layers)
-		return cnn_err_set(c->err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "out of memory");
-	s->n_layers = (int)seq->n_items;
+	cnn_path_join(full, sizeof full, path, "name");
+	st = cnn_get_string(item, path, "name", 1, l->name, sizeof l->name,
+	                    c->err);
+	if (!st && !valid_layer_name(l->name))
+		st = cnn_node_error(
+		    c->err, nn, full,
+		    "expected a name of letters, digits and '_', "
+		    "got \"%s\"",
+		    cnn_quote_str(ex, l->name));
+	if (!st && !strcmp(l->name, "input"))
+		st = cnn_node_error(
+		    c->err, nn, full,
+		    "\"input\" names the network's input; choose "
+		    "another layer name");
+	return st;
+}
 
-	/* Types and names first, so that names are all known. */
-	for (i = 0; i < s->n_layers; i++) {
-		const cnn_node *item = seq->items[i];
-		cnn_layer *l = &s->layers[i];
-		char type[CNN_NAME_MAX];
-		const cnn_node *tn;
-		int ordinal = 1;
+/* Fails if two layers have the same name, blaming a name that was
+ * written, the later first. */
+static cnn_status unique_layer_names(spec_ctx *c)
+{
+	const cnn_spec *s = c->spec;
+	char path[64];
 
-		snprintf(path, sizeof path, "layers[%d]", i);
-		if (item->type != CNN_NODE_MAP) {
-			describe(item, got, sizeof got);
-			return cnn_node_error(c->err, item, path,
-			                      "expected a mapping with a type, "
-			                      "got %s",
-			                      got);
-		}
-		tn = cnn_map_get(item, "type");
-		st = cnn_get_string(item, path, "type", 1, type, sizeof type,
-		                    c->err);
-		if (st)
-			return st;
-		l->ops = cnn_layer_find(type);
-		if (!l->ops) {
-			char full[80], ex[48];
-
-			snprintf(full, sizeof full, "%s.type", path);
-			return cnn_node_error(c->err, tn, full,
-			                      "unknown layer type \"%s\" "
-			                      "(expected one of: %s)",
-			                      printable(type, ex),
-			                      cnn_layer_types());
-		}
-		l->index = i;
-		l->node = item;
-		for (j = 0; j < i; j++)
-			if (s->layers[j].ops == l->ops)
-				ordinal++;
-		if (cnn_map_get(item, "name")) {
-			const cnn_node *nn = cnn_map_get(item, "name");
-			char full[80], ex[48];
-
-			snprintf(full, sizeof full, "%s.name", path);
-			st = cnn_get_string(item, path, "name", 1, l->name,
-			                    sizeof l->name, c->err);
-			if (st)
-				return st;
-			if (!valid_layer_name(l->name))
-				return cnn_node_error(
-				    c->err, nn, full,
-				    "expected a name of letters, digits "
-				    "and '_', got \"%s\"",
-				    printable(l->name, ex));
-			if (!strcmp(l->name, "input"))
-				return cnn_node_error(
-				    c->err, nn, full,
-				    "\"input\" names the network's input; "
-				    "choose another layer name");
-		} else {
-			snprintf(l->name, sizeof l->name, "%s%d", l->ops->type,
-			         ordinal);
-		}
-	}
-	for (i = 1; i < s->n_layers; i++) {
-		for (j = 0; j < i; j++) {
+	for (int i = 1; i < s->n_layers; i++) {
+		for (int j = 0; j < i; j++) {
 			const cnn_node *at;
 			int k;
 
 			if (strcmp(s->layers[i].name, s->layers[j].name))
 				continue;
-			/* blame a name that was written, the later first */
 			k = cnn_map_get(s->layers[i].node, "name") ? i : j;
 			at = cnn_map_get(s->layers[k].node, "name");
 			snprintf(path, sizeof path, "layers[%d].name", k);
@@ -646,12 +662,18 @@ static cnn_status parse_layers(spec_ctx *c)
 			                      s->layers[i].name, j, i);
 		}
 	}
+	return CNN_OK;
+}
 
-	if ((st = parse_inputs(c)) != CNN_OK)
-		return st;
+/* Fills each layer's defaults, then lets its kind read its own keys with
+ * path = its type. */
+static cnn_status configure_layers(spec_ctx *c)
+{
+	static const char *const base_keys[] = {"type", "name", "input", NULL};
+	cnn_spec *s = c->spec;
+	cnn_status st = CNN_OK;
 
-	/* Then each kind reads its own keys. */
-	for (i = 0; i < s->n_layers; i++) {
+	for (int i = 0; !st && i < s->n_layers; i++) {
 		cnn_layer *l = &s->layers[i];
 
 		l->bias = 1;
@@ -667,270 +689,354 @@ static cnn_status parse_layers(spec_ctx *c)
 		else
 			st = cnn_map_check_keys(l->node, l->ops->type,
 			                        base_keys, c->err);
-		if (st)
-			return st;
 	}
-	return CNN_OK;
+	return st;
 }
+
+/* layers: a non-empty sequence of mappings. Resolves every type and name
+ * first (names unique), then the inputs, then configures each layer. */
+static cnn_status parse_layers(spec_ctx *c)
+{
+	cnn_spec *s = c->spec;
+	const cnn_node *seq = cnn_map_get(c->tree->root, "layers");
+	char got[CNN_DESCRIBE_SIZE];
+	cnn_status st = CNN_OK;
+
+	if (!seq)
+		return cnn_node_error(c->err, c->tree->root, "layers",
+		                      "missing (expected a list of layers)");
+	if (seq->type != CNN_NODE_SEQ)
+		return cnn_node_error(c->err, seq, "layers",
+		                      "expected a list of layers, got %s",
+		                      cnn_node_describe(seq, got));
+	if (seq->n_items == 0)
+		return cnn_node_error(c->err, seq, "layers",
+		                      "expected at least one layer");
+	if (seq->n_items > CNN_MAX_LAYERS)
+		return cnn_node_error(c->err, seq, "layers",
+		                      "%zu layers is too many (at most %d)",
+		                      seq->n_items, CNN_MAX_LAYERS);
+	s->layers = calloc(seq->n_items, sizeof *s->layers);
+	if (!s->layers)
+		return cnn_err_nomem(c->err, NULL, NULL);
+	s->n_layers = (int)seq->n_items;
+	for (int i = 0; !st && i < s->n_layers; i++)
+		st = layer_type_name(c, seq->items[i], i);
+	if (!st)
+		st = unique_layer_names(c);
+	if (!st)
+		st = parse_inputs(c);
+	return st ? st : configure_layers(c);
+}
+
+/* ======================================================================== */
+/* Loss, optimiser, training, checkpoint                                    */
+
+const char *const cnn_opt_names[] = {"adam", "adamw", "sgd", "rmsprop", NULL};
+const char *const cnn_keep_names[] = {"best", "last", NULL};
+static const char *const loss_names[] = {"cross_entropy", "mse", NULL};
+static const char *const reduction_names[] = {"mean", "sum", NULL};
+/* in the order of cnn_sched_type */
+static const char *const sched_names[] = {"constant", "step", "exponential",
+                                          "cosine", NULL};
 
 /* loss: {type: cross_entropy|mse, reduction: mean|sum}. */
-static cnn_status parse_loss(spec_ctx *c)
-{
-	static const char *const keys[] = {"type", "reduction", NULL};
-	static const char *const types[] = {"cross_entropy", "mse", NULL};
-	static const char *const reductions[] = {"mean", "sum", NULL};
-	cnn_spec *s = c->spec;
-	const cnn_node *m;
-	int t = CNN_LOSS_CROSS_ENTROPY, r = CNN_REDUCE_MEAN;
-	cnn_status st;
+static const field loss_fields[] = {{.key = "type",
+                                     .kind = F_ENUM,
+                                     .choices = loss_names,
+                                     .def = CNN_LOSS_CROSS_ENTROPY,
+                                     .off = AT(loss)},
+                                    {.key = "reduction",
+                                     .kind = F_ENUM,
+                                     .choices = reduction_names,
+                                     .def = CNN_REDUCE_MEAN,
+                                     .off = AT(reduction)},
+                                    {.key = NULL}};
 
-	st = section(c, "loss", keys, &m);
-	if (!st && m)
-		st = cnn_get_enum(m, "loss", "type", 0, types, &t, c->err);
-	if (!st && m)
-		st = cnn_get_enum(m, "loss", "reduction", 0, reductions, &r,
-		                  c->err);
-	s->loss = (cnn_loss_type)t;
-	s->reduction = (cnn_reduction)r;
-	return st;
-}
+static cnn_status check_min_lr(spec_ctx *c, const cnn_node *m,
+                               const char *path);
 
-/* A key that only some types of a section accept, and the types (bit i for
- * choice i of the section's "type"). */
-typedef struct typed_key {
-	const char *key;
-	unsigned types;
-} typed_key;
+/* optimizer.schedule: {type (required), step_epochs (step, required), gamma
+ * (step: 0.1, exponential: 0.95), min_lr (cosine: 0, at most
+ * learning_rate), warmup_epochs (all: 0)}; absent: constant without
+ * warm-up. */
+static const field sched_fields[] = {{.key = "type",
+                                      .kind = F_ENUM,
+                                      .choices = sched_names,
+                                      .required = 1,
+                                      .def = CNN_SCHED_CONSTANT,
+                                      .off = AT(schedule)},
+                                     {.key = "step_epochs",
+                                      .kind = F_INT,
+                                      .r = {1, 1000000},
+                                      .required = 1,
+                                      .off = AT(sched_step_epochs),
+                                      .types = STEP,
+                                      .shown = "schedule.step_epochs"},
+                                     {.key = "gamma",
+                                      .kind = F_REAL,
+                                      .r = {0, 1, .lo_open = 1},
+                                      .def = 1.0,
+                                      .off = AT(sched_gamma),
+                                      .types = STEP | EXPO,
+                                      .shown = "schedule.gamma"},
+                                     {.key = "min_lr",
+                                      .kind = F_REAL,
+                                      .r = {0, DBL_MAX, .single = 1},
+                                      .off = AT(sched_min_lr),
+                                      .types = COSINE,
+                                      .hook = check_min_lr,
+                                      .shown = "schedule.min_lr"},
+                                     {.key = "warmup_epochs",
+                                      .kind = F_REAL,
+                                      .r = {0, 1000000},
+                                      .off = AT(warmup_epochs),
+                                      .shown = "schedule.warmup_epochs"},
+                                     {.key = NULL}};
 
-/* Fails at the first key of map, in document order, that table lists but
- * not for choice t: "PATH.KEY: only valid with type A or B (this WHAT is
- * C)". */
-static cnn_status reject_other_types(spec_ctx *c, const cnn_node *map,
-                                     const char *path, const char *what,
-                                     const char *const *choices,
-                                     const typed_key *table, int t)
-{
-	char list[128];
-	size_t i, j, k;
-	int n, seen;
-
-	for (i = 0; i < map->n_pairs; i++) {
-		for (j = 0; table[j].key; j++)
-			if (!strcmp(map->pairs[i].key, table[j].key))
-				break;
-		if (!table[j].key || (table[j].types & (1u << t)))
-			continue;
-		n = 0;
-		for (k = 0; choices[k]; k++)
-			n += (table[j].types >> k) & 1;
-		list[0] = '\0';
-		seen = 0;
-		for (k = 0; choices[k]; k++) {
-			if (!((table[j].types >> k) & 1))
-				continue;
-			seen++;
-			snprintf(list + strlen(list),
-			         sizeof list - strlen(list), "%s%s",
-			         seen == 1   ? ""
-			         : seen == n ? " or "
-			                     : ", ",
-			         choices[k]);
-		}
-		return reject_key(c, map, path, table[j].key,
-		                  "only valid with type %s (this %s is %s)",
-		                  list, what, choices[t]);
-	}
-	return CNN_OK;
-}
-
-/* optimizer.schedule: {type: constant|step|exponential|cosine, step_epochs
- * (step, required), gamma (step: 0.1, exponential: 0.95), min_lr (cosine:
- * 0, at most learning_rate), warmup_epochs (all: 0)}; absent: constant
- * without warm-up. A key of another type is an error at that key. Called
- * after learning_rate is read. */
-static cnn_status parse_schedule(spec_ctx *c, const cnn_node *opt)
-{
-	static const char *const keys[] = {
-	    "type", "warmup_epochs", "step_epochs", "gamma", "min_lr", NULL};
-	/* in the order of cnn_sched_type */
-	static const char *const types[] = {"constant", "step", "exponential",
-	                                    "cosine", NULL};
-	static const typed_key only[] = {
-	    {"step_epochs", 1u << CNN_SCHED_STEP},
-	    {"gamma", 1u << CNN_SCHED_STEP | 1u << CNN_SCHED_EXPONENTIAL},
-	    {"min_lr", 1u << CNN_SCHED_COSINE},
-	    {NULL, 0}};
-	const char *path = "optimizer.schedule";
-	cnn_spec *s = c->spec;
-	const cnn_node *m = cnn_map_get(opt, "schedule");
-	long step = 0;
-	int t = CNN_SCHED_CONSTANT;
-	cnn_status st;
-
-	s->schedule = CNN_SCHED_CONSTANT;
-	s->sched_step_epochs = 0;
-	s->sched_gamma = 1.0;
-	s->sched_min_lr = 0.0;
-	s->warmup_epochs = 0.0;
-	if (!m)
-		return CNN_OK;
-	st = cnn_map_check_keys(m, path, keys, c->err);
-	if (!st)
-		st = cnn_get_enum(m, path, "type", 1, types, &t, c->err);
-	if (!st)
-		st = reject_other_types(c, m, path, "schedule", types, only, t);
-	if (st)
-		return st;
-	s->schedule = (cnn_sched_type)t;
-	if (t == CNN_SCHED_STEP)
-		s->sched_gamma = 0.1;
-	else if (t == CNN_SCHED_EXPONENTIAL)
-		s->sched_gamma = 0.95;
-	st = cnn_get_int(m, path, "step_epochs", t == CNN_SCHED_STEP, 1,
-	                 1000000, &step, c->err);
-	s->sched_step_epochs = (int)step;
-	if (!st)
-		st = get_real(c, m, path, "gamma", 0, 1, 1, 0, &s->sched_gamma);
-	if (!st)
-		st = get_real(c, m, path, "min_lr", 0, 0, DBL_MAX, 0,
-		              &s->sched_min_lr);
-	if (!st)
-		st = fits_float(c, m, path, "min_lr", s->sched_min_lr);
-	if (!st && s->sched_min_lr > s->learning_rate)
-		st = reject_key(c, m, path, "min_lr",
-		                "must not exceed optimizer.learning_rate (%g)",
-		                s->learning_rate);
-	if (!st)
-		st = get_real(c, m, path, "warmup_epochs", 0, 0, 1000000, 0,
-		              &s->warmup_epochs);
-	return st;
-}
+static cnn_status check_nesterov(spec_ctx *c, const cnn_node *m,
+                                 const char *path);
+static cnn_status parse_schedule(spec_ctx *c, const cnn_node *m,
+                                 const char *path);
 
 /* optimizer: adam or adamw (beta1, beta2, epsilon, epsilon_inside_sqrt,
  * bias_correction), sgd (momentum, nesterov) or rmsprop (alpha, epsilon,
- * momentum); for all: learning_rate, weight_decay, clip_norm, schedule. A
- * key of another type is an error at that key. */
+ * momentum); for all: learning_rate, weight_decay (adamw: 0.01),
+ * clip_norm, schedule. */
+static const field opt_fields[] = {
+    {.key = "type",
+     .kind = F_ENUM,
+     .choices = cnn_opt_names,
+     .def = CNN_OPT_ADAM,
+     .off = AT(optimizer)},
+    {.key = "learning_rate",
+     .kind = F_REAL,
+     .r = {0, DBL_MAX, .lo_open = 1, .single = 1},
+     .def = 0.001,
+     .off = AT(learning_rate)},
+    {.key = "beta1",
+     .kind = F_REAL,
+     .r = {0, 1, .hi_open = 1},
+     .def = 0.9,
+     .off = AT(beta1),
+     .types = ADAM | ADAMW},
+    {.key = "beta2",
+     .kind = F_REAL,
+     .r = {0, 1, .hi_open = 1},
+     .def = 0.999,
+     .off = AT(beta2),
+     .types = ADAM | ADAMW},
+    {.key = "epsilon",
+     .kind = F_REAL,
+     .r = {0, DBL_MAX, .lo_open = 1, .single = 1},
+     .def = 1e-8,
+     .off = AT(epsilon),
+     .types = ADAM | ADAMW | RMSPROP},
+    {.key = "epsilon_inside_sqrt",
+     .kind = F_BOOL,
+     .off = AT(epsilon_inside_sqrt),
+     .types = ADAM | ADAMW},
+    {.key = "bias_correction",
+     .kind = F_BOOL,
+     .def = 1,
+     .off = AT(bias_correction),
+     .types = ADAM | ADAMW},
+    {.key = "momentum",
+     .kind = F_REAL,
+     .r = {0, 1, .hi_open = 1},
+     .off = AT(momentum),
+     .types = SGD | RMSPROP},
+    {.key = "nesterov",
+     .kind = F_BOOL,
+     .off = AT(nesterov),
+     .types = SGD,
+     .hook = check_nesterov},
+    {.key = "alpha",
+     .kind = F_REAL,
+     .r = {0, 1, .hi_open = 1},
+     .def = 0.99,
+     .off = AT(alpha),
+     .types = RMSPROP},
+    {.key = "weight_decay",
+     .kind = F_REAL,
+     .r = {0, DBL_MAX, .single = 1},
+     .off = AT(weight_decay)},
+    {.key = "clip_norm",
+     .kind = F_REAL,
+     .r = {0, DBL_MAX},
+     .off = AT(clip_norm)},
+    {.key = "schedule", .kind = F_CODE, .hook = parse_schedule},
+    {.key = NULL}};
+
+static cnn_status get_seed(spec_ctx *c, const cnn_node *m, const char *path);
+static cnn_status parse_early_stopping(spec_ctx *c, const cnn_node *m,
+                                       const char *path);
+
+/* training: epochs, batch_size, shuffle, seed, keep, early_stopping. */
+static const field training_fields[] = {
+    {.key = "epochs",
+     .kind = F_INT,
+     .r = {1, 1000000},
+     .def = 10,
+     .off = AT(epochs)},
+    {.key = "batch_size",
+     .kind = F_INT,
+     .r = {1, 65536},
+     .def = 32,
+     .off = AT(batch_size)},
+    {.key = "shuffle", .kind = F_BOOL, .def = 1, .off = AT(shuffle)},
+    {.key = "seed", .kind = F_CODE, .hook = get_seed},
+    {.key = "keep",
+     .kind = F_ENUM,
+     .choices = cnn_keep_names,
+     .def = CNN_KEEP_BEST,
+     .off = AT(keep)},
+    {.key = "early_stopping", .kind = F_CODE, .hook = parse_early_stopping},
+    {.key = NULL}};
+
+/* training.early_stopping: {patience (required, >= 1), min_delta (0, in
+ * [0, 1))}; absent: patience 0, no early stopping. */
+static const field stop_fields[] = {{.key = "patience",
+                                     .kind = F_INT,
+                                     .r = {1, 1000000},
+                                     .required = 1,
+                                     .off = AT(patience)},
+                                    {.key = "min_delta",
+                                     .kind = F_REAL,
+                                     .r = {0, 1, .hi_open = 1},
+                                     .off = AT(min_delta)},
+                                    {.key = NULL}};
+
+static cnn_status read_checkpoint_path(spec_ctx *c, const cnn_node *m,
+                                       const char *path);
+
+/* checkpoint: path (default NAME.ckpt.gz next to the YAML file, not
+ * written into the tree), every (epochs) and every_batches (0: off). */
+static const field ckpt_fields[] = {
+    {.key = "path", .kind = F_CODE, .hook = read_checkpoint_path},
+    {.key = "every",
+     .kind = F_INT,
+     .r = {1, INT_MAX},
+     .def = 1,
+     .off = AT(checkpoint_every)},
+    {.key = "every_batches",
+     .kind = F_INT,
+     .r = {0, INT_MAX},
+     .off = AT(checkpoint_every_batches)},
+    {.key = NULL}};
+
+/* loss: the table alone. */
+static cnn_status parse_loss(spec_ctx *c)
+{
+	const cnn_node *m;
+	cnn_status st = section(c, "loss", loss_fields, &m);
+
+	return st || !m ? st : read_fields(c, m, "loss", loss_fields, -1);
+}
+
+/* min_lr must not exceed the learning rate (read before the schedule). */
+static cnn_status check_min_lr(spec_ctx *c, const cnn_node *m, const char *path)
+{
+	if (c->spec->sched_min_lr <= c->spec->learning_rate)
+		return CNN_OK;
+	return cnn_reject_key(c->err, m, path, "min_lr",
+	                      "must not exceed optimizer.learning_rate (%g)",
+	                      c->spec->learning_rate);
+}
+
+/* nesterov needs a momentum (read before it). */
+static cnn_status check_nesterov(spec_ctx *c, const cnn_node *m,
+                                 const char *path)
+{
+	if (!c->spec->nesterov || c->spec->momentum != 0)
+		return CNN_OK;
+	return cnn_reject_key(c->err, m, path, "nesterov",
+	                      "needs a momentum greater than 0 (momentum is "
+	                      "0)");
+}
+
+/* optimizer.schedule (the hook of opt_fields; opt is the optimizer's
+ * mapping). gamma's default depends on the type. */
+static cnn_status parse_schedule(spec_ctx *c, const cnn_node *opt,
+                                 const char *opt_path)
+{
+	const char *path = "optimizer.schedule";
+	const cnn_node *m = cnn_map_get(opt, "schedule");
+	cnn_status st;
+	int t;
+
+	(void)opt_path;
+	st = check_fields(c, m, path, sched_fields);
+	if (!st)
+		st = read_type(c, m, path, "schedule", sched_fields, &t);
+	if (st)
+		return st;
+	if (t == CNN_SCHED_STEP)
+		c->spec->sched_gamma = 0.1;
+	else if (t == CNN_SCHED_EXPONENTIAL)
+		c->spec->sched_gamma = 0.95;
+	return read_fields(c, m, path, sched_fields + 1, t);
+}
+
+/* optimizer: the table; weight_decay's default depends on the type. */
 static cnn_status parse_optimizer(spec_ctx *c)
 {
-	static const char *const keys[] = {"type",
-	                                   "learning_rate",
-	                                   "beta1",
-	                                   "beta2",
-	                                   "epsilon",
-	                                   "epsilon_inside_sqrt",
-	                                   "bias_correction",
-	                                   "momentum",
-	                                   "nesterov",
-	                                   "alpha",
-	                                   "weight_decay",
-	                                   "clip_norm",
-	                                   "schedule",
-	                                   NULL};
-	/* the choices, and the type each one is */
-	static const char *const types[] = {"adam", "adamw", "sgd", "rmsprop",
-	                                    NULL};
-	static const cnn_opt_type codes[] = {CNN_OPT_ADAM, CNN_OPT_ADAMW,
-	                                     CNN_OPT_SGD, CNN_OPT_RMSPROP};
-	enum { ADAM = 1, ADAMW = 2, SGD = 4, RMSPROP = 8 };
-	static const typed_key only[] = {{"beta1", ADAM | ADAMW},
-	                                 {"beta2", ADAM | ADAMW},
-	                                 {"epsilon", ADAM | ADAMW | RMSPROP},
-	                                 {"epsilon_inside_sqrt", ADAM | ADAMW},
-	                                 {"bias_correction", ADAM | ADAMW},
-	                                 {"momentum", SGD | RMSPROP},
-	                                 {"nesterov", SGD},
-	                                 {"alpha", RMSPROP},
-	                                 {NULL, 0}};
-	cnn_spec *s = c->spec;
 	const cnn_node *m;
-	int t = 0;
 	cnn_status st;
+	int t;
 
-	s->optimizer = CNN_OPT_ADAM;
-	s->learning_rate = 0.001;
-	s->beta1 = 0.9;
-	s->beta2 = 0.999;
-	s->epsilon = 1e-8;
-	s->epsilon_inside_sqrt = 0;
-	s->bias_correction = 1;
-	s->momentum = 0;
-	s->nesterov = 0;
-	s->alpha = 0.99;
-	s->weight_decay = 0;
-	s->clip_norm = 0;
-	st = section(c, "optimizer", keys, &m);
-	if (st)
+	st = section(c, "optimizer", opt_fields, &m);
+	if (!st && m)
+		st = read_type(c, m, "optimizer", "optimizer", opt_fields, &t);
+	if (st || !m)
 		return st;
-	if (!m)
-		return parse_schedule(c, NULL); /* its defaults */
-	st = cnn_get_enum(m, "optimizer", "type", 0, types, &t, c->err);
-	if (!st)
-		st = reject_other_types(c, m, "optimizer", "optimizer", types,
-		                        only, t);
-	if (st)
-		return st;
-	s->optimizer = codes[t];
-	if (s->optimizer == CNN_OPT_ADAMW)
-		s->weight_decay = 0.01;
-	st = get_real(c, m, "optimizer", "learning_rate", 0, 1, DBL_MAX, 0,
-	              &s->learning_rate);
-	if (!st)
-		st = fits_float(c, m, "optimizer", "learning_rate",
-		                s->learning_rate);
-	if (!st)
-		st =
-		    get_real(c, m, "optimizer", "beta1", 0, 0, 1, 1, &s->beta1);
-	if (!st)
-		st =
-		    get_real(c, m, "optimizer", "beta2", 0, 0, 1, 1, &s->beta2);
-	if (!st)
-		st = get_real(c, m, "optimizer", "epsilon", 0, 1, DBL_MAX, 0,
-		              &s->epsilon);
-	if (!st)
-		st = fits_float(c, m, "optimizer", "epsilon", s->epsilon);
-	if (!st)
-		st = cnn_get_bool(m, "optimizer", "epsilon_inside_sqrt", 0,
-		                  &s->epsilon_inside_sqrt, c->err);
-	if (!st)
-		st = cnn_get_bool(m, "optimizer", "bias_correction", 0,
-		                  &s->bias_correction, c->err);
-	if (!st)
-		st = get_real(c, m, "optimizer", "momentum", 0, 0, 1, 1,
-		              &s->momentum);
-	if (!st)
-		st = cnn_get_bool(m, "optimizer", "nesterov", 0, &s->nesterov,
-		                  c->err);
-	if (!st && s->nesterov && s->momentum == 0)
-		st = reject_key(c, m, "optimizer", "nesterov",
-		                "needs a momentum greater than 0 (momentum is "
-		                "0)");
-	if (!st)
-		st =
-		    get_real(c, m, "optimizer", "alpha", 0, 0, 1, 1, &s->alpha);
-	if (!st)
-		st = get_real(c, m, "optimizer", "weight_decay", 0, 0, DBL_MAX,
-		              0, &s->weight_decay);
-	if (!st)
-		st = fits_float(c, m, "optimizer", "weight_decay",
-		                s->weight_decay);
-	if (!st)
-		st = get_real(c, m, "optimizer", "clip_norm", 0, 0, DBL_MAX, 0,
-		              &s->clip_norm);
-	if (!st)
-		st = parse_schedule(c, m);
-	return st;
+	if (t == CNN_OPT_ADAMW)
+		c->spec->weight_decay = 0.01;
+	return read_fields(c, m, "optimizer", opt_fields + 1, t);
+}
+
+/* Lists table f's numbers that apply to type t, as cnn_spec_optimizer_params
+ * does, into names and values from index n on; returns the new count. */
+static int list_fields(const cnn_spec *s, const field *f, int t,
+                       const char **names, double *values, int n, int max)
+{
+	for (; f->key; f++) {
+		const char *p = (const char *)s + f->off;
+		double v =
+		    f->kind == F_REAL ? *(const double *)p : *(const int *)p;
+
+		if (f->kind == F_CODE || f->kind == F_ENUM ||
+		    (f->types && !((f->types >> t) & 1)) ||
+		    (f->shown && !f->types && v == 0))
+			continue;
+		if (n < max) {
+			names[n] = f->shown ? f->shown : f->key;
+			values[n] = v;
+		}
+		n++;
+	}
+	return n;
+}
+
+int cnn_spec_optimizer_params(const cnn_spec *s, const char **names,
+                              double *values, int max)
+{
+	int n = list_fields(s, opt_fields, (int)s->optimizer, names, values, 0,
+	                    max);
+
+	return list_fields(s, sched_fields, (int)s->schedule, names, values, n,
+	                   max);
 }
 
 /* seed: an integer from 0 to 2^63-1 (wider than a long may be). */
-static cnn_status get_seed(spec_ctx *c, const cnn_node *m, uint64_t *out)
+static cnn_status get_seed(spec_ctx *c, const cnn_node *m, const char *path)
 {
 	const cnn_node *n = cnn_map_get(m, "seed");
 	const char *p;
 	uint64_t v = 0;
-	char got[80];
+	char got[CNN_DESCRIBE_SIZE];
 
-	if (!n)
-		return CNN_OK;
+	(void)path;
 	if (n->type == CNN_NODE_SCALAR && !n->quoted && n->value[0]) {
 		p = n->value[0] == '+' ? n->value + 1 : n->value;
 		for (; *p >= '0' && *p <= '9'; p++) {
@@ -940,84 +1046,43 @@ static cnn_status get_seed(spec_ctx *c, const cnn_node *m, uint64_t *out)
 			v = v * 10 + (uint64_t)(*p - '0');
 		}
 		if (!*p && p != n->value && p[-1] != '+') {
-			*out = v;
+			c->spec->seed = v;
 			return CNN_OK;
 		}
 	}
-	describe(n, got, sizeof got);
 	return cnn_node_error(c->err, n, "training.seed",
 	                      "expected an integer from 0 to %" PRId64
 	                      ", got %s",
-	                      INT64_MAX, got);
+	                      INT64_MAX, cnn_node_describe(n, got));
 }
 
-/* training.early_stopping: {patience (required, >= 1), min_delta (0, in
- * [0, 1))}; absent: patience 0, no early stopping. */
-static cnn_status parse_early_stopping(spec_ctx *c, const cnn_node *training)
+/* training.early_stopping (the hook of training_fields). */
+static cnn_status parse_early_stopping(spec_ctx *c, const cnn_node *training,
+                                       const char *path)
 {
-	static const char *const keys[] = {"patience", "min_delta", NULL};
-	const char *path = "training.early_stopping";
+	const char *p = "training.early_stopping";
 	const cnn_node *m = cnn_map_get(training, "early_stopping");
-	cnn_spec *s = c->spec;
-	long patience = 0;
-	cnn_status st;
+	cnn_status st = check_fields(c, m, p, stop_fields);
 
-	s->patience = 0;
-	s->min_delta = 0.0;
-	if (!m)
-		return CNN_OK;
-	st = cnn_map_check_keys(m, path, keys, c->err);
-	if (!st)
-		st = cnn_get_int(m, path, "patience", 1, 1, 1000000, &patience,
-		                 c->err);
-	if (!st)
-		st = get_real(c, m, path, "min_delta", 0, 0, 1, 1,
-		              &s->min_delta);
-	s->patience = (int)patience;
-	return st;
+	(void)path;
+	return st ? st : read_fields(c, m, p, stop_fields, -1);
 }
 
-/* training: epochs, batch_size, shuffle, seed, keep, early_stopping. Also
- * checks what needs both sections: a cosine schedule's warm-up must end
- * before training.epochs. */
+/* training: the table. Also checks what needs both sections: a cosine
+ * schedule's warm-up must end before training.epochs. */
 static cnn_status parse_training(spec_ctx *c)
 {
-	static const char *const keys[] = {
-	    "epochs", "batch_size",     "shuffle", "seed",
-	    "keep",   "early_stopping", NULL};
-	static const char *const keeps[] = {"best", "last", NULL};
 	cnn_spec *s = c->spec;
 	const cnn_node *m;
-	long epochs = 10, batch = 32;
-	int keep = CNN_KEEP_BEST;
 	cnn_status st;
 
-	s->shuffle = 1;
-	s->seed = 1;
-	st = section(c, "training", keys, &m);
+	st = section(c, "training", training_fields, &m);
 	if (!st && m)
-		st = cnn_get_int(m, "training", "epochs", 0, 1, 1000000,
-		                 &epochs, c->err);
-	if (!st && m)
-		st = cnn_get_int(m, "training", "batch_size", 0, 1, 65536,
-		                 &batch, c->err);
-	if (!st && m)
-		st = cnn_get_bool(m, "training", "shuffle", 0, &s->shuffle,
-		                  c->err);
-	if (!st && m)
-		st = get_seed(c, m, &s->seed);
-	if (!st && m)
-		st = cnn_get_enum(m, "training", "keep", 0, keeps, &keep,
-		                  c->err);
-	if (!st)
-		st = parse_early_stopping(c, m);
-	s->epochs = (int)epochs;
-	s->batch_size = (int)batch;
-	s->keep = (cnn_keep)keep;
+		st = read_fields(c, m, "training", training_fields, -1);
 	if (!st && s->schedule == CNN_SCHED_COSINE &&
 	    s->warmup_epochs >= (double)s->epochs)
-		st = reject_key(
-		    c,
+		st = cnn_reject_key(
+		    c->err,
 		    cnn_map_get(cnn_map_get(c->tree->root, "optimizer"),
 		                "schedule"),
 		    "optimizer.schedule", "warmup_epochs",
@@ -1027,141 +1092,173 @@ static cnn_status parse_training(spec_ctx *c)
 	return st;
 }
 
-/* One data set: data.train or data.test (augment is refused under test). */
+/* The path of checkpoint.path (the hook of ckpt_fields). */
+static cnn_status read_checkpoint_path(spec_ctx *c, const cnn_node *m,
+                                       const char *path)
+{
+	return get_path(c, m, path, "path", NULL, c->spec->checkpoint);
+}
+
+/* checkpoint: the table; then the default path when none is given. */
+static cnn_status parse_checkpoint(spec_ctx *c)
+{
+	cnn_spec *s = c->spec;
+	const cnn_node *m;
+	cnn_status st;
+	char rel[CNN_NAME_MAX + 16];
+
+	st = section(c, "checkpoint", ckpt_fields, &m);
+	if (!st && m)
+		st = read_fields(c, m, "checkpoint", ckpt_fields, -1);
+	if (st || s->checkpoint[0])
+		return st;
+	snprintf(rel, sizeof rel, "%s.ckpt.gz", s->name);
+	return absolute(c, NULL, "checkpoint.path", rel, 1, s->checkpoint);
+}
+
+/* ======================================================================== */
+/* Data                                                                     */
+
+/* The format of data set m (idx or csv) and the paths it needs; a key of
+ * the other format is an error at the key. */
+static cnn_status dataset_files(spec_ctx *c, const cnn_node *m,
+                                const char *path, cnn_data_spec *d)
+{
+	static const char *const formats[] = {"idx", "csv", NULL};
+	int format = 0;
+	cnn_status st;
+
+	st = cnn_get_enum(m, path, "format", 0, formats, &format, c->err);
+	if (st)
+		return st;
+	snprintf(d->format, sizeof d->format, "%s", formats[format]);
+	if (format == 0) {
+		if ((st =
+		         cnn_reject_key(c->err, m, path, "path",
+		                        "not used with format idx (give images "
+		                        "and labels)")) ||
+		    (st = cnn_reject_key(c->err, m, path, "header",
+		                         "only valid with format csv")) ||
+		    (st = cnn_reject_key(c->err, m, path, "label_column",
+		                         "only valid with format csv")) ||
+		    (st = get_path(c, m, path, "images",
+		                   "the path of an IDX image file", d->images)))
+			return st;
+		return get_path(c, m, path, "labels",
+		                "the path of an IDX label file", d->labels);
+	}
+	if ((st = cnn_reject_key(c->err, m, path, "images",
+	                         "not used with format csv (give path)")) ||
+	    (st = cnn_reject_key(c->err, m, path, "labels",
+	                         "not used with format csv (give path)")))
+		return st;
+	return get_path(c, m, path, "path", "the path of a CSV file", d->path);
+}
+
+/* header: true, false or auto (-1, the default). */
+static cnn_status dataset_header(spec_ctx *c, const cnn_node *m,
+                                 const char *path, cnn_data_spec *d)
+{
+	const cnn_node *h = cnn_map_get(m, "header");
+	char full[CNN_FULL_SIZE], got[CNN_DESCRIBE_SIZE];
+	cnn_error scratch;
+	int b = 0;
+
+	d->header = -1;
+	if (!h || (h->type == CNN_NODE_SCALAR && !strcmp(h->value, "auto")))
+		return CNN_OK;
+	cnn_err_clear(&scratch);
+	if (!cnn_get_bool(m, path, "header", 0, &b, &scratch)) {
+		d->header = b;
+		return CNN_OK;
+	}
+	return cnn_node_error(
+	    c->err, h, cnn_path_join(full, sizeof full, path, "header"),
+	    "expected true, false or auto, got %s", cnn_node_describe(h, got));
+}
+
+/* label_column: a row is the label and channels*height*width pixels (the
+ * input is known: it is read first). */
+static cnn_status dataset_label_column(spec_ctx *c, const cnn_node *m,
+                                       const char *path, cnn_data_spec *d)
+{
+	const int *in = c->spec->input;
+	long pixels = (long)in[0] * in[1] * in[2], col = 0;
+	const cnn_node *n = cnn_map_get(m, "label_column");
+	char full[CNN_FULL_SIZE], got[CNN_DESCRIBE_SIZE];
+	cnn_status st;
+
+	st = cnn_get_int(m, path, "label_column", 0, 0, LONG_MAX, &col, c->err);
+	d->label_column = (int)col;
+	if (st || col <= pixels)
+		return st;
+	return cnn_node_error(
+	    c->err, n, cnn_path_join(full, sizeof full, path, "label_column"),
+	    "expected an integer from 0 to %ld (a row is the "
+	    "label and %ld pixels), got %s",
+	    pixels, pixels, cnn_node_describe(n, got));
+}
+
+/* augment: {shift: N}, N in 0..8 and below the input's height and width
+ * (the input is read first); only under data.train. */
+static cnn_status dataset_augment(spec_ctx *c, const cnn_node *m,
+                                  const char *path, cnn_data_spec *d)
+{
+	static const char *const keys[] = {"shift", NULL};
+	const cnn_node *h = cnn_map_get(m, "augment"), *n;
+	const int *in = c->spec->input;
+	char full[CNN_FULL_SIZE], sfull[CNN_FULL_SIZE], got[CNN_DESCRIBE_SIZE];
+	long shift = 0;
+	cnn_status st = CNN_OK;
+
+	if (strcmp(path, "data.train") != 0)
+		st = cnn_reject_key(c->err, m, path, "augment",
+		                    "only valid under data.train (validation "
+		                    "and test samples are never augmented)");
+	if (st || !h)
+		return st;
+	cnn_path_join(full, sizeof full, path, "augment");
+	if ((st = cnn_map_check_keys(h, full, keys, c->err)) ||
+	    (st = cnn_get_int(h, full, "shift", 0, 0, 8, &shift, c->err)))
+		return st;
+	d->shift = (int)shift;
+	if (shift < in[1] && shift < in[2])
+		return CNN_OK;
+	n = cnn_map_get(h, "shift");
+	return cnn_node_error(c->err, n,
+	                      cnn_path_join(sfull, sizeof sfull, full, "shift"),
+	                      "expected an integer from 0 to %d (below the "
+	                      "input's height and width, %dx%d), got %s",
+	                      (in[1] < in[2] ? in[1] : in[2]) - 1, in[1], in[2],
+	                      cnn_node_describe(n, got));
+}
+
+/* One data set: data.train or data.test. */
 static cnn_status parse_dataset(spec_ctx *c, const cnn_node *m,
                                 const char *path, cnn_data_spec *d)
 {
 	static const char *const keys[] = {
 	    "format",       "images", "labels", "path",    "header",
 	    "label_column", "scale",  "limit",  "augment", NULL};
-	static const char *const formats[] = {"idx", "csv", NULL};
-	const cnn_node *h;
-	int format = 0;
-	long col = 0, limit = 0, shift = 0;
+	static const cnn_range scale = {
+	    .lo = 0, .lo_open = 1, .hi = DBL_MAX, .single = 1};
 	cnn_status st;
 
 	snprintf(d->format, sizeof d->format, "idx");
 	d->header = -1;
 	d->scale = 1.0 / 255.0;
-	st = cnn_map_check_keys(m, path, keys, c->err);
-	if (!st)
-		st = cnn_get_enum(m, path, "format", 0, formats, &format,
-		                  c->err);
-	if (st)
+	if ((st = cnn_map_check_keys(m, path, keys, c->err)) ||
+	    (st = dataset_files(c, m, path, d)) ||
+	    (st = dataset_header(c, m, path, d)) ||
+	    (st = dataset_label_column(c, m, path, d)) ||
+	    (st =
+	         cnn_get_real(m, path, "scale", 0, scale, &d->scale, c->err)) ||
+	    (st = cnn_get_int(m, path, "limit", 0, 0, LONG_MAX, &d->limit,
+	                      c->err)) ||
+	    (st = dataset_augment(c, m, path, d)))
 		return st;
-	snprintf(d->format, sizeof d->format, "%s", formats[format]);
-	if (format == 0) {
-		st = reject_key(c, m, path, "path",
-		                "not used with format idx (give images and "
-		                "labels)");
-		if (!st)
-			st = reject_key(c, m, path, "header",
-			                "only valid with format csv");
-		if (!st)
-			st = reject_key(c, m, path, "label_column",
-			                "only valid with format csv");
-		if (!st)
-			st = get_path(c, m, path, "images",
-			              "the path of an IDX image file",
-			              d->images);
-		if (!st)
-			st = get_path(c, m, path, "labels",
-			              "the path of an IDX label file",
-			              d->labels);
-	} else {
-		st = reject_key(c, m, path, "images",
-		                "not used with format csv (give path)");
-		if (!st)
-			st = reject_key(c, m, path, "labels",
-			                "not used with format csv (give path)");
-		if (!st)
-			st = get_path(c, m, path, "path",
-			              "the path of a CSV file", d->path);
-	}
-	if (st)
-		return st;
-
-	h = cnn_map_get(m, "header");
-	if (h && h->type == CNN_NODE_SCALAR && !strcmp(h->value, "auto")) {
-		d->header = -1;
-	} else if (h) {
-		cnn_error scratch;
-		int b = 0;
-
-		cnn_err_clear(&scratch);
-		if (cnn_get_bool(m, path, "header", 0, &b, &scratch)) {
-			char full[128], got[80];
-
-			join(full, sizeof full, path, "header");
-			describe(h, got, sizeof got);
-			return cnn_node_error(c->err, h, full,
-			                      "expected true, false or auto, "
-			                      "got %s",
-			                      got);
-		}
-		d->header = b;
-	}
-	st = cnn_get_int(m, path, "label_column", 0, 0, LONG_MAX, &col, c->err);
-	if (!st && col > 0) {
-		/* a row is the label and channels*height*width pixels (the
-		 * input is known: it is read first) */
-		const int *in = c->spec->input;
-		long pixels = (long)in[0] * in[1] * in[2];
-		const cnn_node *n = cnn_map_get(m, "label_column");
-		char full[128], got[80];
-
-		join(full, sizeof full, path, "label_column");
-		describe(n, got, sizeof got);
-		if (col > pixels)
-			st = cnn_node_error(c->err, n, full,
-			                    "expected an integer from 0 to %ld "
-			                    "(a row is the label and %ld "
-			                    "pixels), got %s",
-			                    pixels, pixels, got);
-	}
-	if (!st)
-		st = get_real(c, m, path, "scale", 0, 1, DBL_MAX, 0, &d->scale);
-	if (!st)
-		st = fits_float(c, m, path, "scale", d->scale);
-	if (!st)
-		st = cnn_get_int(m, path, "limit", 0, 0, LONG_MAX, &limit,
-		                 c->err);
-	if (!st && strcmp(path, "data.train") != 0)
-		st = reject_key(c, m, path, "augment",
-		                "only valid under data.train (validation and "
-		                "test samples are never augmented)");
-	h = cnn_map_get(m, "augment");
-	if (!st && h) {
-		/* augment: {shift: N}, N in 0..8 and below the input's
-		 * height and width (the input is read first) */
-		static const char *const akeys[] = {"shift", NULL};
-		const int *in = c->spec->input;
-		char full[128];
-
-		join(full, sizeof full, path, "augment");
-		st = cnn_map_check_keys(h, full, akeys, c->err);
-		if (!st)
-			st = cnn_get_int(h, full, "shift", 0, 0, 8, &shift,
-			                 c->err);
-		if (!st && (shift >= in[1] || shift >= in[2])) {
-			const cnn_node *n = cnn_map_get(h, "shift");
-			char sfull[160], got[80];
-
-			snprintf(sfull, sizeof sfull, "%s.shift", full);
-			describe(n, got, sizeof got);
-			st = cnn_node_error(c->err, n, sfull,
-			                    "expected an integer from 0 to %d "
-			                    "(below the input's height and "
-			                    "width, %dx%d), got %s",
-			                    (in[1] < in[2] ? in[1] : in[2]) - 1,
-			                    in[1], in[2], got);
-		}
-	}
-	d->label_column = (int)col;
-	d->limit = limit;
-	d->shift = (int)shift;
-	d->present = !st;
-	return st;
+	d->present = 1;
+	return CNN_OK;
 }
 
 /* data: train and test data sets, and the validation hold-out (0 none,
@@ -1171,107 +1268,73 @@ static cnn_status parse_data(spec_ctx *c)
 	static const char *const keys[] = {"train", "test", "validation", NULL};
 	cnn_spec *s = c->spec;
 	const cnn_node *m, *n;
+	char got[CNN_DESCRIBE_SIZE];
 	cnn_status st;
+	double v = 0;
 
-	st = section(c, "data", keys, &m);
-	if (st || !m)
-		return st;
+	m = cnn_map_get(c->tree->root, "data");
+	if (!m || (st = cnn_map_check_keys(m, "data", keys, c->err)))
+		return m ? st : CNN_OK;
 	n = cnn_map_get(m, "train");
-	if (n)
-		st = parse_dataset(c, n, "data.train", &s->train);
+	if (n && (st = parse_dataset(c, n, "data.train", &s->train)))
+		return st;
 	n = cnn_map_get(m, "test");
-	if (!st && n)
-		st = parse_dataset(c, n, "data.test", &s->test);
+	if (n && (st = parse_dataset(c, n, "data.test", &s->test)))
+		return st;
 	n = cnn_map_get(m, "validation");
-	if (!st && n) {
-		double v = 0;
-
-		st = cnn_get_double(m, "data", "validation", 0, -DBL_MAX,
-		                    DBL_MAX, &v, c->err);
-		if (st)
-			return st;
-		if (v < 0 || (v >= 1 && (v != floor(v) || v > 9e15))) {
-			char got[80];
-
-			describe(n, got, sizeof got);
-			return cnn_node_error(
-			    c->err, n, "data.validation",
-			    "expected 0, a fraction between 0 "
-			    "and 1 or a whole number of "
-			    "samples, got %s",
-			    got);
-		}
-		s->validation = v;
-	}
-	return st;
-}
-
-/* checkpoint: path (default NAME.ckpt.gz next to the YAML file, not
- * written into the tree), every (epochs) and every_batches (0: off). */
-static cnn_status parse_checkpoint(spec_ctx *c)
-{
-	static const char *const keys[] = {"path", "every", "every_batches",
-	                                   NULL};
-	cnn_spec *s = c->spec;
-	const cnn_node *m;
-	long every = 1, every_batches = 0;
-	cnn_status st;
-
-	s->checkpoint[0] = '\0';
-	st = section(c, "checkpoint", keys, &m);
-	if (!st && m)
-		st = get_path(c, m, "checkpoint", "path", NULL, s->checkpoint);
-	if (!st && m)
-		st = cnn_get_int(m, "checkpoint", "every", 0, 1, INT_MAX,
-		                 &every, c->err);
-	if (!st && m)
-		st = cnn_get_int(m, "checkpoint", "every_batches", 0, 0,
-		                 INT_MAX, &every_batches, c->err);
+	if (!n)
+		return CNN_OK;
+	st = cnn_get_real(m, "data", "validation", 0, CNN_ANY_REAL, &v, c->err);
 	if (st)
 		return st;
-	s->checkpoint_every = (int)every;
-	s->checkpoint_every_batches = (int)every_batches;
-	if (!s->checkpoint[0]) {
-		char rel[CNN_NAME_MAX + 16];
-
-		snprintf(rel, sizeof rel, "%s.ckpt.gz", s->name);
-		st =
-		    absolute(c, NULL, "checkpoint.path", rel, 1, s->checkpoint);
-	}
-	return st;
+	if (v < 0 || (v >= 1 && (v != floor(v) || v > 9e15)))
+		return cnn_node_error(
+		    c->err, n, "data.validation",
+		    "expected 0, a fraction between 0 and 1 or "
+		    "a whole number of samples, got %s",
+		    cnn_node_describe(n, got));
+	s->validation = v;
+	return CNN_OK;
 }
 
 /* ======================================================================== */
 
+/* The root's keys, in the order they are read. */
+static const struct {
+	const char *key;
+	cnn_status (*parse)(spec_ctx *c);
+} sections[] = {
+    {"name", parse_name},           {"input", parse_input},
+    {"layers", parse_layers},       {"loss", parse_loss},
+    {"optimizer", parse_optimizer}, {"training", parse_training},
+    {"data", parse_data},           {"checkpoint", parse_checkpoint}};
+
+#define N_SECTIONS (sizeof sections / sizeof sections[0])
+
+/* Every default first, then the sections in order. */
 cnn_status cnn_spec_from_tree(cnn_spec *spec, cnn_tree *tree, cnn_error *err)
 {
-	static const char *const keys[] = {"name", "input",      "layers",
-	                                   "loss", "optimizer",  "training",
-	                                   "data", "checkpoint", NULL};
+	static const field *const tables[] = {loss_fields,  opt_fields,
+	                                      sched_fields, training_fields,
+	                                      stop_fields,  ckpt_fields};
+	const char *keys[N_SECTIONS + 1];
 	spec_ctx c = {spec, tree, err};
 	cnn_status st;
+	size_t i;
 
 	memset(spec, 0, sizeof *spec);
 	if (!tree || !tree->root || tree->root->type != CNN_NODE_MAP)
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "cnn_spec_from_tree: no model description");
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "cnn_spec_from_tree: no model description");
+	for (i = 0; i < sizeof tables / sizeof tables[0]; i++)
+		set_defaults(tables[i], spec);
+	spec->seed = 1;
+	for (i = 0; i < N_SECTIONS; i++)
+		keys[i] = sections[i].key;
+	keys[i] = NULL;
 	st = cnn_map_check_keys(tree->root, "", keys, err);
-	if (!st)
-		st = parse_name(&c);
-	if (!st)
-		st = parse_input(&c);
-	if (!st)
-		st = parse_layers(&c);
-	if (!st)
-		st = parse_loss(&c);
-	if (!st)
-		st = parse_optimizer(&c);
-	if (!st)
-		st = parse_training(&c);
-	if (!st)
-		st = parse_data(&c);
-	if (!st)
-		st = parse_checkpoint(&c);
+	for (i = 0; !st && i < N_SECTIONS; i++)
+		st = sections[i].parse(&c);
 	if (st)
 		cnn_spec_free(spec);
 	return st;

@@ -7,12 +7,12 @@
  * Only the subset of YAML a configuration needs is accepted: one document,
  * a mapping at the top, no anchors or aliases, no tags but YAML's standard
  * ones, no duplicate keys, at most 32 levels of nesting, 1,000,000 values and
- * 16 MiB. The file also holds the "--set" overrides, the emitter
- * (tree back to YAML, for checkpoints) and the typed getters with which
- * spec.c and the layers validate the tree.
+ * 16 MiB. The file also holds the "--set" overrides and the emitter (tree
+ * back to YAML, for checkpoints); the typed getters with which spec.c and
+ * the layers validate the tree are in schema.c.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "tree.h"
+#include "schema.h"
 
 #include <errno.h>
 #include <float.h>
@@ -28,8 +28,8 @@
 /* Keys of a mapping checked for duplicates as they arrive; beyond this the
  * check runs once at the end of the mapping, sorted, to stay O(n log n). */
 #define TREE_LINEAR_KEYS 64
-/* How much of a bad value is quoted back in messages. */
-#define TREE_QUOTE_MAX 40
+/* What the parser was doing, for "out of memory ..." */
+#define TREE_DOING "while reading the model description"
 
 /* ======================================================================== */
 /* Nodes                                                                    */
@@ -77,84 +77,6 @@ static char *dup_len(const char *s, size_t len)
 		d[len] = '\0';
 	}
 	return d;
-}
-
-/* Sets err for a failed allocation. */
-static cnn_status nomem(cnn_error *err)
-{
-	return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-	                   "out of memory while reading the model description");
-}
-
-/* Writes a printable excerpt of s (at most TREE_QUOTE_MAX bytes, control
- * characters replaced by '?', cut on a UTF-8 boundary, "..." when cut) into
- * buf, for quoting user text back in one-line messages. */
-static void excerpt(const char *s, char *buf, size_t size)
-{
-	size_t n = strlen(s), i, k = 0;
-	int cut = 0;
-
-	if (n > TREE_QUOTE_MAX) {
-		n = TREE_QUOTE_MAX;
-		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-			n--;
-		cut = 1;
-	}
-	for (i = 0; i < n && k + 4 < size; i++) {
-		unsigned char c = (unsigned char)s[i];
-		buf[k++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-	}
-	if (cut && k + 4 <= size) {
-		memcpy(buf + k, "...", 3);
-		k += 3;
-	}
-	buf[k] = '\0';
-}
-
-/* Describes a node for "got ..." in messages: "a mapping", "a sequence",
- * "nothing" (an empty plain scalar), a quoted string or the plain text. */
-static void describe_node(const cnn_node *n, char *buf, size_t size)
-{
-	char ex[TREE_QUOTE_MAX + 8];
-
-	if (n->type == CNN_NODE_MAP) {
-		snprintf(buf, size, "a mapping");
-		return;
-	}
-	if (n->type == CNN_NODE_SEQ) {
-		snprintf(buf, size, "a sequence");
-		return;
-	}
-	excerpt(n->value, ex, sizeof ex);
-	if (n->quoted)
-		snprintf(buf, size, "a quoted string \"%s\"", ex);
-	else if (!n->value[0])
-		snprintf(buf, size, "nothing");
-	else
-		snprintf(buf, size, "\"%s\"", ex);
-}
-
-/* Forms "path.key", or just "key" when path is empty. */
-static void join_path(char *buf, size_t size, const char *path, const char *key)
-{
-	if (path && path[0])
-		snprintf(buf, size, "%s.%s", path, key);
-	else
-		snprintf(buf, size, "%s", key);
-}
-
-/* A CNN_ERR_CONFIG error at n's file:line:col (nothing when n is NULL). */
-cnn_status cnn_node_error(cnn_error *err, const cnn_node *n, const char *path,
-                          const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	return cnn_err_set(err, CNN_ERR_CONFIG, n ? n->file : NULL,
-	                   n ? n->line : 0, n ? n->col : 0, path, "%s", msg);
 }
 
 /* ======================================================================== */
@@ -206,7 +128,7 @@ static cnn_status parser_error(parse_ctx *c)
 	yaml_mark_t m = p->problem_mark;
 
 	if (p->error == YAML_MEMORY_ERROR)
-		return nomem(c->err);
+		return cnn_err_nomem(c->err, NULL, TREE_DOING);
 	if (p->error == YAML_SCANNER_ERROR && p->context &&
 	    !strcmp(p->context, "while scanning a simple key"))
 		/* libyaml notices the missing ':' only where the key can no
@@ -275,7 +197,7 @@ static cnn_status new_node(parse_ctx *c, cnn_node_type type, yaml_mark_t m,
 		                  TREE_MAX_NODES);
 	n = calloc(1, sizeof *n);
 	if (!n)
-		return nomem(c->err);
+		return cnn_err_nomem(c->err, NULL, TREE_DOING);
 	n->type = type;
 	n->file = c->file;
 	mark_pos(c, m, &n->line, &n->col);
@@ -317,7 +239,7 @@ static cnn_status check_tag(parse_ctx *c, const yaml_event_t *ev)
 	static const char prefix[] = "tag:yaml.org,2002:";
 	const yaml_char_t *t = NULL;
 	const char *tag;
-	char ex[TREE_QUOTE_MAX + 8];
+	char ex[CNN_QUOTE_SIZE];
 	int i, std;
 
 	if (ev->type == YAML_SCALAR_EVENT)
@@ -336,7 +258,7 @@ static cnn_status check_tag(parse_ctx *c, const yaml_event_t *ev)
 			if (!strcmp(tag, standard[i]))
 				return CNN_OK;
 	}
-	excerpt(tag, ex, sizeof ex);
+	cnn_quote_str(ex, tag);
 	return mark_error(c, ev->start_mark,
 	                  "the tag \"%s%s\" is not supported (only "
 	                  "!!str, !!int, !!float, !!bool, !!null, !!seq and "
@@ -355,7 +277,7 @@ static cnn_status scalar_text(parse_ctx *c, const yaml_event_t *ev, char **out)
 		return mark_error(c, ev->start_mark,
 		                  "NUL characters are not supported");
 	*out = dup_len(v, len);
-	return *out ? CNN_OK : nomem(c->err);
+	return *out ? CNN_OK : cnn_err_nomem(c->err, NULL, TREE_DOING);
 }
 
 /* qsort order for pairs: by key, then by position in the mapping. */
@@ -380,7 +302,7 @@ static cnn_status check_duplicates_sorted(parse_ctx *c, const cnn_node *map)
 
 	v = malloc(n * sizeof *v);
 	if (!v)
-		return nomem(c->err);
+		return cnn_err_nomem(c->err, NULL, TREE_DOING);
 	for (i = 0; i < n; i++)
 		v[i] = &map->pairs[i];
 	qsort(v, n, sizeof *v, cmp_pair_ptr);
@@ -393,9 +315,9 @@ static cnn_status check_duplicates_sorted(parse_ctx *c, const cnn_node *map)
 	}
 	free(v);
 	if (worst) {
-		char ex[TREE_QUOTE_MAX + 8];
+		char ex[CNN_QUOTE_SIZE];
 
-		excerpt(worst->key, ex, sizeof ex);
+		cnn_quote_str(ex, worst->key);
 		return cnn_err_set(c->err, CNN_ERR_CONFIG, c->file, worst->line,
 		                   worst->col, NULL, "duplicate key \"%s\"",
 		                   ex);
@@ -439,9 +361,9 @@ static cnn_status parse_mapping(parse_ctx *c, cnn_node *n, int depth)
 		if (n->n_pairs < TREE_LINEAR_KEYS) {
 			for (i = 0; i < n->n_pairs; i++) {
 				if (!strcmp(n->pairs[i].key, key)) {
-					char ex[TREE_QUOTE_MAX + 8];
+					char ex[CNN_QUOTE_SIZE];
 
-					excerpt(key, ex, sizeof ex);
+					cnn_quote_str(ex, key);
 					free(key);
 					st = mark_error(c, k.start_mark,
 					                "duplicate key \"%s\"",
@@ -458,7 +380,7 @@ static cnn_status parse_mapping(parse_ctx *c, cnn_node *n, int depth)
 			if (!np) {
 				free(key);
 				yaml_event_delete(&k);
-				return nomem(c->err);
+				return cnn_err_nomem(c->err, NULL, TREE_DOING);
 			}
 			n->pairs = np;
 			cap = ncap;
@@ -503,7 +425,7 @@ static cnn_status parse_sequence(parse_ctx *c, cnn_node *n, int depth)
 
 			if (!ni) {
 				yaml_event_delete(&v);
-				return nomem(c->err);
+				return cnn_err_nomem(c->err, NULL, TREE_DOING);
 			}
 			n->items = ni;
 			cap = ncap;
@@ -634,7 +556,7 @@ static cnn_status parse_text(parse_ctx *c, const char *text, size_t len,
 	c->text = text;
 	c->len = len;
 	if (!yaml_parser_initialize(&c->parser))
-		return nomem(c->err);
+		return cnn_err_nomem(c->err, NULL, TREE_DOING);
 	yaml_parser_set_input_string(&c->parser, (const unsigned char *)text,
 	                             len);
 	st = parse_stream(c, depth, root);
@@ -655,13 +577,13 @@ cnn_status cnn_tree_parse(cnn_tree *out, const char *text, size_t len,
 	if (!file)
 		file = "";
 	if (len > TREE_MAX_BYTES)
-		return cnn_err_set(err, CNN_ERR_CONFIG, file, 0, 0, NULL,
-		                   "the model description is larger than %zu "
-		                   "MiB",
-		                   TREE_MAX_BYTES >> 20);
+		return cnn_err_file(err, CNN_ERR_CONFIG, file,
+		                    "the model description is larger than %zu "
+		                    "MiB",
+		                    TREE_MAX_BYTES >> 20);
 	out->file = dup_len(file, strlen(file));
 	if (!out->file)
-		return nomem(err);
+		return cnn_err_nomem(err, NULL, TREE_DOING);
 	memset(&c, 0, sizeof c);
 	c.file = out->file;
 	c.err = err;
@@ -670,14 +592,14 @@ cnn_status cnn_tree_parse(cnn_tree *out, const char *text, size_t len,
 		goto fail;
 	if (!root || (root->type == CNN_NODE_SCALAR && !root->quoted &&
 	              !root->value[0])) {
-		st = cnn_err_set(err, CNN_ERR_CONFIG, file, 0, 0, NULL,
-		                 "empty model description");
+		st = cnn_err_file(err, CNN_ERR_CONFIG, file,
+		                  "empty model description");
 		goto fail;
 	}
 	if (root->type != CNN_NODE_MAP) {
-		char got[TREE_QUOTE_MAX + 32];
+		char got[CNN_DESCRIBE_SIZE];
 
-		describe_node(root, got, sizeof got);
+		cnn_node_describe(root, got);
 		st = cnn_node_error(
 		    err, root, NULL,
 		    "expected a mapping at the top level, got %s", got);
@@ -703,9 +625,9 @@ cnn_status cnn_tree_load(cnn_tree *out, const char *path, cnn_error *err)
 	memset(out, 0, sizeof *out);
 	f = fopen(path, "rb");
 	if (!f)
-		return cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
-		                   "cannot open the model description: %s",
-		                   strerror(errno));
+		return cnn_err_file(err, CNN_ERR_IO, path,
+		                    "cannot open the model description: %s",
+		                    strerror(errno));
 	for (;;) {
 		size_t got;
 
@@ -716,8 +638,8 @@ cnn_status cnn_tree_load(cnn_tree *out, const char *path, cnn_error *err)
 			if (cap > TREE_MAX_BYTES) {
 				fclose(f);
 				free(buf);
-				return cnn_err_set(
-				    err, CNN_ERR_CONFIG, path, 0, 0, NULL,
+				return cnn_err_file(
+				    err, CNN_ERR_CONFIG, path,
 				    "the model description is larger than "
 				    "%zu MiB",
 				    TREE_MAX_BYTES >> 20);
@@ -726,7 +648,7 @@ cnn_status cnn_tree_load(cnn_tree *out, const char *path, cnn_error *err)
 			if (!nb) {
 				fclose(f);
 				free(buf);
-				return nomem(err);
+				return cnn_err_nomem(err, NULL, TREE_DOING);
 			}
 			buf = nb;
 			cap = ncap;
@@ -741,9 +663,9 @@ cnn_status cnn_tree_load(cnn_tree *out, const char *path, cnn_error *err)
 
 		fclose(f);
 		free(buf);
-		return cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
-		                   "cannot read the model description: %s",
-		                   strerror(e));
+		return cnn_err_file(err, CNN_ERR_IO, path,
+		                    "cannot read the model description: %s",
+		                    strerror(e));
 	}
 	fclose(f);
 	st = cnn_tree_parse(out, buf ? buf : "", len, path, err);
@@ -859,20 +781,6 @@ typedef struct set_path {
 	int n;
 } set_path;
 
-/* The error for an override that cannot be applied, named by its key. */
-CNN_PRINTF(3, 4)
-static cnn_status set_error(cnn_error *err, const char *src, const char *fmt,
-                            ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	return cnn_err_set(err, CNN_ERR_CONFIG, src, 0, 0, NULL, "%s", msg);
-}
-
 /* Walks the existing part of the tree along sp without changing anything:
  * fails if a sequence index is bad or a scalar is in the way. */
 static cnn_status set_check(const cnn_tree *t, const set_path *sp,
@@ -889,24 +797,25 @@ static cnn_status set_check(const cnn_tree *t, const set_path *sp,
 			cur = cnn_map_get(cur, sp->seg[i]);
 		} else if (cur->type == CNN_NODE_SEQ) {
 			if (!parse_index(sp->seg[i], &idx))
-				return set_error(
-				    err, src,
+				return cnn_err_file(
+				    err, CNN_ERR_CONFIG, src,
 				    "%.*s is a sequence: expected an "
 				    "index, got \"%s\"",
 				    plen, key, sp->seg[i]);
 			if (idx >= cur->n_items)
-				return set_error(
-				    err, src,
+				return cnn_err_file(
+				    err, CNN_ERR_CONFIG, src,
 				    "index %s is past the end of %.*s "
 				    "(%zu item%s)",
 				    sp->seg[i], plen, key, cur->n_items,
 				    cur->n_items == 1 ? "" : "s");
 			cur = cur->items[idx];
 		} else {
-			return set_error(err, src,
-			                 "%.*s is a scalar, not a mapping or a "
-			                 "sequence",
-			                 plen, key);
+			return cnn_err_file(
+			    err, CNN_ERR_CONFIG, src,
+			    "%.*s is a scalar, not a mapping or a "
+			    "sequence",
+			    plen, key);
 		}
 	}
 	return CNN_OK;
@@ -961,7 +870,8 @@ static cnn_status set_apply(cnn_tree *t, const set_path *sp, cnn_node *val,
 					free(k);
 					free(m);
 					node_free(val);
-					return nomem(err);
+					return cnn_err_nomem(err, NULL,
+					                     TREE_DOING);
 				}
 				if (last)
 					return CNN_OK;
@@ -987,32 +897,89 @@ static cnn_status set_apply(cnn_tree *t, const set_path *sp, cnn_node *val,
 	return CNN_OK;
 }
 
-/* Applies "a.b.3.c=value" (see internal.h). Checks the whole walk and
+/* Cuts sp->buf (the key, klen bytes) into its segments at the dots: an
+ * empty segment is a usage error quoting the assignment (ex), more than
+ * TREE_MAX_DEPTH - 1 segments an error at the override src. */
+static cnn_status split_key(set_path *sp, size_t klen, const char *src,
+                            const char *ex, cnn_error *err)
+{
+	sp->seg[0] = sp->buf;
+	for (size_t i = 0; i <= klen; i++) {
+		if (i < klen && sp->buf[i] != '.')
+			continue;
+		if (sp->buf + i == sp->seg[sp->n])
+			return cnn_err(err, CNN_ERR_USAGE,
+			               "--set: empty key segment in \"%s\"",
+			               ex);
+		sp->end[sp->n++] = i;
+		if (i == klen)
+			break;
+		if (sp->n >= TREE_MAX_DEPTH - 1)
+			return cnn_err_file(err, CNN_ERR_CONFIG, src,
+			                    "the key has more than %d segments",
+			                    TREE_MAX_DEPTH - 1);
+		sp->buf[i] = '\0';
+		sp->seg[sp->n] = sp->buf + i + 1;
+	}
+	return CNN_OK;
+}
+
+/* Parses an override's value text as YAML nested depth levels deep into
+ * *out, its nodes from src at line 0; an empty text is an empty plain
+ * scalar. */
+static cnn_status parse_value(const char *text, const char *src, int depth,
+                              cnn_node **out, cnn_error *err)
+{
+	parse_ctx c;
+	cnn_status st;
+
+	memset(&c, 0, sizeof c);
+	c.file = src;
+	c.no_marks = 1;
+	c.err = err;
+	st = parse_text(&c, text, strlen(text), depth, out);
+	if (st)
+		return st;
+	if (!*out) {
+		*out = calloc(1, sizeof **out);
+		if (*out)
+			(*out)->value = dup_len("", 0);
+		if (!*out || !(*out)->value) {
+			free(*out);
+			*out = NULL;
+			return cnn_err_nomem(err, NULL, TREE_DOING);
+		}
+		(*out)->type = CNN_NODE_SCALAR;
+	}
+	set_origin(*out, src);
+	return CNN_OK;
+}
+
+/* Applies "a.b.3.c=value" (see tree.h). Checks the whole walk and
  * parses the value before changing anything, so a failed override leaves the
  * tree as it was (except on CNN_ERR_NOMEM). The source string "--set a.b.3.c"
  * is kept in t->strings; the replaced subtree is freed. */
 cnn_status cnn_tree_set(cnn_tree *t, const char *assignment, cnn_error *err)
 {
 	const char *eq = strchr(assignment, '=');
-	size_t klen, i;
+	size_t klen;
 	set_path sp;
 	char *src = NULL, **ns;
 	cnn_node *val = NULL;
-	parse_ctx c;
 	cnn_status st;
-	char ex[TREE_QUOTE_MAX + 8];
+	char ex[CNN_QUOTE_SIZE];
 
-	excerpt(assignment, ex, sizeof ex);
+	cnn_quote_str(ex, assignment);
 	if (!eq || eq == assignment)
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "--set: expected KEY=VALUE, got \"%s\"", ex);
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "--set: expected KEY=VALUE, got \"%s\"", ex);
 	if (!t || !t->root || t->root->type != CNN_NODE_MAP)
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "--set: no model description to change");
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "--set: no model description to change");
 	klen = (size_t)(eq - assignment);
 	if (!utf8_valid((const unsigned char *)assignment, klen))
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "--set: the key is not valid UTF-8");
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "--set: the key is not valid UTF-8");
 
 	/* "--set KEY", the override's name, owned by the tree on success. */
 	src = malloc(klen + 7);
@@ -1021,63 +988,23 @@ cnn_status cnn_tree_set(cnn_tree *t, const char *assignment, cnn_error *err)
 	if (!src || !sp.buf) {
 		free(src);
 		free(sp.buf);
-		return nomem(err);
+		return cnn_err_nomem(err, NULL, TREE_DOING);
 	}
 	memcpy(src, "--set ", 6);
 	memcpy(src + 6, assignment, klen);
 	src[klen + 6] = '\0';
 
-	sp.seg[0] = sp.buf;
-	for (i = 0; i <= klen; i++) {
-		if (i < klen && sp.buf[i] != '.')
-			continue;
-		if (sp.buf + i == sp.seg[sp.n]) {
-			st = cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-			                 "--set: empty key segment in \"%s\"",
-			                 ex);
-			goto fail;
-		}
-		sp.end[sp.n++] = i;
-		if (i == klen)
-			break;
-		if (sp.n >= TREE_MAX_DEPTH - 1) {
-			st = set_error(err, src,
-			               "the key has more than %d segments",
-			               TREE_MAX_DEPTH - 1);
-			goto fail;
-		}
-		sp.buf[i] = '\0';
-		sp.seg[sp.n] = sp.buf + i + 1;
-	}
-
-	st = set_check(t, &sp, assignment, src, err);
+	st = split_key(&sp, klen, src, ex, err);
+	if (!st)
+		st = set_check(t, &sp, assignment, src, err);
+	if (!st)
+		st = parse_value(eq + 1, src, sp.n + 1, &val, err);
 	if (st)
 		goto fail;
-
-	memset(&c, 0, sizeof c);
-	c.file = src;
-	c.no_marks = 1;
-	c.err = err;
-	st = parse_text(&c, eq + 1, strlen(eq + 1), sp.n + 1, &val);
-	if (st)
-		goto fail;
-	if (!val) { /* an empty value: an empty plain scalar */
-		val = calloc(1, sizeof *val);
-		if (val)
-			val->value = dup_len("", 0);
-		if (!val || !val->value) {
-			free(val);
-			val = NULL;
-			st = nomem(err);
-			goto fail;
-		}
-		val->type = CNN_NODE_SCALAR;
-	}
-	set_origin(val, src);
 
 	ns = realloc(t->strings, (t->n_strings + 1) * sizeof *ns);
 	if (!ns) {
-		st = nomem(err);
+		st = cnn_err_nomem(err, NULL, TREE_DOING);
 		goto fail;
 	}
 	t->strings = ns;
@@ -1138,10 +1065,10 @@ static cnn_status emit_event(emit_ctx *e, yaml_event_t *ev)
 	if (yaml_emitter_emit(&e->em, ev))
 		return CNN_OK;
 	if (e->out.nomem || e->em.error == YAML_MEMORY_ERROR)
-		return nomem(e->err);
-	return cnn_err_set(e->err, CNN_ERR_CONFIG, NULL, 0, 0, NULL,
-	                   "cannot write the model description as YAML: %s",
-	                   e->em.problem ? e->em.problem : "emitter error");
+		return cnn_err_nomem(e->err, NULL, TREE_DOING);
+	return cnn_err(e->err, CNN_ERR_CONFIG,
+	               "cannot write the model description as YAML: %s",
+	               e->em.problem ? e->em.problem : "emitter error");
 }
 
 /* Emits one scalar; at is the node blamed if the text is not UTF-8. */
@@ -1159,7 +1086,7 @@ static cnn_status emit_scalar(emit_ctx *e, const cnn_node *at, const char *s,
 	        &ev, NULL, NULL, (yaml_char_t *)(uintptr_t)s, (int)len, 1, 1,
 	        quoted ? YAML_DOUBLE_QUOTED_SCALAR_STYLE
 	               : YAML_PLAIN_SCALAR_STYLE))
-		return nomem(e->err);
+		return cnn_err_nomem(e->err, NULL, TREE_DOING);
 	return emit_event(e, &ev);
 }
 
@@ -1178,7 +1105,7 @@ static cnn_status emit_node(emit_ctx *e, const cnn_node *n)
 	case CNN_NODE_SEQ:
 		if (!yaml_sequence_start_event_initialize(
 		        &ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE))
-			return nomem(e->err);
+			return cnn_err_nomem(e->err, NULL, TREE_DOING);
 		st = emit_event(e, &ev);
 		for (i = 0; !st && i < n->n_items; i++)
 			st = emit_node(e, n->items[i]);
@@ -1189,7 +1116,7 @@ static cnn_status emit_node(emit_ctx *e, const cnn_node *n)
 	case CNN_NODE_MAP:
 		if (!yaml_mapping_start_event_initialize(
 		        &ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE))
-			return nomem(e->err);
+			return cnn_err_nomem(e->err, NULL, TREE_DOING);
 		st = emit_event(e, &ev);
 		for (i = 0; !st && i < n->n_pairs; i++) {
 			st = emit_scalar(e, n->pairs[i].value, n->pairs[i].key,
@@ -1219,12 +1146,12 @@ cnn_status cnn_tree_emit(const cnn_tree *t, char **text, size_t *len,
 	if (len)
 		*len = 0;
 	if (!t || !t->root)
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "no model description to write");
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "no model description to write");
 	memset(&e, 0, sizeof e);
 	e.err = err;
 	if (!yaml_emitter_initialize(&e.em))
-		return nomem(err);
+		return cnn_err_nomem(err, NULL, TREE_DOING);
 	yaml_emitter_set_output(&e.em, write_out, &e.out);
 	yaml_emitter_set_unicode(&e.em, 1);
 	yaml_emitter_set_indent(&e.em, 2);
@@ -1238,7 +1165,7 @@ cnn_status cnn_tree_emit(const cnn_tree *t, char **text, size_t *len,
 		                                         1))
 			st = emit_event(&e, &ev);
 		else
-			st = nomem(err);
+			st = cnn_err_nomem(err, NULL, TREE_DOING);
 	}
 	if (!st)
 		st = emit_node(&e, t->root);
@@ -1251,14 +1178,13 @@ cnn_status cnn_tree_emit(const cnn_tree *t, char **text, size_t *len,
 		st = emit_event(&e, &ev);
 	}
 	if (!st && !yaml_emitter_flush(&e.em))
-		st = e.out.nomem
-		         ? nomem(err)
-		         : cnn_err_set(err, CNN_ERR_IO, NULL, 0, 0, NULL,
-		                       "cannot write the model "
-		                       "description as YAML");
+		st = e.out.nomem ? cnn_err_nomem(err, NULL, TREE_DOING)
+		                 : cnn_err(err, CNN_ERR_IO,
+		                           "cannot write the model "
+		                           "description as YAML");
 	yaml_emitter_delete(&e.em);
 	if (!st && !e.out.data && !write_out(&e.out, (unsigned char *)"", 0))
-		st = nomem(err);
+		st = cnn_err_nomem(err, NULL, TREE_DOING);
 	if (st) {
 		free(e.out.data);
 		return st;
@@ -1275,413 +1201,12 @@ cnn_status cnn_node_set_scalar(cnn_node *n, const char *value, cnn_error *err)
 	char *v;
 
 	if (!n || n->type != CNN_NODE_SCALAR)
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "cnn_node_set_scalar: not a scalar");
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "cnn_node_set_scalar: not a scalar");
 	v = dup_len(value, strlen(value));
 	if (!v)
-		return nomem(err);
+		return cnn_err_nomem(err, NULL, TREE_DOING);
 	free(n->value);
 	n->value = v;
-	return CNN_OK;
-}
-
-/* ======================================================================== */
-/* Validation helpers                                                       */
-
-cnn_status cnn_map_check_keys(const cnn_node *map, const char *path,
-                              const char *const *allowed, cnn_error *err)
-{
-	size_t i;
-
-	if (!map)
-		return CNN_OK;
-	if (map->type != CNN_NODE_MAP) {
-		char got[TREE_QUOTE_MAX + 32];
-
-		describe_node(map, got, sizeof got);
-		return cnn_node_error(err, map, path,
-		                      "expected a mapping, got %s", got);
-	}
-	for (i = 0; i < map->n_pairs; i++) {
-		const cnn_pair *p = &map->pairs[i];
-		const char *const *a;
-		char list[384], ex[TREE_QUOTE_MAX + 8];
-		size_t k = 0;
-
-		for (a = allowed; *a; a++)
-			if (!strcmp(*a, p->key))
-				break;
-		if (*a)
-			continue;
-		list[0] = '\0';
-		for (a = allowed; *a && k < sizeof list; a++) {
-			int r = snprintf(list + k, sizeof list - k, "%s%s",
-			                 a == allowed ? "" : ", ", *a);
-			if (r < 0)
-				break;
-			k += (size_t)r;
-		}
-		excerpt(p->key, ex, sizeof ex);
-		return cnn_err_set(
-		    err, CNN_ERR_CONFIG, p->value ? p->value->file : map->file,
-		    p->line, p->col, path,
-		    "unknown key \"%s\" (expected one of: %s)", ex, list);
-	}
-	return CNN_OK;
-}
-
-/* Looks up map[key] for a typed getter. Absent: an error if required (at the
- * map: "PATH.KEY: missing (expected EXPECT)"), else *out = NULL. Present but
- * not a scalar: "expected EXPECT, got a mapping". full receives the dotted
- * path for messages. */
-static cnn_status get_scalar(const cnn_node *map, const char *path,
-                             const char *key, int required, const char *expect,
-                             const cnn_node **out, char *full, size_t fsize,
-                             cnn_error *err)
-{
-	const cnn_node *n = cnn_map_get(map, key);
-
-	*out = NULL;
-	join_path(full, fsize, path, key);
-	if (!n) {
-		if (required)
-			return cnn_node_error(err, map, full,
-			                      "missing (expected %s)", expect);
-		return CNN_OK;
-	}
-	if (n->type != CNN_NODE_SCALAR)
-		return cnn_node_error(
-		    err, n, full, "expected %s, got %s", expect,
-		    n->type == CNN_NODE_MAP ? "a mapping" : "a sequence");
-	*out = n;
-	return CNN_OK;
-}
-
-/* "expected EXPECT, got ..." at node n. */
-static cnn_status bad_value(const cnn_node *n, const char *full,
-                            const char *expect, cnn_error *err)
-{
-	char got[TREE_QUOTE_MAX + 32];
-
-	describe_node(n, got, sizeof got);
-	return cnn_node_error(err, n, full, "expected %s, got %s", expect, got);
-}
-
-/* Compares ASCII strings ignoring case, independently of the locale. */
-static int strcasecmp_ascii(const char *a, const char *b)
-{
-	for (;; a++, b++) {
-		int x = (unsigned char)*a, y = (unsigned char)*b;
-
-		if (x >= 'A' && x <= 'Z')
-			x += 'a' - 'A';
-		if (y >= 'A' && y <= 'Z')
-			y += 'a' - 'A';
-		if (x != y || !x)
-			return x - y;
-	}
-}
-
-/* Parses a plain decimal integer with an optional sign; 0 if s is not one
- * or does not fit a long. */
-static int parse_long(const char *s, long *out)
-{
-	const char *p = s;
-	char *end;
-	long v;
-
-	if (*p == '+' || *p == '-')
-		p++;
-	if (!*p)
-		return 0;
-	for (; *p; p++)
-		if (*p < '0' || *p > '9')
-			return 0;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno == ERANGE || *end)
-		return 0;
-	*out = v;
-	return 1;
-}
-
-/* Whether s is a plain decimal integer, with an optional '+', too large
- * for a long (so that the message can give the upper bound). */
-static int overflows_long(const char *s)
-{
-	long v;
-
-	if (*s == '+')
-		s++;
-	if (*s < '0' || *s > '9')
-		return 0;
-	for (const char *p = s; *p; p++)
-		if (*p < '0' || *p > '9')
-			return 0;
-	return !parse_long(s, &v);
-}
-
-/* Parses a finite decimal number (digits, sign, point, exponent: no inf,
- * nan or hexadecimal); 0 if s is not one. */
-static int parse_number(const char *s, double *out)
-{
-	const char *p;
-	char *end;
-	int digits = 0;
-	double v;
-
-	for (p = s; *p; p++) {
-		if (*p >= '0' && *p <= '9')
-			digits = 1;
-		else if (!strchr("+-.eE", *p))
-			return 0;
-	}
-	if (!digits)
-		return 0;
-	errno = 0;
-	v = strtod(s, &end);
-	if (*end || !isfinite(v))
-		return 0;
-	*out = v;
-	return 1;
-}
-
-/* Describes the integers in [min, max] for "expected ..." messages. When
- * min is 1 that is "a positive integer", and the upper bound is only
- * mentioned (too_big) to a value that exceeds it; other ranges are spelt out:
- * "an integer from 0 to 10". */
-static void int_expect(char *buf, size_t size, long min, long max, int too_big)
-{
-	if (min == 1 && max == LONG_MAX)
-		snprintf(buf, size, "a positive integer");
-	else if (min == 1)
-		snprintf(buf, size,
-		         too_big ? "a positive integer of at most %ld"
-		                 : "a positive integer",
-		         max);
-	else if (min == 0 && max == LONG_MAX)
-		snprintf(buf, size, "a non-negative integer");
-	else if (min == LONG_MIN && max == LONG_MAX)
-		snprintf(buf, size, "an integer");
-	else if (max == LONG_MAX)
-		snprintf(buf, size, "an integer of at least %ld", min);
-	else if (min == LONG_MIN)
-		snprintf(buf, size, "an integer of at most %ld", max);
-	else
-		snprintf(buf, size, "an integer from %ld to %ld", min, max);
-}
-
-/* Reads one integer node (a plain scalar in [min, max]); on failure the
- * message is "expected DESCRIPTION SUFFIX, got ...". */
-static cnn_status node_int(const cnn_node *n, const char *full, long min,
-                           long max, const char *suffix, long *out,
-                           cnn_error *err)
-{
-	char expect[300];
-	long v = 0;
-	int is_int = n->type == CNN_NODE_SCALAR && !n->quoted &&
-	             parse_long(n->value, &v);
-	int huge = n->type == CNN_NODE_SCALAR && !n->quoted && !is_int &&
-	           overflows_long(n->value);
-
-	if (is_int && v >= min && v <= max) {
-		*out = v;
-		return CNN_OK;
-	}
-	int_expect(expect, sizeof expect, min, max,
-	           (is_int && v > max) || huge);
-	strncat(expect, suffix, sizeof expect - strlen(expect) - 1);
-	return bad_value(n, full, expect, err);
-}
-
-/* An integer in [min, max]: a plain decimal scalar with an optional sign
- * (a quoted number, "1e3", overflow or garbage are errors). */
-cnn_status cnn_get_int(const cnn_node *map, const char *path, const char *key,
-                       int required, long min, long max, long *out,
-                       cnn_error *err)
-{
-	char full[128], expect[128];
-	const cnn_node *n;
-	cnn_status st;
-
-	int_expect(expect, sizeof expect, min, max, 0);
-	st = get_scalar(map, path, key, required, expect, &n, full, sizeof full,
-	                err);
-	if (st || !n)
-		return st;
-	return node_int(n, full, min, max, "", out, err);
-}
-
-/* A finite number in [min, max], decimal with an optional exponent (no
- * inf, nan or hexadecimal; quoted numbers are strings). */
-cnn_status cnn_get_double(const cnn_node *map, const char *path,
-                          const char *key, int required, double min, double max,
-                          double *out, cnn_error *err)
-{
-	char full[128], expect[128];
-	const cnn_node *n;
-	cnn_status st;
-	double v;
-	int lo = min > -DBL_MAX, hi = max < DBL_MAX;
-
-	if (lo && hi)
-		snprintf(expect, sizeof expect, "a number from %g to %g", min,
-		         max);
-	else if (lo)
-		snprintf(expect, sizeof expect, "a number of at least %g", min);
-	else if (hi)
-		snprintf(expect, sizeof expect, "a number of at most %g", max);
-	else
-		snprintf(expect, sizeof expect, "a number");
-	st = get_scalar(map, path, key, required, expect, &n, full, sizeof full,
-	                err);
-	if (st || !n)
-		return st;
-	if (n->quoted || !parse_number(n->value, &v) || v < min || v > max)
-		return bad_value(n, full, expect, err);
-	*out = v;
-	return CNN_OK;
-}
-
-/* A plain true/false, yes/no or on/off, in any case (YAML 1.1). */
-cnn_status cnn_get_bool(const cnn_node *map, const char *path, const char *key,
-                        int required, int *out, cnn_error *err)
-{
-	static const char *const yes[] = {"true", "yes", "on"};
-	static const char *const no[] = {"false", "no", "off"};
-	const char *expect = "true or false";
-	char full[128];
-	const cnn_node *n;
-	cnn_status st;
-	int i;
-
-	st = get_scalar(map, path, key, required, expect, &n, full, sizeof full,
-	                err);
-	if (st || !n)
-		return st;
-	if (!n->quoted) {
-		for (i = 0; i < 3; i++) {
-			if (!strcasecmp_ascii(n->value, yes[i])) {
-				*out = 1;
-				return CNN_OK;
-			}
-			if (!strcasecmp_ascii(n->value, no[i])) {
-				*out = 0;
-				return CNN_OK;
-			}
-		}
-	}
-	return bad_value(n, full, expect, err);
-}
-
-/* Any scalar, quoted or plain, copied into out (size bytes with the NUL). */
-cnn_status cnn_get_string(const cnn_node *map, const char *path,
-                          const char *key, int required, char *out, size_t size,
-                          cnn_error *err)
-{
-	char full[128];
-	const cnn_node *n;
-	cnn_status st;
-	size_t len;
-
-	st = get_scalar(map, path, key, required, "a string", &n, full,
-	                sizeof full, err);
-	if (st || !n)
-		return st;
-	len = strlen(n->value);
-	if (len >= size)
-		return cnn_node_error(err, n, full,
-		                      "is too long (%zu bytes, at most %zu)",
-		                      len, size ? size - 1 : 0);
-	memcpy(out, n->value, len + 1);
-	return CNN_OK;
-}
-
-/* A scalar equal to one of choices; *out is its index. */
-cnn_status cnn_get_enum(const cnn_node *map, const char *path, const char *key,
-                        int required, const char *const *choices, int *out,
-                        cnn_error *err)
-{
-	char full[128], expect[384];
-	const cnn_node *n;
-	cnn_status st;
-	size_t k;
-	int i;
-
-	k = (size_t)snprintf(expect, sizeof expect, "one of ");
-	for (i = 0; choices[i] && k < sizeof expect; i++) {
-		int r = snprintf(expect + k, sizeof expect - k, "%s%s",
-		                 i ? ", " : "", choices[i]);
-		if (r < 0)
-			break;
-		k += (size_t)r;
-	}
-	st = get_scalar(map, path, key, required, expect, &n, full, sizeof full,
-	                err);
-	if (st || !n)
-		return st;
-	for (i = 0; choices[i]; i++) {
-		if (!strcmp(n->value, choices[i])) {
-			*out = i;
-			return CNN_OK;
-		}
-	}
-	{
-		char ex[TREE_QUOTE_MAX + 8];
-
-		/* a quoted choice is still the choice, so quote it plainly */
-		excerpt(n->value, ex, sizeof ex);
-		return cnn_node_error(err, n, full, "expected %s, got \"%s\"",
-		                      expect, ex);
-	}
-}
-
-/* An integer n (giving {n, n}) or a sequence of two, each in [min, max]
- * (max is capped at INT_MAX). Errors in an item point at the item. */
-cnn_status cnn_get_int2(const cnn_node *map, const char *path, const char *key,
-                        int required, long min, long max, int out[2],
-                        cnn_error *err)
-{
-	static const char pair[] = " or a list [height, width] of two";
-	char full[128], one[128], expect[300];
-	const cnn_node *n;
-	long v[2];
-	int i;
-
-	if (max > INT_MAX)
-		max = INT_MAX;
-	if (min < INT_MIN)
-		min = INT_MIN;
-	int_expect(one, sizeof one, min, max, 0);
-	snprintf(expect, sizeof expect, "%s%s", one, pair);
-	join_path(full, sizeof full, path, key);
-	n = cnn_map_get(map, key);
-	if (!n) {
-		if (required)
-			return cnn_node_error(err, map, full,
-			                      "missing (expected %s)", expect);
-		return CNN_OK;
-	}
-	if (n->type == CNN_NODE_SCALAR) {
-		cnn_status st = node_int(n, full, min, max, pair, &v[0], err);
-
-		if (!st)
-			out[0] = out[1] = (int)v[0];
-		return st;
-	}
-	if (n->type != CNN_NODE_SEQ)
-		return bad_value(n, full, expect, err);
-	if (n->n_items != 2)
-		return cnn_node_error(
-		    err, n, full, "expected %s, got a sequence of %zu item%s",
-		    expect, n->n_items, n->n_items == 1 ? "" : "s");
-	for (i = 0; i < 2; i++) {
-		cnn_status st =
-		    node_int(n->items[i], full, min, max, "", &v[i], err);
-		if (st)
-			return st;
-	}
-	out[0] = (int)v[0];
-	out[1] = (int)v[1];
 	return CNN_OK;
 }

@@ -1,6 +1,6 @@
 /*
- * tree.h - the YAML tree: parsing (tree.c), overrides, emitting, and the
- * typed getters that validate it.
+ * tree.h - the YAML tree: parsing (tree.c), overrides and emitting. The
+ * typed getters that validate it are in schema.h.
  */
 #ifndef CNN_TREE_H
 #define CNN_TREE_H
@@ -73,42 +73,5 @@ cnn_status cnn_node_set_scalar(cnn_node *n, const char *value, cnn_error *err);
 
 /* Looks up key in a mapping; NULL if absent or map is not a mapping. */
 cnn_node *cnn_map_get(const cnn_node *map, const char *key);
-
-/* Fails with CNN_ERR_CONFIG at the first key of map that is not in allowed
- * (a NULL-terminated list): "PATH: unknown key "unts" (expected one of: a,
- * b, c)". Also fails if map is not a mapping ("PATH: expected a mapping"). */
-cnn_status cnn_map_check_keys(const cnn_node *map, const char *path,
-                              const char *const *allowed, cnn_error *err);
-
-/* Typed getters. Each reads map[key]; path is the dotted path of map used in
- * messages ("dense" gives "dense.units"). If the key is absent: required ->
- * error "PATH.KEY: missing (expected ...)", else *out keeps its value (the
- * default) and CNN_OK is returned. Bad values give e.g.
- *   model.yaml:12:5: dense.units: expected a positive integer, got "sixty"
- * Ranges are inclusive. */
-cnn_status cnn_get_int(const cnn_node *map, const char *path, const char *key,
-                       int required, long min, long max, long *out,
-                       cnn_error *err);
-cnn_status cnn_get_double(const cnn_node *map, const char *path,
-                          const char *key, int required, double min, double max,
-                          double *out, cnn_error *err);
-cnn_status cnn_get_bool(const cnn_node *map, const char *path, const char *key,
-                        int required, int *out, cnn_error *err);
-/* Copies a scalar string (fails if longer than size-1). */
-cnn_status cnn_get_string(const cnn_node *map, const char *path,
-                          const char *key, int required, char *out, size_t size,
-                          cnn_error *err);
-/* A string that must be one of choices (NULL-terminated); *out is its index. */
-cnn_status cnn_get_enum(const cnn_node *map, const char *path, const char *key,
-                        int required, const char *const *choices, int *out,
-                        cnn_error *err);
-/* An integer or a two-element sequence [h, w] (for kernel, stride, padding). */
-cnn_status cnn_get_int2(const cnn_node *map, const char *path, const char *key,
-                        int required, long min, long max, int out[2],
-                        cnn_error *err);
-
-/* Sets err to a CNN_ERR_CONFIG error located at node n. */
-cnn_status cnn_node_error(cnn_error *err, const cnn_node *n, const char *path,
-                          const char *fmt, ...) CNN_PRINTF(4, 5);
 
 #endif /* CNN_TREE_H */

@@ -770,28 +770,28 @@ static void test_configure(void)
 	             "layer.yaml:2:8: leaky_relu.slope: expected a number from "
 	             "0 to 1, got \"steep\"");
 	config_error("type: elu\nalpha: 0\n",
-	             "layer.yaml:2:8: elu.alpha: expected a number above 0 and "
-	             "at most 1e+06, got \"0\"");
+	             "layer.yaml:2:8: elu.alpha: expected a number in (0, "
+	             "1e+06], got \"0\"");
 	config_error("type: elu\nalpha: -1\n",
-	             "layer.yaml:2:8: elu.alpha: expected a number above 0 and "
-	             "at most 1e+06, got \"-1\"");
+	             "layer.yaml:2:8: elu.alpha: expected a number in (0, "
+	             "1e+06], got \"-1\"");
 	config_error("type: elu\nalpha: 2e6\n",
-	             "layer.yaml:2:8: elu.alpha: expected a number above 0 and "
-	             "at most 1e+06, got \"2e6\"");
+	             "layer.yaml:2:8: elu.alpha: expected a number in (0, "
+	             "1e+06], got \"2e6\"");
 	config_error("type: elu\nalpha: [1]\n",
-	             "layer.yaml:2:8: elu.alpha: expected a number, got a "
-	             "sequence");
+	             "layer.yaml:2:8: elu.alpha: expected a number in (0, "
+	             "1e+06], got a sequence");
 	config_error(
 	    "type: dropout\nrate: 1\n",
-	    "layer.yaml:2:7: dropout.rate: expected a number from 0 to "
-	    "below 1, got \"1\"");
+	    "layer.yaml:2:7: dropout.rate: expected a number in [0, 1), "
+	    "got \"1\"");
 	config_error(
 	    "type: dropout\nrate: -0.5\n",
-	    "layer.yaml:2:7: dropout.rate: expected a number from 0 to "
-	    "below 1, got \"-0.5\"");
+	    "layer.yaml:2:7: dropout.rate: expected a number in [0, 1), "
+	    "got \"-0.5\"");
 	config_error("type: dropout\nrate: \"0.5\"\n",
-	             "layer.yaml:2:7: dropout.rate: expected a number, got a "
-	             "quoted string \"0.5\"");
+	             "layer.yaml:2:7: dropout.rate: expected a number in [0, "
+	             "1), got a quoted string \"0.5\"");
 	config_error("type: avgpool\nstride: 2\n",
 	             "layer.yaml:1:1: avgpool.size: missing (expected a "
 	             "positive integer or a list [height, width] of two)");

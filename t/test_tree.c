@@ -311,19 +311,21 @@ static void test_getters(void)
 	       "get_int: an empty value");
 
 	cnn_err_clear(&err);
-	ok(cnn_get_double(m, "dense", "lr", 1, 0, 1, &d, &err) == CNN_OK &&
+	ok(cnn_get_real(m, "dense", "lr", 1, (cnn_range){.lo = 0, .hi = 1}, &d,
+	                &err) == CNN_OK &&
 	       d == 1.5e-3,
-	   "get_double: 1.5e-3");
+	   "get_real: 1.5e-3");
 	cnn_err_clear(&err);
-	cnn_get_double(m, "dense", "inf", 1, -DBL_MAX, DBL_MAX, &d, &err);
+	cnn_get_real(m, "dense", "inf", 1, CNN_ANY_REAL, &d, &err);
 	is_msg(&err, "m.yaml:10:8: dense.inf: expected a number, got \".inf\"",
-	       "get_double: infinity rejected");
+	       "get_real: infinity rejected");
 	cnn_err_clear(&err);
-	cnn_get_double(m, "dense", "maybe", 1, 0, 1, &d, &err);
+	cnn_get_real(m, "dense", "maybe", 1, (cnn_range){.lo = 0, .hi = 1}, &d,
+	             &err);
 	is_msg(&err,
 	       "m.yaml:13:10: dense.maybe: expected a number from 0 to 1, "
 	       "got \"maybe\"",
-	       "get_double: garbage with a range");
+	       "get_real: garbage with a range");
 
 	cnn_err_clear(&err);
 	b = -1;

@@ -39,7 +39,6 @@ static const char *const bn_state_suffix[2] = {"running_mean", "running_var"};
 static cnn_status bn_configure(cnn_layer *l, const char *path, cnn_error *err)
 {
 	const cnn_node *node = l->node;
-	const cnn_node *eps;
 	cnn_status st;
 
 	l->momentum = 0.1;
@@ -53,24 +52,14 @@ static cnn_status bn_configure(cnn_layer *l, const char *path, cnn_error *err)
 	l->bias_init.a = l->bias_init.b = 0.0;
 	l->bias_init.divide_by_sqrt = CNN_FAN_NONE;
 	if ((st = cnn_map_check_keys(node, path, bn_keys, err)) ||
-	    (st = cnn_get_double(node, path, "momentum", 0, 0.0, 1.0,
-	                         &l->momentum, err)) ||
-	    (st = cnn_get_double(node, path, "epsilon", 0, -DBL_MAX, DBL_MAX,
-	                         &l->epsilon, err)))
+	    (st = cnn_get_real(node, path, "momentum", 0,
+	                       (cnn_range){.lo = 0, .hi = 1}, &l->momentum,
+	                       err)) ||
+	    (st =
+	         cnn_get_real(node, path, "epsilon", 0,
+	                      (cnn_range){.lo = 0, .lo_open = 1, .hi = DBL_MAX},
+	                      &l->epsilon, err)))
 		return st;
-	/* only a value read from the node can be out of range, and that
-	 * value is an unquoted number */
-	eps = cnn_map_get(node, "epsilon");
-	if (eps && (!(l->epsilon > 0) || !isfinite(l->epsilon))) {
-		char full[128];
-
-		snprintf(full, sizeof full, "%s.epsilon", path);
-		return cnn_node_error(err, eps, full,
-		                      "expected a number greater than 0, got "
-		                      "\"%.40s%s\"",
-		                      eps->value,
-		                      strlen(eps->value) > 40 ? "..." : "");
-	}
 	if ((st = cnn_init_parse(node, path, "weight_init", &l->weight_init,
 	                         err)))
 		return st;

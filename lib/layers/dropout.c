@@ -29,25 +29,14 @@ static const char *const dropout_keys[] = {"type", "name", "input", "rate",
 static cnn_status dropout_configure(cnn_layer *l, const char *path,
                                     cnn_error *err)
 {
-	const cnn_node *n;
-	char full[128];
 	cnn_status st;
 
 	if ((st = cnn_map_check_keys(l->node, path, dropout_keys, err)))
 		return st;
 	l->rate = 0.5;
-	/* the getter checks that it is a number, then the half-open range */
-	if ((st = cnn_get_double(l->node, path, "rate", 0, -DBL_MAX, DBL_MAX,
-	                         &l->rate, err)))
-		return st;
-	if (l->rate >= 0.0 && l->rate < 1.0)
-		return CNN_OK;
-	n = cnn_map_get(l->node, "rate");
-	snprintf(full, sizeof full, "%s.rate", path);
-	return cnn_node_error(err, n, full,
-	                      "expected a number from 0 to below 1, got "
-	                      "\"%.40s\"",
-	                      n->value);
+	return cnn_get_real(l->node, path, "rate", 0,
+	                    (cnn_range){.lo = 0, .hi = 1, .hi_open = 1},
+	                    &l->rate, err);
 }
 
 /* out = in * mask / (1 - rate) in training, else out = in. */

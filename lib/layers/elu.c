@@ -17,25 +17,15 @@ static const char *const elu_keys[] = {"type", "name", "input", "alpha", NULL};
 /* Reads alpha (1 when absent); it must be a number in (0, ELU_ALPHA_MAX]. */
 static cnn_status elu_configure(cnn_layer *l, const char *path, cnn_error *err)
 {
-	const cnn_node *n;
-	char full[128];
 	cnn_status st;
 
 	if ((st = cnn_map_check_keys(l->node, path, elu_keys, err)))
 		return st;
 	l->alpha = 1.0;
-	/* the getter checks that it is a number, then the open range here */
-	if ((st = cnn_get_double(l->node, path, "alpha", 0, -DBL_MAX, DBL_MAX,
-	                         &l->alpha, err)))
-		return st;
-	if (l->alpha > 0.0 && l->alpha <= ELU_ALPHA_MAX)
-		return CNN_OK;
-	n = cnn_map_get(l->node, "alpha");
-	snprintf(full, sizeof full, "%s.alpha", path);
-	return cnn_node_error(err, n, full,
-	                      "expected a number above 0 and at most %g, "
-	                      "got \"%.40s\"",
-	                      ELU_ALPHA_MAX, n->value);
+	return cnn_get_real(
+	    l->node, path, "alpha", 0,
+	    (cnn_range){.lo = 0, .lo_open = 1, .hi = ELU_ALPHA_MAX}, &l->alpha,
+	    err);
 }
 
 static void elu_forward(cnn_layer *l, const float *x, float *y, int n,

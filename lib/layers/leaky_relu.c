@@ -20,8 +20,8 @@ static cnn_status leaky_configure(cnn_layer *l, const char *path,
 	if ((st = cnn_map_check_keys(l->node, path, leaky_keys, err)))
 		return st;
 	l->alpha = 0.01;
-	return cnn_get_double(l->node, path, "slope", 0, 0.0, 1.0, &l->alpha,
-	                      err);
+	return cnn_get_real(l->node, path, "slope", 0,
+	                    (cnn_range){.lo = 0, .hi = 1}, &l->alpha, err);
 }
 
 static void leaky_forward(cnn_layer *l, const float *x, float *y, int n,
