@@ -164,8 +164,9 @@ typedef struct cnn_tensor_info {
 	size_t size;       /* number of floats */
 	const float *data; /* the current weights */
 	const float *best; /* the best weights kept, or NULL */
-	/* The optimiser's state for this tensor: Adam's first and second
-	 * moments, or SGD's velocity and zeros. */
+	/* The optimiser's state for this tensor: the first and second
+	 * moments (adam, adamw), the momentum buffer and zeros (sgd), or the
+	 * momentum buffer and the mean square of the gradient (rmsprop). */
 	const float *moment1, *moment2;
 	/* 1 for weights and biases; 0 for a layer's state, such as
 	 * batchnorm's running statistics, which the optimiser never changes
@@ -189,7 +190,7 @@ typedef struct cnn_train_state {
 	uint64_t step;        /* optimiser steps taken */
 	int best_epoch;       /* 0 when none */
 	double best_accuracy; /* on the selection set (validation, else test) */
-	const char *optimizer; /* "adam" or "sgd" */
+	const char *optimizer; /* "adam", "adamw", "sgd" or "rmsprop" */
 	const char *keep;      /* "best" or "last" */
 	/* Training samples done in epoch epoch + 1 when the checkpoint was
 	 * saved in its middle (checkpoint.every_batches, or a stop); 0 between
