@@ -47,20 +47,6 @@
 /* ======================================================================== */
 /* Writing files atomically                                                 */
 
-/* Writes n bytes to path with cnn_write_atomically (internal.h): on failure
- * PATH is untouched and CNN_ERR_IO is "PATH: cannot write WHAT: REASON". */
-static cnn_status write_file_atomically(const char *path, const uint8_t *data,
-                                        size_t n, const char *what,
-                                        cnn_error *err)
-{
-	int r = cnn_write_atomically(path, data, n);
-	if (r == 0)
-		return CNN_OK;
-	return cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
-	                   "cannot write %s: %s", what,
-	                   r == -2 ? "not a regular file" : strerror(errno));
-}
-
 /* Clears err and checks the arguments common to the writers
  * (CNN_ERR_USAGE). */
 static cnn_status begin_write(const char *fn, const char *path,
@@ -104,8 +90,7 @@ cnn_status cnn_image_write_pgm(const char *path, const uint8_t *pixels,
 		st = cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0, NULL,
 		                 "out of memory");
 	else
-		st = write_file_atomically(path, b.data, b.len, "PGM image",
-		                           err);
+		st = cnn_write_file(path, b.data, b.len, "PGM image", err);
 	cnn_wbuf_free(&b);
 	return st;
 }
@@ -216,8 +201,8 @@ cnn_status cnn_image_write_png(const char *path, const uint8_t *pixels,
 		    err, c.out.failed ? CNN_ERR_NOMEM : CNN_ERR_USAGE, path, 0,
 		    0, NULL, "cannot encode PNG: %s", c.e.msg);
 	else
-		st = write_file_atomically(path, c.out.data, c.out.len,
-		                           "PNG image", err);
+		st = cnn_write_file(path, c.out.data, c.out.len, "PNG image",
+		                    err);
 	cnn_wbuf_free(&c.out);
 	return st;
 }

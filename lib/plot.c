@@ -32,8 +32,8 @@
 #include "model.h"
 
 #include "bytes.h"
+#include "io.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -560,7 +560,6 @@ cnn_status cnn_plot_svg(const char *path, const char *title,
 	plot p = {0};
 	cnn_wbuf b = {0};
 	cnn_status st;
-	int r;
 
 	cnn_err_clear(err);
 	if (!path || !path[0])
@@ -582,12 +581,8 @@ cnn_status cnn_plot_svg(const char *path, const char *title,
 	if (b.failed)
 		st = cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0, NULL,
 		                 "out of memory for a plot of %d epochs", n);
-	else if ((r = cnn_write_atomically(path, b.data, b.len)) != 0)
-		st = cnn_err_set(
-		    err, CNN_ERR_IO, path, 0, 0, NULL, "cannot write plot: %s",
-		    r == -2 ? "not a regular file" : strerror(errno));
 	else
-		st = CNN_OK;
+		st = cnn_write_file(path, b.data, b.len, "plot", err);
 	cnn_wbuf_free(&b);
 	return st;
 }
