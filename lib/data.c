@@ -1,14 +1,13 @@
 /*
- * data.c - reading data: whole files (gunzipped on the fly), the dataset
- * object shared by the IDX and CSV readers, PGM images, and the training
- * samples' augmentation (seeded random shifts).
+ * data.c - data sets: the checks of a data source that both readers (IDX in
+ * data_idx.c, CSV in data_csv.c) rely on, the dataset object they fill,
+ * and the training samples' augmentation (seeded random shifts). Files are
+ * read with cnn_read_file (io.c); images are image.c's.
  *
  * Invariants
  *  - Every input is treated as hostile: sizes are checked before anything is
  *    allocated, and an allocation never exceeds what the bytes actually read
  *    justify (a header's claim is never trusted for a size).
- *  - Buffers returned by cnn_read_file have one NUL byte after the data (not
- *    counted in the length), so text parsers may rely on a terminator.
  *  - Nothing prints; every failure fills the cnn_error with the file's path.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -18,13 +17,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-/* The largest PGM file read (a 65536x65536 P5 image and its header). */
-#if SIZE_MAX > 0xffffffffu
-#define PGM_MAX (((size_t)1 << 32) + 4096)
-#else
-#define PGM_MAX ((size_t)SIZE_MAX / 2)
-#endif
 
 /* ------------------------------------------------------------------------ */
 /* Datasets                                                                 */
@@ -193,193 +185,4 @@ void cnn_augment_shift(float *dst, const uint8_t *src, const int shape[3],
 				row[x] = 0.0f;
 		}
 	}
-}
-
-/* ------------------------------------------------------------------------ */
-/* PGM images                                                               */
-
-struct pgm {
-	const char *path;
-	const uint8_t *p, *end;
-};
-
-static int pgm_space(int c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
-	       c == '\f';
-}
-
-/* Skips whitespace and comments (# to the end of the line). */
-static void pgm_skip(struct pgm *g)
-{
-	while (g->p < g->end) {
-		if (pgm_space(*g->p)) {
-			g->p++;
-		} else if (*g->p == '#') {
-			while (g->p < g->end && *g->p != '\n' && *g->p != '\r')
-				g->p++;
-		} else {
-			break;
-		}
-	}
-}
-
-/* Reads an unsigned decimal number, saturating at 10^9. Returns -1 when
- * there is no digit. */
-static long pgm_number(struct pgm *g)
-{
-	long v = 0;
-	if (g->p >= g->end || *g->p < '0' || *g->p > '9')
-		return -1;
-	while (g->p < g->end && *g->p >= '0' && *g->p <= '9') {
-		v = v * 10 + (*g->p++ - '0');
-		if (v > 1000000000L)
-			v = 1000000000L;
-	}
-	return v;
-}
-
-/* Reads one header field (after whitespace and comments), which must be a
- * number followed by whitespace or a comment. */
-static cnn_status pgm_field(struct pgm *g, const char *what, long *v,
-                            cnn_error *err)
-{
-	pgm_skip(g);
-	if (g->p >= g->end)
-		return cnn_err_set(err, CNN_ERR_DATA, g->path, 0, 0, NULL,
-		                   "truncated PGM header (no %s)", what);
-	*v = pgm_number(g);
-	if (*v < 0 || (g->p < g->end && !pgm_space(*g->p) && *g->p != '#'))
-		return cnn_err_set(err, CNN_ERR_DATA, g->path, 0, 0, NULL,
-		                   "bad PGM header: %s is not a number", what);
-	return CNN_OK;
-}
-
-/* Parses the header and the raster of a PGM file held in buf. */
-static cnn_status pgm_parse(const char *path, const uint8_t *buf, size_t len,
-                            uint8_t **pixels, int *width, int *height,
-                            cnn_error *err)
-{
-	struct pgm g = {path, buf, buf + len};
-	long w, h, maxval;
-	size_t n, i;
-	uint8_t *px;
-	int binary;
-	cnn_status st;
-
-	if (len < 2 || buf[0] != 'P' || (buf[1] != '5' && buf[1] != '2')) {
-		char got[8];
-		size_t k;
-		for (k = 0; k < 2 && k < len; k++)
-			got[k] = buf[k] >= 0x20 && buf[k] < 0x7f ? (char)buf[k]
-			                                         : '?';
-		got[k] = 0;
-		return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
-		                   "not a PGM image (magic \"%s\", expected "
-		                   "\"P5\" or \"P2\")",
-		                   got);
-	}
-	binary = buf[1] == '5';
-	g.p += 2;
-	if (g.p < g.end && !pgm_space(*g.p) && *g.p != '#')
-		return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
-		                   "bad PGM header: no space after the magic");
-	if ((st = pgm_field(&g, "width", &w, err)) != CNN_OK ||
-	    (st = pgm_field(&g, "height", &h, err)) != CNN_OK ||
-	    (st = pgm_field(&g, "maxval", &maxval, err)) != CNN_OK)
-		return st;
-	if (w < 1 || w > 65536 || h < 1 || h > 65536)
-		return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
-		                   "PGM size %ldx%ld is out of range "
-		                   "(1..65536 each)",
-		                   w, h);
-	if (maxval > 255 && maxval <= 65535)
-		return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
-		                   "16-bit PGM images are not supported "
-		                   "(maxval %ld, expected 1..255)",
-		                   maxval);
-	if (maxval < 1 || maxval > 255)
-		return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
-		                   "PGM maxval %ld is out of range 1..255",
-		                   maxval);
-	n = (size_t)w * (size_t)h;
-	if (binary) {
-		/* Exactly one whitespace byte separates header and raster. */
-		if (g.p < g.end)
-			g.p++;
-		if ((size_t)(g.end - g.p) < n)
-			return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
-			                   "truncated PGM data (%zu of %zu "
-			                   "bytes)",
-			                   (size_t)(g.end - g.p), n);
-	} else if ((size_t)(g.end - g.p) < n) {
-		/* Each ASCII value takes at least one byte. */
-		return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
-		                   "truncated PGM data (%zu bytes for %zu "
-		                   "values)",
-		                   (size_t)(g.end - g.p), n);
-	}
-	px = malloc(n);
-	if (!px)
-		return cnn_err_file(err, CNN_ERR_NOMEM, path,
-		                    "out of memory (reading %zu bytes)", n);
-	for (i = 0; i < n; i++) {
-		long v;
-		if (binary) {
-			v = *g.p++;
-		} else {
-			pgm_skip(&g);
-			if (g.p >= g.end) {
-				free(px);
-				return cnn_err_set(err, CNN_ERR_DATA, path, 0,
-				                   0, NULL,
-				                   "truncated PGM data (%zu of "
-				                   "%zu values)",
-				                   i, n);
-			}
-			v = pgm_number(&g);
-			if (v < 0 ||
-			    (g.p < g.end && !pgm_space(*g.p) && *g.p != '#')) {
-				free(px);
-				return cnn_err_set(err, CNN_ERR_DATA, path, 0,
-				                   0, NULL,
-				                   "PGM value %zu is not a "
-				                   "number",
-				                   i);
-			}
-		}
-		if (v > maxval) {
-			free(px);
-			return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
-			                   "PGM value %ld at index %zu exceeds "
-			                   "maxval %ld",
-			                   v, i, maxval);
-		}
-		px[i] =
-		    (uint8_t)(maxval == 255 ? v
-		                            : (v * 255 + maxval / 2) / maxval);
-	}
-	*pixels = px;
-	*width = (int)w;
-	*height = (int)h;
-	return CNN_OK;
-}
-
-/* Reads a P5 or P2 PGM file (plain or gzip) into a malloc'ed w*h array. */
-cnn_status cnn_image_read_pgm(const char *path, uint8_t **pixels, int *width,
-                              int *height, cnn_error *err)
-{
-	uint8_t *buf;
-	size_t len;
-	cnn_status st;
-
-	cnn_err_clear(err);
-	*pixels = NULL;
-	*width = *height = 0;
-	st = cnn_read_file(path, PGM_MAX, &buf, &len, err);
-	if (st != CNN_OK)
-		return st;
-	st = pgm_parse(path, buf, len, pixels, width, height, err);
-	free(buf);
-	return st;
 }
