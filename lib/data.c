@@ -21,35 +21,43 @@
 /* ------------------------------------------------------------------------ */
 /* Datasets                                                                 */
 
-/* Checks what both readers rely on: the shape, the classes, the paths. */
-static cnn_status check_source(const cnn_data_source *src, cnn_error *err)
+/* The one check of a data source (contract in data.h). */
+cnn_status cnn_data_check_source(const cnn_data_source *src, int csv,
+                                 size_t *sample, cnn_error *err)
 {
-	size_t size = 1;
+	const int *d = src->shape;
 	int i;
+
+	*sample = 1;
 	for (i = 0; i < 3; i++) {
-		if (src->shape[i] < 1 || src->shape[i] > 65536)
-			return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-			                   "data: input shape %dx%dx%d is not "
-			                   "valid (each dimension 1..65536)",
-			                   src->shape[0], src->shape[1],
-			                   src->shape[2]);
-		size *= (size_t)src->shape[i];
-		if (size > ((size_t)1 << 30))
-			return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-			                   "data: input shape %dx%dx%d is too "
-			                   "large",
-			                   src->shape[0], src->shape[1],
-			                   src->shape[2]);
+		if (d[i] < 1 || d[i] > 65536)
+			return cnn_err(
+			    err, CNN_ERR_USAGE,
+			    "data: input shape %dx%dx%d is not valid "
+			    "(each dimension 1..65536)",
+			    d[0], d[1], d[2]);
+		*sample *= (size_t)d[i];
+		if (*sample > ((size_t)1 << 30))
+			return cnn_err(
+			    err, CNN_ERR_USAGE,
+			    "data: input shape %dx%dx%d is too large", d[0],
+			    d[1], d[2]);
 	}
 	if (src->classes < 1 || src->classes > 256)
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "data: %d classes is out of range 1..256",
-		                   src->classes);
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "data: %d classes is out of range 1..256",
+		               src->classes);
+	if (csv &&
+	    (src->label_column < 0 || (size_t)src->label_column > *sample))
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "data: label column %d is out of range 0..%zu",
+		               src->label_column, *sample);
 	return CNN_OK;
 }
 
-/* Validates src, allocates the dataset and dispatches on the format. On
- * failure *out is NULL and nothing is left allocated. */
+/* Checks the format and the paths, allocates the dataset and dispatches on
+ * the format (each reader checks the rest of src). On failure *out is NULL
+ * and nothing is left allocated. */
 cnn_status cnn_dataset_load(cnn_dataset **out, const cnn_data_source *src,
                             cnn_error *err)
 {
@@ -77,9 +85,6 @@ cnn_status cnn_dataset_load(cnn_dataset **out, const cnn_data_source *src,
 	             (src->labels && !src->labels[0])))
 		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
 		                   "data: idx data needs images and labels");
-	st = check_source(src, err);
-	if (st != CNN_OK)
-		return st;
 	d = calloc(1, sizeof *d);
 	if (!d)
 		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,

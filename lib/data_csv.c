@@ -287,37 +287,6 @@ static cnn_status csv_parse(const cnn_data_source *src, size_t sample,
 	return CNN_OK;
 }
 
-/* Checks the shape, the classes and the label column in src; *sample is
- * the number of pixels per row. */
-static cnn_status csv_check_source(const cnn_data_source *src, size_t *sample,
-                                   cnn_error *err)
-{
-	int i;
-
-	*sample = 1;
-	for (i = 0; i < 3; i++) {
-		if (src->shape[i] < 1 || src->shape[i] > 65536)
-			return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-			                   "data: bad input shape");
-		*sample *= (size_t)src->shape[i];
-		if (*sample > ((size_t)1 << 30))
-			return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-			                   "data: input shape too large");
-	}
-	if (src->classes < 1 || src->classes > 256)
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "data: %d classes is out of range 1..256",
-		                   src->classes);
-	if (src->label_column < 0 || (size_t)src->label_column > *sample)
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "data: label column %d is out of range "
-		                   "0..%zu",
-		                   src->label_column, *sample);
-	return CNN_OK;
-}
-
-/* Parses the CSV text (len bytes at text, after gunzipping; no terminator
- * needed; src->path names it in messages) into d (zeroed). */
 /* Refuses a carriage return that does not end a line ([b, end) has no
  * trailing line end): lines end with "\n" or "\r\n", and a file with
  * old Mac line ends ("\r" alone) would otherwise read as one long line. */
@@ -347,6 +316,8 @@ static cnn_status check_line_ends(const char *path, const uint8_t *b,
 	return CNN_OK;
 }
 
+/* Parses the CSV text (len bytes at text, after gunzipping; no terminator
+ * needed; src->path names it in messages) into d (zeroed). */
 cnn_status cnn_csv_parse(cnn_dataset *d, const uint8_t *text, size_t len,
                          const cnn_data_source *src, cnn_error *err)
 {
@@ -354,7 +325,7 @@ cnn_status cnn_csv_parse(cnn_dataset *d, const uint8_t *text, size_t len,
 	size_t sample;
 	cnn_status st;
 
-	st = csv_check_source(src, &sample, err);
+	st = cnn_data_check_source(src, 1, &sample, err);
 	if (st != CNN_OK)
 		return st;
 	if (len >= 3 && b[0] == 0xef && b[1] == 0xbb && b[2] == 0xbf)
@@ -384,7 +355,7 @@ cnn_status cnn_csv_load(cnn_dataset *d, const cnn_data_source *src,
 	size_t len, sample;
 	cnn_status st;
 
-	st = csv_check_source(src, &sample, err);
+	st = cnn_data_check_source(src, 1, &sample, err);
 	if (st != CNN_OK)
 		return st;
 	st = cnn_read_file(src->path, CSV_MAX, &buf, &len, err);

@@ -106,7 +106,7 @@ static cnn_status idx_header(const char *path, const uint8_t *b, size_t len,
 		return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
 		                   "holds no %s", what);
 	/* The shape was checked against src, whose sample is at most 2^30
-	 * bytes (idx_check_source), so the product fits in 64 bits. */
+	 * bytes (cnn_data_check_source), so the product fits in 64 bits. */
 	h->item = labels ? 1
 	                 : (uint64_t)src->shape[0] * (uint64_t)src->shape[1] *
 	                       (uint64_t)src->shape[2];
@@ -239,30 +239,6 @@ static cnn_status idx_copy(const char *path, int labels,
 	return CNN_OK;
 }
 
-/* Checks the shape and the classes in src (cnn_dataset_load checked them
- * already, but bad values must not reach idx_header when the readers are
- * called directly): a sample of at most 2^30 bytes, so that the header's
- * count times the sample size cannot overflow 64 bits. */
-static cnn_status idx_check_source(const cnn_data_source *src, cnn_error *err)
-{
-	uint64_t sample = 1;
-	int i;
-	for (i = 0; i < 3; i++) {
-		if (src->shape[i] < 1 || src->shape[i] > 1024 * 1024)
-			return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-			                   "data: bad input shape");
-		sample *= (uint64_t)src->shape[i];
-		if (sample > ((uint64_t)1 << 30))
-			return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-			                   "data: input shape too large");
-	}
-	if (src->classes < 1 || src->classes > 256)
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "data: %d classes is out of range 1..256",
-		                   src->classes);
-	return CNN_OK;
-}
-
 /* Labels for n images to classify: all 0 (a malloc'ed array). */
 static cnn_status idx_no_labels(const char *images, size_t n, uint8_t **labels,
                                 cnn_error *err)
@@ -323,10 +299,10 @@ cnn_status cnn_idx_load(cnn_dataset *d, const cnn_data_source *src,
 {
 	struct idx_header hi, hl;
 	uint8_t *pixels, *labels;
-	size_t keep = src->limit > 0 ? (size_t)src->limit : 0;
+	size_t keep = src->limit > 0 ? (size_t)src->limit : 0, sample;
 	cnn_status st;
 
-	st = idx_check_source(src, err);
+	st = cnn_data_check_source(src, 0, &sample, err);
 	if (st != CNN_OK)
 		return st;
 	st = idx_read(src->images, 0, src, keep, &pixels, &hi, err);
@@ -356,10 +332,10 @@ cnn_status cnn_idx_parse(cnn_dataset *d, const uint8_t *images, size_t n_images,
 {
 	struct idx_header hi, hl;
 	uint8_t *pixels, *lab;
-	size_t keep = src->limit > 0 ? (size_t)src->limit : 0;
+	size_t keep = src->limit > 0 ? (size_t)src->limit : 0, sample;
 	cnn_status st;
 
-	st = idx_check_source(src, err);
+	st = cnn_data_check_source(src, 0, &sample, err);
 	if (st != CNN_OK)
 		return st;
 	st = idx_copy(src->images, 0, src, keep, images, n_images, &pixels, &hi,
