@@ -77,8 +77,7 @@ static cnn_status model_tensors(const cnn_model *m, ckpt_tensor **out,
 	*count = 0;
 	t = malloc(((size_t)m->n_tensors + 1) * sizeof *t);
 	if (!t)
-		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "out of memory");
+		return cnn_err_nomem(err, NULL, NULL);
 	for (i = 0; i < m->n_tensors; i++) {
 		t[i] = m->tensors[i];
 		if (t[i].off != off)
@@ -87,10 +86,10 @@ static cnn_status model_tensors(const cnn_model *m, ckpt_tensor **out,
 	}
 	if (i < m->n_tensors || off != m->n_params) {
 		free(t);
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "internal error: the tensors cover %zu of "
-		                   "%zu parameters",
-		                   off, m->n_params);
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "internal error: the tensors cover %zu of "
+		               "%zu parameters",
+		               off, m->n_params);
 	}
 	*out = t;
 	*count = m->n_tensors;
@@ -206,13 +205,13 @@ static cnn_status serialise(const cnn_model *m, cnn_wbuf *b, cnn_error *err)
 	free(t);
 
 	if (b->failed)
-		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "out of memory while saving a checkpoint");
+		return cnn_err(err, CNN_ERR_NOMEM,
+		               "out of memory while saving a checkpoint");
 	if (b->len > CKPT_MAX_BYTES)
-		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "the model is too large for a checkpoint "
-		                   "(%zu bytes, at most 4 GiB)",
-		                   b->len);
+		return cnn_err(err, CNN_ERR_NOMEM,
+		               "the model is too large for a checkpoint "
+		               "(%zu bytes, at most 4 GiB)",
+		               b->len);
 	return CNN_OK;
 }
 
@@ -241,8 +240,7 @@ static cnn_status compress_gzip(const uint8_t *data, size_t len, cnn_wbuf *out,
 	memset(&zs, 0, sizeof zs);
 	if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
 	                 Z_DEFAULT_STRATEGY) != Z_OK)
-		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "out of memory (zlib)");
+		return cnn_err(err, CNN_ERR_NOMEM, "out of memory (zlib)");
 	cnn_put_bytes(out, head, sizeof head);
 	cnn_put_bytes(out, "CK\4\0", 4);
 	cnn_put_u32(out, 0); /* CRC-32 of the deflate data, patched below */
@@ -270,14 +268,14 @@ static cnn_status compress_gzip(const uint8_t *data, size_t len, cnn_wbuf *out,
 	} while (flush != Z_FINISH);
 	deflateEnd(&zs);
 	if (ret != Z_STREAM_END)
-		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "internal error: deflate did not finish");
+		return cnn_err(err, CNN_ERR_NOMEM,
+		               "internal error: deflate did not finish");
 	cnn_put_u32(out, (uint32_t)crc32_z(0L, data, len));
 	cnn_put_u32(out, (uint32_t)len); /* ISIZE: the length mod 2^32 */
 	if (out->failed)
-		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "out of memory while compressing a "
-		                   "checkpoint");
+		return cnn_err(err, CNN_ERR_NOMEM,
+		               "out of memory while compressing a "
+		               "checkpoint");
 	cnn_store_le32(out->data + 16, (uint32_t)crc32_z(0L, out->data + start,
 	                                                 out->len - 8 - start));
 	{
@@ -288,8 +286,8 @@ static cnn_status compress_gzip(const uint8_t *data, size_t len, cnn_wbuf *out,
 	return CNN_OK;
 nomem:
 	deflateEnd(&zs);
-	return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-	                   "out of memory while compressing a checkpoint");
+	return cnn_err(err, CNN_ERR_NOMEM,
+	               "out of memory while compressing a checkpoint");
 }
 
 /* Checks that a checkpoint can be written at path (contract in model.h). */
@@ -308,9 +306,9 @@ cnn_status cnn_model_save(const cnn_model *m, const char *path, cnn_error *err)
 
 	cnn_err_clear(err);
 	if (!m || !path || !path[0])
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "cnn_model_save: no %s given",
-		                   m ? "path" : "model");
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "cnn_model_save: no %s given",
+		               m ? "path" : "model");
 	st = serialise(m, &raw, err);
 	if (st == CNN_OK)
 		st = compress_gzip(raw.data, raw.len, &gz, err);
@@ -322,29 +320,12 @@ cnn_status cnn_model_save(const cnn_model *m, const char *path, cnn_error *err)
 }
 
 /* ======================================================================== */
-/* Reading the file                                                         */
-
-/* Describes up to n bytes as printable text for messages (non-printable
- * bytes become '?'). */
-static void printable(char *dst, size_t size, const uint8_t *src, size_t n)
-{
-	size_t i;
-	if (!size)
-		return;
-	if (n > size - 1)
-		n = size - 1;
-	for (i = 0; i < n; i++)
-		dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? (char)src[i] : '?';
-	dst[n] = '\0';
-}
-
-/* ======================================================================== */
 /* Verifying the content                                                    */
 
 /* One record, located by the walk. */
 typedef struct ckpt_record {
-	char tag[5];
-	size_t off; /* of the header in the content */
+	char tag[CNN_QUOTE_SIZE]; /* cnn_quote'd */
+	size_t off;               /* of the header in the content */
 	const uint8_t *payload;
 	size_t len;
 } ckpt_record;
@@ -416,7 +397,7 @@ static void describe_record(char *buf, size_t size, const char *tag,
 {
 	static const char *const known[] = {"MODL", "STAT", "HIST", "TENS",
 	                                    "END "};
-	char name[64];
+	char name[CNN_QUOTE_SIZE];
 	size_t nlen, i;
 	for (i = 0; i < 5 && strcmp(tag, known[i]); i++)
 		;
@@ -426,7 +407,7 @@ static void describe_record(char *buf, size_t size, const char *tag,
 	nlen = cnn_le16(payload);
 	if (nlen == 0 || nlen > CKPT_NAME_MAX || avail < 2 + nlen)
 		return;
-	printable(name, sizeof name, payload + 2, nlen);
+	cnn_quote(name, payload + 2, nlen);
 	if (avail > 2 + nlen && payload[2 + nlen] < N_ROLES)
 		snprintf(buf, size, "%s %s (%s)", tag, name,
 		         role_names[payload[2 + nlen]]);
@@ -449,25 +430,25 @@ static cnn_status next_record(cnn_rbuf *r, const char *path, ckpt_record *rec,
 	rec->off = r->pos;
 	left = cnn_rbuf_left(r);
 	if (left == 0)
-		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		                   "checkpoint is truncated (the END record "
-		                   "is missing)");
+		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    "checkpoint is truncated (the END record "
+		                    "is missing)");
 	if (left < CKPT_HEADER)
-		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		                   "checkpoint is truncated (while reading a "
-		                   "record header at offset %zu)",
-		                   rec->off);
+		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    "checkpoint is truncated (while reading a "
+		                    "record header at offset %zu)",
+		                    rec->off);
 	h = cnn_get_bytes(r, CKPT_HEADER);
-	printable(rec->tag, sizeof rec->tag, h, 4);
+	cnn_quote(rec->tag, h, 4);
 	len = cnn_le64(h + 4);
 	left -= CKPT_HEADER;
 	if (len > left || left - (size_t)len < CKPT_TRAILER) {
 		describe_record(what, sizeof what, rec->tag, h + CKPT_HEADER,
 		                left);
-		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		                   "checkpoint is truncated (while reading "
-		                   "record %s at offset %zu)",
-		                   what, rec->off);
+		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    "checkpoint is truncated (while reading "
+		                    "record %s at offset %zu)",
+		                    what, rec->off);
 	}
 	rec->payload = cnn_get_bytes(r, (size_t)len);
 	rec->len = (size_t)len;
@@ -475,10 +456,10 @@ static cnn_status next_record(cnn_rbuf *r, const char *path, ckpt_record *rec,
 	if (crc != (uint32_t)crc32_z(0L, h, CKPT_HEADER + rec->len)) {
 		describe_record(what, sizeof what, rec->tag, rec->payload,
 		                rec->len);
-		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		                   "checksum mismatch in record %s at offset "
-		                   "%zu",
-		                   what, rec->off);
+		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    "checksum mismatch in record %s at offset "
+		                    "%zu",
+		                    what, rec->off);
 	}
 	return CNN_OK;
 }
@@ -492,23 +473,24 @@ static cnn_status check_head(const uint8_t *data, size_t len, const char *path,
 
 	cnn_rbuf_init(r, data, len);
 	if (memcmp(data, ckpt_signature, k) != 0)
-		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		                   "not a libcnn checkpoint (bad signature)");
+		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    "not a libcnn checkpoint (bad signature)");
 	if (len < 12)
-		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		                   "checkpoint is truncated (while reading the "
-		                   "%s)",
-		                   len < 8 ? "signature" : "format version");
+		return cnn_err_file(
+		    err, CNN_ERR_CORRUPT, path,
+		    "checkpoint is truncated (while reading the "
+		    "%s)",
+		    len < 8 ? "signature" : "format version");
 	cnn_get_bytes(r, 8);
 	cnn_get_u32(r, version);
 	if (*version > CKPT_VERSION)
-		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		                   "checkpoint format version %lu is newer "
-		                   "than this libcnn supports (%d)",
-		                   (unsigned long)*version, CKPT_VERSION);
+		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    "checkpoint format version %lu is newer "
+		                    "than this libcnn supports (%d)",
+		                    (unsigned long)*version, CKPT_VERSION);
 	if (*version == 0)
-		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		                   "bad checkpoint format version 0");
+		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    "bad checkpoint format version 0");
 	return CNN_OK;
 }
 
@@ -597,35 +579,34 @@ static cnn_status verify(const uint8_t *data, size_t len, const char *path,
 		if (why) {
 			describe_record(what, sizeof what, rec.tag, rec.payload,
 			                rec.len);
-			return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0,
-			                   NULL,
-			                   "bad record %s at offset %zu: %s",
-			                   what, rec.off, why);
+			return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+			                    "bad record %s at offset %zu: %s",
+			                    what, rec.off, why);
 		}
 		for (i = 0; i < 3; i++) {
 			if (strcmp(rec.tag, once[i]) != 0)
 				continue;
 			if (seen[i]++)
-				return cnn_err_set(err, CNN_ERR_CORRUPT, path,
-				                   0, 0, NULL,
-				                   "duplicate record %s at "
-				                   "offset %zu",
-				                   rec.tag, rec.off);
+				return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+				                    "duplicate record %s at "
+				                    "offset %zu",
+				                    rec.tag, rec.off);
 			idx[i] = rec;
 		}
 		if (!strcmp(rec.tag, "END "))
 			break;
 	}
 	if (cnn_rbuf_left(&r))
-		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		                   "checkpoint is damaged (%zu bytes after the "
-		                   "END record)",
-		                   cnn_rbuf_left(&r));
+		return cnn_err_file(
+		    err, CNN_ERR_CORRUPT, path,
+		    "checkpoint is damaged (%zu bytes after the "
+		    "END record)",
+		    cnn_rbuf_left(&r));
 	for (i = 0; i < 3; i++)
 		if (!seen[i])
-			return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0,
-			                   NULL, "the record %s is missing",
-			                   once[i]);
+			return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+			                    "the record %s is missing",
+			                    once[i]);
 	return CNN_OK;
 }
 
@@ -662,8 +643,7 @@ static cnn_status restore_tensors(cnn_model *m, const uint8_t *data, size_t len,
 		return err->status;
 	seen = calloc((size_t)n * N_ROLES + 1, 1);
 	if (!seen) {
-		cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		            "out of memory");
+		cnn_err_nomem(err, NULL, NULL);
 		goto out;
 	}
 	cnn_rbuf_init(&r, data, len);
@@ -679,29 +659,29 @@ static cnn_status restore_tensors(cnn_model *m, const uint8_t *data, size_t len,
 			;
 		if (i == n) {
 			/* Not a name of the model: shown in one line. */
-			char shown[CKPT_NAME_MAX + 1];
-			printable(shown, sizeof shown, (const uint8_t *)tr.name,
-			          strlen(tr.name));
-			cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-			            "tensor %s in the checkpoint is not in its "
-			            "model",
-			            shown);
+			char shown[CNN_QUOTE_SIZE];
+			cnn_quote_str(shown, tr.name);
+			cnn_err_file(
+			    err, CNN_ERR_CORRUPT, path,
+			    "tensor %s in the checkpoint is not in its "
+			    "model",
+			    shown);
 			goto out;
 		}
 		if (tr.ndim != t[i].ndim || tr.count != t[i].n ||
 		    memcmp(tr.shape, t[i].shape, sizeof tr.shape) != 0) {
 			shape_string(a, sizeof a, tr.shape, tr.ndim);
 			shape_string(b, sizeof b, t[i].shape, t[i].ndim);
-			cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-			            "tensor %s (%s) has shape %s in the "
-			            "checkpoint but %s in its model",
-			            tr.name, role_names[tr.role], a, b);
+			cnn_err_file(err, CNN_ERR_CORRUPT, path,
+			             "tensor %s (%s) has shape %s in the "
+			             "checkpoint but %s in its model",
+			             tr.name, role_names[tr.role], a, b);
 			goto out;
 		}
 		if (seen[i * N_ROLES + tr.role]++) {
-			cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-			            "duplicate tensor %s (%s)", tr.name,
-			            role_names[tr.role]);
+			cnn_err_file(err, CNN_ERR_CORRUPT, path,
+			             "duplicate tensor %s (%s)", tr.name,
+			             role_names[tr.role]);
 			goto out;
 		}
 		count[tr.role]++;
@@ -718,16 +698,16 @@ static cnn_status restore_tensors(cnn_model *m, const uint8_t *data, size_t len,
 			continue;
 		for (i = 0; i < n; i++)
 			if (!seen[i * N_ROLES + role]) {
-				cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0,
-				            NULL, "tensor %s (%s) is missing",
-				            t[i].name, role_names[role]);
+				cnn_err_file(err, CNN_ERR_CORRUPT, path,
+				             "tensor %s (%s) is missing",
+				             t[i].name, role_names[role]);
 				goto out;
 			}
 	}
 	if (count[ROLE_BEST] && !has_best)
-		cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		            "best weights are stored but the state says there "
-		            "are none");
+		cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		             "best weights are stored but the state says there "
+		             "are none");
 out:
 	free(seen);
 	free(t);
@@ -774,9 +754,9 @@ static cnn_status restore_state(cnn_model *m, const ckpt_record *stat,
 		return CNN_OK;
 	m->history = calloc(n, sizeof *m->history);
 	if (!m->history)
-		return cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0, NULL,
-		                   "out of memory for %lu epochs of history",
-		                   (unsigned long)n);
+		return cnn_err_file(err, CNN_ERR_NOMEM, path,
+		                    "out of memory for %lu epochs of history",
+		                    (unsigned long)n);
 	for (i = 0; i < (int)n; i++) {
 		cnn_epoch_metrics *e = &m->history[i];
 		cnn_get_u32(&p, &u);
@@ -936,25 +916,24 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 		/* Say what was being read where the data stops. */
 		if (len == 0 ||
 		    verify(buf, len, path, idx, &version, err) == CNN_OK)
-			cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-			            "checkpoint is truncated%s",
-			            len ? " (at the end of the gzip stream)"
-			                : "");
+			cnn_err_file(err, CNN_ERR_CORRUPT, path,
+			             "checkpoint is truncated%s",
+			             len ? " (at the end of the gzip stream)"
+			                 : "");
 		goto out;
 	}
 	/* The records' own checks name what is damaged: they go first. */
 	if (verify(buf, len, path, idx, &version, err) != CNN_OK)
 		goto out;
 	if (damage[0]) {
-		cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		            "checkpoint is damaged (%s)", damage);
+		cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		             "checkpoint is damaged (%s)", damage);
 		goto out;
 	}
 
 	source = malloc(strlen(path) + sizeof ":model");
 	if (!source) {
-		cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		            "out of memory");
+		cnn_err_nomem(err, NULL, NULL);
 		goto out;
 	}
 	strcpy(source, path);

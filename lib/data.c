@@ -67,28 +67,27 @@ cnn_status cnn_dataset_load(cnn_dataset **out, const cnn_data_source *src,
 
 	cnn_err_clear(err);
 	if (!out || !src)
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "cnn_dataset_load: NULL argument");
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "cnn_dataset_load: NULL argument");
 	*out = NULL;
 	if (!src->format || (strcmp(src->format, "idx") != 0 &&
 	                     strcmp(src->format, "csv") != 0))
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "data: unknown format \"%s\" (expected "
-		                   "idx or csv)",
-		                   src->format ? src->format : "");
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "data: unknown format \"%s\" (expected "
+		               "idx or csv)",
+		               src->format ? src->format : "");
 	csv = src->format[0] == 'c';
 	if (csv && (!src->path || !src->path[0]))
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "data: csv data needs a path");
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "data: csv data needs a path");
 	/* labels NULL: images only (to classify), every label 0 */
 	if (!csv && (!src->images || !src->images[0] ||
 	             (src->labels && !src->labels[0])))
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "data: idx data needs images and labels");
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "data: idx data needs images and labels");
 	d = calloc(1, sizeof *d);
 	if (!d)
-		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "out of memory");
+		return cnn_err_nomem(err, NULL, NULL);
 	st = csv ? cnn_csv_load(d, src, err) : cnn_idx_load(d, src, err);
 	if (st != CNN_OK) {
 		free(d);

@@ -78,22 +78,6 @@ static enum cell_status cell_int(const uint8_t *s, const uint8_t *e, long *v)
 	return CELL_OK;
 }
 
-/* The cell's text for a message: trimmed, at most 24 bytes, with bytes that
- * are not printable ASCII shown as '?'. */
-static const char *cell_text(const uint8_t *s, const uint8_t *e, char *buf)
-{
-	size_t i, n;
-	trim(&s, &e);
-	n = (size_t)(e - s);
-	for (i = 0; i < n && i < 24; i++)
-		buf[i] = s[i] >= 0x20 && s[i] < 0x7f ? (char)s[i] : '?';
-	if (n > 24)
-		memcpy(buf + i, "...", 4);
-	else
-		buf[i] = 0;
-	return buf;
-}
-
 /* The end of the line starting at s: its '\n', or end. */
 static const uint8_t *line_end(const uint8_t *s, const uint8_t *end)
 {
@@ -130,7 +114,7 @@ static cnn_status csv_row(const struct csv *c, size_t row, int line,
 	enum cell_status bad = CELL_OK;
 	size_t j = 0, bad_j = 0;
 	long v;
-	char text[32];
+	char text[CNN_QUOTE_SIZE];
 
 	if (e > s && e[-1] == '\r')
 		e--;
@@ -188,7 +172,8 @@ static cnn_status csv_row(const struct csv *c, size_t row, int line,
 		                   c->ncells);
 	if (bad == CELL_OK)
 		return CNN_OK;
-	cell_text(bad_s, bad_e, text);
+	trim(&bad_s, &bad_e);
+	cnn_quote(text, bad_s, (size_t)(bad_e - bad_s));
 	if (bad == CELL_EMPTY)
 		return cnn_err_set(err, CNN_ERR_DATA, c->path, line,
 		                   (int)bad_j + 1, NULL, "empty cell");
@@ -231,8 +216,8 @@ static cnn_status csv_parse(const cnn_data_source *src, size_t sample,
 		line++;
 	}
 	if (b >= end)
-		return cnn_err_set(err, CNN_ERR_DATA, src->path, 0, 0, NULL,
-		                   "holds no data rows");
+		return cnn_err_file(err, CNN_ERR_DATA, src->path,
+		                    "holds no data rows");
 
 	/* Count the rows, and find where the kept ones end. */
 	n = 1;
@@ -256,11 +241,10 @@ static cnn_status csv_parse(const cnn_data_source *src, size_t sample,
 		if (!c.pixels || !c.labels) {
 			free(c.pixels);
 			free(c.labels);
-			return cnn_err_set(err, CNN_ERR_NOMEM, src->path, 0, 0,
-			                   NULL,
-			                   "out of memory (%zu rows of %zu "
-			                   "pixels)",
-			                   keep, sample);
+			return cnn_err_file(err, CNN_ERR_NOMEM, src->path,
+			                    "out of memory (%zu rows of %zu "
+			                    "pixels)",
+			                    keep, sample);
 		}
 	}
 	for (row = 0, s = b; row < keep; row++) {
@@ -273,8 +257,8 @@ static cnn_status csv_parse(const cnn_data_source *src, size_t sample,
 		line++;
 	}
 	if (st == CNN_OK && !c.pixels) /* cannot happen, by the count above */
-		st = cnn_err_set(err, CNN_ERR_DATA, src->path, 0, 0, NULL,
-		                 "rows are too short for %zu cells", c.ncells);
+		st = cnn_err_file(err, CNN_ERR_DATA, src->path,
+		                  "rows are too short for %zu cells", c.ncells);
 	if (st != CNN_OK) {
 		free(c.pixels);
 		free(c.labels);

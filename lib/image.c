@@ -64,17 +64,16 @@ static cnn_status begin_write(const char *fn, const char *path,
 {
 	cnn_err_clear(err);
 	if (!path || !path[0] || !pixels)
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "%s: no %s given", fn,
-		                   pixels ? "path" : "pixels");
+		return cnn_err(err, CNN_ERR_USAGE, "%s: no %s given", fn,
+		               pixels ? "path" : "pixels");
 	/* (the product matters only where size_t has 32 bits) */
 	if (width < 1 || width > IMAGE_MAX_SIDE || height < 1 ||
 	    height > IMAGE_MAX_SIDE ||
 	    (uint64_t)width * (uint64_t)height > SIZE_MAX / 2)
-		return cnn_err_set(err, CNN_ERR_USAGE, path, 0, 0, NULL,
-		                   "%s: image size %dx%d is out of range "
-		                   "(1..%d each)",
-		                   fn, width, height, IMAGE_MAX_SIDE);
+		return cnn_err_file(err, CNN_ERR_USAGE, path,
+		                    "%s: image size %dx%d is out of range "
+		                    "(1..%d each)",
+		                    fn, width, height, IMAGE_MAX_SIDE);
 	return CNN_OK;
 }
 
@@ -96,8 +95,7 @@ cnn_status cnn_image_write_pgm(const char *path, const uint8_t *pixels,
 	cnn_put_bytes(&b, head, (size_t)k);
 	cnn_put_bytes(&b, pixels, (size_t)width * (size_t)height);
 	if (b.failed)
-		st = cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0, NULL,
-		                 "out of memory");
+		st = cnn_err_nomem(err, path, NULL);
 	else
 		st = cnn_write_file(path, b.data, b.len, "PGM image", err);
 	cnn_wbuf_free(&b);
@@ -408,9 +406,9 @@ cnn_status cnn_image_write_png(const char *path, const uint8_t *pixels,
 		return st;
 	memset(&c, 0, sizeof c);
 	if (png_encode(&c, pixels, width, height) != 0)
-		st = cnn_err_set(
-		    err, c.out.failed ? CNN_ERR_NOMEM : CNN_ERR_USAGE, path, 0,
-		    0, NULL, "cannot encode PNG: %s", c.e.msg);
+		st = cnn_err_file(err,
+		                  c.out.failed ? CNN_ERR_NOMEM : CNN_ERR_USAGE,
+		                  path, "cannot encode PNG: %s", c.e.msg);
 	else
 		st = cnn_write_file(path, c.out.data, c.out.len, "PNG image",
 		                    err);
@@ -597,36 +595,35 @@ cnn_status cnn_image_read_png(const char *path, uint8_t **pixels, int *channels,
 	*pixels = NULL;
 	*channels = *width = *height = 0;
 	if (!path || !path[0])
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "cnn_image_read_png: no path given");
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "cnn_image_read_png: no path given");
 	memset(&c, 0, sizeof c);
 	c.f = fopen(path, "rb");
 	if (!c.f)
-		return cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
-		                   "cannot open: %s", strerror(errno));
+		return cnn_err_file(err, CNN_ERR_IO, path, "cannot open: %s",
+		                    strerror(errno));
 	if (fstat(fileno(c.f), &st) == 0 && st.st_size > 0)
 		c.file_size = (size_t)st.st_size;
 	if (fread(sig, 1, sizeof sig, c.f) != sizeof sig ||
 	    png_sig_cmp(sig, 0, sizeof sig) != 0) {
 		status = ferror(c.f)
-		             ? cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
-		                           "cannot read: %s", strerror(errno))
-		             : cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
-		                           "not a PNG file");
+		             ? cnn_err_file(err, CNN_ERR_IO, path,
+		                            "cannot read: %s", strerror(errno))
+		             : cnn_err_file(err, CNN_ERR_DATA, path,
+		                            "not a PNG file");
 		fclose(c.f);
 		return status;
 	}
 	r = png_decode(&c);
 	fclose(c.f);
 	if (r == -1)
-		status =
-		    cnn_err_set(err, c.status, path, 0, 0, NULL, "%s", c.why);
+		status = cnn_err_file(err, c.status, path, "%s", c.why);
 	else if (r == -2 && c.io_errno)
-		status = cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
-		                     "cannot read: %s", strerror(c.io_errno));
+		status = cnn_err_file(err, CNN_ERR_IO, path, "cannot read: %s",
+		                      strerror(c.io_errno));
 	else if (r == -2)
-		status = cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
-		                     "truncated or corrupt PNG: %s", c.e.msg);
+		status = cnn_err_file(err, CNN_ERR_DATA, path,
+		                      "truncated or corrupt PNG: %s", c.e.msg);
 	free(c.rows);
 	if (status != CNN_OK) {
 		free(c.raster);
@@ -638,9 +635,9 @@ cnn_status cnn_image_read_png(const char *path, uint8_t **pixels, int *channels,
 		*pixels = malloc(3 * plane);
 		if (!*pixels) {
 			free(c.raster);
-			return cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0, NULL,
-			                   "out of memory (reading %zu bytes)",
-			                   3 * plane);
+			return cnn_err_file(err, CNN_ERR_NOMEM, path,
+			                    "out of memory (reading %zu bytes)",
+			                    3 * plane);
 		}
 		for (i = 0; i < plane; i++)
 			for (k = 0; k < 3; k++)
@@ -664,9 +661,9 @@ int cnn_have_png(void)
 
 static cnn_status no_png(const char *path, cnn_error *err)
 {
-	return cnn_err_set(err, CNN_ERR_USAGE, path, 0, 0, NULL,
-	                   "this libcnn was built without libpng; install "
-	                   "libpng-dev and rebuild");
+	return cnn_err_file(err, CNN_ERR_USAGE, path,
+	                    "this libcnn was built without libpng; install "
+	                    "libpng-dev and rebuild");
 }
 
 cnn_status cnn_image_read_png(const char *path, uint8_t **pixels, int *channels,

@@ -426,8 +426,8 @@ cnn_status cnn_read_file(const char *path, size_t max, uint8_t **out,
 		return cnn_err_file(err, CNN_ERR_IO, path, "cannot read: %s",
 		                    strerror(r.errnum));
 	case CNN_IO_NOMEM:
-		return cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0, NULL,
-		                   "out of memory (reading %zu bytes)", r.at);
+		return cnn_err_file(err, CNN_ERR_NOMEM, path,
+		                    "out of memory (reading %zu bytes)", r.at);
 	case CNN_IO_LARGE:
 		return cnn_err_file(err, CNN_ERR_DATA, path,
 		                    "larger than %zu bytes%s", max,

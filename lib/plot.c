@@ -563,24 +563,24 @@ cnn_status cnn_plot_svg(const char *path, const char *title,
 
 	cnn_err_clear(err);
 	if (!path || !path[0])
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "cnn_plot_svg: no path given");
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "cnn_plot_svg: no path given");
 	if (n < 0 || (n > 0 && !history))
-		return cnn_err_set(err, CNN_ERR_USAGE, path, 0, 0, NULL,
-		                   "cnn_plot_svg: %s",
-		                   n < 0 ? "n < 0" : "no history");
+		return cnn_err_file(err, CNN_ERR_USAGE, path,
+		                    "cnn_plot_svg: %s",
+		                    n < 0 ? "n < 0" : "no history");
 	if (best_epoch < 0 || best_epoch > n)
-		return cnn_err_set(err, CNN_ERR_USAGE, path, 0, 0, NULL,
-		                   "cnn_plot_svg: best epoch %d is not in "
-		                   "0..%d",
-		                   best_epoch, n);
+		return cnn_err_file(err, CNN_ERR_USAGE, path,
+		                    "cnn_plot_svg: best epoch %d is not in "
+		                    "0..%d",
+		                    best_epoch, n);
 	p.h = history;
 	p.n = n;
 	scale(&p);
 	render(&b, title, &p, best_epoch);
 	if (b.failed)
-		st = cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0, NULL,
-		                 "out of memory for a plot of %d epochs", n);
+		st = cnn_err_file(err, CNN_ERR_NOMEM, path,
+		                  "out of memory for a plot of %d epochs", n);
 	else
 		st = cnn_write_file(path, b.data, b.len, "plot", err);
 	cnn_wbuf_free(&b);
