@@ -623,6 +623,38 @@ static void shape_string(char *buf, size_t size, const int *shape, int ndim)
 		                      shape[i]);
 }
 
+/* Finds the model's tensor (one of t[0..n)) that the TENS record tr is
+ * for, checking its name and shape; returns its index, or -1 with the
+ * error set. */
+static int find_tensor(const ckpt_tensor *t, int n, const ckpt_tens *tr,
+                       const char *path, cnn_error *err)
+{
+	char a[64], b[64];
+	int i;
+
+	for (i = 0; i < n && strcmp(t[i].name, tr->name); i++)
+		;
+	if (i == n) {
+		/* Not a name of the model: shown in one line. */
+		cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		             "tensor %s in the checkpoint is not in its model",
+		             cnn_quote_str(a, tr->name));
+		return -1;
+	}
+	if (tr->ndim != t[i].ndim || tr->count != t[i].n ||
+	    memcmp(tr->shape, t[i].shape, sizeof tr->shape) != 0) {
+		shape_string(a, sizeof a, tr->shape, tr->ndim);
+		shape_string(b, sizeof b, t[i].shape, t[i].ndim);
+		cnn_err_file(
+		    err, CNN_ERR_CORRUPT, path,
+		    "tensor %s (%s) has shape %s in the checkpoint but "
+		    "%s in its model",
+		    tr->name, role_names[tr->role], a, b);
+		return -1;
+	}
+	return i;
+}
+
 /* Copies every TENS record into the model's arenas after checking its name
  * and shape. Each tensor needs its weight; moments and best weights are all
  * there or all absent (absent moments stay zero: the optimiser changed). */
@@ -633,7 +665,6 @@ static cnn_status restore_tensors(cnn_model *m, const uint8_t *data, size_t len,
 	ckpt_tensor *t;
 	ckpt_record rec;
 	ckpt_tens tr;
-	char a[64], b[64];
 	unsigned char *seen = NULL;
 	int n, i, role, count[N_ROLES] = {0, 0, 0, 0};
 	float *arena;
@@ -655,29 +686,8 @@ static cnn_status restore_tensors(cnn_model *m, const uint8_t *data, size_t len,
 		if (strcmp(rec.tag, "TENS") != 0)
 			continue;
 		parse_tens(rec.payload, rec.len, &tr);
-		for (i = 0; i < n && strcmp(t[i].name, tr.name); i++)
-			;
-		if (i == n) {
-			/* Not a name of the model: shown in one line. */
-			char shown[CNN_QUOTE_SIZE];
-			cnn_quote_str(shown, tr.name);
-			cnn_err_file(
-			    err, CNN_ERR_CORRUPT, path,
-			    "tensor %s in the checkpoint is not in its "
-			    "model",
-			    shown);
+		if ((i = find_tensor(t, n, &tr, path, err)) < 0)
 			goto out;
-		}
-		if (tr.ndim != t[i].ndim || tr.count != t[i].n ||
-		    memcmp(tr.shape, t[i].shape, sizeof tr.shape) != 0) {
-			shape_string(a, sizeof a, tr.shape, tr.ndim);
-			shape_string(b, sizeof b, t[i].shape, t[i].ndim);
-			cnn_err_file(err, CNN_ERR_CORRUPT, path,
-			             "tensor %s (%s) has shape %s in the "
-			             "checkpoint but %s in its model",
-			             tr.name, role_names[tr.role], a, b);
-			goto out;
-		}
 		if (seen[i * N_ROLES + tr.role]++) {
 			cnn_err_file(err, CNN_ERR_CORRUPT, path,
 			             "duplicate tensor %s (%s)", tr.name,
