@@ -143,13 +143,6 @@ static inline void cnn_put_u64(cnn_wbuf *b, uint64_t v)
 		cnn_store_le64(p, v);
 }
 
-static inline void cnn_put_f32(cnn_wbuf *b, float v)
-{
-	uint32_t u;
-	memcpy(&u, &v, sizeof u);
-	cnn_put_u32(b, u);
-}
-
 static inline void cnn_put_f64(cnn_wbuf *b, double v)
 {
 	uint64_t u;
@@ -242,15 +235,6 @@ static inline int cnn_get_u64(cnn_rbuf *r, uint64_t *out)
 	if (!p)
 		return -1;
 	*out = cnn_le64(p);
-	return 0;
-}
-
-static inline int cnn_get_f32(cnn_rbuf *r, float *out)
-{
-	uint32_t u;
-	if (cnn_get_u32(r, &u))
-		return -1;
-	memcpy(out, &u, sizeof u);
 	return 0;
 }
 

@@ -26,15 +26,11 @@
 #include "model.h"
 
 #include "bytes.h"
+#include "io.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <unistd.h>
 #include <zlib.h>
 
 /* The format this file writes, and the newest it reads. */
@@ -81,8 +77,7 @@ static cnn_status model_tensors(const cnn_model *m, ckpt_tensor **out,
 	*count = 0;
 	t = malloc(((size_t)m->n_tensors + 1) * sizeof *t);
 	if (!t)
-		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "out of memory");
+		return cnn_err_nomem(err, NULL, NULL);
 	for (i = 0; i < m->n_tensors; i++) {
 		t[i] = m->tensors[i];
 		if (t[i].off != off)
@@ -91,10 +86,10 @@ static cnn_status model_tensors(const cnn_model *m, ckpt_tensor **out,
 	}
 	if (i < m->n_tensors || off != m->n_params) {
 		free(t);
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "internal error: the tensors cover %zu of "
-		                   "%zu parameters",
-		                   off, m->n_params);
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "internal error: the tensors cover %zu of "
+		               "%zu parameters",
+		               off, m->n_params);
 	}
 	*out = t;
 	*count = m->n_tensors;
@@ -210,13 +205,13 @@ static cnn_status serialise(const cnn_model *m, cnn_wbuf *b, cnn_error *err)
 	free(t);
 
 	if (b->failed)
-		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "out of memory while saving a checkpoint");
+		return cnn_err(err, CNN_ERR_NOMEM,
+		               "out of memory while saving a checkpoint");
 	if (b->len > CKPT_MAX_BYTES)
-		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "the model is too large for a checkpoint "
-		                   "(%zu bytes, at most 4 GiB)",
-		                   b->len);
+		return cnn_err(err, CNN_ERR_NOMEM,
+		               "the model is too large for a checkpoint "
+		               "(%zu bytes, at most 4 GiB)",
+		               b->len);
 	return CNN_OK;
 }
 
@@ -225,11 +220,8 @@ static cnn_status serialise(const cnn_model *m, cnn_wbuf *b, cnn_error *err)
  * (FHCRC), the compressed data by a CRC-32 kept in an extra subfield "CK"
  * (deflate has equivalent encodings, so a flipped bit can decode to the same
  * content and escape the content's CRC-32), the content by the trailer. */
-#define GZ_FEXTRA     0x04
-#define GZ_FHCRC      0x02
-#define GZ_FNAME      0x08
-#define GZ_FCOMMENT   0x10
-#define GZ_HEADER_LEN 22 /* 10 fixed + XLEN 2 + subfield 8 + CRC16 2 */
+#define GZ_FEXTRA 0x04
+#define GZ_FHCRC  0x02
 
 /* Compresses len bytes into a gzip file image in out: our header (no name,
  * no time, OS "unknown", so the same state always gives the same bytes),
@@ -248,8 +240,7 @@ static cnn_status compress_gzip(const uint8_t *data, size_t len, cnn_wbuf *out,
 	memset(&zs, 0, sizeof zs);
 	if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
 	                 Z_DEFAULT_STRATEGY) != Z_OK)
-		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "out of memory (zlib)");
+		return cnn_err(err, CNN_ERR_NOMEM, "out of memory (zlib)");
 	cnn_put_bytes(out, head, sizeof head);
 	cnn_put_bytes(out, "CK\4\0", 4);
 	cnn_put_u32(out, 0); /* CRC-32 of the deflate data, patched below */
@@ -277,14 +268,14 @@ static cnn_status compress_gzip(const uint8_t *data, size_t len, cnn_wbuf *out,
 	} while (flush != Z_FINISH);
 	deflateEnd(&zs);
 	if (ret != Z_STREAM_END)
-		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "internal error: deflate did not finish");
+		return cnn_err(err, CNN_ERR_NOMEM,
+		               "internal error: deflate did not finish");
 	cnn_put_u32(out, (uint32_t)crc32_z(0L, data, len));
 	cnn_put_u32(out, (uint32_t)len); /* ISIZE: the length mod 2^32 */
 	if (out->failed)
-		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "out of memory while compressing a "
-		                   "checkpoint");
+		return cnn_err(err, CNN_ERR_NOMEM,
+		               "out of memory while compressing a "
+		               "checkpoint");
 	cnn_store_le32(out->data + 16, (uint32_t)crc32_z(0L, out->data + start,
 	                                                 out->len - 8 - start));
 	{
@@ -295,144 +286,14 @@ static cnn_status compress_gzip(const uint8_t *data, size_t len, cnn_wbuf *out,
 	return CNN_OK;
 nomem:
 	deflateEnd(&zs);
-	return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-	                   "out of memory while compressing a checkpoint");
+	return cnn_err(err, CNN_ERR_NOMEM,
+	               "out of memory while compressing a checkpoint");
 }
 
-/* Writes all n bytes to fd, retrying short writes and EINTR. Returns 0, or
- * -1 with errno set. */
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	ssize_t w;
-	while (n > 0) {
-		w = write(fd, p, n > ((size_t)1 << 30) ? (size_t)1 << 30 : n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (w == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Syncs the folder holding path so that a rename in it is durable. Folders
- * that cannot be opened or synced (some file systems refuse) are skipped;
- * a real I/O error is reported. Returns 0 or -1 with errno set. */
-static int sync_folder(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd, r = 0;
-
-	if (!slash)
-		dir = strdup(".");
-	else if (slash == path)
-		dir = strdup("/");
-	else
-		dir = strndup(path, (size_t)(slash - path));
-	if (!dir)
-		return 0; /* the file itself is safe; nothing more to do */
-	fd = open(dir, O_RDONLY | O_DIRECTORY);
-	free(dir);
-	if (fd < 0)
-		return 0;
-	if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS &&
-	    errno != ENOTSUP)
-		r = -1;
-	if (close(fd) != 0 && r == 0 && errno == EIO)
-		r = -1;
-	return r;
-}
-
-/* Creates (and removes) the temporary file of a save at path: *tmp is the
- * malloc'ed name, and the descriptor is returned; -1 with errno set, or -2
- * if path exists but is not a regular file (then *mode is untouched).
- * *mode is the mode the new file gets: that of the one it replaces, else
- * 0666 & ~umask. */
-static int create_temp(const char *path, char **tmp, mode_t *mode)
-{
-	struct stat st;
-	size_t len = strlen(path);
-	mode_t mask;
-	int fd, saved;
-
-	if (stat(path, &st) == 0) {
-		/* Never replace a device, a folder or a pipe: as root the
-		 * rename would succeed and destroy, e.g., /dev/null. */
-		if (!S_ISREG(st.st_mode))
-			return -2;
-		*mode = st.st_mode & 07777;
-	} else {
-		mask = umask(0);
-		umask(mask);
-		*mode = 0666 & ~mask;
-	}
-	*tmp = malloc(len + sizeof ".tmp.XXXXXX");
-	if (!*tmp) {
-		errno = ENOMEM;
-		return -1;
-	}
-	memcpy(*tmp, path, len);
-	memcpy(*tmp + len, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-	fd = mkstemp(*tmp);
-	if (fd < 0) {
-		saved = errno;
-		free(*tmp);
-		*tmp = NULL;
-		errno = saved;
-	}
-	return fd;
-}
-
+/* Checks that a checkpoint can be written at path (contract in model.h). */
 cnn_status cnn_checkpoint_check_target(const char *path, cnn_error *err)
 {
-	char *tmp = NULL;
-	mode_t mode;
-	int fd = path && path[0] ? create_temp(path, &tmp, &mode) : -1;
-
-	if (fd < 0)
-		return cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
-		                   "cannot write checkpoint: %s",
-		                   fd == -2 ? "not a regular file"
-		                            : strerror(errno));
-	close(fd);
-	unlink(tmp);
-	free(tmp);
-	return CNN_OK;
-}
-
-/* Writes n bytes to path atomically (contract in internal.h). */
-int cnn_write_atomically(const char *path, const uint8_t *data, size_t n)
-{
-	mode_t mode;
-	char *tmp = NULL;
-	int saved, fd = create_temp(path, &tmp, &mode);
-
-	if (fd < 0)
-		return fd;
-	(void)fchmod(fd, mode); /* best effort: some file systems refuse */
-	if (write_all(fd, data, n) != 0 || fsync(fd) != 0) {
-		saved = errno;
-		close(fd);
-		goto fail;
-	}
-	if (close(fd) != 0 || rename(tmp, path) != 0) {
-		saved = errno;
-		goto fail;
-	}
-	free(tmp);
-	return sync_folder(path);
-fail:
-	unlink(tmp);
-	free(tmp);
-	errno = saved;
-	return -1;
+	return cnn_check_target(path, "checkpoint", err);
 }
 
 /* Serialises, compresses and writes the checkpoint (contract in cnn.h).
@@ -445,288 +306,17 @@ cnn_status cnn_model_save(const cnn_model *m, const char *path, cnn_error *err)
 
 	cnn_err_clear(err);
 	if (!m || !path || !path[0])
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "cnn_model_save: no %s given",
-		                   m ? "path" : "model");
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "cnn_model_save: no %s given",
+		               m ? "path" : "model");
 	st = serialise(m, &raw, err);
 	if (st == CNN_OK)
 		st = compress_gzip(raw.data, raw.len, &gz, err);
 	cnn_wbuf_free(&raw);
-	if (st == CNN_OK) {
-		int r = cnn_write_atomically(path, gz.data, gz.len);
-		if (r != 0)
-			st = cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
-			                 "cannot write checkpoint: %s",
-			                 r == -2 ? "not a regular file"
-			                         : strerror(errno));
-	}
+	if (st == CNN_OK)
+		st = cnn_write_file(path, gz.data, gz.len, "checkpoint", err);
 	cnn_wbuf_free(&gz);
 	return st;
-}
-
-/* ======================================================================== */
-/* Reading the file                                                         */
-
-/* Describes up to n bytes as printable text for messages (non-printable
- * bytes become '?'). */
-static void printable(char *dst, size_t size, const uint8_t *src, size_t n)
-{
-	size_t i;
-	if (!size)
-		return;
-	if (n > size - 1)
-		n = size - 1;
-	for (i = 0; i < n; i++)
-		dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? (char)src[i] : '?';
-	dst[n] = '\0';
-}
-
-/* Reads the whole file at path into out (bounded). CNN_ERR_IO if it cannot
- * be read. */
-static cnn_status read_whole(const char *path, cnn_wbuf *out, cnn_error *err)
-{
-	/* Deflate never expands by more than ~0.03% plus a few bytes. */
-	const uint64_t max64 = CKPT_MAX_BYTES + CKPT_MAX_BYTES / 256 + 4096;
-	const size_t max = max64 < SIZE_MAX / 2 ? (size_t)max64 : SIZE_MAX / 2;
-	FILE *f = fopen(path, "rb");
-	uint8_t *p;
-	size_t n;
-
-	if (!f)
-		return cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
-		                   "cannot open checkpoint: %s",
-		                   strerror(errno));
-	for (;;) {
-		if (out->len > max) {
-			fclose(f);
-			return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0,
-			                   NULL,
-			                   "checkpoint is too large (more than "
-			                   "4 GiB)");
-		}
-		p = cnn_wbuf_grow(out, 65536);
-		if (!p) {
-			fclose(f);
-			return cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0, NULL,
-			                   "out of memory reading checkpoint");
-		}
-		n = fread(p, 1, 65536, f);
-		out->len -= 65536 - n;
-		if (n < 65536)
-			break;
-	}
-	if (ferror(f)) {
-		int e = errno;
-		fclose(f);
-		return cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
-		                   "cannot read checkpoint: %s", strerror(e));
-	}
-	fclose(f);
-	return CNN_OK;
-}
-
-/* Parses the gzip header at the start of f (n bytes): sets *pos past it and
- * *ck to the compressed data's CRC-32 from our "CK" subfield (*has_ck 0 if
- * the file has none, e.g. after recompression with gzip). Sets *truncated
- * if the file ends inside the header. Returns NULL or what is wrong. */
-static const char *parse_gzip_header(const uint8_t *f, size_t n, size_t *pos,
-                                     int *has_ck, uint32_t *ck, int *truncated)
-{
-	size_t p = 10, end, k;
-	uint8_t flg;
-
-	*has_ck = 0;
-	*truncated = 0;
-	if (n < 2 || f[0] != 0x1f || f[1] != 0x8b) {
-		if (n == 0 || (n == 1 && f[0] == 0x1f)) {
-			*truncated = 1;
-			return "";
-		}
-		return NULL; /* the caller says "not gzip" */
-	}
-	if (n < 10)
-		goto truncated;
-	if (f[2] != 8)
-		return "unknown compression method";
-	flg = f[3];
-	if (flg & 0xe0)
-		return "reserved header flags set";
-	if (flg & GZ_FEXTRA) {
-		if (n - p < 2)
-			goto truncated;
-		end = p + 2 + cnn_le16(f + p);
-		p += 2;
-		if (end > n)
-			goto truncated;
-		while (p < end) {
-			if (end - p < 4)
-				return "bad extra field";
-			k = cnn_le16(f + p + 2);
-			if (k > end - p - 4)
-				return "bad extra field";
-			if (f[p] == 'C' && f[p + 1] == 'K') {
-				if (k != 4 || *has_ck)
-					return "bad extra field";
-				*has_ck = 1;
-				*ck = cnn_le32(f + p + 4);
-			}
-			p += 4 + k;
-		}
-	}
-	for (k = 0; k < 2; k++) {
-		if (!(flg & (k ? GZ_FCOMMENT : GZ_FNAME)))
-			continue;
-		while (p < n && f[p])
-			p++;
-		if (p++ >= n)
-			goto truncated;
-	}
-	if (flg & GZ_FHCRC) {
-		if (n - p < 2)
-			goto truncated;
-		if (cnn_le16(f + p) != (crc32_z(0L, f, p) & 0xffff))
-			return "header checksum mismatch";
-		p += 2;
-	}
-	*pos = p;
-	return "ok";
-truncated:
-	*truncated = 1;
-	return "";
-}
-
-/* Decompresses the gzip file f (n bytes, read from path) into out (at most
- * CKPT_MAX_BYTES), checking the header, the compressed data's CRC-32 and the
- * trailer. If the file stops early, *truncated is set and out holds what could
- * be decompressed (the caller reports where it stopped). Damage found after
- * decompressing (the checksums, trailing data) is described in damage
- * (size bytes; "" if none) for the caller to report if the records
- * themselves do not say more precisely what is wrong. Damage that stops
- * decompression is CNN_ERR_CORRUPT, an unreadable file CNN_ERR_IO. */
-static cnn_status check_head(const uint8_t *data, size_t len, const char *path,
-                             cnn_rbuf *r, uint32_t *version, cnn_error *err);
-
-static cnn_status read_gzip(const uint8_t *f, size_t n, const char *path,
-                            cnn_wbuf *out, int *truncated, char *damage,
-                            size_t size, cnn_error *err)
-{
-	const size_t max = CKPT_MAX_BYTES < SIZE_MAX / 2
-	                       ? (size_t)CKPT_MAX_BYTES
-	                       : SIZE_MAX / 2;
-	const size_t giga = (size_t)1 << 30;
-	const char *why;
-	z_stream zs;
-	size_t pos = 0, in_off, room;
-	uint32_t ck = 0;
-	int has_ck, ret, head_checked = 0;
-
-	*truncated = 0;
-	damage[0] = '\0';
-	why = parse_gzip_header(f, n, &pos, &has_ck, &ck, truncated);
-	if (*truncated)
-		return CNN_OK;
-	if (!why || strcmp(why, "ok") != 0) {
-		if (!why)
-			return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0,
-			                   NULL,
-			                   "not a libcnn checkpoint (not "
-			                   "gzip-compressed)");
-		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		                   "checkpoint is damaged (gzip: %s)", why);
-	}
-
-	memset(&zs, 0, sizeof zs);
-	if (inflateInit2(&zs, -15) != Z_OK)
-		return cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		                   "out of memory (zlib)");
-	in_off = pos;
-	for (;;) {
-		if (zs.avail_in == 0) {
-			if (in_off == n) {
-				*truncated = 1;
-				goto out;
-			}
-			zs.next_in = (Bytef *)(uintptr_t)(f + in_off);
-			zs.avail_in =
-			    (uInt)(n - in_off > giga ? giga : n - in_off);
-			in_off += zs.avail_in;
-		}
-		if (out->len > max) {
-			cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-			            "checkpoint is larger than 4 GiB "
-			            "uncompressed");
-			goto out;
-		}
-		if (out->cap - out->len < 65536) {
-			/* Reserve room (the buffer at least doubles). */
-			if (!cnn_wbuf_grow(out, 65536)) {
-				cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0,
-				            NULL,
-				            "out of memory reading checkpoint");
-				goto out;
-			}
-			out->len -= 65536;
-		}
-		room = out->cap - out->len;
-		if (room > max + 1 - out->len)
-			room = max + 1 - out->len;
-		if (room > giga)
-			room = giga;
-		zs.next_out = out->data + out->len;
-		zs.avail_out = (uInt)room;
-		ret = inflate(&zs, Z_NO_FLUSH);
-		out->len += room - zs.avail_out;
-		/* A file of something else (say, a gzip bomb) is refused as
-		 * soon as its first 12 bytes show it, not inflated whole. */
-		if (!head_checked && out->len >= 12) {
-			cnn_rbuf r;
-			uint32_t version;
-			head_checked = 1;
-			if (check_head(out->data, out->len, path, &r, &version,
-			               err) != CNN_OK)
-				goto out;
-		}
-		if (ret == Z_STREAM_END)
-			break;
-		if (ret == Z_MEM_ERROR) {
-			cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0, NULL,
-			            "out of memory reading checkpoint");
-			goto out;
-		}
-		if (ret != Z_OK && ret != Z_BUF_ERROR) {
-			cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-			            "checkpoint is damaged (gzip: %s, at byte "
-			            "%zu of the file)",
-			            zs.msg ? zs.msg : "bad compressed data",
-			            pos + (size_t)zs.total_in);
-			goto out;
-		}
-	}
-	if (out->len > max) {
-		cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		            "checkpoint is larger than 4 GiB uncompressed");
-		goto out;
-	}
-	/* zs.total_in may wrap where uLong is 32 bits: count it ourselves. */
-	in_off -= zs.avail_in;
-	if (n - in_off < 8)
-		*truncated = 1;
-	else if (has_ck && crc32_z(0L, f + pos, in_off - pos) != ck)
-		snprintf(damage, size,
-		         "checksum mismatch in the compressed data");
-	else if (cnn_le32(f + in_off) !=
-	         (uint32_t)crc32_z(0L, out->data, out->len))
-		snprintf(damage, size,
-		         "gzip: checksum mismatch in the trailer");
-	else if (cnn_le32(f + in_off + 4) != (uint32_t)out->len)
-		snprintf(damage, size, "gzip: length mismatch in the trailer");
-	else if (n - in_off > 8)
-		snprintf(damage, size,
-		         "data after the end of the gzip stream, at byte %zu",
-		         in_off + 8);
-out:
-	inflateEnd(&zs);
-	return err->status;
 }
 
 /* ======================================================================== */
@@ -734,8 +324,8 @@ out:
 
 /* One record, located by the walk. */
 typedef struct ckpt_record {
-	char tag[5];
-	size_t off; /* of the header in the content */
+	char tag[CNN_QUOTE_SIZE]; /* cnn_quote'd */
+	size_t off;               /* of the header in the content */
 	const uint8_t *payload;
 	size_t len;
 } ckpt_record;
@@ -807,7 +397,7 @@ static void describe_record(char *buf, size_t size, const char *tag,
 {
 	static const char *const known[] = {"MODL", "STAT", "HIST", "TENS",
 	                                    "END "};
-	char name[64];
+	char name[CNN_QUOTE_SIZE];
 	size_t nlen, i;
 	for (i = 0; i < 5 && strcmp(tag, known[i]); i++)
 		;
@@ -817,7 +407,7 @@ static void describe_record(char *buf, size_t size, const char *tag,
 	nlen = cnn_le16(payload);
 	if (nlen == 0 || nlen > CKPT_NAME_MAX || avail < 2 + nlen)
 		return;
-	printable(name, sizeof name, payload + 2, nlen);
+	cnn_quote(name, payload + 2, nlen);
 	if (avail > 2 + nlen && payload[2 + nlen] < N_ROLES)
 		snprintf(buf, size, "%s %s (%s)", tag, name,
 		         role_names[payload[2 + nlen]]);
@@ -840,25 +430,25 @@ static cnn_status next_record(cnn_rbuf *r, const char *path, ckpt_record *rec,
 	rec->off = r->pos;
 	left = cnn_rbuf_left(r);
 	if (left == 0)
-		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		                   "checkpoint is truncated (the END record "
-		                   "is missing)");
+		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    "checkpoint is truncated (the END record "
+		                    "is missing)");
 	if (left < CKPT_HEADER)
-		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		                   "checkpoint is truncated (while reading a "
-		                   "record header at offset %zu)",
-		                   rec->off);
+		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    "checkpoint is truncated (while reading a "
+		                    "record header at offset %zu)",
+		                    rec->off);
 	h = cnn_get_bytes(r, CKPT_HEADER);
-	printable(rec->tag, sizeof rec->tag, h, 4);
+	cnn_quote(rec->tag, h, 4);
 	len = cnn_le64(h + 4);
 	left -= CKPT_HEADER;
 	if (len > left || left - (size_t)len < CKPT_TRAILER) {
 		describe_record(what, sizeof what, rec->tag, h + CKPT_HEADER,
 		                left);
-		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		                   "checkpoint is truncated (while reading "
-		                   "record %s at offset %zu)",
-		                   what, rec->off);
+		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    "checkpoint is truncated (while reading "
+		                    "record %s at offset %zu)",
+		                    what, rec->off);
 	}
 	rec->payload = cnn_get_bytes(r, (size_t)len);
 	rec->len = (size_t)len;
@@ -866,10 +456,10 @@ static cnn_status next_record(cnn_rbuf *r, const char *path, ckpt_record *rec,
 	if (crc != (uint32_t)crc32_z(0L, h, CKPT_HEADER + rec->len)) {
 		describe_record(what, sizeof what, rec->tag, rec->payload,
 		                rec->len);
-		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		                   "checksum mismatch in record %s at offset "
-		                   "%zu",
-		                   what, rec->off);
+		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    "checksum mismatch in record %s at offset "
+		                    "%zu",
+		                    what, rec->off);
 	}
 	return CNN_OK;
 }
@@ -883,23 +473,24 @@ static cnn_status check_head(const uint8_t *data, size_t len, const char *path,
 
 	cnn_rbuf_init(r, data, len);
 	if (memcmp(data, ckpt_signature, k) != 0)
-		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		                   "not a libcnn checkpoint (bad signature)");
+		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    "not a libcnn checkpoint (bad signature)");
 	if (len < 12)
-		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		                   "checkpoint is truncated (while reading the "
-		                   "%s)",
-		                   len < 8 ? "signature" : "format version");
+		return cnn_err_file(
+		    err, CNN_ERR_CORRUPT, path,
+		    "checkpoint is truncated (while reading the "
+		    "%s)",
+		    len < 8 ? "signature" : "format version");
 	cnn_get_bytes(r, 8);
 	cnn_get_u32(r, version);
 	if (*version > CKPT_VERSION)
-		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		                   "checkpoint format version %lu is newer "
-		                   "than this libcnn supports (%d)",
-		                   (unsigned long)*version, CKPT_VERSION);
+		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    "checkpoint format version %lu is newer "
+		                    "than this libcnn supports (%d)",
+		                    (unsigned long)*version, CKPT_VERSION);
 	if (*version == 0)
-		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		                   "bad checkpoint format version 0");
+		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    "bad checkpoint format version 0");
 	return CNN_OK;
 }
 
@@ -988,35 +579,34 @@ static cnn_status verify(const uint8_t *data, size_t len, const char *path,
 		if (why) {
 			describe_record(what, sizeof what, rec.tag, rec.payload,
 			                rec.len);
-			return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0,
-			                   NULL,
-			                   "bad record %s at offset %zu: %s",
-			                   what, rec.off, why);
+			return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+			                    "bad record %s at offset %zu: %s",
+			                    what, rec.off, why);
 		}
 		for (i = 0; i < 3; i++) {
 			if (strcmp(rec.tag, once[i]) != 0)
 				continue;
 			if (seen[i]++)
-				return cnn_err_set(err, CNN_ERR_CORRUPT, path,
-				                   0, 0, NULL,
-				                   "duplicate record %s at "
-				                   "offset %zu",
-				                   rec.tag, rec.off);
+				return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+				                    "duplicate record %s at "
+				                    "offset %zu",
+				                    rec.tag, rec.off);
 			idx[i] = rec;
 		}
 		if (!strcmp(rec.tag, "END "))
 			break;
 	}
 	if (cnn_rbuf_left(&r))
-		return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		                   "checkpoint is damaged (%zu bytes after the "
-		                   "END record)",
-		                   cnn_rbuf_left(&r));
+		return cnn_err_file(
+		    err, CNN_ERR_CORRUPT, path,
+		    "checkpoint is damaged (%zu bytes after the "
+		    "END record)",
+		    cnn_rbuf_left(&r));
 	for (i = 0; i < 3; i++)
 		if (!seen[i])
-			return cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0,
-			                   NULL, "the record %s is missing",
-			                   once[i]);
+			return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+			                    "the record %s is missing",
+			                    once[i]);
 	return CNN_OK;
 }
 
@@ -1033,6 +623,38 @@ static void shape_string(char *buf, size_t size, const int *shape, int ndim)
 		                      shape[i]);
 }
 
+/* Finds the model's tensor (one of t[0..n)) that the TENS record tr is
+ * for, checking its name and shape; returns its index, or -1 with the
+ * error set. */
+static int find_tensor(const ckpt_tensor *t, int n, const ckpt_tens *tr,
+                       const char *path, cnn_error *err)
+{
+	char a[64], b[64];
+	int i;
+
+	for (i = 0; i < n && strcmp(t[i].name, tr->name); i++)
+		;
+	if (i == n) {
+		/* Not a name of the model: shown in one line. */
+		cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		             "tensor %s in the checkpoint is not in its model",
+		             cnn_quote_str(a, tr->name));
+		return -1;
+	}
+	if (tr->ndim != t[i].ndim || tr->count != t[i].n ||
+	    memcmp(tr->shape, t[i].shape, sizeof tr->shape) != 0) {
+		shape_string(a, sizeof a, tr->shape, tr->ndim);
+		shape_string(b, sizeof b, t[i].shape, t[i].ndim);
+		cnn_err_file(
+		    err, CNN_ERR_CORRUPT, path,
+		    "tensor %s (%s) has shape %s in the checkpoint but "
+		    "%s in its model",
+		    tr->name, role_names[tr->role], a, b);
+		return -1;
+	}
+	return i;
+}
+
 /* Copies every TENS record into the model's arenas after checking its name
  * and shape. Each tensor needs its weight; moments and best weights are all
  * there or all absent (absent moments stay zero: the optimiser changed). */
@@ -1043,7 +665,6 @@ static cnn_status restore_tensors(cnn_model *m, const uint8_t *data, size_t len,
 	ckpt_tensor *t;
 	ckpt_record rec;
 	ckpt_tens tr;
-	char a[64], b[64];
 	unsigned char *seen = NULL;
 	int n, i, role, count[N_ROLES] = {0, 0, 0, 0};
 	float *arena;
@@ -1053,8 +674,7 @@ static cnn_status restore_tensors(cnn_model *m, const uint8_t *data, size_t len,
 		return err->status;
 	seen = calloc((size_t)n * N_ROLES + 1, 1);
 	if (!seen) {
-		cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		            "out of memory");
+		cnn_err_nomem(err, NULL, NULL);
 		goto out;
 	}
 	cnn_rbuf_init(&r, data, len);
@@ -1066,33 +686,12 @@ static cnn_status restore_tensors(cnn_model *m, const uint8_t *data, size_t len,
 		if (strcmp(rec.tag, "TENS") != 0)
 			continue;
 		parse_tens(rec.payload, rec.len, &tr);
-		for (i = 0; i < n && strcmp(t[i].name, tr.name); i++)
-			;
-		if (i == n) {
-			/* Not a name of the model: shown in one line. */
-			char shown[CKPT_NAME_MAX + 1];
-			printable(shown, sizeof shown, (const uint8_t *)tr.name,
-			          strlen(tr.name));
-			cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-			            "tensor %s in the checkpoint is not in its "
-			            "model",
-			            shown);
+		if ((i = find_tensor(t, n, &tr, path, err)) < 0)
 			goto out;
-		}
-		if (tr.ndim != t[i].ndim || tr.count != t[i].n ||
-		    memcmp(tr.shape, t[i].shape, sizeof tr.shape) != 0) {
-			shape_string(a, sizeof a, tr.shape, tr.ndim);
-			shape_string(b, sizeof b, t[i].shape, t[i].ndim);
-			cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-			            "tensor %s (%s) has shape %s in the "
-			            "checkpoint but %s in its model",
-			            tr.name, role_names[tr.role], a, b);
-			goto out;
-		}
 		if (seen[i * N_ROLES + tr.role]++) {
-			cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-			            "duplicate tensor %s (%s)", tr.name,
-			            role_names[tr.role]);
+			cnn_err_file(err, CNN_ERR_CORRUPT, path,
+			             "duplicate tensor %s (%s)", tr.name,
+			             role_names[tr.role]);
 			goto out;
 		}
 		count[tr.role]++;
@@ -1109,16 +708,16 @@ static cnn_status restore_tensors(cnn_model *m, const uint8_t *data, size_t len,
 			continue;
 		for (i = 0; i < n; i++)
 			if (!seen[i * N_ROLES + role]) {
-				cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0,
-				            NULL, "tensor %s (%s) is missing",
-				            t[i].name, role_names[role]);
+				cnn_err_file(err, CNN_ERR_CORRUPT, path,
+				             "tensor %s (%s) is missing",
+				             t[i].name, role_names[role]);
 				goto out;
 			}
 	}
 	if (count[ROLE_BEST] && !has_best)
-		cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		            "best weights are stored but the state says there "
-		            "are none");
+		cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		             "best weights are stored but the state says there "
+		             "are none");
 out:
 	free(seen);
 	free(t);
@@ -1165,9 +764,9 @@ static cnn_status restore_state(cnn_model *m, const ckpt_record *stat,
 		return CNN_OK;
 	m->history = calloc(n, sizeof *m->history);
 	if (!m->history)
-		return cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0, NULL,
-		                   "out of memory for %lu epochs of history",
-		                   (unsigned long)n);
+		return cnn_err_file(err, CNN_ERR_NOMEM, path,
+		                    "out of memory for %lu epochs of history",
+		                    (unsigned long)n);
 	for (i = 0; i < (int)n; i++) {
 		cnn_epoch_metrics *e = &m->history[i];
 		cnn_get_u32(&p, &u);
@@ -1182,26 +781,124 @@ static cnn_status restore_state(cnn_model *m, const ckpt_record *stat,
 	return CNN_OK;
 }
 
+/* The checkpoint's first 12 bytes (signature, version) are checked as soon
+ * as they are inflated (a cnn_gunzip_opts check): a gzip of something else,
+ * say a bomb, is refused before it is inflated whole. */
+struct head_check {
+	const char *path;
+	cnn_error *err;
+};
+
+static int head_refused(const uint8_t *data, size_t len, void *arg)
+{
+	struct head_check *h = arg;
+	uint32_t version;
+	cnn_rbuf r;
+	return check_head(data, len, h->path, &r, &version, h->err) != CNN_OK;
+}
+
+/* Inflates the checkpoint file image (n bytes read from path) into a
+ * malloc'ed *buf of *len bytes (at most CKPT_MAX_BYTES). If the file stops
+ * early, *truncated is set and *buf holds what could be inflated (the
+ * caller reports where it stopped). Damage found after inflating (the
+ * checksums, trailing data) is described in damage (size bytes; "" if none)
+ * for the caller to report if the records themselves do not say more
+ * precisely what is wrong. Damage that stops inflation is CNN_ERR_CORRUPT. */
+static cnn_status gunzip_checkpoint(const uint8_t *file, size_t n,
+                                    const char *path, uint8_t **buf,
+                                    size_t *len, int *truncated, char *damage,
+                                    size_t size, cnn_error *err)
+{
+	struct head_check hc = {path, err};
+	cnn_gunzip_opts o = {0, 1, head_refused, 12, &hc};
+	cnn_io_result r;
+	cnn_io_fail f;
+
+	o.max = CKPT_MAX_BYTES < SIZE_MAX / 2 ? (size_t)CKPT_MAX_BYTES
+	                                      : SIZE_MAX / 2;
+	f = cnn_gunzip(file, n, &o, buf, len, &r);
+	*truncated = f == CNN_IO_TRUNCATED;
+	damage[0] = '\0';
+	switch (f) {
+	case CNN_IO_OK:
+	case CNN_IO_TRUNCATED:
+	case CNN_IO_STOPPED: /* check_head said why */
+		return err->status;
+	case CNN_IO_NOT_GZIP:
+		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    "not a libcnn checkpoint (not "
+		                    "gzip-compressed)");
+	case CNN_IO_HEADER:
+		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    "checkpoint is damaged (gzip: %s)", r.why);
+	case CNN_IO_LARGE:
+		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    "checkpoint is larger than 4 GiB "
+		                    "uncompressed");
+	case CNN_IO_INFLATE:
+		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    "checkpoint is damaged (gzip: %s, at byte "
+		                    "%zu of the file)",
+		                    r.why, r.at);
+	case CNN_IO_CK:
+		snprintf(damage, size,
+		         "checksum mismatch in the compressed data");
+		return CNN_OK;
+	case CNN_IO_CRC:
+	case CNN_IO_LENGTH:
+		snprintf(damage, size, "gzip: %s mismatch in the trailer",
+		         f == CNN_IO_CRC ? "checksum" : "length");
+		return CNN_OK;
+	case CNN_IO_TRAILING:
+		snprintf(damage, size,
+		         "data after the end of the gzip stream, at byte %zu",
+		         r.at);
+		return CNN_OK;
+	default:
+		return cnn_err_nomem(err, path, "reading checkpoint");
+	}
+}
+
 /* Loads a checkpoint (contract in cnn.h): reads the file (a missing or
- * unreadable one is CNN_ERR_IO), then parses it with cnn_checkpoint_parse. */
+ * unreadable one is CNN_ERR_IO; deflate never expands by more than ~0.03%
+ * plus a few bytes, so a file larger than that for 4 GiB is CNN_ERR_CORRUPT),
+ * then parses it with cnn_checkpoint_parse. */
 cnn_status cnn_model_load(cnn_model **out, const char *path,
                           const char *const *overrides, int n_overrides,
                           cnn_error *err)
 {
-	cnn_wbuf file = {0};
+	const uint64_t max64 = CKPT_MAX_BYTES + CKPT_MAX_BYTES / 256 + 4096;
+	const size_t max = max64 < SIZE_MAX / 2 ? (size_t)max64 : SIZE_MAX / 2;
+	cnn_io_result r;
+	uint8_t *file;
+	size_t len;
 
 	cnn_err_clear(err);
 	if (out)
 		*out = NULL;
 	if (!out || !path || !path[0] || n_overrides < 0 ||
 	    (n_overrides > 0 && !overrides))
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "cnn_model_load: bad arguments");
-	if (read_whole(path, &file, err) == CNN_OK)
-		cnn_checkpoint_parse(out, file.data, file.len, path, overrides,
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "cnn_model_load: bad arguments");
+	switch (cnn_io_read(path, max, max, &file, &len, &r)) {
+	case CNN_IO_OK:
+		cnn_checkpoint_parse(out, file, len, path, overrides,
 		                     n_overrides, err);
-	cnn_wbuf_free(&file);
-	return err->status;
+		free(file);
+		return err->status;
+	case CNN_IO_OPEN:
+	case CNN_IO_READ:
+		return cnn_err_file(err, CNN_ERR_IO, path,
+		                    "cannot %s checkpoint: %s",
+		                    r.fail == CNN_IO_OPEN ? "open" : "read",
+		                    strerror(r.errnum));
+	case CNN_IO_LARGE:
+		return cnn_err_file(
+		    err, CNN_ERR_CORRUPT, path,
+		    "checkpoint is too large (more than 4 GiB)");
+	default:
+		return cnn_err_nomem(err, path, "reading checkpoint");
+	}
 }
 
 cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
@@ -1209,7 +906,8 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
                                 const char *const *overrides, int n_overrides,
                                 cnn_error *err)
 {
-	cnn_wbuf buf = {0};
+	uint8_t *buf = NULL;
+	size_t len = 0;
 	ckpt_record idx[3]; /* MODL, STAT, HIST */
 	cnn_tree tree;
 	cnn_model *m = NULL;
@@ -1221,32 +919,31 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 	*out = NULL;
 	memset(idx, 0, sizeof idx);
 
-	if (read_gzip(file, file_len, path, &buf, &truncated, damage,
-	              sizeof damage, err) != CNN_OK)
+	if (gunzip_checkpoint(file, file_len, path, &buf, &len, &truncated,
+	                      damage, sizeof damage, err) != CNN_OK)
 		goto out;
 	if (truncated) {
 		/* Say what was being read where the data stops. */
-		if (buf.len == 0 || verify(buf.data, buf.len, path, idx,
-		                           &version, err) == CNN_OK)
-			cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-			            "checkpoint is truncated%s",
-			            buf.len ? " (at the end of the gzip stream)"
-			                    : "");
+		if (len == 0 ||
+		    verify(buf, len, path, idx, &version, err) == CNN_OK)
+			cnn_err_file(err, CNN_ERR_CORRUPT, path,
+			             "checkpoint is truncated%s",
+			             len ? " (at the end of the gzip stream)"
+			                 : "");
 		goto out;
 	}
 	/* The records' own checks name what is damaged: they go first. */
-	if (verify(buf.data, buf.len, path, idx, &version, err) != CNN_OK)
+	if (verify(buf, len, path, idx, &version, err) != CNN_OK)
 		goto out;
 	if (damage[0]) {
-		cnn_err_set(err, CNN_ERR_CORRUPT, path, 0, 0, NULL,
-		            "checkpoint is damaged (%s)", damage);
+		cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		             "checkpoint is damaged (%s)", damage);
 		goto out;
 	}
 
 	source = malloc(strlen(path) + sizeof ":model");
 	if (!source) {
-		cnn_err_set(err, CNN_ERR_NOMEM, NULL, 0, 0, NULL,
-		            "out of memory");
+		cnn_err_nomem(err, NULL, NULL);
 		goto out;
 	}
 	strcpy(source, path);
@@ -1271,7 +968,7 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 	}
 
 	/* Byte 60 of STAT is has_best. */
-	if (restore_tensors(m, buf.data, buf.len, path,
+	if (restore_tensors(m, buf, len, path,
 	                    idx[1].payload[CKPT_STAT_LEN_1 - 1],
 	                    err) != CNN_OK ||
 	    restore_state(m, &idx[1], &idx[2], path, err) != CNN_OK)
@@ -1282,6 +979,6 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 out:
 	cnn_model_free(m);
 	free(source);
-	cnn_wbuf_free(&buf);
+	free(buf);
 	return err->status;
 }

@@ -19,6 +19,14 @@ struct cnn_dataset {
 	int classes;        /* labels are < classes */
 };
 
+/* The one check of a data source, done by every reader before it reads:
+ * each dimension of src->shape 1..65536 and a sample (*sample, the
+ * product) of at most 2^30 bytes, so that a count times the sample size
+ * fits in 64 bits; 1..256 classes; with csv, a label column within the
+ * row (0..sample). CNN_ERR_USAGE "data: ..." otherwise. */
+cnn_status cnn_data_check_source(const cnn_data_source *src, int csv,
+                                 size_t *sample, cnn_error *err);
+
 /* Both readers fill a zeroed *d from src (see cnn_data_source in cnn.h); on
  * failure *d holds nothing to free. */
 cnn_status cnn_idx_load(cnn_dataset *d, const cnn_data_source *src,

@@ -78,22 +78,6 @@ static enum cell_status cell_int(const uint8_t *s, const uint8_t *e, long *v)
 	return CELL_OK;
 }
 
-/* The cell's text for a message: trimmed, at most 24 bytes, with bytes that
- * are not printable ASCII shown as '?'. */
-static const char *cell_text(const uint8_t *s, const uint8_t *e, char *buf)
-{
-	size_t i, n;
-	trim(&s, &e);
-	n = (size_t)(e - s);
-	for (i = 0; i < n && i < 24; i++)
-		buf[i] = s[i] >= 0x20 && s[i] < 0x7f ? (char)s[i] : '?';
-	if (n > 24)
-		memcpy(buf + i, "...", 4);
-	else
-		buf[i] = 0;
-	return buf;
-}
-
 /* The end of the line starting at s: its '\n', or end. */
 static const uint8_t *line_end(const uint8_t *s, const uint8_t *end)
 {
@@ -130,7 +114,7 @@ static cnn_status csv_row(const struct csv *c, size_t row, int line,
 	enum cell_status bad = CELL_OK;
 	size_t j = 0, bad_j = 0;
 	long v;
-	char text[32];
+	char text[CNN_QUOTE_SIZE];
 
 	if (e > s && e[-1] == '\r')
 		e--;
@@ -188,7 +172,8 @@ static cnn_status csv_row(const struct csv *c, size_t row, int line,
 		                   c->ncells);
 	if (bad == CELL_OK)
 		return CNN_OK;
-	cell_text(bad_s, bad_e, text);
+	trim(&bad_s, &bad_e);
+	cnn_quote(text, bad_s, (size_t)(bad_e - bad_s));
 	if (bad == CELL_EMPTY)
 		return cnn_err_set(err, CNN_ERR_DATA, c->path, line,
 		                   (int)bad_j + 1, NULL, "empty cell");
@@ -231,8 +216,8 @@ static cnn_status csv_parse(const cnn_data_source *src, size_t sample,
 		line++;
 	}
 	if (b >= end)
-		return cnn_err_set(err, CNN_ERR_DATA, src->path, 0, 0, NULL,
-		                   "holds no data rows");
+		return cnn_err_file(err, CNN_ERR_DATA, src->path,
+		                    "holds no data rows");
 
 	/* Count the rows, and find where the kept ones end. */
 	n = 1;
@@ -256,11 +241,10 @@ static cnn_status csv_parse(const cnn_data_source *src, size_t sample,
 		if (!c.pixels || !c.labels) {
 			free(c.pixels);
 			free(c.labels);
-			return cnn_err_set(err, CNN_ERR_NOMEM, src->path, 0, 0,
-			                   NULL,
-			                   "out of memory (%zu rows of %zu "
-			                   "pixels)",
-			                   keep, sample);
+			return cnn_err_file(err, CNN_ERR_NOMEM, src->path,
+			                    "out of memory (%zu rows of %zu "
+			                    "pixels)",
+			                    keep, sample);
 		}
 	}
 	for (row = 0, s = b; row < keep; row++) {
@@ -273,8 +257,8 @@ static cnn_status csv_parse(const cnn_data_source *src, size_t sample,
 		line++;
 	}
 	if (st == CNN_OK && !c.pixels) /* cannot happen, by the count above */
-		st = cnn_err_set(err, CNN_ERR_DATA, src->path, 0, 0, NULL,
-		                 "rows are too short for %zu cells", c.ncells);
+		st = cnn_err_file(err, CNN_ERR_DATA, src->path,
+		                  "rows are too short for %zu cells", c.ncells);
 	if (st != CNN_OK) {
 		free(c.pixels);
 		free(c.labels);
@@ -287,37 +271,6 @@ static cnn_status csv_parse(const cnn_data_source *src, size_t sample,
 	return CNN_OK;
 }
 
-/* Checks the shape, the classes and the label column in src; *sample is
- * the number of pixels per row. */
-static cnn_status csv_check_source(const cnn_data_source *src, size_t *sample,
-                                   cnn_error *err)
-{
-	int i;
-
-	*sample = 1;
-	for (i = 0; i < 3; i++) {
-		if (src->shape[i] < 1 || src->shape[i] > 65536)
-			return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-			                   "data: bad input shape");
-		*sample *= (size_t)src->shape[i];
-		if (*sample > ((size_t)1 << 30))
-			return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-			                   "data: input shape too large");
-	}
-	if (src->classes < 1 || src->classes > 256)
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "data: %d classes is out of range 1..256",
-		                   src->classes);
-	if (src->label_column < 0 || (size_t)src->label_column > *sample)
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "data: label column %d is out of range "
-		                   "0..%zu",
-		                   src->label_column, *sample);
-	return CNN_OK;
-}
-
-/* Parses the CSV text (len bytes at text, after gunzipping; no terminator
- * needed; src->path names it in messages) into d (zeroed). */
 /* Refuses a carriage return that does not end a line ([b, end) has no
  * trailing line end): lines end with "\n" or "\r\n", and a file with
  * old Mac line ends ("\r" alone) would otherwise read as one long line. */
@@ -347,6 +300,8 @@ static cnn_status check_line_ends(const char *path, const uint8_t *b,
 	return CNN_OK;
 }
 
+/* Parses the CSV text (len bytes at text, after gunzipping; no terminator
+ * needed; src->path names it in messages) into d (zeroed). */
 cnn_status cnn_csv_parse(cnn_dataset *d, const uint8_t *text, size_t len,
                          const cnn_data_source *src, cnn_error *err)
 {
@@ -354,7 +309,7 @@ cnn_status cnn_csv_parse(cnn_dataset *d, const uint8_t *text, size_t len,
 	size_t sample;
 	cnn_status st;
 
-	st = csv_check_source(src, &sample, err);
+	st = cnn_data_check_source(src, 1, &sample, err);
 	if (st != CNN_OK)
 		return st;
 	if (len >= 3 && b[0] == 0xef && b[1] == 0xbb && b[2] == 0xbf)
@@ -384,7 +339,7 @@ cnn_status cnn_csv_load(cnn_dataset *d, const cnn_data_source *src,
 	size_t len, sample;
 	cnn_status st;
 
-	st = csv_check_source(src, &sample, err);
+	st = cnn_data_check_source(src, 1, &sample, err);
 	if (st != CNN_OK)
 		return st;
 	st = cnn_read_file(src->path, CSV_MAX, &buf, &len, err);

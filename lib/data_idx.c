@@ -66,15 +66,15 @@ static cnn_status idx_header(const char *path, const uint8_t *b, size_t len,
 	}
 	magic = be32(b);
 	if (labels && magic != IDX_LABELS)
-		return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
-		                   "not an IDX label file (magic 0x%08X, "
-		                   "expected 0x%08X)",
-		                   (unsigned)magic, IDX_LABELS);
+		return cnn_err_file(err, CNN_ERR_DATA, path,
+		                    "not an IDX label file (magic 0x%08X, "
+		                    "expected 0x%08X)",
+		                    (unsigned)magic, IDX_LABELS);
 	if (!labels && magic != IDX_IMAGES3 && magic != IDX_IMAGES4)
-		return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
-		                   "not an IDX image file (magic 0x%08X, "
-		                   "expected 0x%08X or 0x%08X)",
-		                   (unsigned)magic, IDX_IMAGES3, IDX_IMAGES4);
+		return cnn_err_file(err, CNN_ERR_DATA, path,
+		                    "not an IDX image file (magic 0x%08X, "
+		                    "expected 0x%08X or 0x%08X)",
+		                    (unsigned)magic, IDX_IMAGES3, IDX_IMAGES4);
 	ndim = (int)(magic & 0xff);
 	h->len = 4 + 4 * (size_t)ndim;
 	if (len < h->len) {
@@ -88,25 +88,25 @@ static cnn_status idx_header(const char *path, const uint8_t *b, size_t len,
 		uint32_t c = ndim == 4 ? dims[1] : 1;
 		uint32_t rows = dims[ndim - 2], cols = dims[ndim - 1];
 		if (c != (uint32_t)src->shape[0])
-			return cnn_err_set(
-			    err, CNN_ERR_DATA, path, 0, 0, NULL,
+			return cnn_err_file(
+			    err, CNN_ERR_DATA, path,
 			    "images have %u channel%s, the model "
 			    "expects %d",
 			    (unsigned)c, c == 1 ? "" : "s", src->shape[0]);
 		if (rows != (uint32_t)src->shape[1] ||
 		    cols != (uint32_t)src->shape[2])
-			return cnn_err_set(
-			    err, CNN_ERR_DATA, path, 0, 0, NULL,
+			return cnn_err_file(
+			    err, CNN_ERR_DATA, path,
 			    "images are %ux%u, the model expects "
 			    "%dx%d",
 			    (unsigned)rows, (unsigned)cols, src->shape[1],
 			    src->shape[2]);
 	}
 	if (h->count == 0)
-		return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
-		                   "holds no %s", what);
+		return cnn_err_file(err, CNN_ERR_DATA, path, "holds no %s",
+		                    what);
 	/* The shape was checked against src, whose sample is at most 2^30
-	 * bytes (idx_check_source), so the product fits in 64 bits. */
+	 * bytes (cnn_data_check_source), so the product fits in 64 bits. */
 	h->item = labels ? 1
 	                 : (uint64_t)src->shape[0] * (uint64_t)src->shape[1] *
 	                       (uint64_t)src->shape[2];
@@ -132,15 +132,15 @@ static cnn_status idx_size_error(const char *path, int labels,
                                  size_t data, cnn_error *err)
 {
 	if (labels)
-		return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
-		                   "header says %u labels but the file holds "
-		                   "%s%zu bytes of data",
-		                   (unsigned)h->count, more, data);
-	return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
-	                   "header says %u images of %llu bytes but the file "
-	                   "holds %s%zu bytes of data",
-	                   (unsigned)h->count, (unsigned long long)h->item,
-	                   more, data);
+		return cnn_err_file(err, CNN_ERR_DATA, path,
+		                    "header says %u labels but the file holds "
+		                    "%s%zu bytes of data",
+		                    (unsigned)h->count, more, data);
+	return cnn_err_file(err, CNN_ERR_DATA, path,
+	                    "header says %u images of %llu bytes but the file "
+	                    "holds %s%zu bytes of data",
+	                    (unsigned)h->count, (unsigned long long)h->item,
+	                    more, data);
 }
 
 /* Checks one IDX file held in memory (len bytes at buf; path names it):
@@ -153,9 +153,9 @@ static cnn_status idx_check(const char *path, int labels,
 	cnn_status st =
 	    idx_header(path, buf, len, labels, src, h, &partial, err);
 	if (partial)
-		return cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
-		                   "too short for an IDX header (%zu bytes)",
-		                   len);
+		return cnn_err_file(err, CNN_ERR_DATA, path,
+		                    "too short for an IDX header (%zu bytes)",
+		                    len);
 	if (st == CNN_OK && (uint64_t)len != h->total)
 		st = idx_size_error(path, labels, h, "", len - h->len, err);
 	return st;
@@ -233,33 +233,9 @@ static cnn_status idx_copy(const char *path, int labels,
 	n = idx_keep(keep, h) * (size_t)h->item;
 	*data = malloc(n ? n : 1);
 	if (!*data)
-		return cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0, NULL,
-		                   "out of memory (%zu bytes)", n);
+		return cnn_err_file(err, CNN_ERR_NOMEM, path,
+		                    "out of memory (%zu bytes)", n);
 	memcpy(*data, buf + h->len, n);
-	return CNN_OK;
-}
-
-/* Checks the shape and the classes in src (cnn_dataset_load checked them
- * already, but bad values must not reach idx_header when the readers are
- * called directly): a sample of at most 2^30 bytes, so that the header's
- * count times the sample size cannot overflow 64 bits. */
-static cnn_status idx_check_source(const cnn_data_source *src, cnn_error *err)
-{
-	uint64_t sample = 1;
-	int i;
-	for (i = 0; i < 3; i++) {
-		if (src->shape[i] < 1 || src->shape[i] > 1024 * 1024)
-			return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-			                   "data: bad input shape");
-		sample *= (uint64_t)src->shape[i];
-		if (sample > ((uint64_t)1 << 30))
-			return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-			                   "data: input shape too large");
-	}
-	if (src->classes < 1 || src->classes > 256)
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "data: %d classes is out of range 1..256",
-		                   src->classes);
 	return CNN_OK;
 }
 
@@ -269,8 +245,7 @@ static cnn_status idx_no_labels(const char *images, size_t n, uint8_t **labels,
 {
 	*labels = calloc(n ? n : 1, 1);
 	if (!*labels)
-		return cnn_err_set(err, CNN_ERR_NOMEM, images, 0, 0, NULL,
-		                   "out of memory");
+		return cnn_err_nomem(err, images, NULL);
 	return CNN_OK;
 }
 
@@ -287,10 +262,10 @@ static cnn_status idx_finish(cnn_dataset *d, const cnn_data_source *src,
 	if (hl->count != hi->count) {
 		free(pixels);
 		free(labels);
-		return cnn_err_set(err, CNN_ERR_DATA, src->labels, 0, 0, NULL,
-		                   "holds %u labels but %s holds %u images",
-		                   (unsigned)hl->count, src->images,
-		                   (unsigned)hi->count);
+		return cnn_err_file(err, CNN_ERR_DATA, src->labels,
+		                    "holds %u labels but %s holds %u images",
+		                    (unsigned)hl->count, src->images,
+		                    (unsigned)hi->count);
 	}
 	keep = idx_keep(keep, hi);
 	for (i = 0; i < keep; i++) {
@@ -298,11 +273,10 @@ static cnn_status idx_finish(cnn_dataset *d, const cnn_data_source *src,
 			unsigned bad = labels[i];
 			free(pixels);
 			free(labels);
-			return cnn_err_set(err, CNN_ERR_DATA, src->labels, 0, 0,
-			                   NULL,
-			                   "label %u at index %zu is out of "
-			                   "range 0..%d",
-			                   bad, i, src->classes - 1);
+			return cnn_err_file(err, CNN_ERR_DATA, src->labels,
+			                    "label %u at index %zu is out of "
+			                    "range 0..%d",
+			                    bad, i, src->classes - 1);
 		}
 	}
 	d->n = keep;
@@ -323,10 +297,10 @@ cnn_status cnn_idx_load(cnn_dataset *d, const cnn_data_source *src,
 {
 	struct idx_header hi, hl;
 	uint8_t *pixels, *labels;
-	size_t keep = src->limit > 0 ? (size_t)src->limit : 0;
+	size_t keep = src->limit > 0 ? (size_t)src->limit : 0, sample;
 	cnn_status st;
 
-	st = idx_check_source(src, err);
+	st = cnn_data_check_source(src, 0, &sample, err);
 	if (st != CNN_OK)
 		return st;
 	st = idx_read(src->images, 0, src, keep, &pixels, &hi, err);
@@ -356,10 +330,10 @@ cnn_status cnn_idx_parse(cnn_dataset *d, const uint8_t *images, size_t n_images,
 {
 	struct idx_header hi, hl;
 	uint8_t *pixels, *lab;
-	size_t keep = src->limit > 0 ? (size_t)src->limit : 0;
+	size_t keep = src->limit > 0 ? (size_t)src->limit : 0, sample;
 	cnn_status st;
 
-	st = idx_check_source(src, err);
+	st = cnn_data_check_source(src, 0, &sample, err);
 	if (st != CNN_OK)
 		return st;
 	st = idx_copy(src->images, 0, src, keep, images, n_images, &pixels, &hi,

@@ -1,13 +1,15 @@
 /*
- * image.c - single images: writing 8-bit greyscale PGM and PNG files, and
- * reading PNG files (with libpng, when the library was built with it; the
- * PGM reader is in data.c, next to the other data readers).
+ * image.c - single images, every format: reading and writing 8-bit
+ * greyscale PGM (P5 and P2 read, P5 written) and PNG (with libpng, when
+ * the library was built with it).
  *
  * Invariants
- *  - Every PNG read is treated as hostile: its dimensions are bounded
- *    (IMAGE_MAX_SIDE, IMAGE_MAX_BYTES) and checked against the file's size
- *    before the raster is allocated, and any libpng error (a bad CRC, a
- *    truncated stream) becomes one CNN_ERR_DATA line naming the file.
+ *  - Every image read is treated as hostile. A PGM's header is checked
+ *    against the bytes really there before the raster is allocated. A
+ *    PNG's dimensions are bounded (IMAGE_MAX_SIDE, IMAGE_MAX_BYTES) and
+ *    checked against the file's size before the raster is allocated, and
+ *    any libpng error (a bad CRC, a truncated stream) becomes one
+ *    CNN_ERR_DATA line naming the file.
  *  - libpng reports errors by longjmp. The functions that call setjmp keep
  *    everything that can change after it in a context struct owned by
  *    their caller, so nothing is lost or leaked on the longjmp path.
@@ -44,22 +46,15 @@
 #define IMAGE_MAX_BYTES ((size_t)SIZE_MAX / 4)
 #endif
 
+/* The largest PGM file read (a 65536x65536 P5 image and its header). */
+#if SIZE_MAX > 0xffffffffu
+#define PGM_MAX (((size_t)1 << 32) + 4096)
+#else
+#define PGM_MAX ((size_t)SIZE_MAX / 2)
+#endif
+
 /* ======================================================================== */
 /* Writing files atomically                                                 */
-
-/* Writes n bytes to path with cnn_write_atomically (internal.h): on failure
- * PATH is untouched and CNN_ERR_IO is "PATH: cannot write WHAT: REASON". */
-static cnn_status write_file_atomically(const char *path, const uint8_t *data,
-                                        size_t n, const char *what,
-                                        cnn_error *err)
-{
-	int r = cnn_write_atomically(path, data, n);
-	if (r == 0)
-		return CNN_OK;
-	return cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
-	                   "cannot write %s: %s", what,
-	                   r == -2 ? "not a regular file" : strerror(errno));
-}
 
 /* Clears err and checks the arguments common to the writers
  * (CNN_ERR_USAGE). */
@@ -69,17 +64,16 @@ static cnn_status begin_write(const char *fn, const char *path,
 {
 	cnn_err_clear(err);
 	if (!path || !path[0] || !pixels)
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "%s: no %s given", fn,
-		                   pixels ? "path" : "pixels");
+		return cnn_err(err, CNN_ERR_USAGE, "%s: no %s given", fn,
+		               pixels ? "path" : "pixels");
 	/* (the product matters only where size_t has 32 bits) */
 	if (width < 1 || width > IMAGE_MAX_SIDE || height < 1 ||
 	    height > IMAGE_MAX_SIDE ||
 	    (uint64_t)width * (uint64_t)height > SIZE_MAX / 2)
-		return cnn_err_set(err, CNN_ERR_USAGE, path, 0, 0, NULL,
-		                   "%s: image size %dx%d is out of range "
-		                   "(1..%d each)",
-		                   fn, width, height, IMAGE_MAX_SIDE);
+		return cnn_err_file(err, CNN_ERR_USAGE, path,
+		                    "%s: image size %dx%d is out of range "
+		                    "(1..%d each)",
+		                    fn, width, height, IMAGE_MAX_SIDE);
 	return CNN_OK;
 }
 
@@ -101,12 +95,212 @@ cnn_status cnn_image_write_pgm(const char *path, const uint8_t *pixels,
 	cnn_put_bytes(&b, head, (size_t)k);
 	cnn_put_bytes(&b, pixels, (size_t)width * (size_t)height);
 	if (b.failed)
-		st = cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0, NULL,
-		                 "out of memory");
+		st = cnn_err_nomem(err, path, NULL);
 	else
-		st = write_file_atomically(path, b.data, b.len, "PGM image",
-		                           err);
+		st = cnn_write_file(path, b.data, b.len, "PGM image", err);
 	cnn_wbuf_free(&b);
+	return st;
+}
+
+/* ======================================================================== */
+/* Reading PGM                                                              */
+
+struct pgm {
+	const char *path;
+	const uint8_t *p, *end;
+};
+
+static int pgm_space(int c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+	       c == '\f';
+}
+
+/* Skips whitespace and comments (# to the end of the line). */
+static void pgm_skip(struct pgm *g)
+{
+	while (g->p < g->end) {
+		if (pgm_space(*g->p)) {
+			g->p++;
+		} else if (*g->p == '#') {
+			while (g->p < g->end && *g->p != '\n' && *g->p != '\r')
+				g->p++;
+		} else {
+			break;
+		}
+	}
+}
+
+/* Reads an unsigned decimal number, saturating at 10^9. Returns -1 when
+ * there is no digit. */
+static long pgm_number(struct pgm *g)
+{
+	long v = 0;
+	if (g->p >= g->end || *g->p < '0' || *g->p > '9')
+		return -1;
+	while (g->p < g->end && *g->p >= '0' && *g->p <= '9') {
+		v = v * 10 + (*g->p++ - '0');
+		if (v > 1000000000L)
+			v = 1000000000L;
+	}
+	return v;
+}
+
+/* Reads one header field (after whitespace and comments), which must be a
+ * number followed by whitespace or a comment. */
+static cnn_status pgm_field(struct pgm *g, const char *what, long *v,
+                            cnn_error *err)
+{
+	pgm_skip(g);
+	if (g->p >= g->end)
+		return cnn_err_file(err, CNN_ERR_DATA, g->path,
+		                    "truncated PGM header (no %s)", what);
+	*v = pgm_number(g);
+	if (*v < 0 || (g->p < g->end && !pgm_space(*g->p) && *g->p != '#'))
+		return cnn_err_file(err, CNN_ERR_DATA, g->path,
+		                    "bad PGM header: %s is not a number", what);
+	return CNN_OK;
+}
+
+/* Parses the header of a PGM file held in buf (len bytes) into *w, *h and
+ * *maxval (1..255), and leaves g->p at the first byte after it. */
+static cnn_status pgm_header(struct pgm *g, const uint8_t *buf, size_t len,
+                             long *w, long *h, long *maxval, cnn_error *err)
+{
+	char got[CNN_QUOTE_SIZE];
+	cnn_status st;
+
+	if (len < 2 || buf[0] != 'P' || (buf[1] != '5' && buf[1] != '2'))
+		return cnn_err_file(err, CNN_ERR_DATA, g->path,
+		                    "not a PGM image (magic \"%s\", expected "
+		                    "\"P5\" or \"P2\")",
+		                    cnn_quote(got, buf, len < 2 ? len : 2));
+	g->p += 2;
+	if (g->p < g->end && !pgm_space(*g->p) && *g->p != '#')
+		return cnn_err_file(err, CNN_ERR_DATA, g->path,
+		                    "bad PGM header: no space after the magic");
+	if ((st = pgm_field(g, "width", w, err)) != CNN_OK ||
+	    (st = pgm_field(g, "height", h, err)) != CNN_OK ||
+	    (st = pgm_field(g, "maxval", maxval, err)) != CNN_OK)
+		return st;
+	if (*w < 1 || *w > 65536 || *h < 1 || *h > 65536)
+		return cnn_err_file(err, CNN_ERR_DATA, g->path,
+		                    "PGM size %ldx%ld is out of range "
+		                    "(1..65536 each)",
+		                    *w, *h);
+	if (*maxval > 255 && *maxval <= 65535)
+		return cnn_err_file(err, CNN_ERR_DATA, g->path,
+		                    "16-bit PGM images are not supported "
+		                    "(maxval %ld, expected 1..255)",
+		                    *maxval);
+	if (*maxval < 1 || *maxval > 255)
+		return cnn_err_file(err, CNN_ERR_DATA, g->path,
+		                    "PGM maxval %ld is out of range 1..255",
+		                    *maxval);
+	return CNN_OK;
+}
+
+/* Reads the n values of the raster at g->p (binary: one byte each; else
+ * ASCII numbers) into px, scaled from 0..maxval to 0..255. */
+static cnn_status pgm_raster(struct pgm *g, int binary, long maxval,
+                             uint8_t *px, size_t n, cnn_error *err)
+{
+	size_t i;
+	long v;
+
+	for (i = 0; i < n; i++) {
+		if (binary) {
+			v = *g->p++;
+		} else {
+			pgm_skip(g);
+			if (g->p >= g->end)
+				return cnn_err_file(
+				    err, CNN_ERR_DATA, g->path,
+				    "truncated PGM data (%zu of "
+				    "%zu values)",
+				    i, n);
+			v = pgm_number(g);
+			if (v < 0 || (g->p < g->end && !pgm_space(*g->p) &&
+			              *g->p != '#'))
+				return cnn_err_file(err, CNN_ERR_DATA, g->path,
+				                    "PGM value %zu is not a "
+				                    "number",
+				                    i);
+		}
+		if (v > maxval)
+			return cnn_err_file(
+			    err, CNN_ERR_DATA, g->path,
+			    "PGM value %ld at index %zu exceeds "
+			    "maxval %ld",
+			    v, i, maxval);
+		px[i] =
+		    (uint8_t)(maxval == 255 ? v
+		                            : (v * 255 + maxval / 2) / maxval);
+	}
+	return CNN_OK;
+}
+
+/* Parses the header and the raster of a PGM file held in buf. */
+static cnn_status pgm_parse(const char *path, const uint8_t *buf, size_t len,
+                            uint8_t **pixels, int *width, int *height,
+                            cnn_error *err)
+{
+	struct pgm g = {path, buf, buf + len};
+	long w, h, maxval;
+	size_t n, left;
+	uint8_t *px;
+	int binary = len >= 2 && buf[1] == '5';
+	cnn_status st;
+
+	st = pgm_header(&g, buf, len, &w, &h, &maxval, err);
+	if (st != CNN_OK)
+		return st;
+	n = (size_t)w * (size_t)h;
+	/* Exactly one whitespace byte separates a P5 header and raster. */
+	if (binary && g.p < g.end)
+		g.p++;
+	left = (size_t)(g.end - g.p);
+	if (binary && left < n)
+		return cnn_err_file(err, CNN_ERR_DATA, path,
+		                    "truncated PGM data (%zu of %zu bytes)",
+		                    left, n);
+	if (left < n) /* each ASCII value takes at least one byte */
+		return cnn_err_file(err, CNN_ERR_DATA, path,
+		                    "truncated PGM data (%zu bytes for %zu "
+		                    "values)",
+		                    left, n);
+	px = malloc(n);
+	if (!px)
+		return cnn_err_file(err, CNN_ERR_NOMEM, path,
+		                    "out of memory (reading %zu bytes)", n);
+	st = pgm_raster(&g, binary, maxval, px, n, err);
+	if (st != CNN_OK) {
+		free(px);
+		return st;
+	}
+	*pixels = px;
+	*width = (int)w;
+	*height = (int)h;
+	return CNN_OK;
+}
+
+/* Reads a P5 or P2 PGM file (plain or gzip) into a malloc'ed w*h array
+ * (contract in cnn.h). */
+cnn_status cnn_image_read_pgm(const char *path, uint8_t **pixels, int *width,
+                              int *height, cnn_error *err)
+{
+	uint8_t *buf;
+	size_t len;
+	cnn_status st;
+
+	cnn_err_clear(err);
+	*pixels = NULL;
+	*width = *height = 0;
+	st = cnn_read_file(path, PGM_MAX, &buf, &len, err);
+	if (st != CNN_OK)
+		return st;
+	st = pgm_parse(path, buf, len, pixels, width, height, err);
+	free(buf);
 	return st;
 }
 
@@ -212,12 +406,12 @@ cnn_status cnn_image_write_png(const char *path, const uint8_t *pixels,
 		return st;
 	memset(&c, 0, sizeof c);
 	if (png_encode(&c, pixels, width, height) != 0)
-		st = cnn_err_set(
-		    err, c.out.failed ? CNN_ERR_NOMEM : CNN_ERR_USAGE, path, 0,
-		    0, NULL, "cannot encode PNG: %s", c.e.msg);
+		st = cnn_err_file(err,
+		                  c.out.failed ? CNN_ERR_NOMEM : CNN_ERR_USAGE,
+		                  path, "cannot encode PNG: %s", c.e.msg);
 	else
-		st = write_file_atomically(path, c.out.data, c.out.len,
-		                           "PNG image", err);
+		st = cnn_write_file(path, c.out.data, c.out.len, "PNG image",
+		                    err);
 	cnn_wbuf_free(&c.out);
 	return st;
 }
@@ -401,36 +595,35 @@ cnn_status cnn_image_read_png(const char *path, uint8_t **pixels, int *channels,
 	*pixels = NULL;
 	*channels = *width = *height = 0;
 	if (!path || !path[0])
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "cnn_image_read_png: no path given");
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "cnn_image_read_png: no path given");
 	memset(&c, 0, sizeof c);
 	c.f = fopen(path, "rb");
 	if (!c.f)
-		return cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
-		                   "cannot open: %s", strerror(errno));
+		return cnn_err_file(err, CNN_ERR_IO, path, "cannot open: %s",
+		                    strerror(errno));
 	if (fstat(fileno(c.f), &st) == 0 && st.st_size > 0)
 		c.file_size = (size_t)st.st_size;
 	if (fread(sig, 1, sizeof sig, c.f) != sizeof sig ||
 	    png_sig_cmp(sig, 0, sizeof sig) != 0) {
 		status = ferror(c.f)
-		             ? cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
-		                           "cannot read: %s", strerror(errno))
-		             : cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
-		                           "not a PNG file");
+		             ? cnn_err_file(err, CNN_ERR_IO, path,
+		                            "cannot read: %s", strerror(errno))
+		             : cnn_err_file(err, CNN_ERR_DATA, path,
+		                            "not a PNG file");
 		fclose(c.f);
 		return status;
 	}
 	r = png_decode(&c);
 	fclose(c.f);
 	if (r == -1)
-		status =
-		    cnn_err_set(err, c.status, path, 0, 0, NULL, "%s", c.why);
+		status = cnn_err_file(err, c.status, path, "%s", c.why);
 	else if (r == -2 && c.io_errno)
-		status = cnn_err_set(err, CNN_ERR_IO, path, 0, 0, NULL,
-		                     "cannot read: %s", strerror(c.io_errno));
+		status = cnn_err_file(err, CNN_ERR_IO, path, "cannot read: %s",
+		                      strerror(c.io_errno));
 	else if (r == -2)
-		status = cnn_err_set(err, CNN_ERR_DATA, path, 0, 0, NULL,
-		                     "truncated or corrupt PNG: %s", c.e.msg);
+		status = cnn_err_file(err, CNN_ERR_DATA, path,
+		                      "truncated or corrupt PNG: %s", c.e.msg);
 	free(c.rows);
 	if (status != CNN_OK) {
 		free(c.raster);
@@ -442,9 +635,9 @@ cnn_status cnn_image_read_png(const char *path, uint8_t **pixels, int *channels,
 		*pixels = malloc(3 * plane);
 		if (!*pixels) {
 			free(c.raster);
-			return cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0, NULL,
-			                   "out of memory (reading %zu bytes)",
-			                   3 * plane);
+			return cnn_err_file(err, CNN_ERR_NOMEM, path,
+			                    "out of memory (reading %zu bytes)",
+			                    3 * plane);
 		}
 		for (i = 0; i < plane; i++)
 			for (k = 0; k < 3; k++)
@@ -468,9 +661,9 @@ int cnn_have_png(void)
 
 static cnn_status no_png(const char *path, cnn_error *err)
 {
-	return cnn_err_set(err, CNN_ERR_USAGE, path, 0, 0, NULL,
-	                   "this libcnn was built without libpng; install "
-	                   "libpng-dev and rebuild");
+	return cnn_err_file(err, CNN_ERR_USAGE, path,
+	                    "this libcnn was built without libpng; install "
+	                    "libpng-dev and rebuild");
 }
 
 cnn_status cnn_image_read_png(const char *path, uint8_t **pixels, int *channels,

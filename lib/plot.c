@@ -32,8 +32,8 @@
 #include "model.h"
 
 #include "bytes.h"
+#include "io.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -560,34 +560,29 @@ cnn_status cnn_plot_svg(const char *path, const char *title,
 	plot p = {0};
 	cnn_wbuf b = {0};
 	cnn_status st;
-	int r;
 
 	cnn_err_clear(err);
 	if (!path || !path[0])
-		return cnn_err_set(err, CNN_ERR_USAGE, NULL, 0, 0, NULL,
-		                   "cnn_plot_svg: no path given");
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "cnn_plot_svg: no path given");
 	if (n < 0 || (n > 0 && !history))
-		return cnn_err_set(err, CNN_ERR_USAGE, path, 0, 0, NULL,
-		                   "cnn_plot_svg: %s",
-		                   n < 0 ? "n < 0" : "no history");
+		return cnn_err_file(err, CNN_ERR_USAGE, path,
+		                    "cnn_plot_svg: %s",
+		                    n < 0 ? "n < 0" : "no history");
 	if (best_epoch < 0 || best_epoch > n)
-		return cnn_err_set(err, CNN_ERR_USAGE, path, 0, 0, NULL,
-		                   "cnn_plot_svg: best epoch %d is not in "
-		                   "0..%d",
-		                   best_epoch, n);
+		return cnn_err_file(err, CNN_ERR_USAGE, path,
+		                    "cnn_plot_svg: best epoch %d is not in "
+		                    "0..%d",
+		                    best_epoch, n);
 	p.h = history;
 	p.n = n;
 	scale(&p);
 	render(&b, title, &p, best_epoch);
 	if (b.failed)
-		st = cnn_err_set(err, CNN_ERR_NOMEM, path, 0, 0, NULL,
-		                 "out of memory for a plot of %d epochs", n);
-	else if ((r = cnn_write_atomically(path, b.data, b.len)) != 0)
-		st = cnn_err_set(
-		    err, CNN_ERR_IO, path, 0, 0, NULL, "cannot write plot: %s",
-		    r == -2 ? "not a regular file" : strerror(errno));
+		st = cnn_err_file(err, CNN_ERR_NOMEM, path,
+		                  "out of memory for a plot of %d epochs", n);
 	else
-		st = CNN_OK;
+		st = cnn_write_file(path, b.data, b.len, "plot", err);
 	cnn_wbuf_free(&b);
 	return st;
 }

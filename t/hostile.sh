@@ -716,7 +716,7 @@ csvrow fraction 2 "$D/fraction.csv:2:3: cell \"6.5\" is not an integer"
 csv pixel_256 '0,1,2,3,4\n1,5,256,7,8\n'
 csvrow pixel_256 2 "$D/pixel_256.csv:2:3: pixel value 256 is out of range 0..255"
 csv pixel_huge '0,1,2,3,4\n1,5,99999999999999999999999999,7,8\n'
-csvrow pixel_huge 2 "$D/pixel_huge.csv:2:3: pixel value 999999999999999999999999... is out of range 0..255"
+csvrow pixel_huge 2 "$D/pixel_huge.csv:2:3: pixel value 99999999999999999999999999 is out of range 0..255"
 csv pixel_negative '0,1,2,3,4\n1,5,-1,7,8\n'
 csvrow pixel_negative 2 "$D/pixel_negative.csv:2:3: pixel value -1 is out of range 0..255"
 csv empty_cell '0,1,2,3,4\n1,5,,7,8\n'
@@ -732,7 +732,7 @@ csvrow label_2 2 "$D/label_2.csv:2:1: label 2 is out of range 0..1"
 csv label_negative '0,1,2,3,4\n-1,5,6,7,8\n'
 csvrow label_negative 2 "$D/label_negative.csv:2:1: label -1 is out of range 0..1"
 { printf '0,1,2,3,4\n1,'; repeat 20000000 5; printf ',6,7,8\n'; } >"$D/line_20mb.csv"
-csvrow line_20mb 2 "$D/line_20mb.csv:2:2: pixel value 555555555555555555555555... is out of range 0..255"
+csvrow line_20mb 2 "$D/line_20mb.csv:2:2: pixel value 5555555555555555555555555555555555555555... is out of range 0..255"
 { printf '0,1,2,3,4\n1'; repeat 20000000 ,; echo; } >"$D/commas_20m.csv"
 csvrow commas_20m 2 "$D/commas_20m.csv:2:6: row has 20000001 cells, expected 5"
 { awk 'BEGIN { for (i = 0; i < 1000000; i++) print "0" }'; } >"$D/rows_1m_short.csv"
