@@ -188,6 +188,24 @@ static cnn_status infer_shapes(cnn_model *m, cnn_error *err)
 	return CNN_OK;
 }
 
+/* Lists the next tensor of m->tensors (*n of them so far): count floats at
+ * off of the arenas, named name, of shape shape[0..ndim). Returns the
+ * offset that follows it. */
+static size_t add_slot(cnn_model *m, int *n, const char *name, int ndim,
+                       const int *shape, size_t off, size_t count,
+                       int trainable)
+{
+	cnn_tensor_slot *t = &m->tensors[(*n)++];
+
+	t->name = name;
+	t->ndim = ndim;
+	memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+	t->off = off;
+	t->n = count;
+	t->trainable = trainable;
+	return off + count;
+}
+
 /* Lays the tensors out in the arenas (the trainable ones, then the state),
  * names them and lists them in m->tensors. */
 static cnn_status lay_out(cnn_model *m, cnn_error *err)
@@ -200,51 +218,32 @@ static cnn_status lay_out(cnn_model *m, cnn_error *err)
 		return cnn_err_nomem(err, NULL, NULL);
 	for (int i = 0; i < m->n_layers; i++) {
 		cnn_layer *l = &m->layers[i];
+		const int nb = (int)l->n_bias;
 		snprintf(l->weight_name, sizeof l->weight_name, "%s.weight",
 		         l->name);
 		snprintf(l->bias_name, sizeof l->bias_name, "%s.bias", l->name);
 		l->w_off = off;
-		if (l->n_weight) {
-			cnn_tensor_slot *t = &m->tensors[n++];
-			t->name = l->weight_name;
-			t->ndim = l->weight_ndim;
-			memcpy(t->shape, l->weight_shape, sizeof t->shape);
-			t->off = off;
-			t->n = l->n_weight;
-			t->trainable = 1;
-			off += l->n_weight;
-		}
+		if (l->n_weight)
+			off = add_slot(m, &n, l->weight_name, l->weight_ndim,
+			               l->weight_shape, off, l->n_weight, 1);
 		l->b_off = off;
-		if (l->n_bias) {
-			cnn_tensor_slot *t = &m->tensors[n++];
-			t->name = l->bias_name;
-			t->ndim = 1;
-			t->shape[0] = (int)l->n_bias;
-			t->off = off;
-			t->n = l->n_bias;
-			t->trainable = 1;
-			off += l->n_bias;
-		}
+		if (l->n_bias)
+			off = add_slot(m, &n, l->bias_name, 1, &nb, off,
+			               l->n_bias, 1);
 	}
 	m->n_trainable = off;
 	for (int i = 0; i < m->n_layers; i++) {
 		cnn_layer *l = &m->layers[i];
 		int parts = l->state_parts > 1 ? 2 : 1;
+		const int each = (int)(l->n_state / (size_t)parts);
 		l->state_off = off;
-		if (!l->n_state)
-			continue;
-		for (int p = 0; p < parts; p++) {
-			cnn_tensor_slot *t = &m->tensors[n++];
+		for (int p = 0; l->n_state && p < parts; p++) {
 			snprintf(l->state_name[p], sizeof l->state_name[p],
 			         "%s.%s", l->name,
 			         l->state_suffix[p] ? l->state_suffix[p]
 			                            : "state");
-			t->name = l->state_name[p];
-			t->ndim = 1;
-			t->shape[0] = (int)(l->n_state / (size_t)parts);
-			t->off = off;
-			t->n = l->n_state / (size_t)parts;
-			off += t->n;
+			off = add_slot(m, &n, l->state_name[p], 1, &each, off,
+			               (size_t)each, 0);
 		}
 	}
 	m->n_tensors = n;
