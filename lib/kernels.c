@@ -524,9 +524,8 @@ typedef struct dconv {
 /* Points d's output at out, planes planes of rows x cols per sample, or,
  * when wide, at the wide scratch wbuf (planes of wplane floats, one row of
  * nw columns each, compacted into out afterwards by wide_compact). */
-static void dconv_target(dconv *d, int wide, int nw, float *wbuf,
-                         size_t wplane, int planes, int rows, int cols,
-                         float *out)
+static void dconv_target(dconv *d, int wide, int nw, float *wbuf, size_t wplane,
+                         int planes, int rows, int cols, float *out)
 {
 	if (wide) {
 		d->rows = 1;
@@ -1418,6 +1417,23 @@ void cnn_add_forward(const float *const *x, int n_x, float *y, size_t count)
 #if defined(__GNUC__)
 #define CNN_FAST_ACT 1
 
+/* y[i] = F(x[i]) for i < count, four lanes at a time and the tail as one
+ * partial vector, where F is an expression of the v4 named v. */
+#define V4_MAP(x, y, count, F)                                                 \
+	do {                                                                   \
+		size_t i_ = 0;                                                 \
+		v4 v;                                                          \
+		for (; i_ + 4 <= (count); i_ += 4) {                           \
+			v = v4_load((x) + i_);                                 \
+			v4_store((y) + i_, F);                                 \
+		}                                                              \
+		if (i_ < (count)) {                                            \
+			int rest_ = (int)((count)-i_);                         \
+			v = v4_loadn((x) + i_, rest_);                         \
+			v4_storen((y) + i_, F, rest_);                         \
+		}                                                              \
+	} while (0)
+
 typedef unsigned int v4u __attribute__((vector_size(16)));
 
 /* 1.5 * 2^23: adding it to a float of magnitude below 2^22 rounds that to
@@ -1521,14 +1537,7 @@ VINLINE v4 v4_sigmoid(v4 x)
 void cnn_sigmoid_forward(const float *x, float *y, size_t count)
 {
 #if CNN_FAST_ACT
-	size_t i = 0;
-	int rest;
-
-	for (; i + 4 <= count; i += 4)
-		v4_store(y + i, v4_sigmoid(v4_load(x + i)));
-	rest = (int)(count - i);
-	if (rest)
-		v4_storen(y + i, v4_sigmoid(v4_loadn(x + i, rest)), rest);
+	V4_MAP(x, y, count, v4_sigmoid(v));
 #else
 	for (size_t i = 0; i < count; i++) {
 		/* exp of a non-positive number only: no overflow */
@@ -1553,14 +1562,7 @@ void cnn_sigmoid_backward(const float *y, const float *dy, float *dx,
 void cnn_tanh_forward(const float *x, float *y, size_t count)
 {
 #if CNN_FAST_ACT
-	size_t i = 0;
-	int rest;
-
-	for (; i + 4 <= count; i += 4)
-		v4_store(y + i, v4_tanh(v4_load(x + i)));
-	rest = (int)(count - i);
-	if (rest)
-		v4_storen(y + i, v4_tanh(v4_loadn(x + i, rest)), rest);
+	V4_MAP(x, y, count, v4_tanh(v));
 #else
 	for (size_t i = 0; i < count; i++)
 		y[i] = tanhf(x[i]);
@@ -1603,14 +1605,7 @@ VINLINE v4 v4_elu_grad(v4 x, v4 dy, float alpha)
 void cnn_elu_forward(const float *x, float *y, size_t count, float alpha)
 {
 #if CNN_FAST_ACT
-	size_t i = 0;
-	int rest;
-
-	for (; i + 4 <= count; i += 4)
-		v4_store(y + i, v4_elu(v4_load(x + i), alpha));
-	rest = (int)(count - i);
-	if (rest)
-		v4_storen(y + i, v4_elu(v4_loadn(x + i, rest), alpha), rest);
+	V4_MAP(x, y, count, v4_elu(v, alpha));
 #else
 	for (size_t i = 0; i < count; i++)
 		y[i] = x[i] > 0.0f ? x[i] : alpha * expm1f(x[i]);
