@@ -290,66 +290,55 @@ static cnn_status idx_finish(cnn_dataset *d, const cnn_data_source *src,
 	return CNN_OK;
 }
 
-/* Loads src->images and src->labels into d (zeroed). When src->labels is
- * NULL (images to classify), every label is 0. */
+/* Loads an IDX data set into d (zeroed): from the files src->images and
+ * src->labels when in is NULL, else from files already in memory (not
+ * compressed): n[0] bytes at in[0] and n[1] at in[1], src->images and
+ * src->labels naming them in messages. Without labels (src->labels NULL,
+ * or in[1] NULL; images to classify) every label is 0. */
+static cnn_status idx_load(cnn_dataset *d, const cnn_data_source *src,
+                           const uint8_t *const *in, const size_t *n,
+                           cnn_error *err)
+{
+	const char *path[2] = {src->images, src->labels};
+	struct idx_header h[2];
+	uint8_t *data[2] = {NULL, NULL};
+	size_t keep = src->limit > 0 ? (size_t)src->limit : 0, sample;
+	cnn_status st;
+	int i;
+
+	st = cnn_data_check_source(src, 0, &sample, err);
+	for (i = 0; i < 2 && st == CNN_OK; i++) {
+		if (i == 1 && (in ? !in[1] : !src->labels)) {
+			h[1] = h[0];
+			st = idx_no_labels(src->images, idx_keep(keep, &h[0]),
+			                   &data[1], err);
+		} else if (in) {
+			st = idx_copy(path[i], i, src, keep, in[i], n[i],
+			              &data[i], &h[i], err);
+		} else {
+			st = idx_read(path[i], i, src, keep, &data[i], &h[i],
+			              err);
+		}
+	}
+	if (st != CNN_OK) {
+		free(data[0]);
+		free(data[1]);
+		return st;
+	}
+	return idx_finish(d, src, keep, data[0], &h[0], data[1], &h[1], err);
+}
+
 cnn_status cnn_idx_load(cnn_dataset *d, const cnn_data_source *src,
                         cnn_error *err)
 {
-	struct idx_header hi, hl;
-	uint8_t *pixels, *labels;
-	size_t keep = src->limit > 0 ? (size_t)src->limit : 0, sample;
-	cnn_status st;
-
-	st = cnn_data_check_source(src, 0, &sample, err);
-	if (st != CNN_OK)
-		return st;
-	st = idx_read(src->images, 0, src, keep, &pixels, &hi, err);
-	if (st != CNN_OK)
-		return st;
-	if (!src->labels) {
-		hl = hi;
-		st = idx_no_labels(src->images, idx_keep(keep, &hi), &labels,
-		                   err);
-	} else {
-		st = idx_read(src->labels, 1, src, keep, &labels, &hl, err);
-	}
-	if (st != CNN_OK) {
-		free(pixels);
-		return st;
-	}
-	return idx_finish(d, src, keep, pixels, &hi, labels, &hl, err);
+	return idx_load(d, src, NULL, NULL, err);
 }
 
-/* The same as cnn_idx_load from files already in memory (not compressed):
- * n_images bytes at images and n_labels at labels (labels NULL: images to
- * classify, every label 0); src->images and src->labels name them in
- * messages. */
 cnn_status cnn_idx_parse(cnn_dataset *d, const uint8_t *images, size_t n_images,
                          const uint8_t *labels, size_t n_labels,
                          const cnn_data_source *src, cnn_error *err)
 {
-	struct idx_header hi, hl;
-	uint8_t *pixels, *lab;
-	size_t keep = src->limit > 0 ? (size_t)src->limit : 0, sample;
-	cnn_status st;
-
-	st = cnn_data_check_source(src, 0, &sample, err);
-	if (st != CNN_OK)
-		return st;
-	st = idx_copy(src->images, 0, src, keep, images, n_images, &pixels, &hi,
-	              err);
-	if (st != CNN_OK)
-		return st;
-	if (!labels) {
-		hl = hi;
-		st = idx_no_labels(src->images, idx_keep(keep, &hi), &lab, err);
-	} else {
-		st = idx_copy(src->labels, 1, src, keep, labels, n_labels, &lab,
-		              &hl, err);
-	}
-	if (st != CNN_OK) {
-		free(pixels);
-		return st;
-	}
-	return idx_finish(d, src, keep, pixels, &hi, lab, &hl, err);
+	const uint8_t *in[2] = {images, labels};
+	const size_t n[2] = {n_images, n_labels};
+	return idx_load(d, src, in, n, err);
 }
