@@ -202,24 +202,6 @@ static inline const uint8_t *cnn_get_bytes(cnn_rbuf *r, size_t n)
 	return p;
 }
 
-static inline int cnn_get_u8(cnn_rbuf *r, uint8_t *out)
-{
-	const uint8_t *p = cnn_get_bytes(r, 1);
-	if (!p)
-		return -1;
-	*out = p[0];
-	return 0;
-}
-
-static inline int cnn_get_u16(cnn_rbuf *r, uint16_t *out)
-{
-	const uint8_t *p = cnn_get_bytes(r, 2);
-	if (!p)
-		return -1;
-	*out = cnn_le16(p);
-	return 0;
-}
-
 static inline int cnn_get_u32(cnn_rbuf *r, uint32_t *out)
 {
 	const uint8_t *p = cnn_get_bytes(r, 4);

@@ -99,16 +99,8 @@ static cnn_status model_tensors(const cnn_model *m, ckpt_tensor **out,
 /* The arena holding a role's values, or NULL if the model has none. */
 static float *role_arena(const cnn_model *m, int role)
 {
-	switch (role) {
-	case ROLE_WEIGHT:
-		return m->params;
-	case ROLE_MOMENT1:
-		return m->m1;
-	case ROLE_MOMENT2:
-		return m->m2;
-	default:
-		return m->best;
-	}
+	float *const arena[N_ROLES] = {m->params, m->m1, m->m2, m->best};
+	return arena[role];
 }
 
 /* ======================================================================== */
@@ -344,17 +336,18 @@ typedef struct ckpt_tens {
 static const char *parse_tens(const uint8_t *p, size_t len, ckpt_tens *t)
 {
 	cnn_rbuf r;
-	uint16_t nlen;
+	size_t nlen;
 	uint8_t role, ndim;
 	uint32_t dim;
-	const uint8_t *name;
+	const uint8_t *name, *h;
 	size_t count = 1;
 	int i;
 
 	t->name[0] = '\0';
 	cnn_rbuf_init(&r, p, len);
-	if (cnn_get_u16(&r, &nlen))
+	if (!(h = cnn_get_bytes(&r, 2)))
 		return "the record ends inside the tensor's name";
+	nlen = cnn_le16(h);
 	if (nlen == 0 || nlen > CKPT_NAME_MAX)
 		return "bad tensor name length";
 	name = cnn_get_bytes(&r, nlen);
@@ -364,8 +357,10 @@ static const char *parse_tens(const uint8_t *p, size_t len, ckpt_tens *t)
 		return "bad tensor name";
 	memcpy(t->name, name, nlen);
 	t->name[nlen] = '\0';
-	if (cnn_get_u8(&r, &role) || cnn_get_u8(&r, &ndim))
+	if (!(h = cnn_get_bytes(&r, 2)))
 		return "the record ends inside the tensor's header";
+	role = h[0];
+	ndim = h[1];
 	if (role >= N_ROLES)
 		return "unknown tensor role";
 	if (ndim < 1 || ndim > CNN_MAX_DIMS)
@@ -734,7 +729,6 @@ static cnn_status restore_state(cnn_model *m, const ckpt_record *stat,
 {
 	cnn_rbuf p;
 	uint32_t u = 0, n = 0;
-	uint8_t flag = 0;
 	int i;
 
 	cnn_rbuf_init(&p, stat->payload, stat->len);
@@ -747,8 +741,7 @@ static cnn_status restore_state(cnn_model *m, const ckpt_record *stat,
 	cnn_get_u32(&p, &u);
 	m->best_epoch = (int)u;
 	cnn_get_f64(&p, &m->best_accuracy);
-	cnn_get_u8(&p, &flag);
-	m->has_best = flag;
+	m->has_best = *cnn_get_bytes(&p, 1);
 	/* a version 1 STAT ends here: these stay 0 */
 	cnn_get_u64(&p, &m->epoch_pos);
 	cnn_get_f64(&p, &m->epoch_loss);

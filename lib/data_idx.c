@@ -168,84 +168,62 @@ static size_t idx_keep(size_t keep, const struct idx_header *h)
 	return keep == 0 || keep > h->count ? h->count : keep;
 }
 
-/* Reads and checks one IDX file. On success *data holds the first keep
- * items (the header removed; keep = all when 0 or more than the count),
- * h->count the file's own count. */
-static cnn_status idx_read(const char *path, int labels,
+/* Reads and checks one IDX file: the len bytes at buf (the file's content,
+ * not compressed), or the file at path when buf is NULL. On success *data
+ * holds the first keep items (the header removed; keep = all when 0 or
+ * more than the count), h->count the file's own count. */
+static cnn_status idx_take(const char *path, int labels,
                            const cnn_data_source *src, size_t keep,
-                           uint8_t **data, struct idx_header *h, cnn_error *err)
+                           const uint8_t *buf, size_t len, uint8_t **data,
+                           struct idx_header *h, cnn_error *err)
 {
-	uint8_t head[20], *buf, *p;
-	size_t n, len, max = IDX_MAX;
+	uint8_t head[20], *own = NULL, *p;
+	size_t n, max = IDX_MAX;
 	int partial;
 	cnn_error local;
 	cnn_status st;
 
 	*data = NULL;
-	/* A quick look at the header: a wrong file fails before it is read,
-	 * and the header's size bounds the read. */
-	n = idx_peek(path, head, sizeof head);
-	st = idx_header(path, head, n, labels, src, h, &partial, err);
-	if (st == CNN_OK) {
-		if (h->total < max - IDX_SLACK)
-			max = (size_t)h->total + IDX_SLACK;
-	} else if (!partial) {
-		return st;
-	}
-
-	cnn_err_clear(&local);
-	st = cnn_read_file(path, max, &buf, &len, &local);
-	if (st != CNN_OK) {
-		if (len > max && !partial)
+	if (!buf) {
+		/* A quick look at the header: a wrong file fails before it is
+		 * read, and the header's size bounds the read. */
+		n = idx_peek(path, head, sizeof head);
+		st = idx_header(path, head, n, labels, src, h, &partial, err);
+		if (st == CNN_OK) {
+			if (h->total < max - IDX_SLACK)
+				max = (size_t)h->total + IDX_SLACK;
+		} else if (!partial) {
+			return st;
+		}
+		cnn_err_clear(&local);
+		st = cnn_read_file(path, max, &own, &len, &local);
+		if (st != CNN_OK && len > max && !partial)
 			return idx_size_error(path, labels, h, "more than ",
 			                      max - h->len, err);
-		return cnn_err_set(err, st, local.file, local.line,
-		                   local.column, local.path, "%s",
-		                   local.message);
+		if (st != CNN_OK)
+			return cnn_err_set(err, st, local.file, local.line,
+			                   local.column, local.path, "%s",
+			                   local.message);
+		buf = own;
 	}
 	st = idx_check(path, labels, src, buf, len, h, err);
 	if (st != CNN_OK) {
-		free(buf);
+		free(own);
 		return st;
 	}
-	/* The file's buffer becomes the data: no copy. */
 	n = idx_keep(keep, h) * (size_t)h->item;
-	memmove(buf, buf + h->len, n);
-	p = realloc(buf, n ? n : 1);
-	*data = p ? p : buf;
-	return CNN_OK;
-}
-
-/* Like idx_read, from the len bytes at buf (the file's content, not
- * compressed); *data is a fresh copy of the kept items. */
-static cnn_status idx_copy(const char *path, int labels,
-                           const cnn_data_source *src, size_t keep,
-                           const uint8_t *buf, size_t len, uint8_t **data,
-                           struct idx_header *h, cnn_error *err)
-{
-	size_t n;
-	cnn_status st;
-
-	*data = NULL;
-	st = idx_check(path, labels, src, buf, len, h, err);
-	if (st != CNN_OK)
-		return st;
-	n = idx_keep(keep, h) * (size_t)h->item;
+	if (own) {
+		/* The file's buffer becomes the data: no copy. */
+		memmove(own, own + h->len, n);
+		p = realloc(own, n ? n : 1);
+		*data = p ? p : own;
+		return CNN_OK;
+	}
 	*data = malloc(n ? n : 1);
 	if (!*data)
 		return cnn_err_file(err, CNN_ERR_NOMEM, path,
 		                    "out of memory (%zu bytes)", n);
 	memcpy(*data, buf + h->len, n);
-	return CNN_OK;
-}
-
-/* Labels for n images to classify: all 0 (a malloc'ed array). */
-static cnn_status idx_no_labels(const char *images, size_t n, uint8_t **labels,
-                                cnn_error *err)
-{
-	*labels = calloc(n ? n : 1, 1);
-	if (!*labels)
-		return cnn_err_nomem(err, images, NULL);
 	return CNN_OK;
 }
 
@@ -290,66 +268,54 @@ static cnn_status idx_finish(cnn_dataset *d, const cnn_data_source *src,
 	return CNN_OK;
 }
 
-/* Loads src->images and src->labels into d (zeroed). When src->labels is
- * NULL (images to classify), every label is 0. */
+/* Loads an IDX data set into d (zeroed): from the files src->images and
+ * src->labels when in is NULL, else from files already in memory (not
+ * compressed): n[0] bytes at in[0] and n[1] at in[1], src->images and
+ * src->labels naming them in messages. Without labels (src->labels NULL,
+ * or in[1] NULL; images to classify) every label is 0. */
+static cnn_status idx_load(cnn_dataset *d, const cnn_data_source *src,
+                           const uint8_t *const *in, const size_t *n,
+                           cnn_error *err)
+{
+	const char *path[2] = {src->images, src->labels};
+	struct idx_header h[2];
+	uint8_t *data[2] = {NULL, NULL};
+	size_t keep = src->limit > 0 ? (size_t)src->limit : 0, sample;
+	cnn_status st;
+	int i;
+
+	st = cnn_data_check_source(src, 0, &sample, err);
+	for (i = 0; i < 2 && st == CNN_OK; i++) {
+		if (i == 1 && (in ? !in[1] : !src->labels)) {
+			/* images to classify: every label 0 */
+			h[1] = h[0];
+			data[1] = calloc(idx_keep(keep, &h[0]) + 1, 1);
+			if (!data[1])
+				st = cnn_err_nomem(err, src->images, NULL);
+		} else {
+			st = idx_take(path[i], i, src, keep, in ? in[i] : NULL,
+			              in ? n[i] : 0, &data[i], &h[i], err);
+		}
+	}
+	if (st != CNN_OK) {
+		free(data[0]);
+		free(data[1]);
+		return st;
+	}
+	return idx_finish(d, src, keep, data[0], &h[0], data[1], &h[1], err);
+}
+
 cnn_status cnn_idx_load(cnn_dataset *d, const cnn_data_source *src,
                         cnn_error *err)
 {
-	struct idx_header hi, hl;
-	uint8_t *pixels, *labels;
-	size_t keep = src->limit > 0 ? (size_t)src->limit : 0, sample;
-	cnn_status st;
-
-	st = cnn_data_check_source(src, 0, &sample, err);
-	if (st != CNN_OK)
-		return st;
-	st = idx_read(src->images, 0, src, keep, &pixels, &hi, err);
-	if (st != CNN_OK)
-		return st;
-	if (!src->labels) {
-		hl = hi;
-		st = idx_no_labels(src->images, idx_keep(keep, &hi), &labels,
-		                   err);
-	} else {
-		st = idx_read(src->labels, 1, src, keep, &labels, &hl, err);
-	}
-	if (st != CNN_OK) {
-		free(pixels);
-		return st;
-	}
-	return idx_finish(d, src, keep, pixels, &hi, labels, &hl, err);
+	return idx_load(d, src, NULL, NULL, err);
 }
 
-/* The same as cnn_idx_load from files already in memory (not compressed):
- * n_images bytes at images and n_labels at labels (labels NULL: images to
- * classify, every label 0); src->images and src->labels name them in
- * messages. */
 cnn_status cnn_idx_parse(cnn_dataset *d, const uint8_t *images, size_t n_images,
                          const uint8_t *labels, size_t n_labels,
                          const cnn_data_source *src, cnn_error *err)
 {
-	struct idx_header hi, hl;
-	uint8_t *pixels, *lab;
-	size_t keep = src->limit > 0 ? (size_t)src->limit : 0, sample;
-	cnn_status st;
-
-	st = cnn_data_check_source(src, 0, &sample, err);
-	if (st != CNN_OK)
-		return st;
-	st = idx_copy(src->images, 0, src, keep, images, n_images, &pixels, &hi,
-	              err);
-	if (st != CNN_OK)
-		return st;
-	if (!labels) {
-		hl = hi;
-		st = idx_no_labels(src->images, idx_keep(keep, &hi), &lab, err);
-	} else {
-		st = idx_copy(src->labels, 1, src, keep, labels, n_labels, &lab,
-		              &hl, err);
-	}
-	if (st != CNN_OK) {
-		free(pixels);
-		return st;
-	}
-	return idx_finish(d, src, keep, pixels, &hi, lab, &hl, err);
+	const uint8_t *in[2] = {images, labels};
+	const size_t n[2] = {n_images, n_labels};
+	return idx_load(d, src, in, n, err);
 }

@@ -131,32 +131,36 @@ static void pgm_skip(struct pgm *g)
 	}
 }
 
-/* Reads an unsigned decimal number, saturating at 10^9. Returns -1 when
- * there is no digit. */
-static long pgm_number(struct pgm *g)
+/* Reads the next number (after whitespace and comments): unsigned decimal,
+ * saturating at 10^9, and followed by whitespace, a comment or the end.
+ * Returns -1 at the end of the bytes, -2 when it is not such a number. */
+static long pgm_next(struct pgm *g)
 {
 	long v = 0;
-	if (g->p >= g->end || *g->p < '0' || *g->p > '9')
+	pgm_skip(g);
+	if (g->p >= g->end)
 		return -1;
+	if (*g->p < '0' || *g->p > '9')
+		return -2;
 	while (g->p < g->end && *g->p >= '0' && *g->p <= '9') {
 		v = v * 10 + (*g->p++ - '0');
 		if (v > 1000000000L)
 			v = 1000000000L;
 	}
+	if (g->p < g->end && !pgm_space(*g->p) && *g->p != '#')
+		return -2;
 	return v;
 }
 
-/* Reads one header field (after whitespace and comments), which must be a
- * number followed by whitespace or a comment. */
+/* Reads one header field, which must be such a number. */
 static cnn_status pgm_field(struct pgm *g, const char *what, long *v,
                             cnn_error *err)
 {
-	pgm_skip(g);
-	if (g->p >= g->end)
+	*v = pgm_next(g);
+	if (*v == -1)
 		return cnn_err_file(err, CNN_ERR_DATA, g->path,
 		                    "truncated PGM header (no %s)", what);
-	*v = pgm_number(g);
-	if (*v < 0 || (g->p < g->end && !pgm_space(*g->p) && *g->p != '#'))
+	if (*v == -2)
 		return cnn_err_file(err, CNN_ERR_DATA, g->path,
 		                    "bad PGM header: %s is not a number", what);
 	return CNN_OK;
@@ -209,24 +213,15 @@ static cnn_status pgm_raster(struct pgm *g, int binary, long maxval,
 	long v;
 
 	for (i = 0; i < n; i++) {
-		if (binary) {
-			v = *g->p++;
-		} else {
-			pgm_skip(g);
-			if (g->p >= g->end)
-				return cnn_err_file(
-				    err, CNN_ERR_DATA, g->path,
-				    "truncated PGM data (%zu of "
-				    "%zu values)",
-				    i, n);
-			v = pgm_number(g);
-			if (v < 0 || (g->p < g->end && !pgm_space(*g->p) &&
-			              *g->p != '#'))
-				return cnn_err_file(err, CNN_ERR_DATA, g->path,
-				                    "PGM value %zu is not a "
-				                    "number",
-				                    i);
-		}
+		v = binary ? *g->p++ : pgm_next(g);
+		if (v == -1)
+			return cnn_err_file(err, CNN_ERR_DATA, g->path,
+			                    "truncated PGM data (%zu of %zu "
+			                    "values)",
+			                    i, n);
+		if (v == -2)
+			return cnn_err_file(err, CNN_ERR_DATA, g->path,
+			                    "PGM value %zu is not a number", i);
 		if (v > maxval)
 			return cnn_err_file(
 			    err, CNN_ERR_DATA, g->path,

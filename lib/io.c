@@ -18,6 +18,8 @@
 
 #include "io.h"
 
+#include "bytes.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -34,16 +36,6 @@
 #define GZ_FHCRC    0x02
 #define GZ_FNAME    0x08
 #define GZ_FCOMMENT 0x10
-
-static uint32_t le16(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8;
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	return le16(p) | le16(p + 2) << 16;
-}
 
 static int is_gzip(const uint8_t *p, size_t n)
 {
@@ -194,10 +186,10 @@ static cnn_io_fail member_header(const uint8_t *f, size_t n, size_t *pos,
 		return fail(res, CNN_IO_HEADER, 0, 0);
 	}
 	if (f[3] & GZ_FEXTRA) {
-		if (n - p < 2 || (end = p + 2 + le16(f + p)) > n)
+		if (n - p < 2 || (end = p + 2 + cnn_le16(f + p)) > n)
 			return fail(res, CNN_IO_TRUNCATED, 0, 0);
 		for (p += 2; p < end && why < 0; p += 4 + k) {
-			k = end - p < 4 ? 0 : le16(f + p + 2);
+			k = end - p < 4 ? 0 : cnn_le16(f + p + 2);
 			if (end - p < 4 || k > end - p - 4)
 				why = 2;
 			else if (f[p] == 'C' && f[p + 1] == 'K' &&
@@ -205,7 +197,7 @@ static cnn_io_fail member_header(const uint8_t *f, size_t n, size_t *pos,
 				why = 2;
 			else if (f[p] == 'C' && f[p + 1] == 'K') {
 				*has_ck = 1;
-				*ck = le32(f + p + 4);
+				*ck = cnn_le32(f + p + 4);
 			}
 		}
 	}
@@ -220,7 +212,7 @@ static cnn_io_fail member_header(const uint8_t *f, size_t n, size_t *pos,
 	if (why < 0 && (f[3] & GZ_FHCRC)) {
 		if (n - p < 2)
 			return fail(res, CNN_IO_TRUNCATED, 0, 0);
-		if (le16(f + p) != (crc32_z(0L, f, p) & 0xffff))
+		if (cnn_le16(f + p) != (crc32_z(0L, f, p) & 0xffff))
 			why = 3;
 		p += 2;
 	}
@@ -320,10 +312,10 @@ static cnn_io_fail gz_member(struct gz *g, size_t *off)
 		return fail(g->res, CNN_IO_TRUNCATED, 0, 0);
 	if (has_ck && crc32_z(0L, g->in + data, *off - data) != ck)
 		return fail(g->res, CNN_IO_CK, 0, 0);
-	if (le32(g->in + *off) !=
+	if (cnn_le32(g->in + *off) !=
 	    (uint32_t)crc32_z(0L, g->out.p + first, g->out.len - first))
 		return fail(g->res, CNN_IO_CRC, 0, 0);
-	if (le32(g->in + *off + 4) != (uint32_t)(g->out.len - first))
+	if (cnn_le32(g->in + *off + 4) != (uint32_t)(g->out.len - first))
 		return fail(g->res, CNN_IO_LENGTH, 0, 0);
 	*off += 8;
 	return CNN_IO_OK;
@@ -347,8 +339,8 @@ cnn_io_fail cnn_gunzip(const uint8_t *in, size_t n, const cnn_gunzip_opts *o,
 	g.o = o;
 	g.res = res;
 	g.out.max = o->max < SIZE_MAX - 2 ? o->max + 1 : SIZE_MAX - 1;
-	if (!o->check && n >= 4 && le32(in + n - 4) > hint)
-		hint = le32(in + n - 4);
+	if (!o->check && n >= 4 && cnn_le32(in + n - 4) > hint)
+		hint = cnn_le32(in + n - 4);
 	if (n < SIZE_MAX / 1032 && hint > n * 1032)
 		hint = n * 1032 > CHUNK ? n * 1032 : CHUNK;
 	if (obuf_reserve(&g.out, hint) || inflateInit2(&g.zs, -15) != Z_OK)
@@ -420,10 +412,9 @@ cnn_status cnn_read_file(const char *path, size_t max, uint8_t **out,
 	*len = f == CNN_IO_LARGE ? max + 1 : 0;
 	switch (f) {
 	case CNN_IO_OPEN:
-		return cnn_err_file(err, CNN_ERR_IO, path, "cannot open: %s",
-		                    strerror(r.errnum));
 	case CNN_IO_READ:
-		return cnn_err_file(err, CNN_ERR_IO, path, "cannot read: %s",
+		return cnn_err_file(err, CNN_ERR_IO, path, "cannot %s: %s",
+		                    f == CNN_IO_OPEN ? "open" : "read",
 		                    strerror(r.errnum));
 	case CNN_IO_NOMEM:
 		return cnn_err_file(err, CNN_ERR_NOMEM, path,

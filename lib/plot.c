@@ -142,36 +142,25 @@ static int utf8_char(const unsigned char *s)
  * ellipsis. */
 static void out_text(cnn_wbuf *b, const char *text, int max)
 {
+	static const char *const entity[128] = {['&'] = "&amp;",
+	                                        ['<'] = "&lt;",
+	                                        ['>'] = "&gt;",
+	                                        ['"'] = "&quot;",
+	                                        ['\''] = "&apos;"};
 	const unsigned char *s = (const unsigned char *)text;
 	int shown = 0, len;
 
 	for (; *s && shown < max; shown++) {
-		switch (*s) {
-		case '&':
-			out(b, "&amp;");
-			break;
-		case '<':
-			out(b, "&lt;");
-			break;
-		case '>':
-			out(b, "&gt;");
-			break;
-		case '"':
-			out(b, "&quot;");
-			break;
-		case '\'':
-			out(b, "&apos;");
-			break;
-		default:
-			if (*s >= 0x20 && *s < 0x7f) {
-				cnn_put_u8(b, *s);
-			} else if (*s >= 0x80 && (len = utf8_char(s)) > 0) {
-				cnn_put_bytes(b, s, (size_t)len);
-				s += len;
-				continue;
-			} else {
-				cnn_put_u8(b, '?');
-			}
+		if (*s < 0x80 && entity[*s]) {
+			out(b, "%s", entity[*s]);
+		} else if (*s >= 0x20 && *s < 0x7f) {
+			cnn_put_u8(b, *s);
+		} else if (*s >= 0x80 && (len = utf8_char(s)) > 0) {
+			cnn_put_bytes(b, s, (size_t)len);
+			s += len;
+			continue;
+		} else {
+			cnn_put_u8(b, '?');
 		}
 		s++;
 	}
