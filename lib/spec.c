@@ -80,6 +80,28 @@ _Static_assert(sizeof(cnn_reduction) == sizeof(int), "enum size");
 #define EXPO    (1u << CNN_SCHED_EXPONENTIAL)
 #define COSINE  (1u << CNN_SCHED_COSINE)
 
+/* The rows of a field table: key, member of cnn_spec, then for a number its
+ * bounds, then the default, then the types the key applies to (0: every
+ * type) followed by any other member of field (.required = 1, a hook, the
+ * bounds' flags as .r.lo_open = 1, ...). */
+#define ROW(k, kind_, member, d_, ...)                                         \
+	{                                                                      \
+		.key = k, .kind = kind_, .off = AT(member), .def = d_,         \
+		.types = __VA_ARGS__                                           \
+	}
+#define INT_KEY(k, member, l_, h_, ...)                                        \
+	ROW(k, F_INT, member, __VA_ARGS__, .r.lo = l_, .r.hi = h_)
+#define REAL_KEY(k, member, l_, h_, ...)                                       \
+	ROW(k, F_REAL, member, __VA_ARGS__, .r.lo = l_, .r.hi = h_)
+#define BOOL_KEY(k, member, ...) ROW(k, F_BOOL, member, __VA_ARGS__)
+#define ENUM_KEY(k, member, names, ...)                                        \
+	ROW(k, F_ENUM, member, __VA_ARGS__, .choices = names)
+/* A key read by its hook alone. */
+#define CODE_KEY(k, hook_)                                                     \
+	{                                                                      \
+		.key = k, .kind = F_CODE, .hook = hook_                        \
+	}
+
 /* Sets every field of table f (but F_CODE ones) to its default. */
 static void set_defaults(const field *f, cnn_spec *s)
 {
@@ -400,22 +422,11 @@ static cnn_status parse_name(spec_ctx *c)
 }
 
 /* input: required; each dimension 1..65536, their product at most 2^26. */
-static const field input_fields[] = {{.key = "channels",
-                                      .kind = F_INT,
-                                      .r = {1, SPEC_MAX_DIM},
-                                      .required = 1,
-                                      .off = AT(input[0])},
-                                     {.key = "height",
-                                      .kind = F_INT,
-                                      .r = {1, SPEC_MAX_DIM},
-                                      .required = 1,
-                                      .off = AT(input[1])},
-                                     {.key = "width",
-                                      .kind = F_INT,
-                                      .r = {1, SPEC_MAX_DIM},
-                                      .required = 1,
-                                      .off = AT(input[2])},
-                                     {.key = NULL}};
+static const field input_fields[] = {
+    INT_KEY("channels", input[0], 1, SPEC_MAX_DIM, 0, 0, .required = 1),
+    INT_KEY("height", input[1], 1, SPEC_MAX_DIM, 0, 0, .required = 1),
+    INT_KEY("width", input[2], 1, SPEC_MAX_DIM, 0, 0, .required = 1),
+    {.key = NULL}};
 
 static cnn_status parse_input(spec_ctx *c)
 {
@@ -741,17 +752,10 @@ static const char *const sched_names[] = {"constant", "step", "exponential",
                                           "cosine", NULL};
 
 /* loss: {type: cross_entropy|mse, reduction: mean|sum}. */
-static const field loss_fields[] = {{.key = "type",
-                                     .kind = F_ENUM,
-                                     .choices = loss_names,
-                                     .def = CNN_LOSS_CROSS_ENTROPY,
-                                     .off = AT(loss)},
-                                    {.key = "reduction",
-                                     .kind = F_ENUM,
-                                     .choices = reduction_names,
-                                     .def = CNN_REDUCE_MEAN,
-                                     .off = AT(reduction)},
-                                    {.key = NULL}};
+static const field loss_fields[] = {
+    ENUM_KEY("type", loss, loss_names, CNN_LOSS_CROSS_ENTROPY, 0),
+    ENUM_KEY("reduction", reduction, reduction_names, CNN_REDUCE_MEAN, 0),
+    {.key = NULL}};
 
 static cnn_status check_min_lr(spec_ctx *c, const cnn_node *m,
                                const char *path);
@@ -760,39 +764,18 @@ static cnn_status check_min_lr(spec_ctx *c, const cnn_node *m,
  * (step: 0.1, exponential: 0.95), min_lr (cosine: 0, at most
  * learning_rate), warmup_epochs (all: 0)}; absent: constant without
  * warm-up. */
-static const field sched_fields[] = {{.key = "type",
-                                      .kind = F_ENUM,
-                                      .choices = sched_names,
-                                      .required = 1,
-                                      .def = CNN_SCHED_CONSTANT,
-                                      .off = AT(schedule)},
-                                     {.key = "step_epochs",
-                                      .kind = F_INT,
-                                      .r = {1, 1000000},
-                                      .required = 1,
-                                      .off = AT(sched_step_epochs),
-                                      .types = STEP,
-                                      .shown = "schedule.step_epochs"},
-                                     {.key = "gamma",
-                                      .kind = F_REAL,
-                                      .r = {0, 1, .lo_open = 1},
-                                      .def = 1.0,
-                                      .off = AT(sched_gamma),
-                                      .types = STEP | EXPO,
-                                      .shown = "schedule.gamma"},
-                                     {.key = "min_lr",
-                                      .kind = F_REAL,
-                                      .r = {0, DBL_MAX, .single = 1},
-                                      .off = AT(sched_min_lr),
-                                      .types = COSINE,
-                                      .hook = check_min_lr,
-                                      .shown = "schedule.min_lr"},
-                                     {.key = "warmup_epochs",
-                                      .kind = F_REAL,
-                                      .r = {0, 1000000},
-                                      .off = AT(warmup_epochs),
-                                      .shown = "schedule.warmup_epochs"},
-                                     {.key = NULL}};
+static const field sched_fields[] = {
+    ENUM_KEY("type", schedule, sched_names, CNN_SCHED_CONSTANT, 0,
+             .required = 1),
+    INT_KEY("step_epochs", sched_step_epochs, 1, 1000000, 0, STEP,
+            .required = 1, .shown = "schedule.step_epochs"),
+    REAL_KEY("gamma", sched_gamma, 0, 1, 1.0, STEP | EXPO, .r.lo_open = 1,
+             .shown = "schedule.gamma"),
+    REAL_KEY("min_lr", sched_min_lr, 0, DBL_MAX, 0, COSINE, .r.single = 1,
+             .hook = check_min_lr, .shown = "schedule.min_lr"),
+    REAL_KEY("warmup_epochs", warmup_epochs, 0, 1000000, 0, 0,
+             .shown = "schedule.warmup_epochs"),
+    {.key = NULL}};
 
 static cnn_status check_nesterov(spec_ctx *c, const cnn_node *m,
                                  const char *path);
@@ -804,68 +787,21 @@ static cnn_status parse_schedule(spec_ctx *c, const cnn_node *m,
  * momentum); for all: learning_rate, weight_decay (adamw: 0.01),
  * clip_norm, schedule. */
 static const field opt_fields[] = {
-    {.key = "type",
-     .kind = F_ENUM,
-     .choices = cnn_opt_names,
-     .def = CNN_OPT_ADAM,
-     .off = AT(optimizer)},
-    {.key = "learning_rate",
-     .kind = F_REAL,
-     .r = {0, DBL_MAX, .lo_open = 1, .single = 1},
-     .def = 0.001,
-     .off = AT(learning_rate)},
-    {.key = "beta1",
-     .kind = F_REAL,
-     .r = {0, 1, .hi_open = 1},
-     .def = 0.9,
-     .off = AT(beta1),
-     .types = ADAM | ADAMW},
-    {.key = "beta2",
-     .kind = F_REAL,
-     .r = {0, 1, .hi_open = 1},
-     .def = 0.999,
-     .off = AT(beta2),
-     .types = ADAM | ADAMW},
-    {.key = "epsilon",
-     .kind = F_REAL,
-     .r = {0, DBL_MAX, .lo_open = 1, .single = 1},
-     .def = 1e-8,
-     .off = AT(epsilon),
-     .types = ADAM | ADAMW | RMSPROP},
-    {.key = "epsilon_inside_sqrt",
-     .kind = F_BOOL,
-     .off = AT(epsilon_inside_sqrt),
-     .types = ADAM | ADAMW},
-    {.key = "bias_correction",
-     .kind = F_BOOL,
-     .def = 1,
-     .off = AT(bias_correction),
-     .types = ADAM | ADAMW},
-    {.key = "momentum",
-     .kind = F_REAL,
-     .r = {0, 1, .hi_open = 1},
-     .off = AT(momentum),
-     .types = SGD | RMSPROP},
-    {.key = "nesterov",
-     .kind = F_BOOL,
-     .off = AT(nesterov),
-     .types = SGD,
-     .hook = check_nesterov},
-    {.key = "alpha",
-     .kind = F_REAL,
-     .r = {0, 1, .hi_open = 1},
-     .def = 0.99,
-     .off = AT(alpha),
-     .types = RMSPROP},
-    {.key = "weight_decay",
-     .kind = F_REAL,
-     .r = {0, DBL_MAX, .single = 1},
-     .off = AT(weight_decay)},
-    {.key = "clip_norm",
-     .kind = F_REAL,
-     .r = {0, DBL_MAX},
-     .off = AT(clip_norm)},
-    {.key = "schedule", .kind = F_CODE, .hook = parse_schedule},
+    ENUM_KEY("type", optimizer, cnn_opt_names, CNN_OPT_ADAM, 0),
+    REAL_KEY("learning_rate", learning_rate, 0, DBL_MAX, 0.001, 0,
+             .r.lo_open = 1, .r.single = 1),
+    REAL_KEY("beta1", beta1, 0, 1, 0.9, ADAM | ADAMW, .r.hi_open = 1),
+    REAL_KEY("beta2", beta2, 0, 1, 0.999, ADAM | ADAMW, .r.hi_open = 1),
+    REAL_KEY("epsilon", epsilon, 0, DBL_MAX, 1e-8, ADAM | ADAMW | RMSPROP,
+             .r.lo_open = 1, .r.single = 1),
+    BOOL_KEY("epsilon_inside_sqrt", epsilon_inside_sqrt, 0, ADAM | ADAMW),
+    BOOL_KEY("bias_correction", bias_correction, 1, ADAM | ADAMW),
+    REAL_KEY("momentum", momentum, 0, 1, 0, SGD | RMSPROP, .r.hi_open = 1),
+    BOOL_KEY("nesterov", nesterov, 0, SGD, .hook = check_nesterov),
+    REAL_KEY("alpha", alpha, 0, 1, 0.99, RMSPROP, .r.hi_open = 1),
+    REAL_KEY("weight_decay", weight_decay, 0, DBL_MAX, 0, 0, .r.single = 1),
+    REAL_KEY("clip_norm", clip_norm, 0, DBL_MAX, 0, 0),
+    CODE_KEY("schedule", parse_schedule),
     {.key = NULL}};
 
 static cnn_status get_seed(spec_ctx *c, const cnn_node *m, const char *path);
@@ -874,38 +810,20 @@ static cnn_status parse_early_stopping(spec_ctx *c, const cnn_node *m,
 
 /* training: epochs, batch_size, shuffle, seed, keep, early_stopping. */
 static const field training_fields[] = {
-    {.key = "epochs",
-     .kind = F_INT,
-     .r = {1, 1000000},
-     .def = 10,
-     .off = AT(epochs)},
-    {.key = "batch_size",
-     .kind = F_INT,
-     .r = {1, 65536},
-     .def = 32,
-     .off = AT(batch_size)},
-    {.key = "shuffle", .kind = F_BOOL, .def = 1, .off = AT(shuffle)},
-    {.key = "seed", .kind = F_CODE, .hook = get_seed},
-    {.key = "keep",
-     .kind = F_ENUM,
-     .choices = cnn_keep_names,
-     .def = CNN_KEEP_BEST,
-     .off = AT(keep)},
-    {.key = "early_stopping", .kind = F_CODE, .hook = parse_early_stopping},
+    INT_KEY("epochs", epochs, 1, 1000000, 10, 0),
+    INT_KEY("batch_size", batch_size, 1, 65536, 32, 0),
+    BOOL_KEY("shuffle", shuffle, 1, 0),
+    CODE_KEY("seed", get_seed),
+    ENUM_KEY("keep", keep, cnn_keep_names, CNN_KEEP_BEST, 0),
+    CODE_KEY("early_stopping", parse_early_stopping),
     {.key = NULL}};
 
 /* training.early_stopping: {patience (required, >= 1), min_delta (0, in
  * [0, 1))}; absent: patience 0, no early stopping. */
-static const field stop_fields[] = {{.key = "patience",
-                                     .kind = F_INT,
-                                     .r = {1, 1000000},
-                                     .required = 1,
-                                     .off = AT(patience)},
-                                    {.key = "min_delta",
-                                     .kind = F_REAL,
-                                     .r = {0, 1, .hi_open = 1},
-                                     .off = AT(min_delta)},
-                                    {.key = NULL}};
+static const field stop_fields[] = {
+    INT_KEY("patience", patience, 1, 1000000, 0, 0, .required = 1),
+    REAL_KEY("min_delta", min_delta, 0, 1, 0, 0, .r.hi_open = 1),
+    {.key = NULL}};
 
 static cnn_status read_checkpoint_path(spec_ctx *c, const cnn_node *m,
                                        const char *path);
@@ -913,16 +831,9 @@ static cnn_status read_checkpoint_path(spec_ctx *c, const cnn_node *m,
 /* checkpoint: path (default NAME.ckpt.gz next to the YAML file, not
  * written into the tree), every (epochs) and every_batches (0: off). */
 static const field ckpt_fields[] = {
-    {.key = "path", .kind = F_CODE, .hook = read_checkpoint_path},
-    {.key = "every",
-     .kind = F_INT,
-     .r = {1, INT_MAX},
-     .def = 1,
-     .off = AT(checkpoint_every)},
-    {.key = "every_batches",
-     .kind = F_INT,
-     .r = {0, INT_MAX},
-     .off = AT(checkpoint_every_batches)},
+    CODE_KEY("path", read_checkpoint_path),
+    INT_KEY("every", checkpoint_every, 1, INT_MAX, 1, 0),
+    INT_KEY("every_batches", checkpoint_every_batches, 0, INT_MAX, 0, 0),
     {.key = NULL}};
 
 /* loss: the table alone. */
