@@ -344,15 +344,13 @@ static cnn_status get_path(spec_ctx *c, const cnn_node *map, const char *path,
  * that the description stays the same when it is read from a checkpoint. */
 static cnn_status add_name(spec_ctx *c, const char *value)
 {
-	cnn_node *root = c->tree->root, *n = calloc(1, sizeof *n);
+	cnn_node *n = calloc(1, sizeof *n);
 	char *key = malloc(sizeof "name"), *v = malloc(strlen(value) + 1);
-	cnn_pair *pairs = malloc((root->n_pairs + 1) * sizeof *pairs);
 
-	if (!n || !key || !v || !pairs) {
+	if (!n || !key || !v || !cnn_map_insert(c->tree->root, 0, key, n)) {
 		free(n);
 		free(key);
 		free(v);
-		free(pairs);
 		return cnn_err_nomem(c->err, NULL, NULL);
 	}
 	strcpy(key, "name");
@@ -361,15 +359,6 @@ static cnn_status add_name(spec_ctx *c, const char *value)
 	n->file = c->tree->file;
 	n->value = v;
 	n->quoted = 1;
-	pairs[0].key = key;
-	pairs[0].line = 0;
-	pairs[0].col = 0;
-	pairs[0].value = n;
-	if (root->n_pairs)
-		memcpy(pairs + 1, root->pairs, root->n_pairs * sizeof *pairs);
-	free(root->pairs);
-	root->pairs = pairs;
-	root->n_pairs++;
 	return CNN_OK;
 }
 
@@ -751,14 +740,67 @@ static const char *const reduction_names[] = {"mean", "sum", NULL};
 static const char *const sched_names[] = {"constant", "step", "exponential",
                                           "cosine", NULL};
 
+/* min_lr must not exceed the learning rate (read before the schedule). */
+static cnn_status check_min_lr(spec_ctx *c, const cnn_node *m, const char *path)
+{
+	if (c->spec->sched_min_lr <= c->spec->learning_rate)
+		return CNN_OK;
+	return cnn_reject_key(c->err, m, path, "min_lr",
+	                      "must not exceed optimizer.learning_rate (%g)",
+	                      c->spec->learning_rate);
+}
+
+/* nesterov needs a momentum (read before it). */
+static cnn_status check_nesterov(spec_ctx *c, const cnn_node *m,
+                                 const char *path)
+{
+	if (!c->spec->nesterov || c->spec->momentum != 0)
+		return CNN_OK;
+	return cnn_reject_key(c->err, m, path, "nesterov",
+	                      "needs a momentum greater than 0 (momentum is "
+	                      "0)");
+}
+
+/* seed: an integer from 0 to 2^63-1 (wider than a long may be). */
+static cnn_status get_seed(spec_ctx *c, const cnn_node *m, const char *path)
+{
+	const cnn_node *n = cnn_map_get(m, "seed");
+	const char *p;
+	uint64_t v = 0;
+	char got[CNN_DESCRIBE_SIZE];
+
+	(void)path;
+	if (n->type == CNN_NODE_SCALAR && !n->quoted && n->value[0]) {
+		p = n->value[0] == '+' ? n->value + 1 : n->value;
+		for (; *p >= '0' && *p <= '9'; p++) {
+			if (v >
+			    ((uint64_t)INT64_MAX - (uint64_t)(*p - '0')) / 10)
+				break;
+			v = v * 10 + (uint64_t)(*p - '0');
+		}
+		if (!*p && p != n->value && p[-1] != '+') {
+			c->spec->seed = v;
+			return CNN_OK;
+		}
+	}
+	return cnn_node_error(c->err, n, "training.seed",
+	                      "expected an integer from 0 to %" PRId64
+	                      ", got %s",
+	                      INT64_MAX, cnn_node_describe(n, got));
+}
+
+/* The path of checkpoint.path (the hook of ckpt_fields). */
+static cnn_status read_checkpoint_path(spec_ctx *c, const cnn_node *m,
+                                       const char *path)
+{
+	return get_path(c, m, path, "path", NULL, c->spec->checkpoint);
+}
+
 /* loss: {type: cross_entropy|mse, reduction: mean|sum}. */
 static const field loss_fields[] = {
     ENUM_KEY("type", loss, loss_names, CNN_LOSS_CROSS_ENTROPY, 0),
     ENUM_KEY("reduction", reduction, reduction_names, CNN_REDUCE_MEAN, 0),
     {.key = NULL}};
-
-static cnn_status check_min_lr(spec_ctx *c, const cnn_node *m,
-                               const char *path);
 
 /* optimizer.schedule: {type (required), step_epochs (step, required), gamma
  * (step: 0.1, exponential: 0.95), min_lr (cosine: 0, at most
@@ -777,10 +819,28 @@ static const field sched_fields[] = {
              .shown = "schedule.warmup_epochs"),
     {.key = NULL}};
 
-static cnn_status check_nesterov(spec_ctx *c, const cnn_node *m,
-                                 const char *path);
-static cnn_status parse_schedule(spec_ctx *c, const cnn_node *m,
-                                 const char *path);
+/* optimizer.schedule (the hook of opt_fields; opt is the optimizer's
+ * mapping). gamma's default depends on the type. */
+static cnn_status parse_schedule(spec_ctx *c, const cnn_node *opt,
+                                 const char *opt_path)
+{
+	const char *path = "optimizer.schedule";
+	const cnn_node *m = cnn_map_get(opt, "schedule");
+	cnn_status st;
+	int t;
+
+	(void)opt_path;
+	st = check_fields(c, m, path, sched_fields);
+	if (!st)
+		st = read_type(c, m, path, "schedule", sched_fields, &t);
+	if (st)
+		return st;
+	if (t == CNN_SCHED_STEP)
+		c->spec->sched_gamma = 0.1;
+	else if (t == CNN_SCHED_EXPONENTIAL)
+		c->spec->sched_gamma = 0.95;
+	return read_fields(c, m, path, sched_fields + 1, t);
+}
 
 /* optimizer: adam or adamw (beta1, beta2, epsilon, epsilon_inside_sqrt,
  * bias_correction), sgd (momentum, nesterov) or rmsprop (alpha, epsilon,
@@ -804,9 +864,24 @@ static const field opt_fields[] = {
     CODE_KEY("schedule", parse_schedule),
     {.key = NULL}};
 
-static cnn_status get_seed(spec_ctx *c, const cnn_node *m, const char *path);
-static cnn_status parse_early_stopping(spec_ctx *c, const cnn_node *m,
-                                       const char *path);
+/* training.early_stopping: {patience (required, >= 1), min_delta (0, in
+ * [0, 1))}; absent: patience 0, no early stopping. */
+static const field stop_fields[] = {
+    INT_KEY("patience", patience, 1, 1000000, 0, 0, .required = 1),
+    REAL_KEY("min_delta", min_delta, 0, 1, 0, 0, .r.hi_open = 1),
+    {.key = NULL}};
+
+/* training.early_stopping (the hook of training_fields). */
+static cnn_status parse_early_stopping(spec_ctx *c, const cnn_node *training,
+                                       const char *path)
+{
+	const char *p = "training.early_stopping";
+	const cnn_node *m = cnn_map_get(training, "early_stopping");
+	cnn_status st = check_fields(c, m, p, stop_fields);
+
+	(void)path;
+	return st ? st : read_fields(c, m, p, stop_fields, -1);
+}
 
 /* training: epochs, batch_size, shuffle, seed, keep, early_stopping. */
 static const field training_fields[] = {
@@ -817,16 +892,6 @@ static const field training_fields[] = {
     ENUM_KEY("keep", keep, cnn_keep_names, CNN_KEEP_BEST, 0),
     CODE_KEY("early_stopping", parse_early_stopping),
     {.key = NULL}};
-
-/* training.early_stopping: {patience (required, >= 1), min_delta (0, in
- * [0, 1))}; absent: patience 0, no early stopping. */
-static const field stop_fields[] = {
-    INT_KEY("patience", patience, 1, 1000000, 0, 0, .required = 1),
-    REAL_KEY("min_delta", min_delta, 0, 1, 0, 0, .r.hi_open = 1),
-    {.key = NULL}};
-
-static cnn_status read_checkpoint_path(spec_ctx *c, const cnn_node *m,
-                                       const char *path);
 
 /* checkpoint: path (default NAME.ckpt.gz next to the YAML file, not
  * written into the tree), every (epochs) and every_batches (0: off). */
@@ -843,50 +908,6 @@ static cnn_status parse_loss(spec_ctx *c)
 	cnn_status st = section(c, "loss", loss_fields, &m);
 
 	return st || !m ? st : read_fields(c, m, "loss", loss_fields, -1);
-}
-
-/* min_lr must not exceed the learning rate (read before the schedule). */
-static cnn_status check_min_lr(spec_ctx *c, const cnn_node *m, const char *path)
-{
-	if (c->spec->sched_min_lr <= c->spec->learning_rate)
-		return CNN_OK;
-	return cnn_reject_key(c->err, m, path, "min_lr",
-	                      "must not exceed optimizer.learning_rate (%g)",
-	                      c->spec->learning_rate);
-}
-
-/* nesterov needs a momentum (read before it). */
-static cnn_status check_nesterov(spec_ctx *c, const cnn_node *m,
-                                 const char *path)
-{
-	if (!c->spec->nesterov || c->spec->momentum != 0)
-		return CNN_OK;
-	return cnn_reject_key(c->err, m, path, "nesterov",
-	                      "needs a momentum greater than 0 (momentum is "
-	                      "0)");
-}
-
-/* optimizer.schedule (the hook of opt_fields; opt is the optimizer's
- * mapping). gamma's default depends on the type. */
-static cnn_status parse_schedule(spec_ctx *c, const cnn_node *opt,
-                                 const char *opt_path)
-{
-	const char *path = "optimizer.schedule";
-	const cnn_node *m = cnn_map_get(opt, "schedule");
-	cnn_status st;
-	int t;
-
-	(void)opt_path;
-	st = check_fields(c, m, path, sched_fields);
-	if (!st)
-		st = read_type(c, m, path, "schedule", sched_fields, &t);
-	if (st)
-		return st;
-	if (t == CNN_SCHED_STEP)
-		c->spec->sched_gamma = 0.1;
-	else if (t == CNN_SCHED_EXPONENTIAL)
-		c->spec->sched_gamma = 0.95;
-	return read_fields(c, m, path, sched_fields + 1, t);
 }
 
 /* optimizer: the table; weight_decay's default depends on the type. */
@@ -939,46 +960,6 @@ int cnn_spec_optimizer_params(const cnn_spec *s, const char **names,
 	                   max);
 }
 
-/* seed: an integer from 0 to 2^63-1 (wider than a long may be). */
-static cnn_status get_seed(spec_ctx *c, const cnn_node *m, const char *path)
-{
-	const cnn_node *n = cnn_map_get(m, "seed");
-	const char *p;
-	uint64_t v = 0;
-	char got[CNN_DESCRIBE_SIZE];
-
-	(void)path;
-	if (n->type == CNN_NODE_SCALAR && !n->quoted && n->value[0]) {
-		p = n->value[0] == '+' ? n->value + 1 : n->value;
-		for (; *p >= '0' && *p <= '9'; p++) {
-			if (v >
-			    ((uint64_t)INT64_MAX - (uint64_t)(*p - '0')) / 10)
-				break;
-			v = v * 10 + (uint64_t)(*p - '0');
-		}
-		if (!*p && p != n->value && p[-1] != '+') {
-			c->spec->seed = v;
-			return CNN_OK;
-		}
-	}
-	return cnn_node_error(c->err, n, "training.seed",
-	                      "expected an integer from 0 to %" PRId64
-	                      ", got %s",
-	                      INT64_MAX, cnn_node_describe(n, got));
-}
-
-/* training.early_stopping (the hook of training_fields). */
-static cnn_status parse_early_stopping(spec_ctx *c, const cnn_node *training,
-                                       const char *path)
-{
-	const char *p = "training.early_stopping";
-	const cnn_node *m = cnn_map_get(training, "early_stopping");
-	cnn_status st = check_fields(c, m, p, stop_fields);
-
-	(void)path;
-	return st ? st : read_fields(c, m, p, stop_fields, -1);
-}
-
 /* training: the table. Also checks what needs both sections: a cosine
  * schedule's warm-up must end before training.epochs. */
 static cnn_status parse_training(spec_ctx *c)
@@ -1001,13 +982,6 @@ static cnn_status parse_training(spec_ctx *c)
 		    "schedule",
 		    s->epochs);
 	return st;
-}
-
-/* The path of checkpoint.path (the hook of ckpt_fields). */
-static cnn_status read_checkpoint_path(spec_ctx *c, const cnn_node *m,
-                                       const char *path)
-{
-	return get_path(c, m, path, "path", NULL, c->spec->checkpoint);
 }
 
 /* checkpoint: the table; then the default path when none is given. */

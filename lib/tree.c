@@ -706,18 +706,19 @@ static int parse_index(const char *s, size_t *out)
 	return 1;
 }
 
-/* Appends a pair to a mapping built outside the parser. */
-static int map_append(cnn_node *map, char *key, cnn_node *value)
+/* See tree.h. */
+int cnn_map_insert(cnn_node *map, size_t at, char *key, cnn_node *value)
 {
 	cnn_pair *np = realloc(map->pairs, (map->n_pairs + 1) * sizeof *np);
 
 	if (!np)
 		return 0;
 	map->pairs = np;
-	np[map->n_pairs].key = key;
-	np[map->n_pairs].line = 0;
-	np[map->n_pairs].col = 0;
-	np[map->n_pairs].value = value;
+	memmove(np + at + 1, np + at, (map->n_pairs - at) * sizeof *np);
+	np[at].key = key;
+	np[at].line = 0;
+	np[at].col = 0;
+	np[at].value = value;
 	map->n_pairs++;
 	return 1;
 }
@@ -836,7 +837,8 @@ static cnn_status set_apply(cnn_tree *t, const set_path *sp, cnn_node *val,
 				if (k && !last)
 					m = calloc(1, sizeof *m);
 				if (!k || (!last && !m) ||
-				    !map_append(cur, k, last ? val : m)) {
+				    !cnn_map_insert(cur, cur->n_pairs, k,
+				                    last ? val : m)) {
 					free(k);
 					free(m);
 					node_free(val);
