@@ -238,10 +238,11 @@ static cnn_status read_type(spec_ctx *c, const cnn_node *m, const char *path,
 /* ======================================================================== */
 /* Paths and names                                                          */
 
-/* The folder of the YAML file, absolute, into buf (CNN_PATH_MAX). */
-static cnn_status file_dir(spec_ctx *c, char *buf)
+/* The folder of the YAML file (from_file) or the current directory,
+ * absolute, into buf (CNN_PATH_MAX). */
+static cnn_status base_dir(spec_ctx *c, int from_file, char *buf)
 {
-	const char *file = c->tree->file ? c->tree->file : "";
+	const char *file = c->tree->file && from_file ? c->tree->file : "";
 	const char *slash = strrchr(file, '/');
 	size_t dlen = slash ? (size_t)(slash - file) : 0;
 	size_t k = 0;
@@ -284,15 +285,9 @@ static cnn_status absolute(spec_ctx *c, const cnn_node *n, const char *full,
 		memmove(out, rel, rl + 1);
 		return CNN_OK;
 	}
-	if (from_file) {
-		st = file_dir(c, base);
-		if (st)
-			return st;
-	} else if (!getcwd(base, sizeof base)) {
-		return cnn_err(c->err, CNN_ERR_IO,
-		               "cannot determine the current directory: %s",
-		               strerror(errno));
-	}
+	st = base_dir(c, from_file, base);
+	if (st)
+		return st;
 	bl = strlen(base);
 	if (bl && base[bl - 1] == '/')
 		bl--;
