@@ -74,7 +74,7 @@ cnn_status cnn_err_nomem(cnn_error *err, const char *file, const char *doing)
 
 /* The length of the valid UTF-8 sequence at s[0..n), or 0 if it is not one
  * (overlong forms, surrogates and code points past U+10FFFF are not). */
-static size_t utf8_length(const unsigned char *s, size_t n)
+size_t cnn_utf8_length(const unsigned char *s, size_t n)
 {
 	size_t len, i;
 	unsigned long cp;
@@ -108,7 +108,7 @@ const char *cnn_quote(char buf[CNN_QUOTE_SIZE], const void *s, size_t n)
 	size_t i = 0, k = 0;
 
 	while (i < n) {
-		size_t len = utf8_length(p + i, n - i);
+		size_t len = cnn_utf8_length(p + i, n - i);
 
 		if (k + (len ? len : 1) > CNN_QUOTE_MAX) {
 			memcpy(buf + k, "...", 3);

@@ -92,5 +92,9 @@ cnn_status cnn_err_nomem(cnn_error *err, const char *file, const char *doing);
 const char *cnn_quote(char buf[CNN_QUOTE_SIZE], const void *s, size_t n);
 /* cnn_quote of a NUL-terminated string. */
 const char *cnn_quote_str(char buf[CNN_QUOTE_SIZE], const char *s);
+/* The length of the well-formed UTF-8 character at s (n > 0 bytes left):
+ * 1 to 4, or 0 when s does not start one (a bad or overlong sequence, a
+ * surrogate, past U+10FFFF or cut by n). */
+size_t cnn_utf8_length(const unsigned char *s, size_t n);
 
 #endif /* CNN_INTERNAL_H */

@@ -138,26 +138,6 @@ cnn_status cnn_model_tensor(const cnn_model *m, int index, cnn_tensor_info *out)
 	return CNN_OK;
 }
 
-void cnn_model_train_state(const cnn_model *m, cnn_train_state *out)
-{
-	out->epoch = m->epoch;
-	out->epochs = m->spec.epochs;
-	out->step = m->step;
-	out->best_epoch = m->best_epoch;
-	out->best_accuracy = m->best_accuracy;
-	out->optimizer = cnn_opt_names[m->spec.optimizer];
-	out->keep = cnn_keep_names[m->spec.keep];
-	out->epoch_samples = m->epoch_pos;
-	out->checkpoint_version = m->loaded_version;
-	out->stop_best_epoch = 0;
-	out->stop_best_accuracy = 0.0;
-	out->monitored = NULL;
-	out->stopped_early =
-	    cnn_early_stop(m, &out->stop_best_epoch, &out->stop_best_accuracy,
-	                   &out->monitored) &&
-	    m->epoch < m->spec.epochs && m->epoch_pos == 0;
-}
-
 int cnn_model_history_count(const cnn_model *m)
 {
 	return m->n_history;

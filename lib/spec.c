@@ -80,6 +80,28 @@ _Static_assert(sizeof(cnn_reduction) == sizeof(int), "enum size");
 #define EXPO    (1u << CNN_SCHED_EXPONENTIAL)
 #define COSINE  (1u << CNN_SCHED_COSINE)
 
+/* The rows of a field table: key, member of cnn_spec, then for a number its
+ * bounds, then the default, then the types the key applies to (0: every
+ * type) followed by any other member of field (.required = 1, a hook, the
+ * bounds' flags as .r.lo_open = 1, ...). */
+#define ROW(k, kind_, member, d_, ...)                                         \
+	{                                                                      \
+		.key = k, .kind = kind_, .off = AT(member), .def = d_,         \
+		.types = __VA_ARGS__                                           \
+	}
+#define INT_KEY(k, member, l_, h_, ...)                                        \
+	ROW(k, F_INT, member, __VA_ARGS__, .r.lo = l_, .r.hi = h_)
+#define REAL_KEY(k, member, l_, h_, ...)                                       \
+	ROW(k, F_REAL, member, __VA_ARGS__, .r.lo = l_, .r.hi = h_)
+#define BOOL_KEY(k, member, ...) ROW(k, F_BOOL, member, __VA_ARGS__)
+#define ENUM_KEY(k, member, names, ...)                                        \
+	ROW(k, F_ENUM, member, __VA_ARGS__, .choices = names)
+/* A key read by its hook alone. */
+#define CODE_KEY(k, hook_)                                                     \
+	{                                                                      \
+		.key = k, .kind = F_CODE, .hook = hook_                        \
+	}
+
 /* Sets every field of table f (but F_CODE ones) to its default. */
 static void set_defaults(const field *f, cnn_spec *s)
 {
@@ -216,10 +238,11 @@ static cnn_status read_type(spec_ctx *c, const cnn_node *m, const char *path,
 /* ======================================================================== */
 /* Paths and names                                                          */
 
-/* The folder of the YAML file, absolute, into buf (CNN_PATH_MAX). */
-static cnn_status file_dir(spec_ctx *c, char *buf)
+/* The folder of the YAML file (from_file) or the current directory,
+ * absolute, into buf (CNN_PATH_MAX). */
+static cnn_status base_dir(spec_ctx *c, int from_file, char *buf)
 {
-	const char *file = c->tree->file ? c->tree->file : "";
+	const char *file = c->tree->file && from_file ? c->tree->file : "";
 	const char *slash = strrchr(file, '/');
 	size_t dlen = slash ? (size_t)(slash - file) : 0;
 	size_t k = 0;
@@ -262,15 +285,9 @@ static cnn_status absolute(spec_ctx *c, const cnn_node *n, const char *full,
 		memmove(out, rel, rl + 1);
 		return CNN_OK;
 	}
-	if (from_file) {
-		st = file_dir(c, base);
-		if (st)
-			return st;
-	} else if (!getcwd(base, sizeof base)) {
-		return cnn_err(c->err, CNN_ERR_IO,
-		               "cannot determine the current directory: %s",
-		               strerror(errno));
-	}
+	st = base_dir(c, from_file, base);
+	if (st)
+		return st;
 	bl = strlen(base);
 	if (bl && base[bl - 1] == '/')
 		bl--;
@@ -322,15 +339,13 @@ static cnn_status get_path(spec_ctx *c, const cnn_node *map, const char *path,
  * that the description stays the same when it is read from a checkpoint. */
 static cnn_status add_name(spec_ctx *c, const char *value)
 {
-	cnn_node *root = c->tree->root, *n = calloc(1, sizeof *n);
+	cnn_node *n = calloc(1, sizeof *n);
 	char *key = malloc(sizeof "name"), *v = malloc(strlen(value) + 1);
-	cnn_pair *pairs = malloc((root->n_pairs + 1) * sizeof *pairs);
 
-	if (!n || !key || !v || !pairs) {
+	if (!n || !key || !v || !cnn_map_insert(c->tree->root, 0, key, n)) {
 		free(n);
 		free(key);
 		free(v);
-		free(pairs);
 		return cnn_err_nomem(c->err, NULL, NULL);
 	}
 	strcpy(key, "name");
@@ -339,15 +354,6 @@ static cnn_status add_name(spec_ctx *c, const char *value)
 	n->file = c->tree->file;
 	n->value = v;
 	n->quoted = 1;
-	pairs[0].key = key;
-	pairs[0].line = 0;
-	pairs[0].col = 0;
-	pairs[0].value = n;
-	if (root->n_pairs)
-		memcpy(pairs + 1, root->pairs, root->n_pairs * sizeof *pairs);
-	free(root->pairs);
-	root->pairs = pairs;
-	root->n_pairs++;
 	return CNN_OK;
 }
 
@@ -400,22 +406,11 @@ static cnn_status parse_name(spec_ctx *c)
 }
 
 /* input: required; each dimension 1..65536, their product at most 2^26. */
-static const field input_fields[] = {{.key = "channels",
-                                      .kind = F_INT,
-                                      .r = {1, SPEC_MAX_DIM},
-                                      .required = 1,
-                                      .off = AT(input[0])},
-                                     {.key = "height",
-                                      .kind = F_INT,
-                                      .r = {1, SPEC_MAX_DIM},
-                                      .required = 1,
-                                      .off = AT(input[1])},
-                                     {.key = "width",
-                                      .kind = F_INT,
-                                      .r = {1, SPEC_MAX_DIM},
-                                      .required = 1,
-                                      .off = AT(input[2])},
-                                     {.key = NULL}};
+static const field input_fields[] = {
+    INT_KEY("channels", input[0], 1, SPEC_MAX_DIM, 0, 0, .required = 1),
+    INT_KEY("height", input[1], 1, SPEC_MAX_DIM, 0, 0, .required = 1),
+    INT_KEY("width", input[2], 1, SPEC_MAX_DIM, 0, 0, .required = 1),
+    {.key = NULL}};
 
 static cnn_status parse_input(spec_ctx *c)
 {
@@ -740,200 +735,6 @@ static const char *const reduction_names[] = {"mean", "sum", NULL};
 static const char *const sched_names[] = {"constant", "step", "exponential",
                                           "cosine", NULL};
 
-/* loss: {type: cross_entropy|mse, reduction: mean|sum}. */
-static const field loss_fields[] = {{.key = "type",
-                                     .kind = F_ENUM,
-                                     .choices = loss_names,
-                                     .def = CNN_LOSS_CROSS_ENTROPY,
-                                     .off = AT(loss)},
-                                    {.key = "reduction",
-                                     .kind = F_ENUM,
-                                     .choices = reduction_names,
-                                     .def = CNN_REDUCE_MEAN,
-                                     .off = AT(reduction)},
-                                    {.key = NULL}};
-
-static cnn_status check_min_lr(spec_ctx *c, const cnn_node *m,
-                               const char *path);
-
-/* optimizer.schedule: {type (required), step_epochs (step, required), gamma
- * (step: 0.1, exponential: 0.95), min_lr (cosine: 0, at most
- * learning_rate), warmup_epochs (all: 0)}; absent: constant without
- * warm-up. */
-static const field sched_fields[] = {{.key = "type",
-                                      .kind = F_ENUM,
-                                      .choices = sched_names,
-                                      .required = 1,
-                                      .def = CNN_SCHED_CONSTANT,
-                                      .off = AT(schedule)},
-                                     {.key = "step_epochs",
-                                      .kind = F_INT,
-                                      .r = {1, 1000000},
-                                      .required = 1,
-                                      .off = AT(sched_step_epochs),
-                                      .types = STEP,
-                                      .shown = "schedule.step_epochs"},
-                                     {.key = "gamma",
-                                      .kind = F_REAL,
-                                      .r = {0, 1, .lo_open = 1},
-                                      .def = 1.0,
-                                      .off = AT(sched_gamma),
-                                      .types = STEP | EXPO,
-                                      .shown = "schedule.gamma"},
-                                     {.key = "min_lr",
-                                      .kind = F_REAL,
-                                      .r = {0, DBL_MAX, .single = 1},
-                                      .off = AT(sched_min_lr),
-                                      .types = COSINE,
-                                      .hook = check_min_lr,
-                                      .shown = "schedule.min_lr"},
-                                     {.key = "warmup_epochs",
-                                      .kind = F_REAL,
-                                      .r = {0, 1000000},
-                                      .off = AT(warmup_epochs),
-                                      .shown = "schedule.warmup_epochs"},
-                                     {.key = NULL}};
-
-static cnn_status check_nesterov(spec_ctx *c, const cnn_node *m,
-                                 const char *path);
-static cnn_status parse_schedule(spec_ctx *c, const cnn_node *m,
-                                 const char *path);
-
-/* optimizer: adam or adamw (beta1, beta2, epsilon, epsilon_inside_sqrt,
- * bias_correction), sgd (momentum, nesterov) or rmsprop (alpha, epsilon,
- * momentum); for all: learning_rate, weight_decay (adamw: 0.01),
- * clip_norm, schedule. */
-static const field opt_fields[] = {
-    {.key = "type",
-     .kind = F_ENUM,
-     .choices = cnn_opt_names,
-     .def = CNN_OPT_ADAM,
-     .off = AT(optimizer)},
-    {.key = "learning_rate",
-     .kind = F_REAL,
-     .r = {0, DBL_MAX, .lo_open = 1, .single = 1},
-     .def = 0.001,
-     .off = AT(learning_rate)},
-    {.key = "beta1",
-     .kind = F_REAL,
-     .r = {0, 1, .hi_open = 1},
-     .def = 0.9,
-     .off = AT(beta1),
-     .types = ADAM | ADAMW},
-    {.key = "beta2",
-     .kind = F_REAL,
-     .r = {0, 1, .hi_open = 1},
-     .def = 0.999,
-     .off = AT(beta2),
-     .types = ADAM | ADAMW},
-    {.key = "epsilon",
-     .kind = F_REAL,
-     .r = {0, DBL_MAX, .lo_open = 1, .single = 1},
-     .def = 1e-8,
-     .off = AT(epsilon),
-     .types = ADAM | ADAMW | RMSPROP},
-    {.key = "epsilon_inside_sqrt",
-     .kind = F_BOOL,
-     .off = AT(epsilon_inside_sqrt),
-     .types = ADAM | ADAMW},
-    {.key = "bias_correction",
-     .kind = F_BOOL,
-     .def = 1,
-     .off = AT(bias_correction),
-     .types = ADAM | ADAMW},
-    {.key = "momentum",
-     .kind = F_REAL,
-     .r = {0, 1, .hi_open = 1},
-     .off = AT(momentum),
-     .types = SGD | RMSPROP},
-    {.key = "nesterov",
-     .kind = F_BOOL,
-     .off = AT(nesterov),
-     .types = SGD,
-     .hook = check_nesterov},
-    {.key = "alpha",
-     .kind = F_REAL,
-     .r = {0, 1, .hi_open = 1},
-     .def = 0.99,
-     .off = AT(alpha),
-     .types = RMSPROP},
-    {.key = "weight_decay",
-     .kind = F_REAL,
-     .r = {0, DBL_MAX, .single = 1},
-     .off = AT(weight_decay)},
-    {.key = "clip_norm",
-     .kind = F_REAL,
-     .r = {0, DBL_MAX},
-     .off = AT(clip_norm)},
-    {.key = "schedule", .kind = F_CODE, .hook = parse_schedule},
-    {.key = NULL}};
-
-static cnn_status get_seed(spec_ctx *c, const cnn_node *m, const char *path);
-static cnn_status parse_early_stopping(spec_ctx *c, const cnn_node *m,
-                                       const char *path);
-
-/* training: epochs, batch_size, shuffle, seed, keep, early_stopping. */
-static const field training_fields[] = {
-    {.key = "epochs",
-     .kind = F_INT,
-     .r = {1, 1000000},
-     .def = 10,
-     .off = AT(epochs)},
-    {.key = "batch_size",
-     .kind = F_INT,
-     .r = {1, 65536},
-     .def = 32,
-     .off = AT(batch_size)},
-    {.key = "shuffle", .kind = F_BOOL, .def = 1, .off = AT(shuffle)},
-    {.key = "seed", .kind = F_CODE, .hook = get_seed},
-    {.key = "keep",
-     .kind = F_ENUM,
-     .choices = cnn_keep_names,
-     .def = CNN_KEEP_BEST,
-     .off = AT(keep)},
-    {.key = "early_stopping", .kind = F_CODE, .hook = parse_early_stopping},
-    {.key = NULL}};
-
-/* training.early_stopping: {patience (required, >= 1), min_delta (0, in
- * [0, 1))}; absent: patience 0, no early stopping. */
-static const field stop_fields[] = {{.key = "patience",
-                                     .kind = F_INT,
-                                     .r = {1, 1000000},
-                                     .required = 1,
-                                     .off = AT(patience)},
-                                    {.key = "min_delta",
-                                     .kind = F_REAL,
-                                     .r = {0, 1, .hi_open = 1},
-                                     .off = AT(min_delta)},
-                                    {.key = NULL}};
-
-static cnn_status read_checkpoint_path(spec_ctx *c, const cnn_node *m,
-                                       const char *path);
-
-/* checkpoint: path (default NAME.ckpt.gz next to the YAML file, not
- * written into the tree), every (epochs) and every_batches (0: off). */
-static const field ckpt_fields[] = {
-    {.key = "path", .kind = F_CODE, .hook = read_checkpoint_path},
-    {.key = "every",
-     .kind = F_INT,
-     .r = {1, INT_MAX},
-     .def = 1,
-     .off = AT(checkpoint_every)},
-    {.key = "every_batches",
-     .kind = F_INT,
-     .r = {0, INT_MAX},
-     .off = AT(checkpoint_every_batches)},
-    {.key = NULL}};
-
-/* loss: the table alone. */
-static cnn_status parse_loss(spec_ctx *c)
-{
-	const cnn_node *m;
-	cnn_status st = section(c, "loss", loss_fields, &m);
-
-	return st || !m ? st : read_fields(c, m, "loss", loss_fields, -1);
-}
-
 /* min_lr must not exceed the learning rate (read before the schedule). */
 static cnn_status check_min_lr(spec_ctx *c, const cnn_node *m, const char *path)
 {
@@ -954,6 +755,64 @@ static cnn_status check_nesterov(spec_ctx *c, const cnn_node *m,
 	                      "needs a momentum greater than 0 (momentum is "
 	                      "0)");
 }
+
+/* seed: an integer from 0 to 2^63-1 (wider than a long may be). */
+static cnn_status get_seed(spec_ctx *c, const cnn_node *m, const char *path)
+{
+	const cnn_node *n = cnn_map_get(m, "seed");
+	const char *p;
+	uint64_t v = 0;
+	char got[CNN_DESCRIBE_SIZE];
+
+	(void)path;
+	if (n->type == CNN_NODE_SCALAR && !n->quoted && n->value[0]) {
+		p = n->value[0] == '+' ? n->value + 1 : n->value;
+		for (; *p >= '0' && *p <= '9'; p++) {
+			if (v >
+			    ((uint64_t)INT64_MAX - (uint64_t)(*p - '0')) / 10)
+				break;
+			v = v * 10 + (uint64_t)(*p - '0');
+		}
+		if (!*p && p != n->value && p[-1] != '+') {
+			c->spec->seed = v;
+			return CNN_OK;
+		}
+	}
+	return cnn_node_error(c->err, n, "training.seed",
+	                      "expected an integer from 0 to %" PRId64
+	                      ", got %s",
+	                      INT64_MAX, cnn_node_describe(n, got));
+}
+
+/* The path of checkpoint.path (the hook of ckpt_fields). */
+static cnn_status read_checkpoint_path(spec_ctx *c, const cnn_node *m,
+                                       const char *path)
+{
+	return get_path(c, m, path, "path", NULL, c->spec->checkpoint);
+}
+
+/* loss: {type: cross_entropy|mse, reduction: mean|sum}. */
+static const field loss_fields[] = {
+    ENUM_KEY("type", loss, loss_names, CNN_LOSS_CROSS_ENTROPY, 0),
+    ENUM_KEY("reduction", reduction, reduction_names, CNN_REDUCE_MEAN, 0),
+    {.key = NULL}};
+
+/* optimizer.schedule: {type (required), step_epochs (step, required), gamma
+ * (step: 0.1, exponential: 0.95), min_lr (cosine: 0, at most
+ * learning_rate), warmup_epochs (all: 0)}; absent: constant without
+ * warm-up. */
+static const field sched_fields[] = {
+    ENUM_KEY("type", schedule, sched_names, CNN_SCHED_CONSTANT, 0,
+             .required = 1),
+    INT_KEY("step_epochs", sched_step_epochs, 1, 1000000, 0, STEP,
+            .required = 1, .shown = "schedule.step_epochs"),
+    REAL_KEY("gamma", sched_gamma, 0, 1, 1.0, STEP | EXPO, .r.lo_open = 1,
+             .shown = "schedule.gamma"),
+    REAL_KEY("min_lr", sched_min_lr, 0, DBL_MAX, 0, COSINE, .r.single = 1,
+             .hook = check_min_lr, .shown = "schedule.min_lr"),
+    REAL_KEY("warmup_epochs", warmup_epochs, 0, 1000000, 0, 0,
+             .shown = "schedule.warmup_epochs"),
+    {.key = NULL}};
 
 /* optimizer.schedule (the hook of opt_fields; opt is the optimizer's
  * mapping). gamma's default depends on the type. */
@@ -976,6 +835,74 @@ static cnn_status parse_schedule(spec_ctx *c, const cnn_node *opt,
 	else if (t == CNN_SCHED_EXPONENTIAL)
 		c->spec->sched_gamma = 0.95;
 	return read_fields(c, m, path, sched_fields + 1, t);
+}
+
+/* optimizer: adam or adamw (beta1, beta2, epsilon, epsilon_inside_sqrt,
+ * bias_correction), sgd (momentum, nesterov) or rmsprop (alpha, epsilon,
+ * momentum); for all: learning_rate, weight_decay (adamw: 0.01),
+ * clip_norm, schedule. */
+static const field opt_fields[] = {
+    ENUM_KEY("type", optimizer, cnn_opt_names, CNN_OPT_ADAM, 0),
+    REAL_KEY("learning_rate", learning_rate, 0, DBL_MAX, 0.001, 0,
+             .r.lo_open = 1, .r.single = 1),
+    REAL_KEY("beta1", beta1, 0, 1, 0.9, ADAM | ADAMW, .r.hi_open = 1),
+    REAL_KEY("beta2", beta2, 0, 1, 0.999, ADAM | ADAMW, .r.hi_open = 1),
+    REAL_KEY("epsilon", epsilon, 0, DBL_MAX, 1e-8, ADAM | ADAMW | RMSPROP,
+             .r.lo_open = 1, .r.single = 1),
+    BOOL_KEY("epsilon_inside_sqrt", epsilon_inside_sqrt, 0, ADAM | ADAMW),
+    BOOL_KEY("bias_correction", bias_correction, 1, ADAM | ADAMW),
+    REAL_KEY("momentum", momentum, 0, 1, 0, SGD | RMSPROP, .r.hi_open = 1),
+    BOOL_KEY("nesterov", nesterov, 0, SGD, .hook = check_nesterov),
+    REAL_KEY("alpha", alpha, 0, 1, 0.99, RMSPROP, .r.hi_open = 1),
+    REAL_KEY("weight_decay", weight_decay, 0, DBL_MAX, 0, 0, .r.single = 1),
+    REAL_KEY("clip_norm", clip_norm, 0, DBL_MAX, 0, 0),
+    CODE_KEY("schedule", parse_schedule),
+    {.key = NULL}};
+
+/* training.early_stopping: {patience (required, >= 1), min_delta (0, in
+ * [0, 1))}; absent: patience 0, no early stopping. */
+static const field stop_fields[] = {
+    INT_KEY("patience", patience, 1, 1000000, 0, 0, .required = 1),
+    REAL_KEY("min_delta", min_delta, 0, 1, 0, 0, .r.hi_open = 1),
+    {.key = NULL}};
+
+/* training.early_stopping (the hook of training_fields). */
+static cnn_status parse_early_stopping(spec_ctx *c, const cnn_node *training,
+                                       const char *path)
+{
+	const char *p = "training.early_stopping";
+	const cnn_node *m = cnn_map_get(training, "early_stopping");
+	cnn_status st = check_fields(c, m, p, stop_fields);
+
+	(void)path;
+	return st ? st : read_fields(c, m, p, stop_fields, -1);
+}
+
+/* training: epochs, batch_size, shuffle, seed, keep, early_stopping. */
+static const field training_fields[] = {
+    INT_KEY("epochs", epochs, 1, 1000000, 10, 0),
+    INT_KEY("batch_size", batch_size, 1, 65536, 32, 0),
+    BOOL_KEY("shuffle", shuffle, 1, 0),
+    CODE_KEY("seed", get_seed),
+    ENUM_KEY("keep", keep, cnn_keep_names, CNN_KEEP_BEST, 0),
+    CODE_KEY("early_stopping", parse_early_stopping),
+    {.key = NULL}};
+
+/* checkpoint: path (default NAME.ckpt.gz next to the YAML file, not
+ * written into the tree), every (epochs) and every_batches (0: off). */
+static const field ckpt_fields[] = {
+    CODE_KEY("path", read_checkpoint_path),
+    INT_KEY("every", checkpoint_every, 1, INT_MAX, 1, 0),
+    INT_KEY("every_batches", checkpoint_every_batches, 0, INT_MAX, 0, 0),
+    {.key = NULL}};
+
+/* loss: the table alone. */
+static cnn_status parse_loss(spec_ctx *c)
+{
+	const cnn_node *m;
+	cnn_status st = section(c, "loss", loss_fields, &m);
+
+	return st || !m ? st : read_fields(c, m, "loss", loss_fields, -1);
 }
 
 /* optimizer: the table; weight_decay's default depends on the type. */
@@ -1028,46 +955,6 @@ int cnn_spec_optimizer_params(const cnn_spec *s, const char **names,
 	                   max);
 }
 
-/* seed: an integer from 0 to 2^63-1 (wider than a long may be). */
-static cnn_status get_seed(spec_ctx *c, const cnn_node *m, const char *path)
-{
-	const cnn_node *n = cnn_map_get(m, "seed");
-	const char *p;
-	uint64_t v = 0;
-	char got[CNN_DESCRIBE_SIZE];
-
-	(void)path;
-	if (n->type == CNN_NODE_SCALAR && !n->quoted && n->value[0]) {
-		p = n->value[0] == '+' ? n->value + 1 : n->value;
-		for (; *p >= '0' && *p <= '9'; p++) {
-			if (v >
-			    ((uint64_t)INT64_MAX - (uint64_t)(*p - '0')) / 10)
-				break;
-			v = v * 10 + (uint64_t)(*p - '0');
-		}
-		if (!*p && p != n->value && p[-1] != '+') {
-			c->spec->seed = v;
-			return CNN_OK;
-		}
-	}
-	return cnn_node_error(c->err, n, "training.seed",
-	                      "expected an integer from 0 to %" PRId64
-	                      ", got %s",
-	                      INT64_MAX, cnn_node_describe(n, got));
-}
-
-/* training.early_stopping (the hook of training_fields). */
-static cnn_status parse_early_stopping(spec_ctx *c, const cnn_node *training,
-                                       const char *path)
-{
-	const char *p = "training.early_stopping";
-	const cnn_node *m = cnn_map_get(training, "early_stopping");
-	cnn_status st = check_fields(c, m, p, stop_fields);
-
-	(void)path;
-	return st ? st : read_fields(c, m, p, stop_fields, -1);
-}
-
 /* training: the table. Also checks what needs both sections: a cosine
  * schedule's warm-up must end before training.epochs. */
 static cnn_status parse_training(spec_ctx *c)
@@ -1090,13 +977,6 @@ static cnn_status parse_training(spec_ctx *c)
 		    "schedule",
 		    s->epochs);
 	return st;
-}
-
-/* The path of checkpoint.path (the hook of ckpt_fields). */
-static cnn_status read_checkpoint_path(spec_ctx *c, const cnn_node *m,
-                                       const char *path)
-{
-	return get_path(c, m, path, "path", NULL, c->spec->checkpoint);
 }
 
 /* checkpoint: the table; then the default path when none is given. */

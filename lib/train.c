@@ -417,6 +417,27 @@ int cnn_early_stop(const cnn_model *m, int *best_epoch, double *best_accuracy,
 	return s->patience > 0 && m->n_history - 1 - best >= s->patience;
 }
 
+/* The training state the tools report, early stopping included. */
+void cnn_model_train_state(const cnn_model *m, cnn_train_state *out)
+{
+	out->epoch = m->epoch;
+	out->epochs = m->spec.epochs;
+	out->step = m->step;
+	out->best_epoch = m->best_epoch;
+	out->best_accuracy = m->best_accuracy;
+	out->optimizer = cnn_opt_names[m->spec.optimizer];
+	out->keep = cnn_keep_names[m->spec.keep];
+	out->epoch_samples = m->epoch_pos;
+	out->checkpoint_version = m->loaded_version;
+	out->stop_best_epoch = 0;
+	out->stop_best_accuracy = 0.0;
+	out->monitored = NULL;
+	out->stopped_early =
+	    cnn_early_stop(m, &out->stop_best_epoch, &out->stop_best_accuracy,
+	                   &out->monitored) &&
+	    m->epoch < m->spec.epochs && m->epoch_pos == 0;
+}
+
 /* ======================================================================== */
 /* Epochs                                                                   */
 

@@ -676,41 +676,11 @@ cnn_status cnn_tree_load(cnn_tree *out, const char *path, cnn_error *err)
 /* Whether s[0..len) is well-formed UTF-8 (libyaml refuses anything else). */
 static int utf8_valid(const unsigned char *s, size_t len)
 {
-	size_t i = 0;
+	size_t i = 0, n;
 
-	while (i < len) {
-		unsigned c = s[i], n, k;
-		unsigned long cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xC2 && c <= 0xDF) {
-			n = 1;
-			cp = c & 0x1F;
-		} else if (c >= 0xE0 && c <= 0xEF) {
-			n = 2;
-			cp = c & 0x0F;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		if (len - i <= n)
-			return 0;
-		for (k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xC0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3F);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return 0;
-		i += n + 1;
-	}
-	return 1;
+	while (i < len && (n = cnn_utf8_length(s + i, len - i)))
+		i += n;
+	return i == len;
 }
 
 /* ======================================================================== */
@@ -736,18 +706,19 @@ static int parse_index(const char *s, size_t *out)
 	return 1;
 }
 
-/* Appends a pair to a mapping built outside the parser. */
-static int map_append(cnn_node *map, char *key, cnn_node *value)
+/* See tree.h. */
+int cnn_map_insert(cnn_node *map, size_t at, char *key, cnn_node *value)
 {
 	cnn_pair *np = realloc(map->pairs, (map->n_pairs + 1) * sizeof *np);
 
 	if (!np)
 		return 0;
 	map->pairs = np;
-	np[map->n_pairs].key = key;
-	np[map->n_pairs].line = 0;
-	np[map->n_pairs].col = 0;
-	np[map->n_pairs].value = value;
+	memmove(np + at + 1, np + at, (map->n_pairs - at) * sizeof *np);
+	np[at].key = key;
+	np[at].line = 0;
+	np[at].col = 0;
+	np[at].value = value;
 	map->n_pairs++;
 	return 1;
 }
@@ -866,7 +837,8 @@ static cnn_status set_apply(cnn_tree *t, const set_path *sp, cnn_node *val,
 				if (k && !last)
 					m = calloc(1, sizeof *m);
 				if (!k || (!last && !m) ||
-				    !map_append(cur, k, last ? val : m)) {
+				    !cnn_map_insert(cur, cur->n_pairs, k,
+				                    last ? val : m)) {
 					free(k);
 					free(m);
 					node_free(val);

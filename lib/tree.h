@@ -68,6 +68,11 @@ cnn_status cnn_tree_set(cnn_tree *t, const char *assignment, cnn_error *err);
 cnn_status cnn_tree_emit(const cnn_tree *t, char **text, size_t *len,
                          cnn_error *err);
 
+/* Inserts the pair key: value (both then owned by map) at index at of a
+ * mapping (at = map->n_pairs appends), line and column 0. Returns 0 when
+ * out of memory (map unchanged, nothing owned). */
+int cnn_map_insert(cnn_node *map, size_t at, char *key, cnn_node *value);
+
 /* Replaces a scalar's text (used to store resolved paths). */
 cnn_status cnn_node_set_scalar(cnn_node *n, const char *value, cnn_error *err);
 
