@@ -1,8 +1,9 @@
 /*
- * data.c - data sets: the checks of a data source that both readers (IDX in
- * data_idx.c, CSV in data_csv.c) rely on, the dataset object they fill,
- * and the training samples' augmentation (seeded random shifts). Files are
- * read with cnn_read_file (io.c); images are image.c's.
+ * data.c - data sets: loading one (dispatching to the readers, IDX in
+ * data_idx.c and CSV in data_csv.c, which check their source with
+ * data_source.c), the dataset object they fill, and the training samples'
+ * augmentation (seeded random shifts). Files are read with cnn_read_file
+ * (io.c); images are image.c's.
  *
  * Invariants
  *  - Every input is treated as hostile: sizes are checked before anything is
@@ -20,40 +21,6 @@
 
 /* ------------------------------------------------------------------------ */
 /* Datasets                                                                 */
-
-/* The one check of a data source (contract in data.h). */
-cnn_status cnn_data_check_source(const cnn_data_source *src, int csv,
-                                 size_t *sample, cnn_error *err)
-{
-	const int *d = src->shape;
-	int i;
-
-	*sample = 1;
-	for (i = 0; i < 3; i++) {
-		if (d[i] < 1 || d[i] > 65536)
-			return cnn_err(
-			    err, CNN_ERR_USAGE,
-			    "data: input shape %dx%dx%d is not valid "
-			    "(each dimension 1..65536)",
-			    d[0], d[1], d[2]);
-		*sample *= (size_t)d[i];
-		if (*sample > ((size_t)1 << 30))
-			return cnn_err(
-			    err, CNN_ERR_USAGE,
-			    "data: input shape %dx%dx%d is too large", d[0],
-			    d[1], d[2]);
-	}
-	if (src->classes < 1 || src->classes > 256)
-		return cnn_err(err, CNN_ERR_USAGE,
-		               "data: %d classes is out of range 1..256",
-		               src->classes);
-	if (csv &&
-	    (src->label_column < 0 || (size_t)src->label_column > *sample))
-		return cnn_err(err, CNN_ERR_USAGE,
-		               "data: label column %d is out of range 0..%zu",
-		               src->label_column, *sample);
-	return CNN_OK;
-}
 
 /* Checks the format and the paths, allocates the dataset and dispatches on
  * the format (each reader checks the rest of src). On failure *out is NULL

@@ -16,48 +16,6 @@
 /* ======================================================================== */
 /* Messages                                                                 */
 
-const char *cnn_node_describe(const cnn_node *n, char buf[CNN_DESCRIBE_SIZE])
-{
-	char ex[CNN_QUOTE_SIZE];
-
-	if (n->type != CNN_NODE_SCALAR)
-		snprintf(buf, CNN_DESCRIBE_SIZE, "%s",
-		         n->type == CNN_NODE_MAP ? "a mapping" : "a sequence");
-	else if (n->quoted)
-		snprintf(buf, CNN_DESCRIBE_SIZE, "a quoted string \"%s\"",
-		         cnn_quote_str(ex, n->value));
-	else if (!n->value[0])
-		snprintf(buf, CNN_DESCRIBE_SIZE, "nothing");
-	else
-		snprintf(buf, CNN_DESCRIBE_SIZE, "\"%s\"",
-		         cnn_quote_str(ex, n->value));
-	return buf;
-}
-
-const char *cnn_path_join(char *buf, size_t size, const char *path,
-                          const char *key)
-{
-	if (path && path[0])
-		snprintf(buf, size, "%s.%s", path, key);
-	else
-		snprintf(buf, size, "%s", key);
-	return buf;
-}
-
-/* Formats the message, then fills err at n (see schema.h). */
-cnn_status cnn_node_error(cnn_error *err, const cnn_node *n, const char *path,
-                          const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	return cnn_err_set(err, CNN_ERR_CONFIG, n ? n->file : NULL,
-	                   n ? n->line : 0, n ? n->col : 0, path, "%s", msg);
-}
-
 /* The error is placed at the key (its line and column), not its value. */
 cnn_status cnn_reject_key(cnn_error *err, const cnn_node *map, const char *path,
                           const char *key, const char *fmt, ...)

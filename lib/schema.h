@@ -1,10 +1,10 @@
 /*
  * schema.h - validating the YAML tree (schema.c): the typed getters with
- * their bounds, the checks on a mapping's keys, and the helpers that every
- * validating module (spec.c, init.c, the layers) words its messages with.
+ * their bounds and the checks on a mapping's keys, used by spec.c, init.c
+ * and the layers.
  *
  * Messages have one shape, "FILE:LINE:COL: PATH.KEY: expected WHAT, got
- * DESCRIPTION", where DESCRIPTION is cnn_node_describe's and user text is
+ * DESCRIPTION", where DESCRIPTION is cnn_node_describe's (tree.h) and user text is
  * quoted by cnn_quote's rule (internal.h).
  */
 #ifndef CNN_SCHEMA_H
@@ -13,26 +13,6 @@
 #include "tree.h"
 
 #include <float.h>
-
-/* Room for cnn_node_describe's text (a quoted excerpt and its prefix). */
-#define CNN_DESCRIBE_SIZE (CNN_QUOTE_SIZE + 24)
-/* Room for a dotted path joined by cnn_path_join. */
-#define CNN_FULL_SIZE 160
-
-/* Describes n for "got ..." in messages: "a mapping", "a sequence",
- * "nothing" (an empty plain scalar), "a quoted string \"TEXT\"" or
- * "\"TEXT\"" (TEXT quoted by cnn_quote's rule). Returns buf. */
-const char *cnn_node_describe(const cnn_node *n, char buf[CNN_DESCRIBE_SIZE]);
-
-/* Forms "path.key" into buf (size bytes), or just "key" when path is NULL or
- * empty. Returns buf. */
-const char *cnn_path_join(char *buf, size_t size, const char *path,
-                          const char *key);
-
-/* Sets err to a CNN_ERR_CONFIG error located at node n (no position when n
- * is NULL) and named by path. */
-cnn_status cnn_node_error(cnn_error *err, const cnn_node *n, const char *path,
-                          const char *fmt, ...) CNN_PRINTF(4, 5);
 
 /* Fails with CNN_ERR_CONFIG at the first key of map that is not in allowed
  * (a NULL-terminated list): "PATH: unknown key "unts" (expected one of: a,

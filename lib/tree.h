@@ -1,6 +1,8 @@
 /*
- * tree.h - the YAML tree: parsing (tree.c), overrides and emitting. The
- * typed getters that validate it are in schema.h.
+ * tree.h - the YAML tree: parsing (tree.c), overrides and emitting, and
+ * the messages about a node (describing it, naming its path, an error at
+ * it) that every validating module words its errors with. The typed
+ * getters that validate the tree are in schema.h, one floor up.
  */
 #ifndef CNN_TREE_H
 #define CNN_TREE_H
@@ -78,5 +80,25 @@ cnn_status cnn_node_set_scalar(cnn_node *n, const char *value, cnn_error *err);
 
 /* Looks up key in a mapping; NULL if absent or map is not a mapping. */
 cnn_node *cnn_map_get(const cnn_node *map, const char *key);
+
+/* Room for cnn_node_describe's text (a quoted excerpt and its prefix). */
+#define CNN_DESCRIBE_SIZE (CNN_QUOTE_SIZE + 24)
+/* Room for a dotted path joined by cnn_path_join. */
+#define CNN_FULL_SIZE 160
+
+/* Describes n for "got ..." in messages: "a mapping", "a sequence",
+ * "nothing" (an empty plain scalar), "a quoted string \"TEXT\"" or
+ * "\"TEXT\"" (TEXT quoted by cnn_quote's rule). Returns buf. */
+const char *cnn_node_describe(const cnn_node *n, char buf[CNN_DESCRIBE_SIZE]);
+
+/* Forms "path.key" into buf (size bytes), or just "key" when path is NULL or
+ * empty. Returns buf. */
+const char *cnn_path_join(char *buf, size_t size, const char *path,
+                          const char *key);
+
+/* Sets err to a CNN_ERR_CONFIG error located at node n (no position when n
+ * is NULL) and named by path. */
+cnn_status cnn_node_error(cnn_error *err, const cnn_node *n, const char *path,
+                          const char *fmt, ...) CNN_PRINTF(4, 5);
 
 #endif /* CNN_TREE_H */
