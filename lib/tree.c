@@ -305,6 +305,7 @@ static cnn_status check_duplicates_sorted(parse_ctx *c, const cnn_node *map)
 	const cnn_pair **v;
 	const cnn_pair *worst = NULL;
 	size_t i, n = map->n_pairs;
+	char ex[CNN_QUOTE_SIZE];
 
 	v = malloc(n * sizeof *v);
 	if (!v)
@@ -320,15 +321,11 @@ static cnn_status check_duplicates_sorted(parse_ctx *c, const cnn_node *map)
 			worst = v[i];
 	}
 	free(v);
-	if (worst) {
-		char ex[CNN_QUOTE_SIZE];
-
-		cnn_quote_str(ex, worst->key);
-		return cnn_err_set(c->err, CNN_ERR_CONFIG, c->file, worst->line,
-		                   worst->col, NULL, "duplicate key \"%s\"",
-		                   ex);
-	}
-	return CNN_OK;
+	if (!worst)
+		return CNN_OK;
+	return cnn_err_set(c->err, CNN_ERR_CONFIG, c->file, worst->line,
+	                   worst->col, NULL, "duplicate key \"%s\"",
+	                   cnn_quote_str(ex, worst->key));
 }
 
 static cnn_status parse_node(parse_ctx *c, yaml_event_t *ev, int depth,
@@ -343,7 +340,7 @@ static cnn_status parse_mapping(parse_ctx *c, cnn_node *n, int depth)
 	for (;;) {
 		yaml_event_t k, v;
 		cnn_pair *p;
-		char *key;
+		char *key = NULL, ex[CNN_QUOTE_SIZE];
 
 		st = next_event(c, &k);
 		if (st)
@@ -359,30 +356,24 @@ static cnn_status parse_mapping(parse_ctx *c, cnn_node *n, int depth)
 			                "not mappings or sequences");
 		if (!st)
 			st = scalar_text(c, &k, &key);
-		if (st) {
-			yaml_event_delete(&k);
-			return st;
-		}
-		if (n->n_pairs < TREE_LINEAR_KEYS && map_find(n, key)) {
-			char ex[CNN_QUOTE_SIZE];
-
+		if (!st && n->n_pairs < TREE_LINEAR_KEYS && map_find(n, key))
 			st = mark_error(c, k.start_mark, "duplicate key \"%s\"",
 			                cnn_quote_str(ex, key));
-			free(key);
-			yaml_event_delete(&k);
-			return st;
-		}
-		if (n->n_pairs == cap) {
+		if (!st && n->n_pairs == cap) {
 			size_t ncap = cap ? 2 * cap : 8;
 			cnn_pair *np = realloc(n->pairs, ncap * sizeof *np);
 
-			if (!np) {
-				free(key);
-				yaml_event_delete(&k);
-				return cnn_err_nomem(c->err, NULL, TREE_DOING);
+			if (np) {
+				n->pairs = np;
+				cap = ncap;
+			} else {
+				st = cnn_err_nomem(c->err, NULL, TREE_DOING);
 			}
-			n->pairs = np;
-			cap = ncap;
+		}
+		if (st) {
+			free(key);
+			yaml_event_delete(&k);
+			return st;
 		}
 		p = &n->pairs[n->n_pairs++];
 		p->key = key;
@@ -391,9 +382,8 @@ static cnn_status parse_mapping(parse_ctx *c, cnn_node *n, int depth)
 		yaml_event_delete(&k);
 
 		st = next_event(c, &v);
-		if (st)
-			return st;
-		st = parse_node(c, &v, depth + 1, &p->value);
+		if (!st)
+			st = parse_node(c, &v, depth + 1, &p->value);
 		if (st)
 			return st;
 	}
@@ -429,7 +419,6 @@ static cnn_status parse_sequence(parse_ctx *c, cnn_node *n, int depth)
 			n->items = ni;
 			cap = ncap;
 		}
-		n->items[n->n_items] = NULL;
 		st = parse_node(c, &v, depth + 1, &n->items[n->n_items]);
 		if (n->items[n->n_items])
 			n->n_items++;
@@ -576,6 +565,7 @@ cnn_status cnn_tree_parse(cnn_tree *out, const char *text, size_t len,
 	parse_ctx c;
 	cnn_node *root = NULL;
 	cnn_status st;
+	char got[CNN_DESCRIBE_SIZE];
 
 	memset(out, 0, sizeof *out);
 	if (!file)
@@ -598,12 +588,10 @@ cnn_status cnn_tree_parse(cnn_tree *out, const char *text, size_t len,
 		goto fail;
 	}
 	if (root->type != CNN_NODE_MAP) {
-		char got[CNN_DESCRIBE_SIZE];
-
-		cnn_node_describe(root, got);
 		st = cnn_node_error(
 		    err, root, NULL,
-		    "expected a mapping at the top level, got %s", got);
+		    "expected a mapping at the top level, got %s",
+		    cnn_node_describe(root, got));
 		goto fail;
 	}
 	out->root = root;
