@@ -157,23 +157,6 @@ static cnn_status read_field(spec_ctx *c, const cnn_node *m, const char *path,
 	}
 }
 
-/* Reads the fields of table f that apply to type t (-1: all) from m, in
- * table order, each followed by its check. */
-static cnn_status read_fields(spec_ctx *c, const cnn_node *m, const char *path,
-                              const field *f, int t)
-{
-	cnn_status st = CNN_OK;
-
-	for (; !st && f->key; f++) {
-		if (t >= 0 && f->types && !((f->types >> t) & 1))
-			continue;
-		st = read_field(c, m, path, f);
-		if (!st && f->hook && f->kind != F_CODE)
-			st = f->hook(c, m, path);
-	}
-	return st;
-}
-
 /* Fails at the first key of map, in document order, that table f gives to
  * other types than t (choices: f[0].choices): "PATH.KEY: only valid with
  * type A or B (this WHAT is C)". */
@@ -212,27 +195,31 @@ static cnn_status reject_other_types(spec_ctx *c, const cnn_node *map,
 	return CNN_OK;
 }
 
-/* Reads an optional section of the root: NULL if absent, an error if it is
- * not a mapping or has keys outside table f. */
-static cnn_status section(spec_ctx *c, const char *name, const field *f,
-                          const cnn_node **out)
+/* Reads mapping m at path (NULL: nothing to read) by table f: checks its
+ * keys, then reads its fields in table order, each followed by its hook. A
+ * field "type" (an F_ENUM) selects the fields after it that apply and
+ * refuses the keys of other types, naming the section by the last part of
+ * path. */
+static cnn_status read_map(spec_ctx *c, const cnn_node *m, const char *path,
+                           const field *f)
 {
-	*out = cnn_map_get(c->tree->root, name);
-	if (!*out)
-		return CNN_OK;
-	return check_fields(c, *out, name, f);
-}
+	const char *what = strrchr(path, '.');
+	cnn_status st = check_fields(c, m, path, f);
+	int t = -1;
 
-/* Reads the "type" of a typed section m (table f, whose first field it is)
- * into *t, then refuses the keys of other types; what names the section
- * in messages. */
-static cnn_status read_type(spec_ctx *c, const cnn_node *m, const char *path,
-                            const char *what, const field *f, int *t)
-{
-	cnn_status st = read_field(c, m, path, &f[0]);
-
-	*t = *(int *)((char *)c->spec + f[0].off);
-	return st ? st : reject_other_types(c, m, path, what, f, *t);
+	for (; !st && m && f->key; f++) {
+		if (t >= 0 && f->types && !((f->types >> t) & 1))
+			continue;
+		st = read_field(c, m, path, f);
+		if (!st && f->hook && f->kind != F_CODE)
+			st = f->hook(c, m, path);
+		if (!st && !strcmp(f->key, "type")) {
+			t = *(int *)((char *)c->spec + f->off);
+			st = reject_other_types(c, m, path,
+			                        what ? what + 1 : path, f, t);
+		}
+	}
+	return st;
 }
 
 /* ======================================================================== */
@@ -412,21 +399,17 @@ static const field input_fields[] = {
     INT_KEY("width", input[2], 1, SPEC_MAX_DIM, 0, 0, .required = 1),
     {.key = NULL}};
 
-static cnn_status parse_input(spec_ctx *c)
+/* After the table: input is required and not too large. */
+static cnn_status check_input(spec_ctx *c)
 {
 	const cnn_node *in = cnn_map_get(c->tree->root, "input");
 	const int *v = c->spec->input;
-	long size;
-	cnn_status st;
+	long size = (long)v[0] * v[1] * v[2];
 
 	if (!in)
 		return cnn_node_error(c->err, c->tree->root, "input",
 		                      "missing (expected a mapping with "
 		                      "channels, height and width)");
-	if ((st = check_fields(c, in, "input", input_fields)) ||
-	    (st = read_fields(c, in, "input", input_fields, -1)))
-		return st;
-	size = (long)v[0] * v[1] * v[2];
 	if (size > SPEC_MAX_INPUT)
 		return cnn_node_error(
 		    c->err, in, "input",
@@ -797,13 +780,26 @@ static const field loss_fields[] = {
     ENUM_KEY("reduction", reduction, reduction_names, CNN_REDUCE_MEAN, 0),
     {.key = NULL}};
 
+/* gamma's default depends on the type (the hook of the schedule's type). */
+static cnn_status sched_defaults(spec_ctx *c, const cnn_node *m,
+                                 const char *path)
+{
+	(void)m;
+	(void)path;
+	if (c->spec->schedule == CNN_SCHED_STEP)
+		c->spec->sched_gamma = 0.1;
+	else if (c->spec->schedule == CNN_SCHED_EXPONENTIAL)
+		c->spec->sched_gamma = 0.95;
+	return CNN_OK;
+}
+
 /* optimizer.schedule: {type (required), step_epochs (step, required), gamma
  * (step: 0.1, exponential: 0.95), min_lr (cosine: 0, at most
  * learning_rate), warmup_epochs (all: 0)}; absent: constant without
  * warm-up. */
 static const field sched_fields[] = {
     ENUM_KEY("type", schedule, sched_names, CNN_SCHED_CONSTANT, 0,
-             .required = 1),
+             .required = 1, .hook = sched_defaults),
     INT_KEY("step_epochs", sched_step_epochs, 1, 1000000, 0, STEP,
             .required = 1, .shown = "schedule.step_epochs"),
     REAL_KEY("gamma", sched_gamma, 0, 1, 1.0, STEP | EXPO, .r.lo_open = 1,
@@ -815,26 +811,23 @@ static const field sched_fields[] = {
     {.key = NULL}};
 
 /* optimizer.schedule (the hook of opt_fields; opt is the optimizer's
- * mapping). gamma's default depends on the type. */
+ * mapping). */
 static cnn_status parse_schedule(spec_ctx *c, const cnn_node *opt,
                                  const char *opt_path)
 {
-	const char *path = "optimizer.schedule";
-	const cnn_node *m = cnn_map_get(opt, "schedule");
-	cnn_status st;
-	int t;
-
 	(void)opt_path;
-	st = check_fields(c, m, path, sched_fields);
-	if (!st)
-		st = read_type(c, m, path, "schedule", sched_fields, &t);
-	if (st)
-		return st;
-	if (t == CNN_SCHED_STEP)
-		c->spec->sched_gamma = 0.1;
-	else if (t == CNN_SCHED_EXPONENTIAL)
-		c->spec->sched_gamma = 0.95;
-	return read_fields(c, m, path, sched_fields + 1, t);
+	return read_map(c, cnn_map_get(opt, "schedule"), "optimizer.schedule",
+	                sched_fields);
+}
+
+/* weight_decay's default depends on the type (the hook of its type). */
+static cnn_status opt_defaults(spec_ctx *c, const cnn_node *m, const char *path)
+{
+	(void)m;
+	(void)path;
+	if (c->spec->optimizer == CNN_OPT_ADAMW)
+		c->spec->weight_decay = 0.01;
+	return CNN_OK;
 }
 
 /* optimizer: adam or adamw (beta1, beta2, epsilon, epsilon_inside_sqrt,
@@ -842,7 +835,8 @@ static cnn_status parse_schedule(spec_ctx *c, const cnn_node *opt,
  * momentum); for all: learning_rate, weight_decay (adamw: 0.01),
  * clip_norm, schedule. */
 static const field opt_fields[] = {
-    ENUM_KEY("type", optimizer, cnn_opt_names, CNN_OPT_ADAM, 0),
+    ENUM_KEY("type", optimizer, cnn_opt_names, CNN_OPT_ADAM, 0,
+             .hook = opt_defaults),
     REAL_KEY("learning_rate", learning_rate, 0, DBL_MAX, 0.001, 0,
              .r.lo_open = 1, .r.single = 1),
     REAL_KEY("beta1", beta1, 0, 1, 0.9, ADAM | ADAMW, .r.hi_open = 1),
@@ -870,12 +864,9 @@ static const field stop_fields[] = {
 static cnn_status parse_early_stopping(spec_ctx *c, const cnn_node *training,
                                        const char *path)
 {
-	const char *p = "training.early_stopping";
-	const cnn_node *m = cnn_map_get(training, "early_stopping");
-	cnn_status st = check_fields(c, m, p, stop_fields);
-
 	(void)path;
-	return st ? st : read_fields(c, m, p, stop_fields, -1);
+	return read_map(c, cnn_map_get(training, "early_stopping"),
+	                "training.early_stopping", stop_fields);
 }
 
 /* training: epochs, batch_size, shuffle, seed, keep, early_stopping. */
@@ -895,32 +886,6 @@ static const field ckpt_fields[] = {
     INT_KEY("every", checkpoint_every, 1, INT_MAX, 1, 0),
     INT_KEY("every_batches", checkpoint_every_batches, 0, INT_MAX, 0, 0),
     {.key = NULL}};
-
-/* loss: the table alone. */
-static cnn_status parse_loss(spec_ctx *c)
-{
-	const cnn_node *m;
-	cnn_status st = section(c, "loss", loss_fields, &m);
-
-	return st || !m ? st : read_fields(c, m, "loss", loss_fields, -1);
-}
-
-/* optimizer: the table; weight_decay's default depends on the type. */
-static cnn_status parse_optimizer(spec_ctx *c)
-{
-	const cnn_node *m;
-	cnn_status st;
-	int t;
-
-	st = section(c, "optimizer", opt_fields, &m);
-	if (!st && m)
-		st = read_type(c, m, "optimizer", "optimizer", opt_fields, &t);
-	if (st || !m)
-		return st;
-	if (t == CNN_OPT_ADAMW)
-		c->spec->weight_decay = 0.01;
-	return read_fields(c, m, "optimizer", opt_fields + 1, t);
-}
 
 /* Lists table f's numbers that apply to type t, as cnn_spec_optimizer_params
  * does, into names and values from index n on; returns the new count. */
@@ -955,43 +920,32 @@ int cnn_spec_optimizer_params(const cnn_spec *s, const char **names,
 	                   max);
 }
 
-/* training: the table. Also checks what needs both sections: a cosine
+/* After the table, what needs both training and optimizer: a cosine
  * schedule's warm-up must end before training.epochs. */
-static cnn_status parse_training(spec_ctx *c)
+static cnn_status check_training(spec_ctx *c)
 {
 	cnn_spec *s = c->spec;
-	const cnn_node *m;
-	cnn_status st;
 
-	st = section(c, "training", training_fields, &m);
-	if (!st && m)
-		st = read_fields(c, m, "training", training_fields, -1);
-	if (!st && s->schedule == CNN_SCHED_COSINE &&
-	    s->warmup_epochs >= (double)s->epochs)
-		st = cnn_reject_key(
-		    c->err,
-		    cnn_map_get(cnn_map_get(c->tree->root, "optimizer"),
-		                "schedule"),
-		    "optimizer.schedule", "warmup_epochs",
-		    "must be less than training.epochs (%d) with a cosine "
-		    "schedule",
-		    s->epochs);
-	return st;
+	if (s->schedule != CNN_SCHED_COSINE ||
+	    s->warmup_epochs < (double)s->epochs)
+		return CNN_OK;
+	return cnn_reject_key(
+	    c->err,
+	    cnn_map_get(cnn_map_get(c->tree->root, "optimizer"), "schedule"),
+	    "optimizer.schedule", "warmup_epochs",
+	    "must be less than training.epochs (%d) with a cosine "
+	    "schedule",
+	    s->epochs);
 }
 
-/* checkpoint: the table; then the default path when none is given. */
-static cnn_status parse_checkpoint(spec_ctx *c)
+/* After the table: the default checkpoint path when none is given. */
+static cnn_status default_checkpoint(spec_ctx *c)
 {
 	cnn_spec *s = c->spec;
-	const cnn_node *m;
-	cnn_status st;
 	char rel[CNN_NAME_MAX + 16];
 
-	st = section(c, "checkpoint", ckpt_fields, &m);
-	if (!st && m)
-		st = read_fields(c, m, "checkpoint", ckpt_fields, -1);
-	if (st || s->checkpoint[0])
-		return st;
+	if (s->checkpoint[0])
+		return CNN_OK;
 	snprintf(rel, sizeof rel, "%s.ckpt.gz", s->name);
 	return absolute(c, NULL, "checkpoint.path", rel, 1, s->checkpoint);
 }
@@ -1179,15 +1133,20 @@ static cnn_status parse_data(spec_ctx *c)
 
 /* ======================================================================== */
 
-/* The root's keys, in the order they are read. */
+/* The root's keys, in the order they are read: each section's table (if
+ * any), then its own code (if any). */
 static const struct {
 	const char *key;
+	const field *f;
 	cnn_status (*parse)(spec_ctx *c);
-} sections[] = {
-    {"name", parse_name},           {"input", parse_input},
-    {"layers", parse_layers},       {"loss", parse_loss},
-    {"optimizer", parse_optimizer}, {"training", parse_training},
-    {"data", parse_data},           {"checkpoint", parse_checkpoint}};
+} sections[] = {{"name", NULL, parse_name},
+                {"input", input_fields, check_input},
+                {"layers", NULL, parse_layers},
+                {"loss", loss_fields, NULL},
+                {"optimizer", opt_fields, NULL},
+                {"training", training_fields, check_training},
+                {"data", NULL, parse_data},
+                {"checkpoint", ckpt_fields, default_checkpoint}};
 
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 
@@ -1213,8 +1172,15 @@ cnn_status cnn_spec_from_tree(cnn_spec *spec, cnn_tree *tree, cnn_error *err)
 		keys[i] = sections[i].key;
 	keys[i] = NULL;
 	st = cnn_map_check_keys(tree->root, "", keys, err);
-	for (i = 0; !st && i < N_SECTIONS; i++)
-		st = sections[i].parse(&c);
+	for (i = 0; !st && i < N_SECTIONS; i++) {
+		const char *key = sections[i].key;
+
+		if (sections[i].f)
+			st = read_map(&c, cnn_map_get(tree->root, key), key,
+			              sections[i].f);
+		if (!st && sections[i].parse)
+			st = sections[i].parse(&c);
+	}
 	if (st)
 		cnn_spec_free(spec);
 	return st;
