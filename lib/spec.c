@@ -225,65 +225,43 @@ static cnn_status read_map(spec_ctx *c, const cnn_node *m, const char *path,
 /* ======================================================================== */
 /* Paths and names                                                          */
 
-/* The folder of the YAML file (from_file) or the current directory,
- * absolute, into buf (CNN_PATH_MAX). */
-static cnn_status base_dir(spec_ctx *c, int from_file, char *buf)
+/* Makes the relative path rel absolute against the YAML file's folder
+ * (from_file) or the current directory, into out (CNN_PATH_MAX; rel may
+ * be out). n (may be NULL) and full locate errors. */
+static cnn_status absolute(spec_ctx *c, const cnn_node *n, const char *full,
+                           const char *rel, int from_file, char *out)
 {
 	const char *file = c->tree->file && from_file ? c->tree->file : "";
 	const char *slash = strrchr(file, '/');
-	size_t dlen = slash ? (size_t)(slash - file) : 0;
-	size_t k = 0;
+	size_t dlen = slash ? (size_t)(slash - file) : 0, k = 0;
+	size_t rl = strlen(rel);
+	char base[CNN_PATH_MAX];
 
 	if (file[0] != '/' || !slash) {
-		if (!getcwd(buf, CNN_PATH_MAX))
+		if (!getcwd(base, CNN_PATH_MAX))
 			return cnn_err(c->err, CNN_ERR_IO,
 			               "cannot determine the current "
 			               "directory: %s",
 			               strerror(errno));
-		k = strlen(buf);
+		k = strlen(base);
 		if (!slash || (dlen == 1 && file[0] == '.'))
-			return CNN_OK;
-		if (k && buf[k - 1] != '/')
-			buf[k++] = '/';
+			dlen = 0;
+		else if (k && base[k - 1] != '/')
+			base[k++] = '/';
 	}
 	if (k + dlen + 1 > CNN_PATH_MAX)
 		return cnn_err_file(c->err, CNN_ERR_CONFIG, file,
 		                    "the file's folder name is too long");
-	memcpy(buf + k, file, dlen);
-	buf[k + dlen] = '\0';
-	if (!buf[0]) /* a file in "/" */
-		strcpy(buf, "/");
-	return CNN_OK;
-}
-
-/* Makes rel absolute against the YAML file's folder (from_file) or the
- * current directory, into out (CNN_PATH_MAX). n (may be NULL) and full
- * locate errors. */
-static cnn_status absolute(spec_ctx *c, const cnn_node *n, const char *full,
-                           const char *rel, int from_file, char *out)
-{
-	char base[CNN_PATH_MAX];
-	size_t bl, rl = strlen(rel);
-	cnn_status st;
-
-	if (rel[0] == '/') {
-		if (rl >= CNN_PATH_MAX)
-			return cnn_node_error(c->err, n, full, "path too long");
-		memmove(out, rel, rl + 1);
-		return CNN_OK;
-	}
-	st = base_dir(c, from_file, base);
-	if (st)
-		return st;
-	bl = strlen(base);
-	if (bl && base[bl - 1] == '/')
-		bl--;
-	if (bl + 1 + rl + 1 > CNN_PATH_MAX)
+	memcpy(base + k, file, dlen);
+	k += dlen;
+	if (k && base[k - 1] == '/')
+		k--;
+	if (k + 1 + rl + 1 > CNN_PATH_MAX)
 		return cnn_node_error(c->err, n, full,
 		                      "path too long once made absolute");
-	memmove(out + bl + 1, rel, rl + 1);
-	memcpy(out, base, bl);
-	out[bl] = '/';
+	memmove(out + k + 1, rel, rl + 1);
+	memcpy(out, base, k);
+	out[k] = '/';
 	return CNN_OK;
 }
 
@@ -487,50 +465,41 @@ static cnn_status parse_inputs(spec_ctx *c)
 {
 	cnn_spec *s = c->spec;
 	char path[64], got[CNN_DESCRIBE_SIZE];
+	unsigned char used[CNN_MAX_LAYERS + 1] = {0};
 	cnn_status st;
 
 	for (int i = 0; i < s->n_layers; i++) {
 		cnn_layer *l = &s->layers[i];
 		const cnn_node *in = cnn_map_get(l->node, "input");
 		int most = l->ops->max_inputs ? l->ops->max_inputs : 1;
+		int seq = in && in->type == CNN_NODE_SEQ;
+		size_t n = seq ? in->n_items : 1;
 
 		snprintf(path, sizeof path, "layers[%d].input", i);
 		l->input_node = in;
-		if (!in) {
-			l->n_inputs = 1;
-			l->inputs[0] = i;
-		} else if (in->type == CNN_NODE_SCALAR) {
-			l->n_inputs = 1;
-			if ((st = input_index(c, i, in->value, in, path,
-			                      &l->inputs[0])))
-				return st;
-		} else if (in->type == CNN_NODE_SEQ && in->n_items > 0) {
-			if (in->n_items > (size_t)most)
-				return cnn_node_error(
-				    c->err, in, path,
-				    "%s takes %s%d input%s, got %zu",
-				    l->ops->type, most > 1 ? "at most " : "",
-				    most, most > 1 ? "s" : "", in->n_items);
-			l->n_inputs = (int)in->n_items;
-			for (size_t k = 0; k < in->n_items; k++) {
-				const cnn_node *it = in->items[k];
-				if (it->type != CNN_NODE_SCALAR) {
-					cnn_node_describe(it, got);
-					return cnn_node_error(
-					    c->err, it, path,
-					    "expected a layer name, got %s",
-					    got);
-				}
-				if ((st = input_index(c, i, it->value, it, path,
-				                      &l->inputs[k])))
-					return st;
-			}
-		} else {
-			cnn_node_describe(in, got);
+		l->inputs[0] = i;
+		if (in && (in->type == CNN_NODE_MAP || n == 0))
 			return cnn_node_error(c->err, in, path,
 			                      "expected a layer name or a list "
 			                      "of names, got %s",
-			                      got);
+			                      cnn_node_describe(in, got));
+		if (n > (size_t)most)
+			return cnn_node_error(
+			    c->err, in, path, "%s takes %s%d input%s, got %zu",
+			    l->ops->type, most > 1 ? "at most " : "", most,
+			    most > 1 ? "s" : "", n);
+		l->n_inputs = (int)n;
+		for (size_t k = 0; in && k < n; k++) {
+			const cnn_node *it = seq ? in->items[k] : in;
+
+			if (it->type != CNN_NODE_SCALAR)
+				return cnn_node_error(
+				    c->err, it, path,
+				    "expected a layer name, got %s",
+				    cnn_node_describe(it, got));
+			if ((st = input_index(c, i, it->value, it, path,
+			                      &l->inputs[k])))
+				return st;
 		}
 		if (most > 1 && l->n_inputs < 2)
 			return cnn_node_error(
@@ -538,25 +507,23 @@ static cnn_status parse_inputs(spec_ctx *c)
 			    "%s merges two or more inputs: give a list of "
 			    "layer names, e.g. input: [conv1, conv2]",
 			    l->ops->type);
-		for (int k = 0; k < l->n_inputs; k++)
+		for (int k = 0; k < l->n_inputs; k++) {
+			used[l->inputs[k]] = 1;
 			l->input_names[k] =
 			    l->inputs[k] ? s->layers[l->inputs[k] - 1].name
 			                 : "input";
-	}
-	for (int j = 0; j + 1 < s->n_layers; j++) {
-		int used = 0;
-		for (int i = j + 1; i < s->n_layers && !used; i++)
-			for (int k = 0; k < s->layers[i].n_inputs; k++)
-				used |= s->layers[i].inputs[k] == j + 1;
-		if (!used) {
-			snprintf(path, sizeof path, "layers[%d]", j);
-			return cnn_node_error(
-			    c->err, s->layers[j].node, path,
-			    "the output of layer \"%s\" is not used: no "
-			    "later layer takes it as input (only the last "
-			    "layer's output is the network's)",
-			    s->layers[j].name);
 		}
+	}
+	for (int j = 1; j < s->n_layers; j++) {
+		if (used[j])
+			continue;
+		snprintf(path, sizeof path, "layers[%d]", j - 1);
+		return cnn_node_error(
+		    c->err, s->layers[j - 1].node, path,
+		    "the output of layer \"%s\" is not used: no "
+		    "later layer takes it as input (only the last "
+		    "layer's output is the network's)",
+		    s->layers[j - 1].name);
 	}
 	return CNN_OK;
 }
