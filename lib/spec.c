@@ -115,19 +115,6 @@ static void set_defaults(const field *f, cnn_spec *s)
 	}
 }
 
-/* Checks that map's keys are all in table f (see cnn_map_check_keys). */
-static cnn_status check_fields(spec_ctx *c, const cnn_node *map,
-                               const char *path, const field *f)
-{
-	const char *keys[SPEC_MAX_KEYS + 1];
-	int n = 0;
-
-	for (; f->key && n < SPEC_MAX_KEYS; f++)
-		keys[n++] = f->key;
-	keys[n] = NULL;
-	return cnn_map_check_keys(map, path, keys, c->err);
-}
-
 /* Reads one field of map into c->spec (absent: it keeps its value). */
 static cnn_status read_field(spec_ctx *c, const cnn_node *m, const char *path,
                              const field *f)
@@ -158,8 +145,8 @@ static cnn_status read_field(spec_ctx *c, const cnn_node *m, const char *path,
 }
 
 /* Fails at the first key of map, in document order, that table f gives to
- * other types than t (choices: f[0].choices): "PATH.KEY: only valid with
- * type A or B (this WHAT is C)". */
+ * other types than t (choices: f[0].choices; types has no bit past them):
+ * "PATH.KEY: only valid with type A or B (this WHAT is C)". */
 static cnn_status reject_other_types(spec_ctx *c, const cnn_node *map,
                                      const char *path, const char *what,
                                      const field *f, int t)
@@ -169,25 +156,19 @@ static cnn_status reject_other_types(spec_ctx *c, const cnn_node *map,
 	for (size_t i = 0; i < map->n_pairs; i++) {
 		const field *k = f;
 		char list[128] = "";
-		int n = 0, seen = 0;
 
 		while (k->key && strcmp(map->pairs[i].key, k->key))
 			k++;
 		if (!k->key || !k->types || ((k->types >> t) & 1))
 			continue;
 		for (int j = 0; choices[j]; j++)
-			n += (k->types >> j) & 1;
-		for (int j = 0; choices[j]; j++) {
-			if (!((k->types >> j) & 1))
-				continue;
-			seen++;
-			snprintf(list + strlen(list),
-			         sizeof list - strlen(list), "%s%s",
-			         seen == 1   ? ""
-			         : seen == n ? " or "
-			                     : ", ",
-			         choices[j]);
-		}
+			if ((k->types >> j) & 1)
+				snprintf(list + strlen(list),
+				         sizeof list - strlen(list), "%s%s",
+				         !list[0]              ? ""
+				         : k->types >> (j + 1) ? ", "
+				                               : " or ",
+				         choices[j]);
 		return cnn_reject_key(c->err, map, path, k->key,
 		                      "only valid with type %s (this %s is %s)",
 		                      list, what, choices[t]);
@@ -195,18 +176,22 @@ static cnn_status reject_other_types(spec_ctx *c, const cnn_node *map,
 	return CNN_OK;
 }
 
-/* Reads mapping m at path (NULL: nothing to read) by table f: checks its
- * keys, then reads its fields in table order, each followed by its hook. A
- * field "type" (an F_ENUM) selects the fields after it that apply and
- * refuses the keys of other types, naming the section by the last part of
- * path. */
+/* Reads mapping m at path (NULL: nothing to read) by table f: checks that
+ * its keys are all in f (see cnn_map_check_keys), then reads its fields in
+ * table order, each followed by its hook. A field "type" (an F_ENUM) selects
+ * the fields after it that apply and refuses the keys of other types, naming
+ * the section by the last part of path. */
 static cnn_status read_map(spec_ctx *c, const cnn_node *m, const char *path,
                            const field *f)
 {
-	const char *what = strrchr(path, '.');
-	cnn_status st = check_fields(c, m, path, f);
-	int t = -1;
+	const char *keys[SPEC_MAX_KEYS + 1], *what = strrchr(path, '.');
+	cnn_status st;
+	int n, t = -1;
 
+	for (n = 0; f[n].key && n < SPEC_MAX_KEYS; n++)
+		keys[n] = f[n].key;
+	keys[n] = NULL;
+	st = cnn_map_check_keys(m, path, keys, c->err);
 	for (; !st && m && f->key; f++) {
 		if (t >= 0 && f->types && !((f->types >> t) & 1))
 			continue;
@@ -295,9 +280,7 @@ static cnn_status get_path(spec_ctx *c, const cnn_node *map, const char *path,
 	    n->file == c->tree->file ||
 	    (n->file && c->tree->file && !strcmp(n->file, c->tree->file));
 	st = absolute(c, n, full, out, from_file, out);
-	if (!st)
-		st = cnn_node_set_scalar(n, out, c->err);
-	return st;
+	return st ? st : cnn_node_set_scalar(n, out, c->err);
 }
 
 /* Adds "name: VALUE" (a quoted string) at the front of the root mapping, so
@@ -305,7 +288,7 @@ static cnn_status get_path(spec_ctx *c, const cnn_node *map, const char *path,
 static cnn_status add_name(spec_ctx *c, const char *value)
 {
 	cnn_node *n = calloc(1, sizeof *n);
-	char *key = malloc(sizeof "name"), *v = malloc(strlen(value) + 1);
+	char *key = strdup("name"), *v = strdup(value);
 
 	if (!n || !key || !v || !cnn_map_insert(c->tree->root, 0, key, n)) {
 		free(n);
@@ -313,8 +296,6 @@ static cnn_status add_name(spec_ctx *c, const char *value)
 		free(v);
 		return cnn_err_nomem(c->err, NULL, NULL);
 	}
-	strcpy(key, "name");
-	strcpy(v, value);
 	n->type = CNN_NODE_SCALAR;
 	n->file = c->tree->file;
 	n->value = v;
@@ -395,18 +376,6 @@ static cnn_status check_input(spec_ctx *c)
 		    "(at most %ld)",
 		    size, SPEC_MAX_INPUT);
 	return CNN_OK;
-}
-
-/* Whether s is a valid layer name: [A-Za-z0-9_]+. */
-static int valid_layer_name(const char *s)
-{
-	if (!*s)
-		return 0;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '_'))
-			return 0;
-	return 1;
 }
 
 /* The index of the activation called name for layer i: 0 for "input", j + 1
@@ -538,6 +507,9 @@ static cnn_status layer_type_name(spec_ctx *c, const cnn_node *item, int i)
 	const cnn_node *nn = cnn_map_get(item, "name");
 	char path[64], full[80], type[CNN_NAME_MAX], got[CNN_DESCRIBE_SIZE];
 	char ex[CNN_QUOTE_SIZE];
+	static const char name_chars[] =
+	    "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_";
 	cnn_status st;
 	int ordinal = 1;
 
@@ -569,7 +541,7 @@ static cnn_status layer_type_name(spec_ctx *c, const cnn_node *item, int i)
 	cnn_path_join(full, sizeof full, path, "name");
 	st = cnn_get_string(item, path, "name", 1, l->name, sizeof l->name,
 	                    c->err);
-	if (!st && !valid_layer_name(l->name))
+	if (!st && (!l->name[0] || l->name[strspn(l->name, name_chars)]))
 		st = cnn_node_error(
 		    c->err, nn, full,
 		    "expected a name of letters, digits and '_', "
@@ -610,8 +582,8 @@ static cnn_status unique_layer_names(spec_ctx *c)
 	return CNN_OK;
 }
 
-/* Fills each layer's defaults, then lets its kind read its own keys with
- * path = its type. */
+/* Fills each layer's defaults (the rest is zero from calloc), then lets its
+ * kind read its own keys with path = its type. */
 static cnn_status configure_layers(spec_ctx *c)
 {
 	static const char *const base_keys[] = {"type", "name", "input", NULL};
@@ -623,8 +595,6 @@ static cnn_status configure_layers(spec_ctx *c)
 
 		l->bias = 1;
 		l->stride[0] = l->stride[1] = 1;
-		l->pad[0] = l->pad[1] = 0;
-		l->kernel[0] = l->kernel[1] = 0;
 		l->weight_init.type = CNN_INIT_HE;
 		l->weight_init.divide_by_sqrt = CNN_FAN_NONE;
 		l->bias_init.type = CNN_INIT_ZEROS;
@@ -1045,8 +1015,6 @@ static cnn_status parse_dataset(spec_ctx *c, const cnn_node *m,
 	    .lo = 0, .lo_open = 1, .hi = DBL_MAX, .single = 1};
 	cnn_status st;
 
-	snprintf(d->format, sizeof d->format, "idx");
-	d->header = -1;
 	d->scale = 1.0 / 255.0;
 	if ((st = cnn_map_check_keys(m, path, keys, c->err)) ||
 	    (st = dataset_files(c, m, path, d)) ||
