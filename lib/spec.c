@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,24 @@ static cnn_status read_map(spec_ctx *c, const cnn_node *m, const char *path,
 		}
 	}
 	return st;
+}
+
+/* Fails at the value of map[key] (path names map) with "PATH.KEY: expected
+ * WHAT, got DESCRIPTION", WHAT formed from fmt. */
+CNN_PRINTF(5, 6)
+static cnn_status bad_value(spec_ctx *c, const cnn_node *map, const char *path,
+                            const char *key, const char *fmt, ...)
+{
+	const cnn_node *n = cnn_map_get(map, key);
+	char full[CNN_FULL_SIZE], what[256], got[CNN_DESCRIBE_SIZE];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	return cnn_node_error(
+	    c->err, n, cnn_path_join(full, sizeof full, path, key),
+	    "expected %s, got %s", what, cnn_node_describe(n, got));
 }
 
 /* ======================================================================== */
@@ -582,8 +601,9 @@ static cnn_status unique_layer_names(spec_ctx *c)
 	return CNN_OK;
 }
 
-/* Fills each layer's defaults (the rest is zero from calloc), then lets its
- * kind read its own keys with path = its type. */
+/* Fills each layer's defaults (the rest is zero from calloc: no padding,
+ * CNN_INIT_ZEROS for the bias, CNN_FAN_NONE), then lets its kind read its
+ * own keys with path = its type. */
 static cnn_status configure_layers(spec_ctx *c)
 {
 	static const char *const base_keys[] = {"type", "name", "input", NULL};
@@ -596,9 +616,6 @@ static cnn_status configure_layers(spec_ctx *c)
 		l->bias = 1;
 		l->stride[0] = l->stride[1] = 1;
 		l->weight_init.type = CNN_INIT_HE;
-		l->weight_init.divide_by_sqrt = CNN_FAN_NONE;
-		l->bias_init.type = CNN_INIT_ZEROS;
-		l->bias_init.divide_by_sqrt = CNN_FAN_NONE;
 		if (l->ops->configure)
 			st = l->ops->configure(l, l->ops->type, c->err);
 		else
@@ -614,16 +631,14 @@ static cnn_status parse_layers(spec_ctx *c)
 {
 	cnn_spec *s = c->spec;
 	const cnn_node *seq = cnn_map_get(c->tree->root, "layers");
-	char got[CNN_DESCRIBE_SIZE];
 	cnn_status st = CNN_OK;
 
 	if (!seq)
 		return cnn_node_error(c->err, c->tree->root, "layers",
 		                      "missing (expected a list of layers)");
 	if (seq->type != CNN_NODE_SEQ)
-		return cnn_node_error(c->err, seq, "layers",
-		                      "expected a list of layers, got %s",
-		                      cnn_node_describe(seq, got));
+		return bad_value(c, c->tree->root, "", "layers",
+		                 "a list of layers");
 	if (seq->n_items == 0)
 		return cnn_node_error(c->err, seq, "layers",
 		                      "expected at least one layer");
@@ -680,28 +695,20 @@ static cnn_status check_nesterov(spec_ctx *c, const cnn_node *m,
 static cnn_status get_seed(spec_ctx *c, const cnn_node *m, const char *path)
 {
 	const cnn_node *n = cnn_map_get(m, "seed");
-	const char *p;
-	uint64_t v = 0;
-	char got[CNN_DESCRIBE_SIZE];
 
-	(void)path;
-	if (n->type == CNN_NODE_SCALAR && !n->quoted && n->value[0]) {
-		p = n->value[0] == '+' ? n->value + 1 : n->value;
-		for (; *p >= '0' && *p <= '9'; p++) {
-			if (v >
-			    ((uint64_t)INT64_MAX - (uint64_t)(*p - '0')) / 10)
-				break;
-			v = v * 10 + (uint64_t)(*p - '0');
-		}
-		if (!*p && p != n->value && p[-1] != '+') {
+	if (n->type == CNN_NODE_SCALAR && !n->quoted) {
+		/* digits only after an optional '+'; past 2^64-1 strtoull
+		 * gives ULLONG_MAX, which fails the bound */
+		const char *p = n->value + (n->value[0] == '+');
+		unsigned long long v = strtoull(p, NULL, 10);
+
+		if (*p && !p[strspn(p, "0123456789")] && v <= INT64_MAX) {
 			c->spec->seed = v;
 			return CNN_OK;
 		}
 	}
-	return cnn_node_error(c->err, n, "training.seed",
-	                      "expected an integer from 0 to %" PRId64
-	                      ", got %s",
-	                      INT64_MAX, cnn_node_describe(n, got));
+	return bad_value(c, m, path, "seed", "an integer from 0 to %" PRId64,
+	                 INT64_MAX);
 }
 
 /* The path of checkpoint.path (the hook of ckpt_fields). */
@@ -931,21 +938,15 @@ static cnn_status dataset_header(spec_ctx *c, const cnn_node *m,
                                  const char *path, cnn_data_spec *d)
 {
 	const cnn_node *h = cnn_map_get(m, "header");
-	char full[CNN_FULL_SIZE], got[CNN_DESCRIBE_SIZE];
 	cnn_error scratch;
-	int b = 0;
 
 	d->header = -1;
 	if (!h || (h->type == CNN_NODE_SCALAR && !strcmp(h->value, "auto")))
 		return CNN_OK;
 	cnn_err_clear(&scratch);
-	if (!cnn_get_bool(m, path, "header", 0, &b, &scratch)) {
-		d->header = b;
+	if (!cnn_get_bool(m, path, "header", 0, &d->header, &scratch))
 		return CNN_OK;
-	}
-	return cnn_node_error(
-	    c->err, h, cnn_path_join(full, sizeof full, path, "header"),
-	    "expected true, false or auto, got %s", cnn_node_describe(h, got));
+	return bad_value(c, m, path, "header", "true, false or auto");
 }
 
 /* label_column: a row is the label and channels*height*width pixels (the
@@ -955,19 +956,16 @@ static cnn_status dataset_label_column(spec_ctx *c, const cnn_node *m,
 {
 	const int *in = c->spec->input;
 	long pixels = (long)in[0] * in[1] * in[2], col = 0;
-	const cnn_node *n = cnn_map_get(m, "label_column");
-	char full[CNN_FULL_SIZE], got[CNN_DESCRIBE_SIZE];
 	cnn_status st;
 
 	st = cnn_get_int(m, path, "label_column", 0, 0, LONG_MAX, &col, c->err);
 	d->label_column = (int)col;
 	if (st || col <= pixels)
 		return st;
-	return cnn_node_error(
-	    c->err, n, cnn_path_join(full, sizeof full, path, "label_column"),
-	    "expected an integer from 0 to %ld (a row is the "
-	    "label and %ld pixels), got %s",
-	    pixels, pixels, cnn_node_describe(n, got));
+	return bad_value(c, m, path, "label_column",
+	                 "an integer from 0 to %ld (a row is the label and %ld "
+	                 "pixels)",
+	                 pixels, pixels);
 }
 
 /* augment: {shift: N}, N in 0..8 and below the input's height and width
@@ -976,9 +974,9 @@ static cnn_status dataset_augment(spec_ctx *c, const cnn_node *m,
                                   const char *path, cnn_data_spec *d)
 {
 	static const char *const keys[] = {"shift", NULL};
-	const cnn_node *h = cnn_map_get(m, "augment"), *n;
+	const cnn_node *h = cnn_map_get(m, "augment");
 	const int *in = c->spec->input;
-	char full[CNN_FULL_SIZE], sfull[CNN_FULL_SIZE], got[CNN_DESCRIBE_SIZE];
+	char full[CNN_FULL_SIZE];
 	long shift = 0;
 	cnn_status st = CNN_OK;
 
@@ -995,13 +993,10 @@ static cnn_status dataset_augment(spec_ctx *c, const cnn_node *m,
 	d->shift = (int)shift;
 	if (shift < in[1] && shift < in[2])
 		return CNN_OK;
-	n = cnn_map_get(h, "shift");
-	return cnn_node_error(c->err, n,
-	                      cnn_path_join(sfull, sizeof sfull, full, "shift"),
-	                      "expected an integer from 0 to %d (below the "
-	                      "input's height and width, %dx%d), got %s",
-	                      (in[1] < in[2] ? in[1] : in[2]) - 1, in[1], in[2],
-	                      cnn_node_describe(n, got));
+	return bad_value(c, h, full, "shift",
+	                 "an integer from 0 to %d (below the input's height "
+	                 "and width, %dx%d)",
+	                 (in[1] < in[2] ? in[1] : in[2]) - 1, in[1], in[2]);
 }
 
 /* One data set: data.train or data.test. */
@@ -1037,7 +1032,6 @@ static cnn_status parse_data(spec_ctx *c)
 	static const char *const keys[] = {"train", "test", "validation", NULL};
 	cnn_spec *s = c->spec;
 	const cnn_node *m, *n;
-	char got[CNN_DESCRIBE_SIZE];
 	cnn_status st;
 	double v = 0;
 
@@ -1057,11 +1051,9 @@ static cnn_status parse_data(spec_ctx *c)
 	if (st)
 		return st;
 	if (v < 0 || (v >= 1 && (v != floor(v) || v > 9e15)))
-		return cnn_node_error(
-		    c->err, n, "data.validation",
-		    "expected 0, a fraction between 0 and 1 or "
-		    "a whole number of samples, got %s",
-		    cnn_node_describe(n, got));
+		return bad_value(c, m, "data", "validation",
+		                 "0, a fraction between 0 and 1 or a whole "
+		                 "number of samples");
 	s->validation = v;
 	return CNN_OK;
 }
