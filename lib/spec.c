@@ -1044,9 +1044,6 @@ static cnn_status parse_data(spec_ctx *c)
 	n = cnn_map_get(m, "test");
 	if (n && (st = parse_dataset(c, n, "data.test", &s->test)))
 		return st;
-	n = cnn_map_get(m, "validation");
-	if (!n)
-		return CNN_OK;
 	st = cnn_get_real(m, "data", "validation", 0, CNN_ANY_REAL, &v, c->err);
 	if (st)
 		return st;
