@@ -60,39 +60,21 @@ static const char *const role_names[N_ROLES] = {"weight", "moment1", "moment2",
 /* ======================================================================== */
 /* The model's tensors                                                      */
 
-/* One named slice of the arenas (graph.c lists them). */
-typedef cnn_tensor_slot ckpt_tensor;
-
-/* Copies the model's tensors, in arena order (the trainable ones layer by
- * layer, weight then bias, then the layers' state), into a malloc'ed
- * array. Checks that they tile the arena exactly. */
-static cnn_status model_tensors(const cnn_model *m, ckpt_tensor **out,
-                                int *count, cnn_error *err)
+/* Checks that the model's tensors (graph.c lists them in arena order: the
+ * trainable ones layer by layer, weight then bias, then the layers' state)
+ * tile the arena exactly. */
+static cnn_status check_tensors(const cnn_model *m, cnn_error *err)
 {
-	ckpt_tensor *t;
 	size_t off = 0;
 	int i;
 
-	*out = NULL;
-	*count = 0;
-	t = malloc(((size_t)m->n_tensors + 1) * sizeof *t);
-	if (!t)
-		return cnn_err_nomem(err, NULL, NULL);
-	for (i = 0; i < m->n_tensors; i++) {
-		t[i] = m->tensors[i];
-		if (t[i].off != off)
-			break;
-		off += t[i].n;
-	}
-	if (i < m->n_tensors || off != m->n_params) {
-		free(t);
+	for (i = 0; i < m->n_tensors && m->tensors[i].off == off; i++)
+		off += m->tensors[i].n;
+	if (i < m->n_tensors || off != m->n_params)
 		return cnn_err(err, CNN_ERR_USAGE,
 		               "internal error: the tensors cover %zu of "
 		               "%zu parameters",
 		               off, m->n_params);
-	}
-	*out = t;
-	*count = m->n_tensors;
 	return CNN_OK;
 }
 
@@ -131,14 +113,12 @@ static void record_end(cnn_wbuf *b, size_t start)
 /* Serialises the model's state into b (see doc/checkpoint.md). */
 static cnn_status serialise(const cnn_model *m, cnn_wbuf *b, cnn_error *err)
 {
-	ckpt_tensor *t;
-	int n, i, role, j;
+	const cnn_tensor_slot *t = m->tensors;
+	int i, role, j;
 	size_t rec, k;
 
-	cnn_status st = model_tensors(m, &t, &n, err);
-	if (st != CNN_OK)
-		return st;
-
+	if (check_tensors(m, err) != CNN_OK)
+		return err->status;
 	cnn_put_bytes(b, ckpt_signature, sizeof ckpt_signature);
 	cnn_put_u32(b, CKPT_VERSION);
 
@@ -174,7 +154,7 @@ static cnn_status serialise(const cnn_model *m, cnn_wbuf *b, cnn_error *err)
 	}
 	record_end(b, rec);
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < m->n_tensors; i++) {
 		for (role = 0; role < N_ROLES; role++) {
 			const float *arena = role_arena(m, role);
 			if (!arena || (role == ROLE_BEST && !m->has_best))
@@ -194,7 +174,6 @@ static cnn_status serialise(const cnn_model *m, cnn_wbuf *b, cnn_error *err)
 
 	rec = record_begin(b, "END ");
 	record_end(b, rec);
-	free(t);
 
 	if (b->failed)
 		return cnn_err(err, CNN_ERR_NOMEM,
@@ -225,9 +204,10 @@ static cnn_status compress_gzip(const uint8_t *data, size_t len, cnn_wbuf *out,
 	    0x1f, 0x8b, 8, GZ_FEXTRA | GZ_FHCRC, 0, 0, 0, 0, 0, 255, 8, 0};
 	const size_t chunk = (size_t)1 << 18;
 	z_stream zs;
-	size_t in_off = 0, step, start;
+	size_t start;
+	uint32_t hcrc;
 	uint8_t *p;
-	int ret = Z_OK, flush;
+	int ret = Z_OK;
 
 	memset(&zs, 0, sizeof zs);
 	if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
@@ -238,48 +218,34 @@ static cnn_status compress_gzip(const uint8_t *data, size_t len, cnn_wbuf *out,
 	cnn_put_u32(out, 0); /* CRC-32 of the deflate data, patched below */
 	cnn_put_u16(out, 0); /* CRC16 of the header, patched below */
 	start = out->len;
-	do {
-		step = len - in_off > ((size_t)1 << 30) ? (size_t)1 << 30
-		                                        : len - in_off;
-		zs.next_in = (Bytef *)(uintptr_t)(data + in_off);
-		zs.avail_in = (uInt)step;
-		in_off += step;
-		flush = in_off == len ? Z_FINISH : Z_NO_FLUSH;
-		do {
-			p = cnn_wbuf_grow(out, chunk);
-			if (!p)
-				goto nomem;
-			out->len -= chunk;
-			zs.next_out = p;
-			zs.avail_out = (uInt)chunk;
-			ret = deflate(&zs, flush);
-			if (ret == Z_STREAM_ERROR)
-				goto nomem;
-			out->len += chunk - zs.avail_out;
-		} while (zs.avail_out == 0);
-	} while (flush != Z_FINISH);
+	/* len <= CKPT_MAX_BYTES (serialise checks it) fits in a uInt */
+	zs.next_in = (Bytef *)(uintptr_t)data;
+	zs.avail_in = (uInt)len;
+	while ((p = cnn_wbuf_grow(out, chunk)) != NULL) {
+		out->len -= chunk;
+		zs.next_out = p;
+		zs.avail_out = (uInt)chunk;
+		ret = deflate(&zs, Z_FINISH);
+		out->len += chunk - zs.avail_out;
+		if (ret == Z_STREAM_ERROR || zs.avail_out != 0)
+			break;
+	}
 	deflateEnd(&zs);
-	if (ret != Z_STREAM_END)
+	if (!out->failed && ret != Z_STREAM_ERROR && ret != Z_STREAM_END)
 		return cnn_err(err, CNN_ERR_NOMEM,
 		               "internal error: deflate did not finish");
 	cnn_put_u32(out, (uint32_t)crc32_z(0L, data, len));
 	cnn_put_u32(out, (uint32_t)len); /* ISIZE: the length mod 2^32 */
-	if (out->failed)
+	if (out->failed || ret == Z_STREAM_ERROR)
 		return cnn_err(err, CNN_ERR_NOMEM,
 		               "out of memory while compressing a "
 		               "checkpoint");
 	cnn_store_le32(out->data + 16, (uint32_t)crc32_z(0L, out->data + start,
 	                                                 out->len - 8 - start));
-	{
-		uint32_t hcrc = (uint32_t)crc32_z(0L, out->data, 20);
-		out->data[20] = (uint8_t)hcrc;
-		out->data[21] = (uint8_t)(hcrc >> 8);
-	}
+	hcrc = (uint32_t)crc32_z(0L, out->data, 20);
+	out->data[20] = (uint8_t)hcrc;
+	out->data[21] = (uint8_t)(hcrc >> 8);
 	return CNN_OK;
-nomem:
-	deflateEnd(&zs);
-	return cnn_err(err, CNN_ERR_NOMEM,
-	               "out of memory while compressing a checkpoint");
 }
 
 /* Checks that a checkpoint can be written at path (contract in model.h). */
@@ -489,14 +455,56 @@ static cnn_status check_head(const uint8_t *data, size_t len, const char *path,
 	return CNN_OK;
 }
 
+/* Decodes a STAT payload of a file of the given format version into m's
+ * training state; returns NULL, or what is wrong (m then holds part of it).
+ * "epochs" is not kept: the embedded description, after overrides, says how
+ * many epochs to run. Version 1 has no position in the epoch (it was saved
+ * between epochs): those fields become 0. */
+static const char *read_stat(const ckpt_record *rec, uint32_t version,
+                             cnn_model *m)
+{
+	uint32_t epoch = 0, epochs = 0, best = 0;
+	cnn_rbuf p;
+	int i;
+
+	if (rec->len != (version < 2 ? CKPT_STAT_LEN_1 : CKPT_STAT_LEN))
+		return "wrong length";
+	cnn_rbuf_init(&p, rec->payload, rec->len);
+	cnn_get_u32(&p, &epoch);
+	cnn_get_u32(&p, &epochs);
+	cnn_get_u64(&p, &m->step);
+	for (i = 0; i < 4; i++)
+		cnn_get_u64(&p, &m->rng.s[i]);
+	cnn_get_u32(&p, &best);
+	cnn_get_f64(&p, &m->best_accuracy);
+	m->has_best = *cnn_get_bytes(&p, 1);
+	m->epoch_pos = m->epoch_correct = 0;
+	m->epoch_loss = m->epoch_seconds = 0;
+	/* a version 1 STAT ends here: these stay 0 */
+	cnn_get_u64(&p, &m->epoch_pos);
+	cnn_get_f64(&p, &m->epoch_loss);
+	cnn_get_u64(&p, &m->epoch_correct);
+	cnn_get_f64(&p, &m->epoch_seconds);
+	if (epoch > INT_MAX || epochs > INT_MAX)
+		return "bad epoch count";
+	if (best > epoch)
+		return "the best epoch is after the last";
+	if (m->has_best > 1)
+		return "bad has_best flag";
+	if (m->epoch_correct > m->epoch_pos)
+		return "more correct predictions than samples";
+	m->epoch = (int)epoch;
+	m->best_epoch = (int)best;
+	return NULL;
+}
+
 /* Checks one record's payload for its tag in a file of the given format
  * version; returns NULL or what is wrong. */
 static const char *check_payload(const ckpt_record *rec, uint32_t version)
 {
-	uint64_t pos = 0, correct = 0;
+	cnn_model scratch; /* for read_stat */
 	ckpt_tens t;
-	uint32_t n = 0, v = 0;
-	cnn_rbuf r;
+	uint32_t n;
 	int i;
 
 	if (!strcmp(rec->tag, "MODL")) {
@@ -506,30 +514,8 @@ static const char *check_payload(const ckpt_record *rec, uint32_t version)
 			return "the model description contains a NUL byte";
 		return NULL;
 	}
-	if (!strcmp(rec->tag, "STAT")) {
-		if (rec->len != (version < 2 ? CKPT_STAT_LEN_1 : CKPT_STAT_LEN))
-			return "wrong length";
-		cnn_rbuf_init(&r, rec->payload, rec->len);
-		cnn_get_u32(&r, &n); /* epoch */
-		cnn_get_u32(&r, &v); /* epochs */
-		if (n > INT_MAX || v > INT_MAX)
-			return "bad epoch count";
-		cnn_get_bytes(&r, 8 + 32);
-		cnn_get_u32(&r, &v); /* best_epoch */
-		if (v > n)
-			return "the best epoch is after the last";
-		if (rec->payload[CKPT_STAT_LEN_1 - 1] > 1)
-			return "bad has_best flag";
-		if (version < 2)
-			return NULL;
-		cnn_get_bytes(&r, 8 + 1);
-		cnn_get_u64(&r, &pos);
-		cnn_get_bytes(&r, 8);
-		cnn_get_u64(&r, &correct);
-		if (correct > pos)
-			return "more correct predictions than samples";
-		return NULL;
-	}
+	if (!strcmp(rec->tag, "STAT"))
+		return read_stat(rec, version, &scratch);
 	if (!strcmp(rec->tag, "HIST")) {
 		if (rec->len < 4)
 			return "wrong length";
@@ -621,7 +607,7 @@ static void shape_string(char *buf, size_t size, const int *shape, int ndim)
 /* Finds the model's tensor (one of t[0..n)) that the TENS record tr is
  * for, checking its name and shape; returns its index, or -1 with the
  * error set. */
-static int find_tensor(const ckpt_tensor *t, int n, const ckpt_tens *tr,
+static int find_tensor(const cnn_tensor_slot *t, int n, const ckpt_tens *tr,
                        const char *path, cnn_error *err)
 {
 	char a[64], b[64];
@@ -654,24 +640,22 @@ static int find_tensor(const ckpt_tensor *t, int n, const ckpt_tens *tr,
  * and shape. Each tensor needs its weight; moments and best weights are all
  * there or all absent (absent moments stay zero: the optimiser changed). */
 static cnn_status restore_tensors(cnn_model *m, const uint8_t *data, size_t len,
-                                  const char *path, int has_best,
-                                  cnn_error *err)
+                                  const char *path, cnn_error *err)
 {
-	ckpt_tensor *t;
+	const cnn_tensor_slot *t = m->tensors;
+	const int n = m->n_tensors;
 	ckpt_record rec;
 	ckpt_tens tr;
-	unsigned char *seen = NULL;
-	int n, i, role, count[N_ROLES] = {0, 0, 0, 0};
+	unsigned char *seen;
+	int i, role, count[N_ROLES] = {0, 0, 0, 0};
 	float *arena;
 	cnn_rbuf r;
 
-	if (model_tensors(m, &t, &n, err) != CNN_OK)
+	if (check_tensors(m, err) != CNN_OK)
 		return err->status;
 	seen = calloc((size_t)n * N_ROLES + 1, 1);
-	if (!seen) {
-		cnn_err_nomem(err, NULL, NULL);
-		goto out;
-	}
+	if (!seen)
+		return cnn_err_nomem(err, NULL, NULL);
 	cnn_rbuf_init(&r, data, len);
 	cnn_get_bytes(&r, 12);
 	for (;;) {
@@ -699,7 +683,7 @@ static cnn_status restore_tensors(cnn_model *m, const uint8_t *data, size_t len,
 	}
 	for (role = 0; role < N_ROLES; role++) {
 		if (role != ROLE_WEIGHT && count[role] == 0 &&
-		    !(role == ROLE_BEST && has_best))
+		    !(role == ROLE_BEST && m->has_best))
 			continue;
 		for (i = 0; i < n; i++)
 			if (!seen[i * N_ROLES + role]) {
@@ -709,50 +693,25 @@ static cnn_status restore_tensors(cnn_model *m, const uint8_t *data, size_t len,
 				goto out;
 			}
 	}
-	if (count[ROLE_BEST] && !has_best)
+	if (count[ROLE_BEST] && !m->has_best)
 		cnn_err_file(err, CNN_ERR_CORRUPT, path,
 		             "best weights are stored but the state says there "
 		             "are none");
 out:
 	free(seen);
-	free(t);
 	return err->status;
 }
 
-/* Restores STAT and HIST (both verified). STAT's "epochs" is not used: the
- * embedded description, after overrides, says how many epochs to run.
- * Version 1 files have no position in the epoch: they were saved between
- * epochs. */
-static cnn_status restore_state(cnn_model *m, const ckpt_record *stat,
-                                const ckpt_record *hist, const char *path,
-                                cnn_error *err)
+/* Restores HIST (verified) into m (built, with no history). */
+static cnn_status restore_history(cnn_model *m, const ckpt_record *hist,
+                                  const char *path, cnn_error *err)
 {
 	cnn_rbuf p;
 	uint32_t u = 0, n = 0;
 	int i;
 
-	cnn_rbuf_init(&p, stat->payload, stat->len);
-	cnn_get_u32(&p, &u);
-	m->epoch = (int)u;
-	cnn_get_u32(&p, &u); /* epochs: informative */
-	cnn_get_u64(&p, &m->step);
-	for (i = 0; i < 4; i++)
-		cnn_get_u64(&p, &m->rng.s[i]);
-	cnn_get_u32(&p, &u);
-	m->best_epoch = (int)u;
-	cnn_get_f64(&p, &m->best_accuracy);
-	m->has_best = *cnn_get_bytes(&p, 1);
-	/* a version 1 STAT ends here: these stay 0 */
-	cnn_get_u64(&p, &m->epoch_pos);
-	cnn_get_f64(&p, &m->epoch_loss);
-	cnn_get_u64(&p, &m->epoch_correct);
-	cnn_get_f64(&p, &m->epoch_seconds);
-
 	cnn_rbuf_init(&p, hist->payload, hist->len);
 	cnn_get_u32(&p, &n);
-	free(m->history);
-	m->history = NULL;
-	m->n_history = 0;
 	if (n == 0)
 		return CNN_OK;
 	m->history = calloc(n, sizeof *m->history);
@@ -960,11 +919,9 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 		goto out;
 	}
 
-	/* Byte 60 of STAT is has_best. */
-	if (restore_tensors(m, buf, len, path,
-	                    idx[1].payload[CKPT_STAT_LEN_1 - 1],
-	                    err) != CNN_OK ||
-	    restore_state(m, &idx[1], &idx[2], path, err) != CNN_OK)
+	read_stat(&idx[1], version, m); /* verified: cannot fail */
+	if (restore_tensors(m, buf, len, path, err) != CNN_OK ||
+	    restore_history(m, &idx[2], path, err) != CNN_OK)
 		goto out;
 	m->loaded_version = (int)version;
 	*out = m;
