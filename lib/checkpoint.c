@@ -293,8 +293,8 @@ typedef struct ckpt_tens {
 	char name[CKPT_NAME_MAX + 1];
 	int role, ndim;
 	int shape[CNN_MAX_DIMS];
-	size_t count; /* floats */
-	const uint8_t *data;
+	size_t count;  /* floats */
+	cnn_rbuf data; /* positioned at the floats */
 } ckpt_tens;
 
 /* Decodes a TENS payload of len bytes. Returns NULL on success, else what is
@@ -303,7 +303,6 @@ static const char *parse_tens(const uint8_t *p, size_t len, ckpt_tens *t)
 {
 	cnn_rbuf r;
 	size_t nlen;
-	uint8_t role, ndim;
 	uint32_t dim;
 	const uint8_t *name, *h;
 	size_t count = 1;
@@ -325,16 +324,14 @@ static const char *parse_tens(const uint8_t *p, size_t len, ckpt_tens *t)
 	t->name[nlen] = '\0';
 	if (!(h = cnn_get_bytes(&r, 2)))
 		return "the record ends inside the tensor's header";
-	role = h[0];
-	ndim = h[1];
-	if (role >= N_ROLES)
+	t->role = h[0];
+	t->ndim = h[1];
+	if (t->role >= N_ROLES)
 		return "unknown tensor role";
-	if (ndim < 1 || ndim > CNN_MAX_DIMS)
+	if (t->ndim < 1 || t->ndim > CNN_MAX_DIMS)
 		return "bad number of dimensions";
-	t->role = role;
-	t->ndim = ndim;
 	memset(t->shape, 0, sizeof t->shape);
-	for (i = 0; i < ndim; i++) {
+	for (i = 0; i < t->ndim; i++) {
 		if (cnn_get_u32(&r, &dim))
 			return "the record ends inside the tensor's shape";
 		if (dim == 0 || dim > INT_MAX)
@@ -347,7 +344,7 @@ static const char *parse_tens(const uint8_t *p, size_t len, ckpt_tens *t)
 	if (cnn_rbuf_left(&r) / 4 != count || cnn_rbuf_left(&r) % 4)
 		return "the tensor's data does not match its shape";
 	t->count = count;
-	t->data = p + r.pos;
+	t->data = r;
 	return NULL;
 }
 
@@ -425,84 +422,50 @@ static cnn_status next_record(cnn_rbuf *r, const char *path, ckpt_record *rec,
 	return CNN_OK;
 }
 
-/* Checks the signature and version (into *version) and returns a reader
- * positioned at the first record. */
-static cnn_status check_head(const uint8_t *data, size_t len, const char *path,
-                             cnn_rbuf *r, uint32_t *version, cnn_error *err)
+/* What check_head reads and where it reports (a cnn_gunzip_opts check's
+ * arg). */
+typedef struct ckpt_head {
+	const char *path;
+	cnn_error *err;
+	uint32_t version;
+} ckpt_head;
+
+/* Checks the signature and the format version (into h->version) at the
+ * start of the content (len bytes); returns CNN_OK (0), else the status of
+ * the error set in h->err.
+ * It is also the cnn_gunzip_opts check, run as soon as 12 bytes are
+ * inflated: a gzip of something else, say a bomb, is refused before it is
+ * inflated whole. */
+static int check_head(const uint8_t *data, size_t len, void *arg)
 {
+	ckpt_head *h = arg;
 	size_t k = len < 8 ? len : 8;
 
-	cnn_rbuf_init(r, data, len);
 	if (memcmp(data, ckpt_signature, k) != 0)
-		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		return cnn_err_file(h->err, CNN_ERR_CORRUPT, h->path,
 		                    "not a libcnn checkpoint (bad signature)");
 	if (len < 12)
 		return cnn_err_file(
-		    err, CNN_ERR_CORRUPT, path,
+		    h->err, CNN_ERR_CORRUPT, h->path,
 		    "checkpoint is truncated (while reading the "
 		    "%s)",
 		    len < 8 ? "signature" : "format version");
-	cnn_get_bytes(r, 8);
-	cnn_get_u32(r, version);
-	if (*version > CKPT_VERSION)
-		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+	h->version = cnn_le32(data + 8);
+	if (h->version > CKPT_VERSION)
+		return cnn_err_file(h->err, CNN_ERR_CORRUPT, h->path,
 		                    "checkpoint format version %lu is newer "
 		                    "than this libcnn supports (%d)",
-		                    (unsigned long)*version, CKPT_VERSION);
-	if (*version == 0)
-		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    (unsigned long)h->version, CKPT_VERSION);
+	if (h->version == 0)
+		return cnn_err_file(h->err, CNN_ERR_CORRUPT, h->path,
 		                    "bad checkpoint format version 0");
 	return CNN_OK;
-}
-
-/* Decodes a STAT payload of a file of the given format version into m's
- * training state; returns NULL, or what is wrong (m then holds part of it).
- * "epochs" is not kept: the embedded description, after overrides, says how
- * many epochs to run. Version 1 has no position in the epoch (it was saved
- * between epochs): those fields become 0. */
-static const char *read_stat(const ckpt_record *rec, uint32_t version,
-                             cnn_model *m)
-{
-	uint32_t epoch = 0, epochs = 0, best = 0;
-	cnn_rbuf p;
-	int i;
-
-	if (rec->len != (version < 2 ? CKPT_STAT_LEN_1 : CKPT_STAT_LEN))
-		return "wrong length";
-	cnn_rbuf_init(&p, rec->payload, rec->len);
-	cnn_get_u32(&p, &epoch);
-	cnn_get_u32(&p, &epochs);
-	cnn_get_u64(&p, &m->step);
-	for (i = 0; i < 4; i++)
-		cnn_get_u64(&p, &m->rng.s[i]);
-	cnn_get_u32(&p, &best);
-	cnn_get_f64(&p, &m->best_accuracy);
-	m->has_best = *cnn_get_bytes(&p, 1);
-	m->epoch_pos = m->epoch_correct = 0;
-	m->epoch_loss = m->epoch_seconds = 0;
-	/* a version 1 STAT ends here: these stay 0 */
-	cnn_get_u64(&p, &m->epoch_pos);
-	cnn_get_f64(&p, &m->epoch_loss);
-	cnn_get_u64(&p, &m->epoch_correct);
-	cnn_get_f64(&p, &m->epoch_seconds);
-	if (epoch > INT_MAX || epochs > INT_MAX)
-		return "bad epoch count";
-	if (best > epoch)
-		return "the best epoch is after the last";
-	if (m->has_best > 1)
-		return "bad has_best flag";
-	if (m->epoch_correct > m->epoch_pos)
-		return "more correct predictions than samples";
-	m->epoch = (int)epoch;
-	m->best_epoch = (int)best;
-	return NULL;
 }
 
 /* Checks one record's payload for its tag in a file of the given format
  * version; returns NULL or what is wrong. */
 static const char *check_payload(const ckpt_record *rec, uint32_t version)
 {
-	cnn_model scratch; /* for read_stat */
 	ckpt_tens t;
 	uint32_t n;
 	int i;
@@ -514,8 +477,22 @@ static const char *check_payload(const ckpt_record *rec, uint32_t version)
 			return "the model description contains a NUL byte";
 		return NULL;
 	}
-	if (!strcmp(rec->tag, "STAT"))
-		return read_stat(rec, version, &scratch);
+	if (!strcmp(rec->tag, "STAT")) {
+		/* epoch, epochs at bytes 0, 4; best_epoch at 48; has_best at
+		 * 60; from version 2, epoch_pos at 61, epoch_correct at 77 */
+		const uint8_t *p = rec->payload;
+		if (rec->len != (version < 2 ? CKPT_STAT_LEN_1 : CKPT_STAT_LEN))
+			return "wrong length";
+		if (cnn_le32(p) > INT_MAX || cnn_le32(p + 4) > INT_MAX)
+			return "bad epoch count";
+		if (cnn_le32(p + 48) > cnn_le32(p))
+			return "the best epoch is after the last";
+		if (p[CKPT_STAT_LEN_1 - 1] > 1)
+			return "bad has_best flag";
+		if (version >= 2 && cnn_le64(p + 77) > cnn_le64(p + 61))
+			return "more correct predictions than samples";
+		return NULL;
+	}
 	if (!strcmp(rec->tag, "HIST")) {
 		if (rec->len < 4)
 			return "wrong length";
@@ -544,6 +521,7 @@ static cnn_status verify(const uint8_t *data, size_t len, const char *path,
                          ckpt_record idx[3], uint32_t *version, cnn_error *err)
 {
 	static const char *const once[3] = {"MODL", "STAT", "HIST"};
+	ckpt_head head = {path, err, 0};
 	int seen[3] = {0, 0, 0};
 	char what[128];
 	const char *why;
@@ -551,8 +529,11 @@ static cnn_status verify(const uint8_t *data, size_t len, const char *path,
 	cnn_rbuf r;
 	int i;
 
-	if (check_head(data, len, path, &r, version, err) != CNN_OK)
+	if (check_head(data, len, &head) != CNN_OK)
 		return err->status;
+	*version = head.version;
+	cnn_rbuf_init(&r, data, len);
+	cnn_get_bytes(&r, 12);
 	for (;;) {
 		if (next_record(&r, path, &rec, err) != CNN_OK)
 			return err->status;
@@ -640,7 +621,8 @@ static int find_tensor(const cnn_tensor_slot *t, int n, const ckpt_tens *tr,
  * and shape. Each tensor needs its weight; moments and best weights are all
  * there or all absent (absent moments stay zero: the optimiser changed). */
 static cnn_status restore_tensors(cnn_model *m, const uint8_t *data, size_t len,
-                                  const char *path, cnn_error *err)
+                                  const char *path, int has_best,
+                                  cnn_error *err)
 {
 	const cnn_tensor_slot *t = m->tensors;
 	const int n = m->n_tensors;
@@ -675,15 +657,12 @@ static cnn_status restore_tensors(cnn_model *m, const uint8_t *data, size_t len,
 		}
 		count[tr.role]++;
 		arena = role_arena(m, tr.role);
-		if (arena) {
-			cnn_rbuf fr;
-			cnn_rbuf_init(&fr, tr.data, tr.count * 4);
-			cnn_get_f32s(&fr, arena + t[i].off, tr.count);
-		}
+		if (arena)
+			cnn_get_f32s(&tr.data, arena + t[i].off, tr.count);
 	}
 	for (role = 0; role < N_ROLES; role++) {
 		if (role != ROLE_WEIGHT && count[role] == 0 &&
-		    !(role == ROLE_BEST && m->has_best))
+		    !(role == ROLE_BEST && has_best))
 			continue;
 		for (i = 0; i < n; i++)
 			if (!seen[i * N_ROLES + role]) {
@@ -693,7 +672,7 @@ static cnn_status restore_tensors(cnn_model *m, const uint8_t *data, size_t len,
 				goto out;
 			}
 	}
-	if (count[ROLE_BEST] && !m->has_best)
+	if (count[ROLE_BEST] && !has_best)
 		cnn_err_file(err, CNN_ERR_CORRUPT, path,
 		             "best weights are stored but the state says there "
 		             "are none");
@@ -702,13 +681,34 @@ out:
 	return err->status;
 }
 
-/* Restores HIST (verified) into m (built, with no history). */
-static cnn_status restore_history(cnn_model *m, const ckpt_record *hist,
-                                  const char *path, cnn_error *err)
+/* Restores STAT and HIST (both verified) into m, built and with no
+ * history yet. STAT's "epochs" is not used: the embedded description, after
+ * overrides, says how many epochs to run. Version 1 files have no position
+ * in the epoch: they were saved between epochs. */
+static cnn_status restore_state(cnn_model *m, const ckpt_record *stat,
+                                const ckpt_record *hist, const char *path,
+                                cnn_error *err)
 {
 	cnn_rbuf p;
 	uint32_t u = 0, n = 0;
 	int i;
+
+	cnn_rbuf_init(&p, stat->payload, stat->len);
+	cnn_get_u32(&p, &u);
+	m->epoch = (int)u;
+	cnn_get_u32(&p, &u); /* epochs: informative */
+	cnn_get_u64(&p, &m->step);
+	for (i = 0; i < 4; i++)
+		cnn_get_u64(&p, &m->rng.s[i]);
+	cnn_get_u32(&p, &u);
+	m->best_epoch = (int)u;
+	cnn_get_f64(&p, &m->best_accuracy);
+	m->has_best = *cnn_get_bytes(&p, 1);
+	/* a version 1 STAT ends here: these stay 0 */
+	cnn_get_u64(&p, &m->epoch_pos);
+	cnn_get_f64(&p, &m->epoch_loss);
+	cnn_get_u64(&p, &m->epoch_correct);
+	cnn_get_f64(&p, &m->epoch_seconds);
 
 	cnn_rbuf_init(&p, hist->payload, hist->len);
 	cnn_get_u32(&p, &n);
@@ -733,22 +733,6 @@ static cnn_status restore_history(cnn_model *m, const ckpt_record *hist,
 	return CNN_OK;
 }
 
-/* The checkpoint's first 12 bytes (signature, version) are checked as soon
- * as they are inflated (a cnn_gunzip_opts check): a gzip of something else,
- * say a bomb, is refused before it is inflated whole. */
-struct head_check {
-	const char *path;
-	cnn_error *err;
-};
-
-static int head_refused(const uint8_t *data, size_t len, void *arg)
-{
-	struct head_check *h = arg;
-	uint32_t version;
-	cnn_rbuf r;
-	return check_head(data, len, h->path, &r, &version, h->err) != CNN_OK;
-}
-
 /* Inflates the checkpoint file image (n bytes read from path) into a
  * malloc'ed *buf of *len bytes (at most CKPT_MAX_BYTES). If the file stops
  * early, *truncated is set and *buf holds what could be inflated (the
@@ -761,8 +745,8 @@ static cnn_status gunzip_checkpoint(const uint8_t *file, size_t n,
                                     size_t *len, int *truncated, char *damage,
                                     size_t size, cnn_error *err)
 {
-	struct head_check hc = {path, err};
-	cnn_gunzip_opts o = {0, 1, head_refused, 12, &hc};
+	ckpt_head hc = {path, err, 0};
+	cnn_gunzip_opts o = {0, 1, check_head, 12, &hc};
 	cnn_io_result r;
 	cnn_io_fail f;
 
@@ -869,7 +853,6 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 
 	cnn_err_clear(err);
 	*out = NULL;
-	memset(idx, 0, sizeof idx);
 
 	if (gunzip_checkpoint(file, file_len, path, &buf, &len, &truncated,
 	                      damage, sizeof damage, err) != CNN_OK)
@@ -898,8 +881,7 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 		cnn_err_nomem(err, NULL, NULL);
 		goto out;
 	}
-	strcpy(source, path);
-	strcat(source, ":model");
+	sprintf(source, "%s:model", path);
 	/* A description that does not parse, or (without overrides, which
 	 * may be what is wrong) does not build, is damage: libcnn saved it
 	 * from a model it had built. */
@@ -919,9 +901,11 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 		goto out;
 	}
 
-	read_stat(&idx[1], version, m); /* verified: cannot fail */
-	if (restore_tensors(m, buf, len, path, err) != CNN_OK ||
-	    restore_history(m, &idx[2], path, err) != CNN_OK)
+	/* Byte 60 of STAT is has_best. */
+	if (restore_tensors(m, buf, len, path,
+	                    idx[1].payload[CKPT_STAT_LEN_1 - 1],
+	                    err) != CNN_OK ||
+	    restore_state(m, &idx[1], &idx[2], path, err) != CNN_OK)
 		goto out;
 	m->loaded_version = (int)version;
 	*out = m;
