@@ -60,39 +60,21 @@ static const char *const role_names[N_ROLES] = {"weight", "moment1", "moment2",
 /* ======================================================================== */
 /* The model's tensors                                                      */
 
-/* One named slice of the arenas (graph.c lists them). */
-typedef cnn_tensor_slot ckpt_tensor;
-
-/* Copies the model's tensors, in arena order (the trainable ones layer by
- * layer, weight then bias, then the layers' state), into a malloc'ed
- * array. Checks that they tile the arena exactly. */
-static cnn_status model_tensors(const cnn_model *m, ckpt_tensor **out,
-                                int *count, cnn_error *err)
+/* Checks that the model's tensors (graph.c lists them in arena order: the
+ * trainable ones layer by layer, weight then bias, then the layers' state)
+ * tile the arena exactly. */
+static cnn_status check_tensors(const cnn_model *m, cnn_error *err)
 {
-	ckpt_tensor *t;
 	size_t off = 0;
 	int i;
 
-	*out = NULL;
-	*count = 0;
-	t = malloc(((size_t)m->n_tensors + 1) * sizeof *t);
-	if (!t)
-		return cnn_err_nomem(err, NULL, NULL);
-	for (i = 0; i < m->n_tensors; i++) {
-		t[i] = m->tensors[i];
-		if (t[i].off != off)
-			break;
-		off += t[i].n;
-	}
-	if (i < m->n_tensors || off != m->n_params) {
-		free(t);
+	for (i = 0; i < m->n_tensors && m->tensors[i].off == off; i++)
+		off += m->tensors[i].n;
+	if (i < m->n_tensors || off != m->n_params)
 		return cnn_err(err, CNN_ERR_USAGE,
 		               "internal error: the tensors cover %zu of "
 		               "%zu parameters",
 		               off, m->n_params);
-	}
-	*out = t;
-	*count = m->n_tensors;
 	return CNN_OK;
 }
 
@@ -131,14 +113,12 @@ static void record_end(cnn_wbuf *b, size_t start)
 /* Serialises the model's state into b (see doc/checkpoint.md). */
 static cnn_status serialise(const cnn_model *m, cnn_wbuf *b, cnn_error *err)
 {
-	ckpt_tensor *t;
-	int n, i, role, j;
+	const cnn_tensor_slot *t = m->tensors;
+	int i, role, j;
 	size_t rec, k;
 
-	cnn_status st = model_tensors(m, &t, &n, err);
-	if (st != CNN_OK)
-		return st;
-
+	if (check_tensors(m, err) != CNN_OK)
+		return err->status;
 	cnn_put_bytes(b, ckpt_signature, sizeof ckpt_signature);
 	cnn_put_u32(b, CKPT_VERSION);
 
@@ -174,7 +154,7 @@ static cnn_status serialise(const cnn_model *m, cnn_wbuf *b, cnn_error *err)
 	}
 	record_end(b, rec);
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < m->n_tensors; i++) {
 		for (role = 0; role < N_ROLES; role++) {
 			const float *arena = role_arena(m, role);
 			if (!arena || (role == ROLE_BEST && !m->has_best))
@@ -194,7 +174,6 @@ static cnn_status serialise(const cnn_model *m, cnn_wbuf *b, cnn_error *err)
 
 	rec = record_begin(b, "END ");
 	record_end(b, rec);
-	free(t);
 
 	if (b->failed)
 		return cnn_err(err, CNN_ERR_NOMEM,
@@ -225,9 +204,10 @@ static cnn_status compress_gzip(const uint8_t *data, size_t len, cnn_wbuf *out,
 	    0x1f, 0x8b, 8, GZ_FEXTRA | GZ_FHCRC, 0, 0, 0, 0, 0, 255, 8, 0};
 	const size_t chunk = (size_t)1 << 18;
 	z_stream zs;
-	size_t in_off = 0, step, start;
+	size_t start;
+	uint32_t hcrc;
 	uint8_t *p;
-	int ret = Z_OK, flush;
+	int ret = Z_OK;
 
 	memset(&zs, 0, sizeof zs);
 	if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
@@ -238,48 +218,34 @@ static cnn_status compress_gzip(const uint8_t *data, size_t len, cnn_wbuf *out,
 	cnn_put_u32(out, 0); /* CRC-32 of the deflate data, patched below */
 	cnn_put_u16(out, 0); /* CRC16 of the header, patched below */
 	start = out->len;
-	do {
-		step = len - in_off > ((size_t)1 << 30) ? (size_t)1 << 30
-		                                        : len - in_off;
-		zs.next_in = (Bytef *)(uintptr_t)(data + in_off);
-		zs.avail_in = (uInt)step;
-		in_off += step;
-		flush = in_off == len ? Z_FINISH : Z_NO_FLUSH;
-		do {
-			p = cnn_wbuf_grow(out, chunk);
-			if (!p)
-				goto nomem;
-			out->len -= chunk;
-			zs.next_out = p;
-			zs.avail_out = (uInt)chunk;
-			ret = deflate(&zs, flush);
-			if (ret == Z_STREAM_ERROR)
-				goto nomem;
-			out->len += chunk - zs.avail_out;
-		} while (zs.avail_out == 0);
-	} while (flush != Z_FINISH);
+	/* len <= CKPT_MAX_BYTES (serialise checks it) fits in a uInt */
+	zs.next_in = (Bytef *)(uintptr_t)data;
+	zs.avail_in = (uInt)len;
+	while ((p = cnn_wbuf_grow(out, chunk)) != NULL) {
+		out->len -= chunk;
+		zs.next_out = p;
+		zs.avail_out = (uInt)chunk;
+		ret = deflate(&zs, Z_FINISH);
+		out->len += chunk - zs.avail_out;
+		if (ret == Z_STREAM_ERROR || zs.avail_out != 0)
+			break;
+	}
 	deflateEnd(&zs);
-	if (ret != Z_STREAM_END)
+	if (!out->failed && ret != Z_STREAM_ERROR && ret != Z_STREAM_END)
 		return cnn_err(err, CNN_ERR_NOMEM,
 		               "internal error: deflate did not finish");
 	cnn_put_u32(out, (uint32_t)crc32_z(0L, data, len));
 	cnn_put_u32(out, (uint32_t)len); /* ISIZE: the length mod 2^32 */
-	if (out->failed)
+	if (out->failed || ret == Z_STREAM_ERROR)
 		return cnn_err(err, CNN_ERR_NOMEM,
 		               "out of memory while compressing a "
 		               "checkpoint");
 	cnn_store_le32(out->data + 16, (uint32_t)crc32_z(0L, out->data + start,
 	                                                 out->len - 8 - start));
-	{
-		uint32_t hcrc = (uint32_t)crc32_z(0L, out->data, 20);
-		out->data[20] = (uint8_t)hcrc;
-		out->data[21] = (uint8_t)(hcrc >> 8);
-	}
+	hcrc = (uint32_t)crc32_z(0L, out->data, 20);
+	out->data[20] = (uint8_t)hcrc;
+	out->data[21] = (uint8_t)(hcrc >> 8);
 	return CNN_OK;
-nomem:
-	deflateEnd(&zs);
-	return cnn_err(err, CNN_ERR_NOMEM,
-	               "out of memory while compressing a checkpoint");
 }
 
 /* Checks that a checkpoint can be written at path (contract in model.h). */
@@ -327,8 +293,8 @@ typedef struct ckpt_tens {
 	char name[CKPT_NAME_MAX + 1];
 	int role, ndim;
 	int shape[CNN_MAX_DIMS];
-	size_t count; /* floats */
-	const uint8_t *data;
+	size_t count;  /* floats */
+	cnn_rbuf data; /* positioned at the floats */
 } ckpt_tens;
 
 /* Decodes a TENS payload of len bytes. Returns NULL on success, else what is
@@ -337,7 +303,6 @@ static const char *parse_tens(const uint8_t *p, size_t len, ckpt_tens *t)
 {
 	cnn_rbuf r;
 	size_t nlen;
-	uint8_t role, ndim;
 	uint32_t dim;
 	const uint8_t *name, *h;
 	size_t count = 1;
@@ -359,16 +324,14 @@ static const char *parse_tens(const uint8_t *p, size_t len, ckpt_tens *t)
 	t->name[nlen] = '\0';
 	if (!(h = cnn_get_bytes(&r, 2)))
 		return "the record ends inside the tensor's header";
-	role = h[0];
-	ndim = h[1];
-	if (role >= N_ROLES)
+	t->role = h[0];
+	t->ndim = h[1];
+	if (t->role >= N_ROLES)
 		return "unknown tensor role";
-	if (ndim < 1 || ndim > CNN_MAX_DIMS)
+	if (t->ndim < 1 || t->ndim > CNN_MAX_DIMS)
 		return "bad number of dimensions";
-	t->role = role;
-	t->ndim = ndim;
 	memset(t->shape, 0, sizeof t->shape);
-	for (i = 0; i < ndim; i++) {
+	for (i = 0; i < t->ndim; i++) {
 		if (cnn_get_u32(&r, &dim))
 			return "the record ends inside the tensor's shape";
 		if (dim == 0 || dim > INT_MAX)
@@ -381,7 +344,7 @@ static const char *parse_tens(const uint8_t *p, size_t len, ckpt_tens *t)
 	if (cnn_rbuf_left(&r) / 4 != count || cnn_rbuf_left(&r) % 4)
 		return "the tensor's data does not match its shape";
 	t->count = count;
-	t->data = p + r.pos;
+	t->data = r;
 	return NULL;
 }
 
@@ -459,32 +422,42 @@ static cnn_status next_record(cnn_rbuf *r, const char *path, ckpt_record *rec,
 	return CNN_OK;
 }
 
-/* Checks the signature and version (into *version) and returns a reader
- * positioned at the first record. */
-static cnn_status check_head(const uint8_t *data, size_t len, const char *path,
-                             cnn_rbuf *r, uint32_t *version, cnn_error *err)
+/* What check_head reads and where it reports (a cnn_gunzip_opts check's
+ * arg). */
+typedef struct ckpt_head {
+	const char *path;
+	cnn_error *err;
+	uint32_t version;
+} ckpt_head;
+
+/* Checks the signature and the format version (into h->version) at the
+ * start of the content (len bytes); returns CNN_OK (0), else the status of
+ * the error set in h->err.
+ * It is also the cnn_gunzip_opts check, run as soon as 12 bytes are
+ * inflated: a gzip of something else, say a bomb, is refused before it is
+ * inflated whole. */
+static int check_head(const uint8_t *data, size_t len, void *arg)
 {
+	ckpt_head *h = arg;
 	size_t k = len < 8 ? len : 8;
 
-	cnn_rbuf_init(r, data, len);
 	if (memcmp(data, ckpt_signature, k) != 0)
-		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		return cnn_err_file(h->err, CNN_ERR_CORRUPT, h->path,
 		                    "not a libcnn checkpoint (bad signature)");
 	if (len < 12)
 		return cnn_err_file(
-		    err, CNN_ERR_CORRUPT, path,
+		    h->err, CNN_ERR_CORRUPT, h->path,
 		    "checkpoint is truncated (while reading the "
 		    "%s)",
 		    len < 8 ? "signature" : "format version");
-	cnn_get_bytes(r, 8);
-	cnn_get_u32(r, version);
-	if (*version > CKPT_VERSION)
-		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+	h->version = cnn_le32(data + 8);
+	if (h->version > CKPT_VERSION)
+		return cnn_err_file(h->err, CNN_ERR_CORRUPT, h->path,
 		                    "checkpoint format version %lu is newer "
 		                    "than this libcnn supports (%d)",
-		                    (unsigned long)*version, CKPT_VERSION);
-	if (*version == 0)
-		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    (unsigned long)h->version, CKPT_VERSION);
+	if (h->version == 0)
+		return cnn_err_file(h->err, CNN_ERR_CORRUPT, h->path,
 		                    "bad checkpoint format version 0");
 	return CNN_OK;
 }
@@ -493,10 +466,8 @@ static cnn_status check_head(const uint8_t *data, size_t len, const char *path,
  * version; returns NULL or what is wrong. */
 static const char *check_payload(const ckpt_record *rec, uint32_t version)
 {
-	uint64_t pos = 0, correct = 0;
 	ckpt_tens t;
-	uint32_t n = 0, v = 0;
-	cnn_rbuf r;
+	uint32_t n;
 	int i;
 
 	if (!strcmp(rec->tag, "MODL")) {
@@ -507,26 +478,18 @@ static const char *check_payload(const ckpt_record *rec, uint32_t version)
 		return NULL;
 	}
 	if (!strcmp(rec->tag, "STAT")) {
+		/* epoch, epochs at bytes 0, 4; best_epoch at 48; has_best at
+		 * 60; from version 2, epoch_pos at 61, epoch_correct at 77 */
+		const uint8_t *p = rec->payload;
 		if (rec->len != (version < 2 ? CKPT_STAT_LEN_1 : CKPT_STAT_LEN))
 			return "wrong length";
-		cnn_rbuf_init(&r, rec->payload, rec->len);
-		cnn_get_u32(&r, &n); /* epoch */
-		cnn_get_u32(&r, &v); /* epochs */
-		if (n > INT_MAX || v > INT_MAX)
+		if (cnn_le32(p) > INT_MAX || cnn_le32(p + 4) > INT_MAX)
 			return "bad epoch count";
-		cnn_get_bytes(&r, 8 + 32);
-		cnn_get_u32(&r, &v); /* best_epoch */
-		if (v > n)
+		if (cnn_le32(p + 48) > cnn_le32(p))
 			return "the best epoch is after the last";
-		if (rec->payload[CKPT_STAT_LEN_1 - 1] > 1)
+		if (p[CKPT_STAT_LEN_1 - 1] > 1)
 			return "bad has_best flag";
-		if (version < 2)
-			return NULL;
-		cnn_get_bytes(&r, 8 + 1);
-		cnn_get_u64(&r, &pos);
-		cnn_get_bytes(&r, 8);
-		cnn_get_u64(&r, &correct);
-		if (correct > pos)
+		if (version >= 2 && cnn_le64(p + 77) > cnn_le64(p + 61))
 			return "more correct predictions than samples";
 		return NULL;
 	}
@@ -558,6 +521,7 @@ static cnn_status verify(const uint8_t *data, size_t len, const char *path,
                          ckpt_record idx[3], uint32_t *version, cnn_error *err)
 {
 	static const char *const once[3] = {"MODL", "STAT", "HIST"};
+	ckpt_head head = {path, err, 0};
 	int seen[3] = {0, 0, 0};
 	char what[128];
 	const char *why;
@@ -565,8 +529,11 @@ static cnn_status verify(const uint8_t *data, size_t len, const char *path,
 	cnn_rbuf r;
 	int i;
 
-	if (check_head(data, len, path, &r, version, err) != CNN_OK)
+	if (check_head(data, len, &head) != CNN_OK)
 		return err->status;
+	*version = head.version;
+	cnn_rbuf_init(&r, data, len);
+	cnn_get_bytes(&r, 12);
 	for (;;) {
 		if (next_record(&r, path, &rec, err) != CNN_OK)
 			return err->status;
@@ -621,7 +588,7 @@ static void shape_string(char *buf, size_t size, const int *shape, int ndim)
 /* Finds the model's tensor (one of t[0..n)) that the TENS record tr is
  * for, checking its name and shape; returns its index, or -1 with the
  * error set. */
-static int find_tensor(const ckpt_tensor *t, int n, const ckpt_tens *tr,
+static int find_tensor(const cnn_tensor_slot *t, int n, const ckpt_tens *tr,
                        const char *path, cnn_error *err)
 {
 	char a[64], b[64];
@@ -657,21 +624,20 @@ static cnn_status restore_tensors(cnn_model *m, const uint8_t *data, size_t len,
                                   const char *path, int has_best,
                                   cnn_error *err)
 {
-	ckpt_tensor *t;
+	const cnn_tensor_slot *t = m->tensors;
+	const int n = m->n_tensors;
 	ckpt_record rec;
 	ckpt_tens tr;
-	unsigned char *seen = NULL;
-	int n, i, role, count[N_ROLES] = {0, 0, 0, 0};
+	unsigned char *seen;
+	int i, role, count[N_ROLES] = {0, 0, 0, 0};
 	float *arena;
 	cnn_rbuf r;
 
-	if (model_tensors(m, &t, &n, err) != CNN_OK)
+	if (check_tensors(m, err) != CNN_OK)
 		return err->status;
 	seen = calloc((size_t)n * N_ROLES + 1, 1);
-	if (!seen) {
-		cnn_err_nomem(err, NULL, NULL);
-		goto out;
-	}
+	if (!seen)
+		return cnn_err_nomem(err, NULL, NULL);
 	cnn_rbuf_init(&r, data, len);
 	cnn_get_bytes(&r, 12);
 	for (;;) {
@@ -691,11 +657,8 @@ static cnn_status restore_tensors(cnn_model *m, const uint8_t *data, size_t len,
 		}
 		count[tr.role]++;
 		arena = role_arena(m, tr.role);
-		if (arena) {
-			cnn_rbuf fr;
-			cnn_rbuf_init(&fr, tr.data, tr.count * 4);
-			cnn_get_f32s(&fr, arena + t[i].off, tr.count);
-		}
+		if (arena)
+			cnn_get_f32s(&tr.data, arena + t[i].off, tr.count);
 	}
 	for (role = 0; role < N_ROLES; role++) {
 		if (role != ROLE_WEIGHT && count[role] == 0 &&
@@ -715,14 +678,13 @@ static cnn_status restore_tensors(cnn_model *m, const uint8_t *data, size_t len,
 		             "are none");
 out:
 	free(seen);
-	free(t);
 	return err->status;
 }
 
-/* Restores STAT and HIST (both verified). STAT's "epochs" is not used: the
- * embedded description, after overrides, says how many epochs to run.
- * Version 1 files have no position in the epoch: they were saved between
- * epochs. */
+/* Restores STAT and HIST (both verified) into m, built and with no
+ * history yet. STAT's "epochs" is not used: the embedded description, after
+ * overrides, says how many epochs to run. Version 1 files have no position
+ * in the epoch: they were saved between epochs. */
 static cnn_status restore_state(cnn_model *m, const ckpt_record *stat,
                                 const ckpt_record *hist, const char *path,
                                 cnn_error *err)
@@ -750,9 +712,6 @@ static cnn_status restore_state(cnn_model *m, const ckpt_record *stat,
 
 	cnn_rbuf_init(&p, hist->payload, hist->len);
 	cnn_get_u32(&p, &n);
-	free(m->history);
-	m->history = NULL;
-	m->n_history = 0;
 	if (n == 0)
 		return CNN_OK;
 	m->history = calloc(n, sizeof *m->history);
@@ -774,22 +733,6 @@ static cnn_status restore_state(cnn_model *m, const ckpt_record *stat,
 	return CNN_OK;
 }
 
-/* The checkpoint's first 12 bytes (signature, version) are checked as soon
- * as they are inflated (a cnn_gunzip_opts check): a gzip of something else,
- * say a bomb, is refused before it is inflated whole. */
-struct head_check {
-	const char *path;
-	cnn_error *err;
-};
-
-static int head_refused(const uint8_t *data, size_t len, void *arg)
-{
-	struct head_check *h = arg;
-	uint32_t version;
-	cnn_rbuf r;
-	return check_head(data, len, h->path, &r, &version, h->err) != CNN_OK;
-}
-
 /* Inflates the checkpoint file image (n bytes read from path) into a
  * malloc'ed *buf of *len bytes (at most CKPT_MAX_BYTES). If the file stops
  * early, *truncated is set and *buf holds what could be inflated (the
@@ -802,8 +745,8 @@ static cnn_status gunzip_checkpoint(const uint8_t *file, size_t n,
                                     size_t *len, int *truncated, char *damage,
                                     size_t size, cnn_error *err)
 {
-	struct head_check hc = {path, err};
-	cnn_gunzip_opts o = {0, 1, head_refused, 12, &hc};
+	ckpt_head hc = {path, err, 0};
+	cnn_gunzip_opts o = {0, 1, check_head, 12, &hc};
 	cnn_io_result r;
 	cnn_io_fail f;
 
@@ -910,7 +853,6 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 
 	cnn_err_clear(err);
 	*out = NULL;
-	memset(idx, 0, sizeof idx);
 
 	if (gunzip_checkpoint(file, file_len, path, &buf, &len, &truncated,
 	                      damage, sizeof damage, err) != CNN_OK)
@@ -939,8 +881,7 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 		cnn_err_nomem(err, NULL, NULL);
 		goto out;
 	}
-	strcpy(source, path);
-	strcat(source, ":model");
+	sprintf(source, "%s:model", path);
 	/* A description that does not parse, or (without overrides, which
 	 * may be what is wrong) does not build, is damage: libcnn saved it
 	 * from a model it had built. */

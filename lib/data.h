@@ -10,6 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The largest data file (IDX or CSV) read, after gunzipping. */
+#if SIZE_MAX > 0xffffffffu
+#define CNN_DATA_MAX ((size_t)1 << 32)
+#else
+#define CNN_DATA_MAX ((size_t)SIZE_MAX / 2)
+#endif
+
 struct cnn_dataset {
 	size_t n;
 	int shape[3];       /* channels, height, width */

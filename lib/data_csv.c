@@ -21,13 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The largest CSV file read (after gunzipping). */
-#if SIZE_MAX > 0xffffffffu
-#define CSV_MAX ((size_t)1 << 32)
-#else
-#define CSV_MAX ((size_t)SIZE_MAX / 2)
-#endif
-
 /* How a cell failed to parse. */
 enum cell_status { CELL_OK, CELL_EMPTY, CELL_NOT_INT, CELL_RANGE };
 
@@ -190,23 +183,20 @@ static cnn_status csv_row(const struct csv *c, size_t row, int line,
 }
 
 /* Parses the text [b, end) (the file without its trailing blank lines) into
- * d. */
+ * d (zeroed). */
 static cnn_status csv_parse(const cnn_data_source *src, size_t sample,
                             const uint8_t *b, const uint8_t *end,
                             cnn_dataset *d, cnn_error *err)
 {
-	struct csv c;
+	struct csv c = {.path = src->path,
+	                .ncells = sample + 1,
+	                .label_col = (size_t)src->label_column,
+	                .classes = src->classes};
 	const uint8_t *s, *span_end;
 	size_t n, keep, row;
 	uint64_t need;
 	long line = 1;
 	cnn_status st = CNN_OK;
-
-	c.path = src->path;
-	c.ncells = sample + 1;
-	c.label_col = (size_t)src->label_column;
-	c.classes = src->classes;
-	c.pixels = c.labels = NULL;
 
 	if (b < end &&
 	    (src->header == 1 ||
@@ -238,21 +228,16 @@ static cnn_status csv_parse(const cnn_data_source *src, size_t sample,
 	if (need <= (uint64_t)(span_end - b)) {
 		c.pixels = malloc(keep * sample);
 		c.labels = malloc(keep);
-		if (!c.pixels || !c.labels) {
-			free(c.pixels);
-			free(c.labels);
-			return cnn_err_file(err, CNN_ERR_NOMEM, src->path,
-			                    "out of memory (%zu rows of %zu "
-			                    "pixels)",
-			                    keep, sample);
-		}
+		if (!c.pixels || !c.labels)
+			st = cnn_err_file(err, CNN_ERR_NOMEM, src->path,
+			                  "out of memory (%zu rows of %zu "
+			                  "pixels)",
+			                  keep, sample);
 	}
-	for (row = 0, s = b; row < keep; row++) {
+	for (row = 0, s = b; row < keep && st == CNN_OK; row++) {
 		const uint8_t *e = line_end(s, end);
 		st = csv_row(&c, row, line > INT_MAX ? INT_MAX : (int)line, s,
 		             e, err);
-		if (st != CNN_OK)
-			break;
 		s = e + 1;
 		line++;
 	}
@@ -265,9 +250,11 @@ static cnn_status csv_parse(const cnn_data_source *src, size_t sample,
 		return st;
 	}
 	d->n = keep;
+	memcpy(d->shape, src->shape, sizeof d->shape);
 	d->sample_size = sample;
 	d->pixels = c.pixels;
 	d->labels = c.labels;
+	d->classes = src->classes;
 	return CNN_OK;
 }
 
@@ -277,27 +264,26 @@ static cnn_status csv_parse(const cnn_data_source *src, size_t sample,
 static cnn_status check_line_ends(const char *path, const uint8_t *b,
                                   const uint8_t *end, cnn_error *err)
 {
-	const uint8_t *r = b;
-	while ((r = memchr(r, '\r', (size_t)(end - r))) != NULL) {
-		if (r + 1 < end && r[1] == '\n') {
-			r += 2;
-			continue;
+	const uint8_t *r, *start = b;
+	long line = 1;
+	size_t col;
+
+	for (r = b; (r = memchr(r, '\r', (size_t)(end - r))) != NULL; r += 2)
+		if (r + 1 == end || r[1] != '\n')
+			break;
+	if (!r)
+		return CNN_OK;
+	for (const uint8_t *q = b; q < r; q++)
+		if (*q == '\n') {
+			line++;
+			start = q + 1;
 		}
-		long line = 1;
-		const uint8_t *start = b;
-		for (const uint8_t *q = b; q < r; q++)
-			if (*q == '\n') {
-				line++;
-				start = q + 1;
-			}
-		size_t col = (size_t)(r - start) + 1;
-		return cnn_err_set(err, CNN_ERR_DATA, path,
-		                   line > INT_MAX ? INT_MAX : (int)line,
-		                   col > INT_MAX ? INT_MAX : (int)col, NULL,
-		                   "a carriage return inside a line (lines "
-		                   "must end with \\n or \\r\\n)");
-	}
-	return CNN_OK;
+	col = (size_t)(r - start) + 1;
+	return cnn_err_set(err, CNN_ERR_DATA, path,
+	                   line > INT_MAX ? INT_MAX : (int)line,
+	                   col > INT_MAX ? INT_MAX : (int)col, NULL,
+	                   "a carriage return inside a line (lines "
+	                   "must end with \\n or \\r\\n)");
 }
 
 /* Parses the CSV text (len bytes at text, after gunzipping; no terminator
@@ -320,14 +306,7 @@ cnn_status cnn_csv_parse(cnn_dataset *d, const uint8_t *text, size_t len,
 	st = check_line_ends(src->path, b, end, err);
 	if (st != CNN_OK)
 		return st;
-	st = csv_parse(src, sample, b, end, d, err);
-	if (st != CNN_OK)
-		return st;
-	d->shape[0] = src->shape[0];
-	d->shape[1] = src->shape[1];
-	d->shape[2] = src->shape[2];
-	d->classes = src->classes;
-	return CNN_OK;
+	return csv_parse(src, sample, b, end, d, err);
 }
 
 /* Loads the CSV file src->path into d (zeroed): src is checked before the
@@ -339,12 +318,9 @@ cnn_status cnn_csv_load(cnn_dataset *d, const cnn_data_source *src,
 	size_t len, sample;
 	cnn_status st;
 
-	st = cnn_data_check_source(src, 1, &sample, err);
-	if (st != CNN_OK)
-		return st;
-	st = cnn_read_file(src->path, CSV_MAX, &buf, &len, err);
-	if (st != CNN_OK)
-		return st;
+	if (cnn_data_check_source(src, 1, &sample, err) != CNN_OK ||
+	    cnn_read_file(src->path, CNN_DATA_MAX, &buf, &len, err) != CNN_OK)
+		return err->status;
 	st = cnn_csv_parse(d, buf, len, src, err);
 	free(buf);
 	return st;

@@ -19,13 +19,6 @@
 #include <string.h>
 #include <zlib.h>
 
-/* The largest IDX file read (after gunzipping). */
-#if SIZE_MAX > 0xffffffffu
-#define IDX_MAX ((size_t)1 << 32)
-#else
-#define IDX_MAX ((size_t)SIZE_MAX / 2)
-#endif
-
 /* How far past the header's size a file is read, so that the message for a
  * slightly too long file can say by how much. */
 #define IDX_SLACK ((size_t)1 << 20)
@@ -57,13 +50,10 @@ static cnn_status idx_header(const char *path, const uint8_t *b, size_t len,
 {
 	uint32_t magic, dims[4] = {0};
 	int ndim, i;
-	const char *what = labels ? "labels" : "images";
 
-	*partial = 0;
-	if (len < 4) {
-		*partial = 1;
+	*partial = len < 4;
+	if (*partial)
 		return CNN_ERR_DATA;
-	}
 	magic = be32(b);
 	if (labels && magic != IDX_LABELS)
 		return cnn_err_file(err, CNN_ERR_DATA, path,
@@ -77,10 +67,9 @@ static cnn_status idx_header(const char *path, const uint8_t *b, size_t len,
 		                    (unsigned)magic, IDX_IMAGES3, IDX_IMAGES4);
 	ndim = (int)(magic & 0xff);
 	h->len = 4 + 4 * (size_t)ndim;
-	if (len < h->len) {
-		*partial = 1;
+	*partial = len < h->len;
+	if (*partial)
 		return CNN_ERR_DATA;
-	}
 	for (i = 0; i < ndim; i++)
 		dims[i] = be32(b + 4 + 4 * i);
 	h->count = dims[0];
@@ -104,7 +93,7 @@ static cnn_status idx_header(const char *path, const uint8_t *b, size_t len,
 	}
 	if (h->count == 0)
 		return cnn_err_file(err, CNN_ERR_DATA, path, "holds no %s",
-		                    what);
+		                    labels ? "labels" : "images");
 	/* The shape was checked against src, whose sample is at most 2^30
 	 * bytes (cnn_data_check_source), so the product fits in 64 bits. */
 	h->item = labels ? 1
@@ -143,24 +132,6 @@ static cnn_status idx_size_error(const char *path, int labels,
 	                    more, data);
 }
 
-/* Checks one IDX file held in memory (len bytes at buf; path names it):
- * its header against src, then that it holds exactly the header's bytes. */
-static cnn_status idx_check(const char *path, int labels,
-                            const cnn_data_source *src, const uint8_t *buf,
-                            size_t len, struct idx_header *h, cnn_error *err)
-{
-	int partial;
-	cnn_status st =
-	    idx_header(path, buf, len, labels, src, h, &partial, err);
-	if (partial)
-		return cnn_err_file(err, CNN_ERR_DATA, path,
-		                    "too short for an IDX header (%zu bytes)",
-		                    len);
-	if (st == CNN_OK && (uint64_t)len != h->total)
-		st = idx_size_error(path, labels, h, "", len - h->len, err);
-	return st;
-}
-
 /* The number of items kept: keep, or all of them when keep is 0 or more
  * than the count. */
 static size_t idx_keep(size_t keep, const struct idx_header *h)
@@ -169,18 +140,18 @@ static size_t idx_keep(size_t keep, const struct idx_header *h)
 }
 
 /* Reads and checks one IDX file: the len bytes at buf (the file's content,
- * not compressed), or the file at path when buf is NULL. On success *data
- * holds the first keep items (the header removed; keep = all when 0 or
- * more than the count), h->count the file's own count. */
+ * not compressed), or the file at path when buf is NULL; its header is
+ * checked against src, then that it holds exactly the header's bytes. On
+ * success *data holds the first keep items (the header removed; keep = all
+ * when 0 or more than the count), h->count the file's own count. */
 static cnn_status idx_take(const char *path, int labels,
                            const cnn_data_source *src, size_t keep,
                            const uint8_t *buf, size_t len, uint8_t **data,
                            struct idx_header *h, cnn_error *err)
 {
 	uint8_t head[20], *own = NULL, *p;
-	size_t n, max = IDX_MAX;
+	size_t n, max = CNN_DATA_MAX;
 	int partial;
-	cnn_error local;
 	cnn_status st;
 
 	*data = NULL;
@@ -195,18 +166,24 @@ static cnn_status idx_take(const char *path, int labels,
 		} else if (!partial) {
 			return st;
 		}
-		cnn_err_clear(&local);
-		st = cnn_read_file(path, max, &own, &len, &local);
-		if (st != CNN_OK && len > max && !partial)
+		st = cnn_read_file(path, max, &own, &len, err);
+		if (st != CNN_OK && len > max && !partial) {
+			/* more precise than cnn_read_file's "larger than" */
+			cnn_err_clear(err);
 			return idx_size_error(path, labels, h, "more than ",
 			                      max - h->len, err);
+		}
 		if (st != CNN_OK)
-			return cnn_err_set(err, st, local.file, local.line,
-			                   local.column, local.path, "%s",
-			                   local.message);
+			return st;
 		buf = own;
 	}
-	st = idx_check(path, labels, src, buf, len, h, err);
+	st = idx_header(path, buf, len, labels, src, h, &partial, err);
+	if (partial)
+		st = cnn_err_file(err, CNN_ERR_DATA, path,
+		                  "too short for an IDX header (%zu bytes)",
+		                  len);
+	else if (st == CNN_OK && (uint64_t)len != h->total)
+		st = idx_size_error(path, labels, h, "", len - h->len, err);
 	if (st != CNN_OK) {
 		free(own);
 		return st;
@@ -227,43 +204,34 @@ static cnn_status idx_take(const char *path, int labels,
 	return CNN_OK;
 }
 
-/* Completes d (zeroed) from the kept items: checks that both files hold the
- * same count and that the kept labels are below src->classes. Takes
- * ownership of pixels and labels (freed on failure). */
+/* Completes d (zeroed) from the kept items data[0] (pixels) and data[1]
+ * (labels), which it then holds: checks that both files hold the same count
+ * and that the kept labels are below src->classes. On failure d is left
+ * as it was and the caller frees data. */
 static cnn_status idx_finish(cnn_dataset *d, const cnn_data_source *src,
-                             size_t keep, uint8_t *pixels,
-                             const struct idx_header *hi, uint8_t *labels,
-                             const struct idx_header *hl, cnn_error *err)
+                             size_t keep, uint8_t *const data[2],
+                             const struct idx_header h[2], cnn_error *err)
 {
 	size_t i;
 
-	if (hl->count != hi->count) {
-		free(pixels);
-		free(labels);
+	if (h[1].count != h[0].count)
 		return cnn_err_file(err, CNN_ERR_DATA, src->labels,
 		                    "holds %u labels but %s holds %u images",
-		                    (unsigned)hl->count, src->images,
-		                    (unsigned)hi->count);
-	}
-	keep = idx_keep(keep, hi);
-	for (i = 0; i < keep; i++) {
-		if (labels[i] >= src->classes) {
-			unsigned bad = labels[i];
-			free(pixels);
-			free(labels);
+		                    (unsigned)h[1].count, src->images,
+		                    (unsigned)h[0].count);
+	keep = idx_keep(keep, &h[0]);
+	for (i = 0; i < keep; i++)
+		if (data[1][i] >= src->classes)
 			return cnn_err_file(err, CNN_ERR_DATA, src->labels,
 			                    "label %u at index %zu is out of "
 			                    "range 0..%d",
-			                    bad, i, src->classes - 1);
-		}
-	}
+			                    (unsigned)data[1][i], i,
+			                    src->classes - 1);
 	d->n = keep;
-	d->shape[0] = src->shape[0];
-	d->shape[1] = src->shape[1];
-	d->shape[2] = src->shape[2];
-	d->sample_size = (size_t)hi->item;
-	d->pixels = pixels;
-	d->labels = labels;
+	memcpy(d->shape, src->shape, sizeof d->shape);
+	d->sample_size = (size_t)h[0].item;
+	d->pixels = data[0];
+	d->labels = data[1];
 	d->classes = src->classes;
 	return CNN_OK;
 }
@@ -297,12 +265,13 @@ static cnn_status idx_load(cnn_dataset *d, const cnn_data_source *src,
 			              in ? n[i] : 0, &data[i], &h[i], err);
 		}
 	}
+	if (st == CNN_OK)
+		st = idx_finish(d, src, keep, data, h, err);
 	if (st != CNN_OK) {
 		free(data[0]);
 		free(data[1]);
-		return st;
 	}
-	return idx_finish(d, src, keep, data[0], &h[0], data[1], &h[1], err);
+	return st;
 }
 
 cnn_status cnn_idx_load(cnn_dataset *d, const cnn_data_source *src,
