@@ -142,7 +142,7 @@ CNN_API const char *cnn_model_checkpoint_path(const cnn_model *m);
 /* ------------------------------------------------------------------------ */
 /* Inspection                                                               */
 
-#define CNN_MAX_DIMS 4
+#define CNN_MAX_DIMS   4
 #define CNN_MAX_INPUTS 16 /* inputs of one merge layer */
 
 typedef struct cnn_layer_info {
@@ -309,6 +309,32 @@ CNN_API int cnn_model_classes(const cnn_model *m);
  * n * classes probabilities. Uses the kept weights. */
 CNN_API cnn_status cnn_model_predict(cnn_model *m, const uint8_t *pixels,
                                      size_t n, float *probs, cnn_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Export                                                                   */
+
+/* The formats cnn_model_export writes. */
+typedef enum cnn_export_format {
+	CNN_EXPORT_ONNX = 1, /* ONNX, IR version 7, opset 13 */
+	CNN_EXPORT_C = 2     /* one C99 source file, no allocation */
+} cnn_export_format;
+
+/* Writes the model with its kept weights (those cnn_model_evaluate and
+ * cnn_model_predict use) to path, atomically as cnn_model_save does, for
+ * other runtimes:
+ *  - ONNX: input "input", float32 [N, C, H, W] with a symbolic N, the
+ *    pixels already scaled; output "probabilities" (and "logits" when the
+ *    model ends in softmax); dropout left out.
+ *  - C: one C99 file with the weights as static const arrays and
+ *    int NAME_predict(const float *input, float *probabilities,
+ *    float *workspace), NAME the model's name made a C identifier; its
+ *    header comment gives the input layout and scale and the workspace
+ *    size.
+ * A layer the format cannot express fails with CNN_ERR_CONFIG naming it;
+ * a file that cannot be written with CNN_ERR_IO (nothing is left behind).
+ * Both agree with cnn_model_predict within 1e-5. */
+CNN_API cnn_status cnn_model_export(cnn_model *m, const char *path,
+                                    cnn_export_format format, cnn_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Data                                                                     */

@@ -200,6 +200,17 @@ struct cnn_model {
 	cnn_chunk *chunks;
 };
 
+/* The factor cnn_model_predict multiplies pixel bytes by: the training
+ * data's scale, else the test data's, else 1/255. */
+double cnn_model_scale(const cnn_model *m);
+
+/* The arena of the weights used after training, by cnn_model_evaluate,
+ * cnn_model_predict and the exporters: the best epoch's when
+ * training.keep is best and there is one, else the current ones (laid out
+ * as params; the layers' state, e.g. batchnorm's running statistics,
+ * included). */
+float *cnn_model_kept(const cnn_model *m);
+
 /* Builds the graph from model->spec: shape inference layer by layer (errors
  * name the layer and its YAML position), the tensors, the parameter arenas,
  * initialisation from m->rng (layer order, weight then bias; state from

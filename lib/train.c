@@ -556,8 +556,17 @@ out:
 	return err->status;
 }
 
-/* The weights used after training: the best kept, else the current ones. */
-static float *kept_weights(cnn_model *m)
+/* The pixel scale of predictions (contract in model.h). */
+double cnn_model_scale(const cnn_model *m)
+{
+	const cnn_spec *s = &m->spec;
+	return s->train.present  ? s->train.scale
+	       : s->test.present ? s->test.scale
+	                         : 1.0 / 255.0;
+}
+
+/* The weights used after training (contract in model.h). */
+float *cnn_model_kept(const cnn_model *m)
 {
 	return m->spec.keep == CNN_KEEP_BEST && m->has_best ? m->best
 	                                                    : m->params;
@@ -584,7 +593,7 @@ cnn_status cnn_model_evaluate(cnn_model *m, int threads, cnn_eval_result *out,
 		return cnn_err_nomem(err, NULL, NULL);
 	}
 	if (cnn_graph_reserve(m, m->spec.batch_size, err) == CNN_OK) {
-		cnn_graph_use(m, kept_weights(m));
+		cnn_graph_use(m, cnn_model_kept(m));
 		evaluate_set(m, test, NULL, test->n, (float)m->spec.test.scale,
 		             &out->loss, &out->accuracy, out->confusion);
 		cnn_graph_use(m, m->params);
@@ -605,13 +614,11 @@ cnn_status cnn_model_predict(cnn_model *m, const uint8_t *pixels, size_t n,
 {
 	const size_t sz = m->layers[0].in_size;
 	const cnn_spec *s = &m->spec;
-	float scale = (float)(s->train.present  ? s->train.scale
-	                      : s->test.present ? s->test.scale
-	                                        : 1.0 / 255.0);
+	float scale = (float)cnn_model_scale(m);
 	cnn_err_clear(err);
 	if (cnn_graph_reserve(m, s->batch_size, err) != CNN_OK)
 		return err->status;
-	cnn_graph_use(m, kept_weights(m));
+	cnn_graph_use(m, cnn_model_kept(m));
 	for (size_t first = 0; first < n; first += (size_t)m->batch_cap) {
 		int b = (int)(n - first < (size_t)m->batch_cap
 		                  ? n - first
