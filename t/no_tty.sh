@@ -17,7 +17,7 @@ for t in output inspect; do
 	grep -q '^not ok' "$tmp/$t.tap"
 	ok $((!$?)) "$t.sh: no point fails"
 	grep -c "^ok [0-9]* # SKIP script(1) cannot open a pseudo-terminal: script: failed to create pseudo-terminal: No such device$" "$tmp/$t.tap" >"$tmp/n"
-	is "$(cat "$tmp/n")" "$([ $t = output ] && echo 11 || echo 1)" "$t.sh: the terminal points are skipped with the reason"
+	is "$(cat "$tmp/n")" "$([ $t = output ] && echo 12 || echo 1)" "$t.sh: the terminal points are skipped with the reason"
 done
 
 done_testing

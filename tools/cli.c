@@ -1,10 +1,13 @@
 /*
  * cli.c - command-line helpers shared by the tools (see cli.h).
  */
+#define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 int cli_parse_count(const char *s, int max)
 {
@@ -15,4 +18,21 @@ int cli_parse_count(const char *s, int max)
 	if (errno || end == s || *end || v < 1 || v > max)
 		return -1;
 	return (int)v;
+}
+
+double cli_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void cli_duration(char *buf, size_t size, double s)
+{
+	long t = s > 0 && s < 1e9 ? (long)(s + 0.5) : 0;
+	if (t >= 3600)
+		snprintf(buf, size, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60,
+		         t % 60);
+	else
+		snprintf(buf, size, "%ld:%02ld", t / 60, t % 60);
 }
