@@ -41,6 +41,32 @@ cnn_status cnn_reject_key(cnn_error *err, const cnn_node *map, const char *path,
 /* ======================================================================== */
 /* Keys and getters                                                         */
 
+/* "expected EXPECT, got ..." at node n. */
+static cnn_status bad_value(const cnn_node *n, const char *full,
+                            const char *expect, cnn_error *err)
+{
+	char got[CNN_DESCRIBE_SIZE];
+
+	return cnn_node_error(err, n, full, "expected %s, got %s", expect,
+	                      cnn_node_describe(n, got));
+}
+
+/* Writes prefix and then the NULL-terminated list, comma-separated, into buf
+ * (size bytes), cut where it no longer fits. */
+static void join_list(char *buf, size_t size, const char *prefix,
+                      const char *const *list)
+{
+	size_t k = (size_t)snprintf(buf, size, "%s", prefix);
+
+	for (size_t i = 0; list[i] && k < size; i++) {
+		int r =
+		    snprintf(buf + k, size - k, "%s%s", i ? ", " : "", list[i]);
+		if (r < 0)
+			break;
+		k += (size_t)r;
+	}
+}
+
 cnn_status cnn_map_check_keys(const cnn_node *map, const char *path,
                               const char *const *allowed, cnn_error *err)
 {
@@ -48,32 +74,19 @@ cnn_status cnn_map_check_keys(const cnn_node *map, const char *path,
 
 	if (!map)
 		return CNN_OK;
-	if (map->type != CNN_NODE_MAP) {
-		char got[CNN_DESCRIBE_SIZE];
-
-		cnn_node_describe(map, got);
-		return cnn_node_error(err, map, path,
-		                      "expected a mapping, got %s", got);
-	}
+	if (map->type != CNN_NODE_MAP)
+		return bad_value(map, path, "a mapping", err);
 	for (i = 0; i < map->n_pairs; i++) {
 		const cnn_pair *p = &map->pairs[i];
 		const char *const *a;
 		char list[384], ex[CNN_QUOTE_SIZE];
-		size_t k = 0;
 
 		for (a = allowed; *a; a++)
 			if (!strcmp(*a, p->key))
 				break;
 		if (*a)
 			continue;
-		list[0] = '\0';
-		for (a = allowed; *a && k < sizeof list; a++) {
-			int r = snprintf(list + k, sizeof list - k, "%s%s",
-			                 a == allowed ? "" : ", ", *a);
-			if (r < 0)
-				break;
-			k += (size_t)r;
-		}
+		join_list(list, sizeof list, "", allowed);
 		return cnn_err_set(err, CNN_ERR_CONFIG,
 		                   p->value ? p->value->file : map->file,
 		                   p->line, p->col, path,
@@ -96,28 +109,13 @@ static cnn_status get_scalar(const cnn_node *map, const char *path,
 
 	*out = NULL;
 	cnn_path_join(full, fsize, path, key);
-	if (!n) {
-		if (required)
-			return cnn_node_error(err, map, full,
-			                      "missing (expected %s)", expect);
-		return CNN_OK;
-	}
-	if (n->type != CNN_NODE_SCALAR)
-		return cnn_node_error(
-		    err, n, full, "expected %s, got %s", expect,
-		    n->type == CNN_NODE_MAP ? "a mapping" : "a sequence");
+	if (!n && required)
+		return cnn_node_error(err, map, full, "missing (expected %s)",
+		                      expect);
+	if (n && n->type != CNN_NODE_SCALAR)
+		return bad_value(n, full, expect, err);
 	*out = n;
 	return CNN_OK;
-}
-
-/* "expected EXPECT, got ..." at node n. */
-static cnn_status bad_value(const cnn_node *n, const char *full,
-                            const char *expect, cnn_error *err)
-{
-	char got[CNN_DESCRIBE_SIZE];
-
-	return cnn_node_error(err, n, full, "expected %s, got %s", expect,
-	                      cnn_node_describe(n, got));
 }
 
 /* Compares ASCII strings ignoring case, independently of the locale. */
@@ -135,8 +133,9 @@ static int strcasecmp_ascii(const char *a, const char *b)
 	}
 }
 
-/* Parses a plain decimal integer with an optional sign; 0 if s is not one
- * or does not fit a long. */
+/* Parses a plain decimal integer with an optional sign: 1 if it fits a
+ * long (*out is set), 2 if it is too large for one and has no '-' (so that
+ * the message can give the upper bound), 0 if s is not one or too small. */
 static int parse_long(const char *s, long *out)
 {
 	const char *p = s;
@@ -152,26 +151,12 @@ static int parse_long(const char *s, long *out)
 			return 0;
 	errno = 0;
 	v = strtol(s, &end, 10);
-	if (errno == ERANGE || *end)
+	if (*end)
 		return 0;
+	if (errno == ERANGE)
+		return *s == '-' ? 0 : 2;
 	*out = v;
 	return 1;
-}
-
-/* Whether s is a plain decimal integer, with an optional '+', too large
- * for a long (so that the message can give the upper bound). */
-static int overflows_long(const char *s)
-{
-	long v;
-
-	if (*s == '+')
-		s++;
-	if (*s < '0' || *s > '9')
-		return 0;
-	for (const char *p = s; *p; p++)
-		if (*p < '0' || *p > '9')
-			return 0;
-	return !parse_long(s, &v);
 }
 
 /* Parses a finite decimal number (digits, sign, point, exponent: no inf,
@@ -191,7 +176,6 @@ static int parse_number(const char *s, double *out)
 	}
 	if (!digits)
 		return 0;
-	errno = 0;
 	v = strtod(s, &end);
 	if (*end || !isfinite(v))
 		return 0;
@@ -232,17 +216,16 @@ static cnn_status node_int(const cnn_node *n, const char *full, long min,
 {
 	char expect[300];
 	long v = 0;
-	int is_int = n->type == CNN_NODE_SCALAR && !n->quoted &&
-	             parse_long(n->value, &v);
-	int huge = n->type == CNN_NODE_SCALAR && !n->quoted && !is_int &&
-	           overflows_long(n->value);
+	int got = n->type == CNN_NODE_SCALAR && !n->quoted
+	              ? parse_long(n->value, &v)
+	              : 0;
 
-	if (is_int && v >= min && v <= max) {
+	if (got == 1 && v >= min && v <= max) {
 		*out = v;
 		return CNN_OK;
 	}
 	int_expect(expect, sizeof expect, min, max,
-	           (is_int && v > max) || huge);
+	           (got == 1 && v > max) || got == 2);
 	strncat(expect, suffix, sizeof expect - strlen(expect) - 1);
 	return bad_value(n, full, expect, err);
 }
@@ -324,8 +307,9 @@ cnn_status cnn_get_real(const cnn_node *map, const char *path, const char *key,
 cnn_status cnn_get_bool(const cnn_node *map, const char *path, const char *key,
                         int required, int *out, cnn_error *err)
 {
-	static const char *const yes[] = {"true", "yes", "on"};
-	static const char *const no[] = {"false", "no", "off"};
+	/* true at the even indexes, false at the odd ones */
+	static const char *const words[] = {"true", "false", "yes",
+	                                    "no",   "on",    "off"};
 	const char *expect = "true or false";
 	char full[128];
 	const cnn_node *n;
@@ -336,16 +320,10 @@ cnn_status cnn_get_bool(const cnn_node *map, const char *path, const char *key,
 	                err);
 	if (st || !n)
 		return st;
-	if (!n->quoted) {
-		for (i = 0; i < 3; i++) {
-			if (!strcasecmp_ascii(n->value, yes[i])) {
-				*out = 1;
-				return CNN_OK;
-			}
-			if (!strcasecmp_ascii(n->value, no[i])) {
-				*out = 0;
-				return CNN_OK;
-			}
+	for (i = 0; !n->quoted && i < 6; i++) {
+		if (!strcasecmp_ascii(n->value, words[i])) {
+			*out = i % 2 == 0;
+			return CNN_OK;
 		}
 	}
 	return bad_value(n, full, expect, err);
@@ -382,17 +360,9 @@ cnn_status cnn_get_enum(const cnn_node *map, const char *path, const char *key,
 	char full[128], expect[384], ex[CNN_QUOTE_SIZE];
 	const cnn_node *n;
 	cnn_status st;
-	size_t k;
 	int i;
 
-	k = (size_t)snprintf(expect, sizeof expect, "one of ");
-	for (i = 0; choices[i] && k < sizeof expect; i++) {
-		int r = snprintf(expect + k, sizeof expect - k, "%s%s",
-		                 i ? ", " : "", choices[i]);
-		if (r < 0)
-			break;
-		k += (size_t)r;
-	}
+	join_list(expect, sizeof expect, "one of ", choices);
 	st = get_scalar(map, path, key, required, expect, &n, full, sizeof full,
 	                err);
 	if (st || !n)
@@ -428,12 +398,11 @@ cnn_status cnn_get_int2(const cnn_node *map, const char *path, const char *key,
 	snprintf(expect, sizeof expect, "%s%s", one, pair);
 	cnn_path_join(full, sizeof full, path, key);
 	n = cnn_map_get(map, key);
-	if (!n) {
-		if (required)
-			return cnn_node_error(err, map, full,
-			                      "missing (expected %s)", expect);
+	if (!n && required)
+		return cnn_node_error(err, map, full, "missing (expected %s)",
+		                      expect);
+	if (!n)
 		return CNN_OK;
-	}
 	if (n->type == CNN_NODE_SCALAR) {
 		cnn_status st = node_int(n, full, min, max, pair, &v[0], err);
 

@@ -14,6 +14,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tree.h"
 
+#include "io.h"
+
 #include <errno.h>
 #include <float.h>
 #include <limits.h>
@@ -68,16 +70,25 @@ void cnn_tree_free(cnn_tree *t)
 	memset(t, 0, sizeof *t);
 }
 
-/* Copies len bytes of s into a new NUL-terminated string (NULL: no memory). */
-static char *dup_len(const char *s, size_t len)
+/* Finds the pair with key in map, or NULL. */
+static cnn_pair *map_find(const cnn_node *map, const char *key)
 {
-	char *d = malloc(len + 1);
+	size_t i;
 
-	if (d) {
-		memcpy(d, s, len);
-		d[len] = '\0';
-	}
-	return d;
+	if (!map || map->type != CNN_NODE_MAP)
+		return NULL;
+	for (i = 0; i < map->n_pairs; i++)
+		if (!strcmp(map->pairs[i].key, key))
+			return &map->pairs[i];
+	return NULL;
+}
+
+/* map[key], or NULL if absent or if map is not a mapping. */
+cnn_node *cnn_map_get(const cnn_node *map, const char *key)
+{
+	cnn_pair *p = map_find(map, key);
+
+	return p ? p->value : NULL;
 }
 
 /* ======================================================================== */
@@ -206,16 +217,18 @@ static cnn_status new_node(parse_ctx *c, cnn_node_type type, yaml_mark_t m,
 	return CNN_OK;
 }
 
-/* The anchor of a node event, or NULL. */
-static const yaml_char_t *event_anchor(const yaml_event_t *ev)
+/* The anchor (tag 0) or the tag (tag 1) of a node event, or NULL. */
+static const yaml_char_t *event_prop(const yaml_event_t *ev, int tag)
 {
 	switch (ev->type) {
 	case YAML_SCALAR_EVENT:
-		return ev->data.scalar.anchor;
+		return tag ? ev->data.scalar.tag : ev->data.scalar.anchor;
 	case YAML_SEQUENCE_START_EVENT:
-		return ev->data.sequence_start.anchor;
+		return tag ? ev->data.sequence_start.tag
+		           : ev->data.sequence_start.anchor;
 	case YAML_MAPPING_START_EVENT:
-		return ev->data.mapping_start.anchor;
+		return tag ? ev->data.mapping_start.tag
+		           : ev->data.mapping_start.anchor;
 	default:
 		return NULL;
 	}
@@ -224,7 +237,7 @@ static const yaml_char_t *event_anchor(const yaml_event_t *ev)
 /* Rejects aliases and anchored nodes. */
 static cnn_status check_anchor(parse_ctx *c, const yaml_event_t *ev)
 {
-	if (ev->type == YAML_ALIAS_EVENT || event_anchor(ev))
+	if (ev->type == YAML_ALIAS_EVENT || event_prop(ev, 0))
 		return mark_error(c, ev->start_mark,
 		                  "anchors and aliases are not supported");
 	return CNN_OK;
@@ -238,20 +251,12 @@ static cnn_status check_tag(parse_ctx *c, const yaml_event_t *ev)
 	static const char *const standard[] = {"str",  "int", "float", "bool",
 	                                       "null", "seq", "map",   NULL};
 	static const char prefix[] = "tag:yaml.org,2002:";
-	const yaml_char_t *t = NULL;
-	const char *tag;
+	const char *tag = (const char *)event_prop(ev, 1);
 	char ex[CNN_QUOTE_SIZE];
 	int i, std;
 
-	if (ev->type == YAML_SCALAR_EVENT)
-		t = ev->data.scalar.tag;
-	else if (ev->type == YAML_SEQUENCE_START_EVENT)
-		t = ev->data.sequence_start.tag;
-	else if (ev->type == YAML_MAPPING_START_EVENT)
-		t = ev->data.mapping_start.tag;
-	if (!t)
+	if (!tag)
 		return CNN_OK;
-	tag = (const char *)t;
 	std = !strncmp(tag, prefix, sizeof prefix - 1);
 	if (std) {
 		tag += sizeof prefix - 1;
@@ -277,7 +282,7 @@ static cnn_status scalar_text(parse_ctx *c, const yaml_event_t *ev, char **out)
 	if (memchr(v, '\0', len))
 		return mark_error(c, ev->start_mark,
 		                  "NUL characters are not supported");
-	*out = dup_len(v, len);
+	*out = strndup(v, len);
 	return *out ? CNN_OK : cnn_err_nomem(c->err, NULL, TREE_DOING);
 }
 
@@ -300,6 +305,7 @@ static cnn_status check_duplicates_sorted(parse_ctx *c, const cnn_node *map)
 	const cnn_pair **v;
 	const cnn_pair *worst = NULL;
 	size_t i, n = map->n_pairs;
+	char ex[CNN_QUOTE_SIZE];
 
 	v = malloc(n * sizeof *v);
 	if (!v)
@@ -315,15 +321,11 @@ static cnn_status check_duplicates_sorted(parse_ctx *c, const cnn_node *map)
 			worst = v[i];
 	}
 	free(v);
-	if (worst) {
-		char ex[CNN_QUOTE_SIZE];
-
-		cnn_quote_str(ex, worst->key);
-		return cnn_err_set(c->err, CNN_ERR_CONFIG, c->file, worst->line,
-		                   worst->col, NULL, "duplicate key \"%s\"",
-		                   ex);
-	}
-	return CNN_OK;
+	if (!worst)
+		return CNN_OK;
+	return cnn_err_set(c->err, CNN_ERR_CONFIG, c->file, worst->line,
+	                   worst->col, NULL, "duplicate key \"%s\"",
+	                   cnn_quote_str(ex, worst->key));
 }
 
 static cnn_status parse_node(parse_ctx *c, yaml_event_t *ev, int depth,
@@ -338,8 +340,7 @@ static cnn_status parse_mapping(parse_ctx *c, cnn_node *n, int depth)
 	for (;;) {
 		yaml_event_t k, v;
 		cnn_pair *p;
-		char *key;
-		size_t i;
+		char *key = NULL, ex[CNN_QUOTE_SIZE];
 
 		st = next_event(c, &k);
 		if (st)
@@ -355,36 +356,24 @@ static cnn_status parse_mapping(parse_ctx *c, cnn_node *n, int depth)
 			                "not mappings or sequences");
 		if (!st)
 			st = scalar_text(c, &k, &key);
-		if (st) {
-			yaml_event_delete(&k);
-			return st;
-		}
-		if (n->n_pairs < TREE_LINEAR_KEYS) {
-			for (i = 0; i < n->n_pairs; i++) {
-				if (!strcmp(n->pairs[i].key, key)) {
-					char ex[CNN_QUOTE_SIZE];
-
-					cnn_quote_str(ex, key);
-					free(key);
-					st = mark_error(c, k.start_mark,
-					                "duplicate key \"%s\"",
-					                ex);
-					yaml_event_delete(&k);
-					return st;
-				}
-			}
-		}
-		if (n->n_pairs == cap) {
+		if (!st && n->n_pairs < TREE_LINEAR_KEYS && map_find(n, key))
+			st = mark_error(c, k.start_mark, "duplicate key \"%s\"",
+			                cnn_quote_str(ex, key));
+		if (!st && n->n_pairs == cap) {
 			size_t ncap = cap ? 2 * cap : 8;
 			cnn_pair *np = realloc(n->pairs, ncap * sizeof *np);
 
-			if (!np) {
-				free(key);
-				yaml_event_delete(&k);
-				return cnn_err_nomem(c->err, NULL, TREE_DOING);
+			if (np) {
+				n->pairs = np;
+				cap = ncap;
+			} else {
+				st = cnn_err_nomem(c->err, NULL, TREE_DOING);
 			}
-			n->pairs = np;
-			cap = ncap;
+		}
+		if (st) {
+			free(key);
+			yaml_event_delete(&k);
+			return st;
 		}
 		p = &n->pairs[n->n_pairs++];
 		p->key = key;
@@ -393,9 +382,8 @@ static cnn_status parse_mapping(parse_ctx *c, cnn_node *n, int depth)
 		yaml_event_delete(&k);
 
 		st = next_event(c, &v);
-		if (st)
-			return st;
-		st = parse_node(c, &v, depth + 1, &p->value);
+		if (!st)
+			st = parse_node(c, &v, depth + 1, &p->value);
 		if (st)
 			return st;
 	}
@@ -431,7 +419,6 @@ static cnn_status parse_sequence(parse_ctx *c, cnn_node *n, int depth)
 			n->items = ni;
 			cap = ncap;
 		}
-		n->items[n->n_items] = NULL;
 		st = parse_node(c, &v, depth + 1, &n->items[n->n_items]);
 		if (n->items[n->n_items])
 			n->n_items++;
@@ -466,7 +453,7 @@ static cnn_status parse_node(parse_ctx *c, yaml_event_t *ev, int depth,
 		*out = n;
 		st = scalar_text(c, ev, &n->value);
 		if (st) {
-			n->value = dup_len("", 0); /* keep the node freeable */
+			n->value = strdup(""); /* keep the node freeable */
 			goto done;
 		}
 		/* Quoted and block scalars and !!str are strings. */
@@ -512,30 +499,27 @@ static cnn_status parse_stream(parse_ctx *c, int depth, cnn_node **root)
 {
 	yaml_event_t ev;
 	cnn_status st;
+	int i, end = 0;
 
 	*root = NULL;
-	st = next_event(c, &ev); /* stream start */
-	if (st)
-		return st;
-	yaml_event_delete(&ev);
-	st = next_event(c, &ev);
-	if (st)
-		return st;
-	if (ev.type == YAML_STREAM_END_EVENT) {
+	/* the stream start, then the document start or the stream end */
+	for (i = 0; i < 2; i++) {
+		st = next_event(c, &ev);
+		if (st)
+			return st;
+		end = ev.type == YAML_STREAM_END_EVENT;
 		yaml_event_delete(&ev);
-		return CNN_OK;
 	}
-	yaml_event_delete(&ev); /* document start */
+	if (end)
+		return CNN_OK;
 	st = next_event(c, &ev);
 	if (!st)
 		st = parse_node(c, &ev, depth, root);
-	if (!st)
-		st = next_event(c, &ev); /* document end */
-	if (!st) {
-		yaml_event_delete(&ev);
+	/* the document end, then the stream end or a second document */
+	for (i = 0; !st && i < 2; i++) {
 		st = next_event(c, &ev);
-	}
-	if (!st) {
+		if (st)
+			break;
 		if (ev.type == YAML_DOCUMENT_START_EVENT)
 			st = mark_error(c, ev.start_mark,
 			                "only one YAML document is allowed");
@@ -565,6 +549,14 @@ static cnn_status parse_text(parse_ctx *c, const char *text, size_t len,
 	return st;
 }
 
+/* "FILE: the model description is larger than 16 MiB". */
+static cnn_status too_large(cnn_error *err, const char *file)
+{
+	return cnn_err_file(err, CNN_ERR_CONFIG, file,
+	                    "the model description is larger than %zu MiB",
+	                    TREE_MAX_BYTES >> 20);
+}
+
 /* See internal.h. On failure *out is zeroed (nothing to free). An absent
  * or empty document is "FILE: empty model description". */
 cnn_status cnn_tree_parse(cnn_tree *out, const char *text, size_t len,
@@ -573,16 +565,14 @@ cnn_status cnn_tree_parse(cnn_tree *out, const char *text, size_t len,
 	parse_ctx c;
 	cnn_node *root = NULL;
 	cnn_status st;
+	char got[CNN_DESCRIBE_SIZE];
 
 	memset(out, 0, sizeof *out);
 	if (!file)
 		file = "";
 	if (len > TREE_MAX_BYTES)
-		return cnn_err_file(err, CNN_ERR_CONFIG, file,
-		                    "the model description is larger than %zu "
-		                    "MiB",
-		                    TREE_MAX_BYTES >> 20);
-	out->file = dup_len(file, strlen(file));
+		return too_large(err, file);
+	out->file = strdup(file);
 	if (!out->file)
 		return cnn_err_nomem(err, NULL, TREE_DOING);
 	memset(&c, 0, sizeof c);
@@ -598,12 +588,10 @@ cnn_status cnn_tree_parse(cnn_tree *out, const char *text, size_t len,
 		goto fail;
 	}
 	if (root->type != CNN_NODE_MAP) {
-		char got[CNN_DESCRIBE_SIZE];
-
-		cnn_node_describe(root, got);
 		st = cnn_node_error(
 		    err, root, NULL,
-		    "expected a mapping at the top level, got %s", got);
+		    "expected a mapping at the top level, got %s",
+		    cnn_node_describe(root, got));
 		goto fail;
 	}
 	out->root = root;
@@ -618,58 +606,28 @@ fail:
  * TREE_MAX_BYTES) and parses it; on failure *out is zeroed. */
 cnn_status cnn_tree_load(cnn_tree *out, const char *path, cnn_error *err)
 {
-	FILE *f;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
+	cnn_io_result r;
+	uint8_t *buf;
+	size_t len;
 	cnn_status st;
 
 	memset(out, 0, sizeof *out);
-	f = fopen(path, "rb");
-	if (!f)
+	switch (
+	    cnn_io_read(path, TREE_MAX_BYTES, TREE_MAX_BYTES, &buf, &len, &r)) {
+	case CNN_IO_OK:
+		break;
+	case CNN_IO_OPEN:
+	case CNN_IO_READ:
 		return cnn_err_file(err, CNN_ERR_IO, path,
-		                    "cannot open the model description: %s",
-		                    strerror(errno));
-	for (;;) {
-		size_t got;
-
-		if (len == cap) {
-			size_t ncap = cap ? 2 * cap : 65536;
-			char *nb;
-
-			if (cap > TREE_MAX_BYTES) {
-				fclose(f);
-				free(buf);
-				return cnn_err_file(
-				    err, CNN_ERR_CONFIG, path,
-				    "the model description is larger than "
-				    "%zu MiB",
-				    TREE_MAX_BYTES >> 20);
-			}
-			nb = realloc(buf, ncap);
-			if (!nb) {
-				fclose(f);
-				free(buf);
-				return cnn_err_nomem(err, NULL, TREE_DOING);
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		got = fread(buf + len, 1, cap - len, f);
-		len += got;
-		if (got == 0)
-			break;
+		                    "cannot %s the model description: %s",
+		                    r.fail == CNN_IO_OPEN ? "open" : "read",
+		                    strerror(r.errnum));
+	case CNN_IO_LARGE:
+		return too_large(err, path);
+	default:
+		return cnn_err_nomem(err, NULL, TREE_DOING);
 	}
-	if (ferror(f)) {
-		int e = errno;
-
-		fclose(f);
-		free(buf);
-		return cnn_err_file(err, CNN_ERR_IO, path,
-		                    "cannot read the model description: %s",
-		                    strerror(e));
-	}
-	fclose(f);
-	st = cnn_tree_parse(out, buf ? buf : "", len, path, err);
+	st = cnn_tree_parse(out, (const char *)buf, len, path, err);
 	free(buf);
 	return st;
 }
@@ -722,27 +680,6 @@ int cnn_map_insert(cnn_node *map, size_t at, char *key, cnn_node *value)
 	np[at].value = value;
 	map->n_pairs++;
 	return 1;
-}
-
-/* Finds the pair with key in map, or NULL. */
-static cnn_pair *map_find(const cnn_node *map, const char *key)
-{
-	size_t i;
-
-	if (!map || map->type != CNN_NODE_MAP)
-		return NULL;
-	for (i = 0; i < map->n_pairs; i++)
-		if (!strcmp(map->pairs[i].key, key))
-			return &map->pairs[i];
-	return NULL;
-}
-
-/* map[key], or NULL if absent or if map is not a mapping. */
-cnn_node *cnn_map_get(const cnn_node *map, const char *key)
-{
-	cnn_pair *p = map_find(map, key);
-
-	return p ? p->value : NULL;
 }
 
 /* The walk of an override: the segments of the key, NUL-separated in buf. */
@@ -831,17 +768,14 @@ static cnn_status set_apply(cnn_tree *t, const set_path *sp, cnn_node *val,
 			cnn_pair *p = map_find(cur, sp->seg[i]);
 
 			if (!p) {
-				char *k =
-				    dup_len(sp->seg[i], strlen(sp->seg[i]));
-				cnn_node *m = NULL;
+				char *k = strdup(sp->seg[i]);
+				cnn_node *m = last ? val : calloc(1, sizeof *m);
 
-				if (k && !last)
-					m = calloc(1, sizeof *m);
-				if (!k || (!last && !m) ||
-				    !cnn_map_insert(cur, cur->n_pairs, k,
-				                    last ? val : m)) {
+				if (!k || !m ||
+				    !cnn_map_insert(cur, cur->n_pairs, k, m)) {
 					free(k);
-					free(m);
+					if (m != val)
+						free(m);
 					node_free(val);
 					return cnn_err_nomem(err, NULL,
 					                     TREE_DOING);
@@ -916,7 +850,7 @@ static cnn_status parse_value(const char *text, const char *src, int depth,
 	if (!*out) {
 		*out = calloc(1, sizeof **out);
 		if (*out)
-			(*out)->value = dup_len("", 0);
+			(*out)->value = strdup("");
 		if (!*out || !(*out)->value) {
 			free(*out);
 			*out = NULL;
@@ -957,7 +891,7 @@ cnn_status cnn_tree_set(cnn_tree *t, const char *assignment, cnn_error *err)
 	/* "--set KEY", the override's name, owned by the tree on success. */
 	src = malloc(klen + 7);
 	memset(&sp, 0, sizeof sp);
-	sp.buf = dup_len(assignment, klen);
+	sp.buf = strndup(assignment, klen);
 	if (!src || !sp.buf) {
 		free(src);
 		free(sp.buf);
@@ -972,22 +906,16 @@ cnn_status cnn_tree_set(cnn_tree *t, const char *assignment, cnn_error *err)
 		st = set_check(t, &sp, assignment, src, err);
 	if (!st)
 		st = parse_value(eq + 1, src, sp.n + 1, &val, err);
-	if (st)
-		goto fail;
-
-	ns = realloc(t->strings, (t->n_strings + 1) * sizeof *ns);
-	if (!ns) {
+	if (!st && !(ns = realloc(t->strings, (t->n_strings + 1) * sizeof *ns)))
 		st = cnn_err_nomem(err, NULL, TREE_DOING);
-		goto fail;
+	if (!st) { /* src now belongs to the tree, val to set_apply */
+		t->strings = ns;
+		t->strings[t->n_strings++] = src;
+		st = set_apply(t, &sp, val, src, err);
+	} else {
+		node_free(val);
+		free(src);
 	}
-	t->strings = ns;
-	t->strings[t->n_strings++] = src;
-	st = set_apply(t, &sp, val, src, err);
-	free(sp.buf);
-	return st;
-fail:
-	node_free(val);
-	free(src);
 	free(sp.buf);
 	return st;
 }
@@ -1072,37 +1000,34 @@ static cnn_status emit_node(emit_ctx *e, const cnn_node *n)
 	cnn_status st;
 	size_t i;
 
-	switch (n->type) {
-	case CNN_NODE_SCALAR:
+	int map = n->type == CNN_NODE_MAP, ok;
+
+	if (n->type == CNN_NODE_SCALAR)
 		return emit_scalar(e, n, n->value, n->quoted);
-	case CNN_NODE_SEQ:
-		if (!yaml_sequence_start_event_initialize(
-		        &ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE))
-			return cnn_err_nomem(e->err, NULL, TREE_DOING);
-		st = emit_event(e, &ev);
-		for (i = 0; !st && i < n->n_items; i++)
-			st = emit_node(e, n->items[i]);
-		if (st)
-			return st;
-		yaml_sequence_end_event_initialize(&ev);
-		return emit_event(e, &ev);
-	case CNN_NODE_MAP:
-		if (!yaml_mapping_start_event_initialize(
-		        &ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE))
-			return cnn_err_nomem(e->err, NULL, TREE_DOING);
-		st = emit_event(e, &ev);
-		for (i = 0; !st && i < n->n_pairs; i++) {
-			st = emit_scalar(e, n->pairs[i].value, n->pairs[i].key,
-			                 0);
-			if (!st)
-				st = emit_node(e, n->pairs[i].value);
-		}
-		if (st)
-			return st;
-		yaml_mapping_end_event_initialize(&ev);
-		return emit_event(e, &ev);
+	if (map)
+		ok = yaml_mapping_start_event_initialize(
+		    &ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE);
+	else
+		ok = yaml_sequence_start_event_initialize(
+		    &ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE);
+	if (!ok)
+		return cnn_err_nomem(e->err, NULL, TREE_DOING);
+	st = emit_event(e, &ev);
+	/* a sequence has no pairs, a mapping no items */
+	for (i = 0; !st && i < n->n_items; i++)
+		st = emit_node(e, n->items[i]);
+	for (i = 0; !st && i < n->n_pairs; i++) {
+		st = emit_scalar(e, n->pairs[i].value, n->pairs[i].key, 0);
+		if (!st)
+			st = emit_node(e, n->pairs[i].value);
 	}
-	return CNN_OK;
+	if (st)
+		return st;
+	if (map)
+		yaml_mapping_end_event_initialize(&ev);
+	else
+		yaml_sequence_end_event_initialize(&ev);
+	return emit_event(e, &ev);
 }
 
 /* The tree as one implicit block-style YAML document in a malloc'ed,
@@ -1176,7 +1101,7 @@ cnn_status cnn_node_set_scalar(cnn_node *n, const char *value, cnn_error *err)
 	if (!n || n->type != CNN_NODE_SCALAR)
 		return cnn_err(err, CNN_ERR_USAGE,
 		               "cnn_node_set_scalar: not a scalar");
-	v = dup_len(value, strlen(value));
+	v = strdup(value);
 	if (!v)
 		return cnn_err_nomem(err, NULL, TREE_DOING);
 	free(n->value);
