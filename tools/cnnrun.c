@@ -761,8 +761,13 @@ static int run_checkpoint(const options *o, int argc, char **argv)
 		                                "FILE%s"
 		                              : "unexpected argument '%s'",
 		                   o->predict ? "" : argv[optind]);
-	if (cnn_model_load(&m, ckpt, o->sets, o->n_sets, &err) != CNN_OK)
-		return fail(&err);
+	if (cnn_model_load(&m, ckpt, o->sets, o->n_sets, &err) != CNN_OK) {
+		if (cli_file_kind(ckpt) != CLI_MODEL)
+			return fail(&err);
+		fprintf(stderr, "%s: " CLI_MODEL_NOT_CHECKPOINT "\n", prog,
+		        ckpt, ckpt);
+		return 2;
+	}
 	if (o->resume) {
 		rc = train(m, o, o->output ? o->output : ckpt, 1);
 	} else if (o->evaluate) {
@@ -792,8 +797,13 @@ static int run_yaml(const options *o, int argc, char **argv)
 		                                  : "unexpected argument '%s'",
 		                   optind >= argc ? "" : argv[optind + 1]);
 	if (cnn_model_from_yaml(&m, argv[optind], o->sets, o->n_sets, &err) !=
-	    CNN_OK)
-		return fail(&err);
+	    CNN_OK) {
+		if (cli_file_kind(argv[optind]) != CLI_GZIP)
+			return fail(&err);
+		fprintf(stderr, "%s: " CLI_CHECKPOINT_NOT_MODEL "\n", prog,
+		        argv[optind], argv[optind], argv[optind]);
+		return 2;
+	}
 	rc = train(m, o, o->output ? o->output : cnn_model_checkpoint_path(m),
 	           0);
 	cnn_model_free(m);
