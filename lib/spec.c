@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,19 +116,6 @@ static void set_defaults(const field *f, cnn_spec *s)
 	}
 }
 
-/* Checks that map's keys are all in table f (see cnn_map_check_keys). */
-static cnn_status check_fields(spec_ctx *c, const cnn_node *map,
-                               const char *path, const field *f)
-{
-	const char *keys[SPEC_MAX_KEYS + 1];
-	int n = 0;
-
-	for (; f->key && n < SPEC_MAX_KEYS; f++)
-		keys[n++] = f->key;
-	keys[n] = NULL;
-	return cnn_map_check_keys(map, path, keys, c->err);
-}
-
 /* Reads one field of map into c->spec (absent: it keeps its value). */
 static cnn_status read_field(spec_ctx *c, const cnn_node *m, const char *path,
                              const field *f)
@@ -157,26 +145,9 @@ static cnn_status read_field(spec_ctx *c, const cnn_node *m, const char *path,
 	}
 }
 
-/* Reads the fields of table f that apply to type t (-1: all) from m, in
- * table order, each followed by its check. */
-static cnn_status read_fields(spec_ctx *c, const cnn_node *m, const char *path,
-                              const field *f, int t)
-{
-	cnn_status st = CNN_OK;
-
-	for (; !st && f->key; f++) {
-		if (t >= 0 && f->types && !((f->types >> t) & 1))
-			continue;
-		st = read_field(c, m, path, f);
-		if (!st && f->hook && f->kind != F_CODE)
-			st = f->hook(c, m, path);
-	}
-	return st;
-}
-
 /* Fails at the first key of map, in document order, that table f gives to
- * other types than t (choices: f[0].choices): "PATH.KEY: only valid with
- * type A or B (this WHAT is C)". */
+ * other types than t (choices: f[0].choices; types has no bit past them):
+ * "PATH.KEY: only valid with type A or B (this WHAT is C)". */
 static cnn_status reject_other_types(spec_ctx *c, const cnn_node *map,
                                      const char *path, const char *what,
                                      const field *f, int t)
@@ -186,25 +157,19 @@ static cnn_status reject_other_types(spec_ctx *c, const cnn_node *map,
 	for (size_t i = 0; i < map->n_pairs; i++) {
 		const field *k = f;
 		char list[128] = "";
-		int n = 0, seen = 0;
 
 		while (k->key && strcmp(map->pairs[i].key, k->key))
 			k++;
 		if (!k->key || !k->types || ((k->types >> t) & 1))
 			continue;
 		for (int j = 0; choices[j]; j++)
-			n += (k->types >> j) & 1;
-		for (int j = 0; choices[j]; j++) {
-			if (!((k->types >> j) & 1))
-				continue;
-			seen++;
-			snprintf(list + strlen(list),
-			         sizeof list - strlen(list), "%s%s",
-			         seen == 1   ? ""
-			         : seen == n ? " or "
-			                     : ", ",
-			         choices[j]);
-		}
+			if ((k->types >> j) & 1)
+				snprintf(list + strlen(list),
+				         sizeof list - strlen(list), "%s%s",
+				         !list[0]              ? ""
+				         : k->types >> (j + 1) ? ", "
+				                               : " or ",
+				         choices[j]);
 		return cnn_reject_key(c->err, map, path, k->key,
 		                      "only valid with type %s (this %s is %s)",
 		                      list, what, choices[t]);
@@ -212,91 +177,95 @@ static cnn_status reject_other_types(spec_ctx *c, const cnn_node *map,
 	return CNN_OK;
 }
 
-/* Reads an optional section of the root: NULL if absent, an error if it is
- * not a mapping or has keys outside table f. */
-static cnn_status section(spec_ctx *c, const char *name, const field *f,
-                          const cnn_node **out)
+/* Reads mapping m at path (NULL: nothing to read) by table f: checks that
+ * its keys are all in f (see cnn_map_check_keys), then reads its fields in
+ * table order, each followed by its hook. A field "type" (an F_ENUM) selects
+ * the fields after it that apply and refuses the keys of other types, naming
+ * the section by the last part of path. */
+static cnn_status read_map(spec_ctx *c, const cnn_node *m, const char *path,
+                           const field *f)
 {
-	*out = cnn_map_get(c->tree->root, name);
-	if (!*out)
-		return CNN_OK;
-	return check_fields(c, *out, name, f);
+	const char *keys[SPEC_MAX_KEYS + 1], *what = strrchr(path, '.');
+	cnn_status st;
+	int n, t = -1;
+
+	for (n = 0; f[n].key && n < SPEC_MAX_KEYS; n++)
+		keys[n] = f[n].key;
+	keys[n] = NULL;
+	st = cnn_map_check_keys(m, path, keys, c->err);
+	for (; !st && m && f->key; f++) {
+		if (t >= 0 && f->types && !((f->types >> t) & 1))
+			continue;
+		st = read_field(c, m, path, f);
+		if (!st && f->hook && f->kind != F_CODE)
+			st = f->hook(c, m, path);
+		if (!st && !strcmp(f->key, "type")) {
+			t = *(int *)((char *)c->spec + f->off);
+			st = reject_other_types(c, m, path,
+			                        what ? what + 1 : path, f, t);
+		}
+	}
+	return st;
 }
 
-/* Reads the "type" of a typed section m (table f, whose first field it is)
- * into *t, then refuses the keys of other types; what names the section
- * in messages. */
-static cnn_status read_type(spec_ctx *c, const cnn_node *m, const char *path,
-                            const char *what, const field *f, int *t)
+/* Fails at the value of map[key] (path names map) with "PATH.KEY: expected
+ * WHAT, got DESCRIPTION", WHAT formed from fmt. */
+CNN_PRINTF(5, 6)
+static cnn_status bad_value(spec_ctx *c, const cnn_node *map, const char *path,
+                            const char *key, const char *fmt, ...)
 {
-	cnn_status st = read_field(c, m, path, &f[0]);
+	const cnn_node *n = cnn_map_get(map, key);
+	char full[CNN_FULL_SIZE], what[256], got[CNN_DESCRIBE_SIZE];
+	va_list ap;
 
-	*t = *(int *)((char *)c->spec + f[0].off);
-	return st ? st : reject_other_types(c, m, path, what, f, *t);
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	return cnn_node_error(
+	    c->err, n, cnn_path_join(full, sizeof full, path, key),
+	    "expected %s, got %s", what, cnn_node_describe(n, got));
 }
 
 /* ======================================================================== */
 /* Paths and names                                                          */
 
-/* The folder of the YAML file (from_file) or the current directory,
- * absolute, into buf (CNN_PATH_MAX). */
-static cnn_status base_dir(spec_ctx *c, int from_file, char *buf)
+/* Makes the relative path rel absolute against the YAML file's folder
+ * (from_file) or the current directory, into out (CNN_PATH_MAX; rel may
+ * be out). n (may be NULL) and full locate errors. */
+static cnn_status absolute(spec_ctx *c, const cnn_node *n, const char *full,
+                           const char *rel, int from_file, char *out)
 {
 	const char *file = c->tree->file && from_file ? c->tree->file : "";
 	const char *slash = strrchr(file, '/');
-	size_t dlen = slash ? (size_t)(slash - file) : 0;
-	size_t k = 0;
+	size_t dlen = slash ? (size_t)(slash - file) : 0, k = 0;
+	size_t rl = strlen(rel);
+	char base[CNN_PATH_MAX];
 
 	if (file[0] != '/' || !slash) {
-		if (!getcwd(buf, CNN_PATH_MAX))
+		if (!getcwd(base, CNN_PATH_MAX))
 			return cnn_err(c->err, CNN_ERR_IO,
 			               "cannot determine the current "
 			               "directory: %s",
 			               strerror(errno));
-		k = strlen(buf);
+		k = strlen(base);
 		if (!slash || (dlen == 1 && file[0] == '.'))
-			return CNN_OK;
-		if (k && buf[k - 1] != '/')
-			buf[k++] = '/';
+			dlen = 0;
+		else if (k && base[k - 1] != '/')
+			base[k++] = '/';
 	}
 	if (k + dlen + 1 > CNN_PATH_MAX)
 		return cnn_err_file(c->err, CNN_ERR_CONFIG, file,
 		                    "the file's folder name is too long");
-	memcpy(buf + k, file, dlen);
-	buf[k + dlen] = '\0';
-	if (!buf[0]) /* a file in "/" */
-		strcpy(buf, "/");
-	return CNN_OK;
-}
-
-/* Makes rel absolute against the YAML file's folder (from_file) or the
- * current directory, into out (CNN_PATH_MAX). n (may be NULL) and full
- * locate errors. */
-static cnn_status absolute(spec_ctx *c, const cnn_node *n, const char *full,
-                           const char *rel, int from_file, char *out)
-{
-	char base[CNN_PATH_MAX];
-	size_t bl, rl = strlen(rel);
-	cnn_status st;
-
-	if (rel[0] == '/') {
-		if (rl >= CNN_PATH_MAX)
-			return cnn_node_error(c->err, n, full, "path too long");
-		memmove(out, rel, rl + 1);
-		return CNN_OK;
-	}
-	st = base_dir(c, from_file, base);
-	if (st)
-		return st;
-	bl = strlen(base);
-	if (bl && base[bl - 1] == '/')
-		bl--;
-	if (bl + 1 + rl + 1 > CNN_PATH_MAX)
+	memcpy(base + k, file, dlen);
+	k += dlen;
+	if (k && base[k - 1] == '/')
+		k--;
+	if (k + 1 + rl + 1 > CNN_PATH_MAX)
 		return cnn_node_error(c->err, n, full,
 		                      "path too long once made absolute");
-	memmove(out + bl + 1, rel, rl + 1);
-	memcpy(out, base, bl);
-	out[bl] = '/';
+	memmove(out + k + 1, rel, rl + 1);
+	memcpy(out, base, k);
+	out[k] = '/';
 	return CNN_OK;
 }
 
@@ -330,9 +299,7 @@ static cnn_status get_path(spec_ctx *c, const cnn_node *map, const char *path,
 	    n->file == c->tree->file ||
 	    (n->file && c->tree->file && !strcmp(n->file, c->tree->file));
 	st = absolute(c, n, full, out, from_file, out);
-	if (!st)
-		st = cnn_node_set_scalar(n, out, c->err);
-	return st;
+	return st ? st : cnn_node_set_scalar(n, out, c->err);
 }
 
 /* Adds "name: VALUE" (a quoted string) at the front of the root mapping, so
@@ -340,7 +307,7 @@ static cnn_status get_path(spec_ctx *c, const cnn_node *map, const char *path,
 static cnn_status add_name(spec_ctx *c, const char *value)
 {
 	cnn_node *n = calloc(1, sizeof *n);
-	char *key = malloc(sizeof "name"), *v = malloc(strlen(value) + 1);
+	char *key = strdup("name"), *v = strdup(value);
 
 	if (!n || !key || !v || !cnn_map_insert(c->tree->root, 0, key, n)) {
 		free(n);
@@ -348,8 +315,6 @@ static cnn_status add_name(spec_ctx *c, const char *value)
 		free(v);
 		return cnn_err_nomem(c->err, NULL, NULL);
 	}
-	strcpy(key, "name");
-	strcpy(v, value);
 	n->type = CNN_NODE_SCALAR;
 	n->file = c->tree->file;
 	n->value = v;
@@ -412,21 +377,17 @@ static const field input_fields[] = {
     INT_KEY("width", input[2], 1, SPEC_MAX_DIM, 0, 0, .required = 1),
     {.key = NULL}};
 
-static cnn_status parse_input(spec_ctx *c)
+/* After the table: input is required and not too large. */
+static cnn_status check_input(spec_ctx *c)
 {
 	const cnn_node *in = cnn_map_get(c->tree->root, "input");
 	const int *v = c->spec->input;
-	long size;
-	cnn_status st;
+	long size = (long)v[0] * v[1] * v[2];
 
 	if (!in)
 		return cnn_node_error(c->err, c->tree->root, "input",
 		                      "missing (expected a mapping with "
 		                      "channels, height and width)");
-	if ((st = check_fields(c, in, "input", input_fields)) ||
-	    (st = read_fields(c, in, "input", input_fields, -1)))
-		return st;
-	size = (long)v[0] * v[1] * v[2];
 	if (size > SPEC_MAX_INPUT)
 		return cnn_node_error(
 		    c->err, in, "input",
@@ -434,18 +395,6 @@ static cnn_status parse_input(spec_ctx *c)
 		    "(at most %ld)",
 		    size, SPEC_MAX_INPUT);
 	return CNN_OK;
-}
-
-/* Whether s is a valid layer name: [A-Za-z0-9_]+. */
-static int valid_layer_name(const char *s)
-{
-	if (!*s)
-		return 0;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '_'))
-			return 0;
-	return 1;
 }
 
 /* The index of the activation called name for layer i: 0 for "input", j + 1
@@ -504,50 +453,41 @@ static cnn_status parse_inputs(spec_ctx *c)
 {
 	cnn_spec *s = c->spec;
 	char path[64], got[CNN_DESCRIBE_SIZE];
+	unsigned char used[CNN_MAX_LAYERS + 1] = {0};
 	cnn_status st;
 
 	for (int i = 0; i < s->n_layers; i++) {
 		cnn_layer *l = &s->layers[i];
 		const cnn_node *in = cnn_map_get(l->node, "input");
 		int most = l->ops->max_inputs ? l->ops->max_inputs : 1;
+		int seq = in && in->type == CNN_NODE_SEQ;
+		size_t n = seq ? in->n_items : 1;
 
 		snprintf(path, sizeof path, "layers[%d].input", i);
 		l->input_node = in;
-		if (!in) {
-			l->n_inputs = 1;
-			l->inputs[0] = i;
-		} else if (in->type == CNN_NODE_SCALAR) {
-			l->n_inputs = 1;
-			if ((st = input_index(c, i, in->value, in, path,
-			                      &l->inputs[0])))
-				return st;
-		} else if (in->type == CNN_NODE_SEQ && in->n_items > 0) {
-			if (in->n_items > (size_t)most)
-				return cnn_node_error(
-				    c->err, in, path,
-				    "%s takes %s%d input%s, got %zu",
-				    l->ops->type, most > 1 ? "at most " : "",
-				    most, most > 1 ? "s" : "", in->n_items);
-			l->n_inputs = (int)in->n_items;
-			for (size_t k = 0; k < in->n_items; k++) {
-				const cnn_node *it = in->items[k];
-				if (it->type != CNN_NODE_SCALAR) {
-					cnn_node_describe(it, got);
-					return cnn_node_error(
-					    c->err, it, path,
-					    "expected a layer name, got %s",
-					    got);
-				}
-				if ((st = input_index(c, i, it->value, it, path,
-				                      &l->inputs[k])))
-					return st;
-			}
-		} else {
-			cnn_node_describe(in, got);
+		l->inputs[0] = i;
+		if (in && (in->type == CNN_NODE_MAP || n == 0))
 			return cnn_node_error(c->err, in, path,
 			                      "expected a layer name or a list "
 			                      "of names, got %s",
-			                      got);
+			                      cnn_node_describe(in, got));
+		if (n > (size_t)most)
+			return cnn_node_error(
+			    c->err, in, path, "%s takes %s%d input%s, got %zu",
+			    l->ops->type, most > 1 ? "at most " : "", most,
+			    most > 1 ? "s" : "", n);
+		l->n_inputs = (int)n;
+		for (size_t k = 0; in && k < n; k++) {
+			const cnn_node *it = seq ? in->items[k] : in;
+
+			if (it->type != CNN_NODE_SCALAR)
+				return cnn_node_error(
+				    c->err, it, path,
+				    "expected a layer name, got %s",
+				    cnn_node_describe(it, got));
+			if ((st = input_index(c, i, it->value, it, path,
+			                      &l->inputs[k])))
+				return st;
 		}
 		if (most > 1 && l->n_inputs < 2)
 			return cnn_node_error(
@@ -555,25 +495,23 @@ static cnn_status parse_inputs(spec_ctx *c)
 			    "%s merges two or more inputs: give a list of "
 			    "layer names, e.g. input: [conv1, conv2]",
 			    l->ops->type);
-		for (int k = 0; k < l->n_inputs; k++)
+		for (int k = 0; k < l->n_inputs; k++) {
+			used[l->inputs[k]] = 1;
 			l->input_names[k] =
 			    l->inputs[k] ? s->layers[l->inputs[k] - 1].name
 			                 : "input";
-	}
-	for (int j = 0; j + 1 < s->n_layers; j++) {
-		int used = 0;
-		for (int i = j + 1; i < s->n_layers && !used; i++)
-			for (int k = 0; k < s->layers[i].n_inputs; k++)
-				used |= s->layers[i].inputs[k] == j + 1;
-		if (!used) {
-			snprintf(path, sizeof path, "layers[%d]", j);
-			return cnn_node_error(
-			    c->err, s->layers[j].node, path,
-			    "the output of layer \"%s\" is not used: no "
-			    "later layer takes it as input (only the last "
-			    "layer's output is the network's)",
-			    s->layers[j].name);
 		}
+	}
+	for (int j = 1; j < s->n_layers; j++) {
+		if (used[j])
+			continue;
+		snprintf(path, sizeof path, "layers[%d]", j - 1);
+		return cnn_node_error(
+		    c->err, s->layers[j - 1].node, path,
+		    "the output of layer \"%s\" is not used: no "
+		    "later layer takes it as input (only the last "
+		    "layer's output is the network's)",
+		    s->layers[j - 1].name);
 	}
 	return CNN_OK;
 }
@@ -588,6 +526,9 @@ static cnn_status layer_type_name(spec_ctx *c, const cnn_node *item, int i)
 	const cnn_node *nn = cnn_map_get(item, "name");
 	char path[64], full[80], type[CNN_NAME_MAX], got[CNN_DESCRIBE_SIZE];
 	char ex[CNN_QUOTE_SIZE];
+	static const char name_chars[] =
+	    "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_";
 	cnn_status st;
 	int ordinal = 1;
 
@@ -619,7 +560,7 @@ static cnn_status layer_type_name(spec_ctx *c, const cnn_node *item, int i)
 	cnn_path_join(full, sizeof full, path, "name");
 	st = cnn_get_string(item, path, "name", 1, l->name, sizeof l->name,
 	                    c->err);
-	if (!st && !valid_layer_name(l->name))
+	if (!st && (!l->name[0] || l->name[strspn(l->name, name_chars)]))
 		st = cnn_node_error(
 		    c->err, nn, full,
 		    "expected a name of letters, digits and '_', "
@@ -660,8 +601,9 @@ static cnn_status unique_layer_names(spec_ctx *c)
 	return CNN_OK;
 }
 
-/* Fills each layer's defaults, then lets its kind read its own keys with
- * path = its type. */
+/* Fills each layer's defaults (the rest is zero from calloc: no padding,
+ * CNN_INIT_ZEROS for the bias, CNN_FAN_NONE), then lets its kind read its
+ * own keys with path = its type. */
 static cnn_status configure_layers(spec_ctx *c)
 {
 	static const char *const base_keys[] = {"type", "name", "input", NULL};
@@ -673,12 +615,7 @@ static cnn_status configure_layers(spec_ctx *c)
 
 		l->bias = 1;
 		l->stride[0] = l->stride[1] = 1;
-		l->pad[0] = l->pad[1] = 0;
-		l->kernel[0] = l->kernel[1] = 0;
 		l->weight_init.type = CNN_INIT_HE;
-		l->weight_init.divide_by_sqrt = CNN_FAN_NONE;
-		l->bias_init.type = CNN_INIT_ZEROS;
-		l->bias_init.divide_by_sqrt = CNN_FAN_NONE;
 		if (l->ops->configure)
 			st = l->ops->configure(l, l->ops->type, c->err);
 		else
@@ -694,16 +631,14 @@ static cnn_status parse_layers(spec_ctx *c)
 {
 	cnn_spec *s = c->spec;
 	const cnn_node *seq = cnn_map_get(c->tree->root, "layers");
-	char got[CNN_DESCRIBE_SIZE];
 	cnn_status st = CNN_OK;
 
 	if (!seq)
 		return cnn_node_error(c->err, c->tree->root, "layers",
 		                      "missing (expected a list of layers)");
 	if (seq->type != CNN_NODE_SEQ)
-		return cnn_node_error(c->err, seq, "layers",
-		                      "expected a list of layers, got %s",
-		                      cnn_node_describe(seq, got));
+		return bad_value(c, c->tree->root, "", "layers",
+		                 "a list of layers");
 	if (seq->n_items == 0)
 		return cnn_node_error(c->err, seq, "layers",
 		                      "expected at least one layer");
@@ -760,28 +695,20 @@ static cnn_status check_nesterov(spec_ctx *c, const cnn_node *m,
 static cnn_status get_seed(spec_ctx *c, const cnn_node *m, const char *path)
 {
 	const cnn_node *n = cnn_map_get(m, "seed");
-	const char *p;
-	uint64_t v = 0;
-	char got[CNN_DESCRIBE_SIZE];
 
-	(void)path;
-	if (n->type == CNN_NODE_SCALAR && !n->quoted && n->value[0]) {
-		p = n->value[0] == '+' ? n->value + 1 : n->value;
-		for (; *p >= '0' && *p <= '9'; p++) {
-			if (v >
-			    ((uint64_t)INT64_MAX - (uint64_t)(*p - '0')) / 10)
-				break;
-			v = v * 10 + (uint64_t)(*p - '0');
-		}
-		if (!*p && p != n->value && p[-1] != '+') {
+	if (n->type == CNN_NODE_SCALAR && !n->quoted) {
+		/* digits only after an optional '+'; past 2^64-1 strtoull
+		 * gives ULLONG_MAX, which fails the bound */
+		const char *p = n->value + (n->value[0] == '+');
+		unsigned long long v = strtoull(p, NULL, 10);
+
+		if (*p && !p[strspn(p, "0123456789")] && v <= INT64_MAX) {
 			c->spec->seed = v;
 			return CNN_OK;
 		}
 	}
-	return cnn_node_error(c->err, n, "training.seed",
-	                      "expected an integer from 0 to %" PRId64
-	                      ", got %s",
-	                      INT64_MAX, cnn_node_describe(n, got));
+	return bad_value(c, m, path, "seed", "an integer from 0 to %" PRId64,
+	                 INT64_MAX);
 }
 
 /* The path of checkpoint.path (the hook of ckpt_fields). */
@@ -797,13 +724,26 @@ static const field loss_fields[] = {
     ENUM_KEY("reduction", reduction, reduction_names, CNN_REDUCE_MEAN, 0),
     {.key = NULL}};
 
+/* gamma's default depends on the type (the hook of the schedule's type). */
+static cnn_status sched_defaults(spec_ctx *c, const cnn_node *m,
+                                 const char *path)
+{
+	(void)m;
+	(void)path;
+	if (c->spec->schedule == CNN_SCHED_STEP)
+		c->spec->sched_gamma = 0.1;
+	else if (c->spec->schedule == CNN_SCHED_EXPONENTIAL)
+		c->spec->sched_gamma = 0.95;
+	return CNN_OK;
+}
+
 /* optimizer.schedule: {type (required), step_epochs (step, required), gamma
  * (step: 0.1, exponential: 0.95), min_lr (cosine: 0, at most
  * learning_rate), warmup_epochs (all: 0)}; absent: constant without
  * warm-up. */
 static const field sched_fields[] = {
     ENUM_KEY("type", schedule, sched_names, CNN_SCHED_CONSTANT, 0,
-             .required = 1),
+             .required = 1, .hook = sched_defaults),
     INT_KEY("step_epochs", sched_step_epochs, 1, 1000000, 0, STEP,
             .required = 1, .shown = "schedule.step_epochs"),
     REAL_KEY("gamma", sched_gamma, 0, 1, 1.0, STEP | EXPO, .r.lo_open = 1,
@@ -815,26 +755,23 @@ static const field sched_fields[] = {
     {.key = NULL}};
 
 /* optimizer.schedule (the hook of opt_fields; opt is the optimizer's
- * mapping). gamma's default depends on the type. */
+ * mapping). */
 static cnn_status parse_schedule(spec_ctx *c, const cnn_node *opt,
                                  const char *opt_path)
 {
-	const char *path = "optimizer.schedule";
-	const cnn_node *m = cnn_map_get(opt, "schedule");
-	cnn_status st;
-	int t;
-
 	(void)opt_path;
-	st = check_fields(c, m, path, sched_fields);
-	if (!st)
-		st = read_type(c, m, path, "schedule", sched_fields, &t);
-	if (st)
-		return st;
-	if (t == CNN_SCHED_STEP)
-		c->spec->sched_gamma = 0.1;
-	else if (t == CNN_SCHED_EXPONENTIAL)
-		c->spec->sched_gamma = 0.95;
-	return read_fields(c, m, path, sched_fields + 1, t);
+	return read_map(c, cnn_map_get(opt, "schedule"), "optimizer.schedule",
+	                sched_fields);
+}
+
+/* weight_decay's default depends on the type (the hook of its type). */
+static cnn_status opt_defaults(spec_ctx *c, const cnn_node *m, const char *path)
+{
+	(void)m;
+	(void)path;
+	if (c->spec->optimizer == CNN_OPT_ADAMW)
+		c->spec->weight_decay = 0.01;
+	return CNN_OK;
 }
 
 /* optimizer: adam or adamw (beta1, beta2, epsilon, epsilon_inside_sqrt,
@@ -842,7 +779,8 @@ static cnn_status parse_schedule(spec_ctx *c, const cnn_node *opt,
  * momentum); for all: learning_rate, weight_decay (adamw: 0.01),
  * clip_norm, schedule. */
 static const field opt_fields[] = {
-    ENUM_KEY("type", optimizer, cnn_opt_names, CNN_OPT_ADAM, 0),
+    ENUM_KEY("type", optimizer, cnn_opt_names, CNN_OPT_ADAM, 0,
+             .hook = opt_defaults),
     REAL_KEY("learning_rate", learning_rate, 0, DBL_MAX, 0.001, 0,
              .r.lo_open = 1, .r.single = 1),
     REAL_KEY("beta1", beta1, 0, 1, 0.9, ADAM | ADAMW, .r.hi_open = 1),
@@ -870,12 +808,9 @@ static const field stop_fields[] = {
 static cnn_status parse_early_stopping(spec_ctx *c, const cnn_node *training,
                                        const char *path)
 {
-	const char *p = "training.early_stopping";
-	const cnn_node *m = cnn_map_get(training, "early_stopping");
-	cnn_status st = check_fields(c, m, p, stop_fields);
-
 	(void)path;
-	return st ? st : read_fields(c, m, p, stop_fields, -1);
+	return read_map(c, cnn_map_get(training, "early_stopping"),
+	                "training.early_stopping", stop_fields);
 }
 
 /* training: epochs, batch_size, shuffle, seed, keep, early_stopping. */
@@ -895,32 +830,6 @@ static const field ckpt_fields[] = {
     INT_KEY("every", checkpoint_every, 1, INT_MAX, 1, 0),
     INT_KEY("every_batches", checkpoint_every_batches, 0, INT_MAX, 0, 0),
     {.key = NULL}};
-
-/* loss: the table alone. */
-static cnn_status parse_loss(spec_ctx *c)
-{
-	const cnn_node *m;
-	cnn_status st = section(c, "loss", loss_fields, &m);
-
-	return st || !m ? st : read_fields(c, m, "loss", loss_fields, -1);
-}
-
-/* optimizer: the table; weight_decay's default depends on the type. */
-static cnn_status parse_optimizer(spec_ctx *c)
-{
-	const cnn_node *m;
-	cnn_status st;
-	int t;
-
-	st = section(c, "optimizer", opt_fields, &m);
-	if (!st && m)
-		st = read_type(c, m, "optimizer", "optimizer", opt_fields, &t);
-	if (st || !m)
-		return st;
-	if (t == CNN_OPT_ADAMW)
-		c->spec->weight_decay = 0.01;
-	return read_fields(c, m, "optimizer", opt_fields + 1, t);
-}
 
 /* Lists table f's numbers that apply to type t, as cnn_spec_optimizer_params
  * does, into names and values from index n on; returns the new count. */
@@ -955,43 +864,32 @@ int cnn_spec_optimizer_params(const cnn_spec *s, const char **names,
 	                   max);
 }
 
-/* training: the table. Also checks what needs both sections: a cosine
+/* After the table, what needs both training and optimizer: a cosine
  * schedule's warm-up must end before training.epochs. */
-static cnn_status parse_training(spec_ctx *c)
+static cnn_status check_training(spec_ctx *c)
 {
 	cnn_spec *s = c->spec;
-	const cnn_node *m;
-	cnn_status st;
 
-	st = section(c, "training", training_fields, &m);
-	if (!st && m)
-		st = read_fields(c, m, "training", training_fields, -1);
-	if (!st && s->schedule == CNN_SCHED_COSINE &&
-	    s->warmup_epochs >= (double)s->epochs)
-		st = cnn_reject_key(
-		    c->err,
-		    cnn_map_get(cnn_map_get(c->tree->root, "optimizer"),
-		                "schedule"),
-		    "optimizer.schedule", "warmup_epochs",
-		    "must be less than training.epochs (%d) with a cosine "
-		    "schedule",
-		    s->epochs);
-	return st;
+	if (s->schedule != CNN_SCHED_COSINE ||
+	    s->warmup_epochs < (double)s->epochs)
+		return CNN_OK;
+	return cnn_reject_key(
+	    c->err,
+	    cnn_map_get(cnn_map_get(c->tree->root, "optimizer"), "schedule"),
+	    "optimizer.schedule", "warmup_epochs",
+	    "must be less than training.epochs (%d) with a cosine "
+	    "schedule",
+	    s->epochs);
 }
 
-/* checkpoint: the table; then the default path when none is given. */
-static cnn_status parse_checkpoint(spec_ctx *c)
+/* After the table: the default checkpoint path when none is given. */
+static cnn_status default_checkpoint(spec_ctx *c)
 {
 	cnn_spec *s = c->spec;
-	const cnn_node *m;
-	cnn_status st;
 	char rel[CNN_NAME_MAX + 16];
 
-	st = section(c, "checkpoint", ckpt_fields, &m);
-	if (!st && m)
-		st = read_fields(c, m, "checkpoint", ckpt_fields, -1);
-	if (st || s->checkpoint[0])
-		return st;
+	if (s->checkpoint[0])
+		return CNN_OK;
 	snprintf(rel, sizeof rel, "%s.ckpt.gz", s->name);
 	return absolute(c, NULL, "checkpoint.path", rel, 1, s->checkpoint);
 }
@@ -1040,21 +938,15 @@ static cnn_status dataset_header(spec_ctx *c, const cnn_node *m,
                                  const char *path, cnn_data_spec *d)
 {
 	const cnn_node *h = cnn_map_get(m, "header");
-	char full[CNN_FULL_SIZE], got[CNN_DESCRIBE_SIZE];
 	cnn_error scratch;
-	int b = 0;
 
 	d->header = -1;
 	if (!h || (h->type == CNN_NODE_SCALAR && !strcmp(h->value, "auto")))
 		return CNN_OK;
 	cnn_err_clear(&scratch);
-	if (!cnn_get_bool(m, path, "header", 0, &b, &scratch)) {
-		d->header = b;
+	if (!cnn_get_bool(m, path, "header", 0, &d->header, &scratch))
 		return CNN_OK;
-	}
-	return cnn_node_error(
-	    c->err, h, cnn_path_join(full, sizeof full, path, "header"),
-	    "expected true, false or auto, got %s", cnn_node_describe(h, got));
+	return bad_value(c, m, path, "header", "true, false or auto");
 }
 
 /* label_column: a row is the label and channels*height*width pixels (the
@@ -1064,19 +956,16 @@ static cnn_status dataset_label_column(spec_ctx *c, const cnn_node *m,
 {
 	const int *in = c->spec->input;
 	long pixels = (long)in[0] * in[1] * in[2], col = 0;
-	const cnn_node *n = cnn_map_get(m, "label_column");
-	char full[CNN_FULL_SIZE], got[CNN_DESCRIBE_SIZE];
 	cnn_status st;
 
 	st = cnn_get_int(m, path, "label_column", 0, 0, LONG_MAX, &col, c->err);
 	d->label_column = (int)col;
 	if (st || col <= pixels)
 		return st;
-	return cnn_node_error(
-	    c->err, n, cnn_path_join(full, sizeof full, path, "label_column"),
-	    "expected an integer from 0 to %ld (a row is the "
-	    "label and %ld pixels), got %s",
-	    pixels, pixels, cnn_node_describe(n, got));
+	return bad_value(c, m, path, "label_column",
+	                 "an integer from 0 to %ld (a row is the label and %ld "
+	                 "pixels)",
+	                 pixels, pixels);
 }
 
 /* augment: {shift: N}, N in 0..8 and below the input's height and width
@@ -1085,9 +974,9 @@ static cnn_status dataset_augment(spec_ctx *c, const cnn_node *m,
                                   const char *path, cnn_data_spec *d)
 {
 	static const char *const keys[] = {"shift", NULL};
-	const cnn_node *h = cnn_map_get(m, "augment"), *n;
+	const cnn_node *h = cnn_map_get(m, "augment");
 	const int *in = c->spec->input;
-	char full[CNN_FULL_SIZE], sfull[CNN_FULL_SIZE], got[CNN_DESCRIBE_SIZE];
+	char full[CNN_FULL_SIZE];
 	long shift = 0;
 	cnn_status st = CNN_OK;
 
@@ -1104,13 +993,10 @@ static cnn_status dataset_augment(spec_ctx *c, const cnn_node *m,
 	d->shift = (int)shift;
 	if (shift < in[1] && shift < in[2])
 		return CNN_OK;
-	n = cnn_map_get(h, "shift");
-	return cnn_node_error(c->err, n,
-	                      cnn_path_join(sfull, sizeof sfull, full, "shift"),
-	                      "expected an integer from 0 to %d (below the "
-	                      "input's height and width, %dx%d), got %s",
-	                      (in[1] < in[2] ? in[1] : in[2]) - 1, in[1], in[2],
-	                      cnn_node_describe(n, got));
+	return bad_value(c, h, full, "shift",
+	                 "an integer from 0 to %d (below the input's height "
+	                 "and width, %dx%d)",
+	                 (in[1] < in[2] ? in[1] : in[2]) - 1, in[1], in[2]);
 }
 
 /* One data set: data.train or data.test. */
@@ -1124,8 +1010,6 @@ static cnn_status parse_dataset(spec_ctx *c, const cnn_node *m,
 	    .lo = 0, .lo_open = 1, .hi = DBL_MAX, .single = 1};
 	cnn_status st;
 
-	snprintf(d->format, sizeof d->format, "idx");
-	d->header = -1;
 	d->scale = 1.0 / 255.0;
 	if ((st = cnn_map_check_keys(m, path, keys, c->err)) ||
 	    (st = dataset_files(c, m, path, d)) ||
@@ -1148,7 +1032,6 @@ static cnn_status parse_data(spec_ctx *c)
 	static const char *const keys[] = {"train", "test", "validation", NULL};
 	cnn_spec *s = c->spec;
 	const cnn_node *m, *n;
-	char got[CNN_DESCRIBE_SIZE];
 	cnn_status st;
 	double v = 0;
 
@@ -1161,33 +1044,33 @@ static cnn_status parse_data(spec_ctx *c)
 	n = cnn_map_get(m, "test");
 	if (n && (st = parse_dataset(c, n, "data.test", &s->test)))
 		return st;
-	n = cnn_map_get(m, "validation");
-	if (!n)
-		return CNN_OK;
 	st = cnn_get_real(m, "data", "validation", 0, CNN_ANY_REAL, &v, c->err);
 	if (st)
 		return st;
 	if (v < 0 || (v >= 1 && (v != floor(v) || v > 9e15)))
-		return cnn_node_error(
-		    c->err, n, "data.validation",
-		    "expected 0, a fraction between 0 and 1 or "
-		    "a whole number of samples, got %s",
-		    cnn_node_describe(n, got));
+		return bad_value(c, m, "data", "validation",
+		                 "0, a fraction between 0 and 1 or a whole "
+		                 "number of samples");
 	s->validation = v;
 	return CNN_OK;
 }
 
 /* ======================================================================== */
 
-/* The root's keys, in the order they are read. */
+/* The root's keys, in the order they are read: each section's table (if
+ * any), then its own code (if any). */
 static const struct {
 	const char *key;
+	const field *f;
 	cnn_status (*parse)(spec_ctx *c);
-} sections[] = {
-    {"name", parse_name},           {"input", parse_input},
-    {"layers", parse_layers},       {"loss", parse_loss},
-    {"optimizer", parse_optimizer}, {"training", parse_training},
-    {"data", parse_data},           {"checkpoint", parse_checkpoint}};
+} sections[] = {{"name", NULL, parse_name},
+                {"input", input_fields, check_input},
+                {"layers", NULL, parse_layers},
+                {"loss", loss_fields, NULL},
+                {"optimizer", opt_fields, NULL},
+                {"training", training_fields, check_training},
+                {"data", NULL, parse_data},
+                {"checkpoint", ckpt_fields, default_checkpoint}};
 
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 
@@ -1213,8 +1096,15 @@ cnn_status cnn_spec_from_tree(cnn_spec *spec, cnn_tree *tree, cnn_error *err)
 		keys[i] = sections[i].key;
 	keys[i] = NULL;
 	st = cnn_map_check_keys(tree->root, "", keys, err);
-	for (i = 0; !st && i < N_SECTIONS; i++)
-		st = sections[i].parse(&c);
+	for (i = 0; !st && i < N_SECTIONS; i++) {
+		const char *key = sections[i].key;
+
+		if (sections[i].f)
+			st = read_map(&c, cnn_map_get(tree->root, key), key,
+			              sections[i].f);
+		if (!st && sections[i].parse)
+			st = sections[i].parse(&c);
+	}
 	if (st)
 		cnn_spec_free(spec);
 	return st;
