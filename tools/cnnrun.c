@@ -351,6 +351,8 @@ static int train(cnn_model *m, const options *o, const char *ckpt, int append)
 
 	cnn_model_train_state(m, &st);
 	c.epochs = st.epochs;
+	if (!o->quiet && *cnn_model_notes(m))
+		fprintf(stderr, "%s\n", cnn_model_notes(m));
 	if (o->metrics && !(c.metrics = open_metrics(o->metrics, append, NULL)))
 		return 1;
 	if (o->metrics_csv &&
