@@ -136,6 +136,12 @@ CNN_API const char *cnn_model_yaml(const cnn_model *m);
 /* The model's name (the YAML "name", or the file's base name). */
 CNN_API const char *cnn_model_name(const cnn_model *m);
 
+/* What the description asked for that was adjusted to fit the run, one
+ * line per note in the shape of an error ("FILE:LINE:COL: PATH.KEY: what
+ * and why"; today: a cosine warm-up as long as the shortened run), or ""
+ * when nothing was. Owned by the model. */
+CNN_API const char *cnn_model_notes(const cnn_model *m);
+
 /* The checkpoint path named in the model description (resolved). */
 CNN_API const char *cnn_model_checkpoint_path(const cnn_model *m);
 

@@ -77,6 +77,11 @@ const char *cnn_model_name(const cnn_model *m)
 	return m->spec.name;
 }
 
+const char *cnn_model_notes(const cnn_model *m)
+{
+	return m->spec.notes;
+}
+
 const char *cnn_model_checkpoint_path(const cnn_model *m)
 {
 	return m->spec.checkpoint;

@@ -47,7 +47,8 @@ typedef struct cnn_data_spec {
 
 typedef struct cnn_spec {
 	char name[CNN_NAME_MAX];
-	int input[3]; /* channels, height, width */
+	char notes[512]; /* what was adjusted to fit, for the user ("" none) */
+	int input[3];    /* channels, height, width */
 
 	int n_layers;
 	cnn_layer *layers; /* configured (hyperparameters only), n_layers */

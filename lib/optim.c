@@ -193,6 +193,7 @@ static void rmsprop_step(cnn_model *m, float lr)
  *   exponential  lr0 * gamma^k
  *   cosine       min_lr + (lr0-min_lr) * (1+cos(pi*p))/2 with
  *                p = (e-warmup)/(epochs-warmup) clamped to [0, 1]
+ *                (0 when the warm-up takes the whole run)
  * then, while t < warmup*B, times t/(warmup*B) (a linear warm-up from 0).
  * With no schedule and no warm-up it is exactly lr0. */
 double cnn_optim_rate(const cnn_model *m)
@@ -217,7 +218,7 @@ double cnn_optim_rate(const cnn_model *m)
 	case CNN_SCHED_COSINE: {
 		const double e = (double)(t - 1) / (double)B;
 		const double span = (double)s->epochs - s->warmup_epochs;
-		double p = span > 0 ? (e - s->warmup_epochs) / span : 1.0;
+		double p = span > 0 ? (e - s->warmup_epochs) / span : 0.0;
 		p = p < 0.0 ? 0.0 : p > 1.0 ? 1.0 : p;
 		lr = s->sched_min_lr +
 		     (lr0 - s->sched_min_lr) * (1.0 + cos(PI * p)) / 2.0;

@@ -869,17 +869,25 @@ int cnn_spec_optimizer_params(const cnn_spec *s, const char **names,
 static cnn_status check_training(spec_ctx *c)
 {
 	cnn_spec *s = c->spec;
+	cnn_error note;
 
 	if (s->schedule != CNN_SCHED_COSINE ||
 	    s->warmup_epochs < (double)s->epochs)
 		return CNN_OK;
-	return cnn_reject_key(
-	    c->err,
+	/* A shortened run (--set training.epochs=1): the warm-up takes the
+	 * whole run and the cosine decay never starts, as it would in any
+	 * run stopped during its warm-up. Said once, as a note. */
+	cnn_err_clear(&note);
+	cnn_reject_key(
+	    &note,
 	    cnn_map_get(cnn_map_get(c->tree->root, "optimizer"), "schedule"),
 	    "optimizer.schedule", "warmup_epochs",
-	    "must be less than training.epochs (%d) with a cosine "
-	    "schedule",
-	    s->epochs);
+	    "%g is not less than training.epochs (%d): the warm-up takes "
+	    "the whole run, with no cosine decay",
+	    s->warmup_epochs, s->epochs);
+	cnn_error_string(&note, s->notes, sizeof s->notes);
+	s->warmup_epochs = (double)s->epochs;
+	return CNN_OK;
 }
 
 /* After the table: the default checkpoint path when none is given. */

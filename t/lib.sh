@@ -49,6 +49,31 @@ lines() {
 	wc -l <"$1" | tr -d ' '
 }
 
+# skip N REASON: N test points skipped for REASON.
+skip() {
+	_i=0
+	while [ "$_i" -lt "$1" ]; do
+		tap_n=$((tap_n + 1))
+		echo "ok $tap_n # SKIP $2"
+		_i=$((_i + 1))
+	done
+}
+
+# tty_missing: prints why no pseudo-terminal can be had for script(1) and
+# fails, or succeeds silently when one can (a chroot without /dev/pts has
+# script(1) but no terminal to give it). Probed once per test file.
+tty_missing() {
+	if [ -z "${tty_why+set}" ]; then
+		tty_why=
+		if ! command -v script >/dev/null 2>&1; then
+			tty_why="script(1) is not installed"
+		elif ! script -qec true /dev/null </dev/null >"$tmp/tty.probe" 2>&1; then
+			tty_why="script(1) cannot open a pseudo-terminal: $(head -n 1 "$tmp/tty.probe")"
+		fi
+	fi
+	[ -n "$tty_why" ] && echo "$tty_why"
+}
+
 # A quick training setting on a small slice of MNIST.
 QUICK="--set training.epochs=1 --set data.train.limit=1000 --set data.test.limit=500"
 

@@ -37,6 +37,30 @@ ok $? "the metrics line has validation_accuracy"
 run cnnrun $QUICK --set data.validation=1000 -o "$tmp/v.ckpt.gz" "$MODEL" >"$tmp/out" 2>"$tmp/err"
 is "$?:$(lines "$tmp/err")" "2:1" "holding out every training sample: exit 2, one line"
 
+# A file of the other kind: a model description where a checkpoint was
+# expected, and a checkpoint where a description was.
+for o in --evaluate --resume; do
+	run cnnrun $o "$MODEL" >"$tmp/out" 2>"$tmp/err"
+	is "$?:$(cat "$tmp/err")" "2:cnnrun: $MODEL is a model description, not a checkpoint; train it with cnnrun $MODEL" \
+		"cnnrun $o MODEL.yaml: exit 2, says it is a model description and how to train it"
+done
+run cnnrun --predict "$MODEL" "$tmp/none.png" >"$tmp/out" 2>"$tmp/err"
+is "$?:$(cat "$tmp/err")" "2:cnnrun: $MODEL is a model description, not a checkpoint; train it with cnnrun $MODEL" \
+	"cnnrun --predict MODEL.yaml: the same"
+run cnninspect "$MODEL" >"$tmp/out" 2>"$tmp/err"
+is "$?:$(cat "$tmp/err")" "2:cnninspect: $MODEL is a model description, not a checkpoint; train it with cnnrun $MODEL" \
+	"cnninspect MODEL.yaml: the same"
+run cnninspect --diff "$tmp/c.ckpt.gz" "$MODEL" >"$tmp/out" 2>"$tmp/err"
+is "$?:$(cat "$tmp/err")" "2:cnninspect: $MODEL is a model description, not a checkpoint; train it with cnnrun $MODEL" \
+	"cnninspect --diff CKPT MODEL.yaml: the same for the second file"
+run cnnrun "$tmp/c.ckpt.gz" >"$tmp/out" 2>"$tmp/err"
+is "$?:$(cat "$tmp/err")" "2:cnnrun: $tmp/c.ckpt.gz is gzip data (a checkpoint?), not a model description; go on training it with cnnrun --resume $tmp/c.ckpt.gz, or test it with cnnrun --evaluate $tmp/c.ckpt.gz" \
+	"cnnrun CKPT.gz: exit 2, suggests --resume and --evaluate"
+printf 'not: [a model\n' >"$tmp/bad.yaml"
+run cnninspect "$tmp/bad.yaml" >"$tmp/out" 2>"$tmp/err"
+is "$?:$(cat "$tmp/err")" "1:cnninspect: $tmp/bad.yaml: not a libcnn checkpoint (not gzip-compressed)" \
+	"cnninspect on other text: the checkpoint reader's own message"
+
 # Inspect.
 run cnninspect --json "$tmp/c.ckpt.gz" >"$tmp/json" 2>"$tmp/err"
 ok $? "cnninspect --json reads the checkpoint"

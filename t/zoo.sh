@@ -29,6 +29,15 @@ for y in "$top_srcdir"/models/*.yaml; do
 	ok $? "$name: the checkpoint holds 2 optimiser steps"
 done
 
+# A quick try shortened to one epoch (the README's pattern): the cosine
+# warm-up of one epoch takes the whole run, said once on stderr.
+rt="$top_srcdir/models/resnet_tiny.yaml"
+run cnnrun $STEPS --set training.epochs=1 -o "$tmp/rt1.ckpt.gz" "$rt" >"$tmp/out" 2>"$tmp/err"
+is "$?:$(cat "$tmp/err")" "0:$rt:59:28: optimizer.schedule.warmup_epochs: 1 is not less than training.epochs (1): the warm-up takes the whole run, with no cosine decay" \
+	"resnet_tiny with training.epochs=1 trains; one note says the warm-up takes the whole run"
+run cnnrun $STEPS --set training.epochs=1 -q -o "$tmp/rt1.ckpt.gz" "$rt" >"$tmp/out" 2>"$tmp/err"
+is "$?:$(cat "$tmp/err")" "0:" "the same with --quiet: no note"
+
 # resnet_tiny's first batchnorm: its running variance left 1 after 2 steps
 run cnninspect --tensor batchnorm1.running_var "$tmp/resnet_tiny.ckpt.gz" \
 	>"$tmp/var" 2>&1

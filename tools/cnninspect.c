@@ -1095,6 +1095,15 @@ static int check_args(args *a)
 
 /* ------------------------------------------------------------------------ */
 
+/* The checkpoint at path did not load (err says why): a model description
+ * given by mistake is named as one (exit 2); else err's line. */
+static int load_failed(const char *path, const cnn_error *err)
+{
+	if (cli_file_kind(path) == CLI_MODEL)
+		return fail(2, CLI_MODEL_NOT_CHECKPOINT, path, path);
+	return fail_err(err);
+}
+
 /* Loads the checkpoint (both with --diff) and runs the mode the options
  * chose, the summary by default; returns the exit status, 1 when standard
  * output cannot be written. */
@@ -1105,12 +1114,12 @@ static int run(const args *a)
 	int status = 0;
 
 	if (cnn_model_load(&m, a->path, NULL, 0, &err) != CNN_OK)
-		return fail_err(&err);
+		return load_failed(a->path, &err);
 	if (a->other) {
 		cnn_model *m2;
 		if (cnn_model_load(&m2, a->other, NULL, 0, &err) != CNN_OK) {
 			cnn_model_free(m);
-			return fail_err(&err);
+			return load_failed(a->other, &err);
 		}
 		status = print_diff(m, a->path, m2, a->other);
 		cnn_model_free(m2);

@@ -267,6 +267,75 @@ static void close_metrics(epoch_ctx *c, FILE *f, const char *path)
 	}
 }
 
+/* The closing line after the best epoch's: "trained N epochs in T" and
+ * the metrics and plot files written, e.g.
+ *   trained 50 epochs in 9.7 s; metrics: m.csv; plot: curve.svg */
+static void print_total(const options *o, int epochs, double seconds)
+{
+	char d[32];
+	if (seconds < 59.95)
+		snprintf(d, sizeof d, "%.1f s", seconds);
+	else
+		cli_duration(d, sizeof d, seconds);
+	printf("trained %d epoch%s in %s", epochs, epochs == 1 ? "" : "s", d);
+	if (o->metrics || o->metrics_csv)
+		printf("; metrics: %s%s%s", o->metrics ? o->metrics : "",
+		       o->metrics && o->metrics_csv ? ", " : "",
+		       o->metrics_csv ? o->metrics_csv : "");
+	if (o->plot)
+		printf("; plot: %s", o->plot);
+	printf("\n");
+}
+
+/* After cnn_model_train returned s (err says why when it failed): closes
+ * the metrics files, then reports. Stopped early, the best epoch and the
+ * checkpoint, then the time the epochs trained here took (seconds since
+ * the first, which had been reached before) and the files written beside
+ * the checkpoint. Returns the exit status. */
+static int report(epoch_ctx *c, cnn_status s, cnn_error *err, const char *ckpt,
+                  int first, double seconds)
+{
+	const options *o = c->o;
+	cnn_train_state st;
+
+	close_metrics(c, c->metrics, o->metrics);
+	close_metrics(c, c->csv, o->metrics_csv);
+	if (c->failed) {
+		fprintf(stderr,
+		        "%s: cannot write metrics file: %s (training stopped; "
+		        "%s holds the last epoch)\n",
+		        c->failed, strerror(c->failed_errno), ckpt);
+		return 1;
+	}
+	if (c->plot_failed) {
+		char buf[1200];
+		fprintf(stderr,
+		        "%s (training stopped; %s holds the last "
+		        "epoch)\n",
+		        cnn_error_string(&c->plot_err, buf, sizeof buf), ckpt);
+		return 1;
+	}
+	if (s != CNN_OK)
+		return fail(err);
+	cnn_model_train_state(c->m, &st);
+	/* with min_delta, a later and slightly better epoch may not count */
+	if (!o->quiet && st.stopped_early)
+		printf("stopped early after epoch %d: no improvement of the %s "
+		       "accuracy for %d epochs (%s %.2f%% at epoch %d)\n",
+		       st.epoch, st.monitored, st.epoch - st.stop_best_epoch,
+		       st.stop_best_epoch == st.best_epoch
+		           ? "best"
+		           : "last improvement by more than min_delta:",
+		       100.0 * st.stop_best_accuracy, st.stop_best_epoch);
+	if (!o->quiet && st.best_epoch)
+		printf("best accuracy %.2f%% at epoch %d (kept: %s); "
+		       "checkpoint: %s\n",
+		       100.0 * st.best_accuracy, st.best_epoch, st.keep, ckpt);
+	if (!o->quiet && st.epoch > first)
+		print_total(o, st.epoch - first, seconds);
+	return 0;
+}
+
 /* Trains m (fresh or resumed) and reports; ckpt is where it saves. */
 static int train(cnn_model *m, const options *o, const char *ckpt, int append)
 {
@@ -282,6 +351,8 @@ static int train(cnn_model *m, const options *o, const char *ckpt, int append)
 
 	cnn_model_train_state(m, &st);
 	c.epochs = st.epochs;
+	if (!o->quiet && *cnn_model_notes(m))
+		fprintf(stderr, "%s\n", cnn_model_notes(m));
 	if (o->metrics && !(c.metrics = open_metrics(o->metrics, append, NULL)))
 		return 1;
 	if (o->metrics_csv &&
@@ -308,43 +379,12 @@ static int train(cnn_model *m, const options *o, const char *ckpt, int append)
 		       "do\n",
 		       ckpt, st.epoch, st.epochs);
 	install_signals();
+	int first = st.epoch;
+	double t0 = cli_seconds();
 	cnn_status s = cnn_model_train(m, &to, &err);
 	if (c.show_progress)
 		progress_clear(&c.bar);
-	close_metrics(&c, c.metrics, o->metrics);
-	close_metrics(&c, c.csv, o->metrics_csv);
-	if (c.failed) {
-		fprintf(stderr,
-		        "%s: cannot write metrics file: %s (training stopped; "
-		        "%s holds the last epoch)\n",
-		        c.failed, strerror(c.failed_errno), ckpt);
-		return 1;
-	}
-	if (c.plot_failed) {
-		char buf[1200];
-		fprintf(stderr,
-		        "%s (training stopped; %s holds the last "
-		        "epoch)\n",
-		        cnn_error_string(&c.plot_err, buf, sizeof buf), ckpt);
-		return 1;
-	}
-	if (s != CNN_OK)
-		return fail(&err);
-	cnn_model_train_state(m, &st);
-	/* with min_delta, a later and slightly better epoch may not count */
-	if (!o->quiet && st.stopped_early)
-		printf("stopped early after epoch %d: no improvement of the %s "
-		       "accuracy for %d epochs (%s %.2f%% at epoch %d)\n",
-		       st.epoch, st.monitored, st.epoch - st.stop_best_epoch,
-		       st.stop_best_epoch == st.best_epoch
-		           ? "best"
-		           : "last improvement by more than min_delta:",
-		       100.0 * st.stop_best_accuracy, st.stop_best_epoch);
-	if (!o->quiet && st.best_epoch)
-		printf("best accuracy %.2f%% at epoch %d (kept: %s); "
-		       "checkpoint: %s\n",
-		       100.0 * st.best_accuracy, st.best_epoch, st.keep, ckpt);
-	return 0;
+	return report(&c, s, &err, ckpt, first, cli_seconds() - t0);
 }
 
 /* Class c's precision (correct among those predicted c), recall (correct
@@ -723,8 +763,13 @@ static int run_checkpoint(const options *o, int argc, char **argv)
 		                                "FILE%s"
 		                              : "unexpected argument '%s'",
 		                   o->predict ? "" : argv[optind]);
-	if (cnn_model_load(&m, ckpt, o->sets, o->n_sets, &err) != CNN_OK)
-		return fail(&err);
+	if (cnn_model_load(&m, ckpt, o->sets, o->n_sets, &err) != CNN_OK) {
+		if (cli_file_kind(ckpt) != CLI_MODEL)
+			return fail(&err);
+		fprintf(stderr, "%s: " CLI_MODEL_NOT_CHECKPOINT "\n", prog,
+		        ckpt, ckpt);
+		return 2;
+	}
 	if (o->resume) {
 		rc = train(m, o, o->output ? o->output : ckpt, 1);
 	} else if (o->evaluate) {
@@ -754,8 +799,13 @@ static int run_yaml(const options *o, int argc, char **argv)
 		                                  : "unexpected argument '%s'",
 		                   optind >= argc ? "" : argv[optind + 1]);
 	if (cnn_model_from_yaml(&m, argv[optind], o->sets, o->n_sets, &err) !=
-	    CNN_OK)
-		return fail(&err);
+	    CNN_OK) {
+		if (cli_file_kind(argv[optind]) != CLI_GZIP)
+			return fail(&err);
+		fprintf(stderr, "%s: " CLI_CHECKPOINT_NOT_MODEL "\n", prog,
+		        argv[optind], argv[optind], argv[optind]);
+		return 2;
+	}
 	rc = train(m, o, o->output ? o->output : cnn_model_checkpoint_path(m),
 	           0);
 	cnn_model_free(m);

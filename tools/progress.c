@@ -4,20 +4,14 @@
 #define _POSIX_C_SOURCE 200809L
 #include "progress.h"
 
+#include "cli.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 
 #define PROGRESS_LINE_MAX 512
-
-static double mono_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* The columns of the terminal behind out: $COLUMNS when the ioctl does not
  * tell, else 80; at least 20 and at most PROGRESS_LINE_MAX. */
@@ -52,21 +46,42 @@ void progress_init(progress *p, FILE *out)
 	p->last_draw = -1.0;
 }
 
-/* Writes s seconds as M:SS, or H:MM:SS from an hour on, into buf. */
-static void format_duration(char *buf, size_t size, double s)
+/* The end of the bar into buf: "evaluating" after an epoch's last batch;
+ * while more epochs follow, "run ETA M:SS", the time left in the run at
+ * the pace of this run so far (its earlier epochs' evaluations included);
+ * in the last epoch "ETA M:SS", the time left in it at this epoch's pace;
+ * "ETA -" before there is a pace. */
+static void format_eta(progress *p, const cnn_batch_progress *b, double now,
+                       double ips, char *buf, size_t size)
 {
-	long t = s > 0 && s < 1e9 ? (long)(s + 0.5) : 0;
-	if (t >= 3600)
-		snprintf(buf, size, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60,
-		         t % 60);
-	else
-		snprintf(buf, size, "%ld:%02ld", t / 60, t % 60);
+	char d[24];
+	double done, left;
+
+	if (p->first_epoch == 0) {
+		p->first_epoch = b->epoch;
+		p->run_start = now - b->seconds;
+	}
+	done = (double)(b->epoch - p->first_epoch) +
+	       (b->n_train ? (double)b->samples / (double)b->n_train : 0);
+	if (b->batch >= b->batches) {
+		snprintf(buf, size, "evaluating");
+	} else if (b->epoch < b->epochs && done > 0) {
+		left = (double)(b->epochs - p->first_epoch + 1) - done;
+		cli_duration(d, sizeof d, (now - p->run_start) * left / done);
+		snprintf(buf, size, "run ETA %s", d);
+	} else if (ips > 0) {
+		cli_duration(d, sizeof d,
+		             (double)(b->n_train - b->samples) / ips);
+		snprintf(buf, size, "ETA %s", d);
+	} else {
+		snprintf(buf, size, "ETA -");
+	}
 }
 
 void progress_update(progress *p, const cnn_batch_progress *b)
 {
 	const int last = b->batch >= b->batches;
-	const double now = mono_seconds();
+	const double now = cli_seconds();
 	char tail[160], rate[32], eta[32], line[PROGRESS_LINE_MAX + 1];
 	char prefix[64];
 
@@ -79,15 +94,7 @@ void progress_update(progress *p, const cnn_batch_progress *b)
 		snprintf(rate, sizeof rate, "%.1fk", ips / 1000);
 	else
 		snprintf(rate, sizeof rate, "%.0f", ips);
-	if (last)
-		snprintf(eta, sizeof eta, "evaluating");
-	else if (ips > 0) {
-		char d[24];
-		format_duration(d, sizeof d,
-		                (double)(b->n_train - b->samples) / ips);
-		snprintf(eta, sizeof eta, "ETA %s", d);
-	} else
-		snprintf(eta, sizeof eta, "ETA -");
+	format_eta(p, b, now, ips, eta, sizeof eta);
 	snprintf(prefix, sizeof prefix, "epoch %d/%d ", b->epoch, b->epochs);
 	snprintf(tail, sizeof tail,
 	         " %zu/%zu %s img/s loss %.4f train %.2f%% %s", b->batch,

@@ -5,9 +5,12 @@
  * after training batches, at most every 0.1 s and always after the last
  * batch of an epoch; on an 80-column terminal:
  *
- *   epoch 1/1 [###......] 196/469 243.0k img/s loss 0.5851 train 82.89% ...
+ *   epoch 3/50 [###...] 196/469 243.0k img/s loss 0.5851 train 82.89% run ETA
+ * 0:08
  *
- * then "ETA 0:00", or "evaluating" after the last batch. The bar is wider
+ * ending with the time left in the whole run ("run ETA") while more epochs
+ * follow, in the epoch ("ETA") in the last one, or "evaluating" after an
+ * epoch's last batch. The bar is wider
  * on a wider terminal; the line is cut to the terminal's width, never
  * wrapped. progress_clear() erases it before anything else is printed, so
  * that the per-epoch lines on stdout are left alone when both streams go to
@@ -26,6 +29,8 @@ typedef struct progress {
 	int bar;          /* the bar's width in characters */
 	int drawn;        /* a bar is on the line now */
 	double last_draw; /* monotonic seconds of the last redraw */
+	int first_epoch;  /* the run's first epoch in this process (0: none) */
+	double run_start; /* monotonic seconds when it started */
 } progress;
 
 /* Starts a progress bar on out (a terminal). */
