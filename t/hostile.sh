@@ -432,7 +432,7 @@ crow text 'not a libcnn checkpoint (not gzip-compressed)'
 : >"$K/empty.cnn"
 crow empty 'checkpoint is truncated'
 cp "$M" "$K/yaml.cnn"
-crow yaml 'not a libcnn checkpoint (not gzip-compressed)'
+row 'checkpoint: yaml' 2 "cnninspect: $K/yaml.cnn is a model description, not a checkpoint; train it with cnnrun $K/yaml.cnn" cnninspect "$K/yaml.cnn"
 row 'checkpoint: a directory' 1 "cnninspect: $D: cannot read checkpoint: Is a directory" cnninspect "$D"
 row 'checkpoint: a missing file' 1 "cnninspect: $K/missing.cnn: cannot open checkpoint: No such file or directory" cnninspect "$K/missing.cnn"
 gzip -dc "$K/good.cnn" >"$K/plain.cnn"
