@@ -680,8 +680,24 @@ static void put_interface(cnn_wbuf *b, const cnn_model *m, const char *name,
 	    name, name, name, name);
 }
 
+/* The layer tensor s belongs to (its weight, bias or state). */
+static const cnn_layer *tensor_layer(const cnn_model *m,
+                                     const cnn_tensor_slot *s)
+{
+	for (int i = 0; i < m->n_layers; i++) {
+		const cnn_layer *l = &m->layers[i];
+
+		if ((l->n_weight && s->off == l->w_off) ||
+		    (l->n_bias && s->off == l->b_off) ||
+		    (s->off >= l->state_off &&
+		     s->off < l->state_off + l->n_state))
+			return l;
+	}
+	return &m->layers[0]; /* not reached: every tensor has a layer */
+}
+
 /* Every tensor as a static const array; a NaN or infinite value is
- * CNN_ERR_DIVERGED naming the tensor. */
+ * CNN_ERR_DIVERGED naming the layer and the tensor. */
 static cnn_status put_weights(cnn_wbuf *b, const cnn_model *m, const float *w,
                               const char *name, cnn_error *err)
 {
@@ -693,12 +709,17 @@ static cnn_status put_weights(cnn_wbuf *b, const cnn_model *m, const float *w,
 		size_t col = 80;
 
 		for (size_t i = 0; i < s->n; i++)
-			if (!isfinite(v[i]))
+			if (!isfinite(v[i])) {
+				const cnn_layer *l = tensor_layer(m, s);
+
 				return cnn_err(
 				    err, CNN_ERR_DIVERGED,
-				    "tensor %s: value %zu is %g; the "
-				    "C export needs finite weights",
-				    s->name, i, (double)v[i]);
+				    "layer %s (%s): tensor %s holds %g "
+				    "at %zu; the C export needs finite "
+				    "weights",
+				    l->name, l->ops->type, s->name,
+				    (double)v[i], i);
+			}
 		put(b, "/* %s: ", s->name);
 		for (int d = 0; d < s->ndim; d++)
 			put(b, "%s%d", d ? " x " : "", s->shape[d]);
