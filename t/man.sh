@@ -30,7 +30,7 @@ options() {
 }
 
 version=$(run cnnrun --version 2>&1 | sed -n 's/^cnnrun (libcnn) //p')
-for page in cnnrun.1 cnninspect.1 cnn-model.5; do
+for page in cnnrun.1 cnninspect.1 cnnexport.1 cnn-model.5; do
 	test -f "$DOC/$page"
 	ok $? "$page exists"
 	groff -man -ww -z -Tutf8 "$DOC/$page" >"$tmp/warn" 2>&1
@@ -45,7 +45,7 @@ for page in cnnrun.1 cnninspect.1 cnn-model.5; do
 	ok $? "$page renders with NAME and SEE ALSO"
 done
 
-for tool in cnnrun cnninspect; do
+for tool in cnnrun cnninspect cnnexport; do
 	run $tool --help >"$tmp/$tool.help" 2>&1
 	ok $? "$tool --help exits 0"
 	options <"$tmp/$tool.help" >"$tmp/$tool.opts"
