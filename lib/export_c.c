@@ -176,9 +176,9 @@ static const c_kind_info kinds[K_COUNT] = {
                   "padding. */\n"
                   "static void @_conv2d(const float *x, int c, int h, int w, "
                   "const float *wt,\n"
-                  "                     const float *b, int f, int kh, int kw, "
+                  "\tconst float *b, int f, int kh, int kw, "
                   "int sh, int sw,\n"
-                  "                     int ph, int pw, float *y)\n"
+                  "\tint ph, int pw, float *y)\n"
                   "{\n"
                   "\tint oh = (h + 2 * ph - kh) / sh + 1, ow = (w + 2 * pw - "
                   "kw) / sw + 1;\n"
@@ -219,7 +219,7 @@ static const c_kind_info kinds[K_COUNT] = {
                  "unless b is NULL. */\n"
                  "static void @_dense(const float *x, int in, const float "
                  "*wt, const float *b,\n"
-                 "                    int units, float *y)\n"
+                 "\tint units, float *y)\n"
                  "{\n"
                  "\tint u, i;\n"
                  "\n"
@@ -239,7 +239,7 @@ static const c_kind_info kinds[K_COUNT] = {
                    "kh) / sh + 1. */\n"
                    "static void @_maxpool(const float *x, int c, int h, int "
                    "w, int kh, int kw,\n"
-                   "                      int sh, int sw, float *y)\n"
+                   "\tint sh, int sw, float *y)\n"
                    "{\n"
                    "\tint oh = (h - kh) / sh + 1, ow = (w - kw) / sw + 1;\n"
                    "\tint ch, oy, ox, i, j;\n"
@@ -265,7 +265,7 @@ static const c_kind_info kinds[K_COUNT] = {
                    "1. */\n"
                    "static void @_avgpool(const float *x, int c, int h, int "
                    "w, int kh, int kw,\n"
-                   "                      int sh, int sw, float *y)\n"
+                   "\tint sh, int sw, float *y)\n"
                    "{\n"
                    "\tint oh = (h - kh) / sh + 1, ow = (w - kw) / sw + 1;\n"
                    "\tint ch, oy, ox, i, j;\n"
@@ -309,9 +309,9 @@ static const c_kind_info kinds[K_COUNT] = {
                      " * at most the largest float. y may be x. */\n"
                      "static void @_batchnorm(const float *x, int c, int hw, "
                      "const float *gamma,\n"
-                     "                        const float *beta, const float "
+                     "\tconst float *beta, const float "
                      "*mean,\n"
-                     "                        const float *var, double eps, "
+                     "\tconst float *var, double eps, "
                      "float *y)\n"
                      "{\n"
                      "\tint ch, i;\n"
@@ -614,16 +614,15 @@ static void put_header(cnn_wbuf *b, const cnn_model *m, const char *name,
 	float_literal(scale, s);
 	scale_fraction(scale, frac);
 	put(b,
-	    "/*\n * %s - the model \"%s\" exported by libcnn %s: one C99 file "
-	    "that\n * classifies one image, with no allocation and no state; "
-	    "it "
-	    "includes only\n * <math.h>, <stddef.h> and <string.h>.\n *\n",
+	    "/*\n * %s: the model \"%s\", exported by libcnn %s as one C99\n"
+	    " * file that classifies one image. No allocation, no state; the "
+	    "only\n * includes are <math.h>, <stddef.h> and <string.h>.\n *\n",
 	    name, cnn_model_name(m), cnn_version());
 	put(b,
-	    " * Input: %d x %d x %d floats (channels, rows, columns: CHW "
-	    "order), "
-	    "each\n * pixel byte (0..255) times the scale %s%s%s%s, as libcnn "
-	    "feeds them.\n",
+	    " * Input: %d x %d x %d floats in CHW order (channel, row, "
+	    "column): "
+	    "each\n * pixel byte (0..255) times the scale %s%s%s%s,\n"
+	    " * as libcnn feeds them.\n",
 	    in[0], in[1], in[2], s, frac[0] ? " (" : "", frac,
 	    frac[0] ? ")" : "");
 	if (!strcmp(last->ops->type, "softmax"))
@@ -632,15 +631,14 @@ static void put_header(cnn_wbuf *b, const cnn_model *m, const char *name,
 	else
 		put(b,
 		    " * Output: the %zu outputs of the last layer, %s (%s): "
-		    "the model does\n * not end in softmax.\n",
+		    "the model\n * does not end in softmax.\n",
 		    last->out_size, last->name, last->ops->type);
 	put(b, " * Classes: 0..%zu.\n", last->out_size - 1);
 	put(b,
-	    " * Workspace: %zu floats (%zu bytes), %s_WORKSPACE_FLOATS: "
-	    "scratch "
-	    "for the\n * activations that later layers still read; what it "
-	    "holds on entry does not\n * matter.\n",
-	    ws, ws * sizeof(float), name);
+	    " * Workspace: %zu floats (%zu bytes) of scratch for the "
+	    "activations that\n * later layers still read; what it holds on "
+	    "entry does not matter.\n",
+	    ws, ws * sizeof(float));
 	put(b,
 	    " *\n * Usage (pixels: the image's bytes in CHW order):\n"
 	    " *   static float in[%s_INPUT_CHANNELS * %s_INPUT_HEIGHT * "
@@ -668,16 +666,16 @@ static void put_interface(cnn_wbuf *b, const cnn_model *m, const char *name,
 	    m->layers[m->n_layers - 1].out_size, name,
 	    p->floats ? p->floats : 1);
 	put(b,
-	    "/* Classifies one image: input holds %s_INPUT_CHANNELS x "
-	    "_HEIGHT x _WIDTH\n * floats (CHW, scaled as above), "
-	    "probabilities receives %s_CLASSES floats,\n * workspace is "
-	    "%s_WORKSPACE_FLOATS floats of scratch; the three must not\n"
-	    " * overlap. Returns 0, or -1 when a pointer is NULL (nothing "
-	    "is written then).\n * Keeps no state: calls with their own "
-	    "workspaces may run at the same time. */\n"
-	    "int %s_predict(const float *input, float *probabilities, "
-	    "float *workspace);\n\n",
-	    name, name, name, name);
+	    "/* Classifies one image. input: the image, INPUT_CHANNELS x "
+	    "INPUT_HEIGHT x\n * INPUT_WIDTH floats (CHW, scaled as above); "
+	    "probabilities: receives\n * CLASSES floats; workspace: "
+	    "WORKSPACE_FLOATS floats of scratch (the macros\n * above). The "
+	    "three must not overlap. Returns 0, or -1 when a pointer is NULL\n"
+	    " * (nothing is written then). Keeps no state: calls with their "
+	    "own workspaces\n * may run at the same time. */\n"
+	    "int %s_predict(const float *input, float *probabilities,\n"
+	    "\tfloat *workspace);\n\n",
+	    name);
 }
 
 /* The layer tensor s belongs to (its weight, bias or state). */
