@@ -670,6 +670,22 @@ size_t cnn_conv_workspace(const cnn_conv_geom *g, int n)
 	return l.total;
 }
 
+/* Copies the planes planes of h x w floats at src into dst, planes of
+ * hp x wp with the copy at row top, column left, the borders and the SLACK
+ * after the last plane zero. */
+static void pad_planes(const float *src, size_t planes, int h, int w,
+                       float *dst, int hp, int wp, int top, int left)
+{
+	memset(dst, 0, (planes * hp * wp + SLACK) * sizeof(float));
+	for (size_t q = 0; q < planes; q++) {
+		const float *sp = src + q * h * w;
+		float *dp = dst + q * hp * wp + (size_t)top * wp + left;
+
+		for (int r = 0; r < h; r++)
+			copy_floats(dp + (size_t)r * wp, sp + (size_t)r * w, w);
+	}
+}
+
 /* Where the direct path reads the n samples of x (n, C, H, W): padded
  * copies (n, C, HP, WP) in the workspace at xs, borders and the SLACK after
  * them zero; without padding, x itself, but for the last sample, copied to
@@ -689,45 +705,10 @@ static void conv_input(const cnn_conv_geom *g, const conv_direct_layout *l,
 		*last = xs;
 		return;
 	}
-	memset(xs, 0, ((size_t)n * l->xplane + SLACK) * sizeof(float));
-	for (int s = 0; s < n; s++) {
-		const float *xsmp = x + s * in;
-		float *xp = xs + s * l->xplane;
-
-		for (int c = 0; c < g->c; c++) {
-			float *pc = xp + (size_t)c * l->hp * l->wp +
-			            (size_t)g->ph * l->wp + g->pw;
-			const float *xc = xsmp + (size_t)c * g->h * g->w;
-
-			for (int r = 0; r < g->h; r++)
-				copy_floats(pc + (size_t)r * l->wp,
-				            xc + (size_t)r * g->w, g->w);
-		}
-	}
+	pad_planes(x, (size_t)n * g->c, g->h, g->w, xs, l->hp, l->wp, g->ph,
+	           g->pw);
 	*base = xs;
 	*last = xs + (n - 1) * l->xplane;
-}
-
-/* The bordered copies dp (n, F, HPD, WPD) of the n samples of dy (n, F, OH,
- * OW), borders and the SLACK after them zero. */
-static void dy_border_copy_all(const cnn_conv_geom *g,
-                               const conv_direct_layout *l, const float *dy,
-                               int n, float *dp)
-{
-	memset(dp, 0, ((size_t)n * l->dyplane + SLACK) * sizeof(float));
-	for (int s = 0; s < n; s++) {
-		for (int f = 0; f < g->f; f++) {
-			float *pf = dp + s * l->dyplane +
-			            (size_t)f * l->hpd * l->wpd +
-			            (size_t)l->bh * l->wpd + l->bw;
-			const float *df =
-			    dy + ((size_t)s * g->f + f) * g->oh * g->ow;
-
-			for (int r = 0; r < g->oh; r++)
-				copy_floats(pf + (size_t)r * l->wpd,
-				            df + (size_t)r * g->ow, g->ow);
-		}
-	}
 }
 
 /* d for the forward convolution of the n samples found by conv_input. */
@@ -968,16 +949,23 @@ typedef struct kernel_table {
 #include "kernels_impl.h"
 
 #if CNN_X86
+/* The target pragmas around an x86 variant: TARGET_PUSH("features") before,
+ * TARGET_POP() after. */
+#define PRAGMA(x) _Pragma(#x)
+#if defined(__clang__)
+#define TARGET_PUSH(t)                                                         \
+	PRAGMA(clang attribute push(__attribute__((target(t))),                \
+	                            apply_to = function))
+#define TARGET_POP() PRAGMA(clang attribute pop)
+#else
+#define TARGET_PUSH(t) PRAGMA(GCC push_options) PRAGMA(GCC target(t))
+#define TARGET_POP()   PRAGMA(GCC pop_options)
+#endif
+
 /* ------------------------------------------------------------------------ */
 /* avx2: eight-float vectors, FMA                                           */
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma"))),              \
-                             apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#endif
+TARGET_PUSH("avx2,fma")
 
 /* 8 -1 then 8 0: the mask of the first n lanes starts at 8 - n. */
 static const int avx2_mask_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
@@ -1056,23 +1044,12 @@ ALWAYS_INLINE void avx2_reduce8(const __m256 *a, float *out)
 #define REG_BARRIER(v) VREG_BARRIER(v)
 #include "kernels_impl.h"
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+TARGET_POP()
 
 /* ------------------------------------------------------------------------ */
 /* avx512: sixteen-float vectors, FMA, mask registers                       */
 
-#if defined(__clang__)
-#pragma clang attribute push(                                                  \
-    __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))),    \
-    apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
-#endif
+TARGET_PUSH("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
 
 /* Lane i of the last step of avx512_reduce16 holds the sum of vector
  * reduce16_lane[i]: the inverse permutation puts them in order. */
@@ -1203,11 +1180,7 @@ static inline __m512i avx512_index(const int *idx)
 #define REG_BARRIER(v) VREG_BARRIER(v)
 #include "kernels_impl.h"
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+TARGET_POP()
 #endif /* CNN_X86 */
 
 /* ------------------------------------------------------------------------ */

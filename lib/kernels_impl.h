@@ -51,8 +51,10 @@
 #define KCAT(a, b)  KCAT2(a, b)
 #define KFN(name)   KCAT(name, KSUF)
 
-/* The aliases (a macro's own name in its expansion is not expanded again);
- * #undef'd at the end. */
+/* The aliases (a macro's own name in its expansion is not expanded again).
+ * They, KFN and the constants below are defined identically at every
+ * inclusion (KSUF, VL and REGS are read where they are used), so they are
+ * never #undef'd. */
 #define axpy_tile            KFN(axpy_tile)
 #define gemm_axpy            KFN(gemm_axpy)
 #define dot_tile             KFN(dot_tile)
@@ -70,6 +72,8 @@
 #define conv_direct_forward  KFN(conv_direct_forward)
 #define conv_direct_backward KFN(conv_direct_backward)
 #define conv_bias_grad       KFN(conv_bias_grad)
+#define pool22_load          KFN(pool22_load)
+#define pool22_store         KFN(pool22_store)
 #define pool22_forward       KFN(pool22_forward)
 #define pool22_backward      KFN(pool22_backward)
 #define kgemm                KFN(kgemm)
@@ -86,26 +90,15 @@
  * A(i, k) * B(k, j..) (B rows contiguous). dot: DOT_MR x DOT_NR elements of
  * C, DOT_MR * DOT_NR == VL, each a vector of partial dot products along k.
  */
-#if REGS >= 32
-#define GEMM_MR 4
-#define GEMM_NV 4
-#define DOT_MR  4
-#define DOT_NR  (VL / 4)
-#else
-#define GEMM_MR 6
-#define GEMM_NV 2
-#define DOT_MR  (VL >= 8 ? 4 : 2)
+#define GEMM_MR (REGS >= 32 ? 4 : 6)
+#define GEMM_NV (REGS >= 32 ? 4 : 2)
+#define DOT_MR  (REGS >= 32 || VL >= 8 ? 4 : 2)
 #define DOT_NR  (VL / DOT_MR)
-#endif
 #define GEMM_KC 512 /* depth per pass over a block of C (axpy) */
 /* Vectors per dot product: 2 in the portable variant (eight lanes, the sums
  * of libcnn's scalar reference), 1 where FMA latency is covered by the
  * DOT_MR x DOT_NR block alone. */
-#if VL == 4
-#define DOT_SPLIT 2
-#else
-#define DOT_SPLIT 1
-#endif
+#define DOT_SPLIT (VL == 4 ? 2 : 1)
 
 /* C rows rows[0..MR) (repeats allowed: a repeated row is computed twice
  * and stored twice with the same value) x columns [j, j + NV * VL), the
@@ -496,6 +489,22 @@ ALWAYS_INLINE void dconv_block(const dconv *d, int FR, int PV, int f,
 /* Output vectors tabled at a time (a multiple of every block size). */
 #define DCONV_TABLE 240
 
+/* The cases of a switch over 16 * filters + vectors (or taps) per block
+ * that run the blocks instantiated: CALL(filters, vectors) for each. */
+#define BLOCK_CASE(CALL, frc, kc)                                              \
+	case 16 * (frc) + (kc):                                                \
+		CALL(frc, kc);                                                 \
+		break;
+#define BLOCK_CASES_4(CALL, frc)                                               \
+	BLOCK_CASE(CALL, frc, 1)                                               \
+	BLOCK_CASE(CALL, frc, 2)                                               \
+	BLOCK_CASE(CALL, frc, 3)                                               \
+	BLOCK_CASE(CALL, frc, 4)
+#define BLOCK_CASES_8(CALL, frc)                                               \
+	BLOCK_CASES_4(CALL, frc)                                               \
+	BLOCK_CASE(CALL, frc, 6)                                               \
+	BLOCK_CASE(CALL, frc, 8)
+
 /* All of d: filter blocks of up to 4; the output vectors (row by row, VL
  * columns each) tabled DCONV_TABLE at a time, in blocks of conv_pv (the
  * last block repeating its final vector: computed and stored twice, the
@@ -532,38 +541,24 @@ KSTATIC void dconv_run(const dconv *d)
 				yo[v] = yo[count - 1];
 				cnt[v] = cnt[count - 1];
 			}
-#define DCONV_CASE(frc, pvc)                                                   \
-	case 16 * (frc) + (pvc):                                               \
-		dconv_block(d, frc, pvc, f, xo, yo, cnt, padded);              \
-		break;
-#define DCONV_UP_TO_4(frc)                                                     \
-	DCONV_CASE(frc, 1)                                                     \
-	DCONV_CASE(frc, 2)                                                     \
-	DCONV_CASE(frc, 3)                                                     \
-	DCONV_CASE(frc, 4)
-#define DCONV_UP_TO_8(frc)                                                     \
-	DCONV_UP_TO_4(frc)                                                     \
-	DCONV_CASE(frc, 6)                                                     \
-	DCONV_CASE(frc, 8)
+#define DCONV(frc, pvc) dconv_block(d, frc, pvc, f, xo, yo, cnt, padded)
 			/* the blocks conv_pv can choose */
 			switch (16 * fr + pv) {
-				DCONV_UP_TO_8(1)
+				BLOCK_CASES_8(DCONV, 1)
 #if REGS >= 32
-				DCONV_UP_TO_8(2)
-				DCONV_UP_TO_8(3)
-				DCONV_UP_TO_4(4)
-				DCONV_CASE(4, 6)
+				BLOCK_CASES_8(DCONV, 2)
+				BLOCK_CASES_8(DCONV, 3)
+				BLOCK_CASES_4(DCONV, 4)
+				BLOCK_CASE(DCONV, 4, 6)
 #else
-				DCONV_UP_TO_4(2)
-				DCONV_CASE(2, 6)
-				DCONV_UP_TO_4(3)
+				BLOCK_CASES_4(DCONV, 2)
+				BLOCK_CASE(DCONV, 2, 6)
+				BLOCK_CASES_4(DCONV, 3)
 #endif
 			default:
 				break;
 			}
-#undef DCONV_UP_TO_8
-#undef DCONV_UP_TO_4
-#undef DCONV_CASE
+#undef DCONV
 		}
 		f += fr;
 	}
@@ -654,41 +649,26 @@ KSTATIC void dw_run(const conv_dw *p, float *dw)
 			for (int t = 0; t < tt; t++)
 				to[t] = conv_tap_offset(
 				    p, t0 + (t < valid ? t : valid - 1));
-#define DW_CASE(frc, ttc)                                                      \
-	case 16 * (frc) + (ttc):                                               \
-		dw_tile(p, frc, ttc, f, t0, to, valid, dw);                    \
-		break;
-#define DW_UP_TO_4(frc)                                                        \
-	DW_CASE(frc, 1)                                                        \
-	DW_CASE(frc, 2)                                                        \
-	DW_CASE(frc, 3)                                                        \
-	DW_CASE(frc, 4)
-#define DW_UP_TO_12(frc)                                                       \
-	DW_UP_TO_4(frc)                                                        \
-	DW_CASE(frc, 6)                                                        \
-	DW_CASE(frc, 8)                                                        \
-	DW_CASE(frc, 12)
+#define DW(frc, ttc) dw_tile(p, frc, ttc, f, t0, to, valid, dw)
 			/* the blocks conv_tt can choose */
 			switch (16 * fr + tt) {
-				DW_UP_TO_12(1)
+				BLOCK_CASES_8(DW, 1)
+				BLOCK_CASE(DW, 1, 12)
 #if REGS >= 32
-				DW_UP_TO_12(2)
-				DW_UP_TO_4(3)
-				DW_CASE(3, 6)
-				DW_CASE(3, 8)
-				DW_UP_TO_4(4)
-				DW_CASE(4, 6)
+				BLOCK_CASES_8(DW, 2)
+				BLOCK_CASE(DW, 2, 12)
+				BLOCK_CASES_8(DW, 3)
+				BLOCK_CASES_4(DW, 4)
+				BLOCK_CASE(DW, 4, 6)
 #else
-				DW_UP_TO_4(2)
-				DW_CASE(2, 6)
-				DW_UP_TO_4(3)
+				BLOCK_CASES_4(DW, 2)
+				BLOCK_CASE(DW, 2, 6)
+				BLOCK_CASES_4(DW, 3)
 #endif
 			default:
 				break;
 			}
-#undef DW_UP_TO_12
-#undef DW_UP_TO_4
-#undef DW_CASE
+#undef DW
 			t0 += valid;
 		}
 		f += fr;
@@ -776,7 +756,9 @@ KSTATIC void conv_direct_backward(const cnn_conv_geom *g, const float *x,
 	if (!dx)
 		return;
 	wide = conv_use_wide(g->h, g->w, lay.dx_nw, VL);
-	dy_border_copy_all(g, &lay, dy, n, ws + lay.dypad);
+	/* dy (n, F, OH, OW) bordered: (n, F, HPD, WPD) */
+	pad_planes(dy, (size_t)n * g->f, g->oh, g->ow, ws + lay.dypad, lay.hpd,
+	           lay.wpd, lay.bh, lay.bw);
 	conv_dx_setup(g, &lay, w, ws, n, &d);
 	dconv_target(&d, wide, lay.dx_nw, ws + lay.dx_wide, lay.dx_wide_plane,
 	             g->c, g->h, g->w, dx);
@@ -905,6 +887,55 @@ KSTATIC void kwhere_positive(const float *x, const float *v, float *y,
 /* Max pooling                                                              */
 
 #if V_HAS_PAIRS
+/* The cells of the cnt (<= VL) 2x2 windows whose top-left cells are the
+ * even floats from x0, with x1 the next row: e0, o0 the left and right cells
+ * in x0, e1, o1 in x1 (lanes past cnt 0). */
+ALWAYS_INLINE void pool22_load(const float *x0, const float *x1, int cnt,
+                               vf *e0, vf *o0, vf *e1, vf *o1)
+{
+	vf a0, b0, a1, b1;
+
+	if (cnt == VL) {
+		a0 = V_LOAD(x0);
+		b0 = V_LOAD(x0 + VL);
+		a1 = V_LOAD(x1);
+		b1 = V_LOAD(x1 + VL);
+	} else {
+		int two = 2 * cnt;
+		vmask ma = V_MASK(two < VL ? two : VL);
+
+		a0 = V_LOADM(x0, ma);
+		a1 = V_LOADM(x1, ma);
+		b0 = b1 = V_ZERO();
+		if (two > VL) {
+			vmask mb = V_MASK(two - VL);
+
+			b0 = V_LOADM(x0 + VL, mb);
+			b1 = V_LOADM(x1 + VL, mb);
+		}
+	}
+	V_DEINTERLEAVE(a0, b0, *e0, *o0);
+	V_DEINTERLEAVE(a1, b1, *e1, *o1);
+}
+
+/* Stores the interleaving of ev and od (2 cnt floats, masks ma, mb for the
+ * two vectors) at d. */
+ALWAYS_INLINE void pool22_store(float *d, vf ev, vf od, int cnt, vmask ma,
+                                vmask mb)
+{
+	vf lo, hi;
+
+	V_INTERLEAVE(ev, od, lo, hi);
+	if (cnt == VL) {
+		V_STORE(d, lo);
+		V_STORE(d + VL, hi);
+	} else {
+		V_STOREM(d, lo, ma);
+		if (2 * cnt > VL)
+			V_STOREM(d + VL, hi, mb);
+	}
+}
+
 /* The 2x2, stride-2 windows of one plane. Per window (p00, p01, p10, p11,
  * row-major) the scan of pool_plane_forward: m = p00, then each next cell
  * replaces m if greater. */
@@ -916,30 +947,10 @@ KSTATIC void pool22_forward(const cnn_pool_geom *g, const float *x, float *y)
 
 		for (int ox = 0; ox < g->ow; ox += VL) {
 			int cnt = g->ow - ox < VL ? g->ow - ox : VL;
-			vf a0, b0, a1, b1, e0, o0, e1, o1, m;
+			vf e0, o0, e1, o1, m;
 
-			if (cnt == VL) {
-				a0 = V_LOAD(x0 + 2 * ox);
-				b0 = V_LOAD(x0 + 2 * ox + VL);
-				a1 = V_LOAD(x1 + 2 * ox);
-				b1 = V_LOAD(x1 + 2 * ox + VL);
-			} else {
-				int two = 2 * cnt;
-				vmask ma = V_MASK(two < VL ? two : VL);
-
-				a0 = V_LOADM(x0 + 2 * ox, ma);
-				a1 = V_LOADM(x1 + 2 * ox, ma);
-				if (two > VL) {
-					vmask mb = V_MASK(two - VL);
-
-					b0 = V_LOADM(x0 + 2 * ox + VL, mb);
-					b1 = V_LOADM(x1 + 2 * ox + VL, mb);
-				} else {
-					b0 = b1 = V_ZERO();
-				}
-			}
-			V_DEINTERLEAVE(a0, b0, e0, o0);
-			V_DEINTERLEAVE(a1, b1, e1, o1);
+			pool22_load(x0 + 2 * ox, x1 + 2 * ox, cnt, &e0, &o0,
+			            &e1, &o1);
 			m = e0;
 			m = V_SEL(V_GT(o0, m), o0, m);
 			m = V_SEL(V_GT(e1, m), e1, m);
@@ -967,27 +978,13 @@ KSTATIC void pool22_backward(const cnn_pool_geom *g, const float *x,
 			int two = 2 * cnt;
 			vmask ma = V_MASK(two < VL ? two : VL);
 			vmask mb = V_MASK(two > VL ? two - VL : 1);
-			vf a0, b0, a1, b1, e0, o0, e1, o1, m, d, lo, hi;
+			vf e0, o0, e1, o1, m, d;
 			vcond c1, c2, c3;
 
-			if (cnt == VL) {
-				a0 = V_LOAD(x0 + 2 * ox);
-				b0 = V_LOAD(x0 + 2 * ox + VL);
-				a1 = V_LOAD(x1 + 2 * ox);
-				b1 = V_LOAD(x1 + 2 * ox + VL);
-				d = V_LOAD(dyr + ox);
-			} else {
-				a0 = V_LOADM(x0 + 2 * ox, ma);
-				a1 = V_LOADM(x1 + 2 * ox, ma);
-				b0 = b1 = V_ZERO();
-				if (two > VL) {
-					b0 = V_LOADM(x0 + 2 * ox + VL, mb);
-					b1 = V_LOADM(x1 + 2 * ox + VL, mb);
-				}
-				d = V_LOADM(dyr + ox, V_MASK(cnt));
-			}
-			V_DEINTERLEAVE(a0, b0, e0, o0);
-			V_DEINTERLEAVE(a1, b1, e1, o1);
+			pool22_load(x0 + 2 * ox, x1 + 2 * ox, cnt, &e0, &o0,
+			            &e1, &o1);
+			d = cnt == VL ? V_LOAD(dyr + ox)
+			              : V_LOADM(dyr + ox, V_MASK(cnt));
 			m = e0;
 			c1 = V_GT(o0, m);
 			m = V_SEL(c1, o0, m);
@@ -1002,24 +999,8 @@ KSTATIC void pool22_backward(const cnn_pool_geom *g, const float *x,
 			d = V_SELNZ(c2, d);
 			o0 = V_SELZ(c1, d);
 			e0 = V_SELNZ(c1, d);
-			V_INTERLEAVE(e0, o0, lo, hi);
-			if (cnt == VL) {
-				V_STORE(d0 + 2 * ox, lo);
-				V_STORE(d0 + 2 * ox + VL, hi);
-			} else {
-				V_STOREM(d0 + 2 * ox, lo, ma);
-				if (two > VL)
-					V_STOREM(d0 + 2 * ox + VL, hi, mb);
-			}
-			V_INTERLEAVE(e1, o1, lo, hi);
-			if (cnt == VL) {
-				V_STORE(d1 + 2 * ox, lo);
-				V_STORE(d1 + 2 * ox + VL, hi);
-			} else {
-				V_STOREM(d1 + 2 * ox, lo, ma);
-				if (two > VL)
-					V_STOREM(d1 + 2 * ox + VL, hi, mb);
-			}
+			pool22_store(d0 + 2 * ox, e0, o0, cnt, ma, mb);
+			pool22_store(d1 + 2 * ox, e1, o1, cnt, ma, mb);
 		}
 		if (g->w > 2 * g->ow) {
 			for (int c = 2 * g->ow; c < g->w; c++)
@@ -1078,44 +1059,6 @@ static const kernel_table KFN(table) = {
     .maxpool_backward = kmaxpool_backward,
 };
 #endif
-
-#undef GEMM_MR
-#undef GEMM_NV
-#undef GEMM_KC
-#undef DOT_MR
-#undef DOT_NR
-#undef DOT_SPLIT
-#undef CONV_PV_MAX
-#undef CONV_TT_MAX
-#undef CONV_FR_MAX
-#undef axpy_tile
-#undef gemm_axpy
-#undef dot_tile
-#undef gemm_dot
-#undef block_size
-#undef block_cover
-#undef conv_pv
-#undef dconv_tile
-#undef dconv_block
-#undef dconv_run
-#undef dw_tile
-#undef conv_tt
-#undef dw_run
-#undef wide_compact
-#undef conv_direct_forward
-#undef conv_direct_backward
-#undef conv_bias_grad
-#undef pool22_forward
-#undef pool22_backward
-#undef kgemm
-#undef kconv_forward
-#undef kconv_backward
-#undef kwhere_positive
-#undef kmaxpool_forward
-#undef kmaxpool_backward
-#undef KFN
-#undef KCAT
-#undef KCAT2
 
 /* The parameters of this instance: undefined so that kernels.c can include
  * this file again with others. */
