@@ -1390,19 +1390,22 @@ void cnn_add_forward(const float *const *x, int n_x, float *y, size_t count)
 #if defined(__GNUC__)
 #define CNN_FAST_ACT 1
 
-/* y[i] = F(x[i]) for i < count, four lanes at a time and the tail as one
- * partial vector, where F is an expression of the v4 named v. */
-#define V4_MAP(x, y, count, F)                                                 \
+/* y[i] = F for i < count, four lanes at a time and the tail as one partial
+ * vector, where F is an expression of the v4 v, x[i..], and the v4 w, z[i..]
+ * (which F may leave unused). */
+#define V4_MAP(x, z, y, count, F)                                              \
 	do {                                                                   \
 		size_t i_ = 0;                                                 \
-		v4 v;                                                          \
+		v4 v, w MAYBE_UNUSED;                                          \
 		for (; i_ + 4 <= (count); i_ += 4) {                           \
 			v = v4_load((x) + i_);                                 \
+			w = v4_load((z) + i_);                                 \
 			v4_store((y) + i_, F);                                 \
 		}                                                              \
 		if (i_ < (count)) {                                            \
 			int rest_ = (int)((count)-i_);                         \
 			v = v4_loadn((x) + i_, rest_);                         \
+			w = v4_loadn((z) + i_, rest_);                         \
 			v4_storen((y) + i_, F, rest_);                         \
 		}                                                              \
 	} while (0)
@@ -1510,7 +1513,7 @@ VINLINE v4 v4_sigmoid(v4 x)
 void cnn_sigmoid_forward(const float *x, float *y, size_t count)
 {
 #if CNN_FAST_ACT
-	V4_MAP(x, y, count, v4_sigmoid(v));
+	V4_MAP(x, x, y, count, v4_sigmoid(v));
 #else
 	for (size_t i = 0; i < count; i++) {
 		/* exp of a non-positive number only: no overflow */
@@ -1535,7 +1538,7 @@ void cnn_sigmoid_backward(const float *y, const float *dy, float *dx,
 void cnn_tanh_forward(const float *x, float *y, size_t count)
 {
 #if CNN_FAST_ACT
-	V4_MAP(x, y, count, v4_tanh(v));
+	V4_MAP(x, x, y, count, v4_tanh(v));
 #else
 	for (size_t i = 0; i < count; i++)
 		y[i] = tanhf(x[i]);
@@ -1578,7 +1581,7 @@ VINLINE v4 v4_elu_grad(v4 x, v4 dy, float alpha)
 void cnn_elu_forward(const float *x, float *y, size_t count, float alpha)
 {
 #if CNN_FAST_ACT
-	V4_MAP(x, y, count, v4_elu(v, alpha));
+	V4_MAP(x, x, y, count, v4_elu(v, alpha));
 #else
 	for (size_t i = 0; i < count; i++)
 		y[i] = x[i] > 0.0f ? x[i] : alpha * expm1f(x[i]);
@@ -1589,18 +1592,7 @@ void cnn_elu_backward(const float *x, const float *dy, float *dx, size_t count,
                       float alpha)
 {
 #if CNN_FAST_ACT
-	size_t i = 0;
-	int rest;
-
-	for (; i + 4 <= count; i += 4)
-		v4_store(dx + i,
-		         v4_elu_grad(v4_load(x + i), v4_load(dy + i), alpha));
-	rest = (int)(count - i);
-	if (rest)
-		v4_storen(dx + i,
-		          v4_elu_grad(v4_loadn(x + i, rest),
-		                      v4_loadn(dy + i, rest), alpha),
-		          rest);
+	V4_MAP(x, dy, dx, count, v4_elu_grad(v, w, alpha));
 #else
 	for (size_t i = 0; i < count; i++)
 		dx[i] = x[i] > 0.0f ? dy[i] : dy[i] * alpha * expf(x[i]);
