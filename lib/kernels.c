@@ -527,20 +527,14 @@ typedef struct dconv {
 static void dconv_target(dconv *d, int wide, int nw, float *wbuf, size_t wplane,
                          int planes, int rows, int cols, float *out)
 {
-	if (wide) {
-		d->rows = 1;
-		d->cols = nw;
-		d->y = wbuf;
-		d->yfs = (ptrdiff_t)wplane;
-		d->yss = (size_t)planes * wplane;
-	} else {
-		d->rows = rows;
-		d->cols = cols;
-		d->y = out;
-		d->yfs = (ptrdiff_t)rows * cols;
-		d->yrs = cols;
-		d->yss = (size_t)planes * rows * cols;
-	}
+	size_t plane = wide ? wplane : (size_t)rows * cols;
+
+	d->rows = wide ? 1 : rows;
+	d->cols = wide ? nw : cols;
+	d->y = wide ? wbuf : out;
+	d->yfs = (ptrdiff_t)plane;
+	d->yrs = wide ? 0 : cols;
+	d->yss = (size_t)planes * plane;
 }
 
 /* One weight gradient: for the n samples s, f filters and taps t = (c, i,
@@ -804,17 +798,10 @@ static void conv_dw_setup(const cnn_conv_geom *g, int n, const float *dy,
 	p->taps = g->c * g->kh * g->kw;
 	p->kh = g->kh;
 	p->kw = g->kw;
-	if (wide) {
-		p->rows = 1;
-		p->cols = l->nw;
-		p->xrs = 0;
-		p->drs = 0;
-	} else {
-		p->rows = g->oh;
-		p->cols = g->ow;
-		p->xrs = l->wp;
-		p->drs = drs;
-	}
+	p->rows = wide ? 1 : g->oh;
+	p->cols = wide ? l->nw : g->ow;
+	p->xrs = wide ? 0 : l->wp;
+	p->drs = wide ? 0 : drs;
 }
 
 /* Offset of tap t = (c, i, j) in a padded sample. */

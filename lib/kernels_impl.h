@@ -72,8 +72,6 @@
 #define conv_direct_forward  KFN(conv_direct_forward)
 #define conv_direct_backward KFN(conv_direct_backward)
 #define conv_bias_grad       KFN(conv_bias_grad)
-#define pool22_load          KFN(pool22_load)
-#define pool22_store         KFN(pool22_store)
 #define pool22_forward       KFN(pool22_forward)
 #define pool22_backward      KFN(pool22_backward)
 #define kgemm                KFN(kgemm)
@@ -887,55 +885,6 @@ KSTATIC void kwhere_positive(const float *x, const float *v, float *y,
 /* Max pooling                                                              */
 
 #if V_HAS_PAIRS
-/* The cells of the cnt (<= VL) 2x2 windows whose top-left cells are the
- * even floats from x0, with x1 the next row: e0, o0 the left and right cells
- * in x0, e1, o1 in x1 (lanes past cnt 0). */
-ALWAYS_INLINE void pool22_load(const float *x0, const float *x1, int cnt,
-                               vf *e0, vf *o0, vf *e1, vf *o1)
-{
-	vf a0, b0, a1, b1;
-
-	if (cnt == VL) {
-		a0 = V_LOAD(x0);
-		b0 = V_LOAD(x0 + VL);
-		a1 = V_LOAD(x1);
-		b1 = V_LOAD(x1 + VL);
-	} else {
-		int two = 2 * cnt;
-		vmask ma = V_MASK(two < VL ? two : VL);
-
-		a0 = V_LOADM(x0, ma);
-		a1 = V_LOADM(x1, ma);
-		b0 = b1 = V_ZERO();
-		if (two > VL) {
-			vmask mb = V_MASK(two - VL);
-
-			b0 = V_LOADM(x0 + VL, mb);
-			b1 = V_LOADM(x1 + VL, mb);
-		}
-	}
-	V_DEINTERLEAVE(a0, b0, *e0, *o0);
-	V_DEINTERLEAVE(a1, b1, *e1, *o1);
-}
-
-/* Stores the interleaving of ev and od (2 cnt floats, masks ma, mb for the
- * two vectors) at d. */
-ALWAYS_INLINE void pool22_store(float *d, vf ev, vf od, int cnt, vmask ma,
-                                vmask mb)
-{
-	vf lo, hi;
-
-	V_INTERLEAVE(ev, od, lo, hi);
-	if (cnt == VL) {
-		V_STORE(d, lo);
-		V_STORE(d + VL, hi);
-	} else {
-		V_STOREM(d, lo, ma);
-		if (2 * cnt > VL)
-			V_STOREM(d + VL, hi, mb);
-	}
-}
-
 /* The 2x2, stride-2 windows of one plane. Per window (p00, p01, p10, p11,
  * row-major) the scan of pool_plane_forward: m = p00, then each next cell
  * replaces m if greater. */
@@ -947,10 +896,30 @@ KSTATIC void pool22_forward(const cnn_pool_geom *g, const float *x, float *y)
 
 		for (int ox = 0; ox < g->ow; ox += VL) {
 			int cnt = g->ow - ox < VL ? g->ow - ox : VL;
-			vf e0, o0, e1, o1, m;
+			vf a0, b0, a1, b1, e0, o0, e1, o1, m;
 
-			pool22_load(x0 + 2 * ox, x1 + 2 * ox, cnt, &e0, &o0,
-			            &e1, &o1);
+			if (cnt == VL) {
+				a0 = V_LOAD(x0 + 2 * ox);
+				b0 = V_LOAD(x0 + 2 * ox + VL);
+				a1 = V_LOAD(x1 + 2 * ox);
+				b1 = V_LOAD(x1 + 2 * ox + VL);
+			} else {
+				int two = 2 * cnt;
+				vmask ma = V_MASK(two < VL ? two : VL);
+
+				a0 = V_LOADM(x0 + 2 * ox, ma);
+				a1 = V_LOADM(x1 + 2 * ox, ma);
+				if (two > VL) {
+					vmask mb = V_MASK(two - VL);
+
+					b0 = V_LOADM(x0 + 2 * ox + VL, mb);
+					b1 = V_LOADM(x1 + 2 * ox + VL, mb);
+				} else {
+					b0 = b1 = V_ZERO();
+				}
+			}
+			V_DEINTERLEAVE(a0, b0, e0, o0);
+			V_DEINTERLEAVE(a1, b1, e1, o1);
 			m = e0;
 			m = V_SEL(V_GT(o0, m), o0, m);
 			m = V_SEL(V_GT(e1, m), e1, m);
@@ -978,13 +947,27 @@ KSTATIC void pool22_backward(const cnn_pool_geom *g, const float *x,
 			int two = 2 * cnt;
 			vmask ma = V_MASK(two < VL ? two : VL);
 			vmask mb = V_MASK(two > VL ? two - VL : 1);
-			vf e0, o0, e1, o1, m, d;
+			vf a0, b0, a1, b1, e0, o0, e1, o1, m, d, lo, hi;
 			vcond c1, c2, c3;
 
-			pool22_load(x0 + 2 * ox, x1 + 2 * ox, cnt, &e0, &o0,
-			            &e1, &o1);
-			d = cnt == VL ? V_LOAD(dyr + ox)
-			              : V_LOADM(dyr + ox, V_MASK(cnt));
+			if (cnt == VL) {
+				a0 = V_LOAD(x0 + 2 * ox);
+				b0 = V_LOAD(x0 + 2 * ox + VL);
+				a1 = V_LOAD(x1 + 2 * ox);
+				b1 = V_LOAD(x1 + 2 * ox + VL);
+				d = V_LOAD(dyr + ox);
+			} else {
+				a0 = V_LOADM(x0 + 2 * ox, ma);
+				a1 = V_LOADM(x1 + 2 * ox, ma);
+				b0 = b1 = V_ZERO();
+				if (two > VL) {
+					b0 = V_LOADM(x0 + 2 * ox + VL, mb);
+					b1 = V_LOADM(x1 + 2 * ox + VL, mb);
+				}
+				d = V_LOADM(dyr + ox, V_MASK(cnt));
+			}
+			V_DEINTERLEAVE(a0, b0, e0, o0);
+			V_DEINTERLEAVE(a1, b1, e1, o1);
 			m = e0;
 			c1 = V_GT(o0, m);
 			m = V_SEL(c1, o0, m);
@@ -999,8 +982,24 @@ KSTATIC void pool22_backward(const cnn_pool_geom *g, const float *x,
 			d = V_SELNZ(c2, d);
 			o0 = V_SELZ(c1, d);
 			e0 = V_SELNZ(c1, d);
-			pool22_store(d0 + 2 * ox, e0, o0, cnt, ma, mb);
-			pool22_store(d1 + 2 * ox, e1, o1, cnt, ma, mb);
+			V_INTERLEAVE(e0, o0, lo, hi);
+			if (cnt == VL) {
+				V_STORE(d0 + 2 * ox, lo);
+				V_STORE(d0 + 2 * ox + VL, hi);
+			} else {
+				V_STOREM(d0 + 2 * ox, lo, ma);
+				if (two > VL)
+					V_STOREM(d0 + 2 * ox + VL, hi, mb);
+			}
+			V_INTERLEAVE(e1, o1, lo, hi);
+			if (cnt == VL) {
+				V_STORE(d1 + 2 * ox, lo);
+				V_STORE(d1 + 2 * ox + VL, hi);
+			} else {
+				V_STOREM(d1 + 2 * ox, lo, ma);
+				if (two > VL)
+					V_STOREM(d1 + 2 * ox + VL, hi, mb);
+			}
 		}
 		if (g->w > 2 * g->ow) {
 			for (int c = 2 * g->ow; c < g->w; c++)
