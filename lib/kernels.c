@@ -527,20 +527,14 @@ typedef struct dconv {
 static void dconv_target(dconv *d, int wide, int nw, float *wbuf, size_t wplane,
                          int planes, int rows, int cols, float *out)
 {
-	if (wide) {
-		d->rows = 1;
-		d->cols = nw;
-		d->y = wbuf;
-		d->yfs = (ptrdiff_t)wplane;
-		d->yss = (size_t)planes * wplane;
-	} else {
-		d->rows = rows;
-		d->cols = cols;
-		d->y = out;
-		d->yfs = (ptrdiff_t)rows * cols;
-		d->yrs = cols;
-		d->yss = (size_t)planes * rows * cols;
-	}
+	size_t plane = wide ? wplane : (size_t)rows * cols;
+
+	d->rows = wide ? 1 : rows;
+	d->cols = wide ? nw : cols;
+	d->y = wide ? wbuf : out;
+	d->yfs = (ptrdiff_t)plane;
+	d->yrs = wide ? 0 : cols;
+	d->yss = (size_t)planes * plane;
 }
 
 /* One weight gradient: for the n samples s, f filters and taps t = (c, i,
@@ -670,6 +664,22 @@ size_t cnn_conv_workspace(const cnn_conv_geom *g, int n)
 	return l.total;
 }
 
+/* Copies the planes planes of h x w floats at src into dst, planes of
+ * hp x wp with the copy at row top, column left, the borders and the SLACK
+ * after the last plane zero. */
+static void pad_planes(const float *src, size_t planes, int h, int w,
+                       float *dst, int hp, int wp, int top, int left)
+{
+	memset(dst, 0, (planes * hp * wp + SLACK) * sizeof(float));
+	for (size_t q = 0; q < planes; q++) {
+		const float *sp = src + q * h * w;
+		float *dp = dst + q * hp * wp + (size_t)top * wp + left;
+
+		for (int r = 0; r < h; r++)
+			copy_floats(dp + (size_t)r * wp, sp + (size_t)r * w, w);
+	}
+}
+
 /* Where the direct path reads the n samples of x (n, C, H, W): padded
  * copies (n, C, HP, WP) in the workspace at xs, borders and the SLACK after
  * them zero; without padding, x itself, but for the last sample, copied to
@@ -689,45 +699,10 @@ static void conv_input(const cnn_conv_geom *g, const conv_direct_layout *l,
 		*last = xs;
 		return;
 	}
-	memset(xs, 0, ((size_t)n * l->xplane + SLACK) * sizeof(float));
-	for (int s = 0; s < n; s++) {
-		const float *xsmp = x + s * in;
-		float *xp = xs + s * l->xplane;
-
-		for (int c = 0; c < g->c; c++) {
-			float *pc = xp + (size_t)c * l->hp * l->wp +
-			            (size_t)g->ph * l->wp + g->pw;
-			const float *xc = xsmp + (size_t)c * g->h * g->w;
-
-			for (int r = 0; r < g->h; r++)
-				copy_floats(pc + (size_t)r * l->wp,
-				            xc + (size_t)r * g->w, g->w);
-		}
-	}
+	pad_planes(x, (size_t)n * g->c, g->h, g->w, xs, l->hp, l->wp, g->ph,
+	           g->pw);
 	*base = xs;
 	*last = xs + (n - 1) * l->xplane;
-}
-
-/* The bordered copies dp (n, F, HPD, WPD) of the n samples of dy (n, F, OH,
- * OW), borders and the SLACK after them zero. */
-static void dy_border_copy_all(const cnn_conv_geom *g,
-                               const conv_direct_layout *l, const float *dy,
-                               int n, float *dp)
-{
-	memset(dp, 0, ((size_t)n * l->dyplane + SLACK) * sizeof(float));
-	for (int s = 0; s < n; s++) {
-		for (int f = 0; f < g->f; f++) {
-			float *pf = dp + s * l->dyplane +
-			            (size_t)f * l->hpd * l->wpd +
-			            (size_t)l->bh * l->wpd + l->bw;
-			const float *df =
-			    dy + ((size_t)s * g->f + f) * g->oh * g->ow;
-
-			for (int r = 0; r < g->oh; r++)
-				copy_floats(pf + (size_t)r * l->wpd,
-				            df + (size_t)r * g->ow, g->ow);
-		}
-	}
 }
 
 /* d for the forward convolution of the n samples found by conv_input. */
@@ -823,17 +798,10 @@ static void conv_dw_setup(const cnn_conv_geom *g, int n, const float *dy,
 	p->taps = g->c * g->kh * g->kw;
 	p->kh = g->kh;
 	p->kw = g->kw;
-	if (wide) {
-		p->rows = 1;
-		p->cols = l->nw;
-		p->xrs = 0;
-		p->drs = 0;
-	} else {
-		p->rows = g->oh;
-		p->cols = g->ow;
-		p->xrs = l->wp;
-		p->drs = drs;
-	}
+	p->rows = wide ? 1 : g->oh;
+	p->cols = wide ? l->nw : g->ow;
+	p->xrs = wide ? 0 : l->wp;
+	p->drs = wide ? 0 : drs;
 }
 
 /* Offset of tap t = (c, i, j) in a padded sample. */
@@ -968,16 +936,23 @@ typedef struct kernel_table {
 #include "kernels_impl.h"
 
 #if CNN_X86
+/* The target pragmas around an x86 variant: TARGET_PUSH("features") before,
+ * TARGET_POP() after. */
+#define PRAGMA(x) _Pragma(#x)
+#if defined(__clang__)
+#define TARGET_PUSH(t)                                                         \
+	PRAGMA(clang attribute push(__attribute__((target(t))),                \
+	                            apply_to = function))
+#define TARGET_POP() PRAGMA(clang attribute pop)
+#else
+#define TARGET_PUSH(t) PRAGMA(GCC push_options) PRAGMA(GCC target(t))
+#define TARGET_POP()   PRAGMA(GCC pop_options)
+#endif
+
 /* ------------------------------------------------------------------------ */
 /* avx2: eight-float vectors, FMA                                           */
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma"))),              \
-                             apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#endif
+TARGET_PUSH("avx2,fma")
 
 /* 8 -1 then 8 0: the mask of the first n lanes starts at 8 - n. */
 static const int avx2_mask_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
@@ -1056,23 +1031,12 @@ ALWAYS_INLINE void avx2_reduce8(const __m256 *a, float *out)
 #define REG_BARRIER(v) VREG_BARRIER(v)
 #include "kernels_impl.h"
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+TARGET_POP()
 
 /* ------------------------------------------------------------------------ */
 /* avx512: sixteen-float vectors, FMA, mask registers                       */
 
-#if defined(__clang__)
-#pragma clang attribute push(                                                  \
-    __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))),    \
-    apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
-#endif
+TARGET_PUSH("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
 
 /* Lane i of the last step of avx512_reduce16 holds the sum of vector
  * reduce16_lane[i]: the inverse permutation puts them in order. */
@@ -1203,11 +1167,7 @@ static inline __m512i avx512_index(const int *idx)
 #define REG_BARRIER(v) VREG_BARRIER(v)
 #include "kernels_impl.h"
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+TARGET_POP()
 #endif /* CNN_X86 */
 
 /* ------------------------------------------------------------------------ */
@@ -1417,19 +1377,22 @@ void cnn_add_forward(const float *const *x, int n_x, float *y, size_t count)
 #if defined(__GNUC__)
 #define CNN_FAST_ACT 1
 
-/* y[i] = F(x[i]) for i < count, four lanes at a time and the tail as one
- * partial vector, where F is an expression of the v4 named v. */
-#define V4_MAP(x, y, count, F)                                                 \
+/* y[i] = F for i < count, four lanes at a time and the tail as one partial
+ * vector, where F is an expression of the v4 v, x[i..], and the v4 w, z[i..]
+ * (which F may leave unused). */
+#define V4_MAP(x, z, y, count, F)                                              \
 	do {                                                                   \
 		size_t i_ = 0;                                                 \
-		v4 v;                                                          \
+		v4 v, w MAYBE_UNUSED;                                          \
 		for (; i_ + 4 <= (count); i_ += 4) {                           \
 			v = v4_load((x) + i_);                                 \
+			w = v4_load((z) + i_);                                 \
 			v4_store((y) + i_, F);                                 \
 		}                                                              \
 		if (i_ < (count)) {                                            \
 			int rest_ = (int)((count)-i_);                         \
 			v = v4_loadn((x) + i_, rest_);                         \
+			w = v4_loadn((z) + i_, rest_);                         \
 			v4_storen((y) + i_, F, rest_);                         \
 		}                                                              \
 	} while (0)
@@ -1537,7 +1500,7 @@ VINLINE v4 v4_sigmoid(v4 x)
 void cnn_sigmoid_forward(const float *x, float *y, size_t count)
 {
 #if CNN_FAST_ACT
-	V4_MAP(x, y, count, v4_sigmoid(v));
+	V4_MAP(x, x, y, count, v4_sigmoid(v));
 #else
 	for (size_t i = 0; i < count; i++) {
 		/* exp of a non-positive number only: no overflow */
@@ -1562,7 +1525,7 @@ void cnn_sigmoid_backward(const float *y, const float *dy, float *dx,
 void cnn_tanh_forward(const float *x, float *y, size_t count)
 {
 #if CNN_FAST_ACT
-	V4_MAP(x, y, count, v4_tanh(v));
+	V4_MAP(x, x, y, count, v4_tanh(v));
 #else
 	for (size_t i = 0; i < count; i++)
 		y[i] = tanhf(x[i]);
@@ -1605,7 +1568,7 @@ VINLINE v4 v4_elu_grad(v4 x, v4 dy, float alpha)
 void cnn_elu_forward(const float *x, float *y, size_t count, float alpha)
 {
 #if CNN_FAST_ACT
-	V4_MAP(x, y, count, v4_elu(v, alpha));
+	V4_MAP(x, x, y, count, v4_elu(v, alpha));
 #else
 	for (size_t i = 0; i < count; i++)
 		y[i] = x[i] > 0.0f ? x[i] : alpha * expm1f(x[i]);
@@ -1616,18 +1579,7 @@ void cnn_elu_backward(const float *x, const float *dy, float *dx, size_t count,
                       float alpha)
 {
 #if CNN_FAST_ACT
-	size_t i = 0;
-	int rest;
-
-	for (; i + 4 <= count; i += 4)
-		v4_store(dx + i,
-		         v4_elu_grad(v4_load(x + i), v4_load(dy + i), alpha));
-	rest = (int)(count - i);
-	if (rest)
-		v4_storen(dx + i,
-		          v4_elu_grad(v4_loadn(x + i, rest),
-		                      v4_loadn(dy + i, rest), alpha),
-		          rest);
+	V4_MAP(x, dy, dx, count, v4_elu_grad(v, w, alpha));
 #else
 	for (size_t i = 0; i < count; i++)
 		dx[i] = x[i] > 0.0f ? dy[i] : dy[i] * alpha * expf(x[i]);

@@ -51,8 +51,10 @@
 #define KCAT(a, b)  KCAT2(a, b)
 #define KFN(name)   KCAT(name, KSUF)
 
-/* The aliases (a macro's own name in its expansion is not expanded again);
- * #undef'd at the end. */
+/* The aliases (a macro's own name in its expansion is not expanded again).
+ * They, KFN and the constants below are defined identically at every
+ * inclusion (KSUF, VL and REGS are read where they are used), so they are
+ * never #undef'd. */
 #define axpy_tile            KFN(axpy_tile)
 #define gemm_axpy            KFN(gemm_axpy)
 #define dot_tile             KFN(dot_tile)
@@ -86,26 +88,15 @@
  * A(i, k) * B(k, j..) (B rows contiguous). dot: DOT_MR x DOT_NR elements of
  * C, DOT_MR * DOT_NR == VL, each a vector of partial dot products along k.
  */
-#if REGS >= 32
-#define GEMM_MR 4
-#define GEMM_NV 4
-#define DOT_MR  4
-#define DOT_NR  (VL / 4)
-#else
-#define GEMM_MR 6
-#define GEMM_NV 2
-#define DOT_MR  (VL >= 8 ? 4 : 2)
+#define GEMM_MR (REGS >= 32 ? 4 : 6)
+#define GEMM_NV (REGS >= 32 ? 4 : 2)
+#define DOT_MR  (REGS >= 32 || VL >= 8 ? 4 : 2)
 #define DOT_NR  (VL / DOT_MR)
-#endif
 #define GEMM_KC 512 /* depth per pass over a block of C (axpy) */
 /* Vectors per dot product: 2 in the portable variant (eight lanes, the sums
  * of libcnn's scalar reference), 1 where FMA latency is covered by the
  * DOT_MR x DOT_NR block alone. */
-#if VL == 4
-#define DOT_SPLIT 2
-#else
-#define DOT_SPLIT 1
-#endif
+#define DOT_SPLIT (VL == 4 ? 2 : 1)
 
 /* C rows rows[0..MR) (repeats allowed: a repeated row is computed twice
  * and stored twice with the same value) x columns [j, j + NV * VL), the
@@ -496,6 +487,22 @@ ALWAYS_INLINE void dconv_block(const dconv *d, int FR, int PV, int f,
 /* Output vectors tabled at a time (a multiple of every block size). */
 #define DCONV_TABLE 240
 
+/* The cases of a switch over 16 * filters + vectors (or taps) per block
+ * that run the blocks instantiated: CALL(filters, vectors) for each. */
+#define BLOCK_CASE(CALL, frc, kc)                                              \
+	case 16 * (frc) + (kc):                                                \
+		CALL(frc, kc);                                                 \
+		break;
+#define BLOCK_CASES_4(CALL, frc)                                               \
+	BLOCK_CASE(CALL, frc, 1)                                               \
+	BLOCK_CASE(CALL, frc, 2)                                               \
+	BLOCK_CASE(CALL, frc, 3)                                               \
+	BLOCK_CASE(CALL, frc, 4)
+#define BLOCK_CASES_8(CALL, frc)                                               \
+	BLOCK_CASES_4(CALL, frc)                                               \
+	BLOCK_CASE(CALL, frc, 6)                                               \
+	BLOCK_CASE(CALL, frc, 8)
+
 /* All of d: filter blocks of up to 4; the output vectors (row by row, VL
  * columns each) tabled DCONV_TABLE at a time, in blocks of conv_pv (the
  * last block repeating its final vector: computed and stored twice, the
@@ -532,38 +539,24 @@ KSTATIC void dconv_run(const dconv *d)
 				yo[v] = yo[count - 1];
 				cnt[v] = cnt[count - 1];
 			}
-#define DCONV_CASE(frc, pvc)                                                   \
-	case 16 * (frc) + (pvc):                                               \
-		dconv_block(d, frc, pvc, f, xo, yo, cnt, padded);              \
-		break;
-#define DCONV_UP_TO_4(frc)                                                     \
-	DCONV_CASE(frc, 1)                                                     \
-	DCONV_CASE(frc, 2)                                                     \
-	DCONV_CASE(frc, 3)                                                     \
-	DCONV_CASE(frc, 4)
-#define DCONV_UP_TO_8(frc)                                                     \
-	DCONV_UP_TO_4(frc)                                                     \
-	DCONV_CASE(frc, 6)                                                     \
-	DCONV_CASE(frc, 8)
+#define DCONV(frc, pvc) dconv_block(d, frc, pvc, f, xo, yo, cnt, padded)
 			/* the blocks conv_pv can choose */
 			switch (16 * fr + pv) {
-				DCONV_UP_TO_8(1)
+				BLOCK_CASES_8(DCONV, 1)
 #if REGS >= 32
-				DCONV_UP_TO_8(2)
-				DCONV_UP_TO_8(3)
-				DCONV_UP_TO_4(4)
-				DCONV_CASE(4, 6)
+				BLOCK_CASES_8(DCONV, 2)
+				BLOCK_CASES_8(DCONV, 3)
+				BLOCK_CASES_4(DCONV, 4)
+				BLOCK_CASE(DCONV, 4, 6)
 #else
-				DCONV_UP_TO_4(2)
-				DCONV_CASE(2, 6)
-				DCONV_UP_TO_4(3)
+				BLOCK_CASES_4(DCONV, 2)
+				BLOCK_CASE(DCONV, 2, 6)
+				BLOCK_CASES_4(DCONV, 3)
 #endif
 			default:
 				break;
 			}
-#undef DCONV_UP_TO_8
-#undef DCONV_UP_TO_4
-#undef DCONV_CASE
+#undef DCONV
 		}
 		f += fr;
 	}
@@ -654,41 +647,26 @@ KSTATIC void dw_run(const conv_dw *p, float *dw)
 			for (int t = 0; t < tt; t++)
 				to[t] = conv_tap_offset(
 				    p, t0 + (t < valid ? t : valid - 1));
-#define DW_CASE(frc, ttc)                                                      \
-	case 16 * (frc) + (ttc):                                               \
-		dw_tile(p, frc, ttc, f, t0, to, valid, dw);                    \
-		break;
-#define DW_UP_TO_4(frc)                                                        \
-	DW_CASE(frc, 1)                                                        \
-	DW_CASE(frc, 2)                                                        \
-	DW_CASE(frc, 3)                                                        \
-	DW_CASE(frc, 4)
-#define DW_UP_TO_12(frc)                                                       \
-	DW_UP_TO_4(frc)                                                        \
-	DW_CASE(frc, 6)                                                        \
-	DW_CASE(frc, 8)                                                        \
-	DW_CASE(frc, 12)
+#define DW(frc, ttc) dw_tile(p, frc, ttc, f, t0, to, valid, dw)
 			/* the blocks conv_tt can choose */
 			switch (16 * fr + tt) {
-				DW_UP_TO_12(1)
+				BLOCK_CASES_8(DW, 1)
+				BLOCK_CASE(DW, 1, 12)
 #if REGS >= 32
-				DW_UP_TO_12(2)
-				DW_UP_TO_4(3)
-				DW_CASE(3, 6)
-				DW_CASE(3, 8)
-				DW_UP_TO_4(4)
-				DW_CASE(4, 6)
+				BLOCK_CASES_8(DW, 2)
+				BLOCK_CASE(DW, 2, 12)
+				BLOCK_CASES_8(DW, 3)
+				BLOCK_CASES_4(DW, 4)
+				BLOCK_CASE(DW, 4, 6)
 #else
-				DW_UP_TO_4(2)
-				DW_CASE(2, 6)
-				DW_UP_TO_4(3)
+				BLOCK_CASES_4(DW, 2)
+				BLOCK_CASE(DW, 2, 6)
+				BLOCK_CASES_4(DW, 3)
 #endif
 			default:
 				break;
 			}
-#undef DW_UP_TO_12
-#undef DW_UP_TO_4
-#undef DW_CASE
+#undef DW
 			t0 += valid;
 		}
 		f += fr;
@@ -776,7 +754,9 @@ KSTATIC void conv_direct_backward(const cnn_conv_geom *g, const float *x,
 	if (!dx)
 		return;
 	wide = conv_use_wide(g->h, g->w, lay.dx_nw, VL);
-	dy_border_copy_all(g, &lay, dy, n, ws + lay.dypad);
+	/* dy (n, F, OH, OW) bordered: (n, F, HPD, WPD) */
+	pad_planes(dy, (size_t)n * g->f, g->oh, g->ow, ws + lay.dypad, lay.hpd,
+	           lay.wpd, lay.bh, lay.bw);
 	conv_dx_setup(g, &lay, w, ws, n, &d);
 	dconv_target(&d, wide, lay.dx_nw, ws + lay.dx_wide, lay.dx_wide_plane,
 	             g->c, g->h, g->w, dx);
@@ -1078,44 +1058,6 @@ static const kernel_table KFN(table) = {
     .maxpool_backward = kmaxpool_backward,
 };
 #endif
-
-#undef GEMM_MR
-#undef GEMM_NV
-#undef GEMM_KC
-#undef DOT_MR
-#undef DOT_NR
-#undef DOT_SPLIT
-#undef CONV_PV_MAX
-#undef CONV_TT_MAX
-#undef CONV_FR_MAX
-#undef axpy_tile
-#undef gemm_axpy
-#undef dot_tile
-#undef gemm_dot
-#undef block_size
-#undef block_cover
-#undef conv_pv
-#undef dconv_tile
-#undef dconv_block
-#undef dconv_run
-#undef dw_tile
-#undef conv_tt
-#undef dw_run
-#undef wide_compact
-#undef conv_direct_forward
-#undef conv_direct_backward
-#undef conv_bias_grad
-#undef pool22_forward
-#undef pool22_backward
-#undef kgemm
-#undef kconv_forward
-#undef kconv_backward
-#undef kwhere_positive
-#undef kmaxpool_forward
-#undef kmaxpool_backward
-#undef KFN
-#undef KCAT
-#undef KCAT2
 
 /* The parameters of this instance: undefined so that kernels.c can include
  * this file again with others. */

@@ -85,7 +85,7 @@ void progress_update(progress *p, const cnn_batch_progress *b)
 	char tail[160], rate[32], eta[32], line[PROGRESS_LINE_MAX + 1];
 	char prefix[64];
 
-	if (!last && p->last_draw >= 0 && now - p->last_draw < 0.1)
+	if (!last && b->batch > 1 && now - p->last_draw < 0.1)
 		return;
 	p->last_draw = now;
 

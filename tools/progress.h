@@ -2,19 +2,17 @@
  * progress.h - cnnrun's live progress bar on a terminal.
  *
  * One line on the stream (stderr), redrawn in place with a carriage return
- * after training batches, at most every 0.1 s and always after the last
- * batch of an epoch; on an 80-column terminal:
+ * after training batches, at most every 0.1 s and always after the first
+ * and the last batch of an epoch; on an 80-column terminal:
  *
- *   epoch 3/50 [###...] 196/469 243.0k img/s loss 0.5851 train 82.89% run ETA
- * 0:08
+ *   epoch 3/50 [###...] 196/469 243.0k img/s loss 0.1851 train 94.89% ...
  *
- * ending with the time left in the whole run ("run ETA") while more epochs
- * follow, in the epoch ("ETA") in the last one, or "evaluating" after an
- * epoch's last batch. The bar is wider
- * on a wider terminal; the line is cut to the terminal's width, never
- * wrapped. progress_clear() erases it before anything else is printed, so
- * that the per-epoch lines on stdout are left alone when both streams go to
- * the terminal.
+ * ending with the time left in the whole run ("run ETA 0:08") while more
+ * epochs follow, in the epoch ("ETA") in the last one, or "evaluating"
+ * after an epoch's last batch. The bar is wider on a wider terminal; the
+ * line is cut to the terminal's width, never wrapped. progress_clear() erases
+ * it before anything else is printed, so that the per-epoch lines on stdout are
+ * left alone when both streams go to the terminal.
  */
 #ifndef CNN_PROGRESS_H
 #define CNN_PROGRESS_H
@@ -37,8 +35,8 @@ typedef struct progress {
 void progress_init(progress *p, FILE *out);
 
 /* Redraws the bar for b, unless the last redraw was less than 0.1 s ago and
- * b is not the epoch's last batch (then the bar says the test set is being
- * evaluated). */
+ * b is neither the epoch's first batch nor its last (then the bar says the
+ * test set is being evaluated). */
 void progress_update(progress *p, const cnn_batch_progress *b);
 
 /* Erases the bar, if one is drawn. */

@@ -13,7 +13,6 @@
 static cnn_status add_infer(cnn_layer *l, const char *path, cnn_error *err)
 {
 	const int *a = l->in_shapes[0];
-	cnn_status st;
 
 	for (int k = 1; k < l->n_inputs; k++) {
 		const int *b = l->in_shapes[k];
@@ -25,11 +24,7 @@ static cnn_status add_infer(cnn_layer *l, const char *path, cnn_error *err)
 			    a[0], a[1], a[2], l->input_names[0], b[0], b[1],
 			    b[2], l->input_names[k]);
 	}
-	if ((st = cnn_layer_input_size(l, path, err)) ||
-	    (st = cnn_layer_output_shape(l, path, a[0], a[1], a[2], err)))
-		return st;
-	cnn_layer_no_params(l);
-	return CNN_OK;
+	return cnn_layer_infer_same(l, path, err);
 }
 
 static void add_forward(cnn_layer *l, const float *const *x, float *y, int n,

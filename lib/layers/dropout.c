@@ -19,7 +19,6 @@
  */
 #include "layer.h"
 
-#include <float.h>
 #include <string.h>
 
 static const char *const dropout_keys[] = {"type", "name", "input", "rate",

@@ -8,8 +8,6 @@
  */
 #include "layer.h"
 
-#include <float.h>
-
 #define ELU_ALPHA_MAX 1e6
 
 static const char *const elu_keys[] = {"type", "name", "input", "alpha", NULL};
