@@ -39,12 +39,7 @@ fi
 # 16 MNIST training images and labels as IDX files of their own, so that
 # the runs don't decompress all 60,000 (slow under valgrind): two steps of
 # 8 move every weight and running statistic from its start.
-{ printf '\000\000\010\003\000\000\000\020\000\000\000\034\000\000\000\034'
-  gzip -dc "$MNIST/train-images-idx3-ubyte.gz" | tail -c +17 | head -c 12544
-} >"$tmp/images" || exit 99
-{ printf '\000\000\010\001\000\000\000\020'
-  gzip -dc "$MNIST/train-labels-idx1-ubyte.gz" | tail -c +9 | head -c 16
-} >"$tmp/labels" || exit 99
+mnist_slice 16
 STEPS="--set training.epochs=1 --set training.batch_size=8
 --set data.train.images=$tmp/images --set data.train.labels=$tmp/labels
 --set data.test.images=$tmp/images --set data.test.labels=$tmp/labels

@@ -74,6 +74,20 @@ tty_missing() {
 	[ -n "$tty_why" ] && echo "$tty_why"
 }
 
+# mnist_slice N: the first N (< 256) MNIST training images and labels as
+# IDX files of their own, $tmp/images and $tmp/labels, so that a run does
+# not decompress all 60,000 (slow under valgrind).
+mnist_slice() {
+	_b=$(printf '%03o' "$1")
+	{ printf '\000\000\010\003\000\000\000'; printf "\\$_b"
+	  printf '\000\000\000\034\000\000\000\034'
+	  gzip -dc "$MNIST/train-images-idx3-ubyte.gz" | tail -c +17 | head -c $(($1 * 784))
+	} >"$tmp/images" || exit 99
+	{ printf '\000\000\010\001\000\000\000'; printf "\\$_b"
+	  gzip -dc "$MNIST/train-labels-idx1-ubyte.gz" | tail -c +9 | head -c "$1"
+	} >"$tmp/labels" || exit 99
+}
+
 # A quick training setting on a small slice of MNIST.
 QUICK="--set training.epochs=1 --set data.train.limit=1000 --set data.test.limit=500"
 

@@ -442,6 +442,23 @@ static void test_schedule(const char *name, const char *type, const char *yaml,
 	cnn_model_free(m);
 }
 
+/* Whether m's rate at each step t[j] is want[j] (within 1e-15); says which
+ * is not. */
+static int rates_are(cnn_model *m, const uint64_t *t, const double *want, int n)
+{
+	int good = 1;
+	for (int j = 0; j < n; j++) {
+		m->step = t[j];
+		double r = cnn_optim_rate(m);
+		if (fabs(r - want[j]) > 1e-15) {
+			diag("step %d: rate %.17g, want %g", (int)t[j], r,
+			     want[j]);
+			good = 0;
+		}
+	}
+	return good;
+}
+
 /* A cosine warm-up as long as the run or longer (a run shortened with
  * --set training.epochs=1): not refused; the warm-up takes the whole run,
  * the rate rising linearly to learning_rate at its end, and a note says
@@ -463,18 +480,9 @@ static void test_warmup_covers_run(void)
 	m->batches_per_epoch = 4;
 	const uint64_t t[] = {1, 4, 7, 8};
 	const double want[] = {0.0125, 0.05, 0.0875, 0.1};
-	int good = 1;
-	for (int j = 0; j < 4; j++) {
-		m->step = t[j];
-		double r = cnn_optim_rate(m);
-		if (fabs(r - want[j]) > 1e-15) {
-			diag("step %d: rate %.17g, want %g", (int)t[j], r,
-			     want[j]);
-			good = 0;
-		}
-	}
-	ok(good, "the rate rises linearly over the 8 steps of the run: "
-	         "0.0125 0.05 0.0875 0.1 at steps 1 4 7 8");
+	ok(rates_are(m, t, want, 4),
+	   "the rate rises linearly over the 8 steps of the run: "
+	   "0.0125 0.05 0.0875 0.1 at steps 1 4 7 8");
 	cnn_model_free(m);
 	m = build("optimizer: {type: sgd, learning_rate: 0.1, "
 	          "schedule: {type: cosine, warmup_epochs: 1}}\n"
@@ -496,18 +504,9 @@ static void test_schedule_values(void)
 	/* warm-up over 2 steps: 0.05 then 0.1; epochs 0-1 0.1, 2-3 0.05 */
 	const uint64_t t[] = {1, 2, 3, 8, 9, 16, 17};
 	const double want[] = {0.05, 0.1, 0.1, 0.1, 0.05, 0.05, 0.025};
-	int good = 1;
-	for (int j = 0; j < 7; j++) {
-		m->step = t[j];
-		double r = cnn_optim_rate(m);
-		if (fabs(r - want[j]) > 1e-15) {
-			diag("step %d: rate %.17g, want %g", (int)t[j], r,
-			     want[j]);
-			good = 0;
-		}
-	}
-	ok(good, "schedule step 2 epochs, gamma 0.5, warm-up 0.5 epoch: "
-	         "0.05 0.1 0.1 0.1 0.05 0.05 0.025 at steps 1 2 3 8 9 16 17");
+	ok(rates_are(m, t, want, 7),
+	   "schedule step 2 epochs, gamma 0.5, warm-up 0.5 epoch: "
+	   "0.05 0.1 0.1 0.1 0.05 0.05 0.025 at steps 1 2 3 8 9 16 17");
 	/* the step takes step 9 (the first of epoch 3): rate 0.05 */
 	ref r;
 	start(m, &r);

@@ -6,12 +6,7 @@
 # The first 8 MNIST images and labels as IDX files of their own, so that
 # the runs don't decompress all 60,000 (slow under valgrind); one batch of
 # 8 keeps resnet_tiny's step short there too.
-{ printf '\000\000\010\003\000\000\000\010\000\000\000\034\000\000\000\034'
-  gzip -dc "$MNIST/train-images-idx3-ubyte.gz" | tail -c +17 | head -c 6272
-} >"$tmp/images" || exit 99
-{ printf '\000\000\010\001\000\000\000\010'
-  gzip -dc "$MNIST/train-labels-idx1-ubyte.gz" | tail -c +9 | head -c 8
-} >"$tmp/labels" || exit 99
+mnist_slice 8
 STEPS="--set training.epochs=2 --set training.batch_size=8
 --set data.train.images=$tmp/images --set data.train.labels=$tmp/labels
 --set data.test.images=$tmp/images --set data.test.labels=$tmp/labels"
