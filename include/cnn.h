@@ -415,6 +415,38 @@ CNN_API cnn_status cnn_plot_svg(const char *path, const char *title,
                                 const cnn_epoch_metrics *history, int n,
                                 int best_epoch, cnn_error *err);
 
+/* ------------------------------------------------------------------------ */
+/* Several processes (MPI)                                                  */
+
+/* Training over N processes started by `mpirun -np N` (a build with MPI):
+ * each process computes its share of every batch and the gradients are
+ * added in the one order a single process uses, so the weights are
+ * bit-identical whatever N and the thread counts. Every process calls the
+ * same functions in the same order; rank 0 alone writes checkpoints (the
+ * caller should also print and write its own files on rank 0 alone).
+ *
+ * cnn_dist_start joins the job when a launcher started this process (call
+ * it first, with main's arguments) and does nothing otherwise; without MPI
+ * it fails with CNN_ERR_USAGE under a launcher of several processes, since
+ * each would train alone. cnn_dist_finish leaves the job (call it last). */
+CNN_API cnn_status cnn_dist_start(int *argc, char ***argv, cnn_error *err);
+CNN_API void cnn_dist_finish(void);
+
+/* This process's rank (0 to size - 1) and the number of processes. */
+CNN_API int cnn_dist_rank(void);
+CNN_API int cnn_dist_size(void);
+
+/* Makes every process agree on an outcome: when err holds an error in any
+ * process, every process gets that of the lowest such rank (its message
+ * naming the process and host when it is not rank 0) and returns its
+ * status; else returns CNN_OK. Call it after a step that may fail in one
+ * process alone (loading a file), so that all stop together. */
+CNN_API cnn_status cnn_dist_agree(cnn_error *err);
+
+/* Wall time this process spent in the exchanges between processes
+ * (waiting included) since it started, in seconds. */
+CNN_API double cnn_dist_wait_seconds(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -18,6 +18,7 @@
  */
 #define _DEFAULT_SOURCE /* sysconf(_SC_PHYS_PAGES) */
 #include "model.h"
+#include "dist.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -595,10 +596,11 @@ static void train_phase(cnn_model *m, int c, int p, int n, float g)
 	                       m->dact[next + 1] + s0 * l->out_size, n, k->acc);
 }
 
-/* After phase p: adds the chunks' sums in chunk order into the batch
- * totals of the layer the phase ended at (the forward half, then
+/* After phase p: adds the sums of chunks [lo, hi) (this process's share of
+ * count) in chunk order, after those of the earlier processes, into the
+ * batch totals of the layer the phase ended at (the forward half, then
  * stats_ready, or the backward half). */
-static void combine_stats(cnn_model *m, int p, int count)
+static void combine_stats(cnn_model *m, int p, int count, int lo, int hi)
 {
 	const int s = m->n_sync;
 	int backward = p >= s;
@@ -607,10 +609,12 @@ static void combine_stats(cnn_model *m, int p, int count)
 	size_t size = l->ops->stats_size(l);
 	double *tot = l->stats + (backward ? size : 0);
 
-	memset(tot, 0, size * sizeof *tot);
-	for (int c = 0; c < count; c++)
+	if (!cnn_dist_fold_recv(tot, size, CNN_DIST_DOUBLE, count))
+		memset(tot, 0, size * sizeof *tot);
+	for (int c = lo; c < hi; c++)
 		for (size_t j = 0; j < size; j++)
 			tot[j] += m->chunks[c].acc[j];
+	cnn_dist_fold_pass(tot, size, CNN_DIST_DOUBLE, count);
 	if (!backward && l->ops->stats_ready)
 		l->ops->stats_ready(l);
 }
@@ -620,6 +624,27 @@ static uint64_t step_seed(const cnn_model *m)
 {
 	return cnn_mix64(m->spec.seed * UINT64_C(0x9e3779b97f4a7c15) + m->step +
 	                 1);
+}
+
+/* Sets m->grads to the sum of the chunks' gradient arenas in chunk order:
+ * this process adds those of its chunks [lo, hi) of count to the running
+ * sum of the earlier processes' chunks. */
+static void fold_gradients(cnn_model *m, int count, int lo, int hi)
+{
+	const long np = (long)m->n_params;
+	const int have = cnn_dist_fold_recv(m->grads, m->n_params,
+	                                    CNN_DIST_FLOAT, count);
+	if (hi > lo) {
+		const int first = have ? lo : lo + 1;
+		CNN_PARALLEL_FOR
+		for (long i = 0; i < np; i++) {
+			float sum = have ? m->grads[i] : m->chunks[lo].grads[i];
+			for (int c = first; c < hi; c++)
+				sum += m->chunks[c].grads[i];
+			m->grads[i] = sum;
+		}
+	}
+	cnn_dist_fold_pass(m->grads, m->n_params, CNN_DIST_FLOAT, count);
 }
 
 /* Forward, loss and backward for the n samples in act[0] with their labels
@@ -633,31 +658,30 @@ static uint64_t step_seed(const cnn_model *m)
 double cnn_graph_gradient(cnn_model *m, int n, size_t *correct)
 {
 	float g = m->spec.reduction == CNN_REDUCE_MEAN ? 1.0f / (float)n : 1.0f;
-	int count, size;
+	int count, size, lo, hi;
 	double loss = 0.0;
-	const long np = (long)m->n_params;
+	uint64_t right = 0;
 	const int phases = 2 * m->n_sync + 1;
 
 	cnn_chunk_plan(n, &count, &size);
+	cnn_dist_share(count, &lo, &hi);
 	set_pass(m, n, 1, step_seed(m));
 	for (int p = 0; p < phases; p++) {
 		CNN_PARALLEL_FOR
-		for (int c = 0; c < count; c++)
+		for (int c = lo; c < hi; c++)
 			train_phase(m, c, p, n, g);
 		if (p + 1 < phases)
-			combine_stats(m, p, count);
+			combine_stats(m, p, count, lo, hi);
 	}
-	for (int c = 0; c < count; c++) {
+	cnn_dist_fold_recv(&loss, 1, CNN_DIST_DOUBLE, count);
+	for (int c = lo; c < hi; c++) {
 		loss += m->chunks[c].loss;
-		*correct += m->chunks[c].correct;
+		right += m->chunks[c].correct;
 	}
-	CNN_PARALLEL_FOR
-	for (long i = 0; i < np; i++) {
-		float sum = m->chunks[0].grads[i];
-		for (int c = 1; c < count; c++)
-			sum += m->chunks[c].grads[i];
-		m->grads[i] = sum;
-	}
+	cnn_dist_fold_pass(&loss, 1, CNN_DIST_DOUBLE, count);
+	cnn_dist_sum_u64(&right, 1);
+	*correct += (size_t)right;
+	fold_gradients(m, count, lo, hi);
 	return loss;
 }
 

@@ -15,6 +15,7 @@
  * step) to continue as if it had never stopped.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "dist.h"
 #include "model.h"
 
 #include <math.h>
@@ -42,9 +43,13 @@ static double now_seconds(void)
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Sets the thread count: threads when positive, else the default of one of
+ * several processes (cnn_dist_threads), else OpenMP's. */
 static void set_threads(int threads)
 {
 #ifdef _OPENMP
+	if (threads <= 0)
+		threads = cnn_dist_threads();
 	if (threads > 0)
 		omp_set_num_threads(threads);
 #else
@@ -158,20 +163,21 @@ fail:
 	return err->status;
 }
 
-/* Scales the bytes of samples idx[first..first+n) (or first..first+n when
- * idx is NULL) into act[0] and copies their labels into m->labels. With
+/* Scales the bytes of samples idx[first+lo..first+hi) (or first+lo..
+ * first+hi when idx is NULL) into act[0] and copies their labels into
+ * m->labels, at positions lo..hi of the batch. With
  * shift > 0 (training samples only), each sample i is shifted by the
  * (dy, dx) in [-shift, shift] that cnn_augment_draw gives for (training.seed,
  * epoch m->epoch + 1, i), zero filled: a function of the sample alone, so
  * the batch is the same whatever the thread count or a resume. */
 static void fill_batch(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
-                       size_t first, int n, float scale, int shift)
+                       size_t first, int lo, int hi, float scale, int shift)
 {
 	const size_t sz = ds->sample_size;
 	const uint64_t seed = m->spec.seed, epoch = (uint64_t)m->epoch + 1;
 	float *x = m->act[0];
 	CNN_PARALLEL_FOR
-	for (int s = 0; s < n; s++) {
+	for (int s = lo; s < hi; s++) {
 		size_t i = idx ? idx[first + (size_t)s] : first + (size_t)s;
 		int dy, dx;
 		cnn_augment_draw(seed, epoch, i, shift, &dy, &dx);
@@ -182,24 +188,37 @@ static void fill_batch(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
 }
 
 /* Mean loss and accuracy of the current layer weights over samples idx (or
- * all of ds when idx is NULL); fills confusion if not NULL. */
+ * all of ds when idx is NULL); fills confusion if not NULL. The batches are
+ * shared out between the processes; the losses are added in batch order,
+ * as one process adds them. */
 static void evaluate_set(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
                          size_t count, float scale, double *loss, double *acc,
                          uint64_t *confusion)
 {
+	const size_t cap = (size_t)m->batch_cap;
+	const int batches = (int)((count + cap - 1) / cap);
 	double total = 0.0;
 	size_t correct = 0;
-	for (size_t first = 0; first < count; first += (size_t)m->batch_cap) {
-		int n = (int)(count - first < (size_t)m->batch_cap
-		                  ? count - first
-		                  : (size_t)m->batch_cap);
-		fill_batch(m, ds, idx, first, n, scale, 0);
+	int lo, hi;
+
+	cnn_dist_share(batches, &lo, &hi);
+	cnn_dist_fold_recv(&total, 1, CNN_DIST_DOUBLE, batches);
+	for (int b = lo; b < hi; b++) {
+		size_t first = (size_t)b * cap;
+		int n = (int)(count - first < cap ? count - first : cap);
+		fill_batch(m, ds, idx, first, 0, n, scale, 0);
 		cnn_graph_forward(m, n);
 		total +=
 		    cnn_loss_chunk(m, 0, n, 0.0f, NULL, &correct, confusion);
 	}
+	cnn_dist_fold_pass(&total, 1, CNN_DIST_DOUBLE, batches);
+	uint64_t right = correct;
+	cnn_dist_sum_u64(&right, 1);
+	if (confusion)
+		cnn_dist_sum_u64(confusion,
+		                 (size_t)m->classes * (size_t)m->classes);
 	*loss = count ? total / (double)count : 0.0;
-	*acc = count ? (double)correct / (double)count : 0.0;
+	*acc = count ? (double)right / (double)count : 0.0;
 }
 
 /* One optimiser step on the mini-batch of training samples
@@ -207,8 +226,13 @@ static void evaluate_set(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
 static double train_batch(cnn_model *m, const run_data *d, size_t first, int n,
                           size_t *correct)
 {
-	fill_batch(m, d->train, d->order, first, n, (float)m->spec.train.scale,
-	           m->spec.train.shift);
+	int count, size, lo, hi;
+	cnn_chunk_plan(n, &count, &size);
+	cnn_dist_share(count, &lo, &hi);
+	lo *= size;
+	hi = hi * size < n ? hi * size : n;
+	fill_batch(m, d->train, d->order, first, lo, hi,
+	           (float)m->spec.train.scale, m->spec.train.shift);
 	double loss = cnn_graph_gradient(m, n, correct);
 	cnn_optim_step(m);
 	return loss;
@@ -243,10 +267,20 @@ static void shuffle(cnn_model *m, run_data *d)
 	}
 }
 
-/* Whether the caller asked training to stop. */
+/* Whether the caller asked training to stop, in any of the processes (so
+ * that all stop after the same batch). */
 static int stop_requested(const cnn_train_options *opts)
 {
-	return opts && opts->stop && *opts->stop;
+	return cnn_dist_any(opts && opts->stop && *opts->stop);
+}
+
+/* Saves the checkpoint: rank 0 writes it, and every process gets its
+ * outcome. */
+static cnn_status save(cnn_model *m, const char *ckpt, cnn_error *err)
+{
+	if (cnn_dist_writer())
+		cnn_model_save(m, ckpt, err);
+	return cnn_dist_agree(err);
 }
 
 /* Index of the first NaN or infinite value of the n in p, or n if none. */
@@ -279,7 +313,7 @@ static cnn_status save_in_epoch(cnn_model *m, const cnn_rng *start,
 {
 	cnn_rng now = m->rng;
 	m->rng = *start;
-	cnn_status st = cnn_model_save(m, ckpt, err);
+	cnn_status st = save(m, ckpt, err);
 	m->rng = now;
 	return st;
 }
@@ -484,6 +518,25 @@ static cnn_status finish_epoch(cnn_model *m, const run_data *d,
 	return push_history(m, e, err);
 }
 
+/* Refuses more processes than a full batch has chunks: each process must
+ * own at least one. */
+static cnn_status check_processes(const cnn_model *m, cnn_error *err)
+{
+	const int b = m->spec.batch_size, np = cnn_dist_size();
+	int count, size;
+	cnn_chunk_plan(b, &count, &size);
+	if (np <= count)
+		return CNN_OK;
+	return cnn_node_error(
+	    err,
+	    cnn_map_get(cnn_map_get(m->tree.root, "training"), "batch_size"),
+	    "training.batch_size",
+	    "a batch of %d is cut into %d chunk%s of %d samples, fewer than "
+	    "the %d processes: run at most %d processes, or make the batch "
+	    "at least %d",
+	    b, count, count == 1 ? "" : "s", size, np, count, np * 16);
+}
+
 cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
                            cnn_error *err)
 {
@@ -494,11 +547,15 @@ cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
 
 	cnn_err_clear(err);
 	set_threads(opts ? opts->threads : 0);
-	if (cnn_checkpoint_check_target(ckpt, err) != CNN_OK)
+	if (cnn_dist_writer())
+		cnn_checkpoint_check_target(ckpt, err);
+	if (cnn_dist_agree(err) != CNN_OK || check_processes(m, err) != CNN_OK)
 		return err->status;
-	if (run_data_load(m, &d, err) != CNN_OK)
-		return err->status;
-	if (cnn_graph_reserve(m, s->batch_size, err) != CNN_OK)
+	run_data_load(m, &d, err);
+	if (cnn_dist_agree(err) != CNN_OK)
+		goto out;
+	cnn_graph_reserve(m, s->batch_size, err);
+	if (cnn_dist_agree(err) != CNN_OK)
 		goto out;
 	cnn_graph_use(m, m->params);
 
@@ -515,7 +572,7 @@ cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
 		if (stop_requested(opts)) {
 			/* before the epoch's first batch, or before the rest of
 			 * a resumed one: m->rng is the epoch's start state */
-			if (cnn_model_save(m, ckpt, err) == CNN_OK)
+			if (save(m, ckpt, err) == CNN_OK)
 				cnn_err_file(
 				    err, CNN_ERR_INTERRUPTED, ckpt,
 				    "training stopped before epoch %d "
@@ -528,14 +585,14 @@ cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
 		    finish_epoch(m, &d, &e, err) != CNN_OK)
 			goto out;
 		if (epoch % s->checkpoint_every == 0 || epoch == s->epochs) {
-			if (cnn_model_save(m, ckpt, err) != CNN_OK)
+			if (save(m, ckpt, err) != CNN_OK)
 				goto out;
 			saved = 1;
 		}
-		int stop =
-		    opts && opts->on_epoch && opts->on_epoch(&e, opts->user);
+		int stop = cnn_dist_any(opts && opts->on_epoch &&
+		                        opts->on_epoch(&e, opts->user));
 		if (stop || (stop_requested(opts) && epoch < s->epochs)) {
-			if (!saved && cnn_model_save(m, ckpt, err) != CNN_OK)
+			if (!saved && save(m, ckpt, err) != CNN_OK)
 				goto out;
 			cnn_err_file(err, CNN_ERR_INTERRUPTED, ckpt,
 			             "training stopped after epoch %d; this "
@@ -546,7 +603,7 @@ cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
 		/* early stopping ends training as its last epoch would:
 		 * saved, CNN_OK (cnn_model_train_state tells) */
 		if (cnn_early_stop(m, NULL, NULL, NULL)) {
-			if (!saved && cnn_model_save(m, ckpt, err) != CNN_OK)
+			if (!saved && save(m, ckpt, err) != CNN_OK)
 				goto out;
 			break;
 		}
@@ -583,8 +640,11 @@ cnn_status cnn_model_evaluate(cnn_model *m, int threads, cnn_eval_result *out,
 		return cnn_err_set(err, CNN_ERR_CONFIG, m->tree.file, 0, 0,
 		                   "data.test",
 		                   "missing: evaluation needs a test set");
-	if (load_set(m, &m->spec.test, &test, err) != CNN_OK)
+	load_set(m, &m->spec.test, &test, err);
+	if (cnn_dist_agree(err) != CNN_OK) {
+		cnn_dataset_free(test);
 		return err->status;
+	}
 	out->classes = m->classes;
 	out->confusion =
 	    calloc((size_t)m->classes * m->classes, sizeof *out->confusion);
@@ -592,7 +652,8 @@ cnn_status cnn_model_evaluate(cnn_model *m, int threads, cnn_eval_result *out,
 		cnn_dataset_free(test);
 		return cnn_err_nomem(err, NULL, NULL);
 	}
-	if (cnn_graph_reserve(m, m->spec.batch_size, err) == CNN_OK) {
+	cnn_graph_reserve(m, m->spec.batch_size, err);
+	if (cnn_dist_agree(err) == CNN_OK) {
 		cnn_graph_use(m, cnn_model_kept(m));
 		evaluate_set(m, test, NULL, test->n, (float)m->spec.test.scale,
 		             &out->loss, &out->accuracy, out->confusion);

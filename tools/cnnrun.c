@@ -22,6 +22,11 @@
 
 static const char *prog = "cnnrun";
 
+/* 0 in the processes of an MPI job other than rank 0: they print nothing
+ * (their stdout goes to /dev/null) and write no file; the errors every
+ * process agrees on are printed by rank 0. */
+static int voice = 1;
+
 /* Set by the first SIGINT or SIGTERM: training saves and stops after the
  * batch in progress. The handler then gives way to the default action, so
  * a second signal ends the program at once (the checkpoint on disk is
@@ -91,13 +96,16 @@ static void usage(FILE *f)
 static int fail(const cnn_error *err)
 {
 	char buf[1200];
-	fprintf(stderr, "%s\n", cnn_error_string(err, buf, sizeof buf));
+	if (voice)
+		fprintf(stderr, "%s\n", cnn_error_string(err, buf, sizeof buf));
 	return cnn_status_exit_code(err->status);
 }
 
 /* Prints a usage problem as one line and returns 2. */
 static int usage_error(const char *fmt, const char *arg)
 {
+	if (!voice)
+		return 2;
 	fprintf(stderr, "%s: ", prog);
 	fprintf(stderr, fmt, arg);
 	fprintf(stderr, " (see %s --help)\n", prog);
@@ -763,8 +771,10 @@ static int run_checkpoint(const options *o, int argc, char **argv)
 		                                "FILE%s"
 		                              : "unexpected argument '%s'",
 		                   o->predict ? "" : argv[optind]);
-	if (cnn_model_load(&m, ckpt, o->sets, o->n_sets, &err) != CNN_OK) {
-		if (cli_file_kind(ckpt) != CLI_MODEL)
+	cnn_model_load(&m, ckpt, o->sets, o->n_sets, &err);
+	if (cnn_dist_agree(&err) != CNN_OK) {
+		cnn_model_free(m);
+		if (cli_file_kind(ckpt) != CLI_MODEL || !voice)
 			return fail(&err);
 		fprintf(stderr, "%s: " CLI_MODEL_NOT_CHECKPOINT "\n", prog,
 		        ckpt, ckpt);
@@ -776,7 +786,8 @@ static int run_checkpoint(const options *o, int argc, char **argv)
 		rc = evaluate(m, o);
 	} else {
 		rc = 0;
-		for (int i = optind; i < argc; i++) {
+		/* in an MPI job, rank 0 alone classifies */
+		for (int i = optind; voice && i < argc; i++) {
 			int r = predict_file(m, o, argv[i]);
 			if (r > rc)
 				rc = r;
@@ -798,9 +809,10 @@ static int run_yaml(const options *o, int argc, char **argv)
 		return usage_error(optind >= argc ? "missing MODEL.yaml%s"
 		                                  : "unexpected argument '%s'",
 		                   optind >= argc ? "" : argv[optind + 1]);
-	if (cnn_model_from_yaml(&m, argv[optind], o->sets, o->n_sets, &err) !=
-	    CNN_OK) {
-		if (cli_file_kind(argv[optind]) != CLI_GZIP)
+	cnn_model_from_yaml(&m, argv[optind], o->sets, o->n_sets, &err);
+	if (cnn_dist_agree(&err) != CNN_OK) {
+		cnn_model_free(m);
+		if (cli_file_kind(argv[optind]) != CLI_GZIP || !voice)
 			return fail(&err);
 		fprintf(stderr, "%s: " CLI_CHECKPOINT_NOT_MODEL "\n", prog,
 		        argv[optind], argv[optind], argv[optind]);
@@ -812,14 +824,46 @@ static int run_yaml(const options *o, int argc, char **argv)
 	return rc;
 }
 
-int main(int argc, char **argv)
+/* In an MPI job, the options of a process other than rank 0: nothing
+ * printed, no file written but the checkpoint rank 0 saves (see voice). */
+static void silence(options *o)
+{
+	o->quiet = 1;
+	o->no_progress = 1;
+	o->verbose = 0;
+	o->metrics = o->metrics_csv = o->plot = NULL;
+}
+
+/* Runs the command line; returns the exit status. */
+static int run(int argc, char **argv)
 {
 	options o;
-	int rc = parse_options(&o, argc, argv);
+	int rc;
 
-	if (rc != GO_ON)
+	if (cnn_dist_rank() != 0) {
+		voice = 0;
+		if (!freopen("/dev/null", "w", stdout))
+			fclose(stdout);
+	}
+	if ((rc = parse_options(&o, argc, argv)) != GO_ON)
 		return rc;
+	if (!voice)
+		silence(&o);
 	if (o.resume || o.evaluate || o.predict)
 		return run_checkpoint(&o, argc, argv);
 	return run_yaml(&o, argc, argv);
+}
+
+int main(int argc, char **argv)
+{
+	cnn_error err;
+	int rc;
+
+	if (cnn_dist_start(&argc, &argv, &err) != CNN_OK) {
+		voice = cnn_dist_rank() == 0;
+		return fail(&err);
+	}
+	rc = run(argc, argv);
+	cnn_dist_finish();
+	return rc;
 }
