@@ -213,7 +213,7 @@ static int local_size(void)
 	MPI_Comm_free(&host);
 	return n;
 }
-#else  /* without MPI: one process */
+#else /* without MPI: one process */
 /* This process's rank as the launcher announced it, or 0. */
 static int launched_rank(void)
 {
@@ -316,8 +316,7 @@ int cnn_dist_threads(void)
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
 	int t = (int)((online > 0 ? online : 1) / local_size());
 	cpu_set_t set;
-	if (sched_getaffinity(0, sizeof set, &set) == 0 &&
-	    CPU_COUNT(&set) < t)
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < t)
 		t = CPU_COUNT(&set);
 	return t > 0 ? t : 1;
 }

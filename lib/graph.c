@@ -17,8 +17,8 @@
  *    and added in chunk order, so results never depend on the thread count.
  */
 #define _DEFAULT_SOURCE /* sysconf(_SC_PHYS_PAGES) */
-#include "model.h"
 #include "dist.h"
+#include "model.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -632,8 +632,8 @@ static uint64_t step_seed(const cnn_model *m)
 static void fold_gradients(cnn_model *m, int count, int lo, int hi)
 {
 	const long np = (long)m->n_params;
-	const int have = cnn_dist_fold_recv(m->grads, m->n_params,
-	                                    CNN_DIST_FLOAT, count);
+	const int have =
+	    cnn_dist_fold_recv(m->grads, m->n_params, CNN_DIST_FLOAT, count);
 	if (hi > lo) {
 		const int first = have ? lo : lo + 1;
 		CNN_PARALLEL_FOR

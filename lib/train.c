@@ -532,9 +532,10 @@ static cnn_status check_processes(const cnn_model *m, cnn_error *err)
 	    cnn_map_get(cnn_map_get(m->tree.root, "training"), "batch_size"),
 	    "training.batch_size",
 	    "a batch of %d is cut into %d chunk%s of %d samples, fewer than "
-	    "the %d processes: run at most %d processes, or make the batch "
-	    "at least %d",
-	    b, count, count == 1 ? "" : "s", size, np, count, np * 16);
+	    "the %d processes, and each needs one: run at most %d, or make "
+	    "the batch at least %d (a batch has at most 32 chunks)",
+	    b, count, count == 1 ? "" : "s", size, np, count,
+	    np <= 32 ? np * 16 : 32 * 16);
 }
 
 cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
