@@ -292,6 +292,9 @@ static void print_total(const options *o, int epochs, double seconds)
 		       o->metrics_csv ? o->metrics_csv : "");
 	if (o->plot)
 		printf("; plot: %s", o->plot);
+	if (cnn_dist_size() > 1)
+		printf("; %d processes, rank 0 waited %.2f s for the others",
+		       cnn_dist_size(), cnn_dist_wait_seconds());
 	printf("\n");
 }
 
