@@ -152,6 +152,57 @@ void cnn_dist_fold_pass(void *buf, size_t n, cnn_dist_type t, int count)
 	xfer('b', buf, n, t, last);
 }
 
+/* At most this many slices in a sliced fold, each of at least
+ * MIN_SLICE floats: enough to overlap, few enough that each slice's fixed
+ * cost stays small. */
+#define MAX_SLICES 8
+#define MIN_SLICE  4096
+
+void cnn_dist_fold_sliced(float *buf, size_t n, int count, cnn_dist_add_fn add,
+                          void *ctx)
+{
+	int last = owner_from(dist_size - 1, -1, count);
+	if (dist_size == 1 || last < 0 || n == 0) {
+		if (dist_size == 1)
+			add(ctx, 0, n, 0);
+		return;
+	}
+	int mine = owns(dist_rank, count);
+	int from = mine ? owner_from(dist_rank - 1, -1, count) : -1;
+	int to = mine && dist_rank != last ? owner_from(dist_rank + 1, 1, count)
+	                                   : -1;
+	size_t slice = (n + MAX_SLICES - 1) / MAX_SLICES;
+	if (slice < MIN_SLICE)
+		slice = MIN_SLICE;
+	if (slice > PIECE)
+		slice = PIECE;
+	size_t n_sl = (n + slice - 1) / slice; /* more than MAX_SLICES only
+	                                          beyond 2^31 floats */
+	MPI_Request req[MAX_SLICES];
+	double t0 = now(), adding = 0;
+	for (size_t s = 0; s < n_sl; s++) {
+		size_t a = s * slice, b = n - a < slice ? n : a + slice;
+		int k = (int)(b - a);
+		if (mine) {
+			if (from >= 0)
+				MPI_Recv(buf + a, k, MPI_FLOAT, from, 1,
+				         MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+			double t1 = now();
+			add(ctx, a, b, from >= 0);
+			adding += now() - t1;
+			if (to >= 0)
+				MPI_Send(buf + a, k, MPI_FLOAT, to, 1,
+				         MPI_COMM_WORLD);
+		}
+		MPI_Ibcast(buf + a, k, MPI_FLOAT, last, MPI_COMM_WORLD,
+		           &req[s % MAX_SLICES]);
+		if (s % MAX_SLICES == MAX_SLICES - 1 || s + 1 == n_sl)
+			MPI_Waitall((int)(s % MAX_SLICES) + 1, req,
+			            MPI_STATUSES_IGNORE);
+	}
+	dist_wait += now() - t0 - adding;
+}
+
 void cnn_dist_sum_u64(uint64_t *v, size_t n)
 {
 	if (dist_size == 1)
@@ -265,6 +316,14 @@ void cnn_dist_fold_pass(void *buf, size_t n, cnn_dist_type t, int count)
 	(void)n;
 	(void)t;
 	(void)count;
+}
+
+void cnn_dist_fold_sliced(float *buf, size_t n, int count, cnn_dist_add_fn add,
+                          void *ctx)
+{
+	(void)buf;
+	(void)count;
+	add(ctx, 0, n, 0);
 }
 
 void cnn_dist_sum_u64(uint64_t *v, size_t n)

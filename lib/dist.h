@@ -38,6 +38,19 @@ int cnn_dist_fold_recv(void *buf, size_t n, cnn_dist_type t, int count);
  * leaves in every process's buf the total. */
 void cnn_dist_fold_pass(void *buf, size_t n, cnn_dist_type t, int count);
 
+/* Folds n floats over count items in slices, so that passing a slice on
+ * overlaps with adding the next: for each slice [from, to) of buf, in
+ * order, a process that owns items receives the earlier owners' running
+ * sum (when there are some), calls add(ctx, from, to, have) to add its
+ * own items' values into buf[from, to) (have 0: nothing was received, so
+ * it starts from its first item's values), and passes the slice on; the
+ * last owner broadcasts each slice as soon as it is done. Every process
+ * ends with the total in buf. A single process calls add once, over all
+ * of buf, with have 0. */
+typedef void (*cnn_dist_add_fn)(void *ctx, size_t from, size_t to, int have);
+void cnn_dist_fold_sliced(float *buf, size_t n, int count, cnn_dist_add_fn add,
+                          void *ctx);
+
 /* Adds the n counters of every process into each process's v (integers:
  * exact in any order). */
 void cnn_dist_sum_u64(uint64_t *v, size_t n);

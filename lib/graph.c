@@ -626,25 +626,29 @@ static uint64_t step_seed(const cnn_model *m)
 	                 1);
 }
 
-/* Sets m->grads to the sum of the chunks' gradient arenas in chunk order:
- * this process adds those of its chunks [lo, hi) of count to the running
- * sum of the earlier processes' chunks. */
-static void fold_gradients(cnn_model *m, int count, int lo, int hi)
+/* What add_chunks folds: chunks [lo, hi) of m. */
+typedef struct fold_job {
+	cnn_model *m;
+	int lo, hi;
+} fold_job;
+
+/* Adds the gradient arenas of the job's chunks, in chunk order, into
+ * m->grads[from, to): onto the running sum there when have, else starting
+ * from the first chunk's values. */
+static void add_chunks(void *ctx, size_t from, size_t to, int have)
 {
-	const long np = (long)m->n_params;
-	const int have =
-	    cnn_dist_fold_recv(m->grads, m->n_params, CNN_DIST_FLOAT, count);
-	if (hi > lo) {
-		const int first = have ? lo : lo + 1;
-		CNN_PARALLEL_FOR
-		for (long i = 0; i < np; i++) {
-			float sum = have ? m->grads[i] : m->chunks[lo].grads[i];
-			for (int c = first; c < hi; c++)
-				sum += m->chunks[c].grads[i];
-			m->grads[i] = sum;
-		}
+	const fold_job *j = ctx;
+	const cnn_model *m = j->m;
+	const int lo = j->lo, hi = j->hi, first = have ? lo : lo + 1;
+	if (hi <= lo)
+		return;
+	CNN_PARALLEL_FOR
+	for (long i = (long)from; i < (long)to; i++) {
+		float sum = have ? m->grads[i] : m->chunks[lo].grads[i];
+		for (int c = first; c < hi; c++)
+			sum += m->chunks[c].grads[i];
+		m->grads[i] = sum;
 	}
-	cnn_dist_fold_pass(m->grads, m->n_params, CNN_DIST_FLOAT, count);
 }
 
 /* Forward, loss and backward for the n samples in act[0] with their labels
@@ -659,8 +663,6 @@ double cnn_graph_gradient(cnn_model *m, int n, size_t *correct)
 {
 	float g = m->spec.reduction == CNN_REDUCE_MEAN ? 1.0f / (float)n : 1.0f;
 	int count, size, lo, hi;
-	double loss = 0.0;
-	uint64_t right = 0;
 	const int phases = 2 * m->n_sync + 1;
 
 	cnn_chunk_plan(n, &count, &size);
@@ -673,16 +675,18 @@ double cnn_graph_gradient(cnn_model *m, int n, size_t *correct)
 		if (p + 1 < phases)
 			combine_stats(m, p, count, lo, hi);
 	}
-	cnn_dist_fold_recv(&loss, 1, CNN_DIST_DOUBLE, count);
+	/* the loss and the count of right answers (exact in a double) */
+	double tot[2] = {0.0, 0.0};
+	cnn_dist_fold_recv(tot, 2, CNN_DIST_DOUBLE, count);
 	for (int c = lo; c < hi; c++) {
-		loss += m->chunks[c].loss;
-		right += m->chunks[c].correct;
+		tot[0] += m->chunks[c].loss;
+		tot[1] += (double)m->chunks[c].correct;
 	}
-	cnn_dist_fold_pass(&loss, 1, CNN_DIST_DOUBLE, count);
-	cnn_dist_sum_u64(&right, 1);
-	*correct += (size_t)right;
-	fold_gradients(m, count, lo, hi);
-	return loss;
+	cnn_dist_fold_pass(tot, 2, CNN_DIST_DOUBLE, count);
+	*correct += (size_t)tot[1];
+	fold_job j = {m, lo, hi};
+	cnn_dist_fold_sliced(m->grads, m->n_params, count, add_chunks, &j);
+	return tot[0];
 }
 
 /* Frees what cnn_graph_build and cnn_graph_reserve allocated. */

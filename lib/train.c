@@ -202,14 +202,29 @@ static void evaluate_set(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
 	int lo, hi;
 
 	cnn_dist_share(batches, &lo, &hi);
-	cnn_dist_fold_recv(&total, 1, CNN_DIST_DOUBLE, batches);
+	/* each batch's loss is kept, so that this process evaluates its share
+	 * before it waits for the earlier processes' running sum (without the
+	 * memory, it waits first: the same sum, later) */
+	double *part = malloc((size_t)(hi > lo ? hi - lo : 1) * sizeof *part);
+	if (!part)
+		cnn_dist_fold_recv(&total, 1, CNN_DIST_DOUBLE, batches);
 	for (int b = lo; b < hi; b++) {
 		size_t first = (size_t)b * cap;
 		int n = (int)(count - first < cap ? count - first : cap);
 		fill_batch(m, ds, idx, first, 0, n, scale, 0);
 		cnn_graph_forward(m, n);
-		total +=
+		double l =
 		    cnn_loss_chunk(m, 0, n, 0.0f, NULL, &correct, confusion);
+		if (part)
+			part[b - lo] = l;
+		else
+			total += l;
+	}
+	if (part) {
+		cnn_dist_fold_recv(&total, 1, CNN_DIST_DOUBLE, batches);
+		for (int b = lo; b < hi; b++)
+			total += part[b - lo];
+		free(part);
 	}
 	cnn_dist_fold_pass(&total, 1, CNN_DIST_DOUBLE, batches);
 	uint64_t right = correct;
