@@ -93,12 +93,12 @@ static int procs(void)
 #endif
 }
 
+/* The threads of the library's loops and of the benchmark's own. */
 static void set_threads(int threads)
 {
+	cnn_pool_set_threads(threads);
 #ifdef _OPENMP
 	omp_set_num_threads(threads);
-#else
-	(void)threads;
 #endif
 }
 

@@ -28,6 +28,7 @@
 #define _XOPEN_SOURCE 700
 #include "dist.h"
 #include "model.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -39,9 +40,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #ifndef BENCH_SRCDIR
 #define BENCH_SRCDIR "."
@@ -72,41 +70,6 @@ static void cleanup(void)
 		unlink(tmp_ckpt);
 	if (tmp_dir[0])
 		rmdir(tmp_dir);
-}
-
-static void die(const char *fmt, ...) CNN_PRINTF(1, 2);
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("bench/dist: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	cleanup();
-	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-/* The median of v[0..n) (sorts v); 0 for n < 1. */
-static double median(double *v, int n)
-{
-	if (n < 1)
-		return 0.0;
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* 64-bit FNV-1a of n bytes: equal weights give equal hashes. */
@@ -548,11 +511,7 @@ static double step_time(cnn_model *m, int threads, double min_s)
 	if (cnn_graph_reserve(m, n, &err) != CNN_OK)
 		die("%s", cnn_error_string(&err, (char[512]){0}, 512));
 	cnn_graph_use(m, m->params);
-#ifdef _OPENMP
-	omp_set_num_threads(threads);
-#else
-	(void)threads;
-#endif
+	cnn_pool_set_threads(threads);
 	do {
 		for (size_t j = 0; j < size; j++)
 			m->act[0][j] =
@@ -775,6 +734,8 @@ int main(int argc, char **argv)
 	fold_row rows[MAX_ZOO];
 	double every, bcast;
 
+	bench_name = "bench/dist";
+	bench_cleanup = cleanup;
 	if (argc >= 3 && !strcmp(argv[1], "--worker"))
 		return worker_main(argc, argv);
 	for (int i = 1; i < argc; i++) {

@@ -63,7 +63,7 @@ int cnn_dist_writer(void);
 
 /* The default thread count of one of several processes: the host's online
  * cores divided by the processes on that host, at least 1 and at most the
- * cores this process may run on; 0 (the OpenMP default) for a single
+ * cores this process may run on; 0 (the pool's default) for a single
  * process. */
 int cnn_dist_threads(void);
 

@@ -533,6 +533,27 @@ static void set_pass(cnn_model *m, int n, int training, uint64_t seed)
 	}
 }
 
+/* What a parallel loop over chunks works on: chunk first + i of a batch
+ * of n samples (training phase p, loss scale g). */
+typedef struct chunk_job {
+	cnn_model *m;
+	int first, n, p;
+	float g;
+} chunk_job;
+
+/* The whole forward pass in evaluation mode of chunks [lo, hi). */
+static void forward_chunks(void *ctx, long lo, long hi)
+{
+	const chunk_job *j = ctx;
+	int count, size;
+	cnn_chunk_plan(j->n, &count, &size);
+	for (long c = lo; c < hi; c++) {
+		int s0 = (int)c * size;
+		forward_range(j->m, &j->m->chunks[c], 0, j->m->n_layers,
+		              (size_t)s0, j->n - s0 < size ? j->n - s0 : size);
+	}
+}
+
 /* Runs the layers in evaluation mode on the n samples in act[0], the chunks
  * in parallel; returns act[n_layers]. */
 const float *cnn_graph_forward(cnn_model *m, int n)
@@ -540,12 +561,8 @@ const float *cnn_graph_forward(cnn_model *m, int n)
 	int count, size;
 	cnn_chunk_plan(n, &count, &size);
 	set_pass(m, n, 0, 0);
-	CNN_PARALLEL_FOR
-	for (int c = 0; c < count; c++) {
-		int s0 = c * size;
-		forward_range(m, &m->chunks[c], 0, m->n_layers, (size_t)s0,
-		              n - s0 < size ? n - s0 : size);
-	}
+	chunk_job j = {m, 0, n, 0, 0.0f};
+	cnn_pool_run(count, 1, forward_chunks, &j);
 	return m->act[m->n_layers];
 }
 
@@ -596,6 +613,14 @@ static void train_phase(cnn_model *m, int c, int p, int n, float g)
 	                       m->dact[next + 1] + s0 * l->out_size, n, k->acc);
 }
 
+/* Phase j->p of the training pass on chunks j->first + [lo, hi). */
+static void phase_chunks(void *ctx, long lo, long hi)
+{
+	const chunk_job *j = ctx;
+	for (long c = lo; c < hi; c++)
+		train_phase(j->m, j->first + (int)c, j->p, j->n, j->g);
+}
+
 /* After phase p: adds the sums of chunks [lo, hi) (this process's share of
  * count) in chunk order, after those of the earlier processes, into the
  * batch totals of the layer the phase ended at (the forward half, then
@@ -626,29 +651,40 @@ static uint64_t step_seed(const cnn_model *m)
 	                 1);
 }
 
-/* What add_chunks folds: chunks [lo, hi) of m. */
+/* What add_chunks folds: chunks [lo, hi) of m, into m->grads from offset
+ * from, onto the running sum there when have. */
 typedef struct fold_job {
 	cnn_model *m;
-	int lo, hi;
+	int lo, hi, have;
+	size_t from;
 } fold_job;
 
-/* Adds the gradient arenas of the job's chunks, in chunk order, into
- * m->grads[from, to): onto the running sum there when have, else starting
- * from the first chunk's values. */
-static void add_chunks(void *ctx, size_t from, size_t to, int have)
+/* The fold of the gradient arenas over the parameters from + [a, b). */
+static void add_block(void *ctx, long a, long b)
 {
 	const fold_job *j = ctx;
 	const cnn_model *m = j->m;
-	const int lo = j->lo, hi = j->hi, first = have ? lo : lo + 1;
-	if (hi <= lo)
-		return;
-	CNN_PARALLEL_FOR
-	for (long i = (long)from; i < (long)to; i++) {
-		float sum = have ? m->grads[i] : m->chunks[lo].grads[i];
+	const int lo = j->lo, hi = j->hi, first = j->have ? lo : lo + 1;
+	float *restrict dst = m->grads + j->from;
+	for (long i = a; i < b; i++) {
+		float sum = j->have ? dst[i] : m->chunks[lo].grads[j->from + i];
 		for (int c = first; c < hi; c++)
-			sum += m->chunks[c].grads[i];
-		m->grads[i] = sum;
+			sum += m->chunks[c].grads[j->from + i];
+		dst[i] = sum;
 	}
+}
+
+/* Adds the gradient arenas of the job's chunks, in chunk order, into
+ * m->grads[from, to): onto the running sum there when have, else starting
+ * from the first chunk's values (cnn_dist_add_fn). */
+static void add_chunks(void *ctx, size_t from, size_t to, int have)
+{
+	fold_job j = *(const fold_job *)ctx;
+	if (j.hi <= j.lo)
+		return;
+	j.have = have;
+	j.from = from;
+	cnn_pool_run((long)(to - from), CNN_POOL_GRAIN, add_block, &j);
 }
 
 /* Forward, loss and backward for the n samples in act[0] with their labels
@@ -669,9 +705,8 @@ double cnn_graph_gradient(cnn_model *m, int n, size_t *correct)
 	cnn_dist_share(count, &lo, &hi);
 	set_pass(m, n, 1, step_seed(m));
 	for (int p = 0; p < phases; p++) {
-		CNN_PARALLEL_FOR
-		for (int c = lo; c < hi; c++)
-			train_phase(m, c, p, n, g);
+		chunk_job j = {m, lo, n, p, g};
+		cnn_pool_run(hi - lo, 1, phase_chunks, &j);
 		if (p + 1 < phases)
 			combine_stats(m, p, count, lo, hi);
 	}
@@ -684,8 +719,8 @@ double cnn_graph_gradient(cnn_model *m, int n, size_t *correct)
 	}
 	cnn_dist_fold_pass(tot, 2, CNN_DIST_DOUBLE, count);
 	*correct += (size_t)tot[1];
-	fold_job j = {m, lo, hi};
-	cnn_dist_fold_sliced(m->grads, m->n_params, count, add_chunks, &j);
+	fold_job f = {m, lo, hi, 0, 0};
+	cnn_dist_fold_sliced(m->grads, m->n_params, count, add_chunks, &f);
 	return tot[0];
 }
 

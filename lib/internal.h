@@ -28,6 +28,7 @@
 #define CNN_INTERNAL_H
 
 #include "cnn.h"
+#include "pool.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -37,12 +38,6 @@
 #define CNN_NAME_MAX   64
 #define CNN_MAX_LAYERS 256
 
-/* A parallel loop over independent iterations; a plain loop without OpenMP. */
-#ifdef _OPENMP
-#define CNN_PARALLEL_FOR _Pragma("omp parallel for schedule(static)")
-#else
-#define CNN_PARALLEL_FOR
-#endif
 
 #if defined(__GNUC__)
 #define CNN_PRINTF(a, b) __attribute__((format(printf, a, b)))

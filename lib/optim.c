@@ -35,91 +35,87 @@ static long trainable(const cnn_model *m)
 	return (long)m->n_trainable;
 }
 
+/* What one step does to each parameter, set once per step and read by
+ * every block of the update. */
+typedef struct step_plan {
+	cnn_model *m;
+	float lr;
+	float clip;   /* the gradient's scale (clip_norm), or 1 */
+	float decay;  /* L2: wd; adamw: lr * wd; 0: none */
+	float c1, c2; /* Adam's bias corrections, or 1 */
+} step_plan;
+
 /* ======================================================================== */
 /* Before the update                                                        */
 
 /* Gradient clipping by the global norm (as PyTorch's clip_grad_norm_, but
  * scaling by clip_norm/norm exactly): if the L2 norm of the whole gradient
- * exceeds clip_norm, every component is multiplied by clip_norm/norm. The
- * norm is summed in double in index order, so it does not depend on the
- * thread count. A non-finite norm scales by 0 or not at all, and the
- * non-finite values reach the weights, where train.c reports them. */
-static void clip_gradient(cnn_model *m)
+ * exceeds clip_norm, every component is to be multiplied by clip_norm/norm;
+ * returns that factor, or 1. The norm is summed in double in index order,
+ * so it does not depend on the thread count. A non-finite norm scales by 0
+ * or not at all, and the non-finite values reach the weights, where
+ * train.c reports them. */
+static float clip_scale(const cnn_model *m)
 {
 	const long n = trainable(m);
-	float *restrict g = m->grads;
+	const float *restrict g = m->grads;
 	double sum = 0.0;
 
 	for (long i = 0; i < n; i++)
 		sum += (double)g[i] * (double)g[i];
 	const double norm = sqrt(sum);
 	if (!(norm > m->spec.clip_norm))
+		return 1.0f;
+	return (float)(m->spec.clip_norm / norm);
+}
+
+/* Parameters [lo, hi): the clipping scale, then L2 weight decay (as
+ * PyTorch's weight_decay for SGD, Adam and RMSprop: g += wd*w, so the decay
+ * goes through the optimiser's own scaling) or decoupled weight decay
+ * (Loshchilov & Hutter, 2019, "AdamW"; PyTorch's AdamW: w -= lr*wd*w,
+ * before the Adam update and apart from it). */
+static void prepare_block(const step_plan *p, long lo, long hi)
+{
+	float *restrict w = p->m->params, *restrict g = p->m->grads;
+	if (p->clip != 1.0f)
+		for (long i = lo; i < hi; i++)
+			g[i] *= p->clip;
+	if (p->decay == 0.0f)
 		return;
-	const float scale = (float)(m->spec.clip_norm / norm);
-	CNN_PARALLEL_FOR
-	for (long i = 0; i < n; i++)
-		g[i] *= scale;
-}
-
-/* L2 weight decay, as PyTorch's weight_decay for SGD, Adam and RMSprop:
- * g += wd*w, so the decay goes through the optimiser's own scaling. */
-static void l2_decay(cnn_model *m)
-{
-	const float wd = (float)m->spec.weight_decay;
-	const long n = trainable(m);
-	const float *restrict w = m->params;
-	float *restrict g = m->grads;
-	CNN_PARALLEL_FOR
-	for (long i = 0; i < n; i++)
-		g[i] += wd * w[i];
-}
-
-/* Decoupled weight decay (Loshchilov & Hutter, 2019, "AdamW"; PyTorch's
- * AdamW): w -= lr*wd*w, before the Adam update and apart from it. */
-static void decoupled_decay(cnn_model *m, double lr)
-{
-	const float f = (float)(lr * m->spec.weight_decay);
-	const long n = trainable(m);
-	float *restrict w = m->params;
-	CNN_PARALLEL_FOR
-	for (long i = 0; i < n; i++)
-		w[i] -= f * w[i];
+	if (p->m->spec.optimizer == CNN_OPT_ADAMW) {
+		for (long i = lo; i < hi; i++)
+			w[i] -= p->decay * w[i];
+	} else {
+		for (long i = lo; i < hi; i++)
+			g[i] += p->decay * w[i];
+	}
 }
 
 /* ======================================================================== */
-/* The update rules                                                         */
+/* The update rules, each over the parameters [lo, hi)                      */
 
 /* Adam (Kingma & Ba, 2015, Algorithm 1), with two switches:
  *   bias_correction      m/(1-beta1^t) and v/(1-beta2^t), as in the paper
  *                        (off: the raw moments, as the reference notebook)
  *   epsilon_inside_sqrt  w -= lr*m/sqrt(v+eps)   (the notebook)
  *                        instead of w -= lr*m/(sqrt(v)+eps)   (the paper) */
-static void adam_step(cnn_model *m, float lr)
+static void adam_block(const step_plan *p, long lo, long hi)
 {
-	const cnn_spec *s = &m->spec;
+	const cnn_spec *s = &p->m->spec;
 	const float b1 = (float)s->beta1, b2 = (float)s->beta2;
-	const float eps = (float)s->epsilon;
-	float c1 = 1.0f, c2 = 1.0f;
-	if (s->bias_correction) {
-		c1 = (float)(1.0 / (1.0 - pow(s->beta1, (double)m->step)));
-		c2 = (float)(1.0 / (1.0 - pow(s->beta2, (double)m->step)));
-	}
-	float *restrict w = m->params, *restrict g = m->grads;
-	float *restrict m1 = m->m1, *restrict m2 = m->m2;
-	const long n = trainable(m);
+	const float eps = (float)s->epsilon, lr = p->lr;
+	const float c1 = p->c1, c2 = p->c2;
+	float *restrict w = p->m->params, *restrict g = p->m->grads;
+	float *restrict m1 = p->m->m1, *restrict m2 = p->m->m2;
 
-	/* the same static split as the gradient reduction in train.c, so each
-	 * thread updates the parameters whose gradients it just summed */
 	if (s->epsilon_inside_sqrt) {
-		CNN_PARALLEL_FOR
-		for (long i = 0; i < n; i++) {
+		for (long i = lo; i < hi; i++) {
 			m1[i] = b1 * m1[i] + (1.0f - b1) * g[i];
 			m2[i] = b2 * m2[i] + (1.0f - b2) * g[i] * g[i];
 			w[i] -= lr * (m1[i] * c1) / sqrtf(m2[i] * c2 + eps);
 		}
 	} else {
-		CNN_PARALLEL_FOR
-		for (long i = 0; i < n; i++) {
+		for (long i = lo; i < hi; i++) {
 			m1[i] = b1 * m1[i] + (1.0f - b1) * g[i];
 			m2[i] = b2 * m2[i] + (1.0f - b2) * g[i] * g[i];
 			w[i] -= lr * (m1[i] * c1) / (sqrtf(m2[i] * c2) + eps);
@@ -131,22 +127,19 @@ static void adam_step(cnn_model *m, float lr)
  * With momentum 0 this is plain gradient descent. Nesterov (PyTorch's
  * nesterov=True, Sutskever et al. 2013): the same v, but the step is
  * g + momentum*v. */
-static void sgd_step(cnn_model *m, float lr)
+static void sgd_block(const step_plan *p, long lo, long hi)
 {
-	const float mu = (float)m->spec.momentum;
-	float *restrict w = m->params, *restrict g = m->grads;
-	float *restrict v = m->m1;
-	const long n = trainable(m);
-	if (m->spec.nesterov) {
-		CNN_PARALLEL_FOR
-		for (long i = 0; i < n; i++) {
+	const float mu = (float)p->m->spec.momentum, lr = p->lr;
+	float *restrict w = p->m->params, *restrict g = p->m->grads;
+	float *restrict v = p->m->m1;
+	if (p->m->spec.nesterov) {
+		for (long i = lo; i < hi; i++) {
 			v[i] = mu * v[i] + g[i];
 			w[i] -= lr * (g[i] + mu * v[i]);
 		}
 		return;
 	}
-	CNN_PARALLEL_FOR
-	for (long i = 0; i < n; i++) {
+	for (long i = lo; i < hi; i++) {
 		v[i] = mu * v[i] + g[i];
 		w[i] -= lr * v[i];
 	}
@@ -157,27 +150,44 @@ static void sgd_step(cnn_model *m, float lr)
  *   momentum 0:  w -= lr*g/(sqrt(v)+eps)
  *   momentum mu: buf = mu*buf + g/(sqrt(v)+eps); w -= lr*buf
  * v is m2, buf is m1. */
-static void rmsprop_step(cnn_model *m, float lr)
+static void rmsprop_block(const step_plan *p, long lo, long hi)
 {
-	const cnn_spec *s = &m->spec;
+	const cnn_spec *s = &p->m->spec;
 	const float a = (float)s->alpha, eps = (float)s->epsilon;
-	const float mu = (float)s->momentum;
-	float *restrict w = m->params, *restrict g = m->grads;
-	float *restrict buf = m->m1, *restrict v = m->m2;
-	const long n = trainable(m);
+	const float mu = (float)s->momentum, lr = p->lr;
+	float *restrict w = p->m->params, *restrict g = p->m->grads;
+	float *restrict buf = p->m->m1, *restrict v = p->m->m2;
 	if (s->momentum > 0) {
-		CNN_PARALLEL_FOR
-		for (long i = 0; i < n; i++) {
+		for (long i = lo; i < hi; i++) {
 			v[i] = a * v[i] + (1.0f - a) * g[i] * g[i];
 			buf[i] = mu * buf[i] + g[i] / (sqrtf(v[i]) + eps);
 			w[i] -= lr * buf[i];
 		}
 		return;
 	}
-	CNN_PARALLEL_FOR
-	for (long i = 0; i < n; i++) {
+	for (long i = lo; i < hi; i++) {
 		v[i] = a * v[i] + (1.0f - a) * g[i] * g[i];
 		w[i] -= lr * g[i] / (sqrtf(v[i]) + eps);
+	}
+}
+
+/* One block of the step: its parameters prepared, then updated (while
+ * they are still in the cache). */
+static void step_block(void *ctx, long lo, long hi)
+{
+	const step_plan *p = ctx;
+	prepare_block(p, lo, hi);
+	switch (p->m->spec.optimizer) {
+	case CNN_OPT_ADAM:
+	case CNN_OPT_ADAMW:
+		adam_block(p, lo, hi);
+		break;
+	case CNN_OPT_SGD:
+		sgd_block(p, lo, hi);
+		break;
+	case CNN_OPT_RMSPROP:
+		rmsprop_block(p, lo, hi);
+		break;
 	}
 }
 
@@ -235,32 +245,25 @@ double cnn_optim_rate(const cnn_model *m)
 
 /* Counts the step, then clips the gradient (clip_norm), adds L2 weight
  * decay to it (all but adamw) or decays the weights (adamw), and updates
- * every trainable parameter with the rate of this step. */
+ * every trainable parameter with the rate of this step: one pass over the
+ * parameters, in blocks spread over the threads. */
 void cnn_optim_step(cnn_model *m)
 {
 	const cnn_spec *s = &m->spec;
+	step_plan p = {m, 0.0f, 1.0f, 0.0f, 1.0f, 1.0f};
 
 	m->step++;
 	const double rate = cnn_optim_rate(m);
-	const float lr = (float)rate;
+	p.lr = (float)rate;
 	if (s->clip_norm > 0)
-		clip_gradient(m);
-	if (s->weight_decay > 0) {
-		if (s->optimizer == CNN_OPT_ADAMW)
-			decoupled_decay(m, rate);
-		else
-			l2_decay(m);
+		p.clip = clip_scale(m);
+	if (s->weight_decay > 0)
+		p.decay = s->optimizer == CNN_OPT_ADAMW
+		              ? (float)(rate * s->weight_decay)
+		              : (float)s->weight_decay;
+	if (s->bias_correction) {
+		p.c1 = (float)(1.0 / (1.0 - pow(s->beta1, (double)m->step)));
+		p.c2 = (float)(1.0 / (1.0 - pow(s->beta2, (double)m->step)));
 	}
-	switch (s->optimizer) {
-	case CNN_OPT_ADAM:
-	case CNN_OPT_ADAMW:
-		adam_step(m, lr);
-		break;
-	case CNN_OPT_SGD:
-		sgd_step(m, lr);
-		break;
-	case CNN_OPT_RMSPROP:
-		rmsprop_step(m, lr);
-		break;
-	}
+	cnn_pool_run(trainable(m), CNN_POOL_GRAIN, step_block, &p);
 }

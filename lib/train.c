@@ -22,9 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* The training, validation and test samples of one run. */
 typedef struct run_data {
@@ -44,17 +41,13 @@ static double now_seconds(void)
 }
 
 /* Sets the thread count: threads when positive, else the default of one of
- * several processes (cnn_dist_threads), else OpenMP's. */
+ * several processes (cnn_dist_threads), else the pool's (every processor
+ * this process may run on). */
 static void set_threads(int threads)
 {
-#ifdef _OPENMP
 	if (threads <= 0)
 		threads = cnn_dist_threads();
-	if (threads > 0)
-		omp_set_num_threads(threads);
-#else
-	(void)threads;
-#endif
+	cnn_pool_set_threads(threads);
 }
 
 /* Loads the data set described by ds (train or test) for model m. */
@@ -163,6 +156,33 @@ fail:
 	return err->status;
 }
 
+/* What fill_samples fills: the batch's samples lo + [a, b). */
+typedef struct fill_job {
+	cnn_model *m;
+	const cnn_dataset *ds;
+	const size_t *idx;
+	size_t first;
+	int lo, shift;
+	float scale;
+} fill_job;
+
+static void fill_samples(void *ctx, long a, long b)
+{
+	const fill_job *j = ctx;
+	const size_t sz = j->ds->sample_size;
+	const uint64_t seed = j->m->spec.seed;
+	const uint64_t epoch = (uint64_t)j->m->epoch + 1;
+	for (long k = a; k < b; k++) {
+		size_t s = (size_t)(j->lo + k);
+		size_t i = j->idx ? j->idx[j->first + s] : j->first + s;
+		int dy, dx;
+		cnn_augment_draw(seed, epoch, i, j->shift, &dy, &dx);
+		cnn_augment_shift(j->m->act[0] + s * sz, j->ds->pixels + i * sz,
+		                  j->ds->shape, j->scale, dy, dx);
+		j->m->labels[s] = j->ds->labels[i];
+	}
+}
+
 /* Scales the bytes of samples idx[first+lo..first+hi) (or first+lo..
  * first+hi when idx is NULL) into act[0] and copies their labels into
  * m->labels, at positions lo..hi of the batch. With
@@ -173,18 +193,8 @@ fail:
 static void fill_batch(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
                        size_t first, int lo, int hi, float scale, int shift)
 {
-	const size_t sz = ds->sample_size;
-	const uint64_t seed = m->spec.seed, epoch = (uint64_t)m->epoch + 1;
-	float *x = m->act[0];
-	CNN_PARALLEL_FOR
-	for (int s = lo; s < hi; s++) {
-		size_t i = idx ? idx[first + (size_t)s] : first + (size_t)s;
-		int dy, dx;
-		cnn_augment_draw(seed, epoch, i, shift, &dy, &dx);
-		cnn_augment_shift(x + (size_t)s * sz, ds->pixels + i * sz,
-		                  ds->shape, scale, dy, dx);
-		m->labels[s] = ds->labels[i];
-	}
+	fill_job j = {m, ds, idx, first, lo, shift, scale};
+	cnn_pool_run(hi - lo, 16, fill_samples, &j);
 }
 
 /* Mean loss and accuracy of the current layer weights over samples idx (or

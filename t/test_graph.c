@@ -22,9 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* A residual block: conv, batchnorm, relu twice, the block's input added. */
 static const char *residual =
@@ -181,14 +178,10 @@ static void test_gradients(void)
 	gradient_case("every kind, 3 chunks", everything, sum, 40, 3);
 }
 
-/* Sets the number of threads (a no-op without OpenMP). */
+/* Sets the number of threads of the library's loops. */
 static void threads(int n)
 {
-#ifdef _OPENMP
-	omp_set_num_threads(n);
-#else
-	(void)n;
-#endif
+	cnn_pool_set_threads(n);
 }
 
 /* The gradient and the running statistics of a batch of 40 (3 chunks) are
@@ -254,7 +247,6 @@ static void test_tensors(void)
 
 /* ======================================================================== */
 /* Training on a generated image set                                        */
-
 
 /* Writes n 1x8x8 images of 3 classes (a horizontal, vertical or diagonal
  * bar at a random place, on noise) as CSV rows "label,p0,...,p63". */
