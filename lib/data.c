@@ -14,6 +14,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "data.h"
+#include "kernels.h"
 #include "rng.h"
 
 #include <stdlib.h>
@@ -136,6 +137,10 @@ void cnn_augment_shift(float *dst, const uint8_t *src, const int shape[3],
 	const int x0 = dx > 0 ? (dx < W ? dx : W) : 0;
 	const int x1 = dx < 0 ? (W + dx > 0 ? W + dx : 0) : W;
 
+	if (dy == 0 && dx == 0) {
+		cnn_scale_bytes(src, scale, dst, (size_t)C * H * W);
+		return;
+	}
 	for (int c = 0; c < C; c++) {
 		const uint8_t *sp = src + (size_t)c * H * W;
 		float *dp = dst + (size_t)c * H * W;
@@ -150,8 +155,9 @@ void cnn_augment_shift(float *dst, const uint8_t *src, const int shape[3],
 			const uint8_t *srow = sp + (size_t)sy * W;
 			for (int x = 0; x < x0; x++)
 				row[x] = 0.0f;
-			for (int x = x0; x < x1; x++)
-				row[x] = (float)srow[x - dx] * scale;
+			if (x1 > x0)
+				cnn_scale_bytes(srow + x0 - dx, scale, row + x0,
+				                (size_t)(x1 - x0));
 			for (int x = x1 > x0 ? x1 : x0; x < W; x++)
 				row[x] = 0.0f;
 		}

@@ -879,6 +879,13 @@ static void pool_plane_backward(const cnn_pool_geom *g, const float *x,
 /* ======================================================================== */
 /* The variants                                                             */
 
+/* Four bytes as four floats (the portable variant's V_FROM_U8). */
+VINLINE v4 v4_from_u8(const uint8_t *p)
+{
+	float t[4] = {(float)p[0], (float)p[1], (float)p[2], (float)p[3]};
+	return v4_load(t);
+}
+
 typedef struct kernel_table {
 	const char *name;
 	void (*gemm)(int ta, int tb, int M, int N, int K, const float *A,
@@ -892,6 +899,8 @@ typedef struct kernel_table {
 	                      float *db, float *dx, int n, float *ws);
 	void (*where_positive)(const float *x, const float *v, float *y,
 	                       size_t count);
+	void (*scale_bytes)(const uint8_t *x, float scale, float *y,
+	                    size_t count);
 	void (*maxpool_forward)(const cnn_pool_geom *g, const float *x,
 	                        float *y, size_t planes);
 	void (*maxpool_backward)(const cnn_pool_geom *g, const float *x,
@@ -909,6 +918,7 @@ typedef struct kernel_table {
 #define vmask             int
 #define vcond             v4c
 #define V_LOAD(p)         v4_load(p)
+#define V_FROM_U8(p)      v4_from_u8(p)
 #define V_STORE(p, v)     v4_store(p, v)
 #define V_MASK(n)         (n)
 #define V_LOADM(p, m)     v4_loadn(p, m)
@@ -989,14 +999,17 @@ ALWAYS_INLINE void avx2_reduce8(const __m256 *a, float *out)
 	_mm256_storeu_ps(out, _mm256_hadd_ps(t0, t1));
 }
 
-#define KSUF               avx2
-#define KNAME              "avx2"
-#define VL                 8
-#define REGS               16
-#define vf                 __m256
-#define vmask              __m256i
-#define vcond              __m256
-#define V_LOAD(p)          _mm256_loadu_ps(p)
+#define KSUF      avx2
+#define KNAME     "avx2"
+#define VL        8
+#define REGS      16
+#define vf        __m256
+#define vmask     __m256i
+#define vcond     __m256
+#define V_LOAD(p) _mm256_loadu_ps(p)
+#define V_FROM_U8(p)                                                           \
+	_mm256_cvtepi32_ps(                                                    \
+	    _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p))))
 #define V_STORE(p, v)      _mm256_storeu_ps(p, v)
 #define V_MASK(n)          avx2_mask(n)
 #define V_LOADM(p, m)      _mm256_maskload_ps(p, m)
@@ -1103,12 +1116,15 @@ static inline __m512i avx512_index(const int *idx)
 #define KSUF  avx512y
 #define KNAME "avx512y"
 #define KNO_TABLE
-#define VL                 8
-#define REGS               32
-#define vf                 __m256
-#define vmask              __mmask8
-#define vcond              __mmask8
-#define V_LOAD(p)          _mm256_loadu_ps(p)
+#define VL        8
+#define REGS      32
+#define vf        __m256
+#define vmask     __mmask8
+#define vcond     __mmask8
+#define V_LOAD(p) _mm256_loadu_ps(p)
+#define V_FROM_U8(p)                                                           \
+	_mm256_cvtepi32_ps(                                                    \
+	    _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p))))
 #define V_STORE(p, v)      _mm256_storeu_ps(p, v)
 #define V_MASK(n)          ((__mmask8)((1u << (n)) - 1u))
 #define V_LOADM(p, m)      _mm256_maskz_loadu_ps(m, p)
@@ -1127,16 +1143,19 @@ static inline __m512i avx512_index(const int *idx)
 #define REG_BARRIER(v)     VREG_BARRIER(v)
 #include "kernels_impl.h"
 
-#define KNARROW(name)      name##_avx512y
-#define KNARROW_VL         8
-#define KSUF               avx512
-#define KNAME              "avx512"
-#define VL                 16
-#define REGS               32
-#define vf                 __m512
-#define vmask              __mmask16
-#define vcond              __mmask16
-#define V_LOAD(p)          _mm512_loadu_ps(p)
+#define KNARROW(name) name##_avx512y
+#define KNARROW_VL    8
+#define KSUF          avx512
+#define KNAME         "avx512"
+#define VL            16
+#define REGS          32
+#define vf            __m512
+#define vmask         __mmask16
+#define vcond         __mmask16
+#define V_LOAD(p)     _mm512_loadu_ps(p)
+#define V_FROM_U8(p)                                                           \
+	_mm512_cvtepi32_ps(                                                    \
+	    _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p))))
 #define V_STORE(p, v)      _mm512_storeu_ps(p, v)
 #define V_MASK(n)          ((__mmask16)((1u << (n)) - 1u))
 #define V_LOADM(p, m)      _mm512_maskz_loadu_ps(m, p)
@@ -1295,6 +1314,11 @@ void cnn_relu_forward(const float *x, float *y, size_t count)
 void cnn_relu_backward(const float *x, const float *dy, float *dx, size_t count)
 {
 	kernels()->where_positive(x, dy, dx, count);
+}
+
+void cnn_scale_bytes(const uint8_t *x, float scale, float *y, size_t count)
+{
+	kernels()->scale_bytes(x, scale, y, count);
 }
 
 void cnn_maxpool_forward(const cnn_pool_geom *g, const float *x, float *y,

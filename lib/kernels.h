@@ -103,6 +103,9 @@ void cnn_conv_backward(const cnn_conv_geom *g, const float *x, const float *w,
 /* Element-wise and pooling                                                 */
 
 /* y = max(x, 0) over count floats. */
+/* y[i] = x[i] * scale over count bytes (a sample's pixels, scaled). */
+void cnn_scale_bytes(const uint8_t *x, float scale, float *y, size_t count);
+
 void cnn_relu_forward(const float *x, float *y, size_t count);
 /* dx = dy where x > 0, else 0. */
 void cnn_relu_backward(const float *x, const float *dy, float *dx,

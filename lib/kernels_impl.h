@@ -78,6 +78,7 @@
 #define kconv_forward        KFN(kconv_forward)
 #define kconv_backward       KFN(kconv_backward)
 #define kwhere_positive      KFN(kwhere_positive)
+#define kscale_bytes         KFN(kscale_bytes)
 #define kmaxpool_forward     KFN(kmaxpool_forward)
 #define kmaxpool_backward    KFN(kmaxpool_backward)
 
@@ -850,6 +851,23 @@ KSTATIC void kconv_backward(const cnn_conv_geom *g, const float *x,
 }
 
 /* ======================================================================== */
+/* Bytes to floats                                                          */
+
+/* y[i] = x[i] * scale over count bytes: the samples' pixels as the first
+ * layer reads them. The product of a converted byte and scale, rounded
+ * once, as in scalar code (V_FMA with a zero addend rounds the same). */
+KSTATIC void kscale_bytes(const uint8_t *x, float scale, float *y, size_t count)
+{
+	const vf s = V_SET1(scale), zero = V_ZERO();
+	size_t i = 0;
+
+	for (; i + VL <= count; i += VL)
+		V_STORE(y + i, V_FMA(V_FROM_U8(x + i), s, zero));
+	for (; i < count; i++)
+		y[i] = (float)x[i] * scale;
+}
+
+/* ======================================================================== */
 /* ReLU                                                                     */
 
 /* y = v where x > 0, else 0, over count floats. */
@@ -1054,6 +1072,7 @@ static const kernel_table KFN(table) = {
     .conv_forward = kconv_forward,
     .conv_backward = kconv_backward,
     .where_positive = kwhere_positive,
+    .scale_bytes = kscale_bytes,
     .maxpool_forward = kmaxpool_forward,
     .maxpool_backward = kmaxpool_backward,
 };
@@ -1064,6 +1083,7 @@ static const kernel_table KFN(table) = {
 #undef REG_BARRIER
 #undef KSUF
 #undef KNAME
+#undef V_FROM_U8
 #undef VL
 #undef REGS
 #undef vf

@@ -484,6 +484,35 @@ static void test_dense(void)
 	}
 }
 
+/* cnn_scale_bytes (the pixels as the first layer reads them): every count
+ * from 0 to 70 (the vector body and every tail) and a whole MNIST image,
+ * equal bit for bit to the scalar product, at offsets that misalign the
+ * bytes and the floats. */
+static void test_scale_bytes(void)
+{
+	uint8_t x[800];
+	float y[800], want[800];
+	int bad = 0;
+	for (int i = 0; i < 800; i++)
+		x[i] = (uint8_t)(cnn_rng_below(&rng, 256));
+	const float scales[2] = {1.0f / 255.0f, 0.3f};
+	for (int k = 0; k < 2; k++)
+		for (int t = 0; t <= 71; t++) {
+			const int n = t < 71 ? t : 784;
+			for (int off = 0; off < 3; off++) {
+				for (int i = 0; i < n; i++)
+					want[i] = (float)x[off + i] * scales[k];
+				y[n] = -1.0f;
+				cnn_scale_bytes(x + off, scales[k], y, (size_t)n);
+				if (memcmp(y, want, (size_t)n * sizeof *y) ||
+				    y[n] != -1.0f)
+					bad++;
+			}
+		}
+	ok(!bad, "%s: bytes scaled to floats exactly, every length",
+	   variant);
+}
+
 /* n samples of distinct values spaced 0.01 apart, in random order. */
 static float *distinct_input(const cnn_layer *l, int n)
 {
@@ -1372,6 +1401,7 @@ int main(void)
 		test_dense();
 		test_maxpool();
 		test_relu_flatten_softmax();
+		test_scale_bytes();
 	}
 	cnn_kernels_use(keep);
 	test_variants();
