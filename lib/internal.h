@@ -38,7 +38,6 @@
 #define CNN_NAME_MAX   64
 #define CNN_MAX_LAYERS 256
 
-
 #if defined(__GNUC__)
 #define CNN_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else

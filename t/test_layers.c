@@ -503,14 +503,14 @@ static void test_scale_bytes(void)
 				for (int i = 0; i < n; i++)
 					want[i] = (float)x[off + i] * scales[k];
 				y[n] = -1.0f;
-				cnn_scale_bytes(x + off, scales[k], y, (size_t)n);
+				cnn_scale_bytes(x + off, scales[k], y,
+				                (size_t)n);
 				if (memcmp(y, want, (size_t)n * sizeof *y) ||
 				    y[n] != -1.0f)
 					bad++;
 			}
 		}
-	ok(!bad, "%s: bytes scaled to floats exactly, every length",
-	   variant);
+	ok(!bad, "%s: bytes scaled to floats exactly, every length", variant);
 }
 
 /* n samples of distinct values spaced 0.01 apart, in random order. */
