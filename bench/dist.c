@@ -125,14 +125,14 @@ static void work_train(const char *model, int threads, int epochs,
 		         test_limit);
 	cnn_err_clear(&err);
 	if (cnn_model_from_yaml(&m, model, all, n, &err) != CNN_OK)
-		die("%s", cnn_error_string(&err, (char[512]){0}, 512));
+		die_err(&err);
 	memset(&log, 0, sizeof log);
 	cnn_train_options o = {.checkpoint = ckpt,
 	                       .threads = threads,
 	                       .on_epoch = on_epoch,
 	                       .user = &log};
 	if (cnn_model_train(m, &o, &err) != CNN_OK)
-		die("%s", cnn_error_string(&err, (char[512]){0}, 512));
+		die_err(&err);
 	if (log.epochs < 2)
 		die("%s: trained %d epochs, the benchmark needs 2", model,
 		    log.epochs);
@@ -221,18 +221,10 @@ static cnn_dataset *load(const cnn_model *m, const cnn_data_spec *ds)
 	cnn_data_source src;
 	cnn_dataset *d;
 	cnn_error err;
-	memset(&src, 0, sizeof src);
-	src.format = ds->format;
-	src.images = ds->images;
-	src.labels = ds->labels;
-	src.path = ds->path;
-	src.header = ds->header;
-	src.label_column = ds->label_column;
-	memcpy(src.shape, m->spec.input, sizeof src.shape);
-	src.classes = m->classes;
+	cnn_data_source_of(m, ds, &src);
 	cnn_err_clear(&err);
 	if (cnn_dataset_load(&d, &src, &err) != CNN_OK)
-		die("%s", cnn_error_string(&err, (char[512]){0}, 512));
+		die_err(&err);
 	return d;
 }
 
@@ -288,7 +280,7 @@ static void work_load(const char *model, int reps)
 	double every[MAX_PAIRS], bcast[MAX_PAIRS];
 	cnn_err_clear(&err);
 	if (cnn_model_from_yaml(&m, model, NULL, 0, &err) != CNN_OK)
-		die("%s", cnn_error_string(&err, (char[512]){0}, 512));
+		die_err(&err);
 	if (reps > MAX_PAIRS)
 		reps = MAX_PAIRS;
 	for (int r = 0; r < reps; r++) {
@@ -310,7 +302,7 @@ static int worker_main(int argc, char **argv)
 	cnn_error err;
 
 	if (cnn_dist_start(&argc, &argv, &err) != CNN_OK)
-		die("%s", cnn_error_string(&err, (char[512]){0}, 512));
+		die_err(&err);
 	for (int i = 3; i + 1 < argc; i += 2) {
 		const char *a = argv[i], *v = argv[i + 1];
 		if (!strcmp(a, "--model"))
@@ -509,7 +501,7 @@ static double step_time(cnn_model *m, int threads, double min_s)
 
 	cnn_err_clear(&err);
 	if (cnn_graph_reserve(m, n, &err) != CNN_OK)
-		die("%s", cnn_error_string(&err, (char[512]){0}, 512));
+		die_err(&err);
 	cnn_graph_use(m, m->params);
 	cnn_pool_set_threads(threads);
 	do {
@@ -550,7 +542,7 @@ static int zoo_rows(fold_row *rows, double probe_s)
 		cnn_error err;
 		cnn_err_clear(&err);
 		if (cnn_model_from_yaml(&m, path, NULL, 0, &err) != CNN_OK)
-			die("%s", cnn_error_string(&err, (char[512]){0}, 512));
+			die_err(&err);
 		snprintf(rows[n].name, sizeof rows[n].name, "%.*s",
 		         (int)(len - 5), e->d_name);
 		rows[n].params = (long)m->n_params;
@@ -738,17 +730,10 @@ int main(int argc, char **argv)
 	bench_cleanup = cleanup;
 	if (argc >= 3 && !strcmp(argv[1], "--worker"))
 		return worker_main(argc, argv);
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--quick"))
-			p = &plan_quick;
-		else if (!strcmp(argv[i], "--json") && i + 1 < argc)
-			json = argv[++i];
-		else {
-			fprintf(stderr, "usage: %s [--quick] [--json FILE]\n",
-			        argv[0]);
-			return 2;
-		}
-	}
+	int quick;
+	json = bench_options(argc, argv, &quick);
+	if (quick)
+		p = &plan_quick;
 	if (!driver_setup(argv[0])) {
 		printf("\nSeveral processes: no %s, nothing measured\n",
 		       mpirun);

@@ -41,6 +41,8 @@ static char self[CNN_PATH_MAX], model[CNN_PATH_MAX];
 static char tmp_dir[CNN_PATH_MAX], tmp_ckpt[3][CNN_PATH_MAX + 16];
 static pid_t spinner;
 
+/* Stops the spinner and removes the temporary files (async-signal-safe:
+ * kill, unlink and rmdir only). */
 static void cleanup(void)
 {
 	if (spinner > 0)
@@ -52,17 +54,10 @@ static void cleanup(void)
 		rmdir(tmp_dir);
 }
 
-/* On SIGINT/SIGTERM: stops the spinner, removes the temporary files (kill,
- * unlink and rmdir are async-signal-safe) and dies of the signal. */
+/* On SIGINT/SIGTERM: cleans up and dies of the signal. */
 static void on_signal(int sig)
 {
-	if (spinner > 0)
-		kill(spinner, SIGKILL);
-	for (int i = 0; i < 3; i++)
-		if (tmp_ckpt[i][0])
-			unlink(tmp_ckpt[i]);
-	if (tmp_dir[0])
-		rmdir(tmp_dir);
+	cleanup();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -100,13 +95,13 @@ static int work(const char *path, int threads, int n_epochs, long limit,
 	cnn_err_clear(&err);
 	if (cnn_model_from_yaml(&m, path, all, limit > 0 ? 2 : 1, &err) !=
 	    CNN_OK)
-		die("%s", cnn_error_string(&err, (char[512]){0}, 512));
+		die_err(&err);
 	cnn_train_options o = {.checkpoint = ckpt,
 	                       .threads = threads,
 	                       .on_epoch = on_epoch,
 	                       .user = &log};
 	if (cnn_model_train(m, &o, &err) != CNN_OK)
-		die("%s", cnn_error_string(&err, (char[512]){0}, 512));
+		die_err(&err);
 	if (log.n < 2)
 		die("the benchmark needs 2 epochs or more");
 	printf("result %.6f\n", median(log.s + 1, log.n - 1));
@@ -270,17 +265,10 @@ int main(int argc, char **argv)
 		return work(argv[5], atoi(argv[2]), atoi(argv[3]),
 		            atol(argv[4]), argv[6]);
 	bench_cleanup = cleanup;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--quick"))
-			p = &plan_quick;
-		else if (!strcmp(argv[i], "--json") && i + 1 < argc)
-			json = argv[++i];
-		else {
-			fprintf(stderr, "usage: %s [--quick] [--json FILE]\n",
-			        argv[0]);
-			return 2;
-		}
-	}
+	int quick;
+	json = bench_options(argc, argv, &quick);
+	if (quick)
+		p = &plan_quick;
 	setup(argv[0]);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define BENCH_UNUSED __attribute__((unused))
@@ -32,6 +33,13 @@ static void die(const char *fmt, ...)
 	exit(1);
 }
 
+/* Dies with err's one line. */
+BENCH_UNUSED static void die_err(const cnn_error *err)
+{
+	char line[1200];
+	die("%s", cnn_error_string(err, line, sizeof line));
+}
+
 BENCH_UNUSED static double now(void)
 {
 	struct timespec ts;
@@ -52,6 +60,26 @@ static double median(double *v, int n)
 		return 0.0;
 	qsort(v, (size_t)n, sizeof *v, cmp_double);
 	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* The driver's command line, [--quick] [--json FILE]: sets *quick, returns
+ * FILE or NULL; a bad one prints the usage and exits 2. */
+BENCH_UNUSED static const char *bench_options(int argc, char **argv, int *quick)
+{
+	const char *json = NULL;
+	*quick = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick")) {
+			*quick = 1;
+		} else if (!strcmp(argv[i], "--json") && i + 1 < argc) {
+			json = argv[++i];
+		} else {
+			fprintf(stderr, "usage: %s [--quick] [--json FILE]\n",
+			        argv[0]);
+			exit(2);
+		}
+	}
+	return json;
 }
 
 #endif

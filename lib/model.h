@@ -260,6 +260,11 @@ double cnn_optim_rate(const cnn_model *m);
  * ("validation", "test" or "training"). (train.c) */
 int cnn_early_stop(const cnn_model *m, int *best_epoch, double *best_accuracy,
                    const char **set);
+/* The source cnn_dataset_load reads for the data set ds of m (data.train,
+ * data.test): its files and format, the model's input shape and classes,
+ * the set's limit. (train.c) */
+void cnn_data_source_of(const cnn_model *m, const cnn_data_spec *ds,
+                        cnn_data_source *src);
 
 /* A model with everything but the graph, from a tree (used by
  * cnn_model_from_yaml and the checkpoint loader). Takes ownership of tree. */

@@ -51,20 +51,26 @@ static void set_threads(int threads)
 }
 
 /* Loads the data set described by ds (train or test) for model m. */
+void cnn_data_source_of(const cnn_model *m, const cnn_data_spec *ds,
+                        cnn_data_source *src)
+{
+	memset(src, 0, sizeof *src);
+	src->format = ds->format;
+	src->images = ds->images;
+	src->labels = ds->labels;
+	src->path = ds->path;
+	src->header = ds->header;
+	src->label_column = ds->label_column;
+	memcpy(src->shape, m->spec.input, sizeof src->shape);
+	src->classes = m->classes;
+	src->limit = ds->limit;
+}
+
 static cnn_status load_set(const cnn_model *m, const cnn_data_spec *ds,
                            cnn_dataset **out, cnn_error *err)
 {
 	cnn_data_source src;
-	memset(&src, 0, sizeof src);
-	src.format = ds->format;
-	src.images = ds->images;
-	src.labels = ds->labels;
-	src.path = ds->path;
-	src.header = ds->header;
-	src.label_column = ds->label_column;
-	memcpy(src.shape, m->spec.input, sizeof src.shape);
-	src.classes = m->classes;
-	src.limit = ds->limit;
+	cnn_data_source_of(m, ds, &src);
 	return cnn_dataset_load(out, &src, err);
 }
 

@@ -88,6 +88,17 @@ mnist_slice() {
 	} >"$tmp/labels" || exit 99
 }
 
+# same A B NAME: a test point that passes when checkpoints A and B hold the
+# same tensors (weights, moments, best weights), bit for bit, and the same
+# position.
+same() {
+	run cnninspect --diff "$1" "$2" >"$tmp/diff" 2>&1
+	tail -n 1 "$tmp/diff" | grep -q ': identical ('
+	_st=$?
+	ok $_st "$3"
+	[ $_st -eq 0 ] || sed 's/^/#   /' "$tmp/diff" | grep -v ' 0$' | head -n 8
+}
+
 # A quick training setting on a small slice of MNIST.
 QUICK="--set training.epochs=1 --set data.train.limit=1000 --set data.test.limit=500"
 

@@ -14,14 +14,6 @@ CNN_POOL_LOAD=1 $CNN_WRAP "$top_builddir/t/test_pool" >"$tmp/pool" 2>&1
 ok $? "t/test_pool with a process spinning beside it"
 grep '^not ok' "$tmp/pool" | sed 's/^/#   /'
 
-# same A B NAME: cnninspect --diff says the two checkpoints are identical.
-same() {
-	run cnninspect --diff "$1" "$2" >"$tmp/diff" 2>&1
-	grep -q "identical (.* bit for bit, and the same position)" "$tmp/diff"
-	_s=$?
-	ok $_s "$3"
-	[ $_s -eq 0 ] || sed 's/^/#   /' "$tmp/diff" | tail -n 5
-}
 
 R="$top_srcdir/models/resnet_tiny.yaml"
 RS="--set data.train.limit=300 --set data.test.limit=100 --set training.epochs=1"

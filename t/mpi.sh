@@ -30,14 +30,6 @@ CNNRUN="$top_builddir/tools/cnnrun"
 MPIRUN="mpirun --oversubscribe --bind-to none"
 SMALL="--set data.train.limit=1000 --set data.test.limit=500"
 
-# same A B NAME: cnninspect --diff says the two checkpoints are identical.
-same() {
-	run cnninspect --diff "$1" "$2" >"$tmp/diff" 2>&1
-	grep -q "identical (.* bit for bit, and the same position)" "$tmp/diff"
-	_s=$?
-	ok $_s "$3"
-	[ $_s -eq 0 ] || sed 's/^/#   /' "$tmp/diff" | tail -n 5
-}
 
 run cnnrun -q -j 1 $SMALL --set training.epochs=2 -o "$tmp/one.gz" "$MODEL"
 $MPIRUN -np 2 "$CNNRUN" -q $SMALL --set training.epochs=2 \

@@ -16,17 +16,6 @@ if [ -n "$CNN_WRAP" ]; then
 	R="--set training.epochs=$E --set data.train.limit=640 --set data.test.limit=100 --set checkpoint.every_batches=1"
 fi
 
-# same A B NAME: a test point that passes when checkpoints A and B hold the
-# same tensors (weights, moments, best weights), bit for bit, and the same
-# position.
-same() {
-	run cnninspect --diff "$1" "$2" >"$tmp/diff" 2>&1
-	tail -n 1 "$tmp/diff" | grep -q ': identical ('
-	_st=$?
-	ok $_st "$3"
-	[ $_st -eq 0 ] || sed 's/^/#   /' "$tmp/diff" | grep -v ' 0$' | head -n 8
-}
-
 # epoch_of CKPT: the epochs completed in a checkpoint, "none" if it cannot
 # be loaded.
 epoch_of() {
