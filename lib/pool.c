@@ -17,7 +17,8 @@
  * instruction instead, 0.33 beside a spinning process and 0.34 with two
  * runs at once; yielding, 0.29 and 0.28; the same 0.20 on a quiet
  * machine). Workers block every signal, so that signals reach the
- * program's own threads.
+ * program's own threads. A child of fork() starts with no workers and
+ * starts its own.
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "pool.h"
@@ -51,6 +52,8 @@ static _Atomic int threads_wanted;  /* 0: the default */
 static int started;                 /* workers started (under run_lock) */
 static uint32_t generation;         /* the last published (under run_lock) */
 static int sleepers, caller_asleep; /* under lock */
+static _Atomic uint32_t born;       /* the generation before a new worker's
+                                       first loop */
 static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
@@ -138,7 +141,8 @@ static uint32_t wait_loop(uint32_t seen)
 static void *worker(void *arg)
 {
 	const int id = (int)(intptr_t)arg;
-	uint32_t seen = gen_of(atomic_load(&word));
+	uint32_t seen = atomic_load(&born); /* not word: the loop that made
+	                                       this worker may be out already */
 	for (;;) {
 		seen = wait_loop(seen);
 		if (id <= atomic_load(&active))
@@ -181,11 +185,47 @@ void cnn_pool_set_threads(int threads)
 	threads_wanted = threads > 0 ? threads : 0;
 }
 
+/* fork() while workers exist: the parent holds the pool's two mutexes
+ * across the fork, so that no worker holds one in the child; the child,
+ * which has no workers, starts from an empty pool (new mutexes and
+ * condition variables: the old ones may count waiters that the child does
+ * not have). */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&run_lock);
+	pthread_mutex_lock(&lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&run_lock);
+}
+
+static void fork_child(void)
+{
+	started = 0;
+	sleepers = caller_asleep = 0;
+	atomic_store(&active, 0);
+	pthread_mutex_init(&run_lock, NULL);
+	pthread_mutex_init(&lock, NULL);
+	pthread_cond_init(&wake, NULL);
+	pthread_cond_init(&all_done, NULL);
+}
+
+static void register_fork(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
 /* Starts workers up to threads - 1 (fewer if the system refuses) and sets
  * how many take part. Called with run_lock held. */
 static void start_workers(int threads)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, register_fork);
 	sigset_t all, old;
+	atomic_store(&born, generation);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	while (started < threads - 1) {

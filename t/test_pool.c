@@ -5,7 +5,8 @@
  * a block of a later loop); with a process spinning beside the test when
  * CNN_POOL_LOAD is set (t/load.sh); a loop started from inside a block,
  * and loops started by two threads of the program at once, run on their
- * caller; signals reach the program's threads, not the workers.
+ * caller; signals reach the program's threads, not the workers; a child of
+ * fork() gets a pool of its own.
  */
 #define _DEFAULT_SOURCE
 
@@ -18,6 +19,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_N 6000
@@ -93,6 +95,31 @@ static void *side_thread(void *arg)
 	return NULL;
 }
 
+/* Whether a block ran on another thread than the loop's caller. */
+static pthread_t caller;
+static _Atomic int elsewhere;
+
+static void slow_block(void *ctx, long lo, long hi)
+{
+	(void)ctx;
+	(void)lo;
+	(void)hi;
+	if (!pthread_equal(pthread_self(), caller))
+		atomic_store(&elsewhere, 1);
+	usleep(2000);
+}
+
+/* In a child of fork(): whether a loop of slow blocks at 2 threads ran
+ * some of them on a worker (the child's own). */
+static int child_has_workers(void)
+{
+	caller = pthread_self();
+	atomic_store(&elsewhere, 0);
+	cnn_pool_set_threads(2);
+	cnn_pool_run(40, 1, slow_block, NULL);
+	return atomic_load(&elsewhere) && many_loops(2, 100, 5);
+}
+
 static volatile sig_atomic_t got_signal;
 static _Atomic int signal_in_worker;
 static pthread_t main_thread;
@@ -146,6 +173,18 @@ int main(void)
 		usleep(1000);
 	ok(got_signal && !atomic_load(&signal_in_worker),
 	   "a signal to the process is handled by the program's thread");
+
+	/* a child of fork() while the workers exist starts its own */
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(child_has_workers() ? 0 : 1);
+	int status = -1;
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	ok(pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "a child of fork() runs loops with workers of its own");
+	ok(many_loops(2, 100, 6), "and the parent's pool still works");
 
 	cnn_pool_set_threads(0);
 	ok(cnn_pool_threads() >= 1, "the default thread count is at least 1");
