@@ -688,14 +688,14 @@ static void add_chunks(void *ctx, size_t from, size_t to, int have)
 }
 
 /* Forward, loss and backward for the n samples in act[0] with their labels
- * in m->labels: overwrites m->grads with the gradient of the batch loss
- * (summed or averaged over the batch, per loss.reduction) and returns the
- * summed loss. With cross_entropy the softmax and the loss are
- * differentiated together (dL/dlogits = p - onehot), so the softmax's own
- * backward is skipped. The chunks run in parallel, in 2 * n_sync + 1 phases
- * separated by the batch-statistics layers (one phase for most networks);
- * gradients, losses and counts are then added in chunk order. */
-double cnn_graph_gradient(cnn_model *m, int n, size_t *correct)
+ * in m->labels, each chunk of this process's share into its own gradient
+ * arena; returns the summed loss of the batch and adds its right answers
+ * to *correct (both folded over the processes). With cross_entropy the
+ * softmax and the loss are differentiated together (dL/dlogits = p -
+ * onehot), so the softmax's own backward is skipped. The chunks run in
+ * parallel, in 2 * n_sync + 1 phases separated by the batch-statistics
+ * layers (one phase for most networks). */
+double cnn_graph_backprop(cnn_model *m, int n, size_t *correct)
 {
 	float g = m->spec.reduction == CNN_REDUCE_MEAN ? 1.0f / (float)n : 1.0f;
 	int count, size, lo, hi;
@@ -719,9 +719,39 @@ double cnn_graph_gradient(cnn_model *m, int n, size_t *correct)
 	}
 	cnn_dist_fold_pass(tot, 2, CNN_DIST_DOUBLE, count);
 	*correct += (size_t)tot[1];
+	return tot[0];
+}
+
+/* The gradient arenas of a batch of n after cnn_graph_backprop, in chunk
+ * order, into parts; returns how many (at most CNN_MAX_CHUNKS). */
+int cnn_graph_parts(const cnn_model *m, int n, const float **parts)
+{
+	int count, size;
+
+	cnn_chunk_plan(n, &count, &size);
+	for (int c = 0; c < count; c++)
+		parts[c] = m->chunks[c].grads;
+	return count;
+}
+
+/* Adds the gradient arenas of a batch of n after cnn_graph_backprop in
+ * chunk order, with those of the other processes, into m->grads. */
+void cnn_graph_fold(cnn_model *m, int n)
+{
+	int count, size, lo, hi;
+
+	cnn_chunk_plan(n, &count, &size);
+	cnn_dist_share(count, &lo, &hi);
 	fold_job f = {m, lo, hi, 0, 0};
 	cnn_dist_fold_sliced(m->grads, m->n_params, count, add_chunks, &f);
-	return tot[0];
+}
+
+double cnn_graph_gradient(cnn_model *m, int n, size_t *correct)
+{
+	double loss = cnn_graph_backprop(m, n, correct);
+
+	cnn_graph_fold(m, n);
+	return loss;
 }
 
 /* Frees what cnn_graph_build and cnn_graph_reserve allocated. */

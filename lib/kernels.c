@@ -1372,16 +1372,6 @@ void cnn_softmax_backward(const float *y, const float *dy, float *dx, int n,
 	}
 }
 
-void cnn_add_forward(const float *const *x, int n_x, float *y, size_t count)
-{
-	for (size_t i = 0; i < count; i++) {
-		float sum = x[0][i];
-		for (int k = 1; k < n_x; k++)
-			sum += x[k][i];
-		y[i] = sum;
-	}
-}
-
 /* ======================================================================== */
 /* Activations and average pooling (shared: plain C, see kernels.h)         */
 
@@ -1520,6 +1510,191 @@ VINLINE v4 v4_sigmoid(v4 x)
 #else
 #define CNN_FAST_ACT 0
 #endif
+
+/* ======================================================================== */
+/* Sums of arrays and the optimiser update (shared: plain C)                */
+
+/* uvec: four-float vectors where the compiler has them (GCC -O2 leaves
+ * such loops scalar, see above), else one float. The formulas below are
+ * written once with operators, which act lane by lane, so both give the
+ * bits of the scalar formula. u_load and u_store access the first k floats
+ * (k < UW only at the end of an array; the missing lanes load as 0). */
+#if CNN_FAST_ACT
+typedef v4 uvec;
+#define UW 4
+
+VINLINE v4 u_load(const float *p, int k)
+{
+	return k == 4 ? v4_load(p) : v4_loadn(p, k);
+}
+
+VINLINE void u_store(float *p, v4 v, int k)
+{
+	if (k == 4)
+		v4_store(p, v);
+	else
+		v4_storen(p, v, k);
+}
+
+/* Correctly rounded, as sqrtf. */
+VINLINE v4 u_sqrt(v4 v)
+{
+#if CNN_X86 && defined(__SSE__)
+	return (v4)_mm_sqrt_ps((__m128)v);
+#else
+	v4 r = {sqrtf(v[0]), sqrtf(v[1]), sqrtf(v[2]), sqrtf(v[3])};
+	return r;
+#endif
+}
+#else
+typedef float uvec;
+#define UW 1
+
+VINLINE float u_load(const float *p, int k)
+{
+	(void)k;
+	return *p;
+}
+
+VINLINE void u_store(float *p, float v, int k)
+{
+	(void)k;
+	*p = v;
+}
+
+VINLINE float u_sqrt(float v)
+{
+	return sqrtf(v);
+}
+#endif
+
+void cnn_add_forward(const float *const *x, int n_x, float *y, size_t count)
+{
+	for (size_t i = 0; i < count; i += UW) {
+		const int k = count - i < UW ? (int)(count - i) : UW;
+		uvec sum = u_load(x[0] + i, k);
+
+		for (int j = 1; j < n_x; j++)
+			sum = sum + u_load(x[j] + i, k);
+		u_store(y + i, sum, k);
+	}
+}
+
+/* The rules of cnn_update_apply, each on k floats: w the weights (already
+ * decayed when decoupled), g the prepared gradient, m1 and m2 the state at
+ * the same place. The expressions are those of optim.c's formulas, in the
+ * same order. */
+ALWAYS_INLINE void u_sgd(const cnn_update *u, uvec *w, uvec g, float *m1,
+                         float *m2, int k)
+{
+	uvec v = u->mu * u_load(m1, k) + g;
+
+	(void)m2;
+	u_store(m1, v, k);
+	*w = *w - u->lr * v;
+}
+
+ALWAYS_INLINE void u_nesterov(const cnn_update *u, uvec *w, uvec g, float *m1,
+                              float *m2, int k)
+{
+	uvec v = u->mu * u_load(m1, k) + g;
+
+	(void)m2;
+	u_store(m1, v, k);
+	*w = *w - u->lr * (g + u->mu * v);
+}
+
+/* Adam's moments at m1 and m2, updated and returned through a and b. */
+ALWAYS_INLINE void u_moments(const cnn_update *u, uvec g, float *m1, float *m2,
+                             int k, uvec *a, uvec *b)
+{
+	*a = u->b1 * u_load(m1, k) + (1.0f - u->b1) * g;
+	*b = u->b2 * u_load(m2, k) + (1.0f - u->b2) * g * g;
+	u_store(m1, *a, k);
+	u_store(m2, *b, k);
+}
+
+ALWAYS_INLINE void u_adam(const cnn_update *u, uvec *w, uvec g, float *m1,
+                          float *m2, int k)
+{
+	uvec a, b;
+
+	u_moments(u, g, m1, m2, k, &a, &b);
+	*w = *w - u->lr * (a * u->c1) / (u_sqrt(b * u->c2) + u->eps);
+}
+
+ALWAYS_INLINE void u_adam_inside(const cnn_update *u, uvec *w, uvec g,
+                                 float *m1, float *m2, int k)
+{
+	uvec a, b;
+
+	u_moments(u, g, m1, m2, k, &a, &b);
+	*w = *w - u->lr * (a * u->c1) / u_sqrt(b * u->c2 + u->eps);
+}
+
+ALWAYS_INLINE void u_rmsprop(const cnn_update *u, uvec *w, uvec g, float *m1,
+                             float *m2, int k)
+{
+	uvec v = u->b2 * u_load(m2, k) + (1.0f - u->b2) * g * g;
+
+	(void)m1;
+	u_store(m2, v, k);
+	*w = *w - u->lr * g / (u_sqrt(v) + u->eps);
+}
+
+ALWAYS_INLINE void u_rmsprop_mom(const cnn_update *u, uvec *w, uvec g,
+                                 float *m1, float *m2, int k)
+{
+	uvec v = u->b2 * u_load(m2, k) + (1.0f - u->b2) * g * g;
+	uvec buf = u->mu * u_load(m1, k) + g / (u_sqrt(v) + u->eps);
+
+	u_store(m2, v, k);
+	u_store(m1, buf, k);
+	*w = *w - u->lr * buf;
+}
+
+/* The loop of cnn_update_apply with the rule RULE: the gradient clipped,
+ * then L2-decayed (or the weight decayed), stored back, and the rule. */
+#define U_APPLY(RULE)                                                          \
+	for (size_t i = 0; i < n; i += UW) {                                   \
+		const int k = n - i < UW ? (int)(n - i) : UW;                  \
+		uvec W = u_load(w + i, k), G = u_load(g + i, k);               \
+		if (u->clip != 1.0f)                                           \
+			G = G * u->clip;                                       \
+		if (u->decay != 0.0f && u->decoupled)                          \
+			W = W - u->decay * W;                                  \
+		else if (u->decay != 0.0f)                                     \
+			G = G + u->decay * W;                                  \
+		u_store(g + i, G, k);                                          \
+		RULE(u, &W, G, m1 ? m1 + i : NULL, m2 ? m2 + i : NULL, k);     \
+		u_store(w + i, W, k);                                          \
+	}
+
+void cnn_update_apply(const cnn_update *u, float *w, float *g, float *m1,
+                      float *m2, size_t n)
+{
+	switch (u->rule) {
+	case CNN_RULE_SGD:
+		U_APPLY(u_sgd);
+		break;
+	case CNN_RULE_NESTEROV:
+		U_APPLY(u_nesterov);
+		break;
+	case CNN_RULE_ADAM:
+		U_APPLY(u_adam);
+		break;
+	case CNN_RULE_ADAM_INSIDE:
+		U_APPLY(u_adam_inside);
+		break;
+	case CNN_RULE_RMSPROP:
+		U_APPLY(u_rmsprop);
+		break;
+	case CNN_RULE_RMSPROP_MOM:
+		U_APPLY(u_rmsprop_mom);
+		break;
+	}
+}
+#undef U_APPLY
 
 void cnn_sigmoid_forward(const float *x, float *y, size_t count)
 {

@@ -137,6 +137,41 @@ void cnn_softmax_backward(const float *y, const float *dy, float *dx, int n,
 void cnn_add_forward(const float *const *x, int n_x, float *y, size_t count);
 
 /* ------------------------------------------------------------------------ */
+/* Optimiser update                                                         */
+
+/* The update rules (optim.c explains each). */
+typedef enum cnn_rule {
+	CNN_RULE_SGD,         /* v = mu v + g; w -= lr v */
+	CNN_RULE_NESTEROV,    /* v = mu v + g; w -= lr (g + mu v) */
+	CNN_RULE_ADAM,        /* w -= lr m1 c1 / (sqrt(m2 c2) + eps) */
+	CNN_RULE_ADAM_INSIDE, /* w -= lr m1 c1 / sqrt(m2 c2 + eps) */
+	CNN_RULE_RMSPROP,     /* w -= lr g / (sqrt(m2) + eps) */
+	CNN_RULE_RMSPROP_MOM /* m1 = mu m1 + g / (sqrt(m2) + eps); w -= lr m1 */
+} cnn_rule;
+
+/* What one optimiser step does to every parameter. */
+typedef struct cnn_update {
+	cnn_rule rule;
+	float lr;
+	float clip;    /* g *= clip first, unless clip is 1 */
+	float decay;   /* then, unless 0: g += decay w, or w -= decay w when */
+	int decoupled; /* decoupled (AdamW) */
+	float mu;      /* momentum (sgd, rmsprop) */
+	float b1, b2;  /* Adam's betas; rmsprop's alpha is b2 */
+	float c1, c2;  /* Adam's bias corrections, or 1 */
+	float eps;
+} cnn_update;
+
+/* One step of rule u over n parameters: w the weights, g their gradient
+ * (overwritten with the gradient as the rule used it: clipped, decayed),
+ * m1 and m2 the rule's state (m2 unused by sgd, m1 by plain rmsprop: NULL
+ * allowed there). Element-wise, every element by the same float operations
+ * in the same order (those of the formulas in optim.c), so the bits do not
+ * depend on how the arrays are cut, nor on the variant. */
+void cnn_update_apply(const cnn_update *u, float *w, float *g, float *m1,
+                      float *m2, size_t n);
+
+/* ------------------------------------------------------------------------ */
 /* Activations and average pooling                                          */
 /*
  * Plain C, shared by every variant (they give the same bits everywhere).

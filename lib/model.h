@@ -141,8 +141,10 @@ typedef struct cnn_chunk {
 } cnn_chunk;
 
 /* How a batch of n samples is cut: *count chunks of *size samples (the last
- * one smaller). Depends on n only, never on the number of threads. */
+ * one smaller), at most CNN_MAX_CHUNKS. Depends on n only, never on the
+ * number of threads. */
 void cnn_chunk_plan(int n, int *count, int *size);
+#define CNN_MAX_CHUNKS 32
 
 struct cnn_model {
 	cnn_tree tree; /* the description, after overrides */
@@ -234,6 +236,14 @@ void cnn_graph_free(cnn_model *m);
  * correct predictions to *correct. Updates batch-statistics layers' running
  * state. Deterministic whatever the number of threads. */
 double cnn_graph_gradient(cnn_model *m, int n, size_t *correct);
+/* cnn_graph_gradient in two halves: backprop leaves each chunk's gradient
+ * in its own arena (and returns the loss, adds the right answers); fold
+ * sums the arenas into m->grads, over the processes too. In one process,
+ * parts lists the arenas instead (returns how many, at most
+ * CNN_MAX_CHUNKS), for cnn_optim_step_sum to add as it reads them. */
+double cnn_graph_backprop(cnn_model *m, int n, size_t *correct);
+void cnn_graph_fold(cnn_model *m, int n);
+int cnn_graph_parts(const cnn_model *m, int n, const float **parts);
 
 /* The loss (loss.c) of the samples [s0, s0 + n) of the batch, from the
  * graph's output in m->act and the labels in m->labels: returns their
@@ -251,6 +261,10 @@ cnn_status cnn_loss_check(cnn_model *m, cnn_error *err);
 /* One optimiser step on the trainable parameters with the gradients in
  * m->grads (which it may clip and add L2 decay to, in place). */
 void cnn_optim_step(cnn_model *m);
+/* The same step with the gradient the sum of the n_parts arenas in parts
+ * (at most CNN_MAX_CHUNKS, added in that order; m->grads untouched), or,
+ * when n_parts is 0, m->grads. clip_norm needs m->grads. */
+void cnn_optim_step_sum(cnn_model *m, const float *const *parts, int n_parts);
 /* The learning rate of optimiser step m->step (1 for the first step), from
  * optimizer.learning_rate, the schedule and its warm-up. (optim.c) */
 double cnn_optim_rate(const cnn_model *m);

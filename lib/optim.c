@@ -1,17 +1,17 @@
 /*
- * optim.c - the optimisers, each one flat loop over the parameter arena;
- * gradient clipping and weight decay before them; the learning-rate
- * schedule. (Early stopping is training policy: train.c.)
+ * optim.c - the optimisers, each one flat loop over the parameter arena
+ * (cnn_update_apply in kernels.c), gradient clipping and weight decay
+ * before them; the learning-rate schedule. (Early stopping is training
+ * policy: train.c.)
  *
- * m->grads holds the gradient of the batch loss (summed or averaged over
- * the batch according to loss.reduction, see train.c); m->m1 and m->m2 are
- * the optimiser's state in the same order as the parameters:
- *   adam, adamw  m1 first moment, m2 second moment
- *   sgd          m1 momentum buffer (m2 unused)
- *   rmsprop      m1 momentum buffer, m2 mean square of the gradient
- * Only the trainable parameters (the first n of the arenas) are updated:
- * layer state stored after them (batchnorm's running statistics) never
- * changes in a step.
+ * The gradient of the batch loss (summed or averaged over the batch
+ * according to loss.reduction, see train.c) is m->grads, or the chunks'
+ * gradient arenas, summed in chunk order as the step reads them; m->m1 and
+ * m->m2 are the optimiser's state in the same order as the parameters: adam,
+ * adamw  m1 first moment, m2 second moment sgd          m1 momentum buffer (m2
+ * unused) rmsprop      m1 momentum buffer, m2 mean square of the gradient Only
+ * the trainable parameters (the first n of the arenas) are updated: layer state
+ * stored after them (batchnorm's running statistics) never changes in a step.
  *
  * Invariants: every update is elementwise, so a parallel loop gives the same
  * bits whatever the thread count; the one sum (the gradient norm for
@@ -35,14 +35,12 @@ static long trainable(const cnn_model *m)
 	return (long)m->n_trainable;
 }
 
-/* What one step does to each parameter, set once per step and read by
- * every block of the update. */
+/* One step: the update of every parameter, and where its gradient is. */
 typedef struct step_plan {
 	cnn_model *m;
-	float lr;
-	float clip;   /* the gradient's scale (clip_norm), or 1 */
-	float decay;  /* L2: wd; adamw: lr * wd; 0: none */
-	float c1, c2; /* Adam's bias corrections, or 1 */
+	cnn_update u;
+	const float *const *parts; /* NULL: m->grads */
+	int n_parts;
 } step_plan;
 
 /* ======================================================================== */
@@ -69,125 +67,74 @@ static float clip_scale(const cnn_model *m)
 	return (float)(m->spec.clip_norm / norm);
 }
 
-/* Parameters [lo, hi): the clipping scale, then L2 weight decay (as
- * PyTorch's weight_decay for SGD, Adam and RMSprop: g += wd*w, so the decay
- * goes through the optimiser's own scaling) or decoupled weight decay
- * (Loshchilov & Hutter, 2019, "AdamW"; PyTorch's AdamW: w -= lr*wd*w,
- * before the Adam update and apart from it). */
-static void prepare_block(const step_plan *p, long lo, long hi)
-{
-	float *restrict w = p->m->params, *restrict g = p->m->grads;
-	if (p->clip != 1.0f)
-		for (long i = lo; i < hi; i++)
-			g[i] *= p->clip;
-	if (p->decay == 0.0f)
-		return;
-	if (p->m->spec.optimizer == CNN_OPT_ADAMW) {
-		for (long i = lo; i < hi; i++)
-			w[i] -= p->decay * w[i];
-	} else {
-		for (long i = lo; i < hi; i++)
-			g[i] += p->decay * w[i];
-	}
-}
-
 /* ======================================================================== */
-/* The update rules, each over the parameters [lo, hi)                      */
+/* The update rules                                                         */
 
-/* Adam (Kingma & Ba, 2015, Algorithm 1), with two switches:
+/* Each parameter's update is cnn_update_apply's (kernels.c), with the rule
+ * and its constants chosen here from the spec. Before the rule, the
+ * gradient is multiplied by the clipping scale, then L2 weight decay is
+ * added to it (as PyTorch's weight_decay for SGD, Adam and RMSprop: g +=
+ * wd*w, so the decay goes through the optimiser's own scaling), or, for
+ * adamw, the weight is decayed (Loshchilov & Hutter, 2019, "AdamW";
+ * PyTorch's AdamW: w -= lr*wd*w, before the Adam update and apart from
+ * it). The rules:
+ *
+ * Adam (Kingma & Ba, 2015, Algorithm 1), with two switches:
+ *   m1 = b1*m1 + (1-b1)*g;  m2 = b2*m2 + (1-b2)*g*g
  *   bias_correction      m/(1-beta1^t) and v/(1-beta2^t), as in the paper
  *                        (off: the raw moments, as the reference notebook)
  *   epsilon_inside_sqrt  w -= lr*m/sqrt(v+eps)   (the notebook)
- *                        instead of w -= lr*m/(sqrt(v)+eps)   (the paper) */
-static void adam_block(const step_plan *p, long lo, long hi)
-{
-	const cnn_spec *s = &p->m->spec;
-	const float b1 = (float)s->beta1, b2 = (float)s->beta2;
-	const float eps = (float)s->epsilon, lr = p->lr;
-	const float c1 = p->c1, c2 = p->c2;
-	float *restrict w = p->m->params, *restrict g = p->m->grads;
-	float *restrict m1 = p->m->m1, *restrict m2 = p->m->m2;
-
-	if (s->epsilon_inside_sqrt) {
-		for (long i = lo; i < hi; i++) {
-			m1[i] = b1 * m1[i] + (1.0f - b1) * g[i];
-			m2[i] = b2 * m2[i] + (1.0f - b2) * g[i] * g[i];
-			w[i] -= lr * (m1[i] * c1) / sqrtf(m2[i] * c2 + eps);
-		}
-	} else {
-		for (long i = lo; i < hi; i++) {
-			m1[i] = b1 * m1[i] + (1.0f - b1) * g[i];
-			m2[i] = b2 * m2[i] + (1.0f - b2) * g[i] * g[i];
-			w[i] -= lr * (m1[i] * c1) / (sqrtf(m2[i] * c2) + eps);
-		}
-	}
-}
-
-/* SGD with (heavy-ball) momentum, as PyTorch: v = momentum*v + g; w -= lr*v.
- * With momentum 0 this is plain gradient descent. Nesterov (PyTorch's
- * nesterov=True, Sutskever et al. 2013): the same v, but the step is
- * g + momentum*v. */
-static void sgd_block(const step_plan *p, long lo, long hi)
-{
-	const float mu = (float)p->m->spec.momentum, lr = p->lr;
-	float *restrict w = p->m->params, *restrict g = p->m->grads;
-	float *restrict v = p->m->m1;
-	if (p->m->spec.nesterov) {
-		for (long i = lo; i < hi; i++) {
-			v[i] = mu * v[i] + g[i];
-			w[i] -= lr * (g[i] + mu * v[i]);
-		}
-		return;
-	}
-	for (long i = lo; i < hi; i++) {
-		v[i] = mu * v[i] + g[i];
-		w[i] -= lr * v[i];
-	}
-}
-
-/* RMSprop (Hinton's lecture 6e; PyTorch's RMSprop, not centered):
+ *                        instead of w -= lr*m/(sqrt(v)+eps)   (the paper)
+ * SGD with (heavy-ball) momentum, as PyTorch: v = momentum*v + g; w -= lr*v
+ *   (momentum 0: plain gradient descent). Nesterov (PyTorch's
+ *   nesterov=True, Sutskever et al. 2013): the same v, but the step is
+ *   g + momentum*v.
+ * RMSprop (Hinton's lecture 6e; PyTorch's RMSprop, not centered):
  *   v = alpha*v + (1-alpha)*g^2
  *   momentum 0:  w -= lr*g/(sqrt(v)+eps)
  *   momentum mu: buf = mu*buf + g/(sqrt(v)+eps); w -= lr*buf
- * v is m2, buf is m1. */
-static void rmsprop_block(const step_plan *p, long lo, long hi)
+ *   (v is m2, buf is m1). */
+static cnn_rule rule_of(const cnn_spec *s)
 {
-	const cnn_spec *s = &p->m->spec;
-	const float a = (float)s->alpha, eps = (float)s->epsilon;
-	const float mu = (float)s->momentum, lr = p->lr;
-	float *restrict w = p->m->params, *restrict g = p->m->grads;
-	float *restrict buf = p->m->m1, *restrict v = p->m->m2;
-	if (s->momentum > 0) {
-		for (long i = lo; i < hi; i++) {
-			v[i] = a * v[i] + (1.0f - a) * g[i] * g[i];
-			buf[i] = mu * buf[i] + g[i] / (sqrtf(v[i]) + eps);
-			w[i] -= lr * buf[i];
-		}
-		return;
+	switch (s->optimizer) {
+	case CNN_OPT_ADAM:
+	case CNN_OPT_ADAMW:
+		return s->epsilon_inside_sqrt ? CNN_RULE_ADAM_INSIDE
+		                              : CNN_RULE_ADAM;
+	case CNN_OPT_SGD:
+		return s->nesterov ? CNN_RULE_NESTEROV : CNN_RULE_SGD;
+	case CNN_OPT_RMSPROP:
+		break;
 	}
-	for (long i = lo; i < hi; i++) {
-		v[i] = a * v[i] + (1.0f - a) * g[i] * g[i];
-		w[i] -= lr * g[i] / (sqrtf(v[i]) + eps);
-	}
+	return s->momentum > 0 ? CNN_RULE_RMSPROP_MOM : CNN_RULE_RMSPROP;
 }
 
-/* One block of the step: its parameters prepared, then updated (while
- * they are still in the cache). */
+/* Floats of gradient summed at a time from the parts: a few KB, so that
+ * they stay in the L1 cache until the update reads them. */
+#define STEP_SLICE 1024
+
+/* The step over the parameters [lo, hi): the gradient read from m->grads
+ * or summed from the parts slice by slice, then updated in place. */
 static void step_block(void *ctx, long lo, long hi)
 {
 	const step_plan *p = ctx;
-	prepare_block(p, lo, hi);
-	switch (p->m->spec.optimizer) {
-	case CNN_OPT_ADAM:
-	case CNN_OPT_ADAMW:
-		adam_block(p, lo, hi);
-		break;
-	case CNN_OPT_SGD:
-		sgd_block(p, lo, hi);
-		break;
-	case CNN_OPT_RMSPROP:
-		rmsprop_block(p, lo, hi);
-		break;
+	cnn_model *m = p->m;
+	float sum[STEP_SLICE];
+	const float *at[CNN_MAX_CHUNKS];
+
+	for (long a = lo; a < hi; a += STEP_SLICE) {
+		const size_t n =
+		    hi - a < STEP_SLICE ? (size_t)(hi - a) : STEP_SLICE;
+		float *g = m->grads + a;
+
+		if (p->n_parts) {
+			for (int k = 0; k < p->n_parts; k++)
+				at[k] = p->parts[k] + a;
+			cnn_add_forward(at, p->n_parts, sum, n);
+			g = sum;
+		}
+		cnn_update_apply(&p->u, m->params + a, g, m->m1 + a, m->m2 + a,
+		                 n);
 	}
 }
 
@@ -246,24 +193,42 @@ double cnn_optim_rate(const cnn_model *m)
 /* Counts the step, then clips the gradient (clip_norm), adds L2 weight
  * decay to it (all but adamw) or decays the weights (adamw), and updates
  * every trainable parameter with the rate of this step: one pass over the
- * parameters, in blocks spread over the threads. */
-void cnn_optim_step(cnn_model *m)
+ * parameters, in blocks spread over the threads. The gradient is m->grads
+ * when n_parts is 0, else the sum of the n_parts arenas (at most
+ * CNN_MAX_CHUNKS) in their order, made block by block as the update reads
+ * it (no clip_norm then: it needs the whole gradient first). */
+void cnn_optim_step_sum(cnn_model *m, const float *const *parts, int n_parts)
 {
 	const cnn_spec *s = &m->spec;
-	step_plan p = {m, 0.0f, 1.0f, 0.0f, 1.0f, 1.0f};
+	step_plan p = {m,
+	               {rule_of(s), 0.0f, 1.0f, 0.0f, 0, 0.0f, 0.0f, 0.0f, 1.0f,
+	                1.0f, 0.0f},
+	               parts,
+	               n_parts};
+	cnn_update *u = &p.u;
 
 	m->step++;
 	const double rate = cnn_optim_rate(m);
-	p.lr = (float)rate;
-	if (s->clip_norm > 0)
-		p.clip = clip_scale(m);
-	if (s->weight_decay > 0)
-		p.decay = s->optimizer == CNN_OPT_ADAMW
-		              ? (float)(rate * s->weight_decay)
-		              : (float)s->weight_decay;
+	u->lr = (float)rate;
+	if (s->clip_norm > 0 && !n_parts)
+		u->clip = clip_scale(m);
+	if (s->weight_decay > 0) {
+		u->decoupled = s->optimizer == CNN_OPT_ADAMW;
+		u->decay = u->decoupled ? (float)(rate * s->weight_decay)
+		                        : (float)s->weight_decay;
+	}
+	u->mu = (float)s->momentum;
+	u->b1 = (float)s->beta1;
+	u->b2 = (float)(s->optimizer == CNN_OPT_RMSPROP ? s->alpha : s->beta2);
+	u->eps = (float)s->epsilon;
 	if (s->bias_correction) {
-		p.c1 = (float)(1.0 / (1.0 - pow(s->beta1, (double)m->step)));
-		p.c2 = (float)(1.0 / (1.0 - pow(s->beta2, (double)m->step)));
+		u->c1 = (float)(1.0 / (1.0 - pow(s->beta1, (double)m->step)));
+		u->c2 = (float)(1.0 / (1.0 - pow(s->beta2, (double)m->step)));
 	}
 	cnn_pool_run(trainable(m), CNN_POOL_GRAIN, step_block, &p);
+}
+
+void cnn_optim_step(cnn_model *m)
+{
+	cnn_optim_step_sum(m, NULL, 0);
 }

@@ -264,8 +264,16 @@ static double train_batch(cnn_model *m, const run_data *d, size_t first, int n,
 	hi = hi * size < n ? hi * size : n;
 	fill_batch(m, d->train, d->order, first, lo, hi,
 	           (float)m->spec.train.scale, m->spec.train.shift);
-	double loss = cnn_graph_gradient(m, n, correct);
-	cnn_optim_step(m);
+	double loss = cnn_graph_backprop(m, n, correct);
+	if (cnn_dist_size() == 1 && !(m->spec.clip_norm > 0)) {
+		/* the arenas summed as the step reads them: one pass */
+		const float *parts[CNN_MAX_CHUNKS];
+		int np = cnn_graph_parts(m, n, parts);
+		cnn_optim_step_sum(m, parts, np);
+	} else {
+		cnn_graph_fold(m, n);
+		cnn_optim_step(m);
+	}
 	return loss;
 }
 

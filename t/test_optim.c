@@ -4,9 +4,10 @@
  * decoupled weight decay and gradient clipping, against the update rules
  * written out independently here in double precision; the float arithmetic
  * of the reference model's Adam and of SGD with momentum, bit for bit; the
- * learning-rate schedules and their warm-up; the early-stopping decision
- * from a hand-made history; and the configuration errors, by message and
- * position.
+ * step on the chunks' gradient arenas summed as it reads them against the
+ * step on their sum; the learning-rate schedules and their warm-up; the
+ * early-stopping decision from a hand-made history; and the configuration
+ * errors, by message and position.
  */
 #include "model.h"
 #include "tap.h"
@@ -16,11 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A dense 3 -> 2 layer: 8 parameters. The YAML given to build() follows
- * from line 5. */
-static const char *tiny_model = "input: {channels: 1, height: 1, width: 3}\n"
+/* A dense 5 -> 3 layer: 18 parameters, not a multiple of the vector width
+ * (4, 8 or 16), so that the rules run their tails too. The YAML given to
+ * build() follows from line 5. */
+static const char *tiny_model = "input: {channels: 1, height: 1, width: 5}\n"
                                 "layers:\n"
-                                "  - {type: dense, units: 2}\n"
+                                "  - {type: dense, units: 3}\n"
                                 "  - {type: softmax}\n";
 
 #define MAXP 64
@@ -273,6 +275,54 @@ static void test_bits(const char *name, const char *yaml)
 	cnn_model_free(m);
 }
 
+/* The step on a sum of gradient arenas, as training makes it
+ * (cnn_optim_step_sum), gives the bits of the step on m->grads holding the
+ * same sum added in the same order, for every rule, over a parameter count
+ * (21) that is not a multiple of the vector width; it leaves m->grads as
+ * it was. */
+static void test_parts(const char *name, const char *opt)
+{
+	char text[1024];
+	cnn_error err;
+	float part[3][MAXP], sentinel[MAXP];
+	const float *parts[3] = {part[0], part[1], part[2]};
+
+	snprintf(text, sizeof text,
+	         "input: {channels: 1, height: 1, width: 6}\n"
+	         "layers:\n"
+	         "  - {type: dense, units: 3}\n"
+	         "  - {type: softmax}\n"
+	         "optimizer: %s\n",
+	         opt);
+	cnn_model *a = model_from_text(text, "test.yaml", &err);
+	cnn_model *b = model_from_text(text, "test.yaml", &err);
+	if (!ok(a && b, "parts, %s: the models build", name))
+		goto out;
+	size_t n = trainable(a);
+	memcpy(b->params, a->params, n * sizeof(float));
+	for (size_t i = 0; i < n; i++)
+		b->grads[i] = sentinel[i] = (float)i - 0.5f;
+	for (int t = 1; t <= 4; t++) {
+		for (size_t i = 0; i < n; i++) {
+			for (int k = 0; k < 3; k++)
+				part[k][i] =
+				    (float)grad_at(i + 7 * (size_t)k, t + k);
+			a->grads[i] = (part[0][i] + part[1][i]) + part[2][i];
+		}
+		cnn_optim_step(a);
+		cnn_optim_step_sum(b, parts, 3);
+	}
+	ok(n % 4 != 0 && !memcmp(a->params, b->params, n * sizeof(float)) &&
+	       !memcmp(a->m1, b->m1, n * sizeof(float)) &&
+	       !memcmp(a->m2, b->m2, n * sizeof(float)),
+	   "parts, %s: the same bits as the step on the summed gradient", name);
+	ok(!memcmp(b->grads, sentinel, n * sizeof(float)),
+	   "parts, %s: m->grads untouched", name);
+out:
+	cnn_model_free(a);
+	cnn_model_free(b);
+}
+
 /* ======================================================================== */
 /* Layer state                                                              */
 
@@ -299,7 +349,7 @@ static void test_state_untouched(void)
 		         "layers:\n"
 		         "  - {type: dense, units: 4}\n"
 		         "  - {type: batchnorm}\n"
-		         "  - {type: dense, units: 2}\n"
+		         "  - {type: dense, units: 3}\n"
 		         "  - {type: softmax}\n"
 		         "optimizer: %s\n",
 		         opts[k]);
@@ -760,6 +810,21 @@ static void test_config(void)
 int main(void)
 {
 	plan_no_plan();
+
+	test_parts("sgd", "{type: sgd, learning_rate: 0.1}");
+	test_parts("nesterov, L2", "{type: sgd, learning_rate: 0.1, momentum: "
+	                           "0.9, nesterov: true, weight_decay: 0.1}");
+	test_parts("adam", "{type: adam, learning_rate: 0.01}");
+	test_parts(
+	    "adam (notebook)",
+	    "{type: adam, learning_rate: 0.001, beta2: 0.995, epsilon: "
+	    "1.0e-7, epsilon_inside_sqrt: true, bias_correction: false}");
+	test_parts("adamw", "{type: adamw, learning_rate: 0.01, weight_decay: "
+	                    "0.5}");
+	test_parts("rmsprop", "{type: rmsprop, learning_rate: 0.01}");
+	test_parts("rmsprop momentum, L2",
+	           "{type: rmsprop, learning_rate: 0.01, momentum: 0.5, "
+	           "weight_decay: 0.1}");
 
 	test_rule("sgd", "optimizer: {type: sgd, learning_rate: 0.1}\n", 1);
 	test_rule("sgd", "optimizer: {type: sgd, learning_rate: 0.1}\n", 3);
