@@ -1523,6 +1523,11 @@ VINLINE v4 v4_sigmoid(v4 x)
 typedef v4 uvec;
 #define UW 4
 
+VINLINE v4 u_zero(void)
+{
+	return v4_zero();
+}
+
 VINLINE v4 u_load(const float *p, int k)
 {
 	return k == 4 ? v4_load(p) : v4_loadn(p, k);
@@ -1549,6 +1554,11 @@ VINLINE v4 u_sqrt(v4 v)
 #else
 typedef float uvec;
 #define UW 1
+
+VINLINE float u_zero(void)
+{
+	return 0.0f;
+}
 
 VINLINE float u_load(const float *p, int k)
 {
@@ -1654,7 +1664,8 @@ ALWAYS_INLINE void u_rmsprop_mom(const cnn_update *u, uvec *w, uvec g,
 }
 
 /* The loop of cnn_update_apply with the rule RULE: the gradient clipped,
- * then L2-decayed (or the weight decayed), stored back, and the rule. */
+ * then L2-decayed (or the weight decayed), stored back, and the rule. wild
+ * sums W - W, which is 0 for a finite W and NaN otherwise. */
 #define U_APPLY(RULE)                                                          \
 	for (size_t i = 0; i < n; i += UW) {                                   \
 		const int k = n - i < UW ? (int)(n - i) : UW;                  \
@@ -1668,11 +1679,15 @@ ALWAYS_INLINE void u_rmsprop_mom(const cnn_update *u, uvec *w, uvec g,
 		u_store(g + i, G, k);                                          \
 		RULE(u, &W, G, m1 ? m1 + i : NULL, m2 ? m2 + i : NULL, k);     \
 		u_store(w + i, W, k);                                          \
+		wild = wild + (W - W);                                         \
 	}
 
-void cnn_update_apply(const cnn_update *u, float *w, float *g, float *m1,
-                      float *m2, size_t n)
+int cnn_update_apply(const cnn_update *u, float *w, float *g, float *m1,
+                     float *m2, size_t n)
 {
+	uvec wild = u_zero();
+	float lane[UW];
+
 	switch (u->rule) {
 	case CNN_RULE_SGD:
 		U_APPLY(u_sgd);
@@ -1693,6 +1708,11 @@ void cnn_update_apply(const cnn_update *u, float *w, float *g, float *m1,
 		U_APPLY(u_rmsprop_mom);
 		break;
 	}
+	u_store(lane, wild, UW);
+	for (int k = 0; k < UW; k++)
+		if (lane[k] != 0.0f)
+			return 1;
+	return 0;
 }
 #undef U_APPLY
 

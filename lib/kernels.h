@@ -167,9 +167,10 @@ typedef struct cnn_update {
  * m1 and m2 the rule's state (m2 unused by sgd, m1 by plain rmsprop: NULL
  * allowed there). Element-wise, every element by the same float operations
  * in the same order (those of the formulas in optim.c), so the bits do not
- * depend on how the arrays are cut, nor on the variant. */
-void cnn_update_apply(const cnn_update *u, float *w, float *g, float *m1,
-                      float *m2, size_t n);
+ * depend on how the arrays are cut, nor on the variant. Returns nonzero if
+ * a weight it wrote is NaN or infinite. */
+int cnn_update_apply(const cnn_update *u, float *w, float *g, float *m1,
+                     float *m2, size_t n);
 
 /* ------------------------------------------------------------------------ */
 /* Activations and average pooling                                          */

@@ -259,12 +259,13 @@ double cnn_loss_chunk(const cnn_model *m, int s0, int n, float g, float *grad,
 cnn_status cnn_loss_check(cnn_model *m, cnn_error *err);
 
 /* One optimiser step on the trainable parameters with the gradients in
- * m->grads (which it may clip and add L2 decay to, in place). */
-void cnn_optim_step(cnn_model *m);
+ * m->grads (which it may clip and add L2 decay to, in place). Returns
+ * nonzero if a trainable parameter is now NaN or infinite. */
+int cnn_optim_step(cnn_model *m);
 /* The same step with the gradient the sum of the n_parts arenas in parts
  * (at most CNN_MAX_CHUNKS, added in that order; m->grads untouched), or,
  * when n_parts is 0, m->grads. clip_norm needs m->grads. */
-void cnn_optim_step_sum(cnn_model *m, const float *const *parts, int n_parts);
+int cnn_optim_step_sum(cnn_model *m, const float *const *parts, int n_parts);
 /* The learning rate of optimiser step m->step (1 for the first step), from
  * optimizer.learning_rate, the schedule and its warm-up. (optim.c) */
 double cnn_optim_rate(const cnn_model *m);

@@ -25,6 +25,7 @@
 #include "model.h"
 
 #include <math.h>
+#include <stdatomic.h>
 
 #define PI 3.14159265358979323846
 
@@ -41,6 +42,7 @@ typedef struct step_plan {
 	cnn_update u;
 	const float *const *parts; /* NULL: m->grads */
 	int n_parts;
+	atomic_int wild; /* set when a block wrote a non-finite weight */
 } step_plan;
 
 /* ======================================================================== */
@@ -117,7 +119,7 @@ static cnn_rule rule_of(const cnn_spec *s)
  * or summed from the parts slice by slice, then updated in place. */
 static void step_block(void *ctx, long lo, long hi)
 {
-	const step_plan *p = ctx;
+	step_plan *p = ctx;
 	cnn_model *m = p->m;
 	float sum[STEP_SLICE];
 	const float *at[CNN_MAX_CHUNKS];
@@ -133,8 +135,10 @@ static void step_block(void *ctx, long lo, long hi)
 			cnn_add_forward(at, p->n_parts, sum, n);
 			g = sum;
 		}
-		cnn_update_apply(&p->u, m->params + a, g, m->m1 + a, m->m2 + a,
-		                 n);
+		if (cnn_update_apply(&p->u, m->params + a, g, m->m1 + a,
+		                     m->m2 + a, n))
+			atomic_store_explicit(&p->wild, 1,
+			                      memory_order_relaxed);
 	}
 }
 
@@ -196,15 +200,17 @@ double cnn_optim_rate(const cnn_model *m)
  * parameters, in blocks spread over the threads. The gradient is m->grads
  * when n_parts is 0, else the sum of the n_parts arenas (at most
  * CNN_MAX_CHUNKS) in their order, made block by block as the update reads
- * it (no clip_norm then: it needs the whole gradient first). */
-void cnn_optim_step_sum(cnn_model *m, const float *const *parts, int n_parts)
+ * it (no clip_norm then: it needs the whole gradient first). Returns
+ * nonzero if a trainable parameter is now NaN or infinite. */
+int cnn_optim_step_sum(cnn_model *m, const float *const *parts, int n_parts)
 {
 	const cnn_spec *s = &m->spec;
 	step_plan p = {m,
 	               {rule_of(s), 0.0f, 1.0f, 0.0f, 0, 0.0f, 0.0f, 0.0f, 1.0f,
 	                1.0f, 0.0f},
 	               parts,
-	               n_parts};
+	               n_parts,
+	               0};
 	cnn_update *u = &p.u;
 
 	m->step++;
@@ -226,9 +232,10 @@ void cnn_optim_step_sum(cnn_model *m, const float *const *parts, int n_parts)
 		u->c2 = (float)(1.0 / (1.0 - pow(s->beta2, (double)m->step)));
 	}
 	cnn_pool_run(trainable(m), CNN_POOL_GRAIN, step_block, &p);
+	return atomic_load_explicit(&p.wild, memory_order_relaxed);
 }
 
-void cnn_optim_step(cnn_model *m)
+int cnn_optim_step(cnn_model *m)
 {
-	cnn_optim_step_sum(m, NULL, 0);
+	return cnn_optim_step_sum(m, NULL, 0);
 }

@@ -253,9 +253,10 @@ static void evaluate_set(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
 }
 
 /* One optimiser step on the mini-batch of training samples
- * order[first..first+n). Returns the summed loss of the batch. */
+ * order[first..first+n). Returns the summed loss of the batch; sets *wild
+ * when a trainable parameter is now NaN or infinite. */
 static double train_batch(cnn_model *m, const run_data *d, size_t first, int n,
-                          size_t *correct)
+                          size_t *correct, int *wild)
 {
 	int count, size, lo, hi;
 	cnn_chunk_plan(n, &count, &size);
@@ -269,10 +270,10 @@ static double train_batch(cnn_model *m, const run_data *d, size_t first, int n,
 		/* the arenas summed as the step reads them: one pass */
 		const float *parts[CNN_MAX_CHUNKS];
 		int np = cnn_graph_parts(m, n, parts);
-		cnn_optim_step_sum(m, parts, np);
+		*wild = cnn_optim_step_sum(m, parts, np);
 	} else {
 		cnn_graph_fold(m, n);
-		cnn_optim_step(m);
+		*wild = cnn_optim_step(m);
 	}
 	return loss;
 }
@@ -375,9 +376,9 @@ static cnn_status train_epoch(cnn_model *m, run_data *d, const char *ckpt,
 	shuffle(m, d);
 	for (size_t first = m->epoch_pos; first < d->n_train;) {
 		size_t left = d->n_train - first, correct = 0, bad;
-		int n = left < bs ? (int)left : (int)bs;
+		int n = left < bs ? (int)left : (int)bs, wild;
 		size_t batch = first / bs + 1;
-		double bl = train_batch(m, d, first, n, &correct);
+		double bl = train_batch(m, d, first, n, &correct, &wild);
 		char what[CNN_NAME_MAX + 48];
 
 		/* nothing is saved after divergence: the file keeps the last
@@ -389,7 +390,13 @@ static cnn_status train_epoch(cnn_model *m, run_data *d, const char *ckpt,
 			    "batch %zu; this checkpoint keeps the last good "
 			    "state",
 			    isnan(bl) ? "NaN" : "infinite", epoch, batch);
-		bad = first_nonfinite(m->params, m->n_params);
+		/* the step checked the weights it wrote; the layers' state
+		 * after them (batchnorm's running statistics) is small */
+		bad = wild ? first_nonfinite(m->params, m->n_trainable)
+		           : m->n_trainable;
+		if (bad == m->n_trainable)
+			bad += first_nonfinite(m->params + m->n_trainable,
+			                       m->n_params - m->n_trainable);
 		if (bad < m->n_params) {
 			param_name(m, bad, what, sizeof what);
 			return cnn_err_file(

@@ -323,6 +323,31 @@ out:
 	cnn_model_free(b);
 }
 
+/* The step says whether it wrote a NaN or infinite weight, wherever that
+ * weight is: the first, one in the vector tail (the last of 18), or none.
+ * Training stops on it (t/tools.sh checks the message). */
+static void test_wild(void)
+{
+	static const size_t where[] = {0, 17};
+	cnn_model *m = build("optimizer: {type: sgd, learning_rate: 0.1}\n");
+
+	if (!ok(m && trainable(m) == 18, "wild: the model builds"))
+		goto out;
+	for (size_t i = 0; i < 18; i++)
+		m->grads[i] = 0.25f;
+	ok(cnn_optim_step(m) == 0, "wild: a finite step says so");
+	for (size_t k = 0; k < 2; k++) {
+		for (size_t i = 0; i < 18; i++)
+			m->params[i] = m->m1[i] = m->grads[i] = 0.0f;
+		m->grads[where[k]] = k ? INFINITY : NAN;
+		ok(cnn_optim_step(m) != 0 && !isfinite(m->params[where[k]]),
+		   "wild: %s weight at %zu is reported",
+		   k ? "an infinite" : "a NaN", where[k]);
+	}
+out:
+	cnn_model_free(m);
+}
+
 /* ======================================================================== */
 /* Layer state                                                              */
 
@@ -811,6 +836,7 @@ int main(void)
 {
 	plan_no_plan();
 
+	test_wild();
 	test_parts("sgd", "{type: sgd, learning_rate: 0.1}");
 	test_parts("nesterov, L2", "{type: sgd, learning_rate: 0.1, momentum: "
 	                           "0.9, nesterov: true, weight_decay: 0.1}");
