@@ -2,11 +2,27 @@
  * pool.c - the library's threads (contract in pool.h).
  *
  * One loop runs at a time. The caller publishes it in one atomic word: a
- * generation number in the high 32 bits and the count of blocks not yet
- * handed out in the low 32. A thread claims a block by decrementing that
- * count with a compare-and-swap that also checks the generation, so a
- * worker that wakes late can never take a block of a later loop. Blocks
- * finished are counted apart; the caller returns when all are.
+ * generation number in the high 32 bits and the number of threads that
+ * share it in the low 32. The blocks are cut into that many contiguous
+ * shares, one per thread (the caller is thread 0, worker i thread i), each
+ * an atomic word too: the generation and the share's blocks not yet handed
+ * out, [first, end). A thread takes the first block of its own share, and
+ * when that is empty, the first block of another's; every take is a
+ * compare-and-swap that also checks the generation, so a worker that wakes
+ * late can never take a block of a later loop. Blocks finished are counted
+ * apart; the caller returns when all are.
+ *
+ * Why shares: the chunks of a batch (and the slices of the parameters)
+ * are the same blocks at every step, so a thread that gets the same share
+ * each time finds its chunks' activations and gradient arenas still in its
+ * own core's cache. Taking blocks in the order they were asked for moved
+ * them between the cores at every step: on two cores, the sum of the
+ * gradients and the update took 4 times as long at 2 threads as at 1
+ * (reference model). A thread held back by the system delays only the
+ * block it holds: the others take the rest of its share. (Taking them from
+ * the end instead left the first block to the thread held back more often,
+ * and cost 1.29x beside a spinning process; from the front, about 1.05x,
+ * against 0.9x on a quiet machine.)
  *
  * Waiting: a worker with nothing to do spins for SPIN_NS, then sleeps on a
  * condition variable until the next loop; the caller waiting for the last
@@ -33,6 +49,7 @@
 #include <unistd.h>
 
 #define MAX_THREADS 256
+#define MAX_BLOCKS  65535   /* per loop (16 bits of a share's word) */
 #define SPIN_NS     200000L /* how long an idle thread spins before it sleeps */
 
 /* The loop in progress (written by the caller before it publishes the
@@ -45,8 +62,10 @@ typedef struct job {
 } job;
 
 static job cur;
-static _Atomic uint64_t word;       /* generation << 32 | blocks left */
-static _Atomic uint32_t finished;   /* blocks of the loop finished */
+static _Atomic uint64_t word;               /* generation << 32 | threads */
+static _Atomic uint64_t share[MAX_THREADS]; /* generation << 32 |
+                                               first << 16 | end */
+static _Atomic uint32_t finished;           /* blocks of the loop finished */
 static _Atomic int active;          /* workers that take part (1..active) */
 static _Atomic int threads_wanted;  /* 0: the default */
 static int started;                 /* workers started (under run_lock) */
@@ -79,29 +98,36 @@ static uint32_t gen_of(uint64_t w)
 	return (uint32_t)(w >> 32);
 }
 
-/* Claims a block of the loop of generation gen: its index, or -1 when
- * that loop has none left (or is over). */
-static long claim(uint32_t gen, uint32_t *blocks)
+/* Claims a block of the loop of generation gen, shared by threads
+ * threads, for thread self: the first of its own share, else the first of
+ * the next share that has one. Returns its index, or -1 when that loop has
+ * none left (or is over). */
+static long claim(uint32_t gen, int threads, int self, uint32_t *blocks)
 {
-	uint64_t v = atomic_load_explicit(&word, memory_order_acquire);
-	while (gen_of(v) == gen && (uint32_t)v > 0) {
-		if (atomic_compare_exchange_weak_explicit(
-		        &word, &v, v - 1, memory_order_acq_rel,
-		        memory_order_acquire)) {
-			*blocks = cur.blocks;
-			return (long)(cur.blocks - (uint32_t)v);
+	for (int k = 0; k < threads; k++) {
+		_Atomic uint64_t *w = &share[(self + k) % threads];
+		uint64_t v = atomic_load_explicit(w, memory_order_acquire);
+		while (gen_of(v) == gen && (v >> 16 & 0xffff) < (v & 0xffff)) {
+			uint64_t to = v + (1u << 16);
+			if (atomic_compare_exchange_weak_explicit(
+			        w, &v, to, memory_order_acq_rel,
+			        memory_order_acquire)) {
+				*blocks = cur.blocks;
+				return (long)(v >> 16 & 0xffff);
+			}
 		}
 	}
 	return -1;
 }
 
-/* Runs blocks of the loop of generation gen until none is left; the
- * thread that finishes the last one wakes the caller if it sleeps. */
-static void work(uint32_t gen)
+/* Runs blocks of the loop of generation gen (shared by threads threads) as
+ * thread self until none is left; the thread that finishes the last one
+ * wakes the caller if it sleeps. */
+static void work(uint32_t gen, int threads, int self)
 {
 	uint32_t blocks;
 	long b;
-	while ((b = claim(gen, &blocks)) >= 0) {
+	while ((b = claim(gen, threads, self, &blocks)) >= 0) {
 		long lo = b * cur.grain;
 		long hi = cur.n - lo < cur.grain ? cur.n : lo + cur.grain;
 		cur.fn(cur.ctx, lo, hi);
@@ -117,14 +143,15 @@ static void work(uint32_t gen)
 	}
 }
 
-/* Waits (spinning, then asleep) for a generation other than seen. */
-static uint32_t wait_loop(uint32_t seen)
+/* Waits (spinning, then asleep) for a generation other than seen; returns
+ * the word that published it. */
+static uint64_t wait_loop(uint32_t seen)
 {
 	long t0 = now_ns();
 	for (int i = 1;; i++) {
 		uint64_t w = atomic_load_explicit(&word, memory_order_acquire);
 		if (gen_of(w) != seen)
-			return gen_of(w);
+			return w;
 		relax();
 		if (i % 16 == 0 && now_ns() - t0 > SPIN_NS)
 			break;
@@ -135,7 +162,7 @@ static uint32_t wait_loop(uint32_t seen)
 		pthread_cond_wait(&wake, &lock);
 	sleepers--;
 	pthread_mutex_unlock(&lock);
-	return gen_of(atomic_load(&word));
+	return atomic_load(&word);
 }
 
 static void *worker(void *arg)
@@ -144,9 +171,10 @@ static void *worker(void *arg)
 	uint32_t seen = atomic_load(&born); /* not word: the loop that made
 	                                       this worker may be out already */
 	for (;;) {
-		seen = wait_loop(seen);
-		if (id <= atomic_load(&active))
-			work(seen);
+		uint64_t w = wait_loop(seen);
+		seen = gen_of(w);
+		if (id < (int)(uint32_t)w)
+			work(seen, (int)(uint32_t)w, id);
 	}
 	return NULL;
 }
@@ -270,8 +298,8 @@ void cnn_pool_run(long n, long grain, cnn_pool_fn fn, void *ctx)
 		return;
 	if (grain < 1)
 		grain = 1;
-	if ((n - 1) / grain + 1 > (long)UINT32_MAX)
-		grain = (n - 1) / (long)UINT32_MAX + 1;
+	if ((n - 1) / grain + 1 > MAX_BLOCKS)
+		grain = (n - 1) / MAX_BLOCKS + 1;
 	const uint32_t blocks = (uint32_t)((n - 1) / grain + 1);
 	const int threads = cnn_pool_threads();
 	if (threads <= 1 || blocks == 1 || pthread_mutex_trylock(&run_lock)) {
@@ -280,16 +308,25 @@ void cnn_pool_run(long n, long grain, cnn_pool_fn fn, void *ctx)
 		return;
 	}
 	start_workers(threads);
+	const int parts = atomic_load(&active) + 1;
 	cur = (job){fn, ctx, n, grain, blocks};
 	atomic_store_explicit(&finished, 0, memory_order_relaxed);
 	generation++;
-	atomic_store_explicit(&word, (uint64_t)generation << 32 | blocks,
+	for (int t = 0; t < parts; t++)
+		atomic_store_explicit(
+		    &share[t],
+		    (uint64_t)generation << 32 |
+		        (uint64_t)blocks * (uint64_t)t / (uint64_t)parts << 16 |
+		        (uint64_t)blocks * (uint64_t)(t + 1) / (uint64_t)parts,
+		    memory_order_relaxed);
+	atomic_store_explicit(&word,
+	                      (uint64_t)generation << 32 | (uint32_t)parts,
 	                      memory_order_release);
 	pthread_mutex_lock(&lock);
 	if (sleepers)
 		pthread_cond_broadcast(&wake);
 	pthread_mutex_unlock(&lock);
-	work(generation);
+	work(generation, parts, 0);
 	wait_done(blocks);
 	pthread_mutex_unlock(&run_lock);
 }

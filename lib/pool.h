@@ -8,9 +8,11 @@
  * makes the others spin through their time slices waiting for it (the
  * reference model trained 3 to 20 times slower than one thread). Here the
  * blocks of a loop are handed out one at a time to whichever thread asks
- * (the calling thread included), so a thread held back delays only the
- * block it holds, and a thread with nothing to do spins briefly, then
- * sleeps, giving its core back.
+ * (the calling thread included): each thread first from its own share of
+ * them (the same at every call with the same count, so that its blocks'
+ * data stay in its core's cache), then from the others'. A thread held
+ * back delays only the block it holds, and a thread with nothing to do
+ * spins briefly, then sleeps, giving its core back.
  *
  * Results never depend on which thread ran a block: every caller writes
  * each block's results to its own place (a chunk's arena, a slice of an
@@ -28,7 +30,7 @@
 typedef void (*cnn_pool_fn)(void *ctx, long begin, long end);
 
 /* Runs fn over the iterations [0, n) cut into blocks of grain (the last
- * one shorter), each block exactly once, on the calling thread or a
+ * one shorter; larger blocks when there would be more than 65535), each block exactly once, on the calling thread or a
  * worker, in no fixed order; returns when every block is done. A call made
  * while another loop runs (from fn, or from another thread of the
  * program) runs its blocks on the calling thread alone. */
