@@ -31,6 +31,11 @@
  * model with a kind flop_known does not list has its FLOP reported as
  * n/a). An epoch is n_train * (forward + backward) + n_eval * forward.
  *
+ * Run it with OMP_WAIT_POLICY=passive in the environment, as make bench
+ * does: otherwise the benchmark's own OpenMP threads keep spinning after
+ * their loops, beside the library's threads, and slow the epochs measured
+ * after them.
+ *
  * The output is a text report on stdout and, with --json FILE, the same
  * numbers as JSON. The MNIST files are decompressed once into a temporary
  * folder (removed at exit) so that the training runs do not each spend time
