@@ -6,12 +6,14 @@
  *
  * The gradient of the batch loss (summed or averaged over the batch
  * according to loss.reduction, see train.c) is m->grads, or the chunks'
- * gradient arenas, summed in chunk order as the step reads them; m->m1 and
- * m->m2 are the optimiser's state in the same order as the parameters: adam,
- * adamw  m1 first moment, m2 second moment sgd          m1 momentum buffer (m2
- * unused) rmsprop      m1 momentum buffer, m2 mean square of the gradient Only
- * the trainable parameters (the first n of the arenas) are updated: layer state
- * stored after them (batchnorm's running statistics) never changes in a step.
+ * gradient arenas, summed in chunk order as the step reads them. m->m1 and
+ * m->m2 are the optimiser's state in the same order as the parameters:
+ *   adam, adamw  m1 first moment, m2 second moment
+ *   sgd          m1 momentum buffer (m2 unused)
+ *   rmsprop      m1 momentum buffer, m2 mean square of the gradient
+ * Only the trainable parameters (the first n of the arenas) are updated:
+ * layer state stored after them (batchnorm's running statistics) never
+ * changes in a step.
  *
  * Invariants: every update is elementwise, so a parallel loop gives the same
  * bits whatever the thread count; the one sum (the gradient norm for

@@ -98,6 +98,17 @@ static uint32_t gen_of(uint64_t w)
 	return (uint32_t)(w >> 32);
 }
 
+/* A share's first block not yet handed out, and the end of the share. */
+static uint32_t first_of(uint64_t w)
+{
+	return (uint32_t)(w >> 16 & 0xffff);
+}
+
+static uint32_t end_of(uint64_t w)
+{
+	return (uint32_t)(w & 0xffff);
+}
+
 /* Claims a block of the loop of generation gen, shared by threads
  * threads, for thread self: the first of its own share, else the first of
  * the next share that has one. Returns its index, or -1 when that loop has
@@ -107,13 +118,13 @@ static long claim(uint32_t gen, int threads, int self, uint32_t *blocks)
 	for (int k = 0; k < threads; k++) {
 		_Atomic uint64_t *w = &share[(self + k) % threads];
 		uint64_t v = atomic_load_explicit(w, memory_order_acquire);
-		while (gen_of(v) == gen && (v >> 16 & 0xffff) < (v & 0xffff)) {
+		while (gen_of(v) == gen && first_of(v) < end_of(v)) {
 			uint64_t to = v + (1u << 16);
 			if (atomic_compare_exchange_weak_explicit(
 			        w, &v, to, memory_order_acq_rel,
 			        memory_order_acquire)) {
 				*blocks = cur.blocks;
-				return (long)(v >> 16 & 0xffff);
+				return (long)first_of(v);
 			}
 		}
 	}
