@@ -306,6 +306,72 @@ nomem:
 	return cnn_err_nomem(err, NULL, NULL);
 }
 
+/* Rows of a deferred weight per segment, for rows of cols floats: as many
+ * as fit in CNN_SEG_MAX, in a multiple of 12 (whole GEMM tiles of 4 or 6
+ * rows, whichever the kernels use) or else of 4; 0 when fewer than 4 fit:
+ * the weight is then not deferred. */
+static int seg_rows(size_t cols)
+{
+	size_t r = CNN_SEG_MAX / (cols ? cols : 1);
+
+	return r >= 12 ? (int)(r - r % 12) : r >= 4 ? (int)(r - r % 4) : 0;
+}
+
+/* Appends to out (when not NULL) plain segments covering [a, b), at most
+ * CNN_POOL_GRAIN floats each; returns the new count from n. */
+static int cut_plain(cnn_seg *out, int n, size_t a, size_t b)
+{
+	for (; a < b; a += CNN_POOL_GRAIN, n++)
+		if (out)
+			out[n] = (cnn_seg){
+			    a, b - a < CNN_POOL_GRAIN ? b - a : CNN_POOL_GRAIN,
+			    -1, 0, 0};
+	return n;
+}
+
+/* Cuts the trainable parameters into segments, into out when not NULL;
+ * returns their number. Each weight of a layer with a weight_grad op goes
+ * by seg_rows rows, the rest in plain runs (which may span layers). */
+static int cut_segments(const cnn_model *m, cnn_seg *out)
+{
+	size_t run = 0; /* where the plain run being cut starts */
+	int n = 0;
+
+	for (int i = 0; i < m->n_layers; i++) {
+		const cnn_layer *l = &m->layers[i];
+		if (!l->n_weight || !l->ops->weight_grad)
+			continue;
+		int units = l->weight_shape[0];
+		size_t cols = l->n_weight / (size_t)units;
+		int rows = seg_rows(cols);
+		if (!rows)
+			continue;
+		n = cut_plain(out, n, run, l->w_off);
+		for (int r = 0; r < units; r += rows, n++) {
+			int h = units - r < rows ? units - r : rows;
+			if (out)
+				out[n] = (cnn_seg){l->w_off + (size_t)r * cols,
+				                   (size_t)h * cols, i, r, h};
+		}
+		run = l->w_off + l->n_weight;
+	}
+	return cut_plain(out, n, run, m->n_trainable);
+}
+
+/* Fills m->segs (see cnn_seg) and marks the deferred layers. */
+static cnn_status plan_segments(cnn_model *m, cnn_error *err)
+{
+	m->n_segs = cut_segments(m, NULL);
+	m->segs = calloc((size_t)m->n_segs + 1, sizeof *m->segs);
+	if (!m->segs)
+		return cnn_err_nomem(err, NULL, NULL);
+	cut_segments(m, m->segs);
+	for (int i = 0; i < m->n_segs; i++)
+		if (m->segs[i].layer >= 0)
+			m->layers[m->segs[i].layer].weight_deferred = 1;
+	return CNN_OK;
+}
+
 /* Infers every layer's shapes in graph order, lays out and allocates the
  * arenas and fills the weights from m->rng (layer order, weight then bias)
  * and the state with each kind's reset_state. */
@@ -323,7 +389,8 @@ cnn_status cnn_graph_build(cnn_model *m, cnn_error *err)
 	if (lay_out(m, err) != CNN_OK)
 		return err->status;
 	plan_gradients(m);
-	if (plan_sync(m, err) != CNN_OK || check_memory(m, err) != CNN_OK)
+	if (plan_sync(m, err) != CNN_OK || plan_segments(m, err) != CNN_OK ||
+	    check_memory(m, err) != CNN_OK)
 		return err->status;
 
 	size_t bytes = (m->n_params ? m->n_params : 1) * sizeof(float);
@@ -520,7 +587,8 @@ static void backward_range(cnn_model *m, cnn_chunk *k, int hi, int lo,
 }
 
 /* Sets every chunk's pass for a batch of n samples. */
-static void set_pass(cnn_model *m, int n, int training, uint64_t seed)
+static void set_pass(cnn_model *m, int n, int training, uint64_t seed,
+                     int defer)
 {
 	int count, size;
 	cnn_chunk_plan(n, &count, &size);
@@ -530,6 +598,7 @@ static void set_pass(cnn_model *m, int n, int training, uint64_t seed)
 		p->seed = seed;
 		p->sample0 = (size_t)c * (size_t)size;
 		p->batch = n;
+		p->defer = defer;
 	}
 }
 
@@ -560,10 +629,26 @@ const float *cnn_graph_forward(cnn_model *m, int n)
 {
 	int count, size;
 	cnn_chunk_plan(n, &count, &size);
-	set_pass(m, n, 0, 0);
+	set_pass(m, n, 0, 0, 0);
 	chunk_job j = {m, 0, n, 0, 0.0f};
 	cnn_pool_run(count, 1, forward_chunks, &j);
 	return m->act[m->n_layers];
+}
+
+/* Zeroes the gradient arena g, but for the deferred weights' segments when
+ * defer: backward does not write them. */
+static void zero_arena(const cnn_model *m, float *g, int defer)
+{
+	size_t a = 0;
+
+	for (int i = 0; defer && i < m->n_segs; i++) {
+		const cnn_seg *s = &m->segs[i];
+		if (s->layer < 0)
+			continue;
+		memset(g + a, 0, (s->off - a) * sizeof *g);
+		a = s->off + s->n;
+	}
+	memset(g + a, 0, (m->n_params - a) * sizeof *g);
 }
 
 /* One phase of a training pass on chunk c (see cnn_graph_gradient): with
@@ -596,7 +681,7 @@ static void train_phase(cnn_model *m, int c, int p, int n, float g)
 		k->correct = 0;
 		k->loss = cnn_loss_chunk(m, (int)s0, n, g, m->dact[m->grad_act],
 		                         &k->correct, NULL);
-		memset(k->grads, 0, m->n_params * sizeof *k->grads);
+		zero_arena(m, k->grads, k->pass.defer);
 		lo = m->grad_act - 1;
 	} else {
 		lo = S[s - (p - s)];
@@ -695,7 +780,7 @@ static void add_chunks(void *ctx, size_t from, size_t to, int have)
  * onehot), so the softmax's own backward is skipped. The chunks run in
  * parallel, in 2 * n_sync + 1 phases separated by the batch-statistics
  * layers (one phase for most networks). */
-double cnn_graph_backprop(cnn_model *m, int n, size_t *correct)
+double cnn_graph_backprop(cnn_model *m, int n, size_t *correct, int defer)
 {
 	float g = m->spec.reduction == CNN_REDUCE_MEAN ? 1.0f / (float)n : 1.0f;
 	int count, size, lo, hi;
@@ -703,7 +788,7 @@ double cnn_graph_backprop(cnn_model *m, int n, size_t *correct)
 
 	cnn_chunk_plan(n, &count, &size);
 	cnn_dist_share(count, &lo, &hi);
-	set_pass(m, n, 1, step_seed(m));
+	set_pass(m, n, 1, step_seed(m), defer);
 	for (int p = 0; p < phases; p++) {
 		chunk_job j = {m, lo, n, p, g};
 		cnn_pool_run(hi - lo, 1, phase_chunks, &j);
@@ -722,16 +807,35 @@ double cnn_graph_backprop(cnn_model *m, int n, size_t *correct)
 	return tot[0];
 }
 
-/* The gradient arenas of a batch of n after cnn_graph_backprop, in chunk
- * order, into parts; returns how many (at most CNN_MAX_CHUNKS). */
-int cnn_graph_parts(const cnn_model *m, int n, const float **parts)
+/* The gradient of a batch of n after cnn_graph_backprop(..., deferred):
+ * the arenas in chunk order. */
+void cnn_graph_parts(const cnn_model *m, int n, int deferred,
+                     cnn_grad_parts *gp)
 {
+	int size;
+
+	cnn_chunk_plan(n, &gp->count, &size);
+	for (int c = 0; c < gp->count; c++)
+		gp->part[c] = m->chunks[c].grads;
+	gp->n = n;
+	gp->deferred = deferred;
+}
+
+void cnn_graph_seg_grad(const cnn_model *m, const cnn_grad_parts *gp,
+                        const cnn_seg *s, float *out)
+{
+	const cnn_layer *l = &m->layers[s->layer];
+	const float *x = m->act[l->inputs[0]], *dy = m->dact[s->layer + 1];
 	int count, size;
 
-	cnn_chunk_plan(n, &count, &size);
-	for (int c = 0; c < count; c++)
-		parts[c] = m->chunks[c].grads;
-	return count;
+	cnn_chunk_plan(gp->n, &count, &size);
+	for (int c = 0; c < count; c++) {
+		size_t s0 = (size_t)c * (size_t)size;
+		int n = gp->n - c * size < size ? gp->n - c * size : size;
+		l->ops->weight_grad(l, x + s0 * l->in_size,
+		                    dy + s0 * l->out_size, n, s->row0, s->rows,
+		                    c > 0, out);
+	}
 }
 
 /* Adds the gradient arenas of a batch of n after cnn_graph_backprop in
@@ -748,7 +852,7 @@ void cnn_graph_fold(cnn_model *m, int n)
 
 double cnn_graph_gradient(cnn_model *m, int n, size_t *correct)
 {
-	double loss = cnn_graph_backprop(m, n, correct);
+	double loss = cnn_graph_backprop(m, n, correct, 0);
 
 	cnn_graph_fold(m, n);
 	return loss;
@@ -772,6 +876,7 @@ void cnn_graph_free(cnn_model *m)
 	free(m->m2);
 	free(m->best);
 	free(m->tensors);
+	free(m->segs);
 	free(m->stats);
 	free(m->sync);
 }

@@ -258,6 +258,7 @@ typedef struct gemm_args {
 	float beta; /* 0 or 1 once set up */
 	float *C;
 	size_t ldc;
+	int fold; /* cnn_gemm_fold: C += the product summed apart */
 } gemm_args;
 
 /* Fills g for the product of cnn_gemm's contract. Handles what needs no
@@ -293,6 +294,7 @@ static int gemm_setup(gemm_args *g, int ta, int tb, int M, int N, int K,
 	g->beta = beta;
 	g->C = C;
 	g->ldc = (size_t)ldc;
+	g->fold = 0;
 	return 1;
 }
 
@@ -891,6 +893,8 @@ typedef struct kernel_table {
 	void (*gemm)(int ta, int tb, int M, int N, int K, const float *A,
 	             int lda, const float *B, int ldb, float beta, float *C,
 	             int ldc);
+	void (*gemm_fold)(int ta, int M, int N, int K, const float *A, int lda,
+	                  const float *B, int ldb, float *C, int ldc);
 	void (*conv_forward)(const cnn_conv_geom *g, const float *x,
 	                     const float *w, const float *b, float *y, int n,
 	                     float *ws);
@@ -1289,6 +1293,12 @@ void cnn_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc)
 {
 	kernels()->gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+void cnn_gemm_fold(int ta, int M, int N, int K, const float *A, int lda,
+                   const float *B, int ldb, float *C, int ldc)
+{
+	kernels()->gemm_fold(ta, M, N, K, A, lda, B, ldb, C, ldc);
 }
 
 void cnn_conv_forward(const cnn_conv_geom *g, const float *x, const float *w,

@@ -75,6 +75,7 @@
 #define pool22_forward       KFN(pool22_forward)
 #define pool22_backward      KFN(pool22_backward)
 #define kgemm                KFN(kgemm)
+#define kgemm_fold           KFN(kgemm_fold)
 #define kconv_forward        KFN(kconv_forward)
 #define kconv_backward       KFN(kconv_backward)
 #define kwhere_positive      KFN(kwhere_positive)
@@ -102,7 +103,8 @@
 /* C rows rows[0..MR) (repeats allowed: a repeated row is computed twice
  * and stored twice with the same value) x columns [j, j + NV * VL), the
  * last vector masked to m when ml, over k in [k0, k1): C = (zero ? 0 : C)
- * + sum_k A'(i, k) B'(k, j), products added in increasing k. */
+ * + sum_k A'(i, k) B'(k, j), products added in increasing k; with g->fold
+ * (and zero), C = C + that sum, a repeated row added once. */
 ALWAYS_INLINE void axpy_tile(const gemm_args *g, int MR, int NV, int ml,
                              const int *rows, int j, vmask m, int k0, int k1,
                              int zero)
@@ -151,8 +153,15 @@ ALWAYS_INLINE void axpy_tile(const gemm_args *g, int MR, int NV, int ml,
 	for (int r = 0; r < MR; r++) {
 		float *cr = g->C + (size_t)rows[r] * g->ldc + j;
 
+		if (g->fold && r > 0 && rows[r] == rows[r - 1])
+			continue; /* a repeat: added once */
 		UNROLL
 		for (int v = 0; v < NV; v++) {
+			if (g->fold)
+				c[r][v] = V_ADD(ml && v == NV - 1
+				                    ? V_LOADM(cr + v * VL, m)
+				                    : V_LOAD(cr + v * VL),
+				                c[r][v]);
 			if (ml && v == NV - 1)
 				V_STOREM(cr + v * VL, c[r][v], m);
 			else
@@ -169,8 +178,10 @@ KSTATIC void gemm_axpy(const gemm_args *g)
 {
 	int rows[GEMM_MR];
 
-	for (int k0 = 0; k0 < g->K; k0 += GEMM_KC) {
-		int k1 = g->K - k0 < GEMM_KC ? g->K : k0 + GEMM_KC;
+	const int kc = g->fold ? g->K : GEMM_KC; /* fold: one pass */
+
+	for (int k0 = 0; k0 < g->K; k0 += kc) {
+		int k1 = g->K - k0 < kc ? g->K : k0 + kc;
 		int zero = k0 == 0 && g->beta == 0.0f;
 
 		for (int j = 0; j < g->N; j += GEMM_NV * VL) {
@@ -327,6 +338,19 @@ KSTATIC void gemm_dot(const gemm_args *g)
 			}
 		}
 	}
+}
+
+/* Contract: see cnn_gemm_fold in kernels.h. */
+KSTATIC void kgemm_fold(int ta, int M, int N, int K, const float *A, int lda,
+                        const float *B, int ldb, float *C, int ldc)
+{
+	gemm_args g;
+
+	if (!gemm_setup(&g, ta, 0, M, N, K, A, lda, B, ldb, 1.0f, C, ldc))
+		return;
+	g.beta = 0.0f;
+	g.fold = 1;
+	gemm_axpy(&g);
 }
 
 /* Contract: see cnn_gemm in internal.h. */
@@ -1069,6 +1093,7 @@ KSTATIC void kmaxpool_backward(const cnn_pool_geom *g, const float *x,
 static const kernel_table KFN(table) = {
     .name = KNAME,
     .gemm = kgemm,
+    .gemm_fold = kgemm_fold,
     .conv_forward = kconv_forward,
     .conv_backward = kconv_backward,
     .where_positive = kwhere_positive,

@@ -23,6 +23,9 @@ typedef struct cnn_pass {
 	uint64_t seed;  /* per training step: dropout masks derive from it */
 	size_t sample0; /* the chunk's first sample within the batch */
 	int batch;      /* samples in the whole batch */
+	int defer;      /* 1: a layer whose weight_deferred is set leaves its
+	                   weight's gradient to weight_grad (the fused
+	                   optimiser step) */
 } cnn_pass;
 
 /* The behaviour of one layer kind. Shapes are (channels, height, width); a
@@ -49,6 +52,16 @@ typedef struct cnn_layer_ops {
 	 * l->db, and, if dx is not NULL, writes dx = dL/dx (overwriting). */
 	void (*backward)(cnn_layer *l, const float *x, const float *y,
 	                 const float *dy, float *dx, int n, float *ws);
+	/* Optional: rows [r0, r0 + rows) of the weight's gradient over the n
+	 * samples x, dy (weight_shape[0] rows of n_weight / weight_shape[0]
+	 * floats), with the bits backward would add into zeros, written to dw
+	 * or, with fold, added to it (dw + that gradient: the sum of two
+	 * arenas). When the graph defers the weight (weight_deferred) and
+	 * pass->defer is set, backward leaves l->dw alone: the optimiser step
+	 * computes the weight's gradient a few rows at a time, while they are
+	 * in the cache. */
+	void (*weight_grad)(const cnn_layer *l, const float *x, const float *dy,
+	                    int n, int r0, int rows, int fold, float *dw);
 
 	/* Merge layers (add, concat) take 1 to max_inputs inputs (0 means
 	 * exactly one) and use forward_n/backward_n instead: x[k] is input k
@@ -135,6 +148,9 @@ struct cnn_layer {
 	float *w, *b;                      /* parameters */
 	float *dw, *db;                    /* gradients */
 	size_t w_off, b_off, state_off;    /* in the arenas, set by the graph */
+	/* Set by the graph when the weight is cut into deferred segments
+	 * (cnn_seg): then, with pass->defer, backward leaves l->dw alone. */
+	int weight_deferred;
 
 	/* State that is not trained but saved (batchnorm's running
 	 * statistics): n_state floats, stored after all the trainable

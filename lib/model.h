@@ -140,11 +140,35 @@ typedef struct cnn_chunk {
 	size_t correct; /* correct predictions in the chunk */
 } cnn_chunk;
 
+#define CNN_MAX_CHUNKS 32 /* chunks in a batch, at most */
+
+/* A piece of the trainable parameters that the fused optimiser step takes
+ * whole (cnn_optim_step_sum): floats [off, off + n). layer < 0: its gradient
+ * is summed from the chunks' arenas. layer >= 0: it is rows [row0, row0 +
+ * rows) of that layer's weight, whose gradient a deferred backward leaves
+ * to cnn_graph_seg_grad. */
+typedef struct cnn_seg {
+	size_t off, n;
+	int layer, row0, rows;
+} cnn_seg;
+/* The most floats in a segment (a buffer of it is on the step's
+ * stack). */
+#define CNN_SEG_MAX 16384
+
+/* A batch's gradient after cnn_graph_backprop, as the fused step reads it:
+ * the chunks' arenas, added in chunk order, and, when deferred, the weight
+ * gradients that backward left to cnn_graph_seg_grad. */
+typedef struct cnn_grad_parts {
+	const float *part[CNN_MAX_CHUNKS];
+	int count;    /* arenas */
+	int n;        /* samples in the batch */
+	int deferred; /* as given to cnn_graph_backprop */
+} cnn_grad_parts;
+
 /* How a batch of n samples is cut: *count chunks of *size samples (the last
  * one smaller), at most CNN_MAX_CHUNKS. Depends on n only, never on the
  * number of threads. */
 void cnn_chunk_plan(int n, int *count, int *size);
-#define CNN_MAX_CHUNKS 32
 
 struct cnn_model {
 	cnn_tree tree; /* the description, after overrides */
@@ -201,6 +225,10 @@ struct cnn_model {
 	 * in chunk order, so the result does not depend on the thread count. */
 	int n_chunks; /* allocated */
 	cnn_chunk *chunks;
+	/* The trainable parameters cut for the optimiser step's threads,
+	 * in order (cnn_graph_build). */
+	cnn_seg *segs;
+	int n_segs;
 };
 
 /* The factor cnn_model_predict multiplies pixel bytes by: the training
@@ -239,11 +267,19 @@ double cnn_graph_gradient(cnn_model *m, int n, size_t *correct);
 /* cnn_graph_gradient in two halves: backprop leaves each chunk's gradient
  * in its own arena (and returns the loss, adds the right answers); fold
  * sums the arenas into m->grads, over the processes too. In one process,
- * parts lists the arenas instead (returns how many, at most
- * CNN_MAX_CHUNKS), for cnn_optim_step_sum to add as it reads them. */
-double cnn_graph_backprop(cnn_model *m, int n, size_t *correct);
+ * cnn_graph_parts lists the arenas instead, for cnn_optim_step_sum to add
+ * as it reads them; then backprop may also defer: the weight gradients of
+ * layers with a weight_grad op are left out of the arenas, for
+ * cnn_graph_seg_grad to compute in the step. */
+double cnn_graph_backprop(cnn_model *m, int n, size_t *correct, int defer);
 void cnn_graph_fold(cnn_model *m, int n);
-int cnn_graph_parts(const cnn_model *m, int n, const float **parts);
+void cnn_graph_parts(const cnn_model *m, int n, int deferred,
+                     cnn_grad_parts *gp);
+/* The gradient of deferred segment s (s->layer >= 0) over the batch of gp:
+ * each chunk's rows by the layer's weight_grad, folded in chunk order into
+ * out (s->n floats), with the bits the arenas' sum would have. */
+void cnn_graph_seg_grad(const cnn_model *m, const cnn_grad_parts *gp,
+                        const cnn_seg *s, float *out);
 
 /* The loss (loss.c) of the samples [s0, s0 + n) of the batch, from the
  * graph's output in m->act and the labels in m->labels: returns their
@@ -262,10 +298,10 @@ cnn_status cnn_loss_check(cnn_model *m, cnn_error *err);
  * m->grads (which it may clip and add L2 decay to, in place). Returns
  * nonzero if a trainable parameter is now NaN or infinite. */
 int cnn_optim_step(cnn_model *m);
-/* The same step with the gradient the sum of the n_parts arenas in parts
- * (at most CNN_MAX_CHUNKS, added in that order; m->grads untouched), or,
- * when n_parts is 0, m->grads. clip_norm needs m->grads. */
-int cnn_optim_step_sum(cnn_model *m, const float *const *parts, int n_parts);
+/* The same step with the gradient of gp (cnn_graph_parts: the arenas
+ * added in chunk order, the deferred segments computed; m->grads
+ * untouched), or, when gp is NULL, m->grads. clip_norm needs m->grads. */
+int cnn_optim_step_sum(cnn_model *m, const cnn_grad_parts *gp);
 /* The learning rate of optimiser step m->step (1 for the first step), from
  * optimizer.learning_rate, the schedule and its warm-up. (optim.c) */
 double cnn_optim_rate(const cnn_model *m);

@@ -42,8 +42,7 @@ static long trainable(const cnn_model *m)
 typedef struct step_plan {
 	cnn_model *m;
 	cnn_update u;
-	const float *const *parts; /* NULL: m->grads */
-	int n_parts;
+	const cnn_grad_parts *gp; /* NULL: m->grads */
 	atomic_int wild; /* set when a block wrote a non-finite weight */
 } step_plan;
 
@@ -117,30 +116,49 @@ static cnn_rule rule_of(const cnn_spec *s)
  * they stay in the L1 cache until the update reads them. */
 #define STEP_SLICE 1024
 
-/* The step over the parameters [lo, hi): the gradient read from m->grads
- * or summed from the parts slice by slice, then updated in place. */
-static void step_block(void *ctx, long lo, long hi)
+/* The update of the n parameters from off with their gradient g (which it
+ * overwrites, see cnn_update_apply); notes a
+ * non-finite weight in p->wild. */
+static void update(step_plan *p, size_t off, float *g, size_t n)
+{
+	cnn_model *m = p->m;
+
+	if (cnn_update_apply(&p->u, m->params + off, g, m->m1 + off,
+	                     m->m2 + off, n))
+		atomic_store_explicit(&p->wild, 1, memory_order_relaxed);
+}
+
+/* The step over segments [lo, hi) of m->segs: the gradient read from
+ * m->grads, or summed from the arenas slice by slice, or, for a deferred
+ * segment, computed whole; then the update. */
+static void step_segs(void *ctx, long lo, long hi)
 {
 	step_plan *p = ctx;
-	cnn_model *m = p->m;
+	const cnn_grad_parts *gp = p->gp;
 	float sum[STEP_SLICE];
 	const float *at[CNN_MAX_CHUNKS];
 
-	for (long a = lo; a < hi; a += STEP_SLICE) {
-		const size_t n =
-		    hi - a < STEP_SLICE ? (size_t)(hi - a) : STEP_SLICE;
-		float *g = m->grads + a;
-
-		if (p->n_parts) {
-			for (int k = 0; k < p->n_parts; k++)
-				at[k] = p->parts[k] + a;
-			cnn_add_forward(at, p->n_parts, sum, n);
-			g = sum;
+	for (long i = lo; i < hi; i++) {
+		const cnn_seg *s = &p->m->segs[i];
+		if (gp && gp->deferred && s->layer >= 0) {
+			float out[CNN_SEG_MAX];
+			cnn_graph_seg_grad(p->m, gp, s, out);
+			update(p, s->off, out, s->n);
+			continue;
 		}
-		if (cnn_update_apply(&p->u, m->params + a, g, m->m1 + a,
-		                     m->m2 + a, n))
-			atomic_store_explicit(&p->wild, 1,
-			                      memory_order_relaxed);
+		for (size_t a = s->off; a < s->off + s->n; a += STEP_SLICE) {
+			size_t n = s->off + s->n - a;
+			if (n > STEP_SLICE)
+				n = STEP_SLICE;
+			if (!gp) {
+				update(p, a, p->m->grads + a, n);
+				continue;
+			}
+			for (int k = 0; k < gp->count; k++)
+				at[k] = gp->part[k] + a;
+			cnn_add_forward(at, gp->count, sum, n);
+			update(p, a, sum, n);
+		}
 	}
 }
 
@@ -204,21 +222,20 @@ double cnn_optim_rate(const cnn_model *m)
  * CNN_MAX_CHUNKS) in their order, made block by block as the update reads
  * it (no clip_norm then: it needs the whole gradient first). Returns
  * nonzero if a trainable parameter is now NaN or infinite. */
-int cnn_optim_step_sum(cnn_model *m, const float *const *parts, int n_parts)
+int cnn_optim_step_sum(cnn_model *m, const cnn_grad_parts *gp)
 {
 	const cnn_spec *s = &m->spec;
 	step_plan p = {m,
 	               {rule_of(s), 0.0f, 1.0f, 0.0f, 0, 0.0f, 0.0f, 0.0f, 1.0f,
 	                1.0f, 0.0f},
-	               parts,
-	               n_parts,
+	               gp,
 	               0};
 	cnn_update *u = &p.u;
 
 	m->step++;
 	const double rate = cnn_optim_rate(m);
 	u->lr = (float)rate;
-	if (s->clip_norm > 0 && !n_parts)
+	if (s->clip_norm > 0 && !gp)
 		u->clip = clip_scale(m);
 	if (s->weight_decay > 0) {
 		u->decoupled = s->optimizer == CNN_OPT_ADAMW;
@@ -233,11 +250,11 @@ int cnn_optim_step_sum(cnn_model *m, const float *const *parts, int n_parts)
 		u->c1 = (float)(1.0 / (1.0 - pow(s->beta1, (double)m->step)));
 		u->c2 = (float)(1.0 / (1.0 - pow(s->beta2, (double)m->step)));
 	}
-	cnn_pool_run(trainable(m), CNN_POOL_GRAIN, step_block, &p);
+	cnn_pool_run(m->n_segs, 1, step_segs, &p);
 	return atomic_load_explicit(&p.wild, memory_order_relaxed);
 }
 
 int cnn_optim_step(cnn_model *m)
 {
-	return cnn_optim_step_sum(m, NULL, 0);
+	return cnn_optim_step_sum(m, NULL);
 }

@@ -265,12 +265,15 @@ static double train_batch(cnn_model *m, const run_data *d, size_t first, int n,
 	hi = hi * size < n ? hi * size : n;
 	fill_batch(m, d->train, d->order, first, lo, hi,
 	           (float)m->spec.train.scale, m->spec.train.shift);
-	double loss = cnn_graph_backprop(m, n, correct);
-	if (cnn_dist_size() == 1 && !(m->spec.clip_norm > 0)) {
-		/* the arenas summed as the step reads them: one pass */
-		const float *parts[CNN_MAX_CHUNKS];
-		int np = cnn_graph_parts(m, n, parts);
-		*wild = cnn_optim_step_sum(m, parts, np);
+	/* In one process and without clipping, the arenas are summed as the
+	 * step reads them, and the weight gradients of dense layers are
+	 * computed there too: one pass over the parameters. */
+	const int fused = cnn_dist_size() == 1 && !(m->spec.clip_norm > 0);
+	double loss = cnn_graph_backprop(m, n, correct, fused);
+	if (fused) {
+		cnn_grad_parts gp;
+		cnn_graph_parts(m, n, 1, &gp);
+		*wild = cnn_optim_step_sum(m, &gp);
 	} else {
 		cnn_graph_fold(m, n);
 		*wild = cnn_optim_step(m);

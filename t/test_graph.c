@@ -216,6 +216,85 @@ out:
 	cnn_model_free(b);
 }
 
+/* Dense layers whose weight gradient the fused step computes: one (in
+ * 5000) too wide to be deferred, one of 29 rows (a GEMM tile repeating its
+ * last row), one of 40 rows of 784 (several segments). */
+static const char *dense_mix = "input: {channels: 2, height: 50, width: 50}\n"
+                               "layers:\n"
+                               "  - {type: flatten}\n"
+                               "  - {type: dense, units: 784}\n"
+                               "  - {type: relu}\n"
+                               "  - {type: dense, units: 40}\n"
+                               "  - {type: dropout, rate: 0.2}\n"
+                               "  - {type: dense, units: 29}\n"
+                               "  - {type: tanh}\n"
+                               "  - {type: dense, units: 4}\n"
+                               "  - {type: softmax}\n";
+
+/* Chunks of 513 samples (more than one GEMM depth block) in a batch of
+ * 16416. */
+static const char *dense_deep = "input: {channels: 1, height: 2, width: 4}\n"
+                                "layers:\n"
+                                "  - {type: dense, units: 24}\n"
+                                "  - {type: relu}\n"
+                                "  - {type: dense, units: 3}\n"
+                                "  - {type: softmax}\n";
+
+/* Three steps on batches of n: the fused step, with the dense layers'
+ * weight gradients deferred to it, gives the bits of the fold into
+ * m->grads and the plain step. */
+static void deferred_case(const char *name, const char *yaml, int n)
+{
+	const char *opt = "optimizer: {type: sgd, learning_rate: 0.1, "
+	                  "momentum: 0.9}\n";
+	cnn_model *a = build(yaml, opt), *b = build(yaml, opt);
+	cnn_error err;
+	cnn_rng r;
+	int deferred = 0;
+
+	cnn_err_clear(&err);
+	if (!ok(a && b && cnn_graph_reserve(a, n, &err) == CNN_OK &&
+	            cnn_graph_reserve(b, n, &err) == CNN_OK,
+	        "deferred, %s: the models build", name))
+		goto out;
+	for (int i = 0; i < b->n_segs; i++)
+		deferred += b->segs[i].layer >= 0;
+	cnn_rng_seed(&r, 11);
+	for (int t = 0; t < 3; t++) {
+		size_t ca = 0, cb = 0;
+		cnn_grad_parts gp;
+		random_batch(a, n, &r);
+		memcpy(b->act[0], a->act[0],
+		       (size_t)n * a->layers[0].in_size * sizeof(float));
+		memcpy(b->labels, a->labels, (size_t)n);
+		cnn_graph_gradient(a, n, &ca);
+		cnn_optim_step(a);
+		cnn_graph_backprop(b, n, &cb, 1);
+		cnn_graph_parts(b, n, 1, &gp);
+		cnn_optim_step_sum(b, &gp);
+	}
+	ok(deferred > 0 &&
+	       !memcmp(a->params, b->params, a->n_params * sizeof(float)) &&
+	       !memcmp(a->m1, b->m1, a->n_trainable * sizeof(float)),
+	   "deferred, %s (batch %d, %d deferred segments): the same bits", name,
+	   n, deferred);
+out:
+	cnn_model_free(a);
+	cnn_model_free(b);
+}
+
+static void test_deferred(void)
+{
+	threads(2);
+	deferred_case("everything", everything, 40);
+	deferred_case("dense mix", dense_mix, 40);
+	deferred_case("dense mix", dense_mix, 1);
+	deferred_case("dense mix", dense_mix, 600);
+	deferred_case("deep chunks", dense_deep, 16416);
+	threads(1);
+	deferred_case("dense mix", dense_mix, 40);
+}
+
 /* The tensors: trainable ones first, then the running statistics, named
  * after their layers, and the optimiser leaves the statistics alone. */
 static void test_tensors(void)
@@ -371,6 +450,7 @@ int main(void)
 	plan_no_plan();
 	test_gradients();
 	test_threads();
+	test_deferred();
 	test_tensors();
 	test_training();
 	return done();

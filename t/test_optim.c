@@ -285,7 +285,7 @@ static void test_parts(const char *name, const char *opt)
 	char text[1024];
 	cnn_error err;
 	float part[3][MAXP], sentinel[MAXP];
-	const float *parts[3] = {part[0], part[1], part[2]};
+	const cnn_grad_parts parts = {{part[0], part[1], part[2]}, 3, 3, 0};
 
 	snprintf(text, sizeof text,
 	         "input: {channels: 1, height: 1, width: 6}\n"
@@ -310,7 +310,7 @@ static void test_parts(const char *name, const char *opt)
 			a->grads[i] = (part[0][i] + part[1][i]) + part[2][i];
 		}
 		cnn_optim_step(a);
-		cnn_optim_step_sum(b, parts, 3);
+		cnn_optim_step_sum(b, &parts);
 	}
 	ok(n % 4 != 0 && !memcmp(a->params, b->params, n * sizeof(float)) &&
 	       !memcmp(a->m1, b->m1, n * sizeof(float)) &&

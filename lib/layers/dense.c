@@ -72,8 +72,9 @@ static void dense_forward(cnn_layer *l, const float *x, float *y, int n,
 	         units);
 }
 
-/* dW (units, in) += dy^T (units, n) * x (n, in); db += column sums of dy;
- * dx (n, in) = dy (n, units) * W (units, in). */
+/* dW (units, in) += dy^T (units, n) * x (n, in), unless deferred to
+ * dense_weight_grad; db += column sums of dy; dx (n, in) = dy (n, units) *
+ * W (units, in). */
 static void dense_backward(cnn_layer *l, const float *x, const float *y,
                            const float *dy, float *dx, int n, float *ws)
 {
@@ -81,11 +82,27 @@ static void dense_backward(cnn_layer *l, const float *x, const float *y,
 
 	(void)y;
 	(void)ws;
-	cnn_gemm(1, 0, units, in, n, dy, units, x, in, 1.0f, l->dw, in);
+	if (!l->weight_deferred || !l->pass || !l->pass->defer)
+		cnn_gemm(1, 0, units, in, n, dy, units, x, in, 1.0f, l->dw, in);
 	if (l->bias)
 		cnn_add_col_sums(dy, n, units, l->db);
 	if (dx)
 		cnn_gemm(0, 0, n, in, units, dy, units, l->w, in, 0.0f, dx, in);
+}
+
+/* Rows [r0, r0 + rows) of dW = dy^T x, written to dw or folded into it:
+ * the same products in the same order as backward's, from zero. */
+static void dense_weight_grad(const cnn_layer *l, const float *x,
+                              const float *dy, int n, int r0, int rows,
+                              int fold, float *dw)
+{
+	int in = (int)l->in_size;
+
+	if (fold)
+		cnn_gemm_fold(1, rows, in, n, dy + r0, l->units, x, in, dw, in);
+	else
+		cnn_gemm(1, 0, rows, in, n, dy + r0, l->units, x, in, 0.0f, dw,
+		         in);
 }
 
 const cnn_layer_ops cnn_layer_dense = {
@@ -94,4 +111,5 @@ const cnn_layer_ops cnn_layer_dense = {
     .infer = dense_infer,
     .forward = dense_forward,
     .backward = dense_backward,
+    .weight_grad = dense_weight_grad,
 };
