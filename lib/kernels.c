@@ -895,6 +895,8 @@ typedef struct kernel_table {
 	             int ldc);
 	void (*gemm_fold)(int ta, int M, int N, int K, const float *A, int lda,
 	                  const float *B, int ldb, float *C, int ldc);
+	void (*dropout)(const float *in, float *out, size_t count, uint64_t mix,
+	                uint64_t first, uint64_t keep, float scale);
 	void (*conv_forward)(const cnn_conv_geom *g, const float *x,
 	                     const float *w, const float *b, float *y, int n,
 	                     float *ws);
@@ -1894,17 +1896,11 @@ void cnn_global_avgpool_backward(const float *dy, float *dx, size_t planes,
 void cnn_dropout_apply(const float *in, float *out, size_t n, size_t size,
                        uint64_t seed, size_t sample0, double rate)
 {
-	float scale = (float)(1.0 / (1.0 - rate));
-	size_t count = n * size;
-	uint64_t base = (uint64_t)sample0 * size;
+	uint64_t keep = (uint64_t)ceil(rate * 0x1p53);
 
-	for (size_t i = 0; i < count; i++) {
-		/* the top 53 bits as a number in [0, 1) */
-		double u =
-		    (double)(cnn_hash64(seed, base + i) >> 11) * 0x1.0p-53;
-
-		out[i] = u >= rate ? in[i] * scale : 0.0f;
-	}
+	kernels()->dropout(in, out, n * size, cnn_mix64(seed),
+	                   (uint64_t)sample0 * size, keep,
+	                   (float)(1.0 / (1.0 - rate)));
 }
 
 /* ======================================================================== */

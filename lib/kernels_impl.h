@@ -80,6 +80,7 @@
 #define kconv_backward       KFN(kconv_backward)
 #define kwhere_positive      KFN(kwhere_positive)
 #define kscale_bytes         KFN(kscale_bytes)
+#define kdropout             KFN(kdropout)
 #define kmaxpool_forward     KFN(kmaxpool_forward)
 #define kmaxpool_backward    KFN(kmaxpool_backward)
 
@@ -892,6 +893,43 @@ KSTATIC void kscale_bytes(const uint8_t *x, float scale, float *y, size_t count)
 }
 
 /* ======================================================================== */
+/* Dropout                                                                  */
+
+/* Contract: see cnn_dropout_apply in kernels.h; keep = ceil(rate * 2^53)
+ * (exact: scaling by 2^53 is), so that value i stays when the top 53 bits
+ * of its hash, h >> 11, are at least keep, which is the test u >= rate on
+ * u = (h >> 11) * 2^-53. The hash of counter c + 1 is the finaliser of
+ * mix + (c + 2) * golden: VL counters at a time, in 64-bit lanes. */
+KSTATIC void kdropout(const float *in, float *out, size_t count, uint64_t mix,
+                      uint64_t first, uint64_t keep, float scale)
+{
+	typedef uint64_t vu __attribute__((vector_size(VL * 8)));
+	typedef uint32_t vi __attribute__((vector_size(VL * 4)));
+	typedef float vff __attribute__((vector_size(VL * 4)));
+	const uint64_t golden = UINT64_C(0x9e3779b97f4a7c15);
+	vu z;
+	size_t i = 0;
+
+	for (int k = 0; k < VL; k++)
+		z[k] = mix + (first + 1 + (uint64_t)k) * golden;
+	for (; i + VL <= count; i += VL, z += VL * golden) {
+		vu h = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+		h = (h ^ (h >> 27)) * UINT64_C(0x94d049bb133111eb);
+		h ^= h >> 31;
+		vi kept = __builtin_convertvector((h >> 11) >= keep, vi);
+		vff x, y;
+		memcpy(&x, in + i, sizeof x);
+		y = x * scale;
+		y = (vff)((vi)y & kept);
+		memcpy(out + i, &y, sizeof y);
+	}
+	for (; i < count; i++) {
+		uint64_t h = cnn_mix64(mix + (first + i + 1) * golden);
+		out[i] = h >> 11 >= keep ? in[i] * scale : 0.0f;
+	}
+}
+
+/* ======================================================================== */
 /* ReLU                                                                     */
 
 /* y = v where x > 0, else 0, over count floats. */
@@ -1094,6 +1132,7 @@ static const kernel_table KFN(table) = {
     .name = KNAME,
     .gemm = kgemm,
     .gemm_fold = kgemm_fold,
+    .dropout = kdropout,
     .conv_forward = kconv_forward,
     .conv_backward = kconv_backward,
     .where_positive = kwhere_positive,

@@ -206,6 +206,82 @@ static void test_gemm(void)
 	}
 }
 
+/* cnn_gemm_fold(ta, ...) onto C gives C + the product cnn_gemm(ta, 0, ...,
+ * beta 0) computes, added after: with rows that repeat in the last tile,
+ * masked columns and a depth beyond one block. */
+static int fold_case(int ta, int M, int N, int K)
+{
+	const int lda = ta ? M : K;
+	float *A = falloc((size_t)M * K), *B = falloc((size_t)K * N);
+	float *C = falloc((size_t)M * N), *P = falloc((size_t)M * N);
+	int same = 1;
+
+	for (size_t i = 0; i < (size_t)M * K; i++)
+		A[i] = (float)cnn_rng_uniform(&rng) - 0.5f;
+	for (size_t i = 0; i < (size_t)K * N; i++)
+		B[i] = (float)cnn_rng_uniform(&rng) - 0.5f;
+	for (size_t i = 0; i < (size_t)M * N; i++)
+		C[i] = (float)cnn_rng_uniform(&rng);
+	cnn_gemm(ta, 0, M, N, K, A, lda, B, N, 0.0f, P, N);
+	for (size_t i = 0; i < (size_t)M * N; i++)
+		P[i] = C[i] + P[i];
+	cnn_gemm_fold(ta, M, N, K, A, lda, B, N, C, N);
+	same = !memcmp(C, P, (size_t)M * N * sizeof *C);
+	free(A);
+	free(B);
+	free(C);
+	free(P);
+	return same;
+}
+
+static void test_gemm_fold(void)
+{
+	int good = 1;
+
+	for (int ta = 0; ta < 2; ta++) {
+		good &= fold_case(ta, 1, 1, 1);
+		good &= fold_case(ta, 7, 33, 16);
+		good &= fold_case(ta, 29, 784, 16);
+		good &= fold_case(ta, 13, 70, 600);
+	}
+	vok(good, "gemm_fold: C + the product summed apart, bit for bit");
+}
+
+/* cnn_dropout_apply against its contract's formula in doubles, for rates
+ * from 0 to nearly 1, odd lengths (vector tails), in place and not. */
+static void test_dropout_kernel(void)
+{
+	static const double rates[] = {0.0, 1e-17, 0.2, 0.5, 0.9, 0.999999};
+	enum { N = 3, SIZE = 37 };
+	float in[N * SIZE], out[N * SIZE + 1], want[N * SIZE];
+	int bad = 0, dropped = 0;
+
+	for (int i = 0; i < N * SIZE; i++)
+		in[i] = (float)cnn_rng_uniform(&rng) - 0.25f;
+	for (int r = 0; r < 6; r++) {
+		const double rate = rates[r];
+		const float scale = (float)(1.0 / (1.0 - rate));
+		for (size_t s0 = 0; s0 < 3; s0++) {
+			for (size_t i = 0; i < N * SIZE; i++) {
+				uint64_t c = s0 * SIZE + i;
+				double u = (double)(cnn_hash64(77, c) >> 11) *
+				           0x1.0p-53;
+				want[i] = u >= rate ? in[i] * scale : 0.0f;
+				dropped += u < rate;
+			}
+			out[N * SIZE] = -1.0f;
+			cnn_dropout_apply(in, out, N, SIZE, 77, s0, rate);
+			bad += memcmp(out, want, sizeof want) != 0 ||
+			       out[N * SIZE] != -1.0f;
+			memcpy(out, in, sizeof in);
+			cnn_dropout_apply(out, out, N, SIZE, 77, s0, rate);
+			bad += memcmp(out, want, sizeof want) != 0;
+		}
+	}
+	vok(!bad && dropped > 0,
+	    "dropout: the mask and scale of the formula, bit for bit");
+}
+
 /* ======================================================================== */
 /* im2col / col2im                                                          */
 
@@ -1402,6 +1478,8 @@ int main(void)
 		test_maxpool();
 		test_relu_flatten_softmax();
 		test_scale_bytes();
+		test_gemm_fold();
+		test_dropout_kernel();
 	}
 	cnn_kernels_use(keep);
 	test_variants();
