@@ -903,12 +903,14 @@ KSTATIC void kscale_bytes(const uint8_t *x, float scale, float *y, size_t count)
 KSTATIC void kdropout(const float *in, float *out, size_t count, uint64_t mix,
                       uint64_t first, uint64_t keep, float scale)
 {
+	const uint64_t golden = UINT64_C(0x9e3779b97f4a7c15);
+	size_t i = 0;
+
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 9)
 	typedef uint64_t vu __attribute__((vector_size(VL * 8)));
 	typedef uint32_t vi __attribute__((vector_size(VL * 4)));
 	typedef float vff __attribute__((vector_size(VL * 4)));
-	const uint64_t golden = UINT64_C(0x9e3779b97f4a7c15);
 	vu z;
-	size_t i = 0;
 
 	for (int k = 0; k < VL; k++)
 		z[k] = mix + (first + 1 + (uint64_t)k) * golden;
@@ -923,6 +925,7 @@ KSTATIC void kdropout(const float *in, float *out, size_t count, uint64_t mix,
 		y = (vff)((vi)y & kept);
 		memcpy(out + i, &y, sizeof y);
 	}
+#endif
 	for (; i < count; i++) {
 		uint64_t h = cnn_mix64(mix + (first + i + 1) * golden);
 		out[i] = h >> 11 >= keep ? in[i] * scale : 0.0f;
