@@ -25,12 +25,21 @@
 # An "epoch" is timed as cnnrun reports it: one pass over the (limited)
 # training set in shuffled mini-batches (the last one partial), then an
 # evaluation on all 10,000 test images.
+#
+# With --cnnrun PATH it compares side by side: for each model, --rounds
+# times in turn, cnnrun (the same YAML, epochs, training images and
+# threads) and then PyTorch; it prints the median last epoch of each and
+# their ratio. `make bench` runs it so when torch is there. The machine's
+# speed drifts, so only figures from one run compare.
 
 import argparse
 import gzip
 import re
+import statistics
 import struct
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,7 +53,8 @@ except ImportError as e:
           "on Debian run it with /usr/bin/python3", file=sys.stderr)
     sys.exit(77)
 
-DEFAULT_DATA = Path(__file__).resolve().parent.parent / "data" / "mnist"
+TOP = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = TOP / "data" / "mnist"
 SEED = 1
 TEST_BATCH = 1000
 
@@ -164,7 +174,7 @@ def evaluate(model, x, y):
 def run_model(name, train, test, epochs, limit):
     """Trains one model; prints a line per epoch; returns the last time."""
     build, optimiser, batch_size, default_limit = MODELS[name]
-    n = min(limit or default_limit, len(train[0]))
+    n = min(limit if limit is not None else default_limit, len(train[0]))
     x, y = train[0][:n], train[1][:n]
     torch.manual_seed(SEED)
     gen = torch.Generator().manual_seed(SEED)
@@ -180,6 +190,40 @@ def run_model(name, train, test, epochs, limit):
               f"(train {n} images, test accuracy {accuracy:.2f}%)",
               flush=True)
     return seconds
+
+
+def run_cnnrun(cnnrun, name, epochs, n, threads):
+    """cnnrun's last epoch in seconds for models/NAME.yaml trained on n
+    images, as it prints it ("epoch E/E: ..., 0.39 s")."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(
+            [str(cnnrun), str(TOP / "models" / f"{name}.yaml"),
+             "-j", str(threads), "-o", str(Path(tmp) / "c.gz"),
+             "--set", f"training.epochs={epochs}",
+             "--set", f"data.train.limit={n}"],
+            capture_output=True, text=True, check=True).stdout
+    times = re.findall(r"^epoch \d+/\d+: .*, ([0-9.]+) s$", out, re.M)
+    if len(times) != epochs:
+        raise RuntimeError(f"cnnrun printed {len(times)} epoch lines for "
+                           f"{name}, expected {epochs}")
+    return float(times[-1])
+
+
+def side_by_side(args, train, test):
+    """--rounds alternations of cnnrun and PyTorch per model; prints the
+    medians and their ratio."""
+    for name in args.models:
+        n = min(args.limit or MODELS[name][3], len(train[0]))
+        ours, theirs = [], []
+        for _ in range(args.rounds):
+            ours.append(run_cnnrun(args.cnnrun, name, args.epochs, n,
+                                   args.threads))
+            theirs.append(run_model(name, train, test, args.epochs, n))
+        a, b = statistics.median(ours), statistics.median(theirs)
+        print(f"{name}: libcnn {a:.3f} s, PyTorch {b:.3f} s per epoch "
+              f"(median of {args.rounds}, {n} training images, "
+              f"{args.threads} threads): libcnn faster by {b / a:.2f}x",
+              flush=True)
 
 
 def blas_info():
@@ -212,14 +256,20 @@ def parse_args():
                         "for mlp and lenet5, 12800 for resnet_tiny)")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA,
                    help="folder of the MNIST IDX files (default: %(default)s)")
+    p.add_argument("--cnnrun", type=Path, default=None,
+                   help="also time this cnnrun, side by side")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="alternations with --cnnrun (default: %(default)s)")
     args = p.parse_args()
     args.models = [m for m in args.models.split(",") if m]
     unknown = [m for m in args.models if m not in MODELS]
     if unknown:
         p.error(f"unknown model(s): {', '.join(unknown)}; "
                 f"choose from {', '.join(MODELS)}")
-    if args.threads < 1 or args.epochs < 1 or (args.limit or 1) < 1:
-        p.error("--threads, --epochs and --limit must be positive")
+    if min(args.threads, args.epochs, args.rounds,
+           args.limit or 1) < 1 or args.limit == 0:
+        p.error("--threads, --epochs, --rounds and --limit must be "
+                "positive")
     return args
 
 
@@ -229,11 +279,16 @@ def main():
     torch.set_num_interop_threads(1)
     train = load_split(args.data, "train")
     test = load_split(args.data, "t10k")
+    if args.cnnrun:
+        side_by_side(args, train, test)
+        print(f"PyTorch {torch.__version__}, BLAS {blas_info()}")
+        return 0
     last = {name: run_model(name, train, test, args.epochs, args.limit)
             for name in args.models}
     blas = blas_info()
     for name, seconds in last.items():
-        print(f"{name}: last epoch {seconds:.3f} s, torch {torch.__version__}, "
+        print(f"{name}: last epoch {seconds:.3f} s, "
+              f"torch {torch.__version__}, "
               f"threads {torch.get_num_threads()}, blas {blas}")
     return 0
 
