@@ -54,6 +54,20 @@
 #define MAYBE_UNUSED
 #endif
 
+/* CNN_FAST_ACT: the activations on the library's own exp (kernels_impl.h),
+ * which needs GCC/Clang vectors; other compilers keep the libm loops. */
+#if defined(__GNUC__)
+#define CNN_FAST_ACT 1
+#else
+#define CNN_FAST_ACT 0
+#endif
+
+/* a * b + c stays two roundings everywhere (the variants' bits agree): GCC
+ * contracts nothing under -std=c11, Clang would within an expression. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 /* The functions of kernels_impl.h and the vector helpers: a variant may
  * leave some unused. */
 #define KSTATIC static MAYBE_UNUSED
@@ -897,6 +911,14 @@ typedef struct kernel_table {
 	                  const float *B, int ldb, float *C, int ldc);
 	void (*dropout)(const float *in, float *out, size_t count, uint64_t mix,
 	                uint64_t first, uint64_t keep, float scale);
+#if CNN_FAST_ACT
+	void (*sigmoid_forward)(const float *x, float *y, size_t count);
+	void (*tanh_forward)(const float *x, float *y, size_t count);
+	void (*elu_forward)(const float *x, float *y, size_t count,
+	                    float alpha);
+	void (*elu_backward)(const float *x, const float *dy, float *dx,
+	                     size_t count, float alpha);
+#endif
 	void (*conv_forward)(const cnn_conv_geom *g, const float *x,
 	                     const float *w, const float *b, float *y, int n,
 	                     float *ws);
@@ -1385,145 +1407,6 @@ void cnn_softmax_backward(const float *y, const float *dy, float *dx, int n,
 }
 
 /* ======================================================================== */
-/* Activations and average pooling (shared: plain C, see kernels.h)         */
-
-/*
- * Float exp, expm1, tanh and sigmoid for the element-wise kernels, four
- * lanes at a time in GCC/Clang vectors: SSE2 on x86 (the baseline, so the
- * same bits in every variant). No libm call and no branch: clamps and
- * choices are lane masks, so a NaN lane gives NaN and every finite input a
- * finite result. Explicit vectors because GCC -O2 (the very-cheap
- * vectoriser cost model) does not vectorise a scalar loop of unknown
- * length. Other compilers keep the libm loops.
- *
- * Error against the exact value, measured over every float (and bounded by
- * t/test_activations): exp 1 ulp, expm1 1.6 ulp, tanh and sigmoid 2.5 ulp
- * (relative 1.8e-7; subnormal results of sigmoid to 2.5 units of 2^-149).
- */
-#if defined(__GNUC__)
-#define CNN_FAST_ACT 1
-
-/* y[i] = F for i < count, four lanes at a time and the tail as one partial
- * vector, where F is an expression of the v4 v, x[i..], and the v4 w, z[i..]
- * (which F may leave unused). */
-#define V4_MAP(x, z, y, count, F)                                              \
-	do {                                                                   \
-		size_t i_ = 0;                                                 \
-		v4 v, w MAYBE_UNUSED;                                          \
-		for (; i_ + 4 <= (count); i_ += 4) {                           \
-			v = v4_load((x) + i_);                                 \
-			w = v4_load((z) + i_);                                 \
-			v4_store((y) + i_, F);                                 \
-		}                                                              \
-		if (i_ < (count)) {                                            \
-			int rest_ = (int)((count)-i_);                         \
-			v = v4_loadn((x) + i_, rest_);                         \
-			w = v4_loadn((z) + i_, rest_);                         \
-			v4_storen((y) + i_, F, rest_);                         \
-		}                                                              \
-	} while (0)
-
-typedef unsigned int v4u __attribute__((vector_size(16)));
-
-/* 1.5 * 2^23: adding it to a float of magnitude below 2^22 rounds that to
- * an integer, which the low bits of the sum then hold. */
-#define ACT_ROUNDER 0x1.8p23f
-
-/* |v|; v with its sign flipped in the lanes where s is negative. */
-VINLINE v4 v4_abs(v4 v)
-{
-	return (v4)((v4u)v & 0x7fffffffu);
-}
-
-VINLINE v4 v4_xorsign(v4 v, v4 s)
-{
-	return (v4)((v4u)v ^ ((v4u)s & 0x80000000u));
-}
-
-/* Range reduction for |x| <= 104: *k = the integer nearest x / ln 2, and
- * the result is exp(r) - 1 for r = x - k ln 2 in [-ln 2 / 2, ln 2 / 2].
- * Cody-Waite: ln 2 = C1 + C2 with C1 of 9 significant bits, so that k * C1
- * is exact; Cephes' r + r^2 P(r) for exp(r) - 1 (P of degree 5, relative
- * error about 1e-8). */
-VINLINE v4 v4_expm1_reduced(v4 x, v4c *k)
-{
-	v4 t = x * 0x1.715476p0f + ACT_ROUNDER;
-	v4 kf = t - ACT_ROUNDER;
-	v4 r = x - kf * 0.693359375f;
-	v4 p;
-
-	r = r - kf * -2.12194440e-4f;
-	*k = (v4c)((v4u)t - (v4u)v4_splat(ACT_ROUNDER));
-	p = v4_splat(1.9875691500e-4f);
-	p = p * r + 1.3981999507e-3f;
-	p = p * r + 8.3334519073e-3f;
-	p = p * r + 4.1665795894e-2f;
-	p = p * r + 1.6666665459e-1f;
-	p = p * r + 5.0000001201e-1f;
-	return p * (r * r) + r;
-}
-
-/* 2^k for -126 <= k <= 127, from the exponent bits. */
-VINLINE v4 v4_pow2i(v4c k)
-{
-	return (v4)(((v4u)k + 127u) << 23);
-}
-
-/* exp(x): 0 below -104 (where it rounds to 0), 3.4e38 above 88.72 (no
- * overflow); results below 2^-126 come out subnormal (2^k is applied as two
- * normal factors). */
-VINLINE v4 v4_exp(v4 x)
-{
-	v4c k, k1;
-	v4 p;
-
-	x = v4_sel(x < -104.0f, v4_splat(-104.0f), x);
-	x = v4_sel(x > 88.72f, v4_splat(88.72f), x);
-	p = v4_expm1_reduced(x, &k);
-	k1 = k >> 1;
-	return (p + 1.0f) * v4_pow2i(k1) * v4_pow2i(k - k1);
-}
-
-/* exp(x) - 1, accurate near 0: -1 below -87.3 (where it rounds to -1),
- * 1.65e38 above 88 (no overflow). */
-VINLINE v4 v4_expm1(v4 x)
-{
-	v4c k;
-	v4 p, s;
-
-	x = v4_sel(x < -87.3f, v4_splat(-87.3f), x);
-	x = v4_sel(x > 88.0f, v4_splat(88.0f), x);
-	p = v4_expm1_reduced(x, &k);
-	s = v4_pow2i(k);
-	/* 2^k (1 + p) - 1, where 2^k - 1 is exact unless negligible */
-	return s * p + (s - 1.0f);
-}
-
-/* tanh(x) = e / (e + 2) with e = expm1(2 |x|), given the sign of x (so
- * tiny x keep their relative accuracy); |x| is capped at 10, where tanh
- * rounds to 1. */
-VINLINE v4 v4_tanh(v4 x)
-{
-	v4 a = v4_abs(x), e;
-
-	a = v4_sel(a > 10.0f, v4_splat(10.0f), a);
-	e = v4_expm1(a + a);
-	return v4_xorsign(e / (e + 2.0f), x);
-}
-
-/* 1 / (1 + exp(-x)): with e = exp(-|x|) <= 1, 1 / (1 + e) where x >= 0 and
- * e / (1 + e) where x < 0, so that nothing overflows. */
-VINLINE v4 v4_sigmoid(v4 x)
-{
-	v4 e = v4_exp(-v4_abs(x));
-
-	return v4_sel(x < 0.0f, e, v4_splat(1.0f)) / (e + 1.0f);
-}
-#else
-#define CNN_FAST_ACT 0
-#endif
-
-/* ======================================================================== */
 /* Sums of arrays and the optimiser update (shared: plain C)                */
 
 /* uvec: four-float vectors where the compiler has them (GCC -O2 leaves
@@ -1728,10 +1611,14 @@ int cnn_update_apply(const cnn_update *u, float *w, float *g, float *m1,
 }
 #undef U_APPLY
 
+/* ======================================================================== */
+/* Activations and average pooling (shared: plain C, see kernels.h; those  */
+/* on exp run per variant, kernels_impl.h, where the compiler has vectors)  */
+
 void cnn_sigmoid_forward(const float *x, float *y, size_t count)
 {
 #if CNN_FAST_ACT
-	V4_MAP(x, x, y, count, v4_sigmoid(v));
+	kernels()->sigmoid_forward(x, y, count);
 #else
 	for (size_t i = 0; i < count; i++) {
 		/* exp of a non-positive number only: no overflow */
@@ -1756,7 +1643,7 @@ void cnn_sigmoid_backward(const float *y, const float *dy, float *dx,
 void cnn_tanh_forward(const float *x, float *y, size_t count)
 {
 #if CNN_FAST_ACT
-	V4_MAP(x, x, y, count, v4_tanh(v));
+	kernels()->tanh_forward(x, y, count);
 #else
 	for (size_t i = 0; i < count; i++)
 		y[i] = tanhf(x[i]);
@@ -1782,24 +1669,10 @@ void cnn_leaky_relu_backward(const float *x, const float *dy, float *dx,
 		dx[i] = x[i] > 0.0f ? dy[i] : slope * dy[i];
 }
 
-#if CNN_FAST_ACT
-/* ELU of one vector: x where x > 0, else alpha * expm1(x). */
-VINLINE v4 v4_elu(v4 x, float alpha)
-{
-	return v4_sel(x > 0.0f, x, alpha * v4_expm1(x));
-}
-
-/* ELU's gradient for one vector: dy where x > 0, else dy * alpha * exp(x). */
-VINLINE v4 v4_elu_grad(v4 x, v4 dy, float alpha)
-{
-	return v4_sel(x > 0.0f, dy, dy * alpha * v4_exp(x));
-}
-#endif
-
 void cnn_elu_forward(const float *x, float *y, size_t count, float alpha)
 {
 #if CNN_FAST_ACT
-	V4_MAP(x, x, y, count, v4_elu(v, alpha));
+	kernels()->elu_forward(x, y, count, alpha);
 #else
 	for (size_t i = 0; i < count; i++)
 		y[i] = x[i] > 0.0f ? x[i] : alpha * expm1f(x[i]);
@@ -1810,7 +1683,7 @@ void cnn_elu_backward(const float *x, const float *dy, float *dx, size_t count,
                       float alpha)
 {
 #if CNN_FAST_ACT
-	V4_MAP(x, dy, dx, count, v4_elu_grad(v, w, alpha));
+	kernels()->elu_backward(x, dy, dx, count, alpha);
 #else
 	for (size_t i = 0; i < count; i++)
 		dx[i] = x[i] > 0.0f ? dy[i] : dy[i] * alpha * expf(x[i]);

@@ -1217,6 +1217,46 @@ static void compare_elementwise(const char *fast)
 }
 
 /* Every fast variant the CPU has against the portable one. */
+/* sigmoid, tanh and ELU (forward and ELU's backward) on the fast variant
+ * give the portable variant's bits: a dense grid over [-120, 120], the
+ * edges of the clamps, -0, subnormals, infinities and NaN, at lengths that
+ * leave every tail. */
+static void compare_activations(const char *fast)
+{
+	enum { N = 2411 };
+	static const float special[] = {0.0f,    -0.0f,    1e-40f,    -1e-40f,
+	                                10.0f,   -87.3f,   88.0f,     88.72f,
+	                                -104.0f, INFINITY, -INFINITY, NAN};
+	float *x = falloc(N), *dy = falloc(N), *y[2][4];
+	int same = 1;
+
+	for (int i = 0; i < N; i++)
+		x[i] = (float)(-120.0 + 240.0 * i / (N - 1));
+	memcpy(x, special, sizeof special);
+	fill(dy, N, -1, 1);
+	for (int v = 0; v < 2; v++)
+		for (int f = 0; f < 4; f++)
+			y[v][f] = falloc(N);
+	for (size_t n = N - 16; n <= N; n++) {
+		for (int v = 0; v < 2; v++) {
+			cnn_kernels_use(v ? fast : "portable");
+			cnn_sigmoid_forward(x, y[v][0], n);
+			cnn_tanh_forward(x, y[v][1], n);
+			cnn_elu_forward(x, y[v][2], n, 0.7f);
+			cnn_elu_backward(x, dy, y[v][3], n, 0.7f);
+		}
+		for (int f = 0; f < 4; f++)
+			same &= !memcmp(y[0][f], y[1][f], n * sizeof(float));
+	}
+	for (int f = 0; f < 4; f++) {
+		free(y[0][f]);
+		free(y[1][f]);
+	}
+	ok(same, "[%s] sigmoid, tanh, elu: the portable variant's bits", fast);
+	free(x);
+	free(dy);
+}
+
 static void test_variants(void)
 {
 	const char *keep = cnn_kernels_name();
@@ -1231,6 +1271,7 @@ static void test_variants(void)
 		compare_gemm(fast);
 		compare_conv(fast);
 		compare_elementwise(fast);
+		compare_activations(fast);
 	}
 	if (!any)
 		ok(1, "fast variants vs portable # SKIP no fast variant on "
