@@ -832,7 +832,8 @@ static inline ptrdiff_t conv_tap_offset(const conv_dw *p, int t)
 /* ======================================================================== */
 /* Max pooling, shared parts                                                */
 
-/* The 2x2 windows of stride 2 that the vector variants do apart. */
+/* The 2x2 windows of stride 2, which max pooling (in the vector variants)
+ * and average pooling take apart. */
 MAYBE_UNUSED static int pool_is_22(const cnn_pool_geom *g)
 {
 	return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2;
@@ -1690,12 +1691,40 @@ void cnn_elu_backward(const float *x, const float *dy, float *dx, size_t count,
 #endif
 }
 
+/* cnn_avgpool_forward for 2x2 windows, stride 2: the general loop's sum
+ * (from 0, in row-major order) and its division by 4 (the product with
+ * 0.25, the same correctly rounded quotient), without its index arithmetic
+ * and run-time divisor. */
+static void avgpool22_forward(const cnn_pool_geom *g, const float *x, float *y,
+                              size_t planes)
+{
+	for (size_t p = 0; p < planes; p++)
+		for (int oy = 0; oy < g->oh; oy++) {
+			const float *r0 =
+			    x + (p * g->h + 2 * (size_t)oy) * g->w;
+			const float *r1 = r0 + g->w;
+			float *yr = y + (p * g->oh + (size_t)oy) * g->ow;
+
+			for (int ox = 0; ox < g->ow; ox++) {
+				float s = 0.0f + r0[2 * ox];
+
+				s = s + r0[2 * ox + 1];
+				s = s + r1[2 * ox];
+				yr[ox] = (s + r1[2 * ox + 1]) * 0.25f;
+			}
+		}
+}
+
 void cnn_avgpool_forward(const cnn_pool_geom *g, const float *x, float *y,
                          size_t planes)
 {
 	size_t in = (size_t)g->h * g->w, out = (size_t)g->oh * g->ow;
 	float count = (float)(g->kh * g->kw);
 
+	if (pool_is_22(g)) {
+		avgpool22_forward(g, x, y, planes);
+		return;
+	}
 	for (size_t p = 0; p < planes; p++) {
 		const float *xp = x + p * in;
 		float *yp = y + p * out;
@@ -1716,6 +1745,26 @@ void cnn_avgpool_forward(const cnn_pool_geom *g, const float *x, float *y,
 	}
 }
 
+/* cnn_avgpool_backward's windows for 2x2, stride 2, after dx is zeroed:
+ * each cell of a window gets 0 + dy / 4 (the windows do not overlap). */
+static void avgpool22_backward(const cnn_pool_geom *g, const float *dy,
+                               float *dx, size_t planes)
+{
+	for (size_t p = 0; p < planes; p++)
+		for (int oy = 0; oy < g->oh; oy++) {
+			float *r0 = dx + (p * g->h + 2 * (size_t)oy) * g->w;
+			float *r1 = r0 + g->w;
+			const float *dr = dy + (p * g->oh + (size_t)oy) * g->ow;
+
+			for (int ox = 0; ox < g->ow; ox++) {
+				float d = 0.0f + dr[ox] * 0.25f;
+
+				r0[2 * ox] = r0[2 * ox + 1] = d;
+				r1[2 * ox] = r1[2 * ox + 1] = d;
+			}
+		}
+}
+
 void cnn_avgpool_backward(const cnn_pool_geom *g, const float *dy, float *dx,
                           size_t planes)
 {
@@ -1723,6 +1772,10 @@ void cnn_avgpool_backward(const cnn_pool_geom *g, const float *dy, float *dx,
 	float count = (float)(g->kh * g->kw);
 
 	memset(dx, 0, sizeof(float) * in * planes);
+	if (pool_is_22(g)) {
+		avgpool22_backward(g, dy, dx, planes);
+		return;
+	}
 	for (size_t p = 0; p < planes; p++) {
 		const float *dp = dy + p * out;
 		float *xp = dx + p * in;

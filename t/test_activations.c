@@ -367,12 +367,54 @@ static void avgpool_case(const char *name, int c, int h, int w, int kh, int kw,
 	layer_free(&l);
 }
 
+/* 2x2 windows of stride 2 on an odd plane (7x5: the last row and column in
+ * no window), with -0 among the values: the bits of the general loop's
+ * float arithmetic, the sum from +0 in row-major order over 4, and dx = 0 +
+ * dy / 4 in the windows, +0 outside. */
+static void avgpool22_bits(void)
+{
+	cnn_pool_geom g = {7, 5, 2, 2, 2, 2, 3, 2};
+	float x[2 * 35], y[2 * 6], want[2 * 35], dy[2 * 6], dx[2 * 35];
+	int same = 1;
+
+	for (int i = 0; i < 70; i++)
+		x[i] = i % 7 == 3 ? -0.0f : (float)cnn_rng_uniform(&rng) - 0.5f;
+	x[0] = x[1] = x[5] = x[6] = -0.0f; /* a window of -0 only */
+	for (int i = 0; i < 12; i++)
+		dy[i] = i == 4 ? -0.0f : (float)cnn_rng_uniform(&rng) - 0.5f;
+	cnn_avgpool_forward(&g, x, y, 2);
+	for (int p = 0; p < 2; p++)
+		for (int o = 0; o < 6; o++) {
+			const float *w =
+			    x + p * 35 + (o / 2) * 10 + (o % 2) * 2;
+			float s = 0.0f;
+			s += w[0];
+			s += w[1];
+			s += w[5];
+			s += w[6];
+			want[p * 6 + o] = s / 4.0f;
+		}
+	same &= !memcmp(y, want, sizeof y);
+	cnn_avgpool_backward(&g, dy, dx, 2);
+	for (int i = 0; i < 70; i++) {
+		int p = i / 35, r = i % 35 / 5, c = i % 5;
+		float d = 0.0f;
+		if (r < 6 && c < 4)
+			d += dy[p * 6 + (r / 2) * 2 + c / 2] / 4.0f;
+		want[i] = d;
+	}
+	same &= !memcmp(dx, want, sizeof dx);
+	ok(same, "avgpool 2x2/2: the general loop's bits, -0 and the uncovered "
+	         "cells included");
+}
+
 static void test_avgpool(void)
 {
 	cnn_layer l;
 
 	avgpool_case("avgpool 2x2/2", 3, 6, 8, 2, 2, 2, 2, 3, 4);
 	avgpool_case("avgpool 2x2/2 odd input", 2, 7, 5, 2, 2, 2, 2, 3, 2);
+	avgpool22_bits();
 	avgpool_case("avgpool 3x3/2 overlapping", 2, 9, 8, 3, 3, 2, 2, 4, 3);
 	avgpool_case("avgpool 3x2/(1,2) overlapping rows", 1, 5, 7, 3, 2, 1, 2,
 	             3, 3);
