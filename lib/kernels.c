@@ -915,6 +915,10 @@ typedef struct kernel_table {
 #if CNN_FAST_ACT
 	void (*sigmoid_forward)(const float *x, float *y, size_t count);
 	void (*tanh_forward)(const float *x, float *y, size_t count);
+	void (*tanh_backward)(const float *y, const float *dy, float *dx,
+	                      size_t count);
+	void (*sigmoid_backward)(const float *y, const float *dy, float *dx,
+	                         size_t count);
 	void (*elu_forward)(const float *x, float *y, size_t count,
 	                    float alpha);
 	void (*elu_backward)(const float *x, const float *dy, float *dx,
@@ -1637,8 +1641,12 @@ void cnn_sigmoid_forward(const float *x, float *y, size_t count)
 void cnn_sigmoid_backward(const float *y, const float *dy, float *dx,
                           size_t count)
 {
+#if CNN_FAST_ACT
+	kernels()->sigmoid_backward(y, dy, dx, count);
+#else
 	for (size_t i = 0; i < count; i++)
 		dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+#endif
 }
 
 void cnn_tanh_forward(const float *x, float *y, size_t count)
@@ -1653,8 +1661,12 @@ void cnn_tanh_forward(const float *x, float *y, size_t count)
 
 void cnn_tanh_backward(const float *y, const float *dy, float *dx, size_t count)
 {
+#if CNN_FAST_ACT
+	kernels()->tanh_backward(y, dy, dx, count);
+#else
 	for (size_t i = 0; i < count; i++)
 		dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+#endif
 }
 
 void cnn_leaky_relu_forward(const float *x, float *y, size_t count, float slope)

@@ -94,6 +94,10 @@
 #define a_expm1              KFN(a_expm1)
 #define a_tanh               KFN(a_tanh)
 #define a_sigmoid            KFN(a_sigmoid)
+#define a_tanh_grad          KFN(a_tanh_grad)
+#define a_sigmoid_grad       KFN(a_sigmoid_grad)
+#define ktanh_backward       KFN(ktanh_backward)
+#define ksigmoid_backward    KFN(ksigmoid_backward)
 #define a_elu                KFN(a_elu)
 #define a_elu_grad           KFN(a_elu_grad)
 #define ksigmoid_forward     KFN(ksigmoid_forward)
@@ -1087,6 +1091,20 @@ ALWAYS_INLINE avf a_sigmoid(avf x, avf unused, float alpha)
 	return a_sel(x < 0.0f, e, a_splat(1.0f)) / (e + 1.0f);
 }
 
+/* tanh's gradient from its output y: dy * (1 - y * y). */
+ALWAYS_INLINE avf a_tanh_grad(avf y, avf dy, float alpha)
+{
+	(void)alpha;
+	return dy * (1.0f - y * y);
+}
+
+/* sigmoid's gradient from its output y: dy * y * (1 - y). */
+ALWAYS_INLINE avf a_sigmoid_grad(avf y, avf dy, float alpha)
+{
+	(void)alpha;
+	return dy * y * (1.0f - y);
+}
+
 /* ELU: x where x > 0, else alpha * expm1(x). */
 ALWAYS_INLINE avf a_elu(avf x, avf unused, float alpha)
 {
@@ -1125,8 +1143,8 @@ ALWAYS_INLINE avf a_elu_grad(avf x, avf dy, float alpha)
 		}                                                              \
 	} while (0)
 
-/* Contracts: see cnn_sigmoid_forward, cnn_tanh_forward, cnn_elu_forward and
- * cnn_elu_backward in kernels.h. */
+/* Contracts: see cnn_sigmoid_forward, cnn_tanh_forward, their backward,
+ * cnn_elu_forward and cnn_elu_backward in kernels.h. */
 KSTATIC void ksigmoid_forward(const float *x, float *y, size_t count)
 {
 	A_MAP(a_sigmoid, x, x, y, count, 0.0f);
@@ -1135,6 +1153,18 @@ KSTATIC void ksigmoid_forward(const float *x, float *y, size_t count)
 KSTATIC void ktanh_forward(const float *x, float *y, size_t count)
 {
 	A_MAP(a_tanh, x, x, y, count, 0.0f);
+}
+
+KSTATIC void ktanh_backward(const float *y, const float *dy, float *dx,
+                            size_t count)
+{
+	A_MAP(a_tanh_grad, y, dy, dx, count, 0.0f);
+}
+
+KSTATIC void ksigmoid_backward(const float *y, const float *dy, float *dx,
+                               size_t count)
+{
+	A_MAP(a_sigmoid_grad, y, dy, dx, count, 0.0f);
 }
 
 KSTATIC void kelu_forward(const float *x, float *y, size_t count, float alpha)
@@ -1356,6 +1386,8 @@ static const kernel_table KFN(table) = {
 #if CNN_FAST_ACT
     .sigmoid_forward = ksigmoid_forward,
     .tanh_forward = ktanh_forward,
+    .tanh_backward = ktanh_backward,
+    .sigmoid_backward = ksigmoid_backward,
     .elu_forward = kelu_forward,
     .elu_backward = kelu_backward,
 #endif

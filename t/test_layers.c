@@ -1217,7 +1217,7 @@ static void compare_elementwise(const char *fast)
 }
 
 /* Every fast variant the CPU has against the portable one. */
-/* sigmoid, tanh and ELU (forward and ELU's backward) on the fast variant
+/* sigmoid, tanh and ELU, forward and backward, on the fast variant
  * give the portable variant's bits: a dense grid over [-120, 120], the
  * edges of the clamps, -0, subnormals, infinities and NaN, at lengths that
  * leave every tail. */
@@ -1227,7 +1227,7 @@ static void compare_activations(const char *fast)
 	static const float special[] = {0.0f,    -0.0f,    1e-40f,    -1e-40f,
 	                                10.0f,   -87.3f,   88.0f,     88.72f,
 	                                -104.0f, INFINITY, -INFINITY, NAN};
-	float *x = falloc(N), *dy = falloc(N), *y[2][4];
+	float *x = falloc(N), *dy = falloc(N), *y[2][6];
 	int same = 1;
 
 	for (int i = 0; i < N; i++)
@@ -1235,7 +1235,7 @@ static void compare_activations(const char *fast)
 	memcpy(x, special, sizeof special);
 	fill(dy, N, -1, 1);
 	for (int v = 0; v < 2; v++)
-		for (int f = 0; f < 4; f++)
+		for (int f = 0; f < 6; f++)
 			y[v][f] = falloc(N);
 	for (size_t n = N - 16; n <= N; n++) {
 		for (int v = 0; v < 2; v++) {
@@ -1244,15 +1244,19 @@ static void compare_activations(const char *fast)
 			cnn_tanh_forward(x, y[v][1], n);
 			cnn_elu_forward(x, y[v][2], n, 0.7f);
 			cnn_elu_backward(x, dy, y[v][3], n, 0.7f);
+			cnn_tanh_backward(x, dy, y[v][4], n);
+			cnn_sigmoid_backward(x, dy, y[v][5], n);
 		}
-		for (int f = 0; f < 4; f++)
+		for (int f = 0; f < 6; f++)
 			same &= !memcmp(y[0][f], y[1][f], n * sizeof(float));
 	}
-	for (int f = 0; f < 4; f++) {
+	for (int f = 0; f < 6; f++) {
 		free(y[0][f]);
 		free(y[1][f]);
 	}
-	ok(same, "[%s] sigmoid, tanh, elu: the portable variant's bits", fast);
+	ok(same,
+	   "[%s] sigmoid, tanh, elu, both ways: the portable variant's bits",
+	   fast);
 	free(x);
 	free(dy);
 }
