@@ -35,6 +35,7 @@
 #define _XOPEN_SOURCE 700
 #include "cnn.h"
 #include "kernels.h"
+#include "util.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -171,13 +172,6 @@ typedef struct bufs {
 
 enum { IMPL_LIB, IMPL_FOLD, IMPL_BLAS, N_IMPL };
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* n floats, 64-byte aligned, uniform in [-0.5, 0.5) from hash stream
  * stream of SEED; exits on failure. */
 static float *random_floats(size_t n, uint64_t stream)
@@ -185,11 +179,8 @@ static float *random_floats(size_t n, uint64_t stream)
 	size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
 	float *v = aligned_alloc(64, bytes);
 
-	if (!v) {
-		fprintf(stderr, "bench/gemm: out of memory (%zu bytes)\n",
-		        bytes);
-		exit(1);
-	}
+	if (!v)
+		die("out of memory (%zu bytes)", bytes);
 	for (size_t i = 0; i < n; i++)
 		v[i] = (float)(cnn_hash64(SEED + stream, i) >> 40) *
 		           (1.0f / 16777216.0f) -
@@ -414,11 +405,8 @@ static void write_json(const char *path, const result *res)
 {
 	FILE *f = fopen(path, "w");
 
-	if (!f) {
-		fprintf(stderr, "bench/gemm: cannot write %s: %s\n", path,
-		        strerror(errno));
-		exit(1);
-	}
+	if (!f)
+		die("cannot write %s: %s", path, strerror(errno));
 	fprintf(f, "[\n");
 	for (size_t i = 0; i < N_SHAPES; i++) {
 		const shape *s = &shapes[i];
@@ -434,37 +422,15 @@ static void write_json(const char *path, const result *res)
 		fprintf(f, "%s\n", i + 1 < N_SHAPES ? "," : "");
 	}
 	fprintf(f, "]\n");
-	if (fclose(f) != 0) {
-		fprintf(stderr, "bench/gemm: cannot write %s\n", path);
-		exit(1);
-	}
-}
-
-/* The command line, [--quick] [--json FILE]: sets *quick, returns FILE or
- * NULL; a bad one prints the usage and exits 2. */
-static const char *options(int argc, char **argv, int *quick)
-{
-	const char *json = NULL;
-
-	*quick = 0;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--quick")) {
-			*quick = 1;
-		} else if (!strcmp(argv[i], "--json") && i + 1 < argc) {
-			json = argv[++i];
-		} else {
-			fprintf(stderr, "usage: %s [--quick] [--json FILE]\n",
-			        argv[0]);
-			exit(2);
-		}
-	}
-	return json;
+	if (fclose(f) != 0)
+		die("cannot write %s", path);
 }
 
 int main(int argc, char **argv)
 {
 	int quick;
-	const char *json = options(argc, argv, &quick);
+	bench_name = "bench/gemm";
+	const char *json = bench_options(argc, argv, &quick);
 	const double min_s = quick ? 0.02 : 0.2;
 	result res[N_SHAPES];
 

@@ -1,6 +1,7 @@
 /*
- * util.h - the small helpers of the benchmarks that start processes
- * (bench/dist.c, bench/load.c): the clock, medians, dying with one line.
+ * util.h - the small helpers of the benchmarks bench/dist.c, bench/load.c
+ * and bench/gemm.c: the clock, medians, dying with one line, the command
+ * line.
  */
 #ifndef CNN_BENCH_UTIL_H
 #define CNN_BENCH_UTIL_H
@@ -47,14 +48,14 @@ BENCH_UNUSED static double now(void)
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int cmp_double(const void *a, const void *b)
+BENCH_UNUSED static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 	return (x > y) - (x < y);
 }
 
 /* The median of v[0..n) (sorts v); 0 for n < 1. */
-static double median(double *v, int n)
+BENCH_UNUSED static double median(double *v, int n)
 {
 	if (n < 1)
 		return 0.0;
