@@ -216,23 +216,25 @@ out:
 	cnn_model_free(b);
 }
 
-/* Dense layers whose weight gradient the fused step computes: one (in
- * 5000) too wide to be deferred, one of 29 rows (a GEMM tile repeating its
- * last row), one of 40 rows of 784 (several segments). */
-static const char *dense_mix = "input: {channels: 2, height: 50, width: 50}\n"
+/* Dense layers whose weight gradient the fused step computes: one of 40
+ * rows of 784 (several segments), one of 29 rows (a GEMM tile repeating its
+ * last row), one of 4100 rows of 29, and one (in 4100) too wide to be
+ * deferred. */
+static const char *dense_mix = "input: {channels: 1, height: 28, width: 28}\n"
                                "layers:\n"
                                "  - {type: flatten}\n"
-                               "  - {type: dense, units: 784}\n"
-                               "  - {type: relu}\n"
                                "  - {type: dense, units: 40}\n"
+                               "  - {type: relu}\n"
                                "  - {type: dropout, rate: 0.2}\n"
                                "  - {type: dense, units: 29}\n"
                                "  - {type: tanh}\n"
+                               "  - {type: dense, units: 4100}\n"
+                               "  - {type: relu}\n"
                                "  - {type: dense, units: 4}\n"
                                "  - {type: softmax}\n";
 
-/* Chunks of 513 samples (more than one GEMM depth block) in a batch of
- * 16416. */
+/* A small network for large batches: 32 chunks of 19 samples in a batch of
+ * 600; chunks of 513 (more than one GEMM depth block) in one of 16416. */
 static const char *dense_deep = "input: {channels: 1, height: 2, width: 4}\n"
                                 "layers:\n"
                                 "  - {type: dense, units: 24}\n"
@@ -289,8 +291,8 @@ static void test_deferred(void)
 	deferred_case("everything", everything, 40);
 	deferred_case("dense mix", dense_mix, 40);
 	deferred_case("dense mix", dense_mix, 1);
-	deferred_case("dense mix", dense_mix, 600);
-	deferred_case("deep chunks", dense_deep, 16416);
+	deferred_case("small", dense_deep, 600);
+	deferred_case("small", dense_deep, 16416);
 	threads(1);
 	deferred_case("dense mix", dense_mix, 40);
 }
