@@ -117,8 +117,8 @@ static cnn_rule rule_of(const cnn_spec *s)
 #define STEP_SLICE 1024
 
 /* The update of the n parameters from off with their gradient g (which it
- * overwrites, see cnn_update_apply); notes a
- * non-finite weight in p->wild. */
+ * overwrites, see cnn_update_apply); notes a non-finite weight in
+ * p->wild. */
 static void update(step_plan *p, size_t off, float *g, size_t n)
 {
 	cnn_model *m = p->m;
@@ -217,11 +217,12 @@ double cnn_optim_rate(const cnn_model *m)
 /* Counts the step, then clips the gradient (clip_norm), adds L2 weight
  * decay to it (all but adamw) or decays the weights (adamw), and updates
  * every trainable parameter with the rate of this step: one pass over the
- * parameters, in blocks spread over the threads. The gradient is m->grads
- * when n_parts is 0, else the sum of the n_parts arenas (at most
- * CNN_MAX_CHUNKS) in their order, made block by block as the update reads
- * it (no clip_norm then: it needs the whole gradient first). Returns
- * nonzero if a trainable parameter is now NaN or infinite. */
+ * parameters, segment by segment (m->segs) spread over the threads. The
+ * gradient is m->grads when gp is NULL, else the sum of gp's arenas in
+ * their order, made slice by slice as the update reads it, and, for the
+ * deferred segments, computed by cnn_graph_seg_grad (no clip_norm then: it
+ * needs the whole gradient first). Returns nonzero if a trainable parameter
+ * is now NaN or infinite. */
 int cnn_optim_step_sum(cnn_model *m, const cnn_grad_parts *gp)
 {
 	const cnn_spec *s = &m->spec;
