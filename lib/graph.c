@@ -321,11 +321,11 @@ static int seg_rows(size_t cols)
  * CNN_POOL_GRAIN floats each; returns the new count from n. */
 static int cut_plain(cnn_seg *out, int n, size_t a, size_t b)
 {
-	for (; a < b; a += CNN_POOL_GRAIN, n++)
+	for (; a < b; a += CNN_POOL_GRAIN, n++) {
+		size_t len = b - a < CNN_POOL_GRAIN ? b - a : CNN_POOL_GRAIN;
 		if (out)
-			out[n] = (cnn_seg){
-			    a, b - a < CNN_POOL_GRAIN ? b - a : CNN_POOL_GRAIN,
-			    -1, 0, 0};
+			out[n] = (cnn_seg){a, len, -1, 0, 0};
+	}
 	return n;
 }
 
