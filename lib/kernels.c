@@ -1582,9 +1582,12 @@ ALWAYS_INLINE void u_rmsprop_mom(const cnn_update *u, uvec *w, uvec g,
 		wild = wild + (W - W);                                         \
 	}
 
-int cnn_update_apply(const cnn_update *u, float *w, float *g, float *m1,
+int cnn_update_apply(const cnn_update *rule, float *w, float *g, float *m1,
                      float *m2, size_t n)
 {
+	/* a copy the arrays' stores cannot alias: its constants stay in
+	 * registers instead of being loaded again for every vector */
+	const cnn_update copy = *rule, *u = &copy;
 	uvec wild = u_zero();
 	float lane[UW];
 
