@@ -918,11 +918,13 @@ KSTATIC void kscale_bytes(const uint8_t *x, float scale, float *y, size_t count)
 /* ======================================================================== */
 /* Dropout                                                                  */
 
-/* Contract: see cnn_dropout_apply in kernels.h; keep = ceil(rate * 2^53)
- * (exact: scaling by 2^53 is), so that value i stays when the top 53 bits
- * of its hash, h >> 11, are at least keep, which is the test u >= rate on
- * u = (h >> 11) * 2^-53. The hash of counter c + 1 is the finaliser of
- * mix + (c + 2) * golden: VL counters at a time, in 64-bit lanes. */
+/* Contract: see cnn_dropout_apply in kernels.h, which passes mix, the
+ * finaliser of the seed; first, the counter of in[0]; keep = ceil(rate *
+ * 2^53) (exact: scaling by 2^53 is) and the scale. Value i's hash,
+ * cnn_hash64(seed, first + i), is the finaliser of mix + (first + i + 1) *
+ * golden, VL of them at a time in 64-bit lanes; the value stays when the
+ * hash's top 53 bits, h >> 11, are at least keep, which is the test u >=
+ * rate on u = (h >> 11) * 2^-53. */
 KSTATIC void kdropout(const float *in, float *out, size_t count, uint64_t mix,
                       uint64_t first, uint64_t keep, float scale)
 {
