@@ -130,6 +130,18 @@ VINLINE v4 v4_selz(v4c c, v4 v)
 {
 	return (v4)((v4c)v & c);
 }
+
+/* Correctly rounded, as sqrtf (the optimiser's update, kernels_impl.h). */
+VINLINE v4 v4_sqrt(v4 v)
+{
+#if CNN_X86 && defined(__SSE__)
+	return (v4)_mm_sqrt_ps((__m128)v);
+#else
+	for (int i = 0; i < 4; i++)
+		v[i] = sqrtf(v[i]);
+	return v;
+#endif
+}
 #else
 typedef struct v4 {
 	float f[4];
@@ -912,6 +924,8 @@ typedef struct kernel_table {
 	                  const float *B, int ldb, float *C, int ldc);
 	void (*dropout)(const float *in, float *out, size_t count, uint64_t mix,
 	                uint64_t first, uint64_t keep, float scale);
+	int (*update_apply)(const cnn_update *u, float *w, float *g, float *m1,
+	                    float *m2, size_t n);
 #if CNN_FAST_ACT
 	void (*sigmoid_forward)(const float *x, float *y, size_t count);
 	void (*tanh_forward)(const float *x, float *y, size_t count);
@@ -948,6 +962,7 @@ typedef struct kernel_table {
 #define VL                4
 #define REGS              16
 #define vf                v4
+#define V_SQRT(v)         v4_sqrt(v)
 #define vmask             int
 #define vcond             v4c
 #define V_LOAD(p)         v4_load(p)
@@ -1037,6 +1052,7 @@ ALWAYS_INLINE void avx2_reduce8(const __m256 *a, float *out)
 #define VL        8
 #define REGS      16
 #define vf        __m256
+#define V_SQRT(v) _mm256_sqrt_ps(v)
 #define vmask     __m256i
 #define vcond     __m256
 #define V_LOAD(p) _mm256_loadu_ps(p)
@@ -1152,6 +1168,7 @@ static inline __m512i avx512_index(const int *idx)
 #define VL        8
 #define REGS      32
 #define vf        __m256
+#define V_SQRT(v) _mm256_sqrt_ps(v)
 #define vmask     __mmask8
 #define vcond     __mmask8
 #define V_LOAD(p) _mm256_loadu_ps(p)
@@ -1183,6 +1200,7 @@ static inline __m512i avx512_index(const int *idx)
 #define VL            16
 #define REGS          32
 #define vf            __m512
+#define V_SQRT(v)     _mm512_sqrt_ps(v)
 #define vmask         __mmask16
 #define vcond         __mmask16
 #define V_LOAD(p)     _mm512_loadu_ps(p)
@@ -1412,13 +1430,13 @@ void cnn_softmax_backward(const float *y, const float *dy, float *dx, int n,
 }
 
 /* ======================================================================== */
-/* Sums of arrays and the optimiser update (shared: plain C)                */
+/* Sums of arrays (shared: plain C); the optimiser's update (per variant)  */
 
 /* uvec: four-float vectors where the compiler has them (GCC -O2 leaves
- * such loops scalar, see above), else one float. The formulas below are
- * written once with operators, which act lane by lane, so both give the
- * bits of the scalar formula. u_load and u_store access the first k floats
- * (k < UW only at the end of an array; the missing lanes load as 0). */
+ * such loops scalar), else one float; a sum written with operators acts
+ * lane by lane, so both give the bits of the scalar sum. u_load and u_store
+ * access the first k floats (k < UW only at the end of an array; the
+ * missing lanes load as 0). */
 #if CNN_FAST_ACT
 typedef v4 uvec;
 #define UW 4
@@ -1441,16 +1459,6 @@ VINLINE void u_store(float *p, v4 v, int k)
 		v4_storen(p, v, k);
 }
 
-/* Correctly rounded, as sqrtf. */
-VINLINE v4 u_sqrt(v4 v)
-{
-#if CNN_X86 && defined(__SSE__)
-	return (v4)_mm_sqrt_ps((__m128)v);
-#else
-	v4 r = {sqrtf(v[0]), sqrtf(v[1]), sqrtf(v[2]), sqrtf(v[3])};
-	return r;
-#endif
-}
 #else
 typedef float uvec;
 #define UW 1
@@ -1472,10 +1480,6 @@ VINLINE void u_store(float *p, float v, int k)
 	*p = v;
 }
 
-VINLINE float u_sqrt(float v)
-{
-	return sqrtf(v);
-}
 #endif
 
 void cnn_add_forward(const float *const *x, int n_x, float *y, size_t count)
@@ -1490,134 +1494,11 @@ void cnn_add_forward(const float *const *x, int n_x, float *y, size_t count)
 	}
 }
 
-/* The rules of cnn_update_apply, each on k floats: w the weights (already
- * decayed when decoupled), g the prepared gradient, m1 and m2 the state at
- * the same place. The expressions are those of optim.c's formulas, in the
- * same order. */
-ALWAYS_INLINE void u_sgd(const cnn_update *u, uvec *w, uvec g, float *m1,
-                         float *m2, int k)
-{
-	uvec v = u->mu * u_load(m1, k) + g;
-
-	(void)m2;
-	u_store(m1, v, k);
-	*w = *w - u->lr * v;
-}
-
-ALWAYS_INLINE void u_nesterov(const cnn_update *u, uvec *w, uvec g, float *m1,
-                              float *m2, int k)
-{
-	uvec v = u->mu * u_load(m1, k) + g;
-
-	(void)m2;
-	u_store(m1, v, k);
-	*w = *w - u->lr * (g + u->mu * v);
-}
-
-/* Adam's moments at m1 and m2, updated and returned through a and b. */
-ALWAYS_INLINE void u_moments(const cnn_update *u, uvec g, float *m1, float *m2,
-                             int k, uvec *a, uvec *b)
-{
-	*a = u->b1 * u_load(m1, k) + (1.0f - u->b1) * g;
-	*b = u->b2 * u_load(m2, k) + (1.0f - u->b2) * g * g;
-	u_store(m1, *a, k);
-	u_store(m2, *b, k);
-}
-
-ALWAYS_INLINE void u_adam(const cnn_update *u, uvec *w, uvec g, float *m1,
-                          float *m2, int k)
-{
-	uvec a, b;
-
-	u_moments(u, g, m1, m2, k, &a, &b);
-	*w = *w - u->lr * (a * u->c1) / (u_sqrt(b * u->c2) + u->eps);
-}
-
-ALWAYS_INLINE void u_adam_inside(const cnn_update *u, uvec *w, uvec g,
-                                 float *m1, float *m2, int k)
-{
-	uvec a, b;
-
-	u_moments(u, g, m1, m2, k, &a, &b);
-	*w = *w - u->lr * (a * u->c1) / u_sqrt(b * u->c2 + u->eps);
-}
-
-ALWAYS_INLINE void u_rmsprop(const cnn_update *u, uvec *w, uvec g, float *m1,
-                             float *m2, int k)
-{
-	uvec v = u->b2 * u_load(m2, k) + (1.0f - u->b2) * g * g;
-
-	(void)m1;
-	u_store(m2, v, k);
-	*w = *w - u->lr * g / (u_sqrt(v) + u->eps);
-}
-
-ALWAYS_INLINE void u_rmsprop_mom(const cnn_update *u, uvec *w, uvec g,
-                                 float *m1, float *m2, int k)
-{
-	uvec v = u->b2 * u_load(m2, k) + (1.0f - u->b2) * g * g;
-	uvec buf = u->mu * u_load(m1, k) + g / (u_sqrt(v) + u->eps);
-
-	u_store(m2, v, k);
-	u_store(m1, buf, k);
-	*w = *w - u->lr * buf;
-}
-
-/* The loop of cnn_update_apply with the rule RULE: the gradient clipped,
- * then L2-decayed (or the weight decayed), stored back, and the rule. wild
- * sums W - W, which is 0 for a finite W and NaN otherwise. */
-#define U_APPLY(RULE)                                                          \
-	for (size_t i = 0; i < n; i += UW) {                                   \
-		const int k = n - i < UW ? (int)(n - i) : UW;                  \
-		uvec W = u_load(w + i, k), G = u_load(g + i, k);               \
-		if (u->clip != 1.0f)                                           \
-			G = G * u->clip;                                       \
-		if (u->decay != 0.0f && u->decoupled)                          \
-			W = W - u->decay * W;                                  \
-		else if (u->decay != 0.0f)                                     \
-			G = G + u->decay * W;                                  \
-		u_store(g + i, G, k);                                          \
-		RULE(u, &W, G, m1 ? m1 + i : NULL, m2 ? m2 + i : NULL, k);     \
-		u_store(w + i, W, k);                                          \
-		wild = wild + (W - W);                                         \
-	}
-
-int cnn_update_apply(const cnn_update *rule, float *w, float *g, float *m1,
+int cnn_update_apply(const cnn_update *u, float *w, float *g, float *m1,
                      float *m2, size_t n)
 {
-	/* a copy the arrays' stores cannot alias: its constants stay in
-	 * registers instead of being loaded again for every vector */
-	const cnn_update copy = *rule, *u = &copy;
-	uvec wild = u_zero();
-	float lane[UW];
-
-	switch (u->rule) {
-	case CNN_RULE_SGD:
-		U_APPLY(u_sgd);
-		break;
-	case CNN_RULE_NESTEROV:
-		U_APPLY(u_nesterov);
-		break;
-	case CNN_RULE_ADAM:
-		U_APPLY(u_adam);
-		break;
-	case CNN_RULE_ADAM_INSIDE:
-		U_APPLY(u_adam_inside);
-		break;
-	case CNN_RULE_RMSPROP:
-		U_APPLY(u_rmsprop);
-		break;
-	case CNN_RULE_RMSPROP_MOM:
-		U_APPLY(u_rmsprop_mom);
-		break;
-	}
-	u_store(lane, wild, UW);
-	for (int k = 0; k < UW; k++)
-		if (lane[k] != 0.0f)
-			return 1;
-	return 0;
+	return kernels()->update_apply(u, w, g, m1, m2, n);
 }
-#undef U_APPLY
 
 /* ======================================================================== */
 /* Activations and average pooling (shared: plain C, see kernels.h; those  */

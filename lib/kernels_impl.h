@@ -81,6 +81,18 @@
 #define kwhere_positive      KFN(kwhere_positive)
 #define kscale_bytes         KFN(kscale_bytes)
 #define kdropout             KFN(kdropout)
+#define r_zero               KFN(r_zero)
+#define r_load               KFN(r_load)
+#define r_store              KFN(r_store)
+#define r_sqrt               KFN(r_sqrt)
+#define r_sgd                KFN(r_sgd)
+#define r_nesterov           KFN(r_nesterov)
+#define r_moments            KFN(r_moments)
+#define r_adam               KFN(r_adam)
+#define r_adam_inside        KFN(r_adam_inside)
+#define r_rmsprop            KFN(r_rmsprop)
+#define r_rmsprop_mom        KFN(r_rmsprop_mom)
+#define kupdate_apply        KFN(kupdate_apply)
 #define avf                  KFN(avf)
 #define avi                  KFN(avi)
 #define avu                  KFN(avu)
@@ -1182,6 +1194,208 @@ KSTATIC void kelu_backward(const float *x, const float *dy, float *dx,
 #endif
 
 /* ======================================================================== */
+/* The optimiser's update                                                   */
+
+/* rvec: VL floats where the compiler has vectors, else one float. The
+ * formulas below are written once with operators, which act lane by lane,
+ * so every width gives the bits of the scalar formula (V_SQRT is correctly
+ * rounded, as sqrtf). r_load and r_store access the first k floats (k < RW
+ * only at the end of an array; the missing lanes load as 0). */
+#if CNN_FAST_ACT
+#define rvec avf
+#define RW   VL
+
+ALWAYS_INLINE rvec r_zero(void)
+{
+	return a_splat(0.0f);
+}
+
+ALWAYS_INLINE rvec r_load(const float *p, int k)
+{
+	float t[VL] = {0};
+	rvec v;
+
+	if (k == VL) {
+		memcpy(&v, p, sizeof v);
+		return v;
+	}
+	memcpy(t, p, (size_t)k * sizeof(float));
+	memcpy(&v, t, sizeof v);
+	return v;
+}
+
+ALWAYS_INLINE void r_store(float *p, rvec v, int k)
+{
+	if (k == VL)
+		memcpy(p, &v, sizeof v);
+	else
+		memcpy(p, &v, (size_t)k * sizeof(float));
+}
+
+ALWAYS_INLINE rvec r_sqrt(rvec v)
+{
+	return (rvec)V_SQRT((vf)v);
+}
+#else
+#define rvec float
+#define RW   1
+
+ALWAYS_INLINE float r_zero(void)
+{
+	return 0.0f;
+}
+
+ALWAYS_INLINE float r_load(const float *p, int k)
+{
+	(void)k;
+	return *p;
+}
+
+ALWAYS_INLINE void r_store(float *p, float v, int k)
+{
+	(void)k;
+	*p = v;
+}
+
+ALWAYS_INLINE float r_sqrt(float v)
+{
+	return sqrtf(v);
+}
+#endif
+
+/* The rules of cnn_update_apply, each on k floats: w the weights (already
+ * decayed when decoupled), g the prepared gradient, m1 and m2 the state at
+ * the same place. The expressions are those of optim.c's formulas, in the
+ * same order. */
+ALWAYS_INLINE void r_sgd(const cnn_update *u, rvec *w, rvec g, float *m1,
+                         float *m2, int k)
+{
+	rvec v = u->mu * r_load(m1, k) + g;
+
+	(void)m2;
+	r_store(m1, v, k);
+	*w = *w - u->lr * v;
+}
+
+ALWAYS_INLINE void r_nesterov(const cnn_update *u, rvec *w, rvec g, float *m1,
+                              float *m2, int k)
+{
+	rvec v = u->mu * r_load(m1, k) + g;
+
+	(void)m2;
+	r_store(m1, v, k);
+	*w = *w - u->lr * (g + u->mu * v);
+}
+
+/* Adam's moments at m1 and m2, updated and returned through a and b. */
+ALWAYS_INLINE void r_moments(const cnn_update *u, rvec g, float *m1, float *m2,
+                             int k, rvec *a, rvec *b)
+{
+	*a = u->b1 * r_load(m1, k) + (1.0f - u->b1) * g;
+	*b = u->b2 * r_load(m2, k) + (1.0f - u->b2) * g * g;
+	r_store(m1, *a, k);
+	r_store(m2, *b, k);
+}
+
+ALWAYS_INLINE void r_adam(const cnn_update *u, rvec *w, rvec g, float *m1,
+                          float *m2, int k)
+{
+	rvec a, b;
+
+	r_moments(u, g, m1, m2, k, &a, &b);
+	*w = *w - u->lr * (a * u->c1) / (r_sqrt(b * u->c2) + u->eps);
+}
+
+ALWAYS_INLINE void r_adam_inside(const cnn_update *u, rvec *w, rvec g,
+                                 float *m1, float *m2, int k)
+{
+	rvec a, b;
+
+	r_moments(u, g, m1, m2, k, &a, &b);
+	*w = *w - u->lr * (a * u->c1) / r_sqrt(b * u->c2 + u->eps);
+}
+
+ALWAYS_INLINE void r_rmsprop(const cnn_update *u, rvec *w, rvec g, float *m1,
+                             float *m2, int k)
+{
+	rvec v = u->b2 * r_load(m2, k) + (1.0f - u->b2) * g * g;
+
+	(void)m1;
+	r_store(m2, v, k);
+	*w = *w - u->lr * g / (r_sqrt(v) + u->eps);
+}
+
+ALWAYS_INLINE void r_rmsprop_mom(const cnn_update *u, rvec *w, rvec g,
+                                 float *m1, float *m2, int k)
+{
+	rvec v = u->b2 * r_load(m2, k) + (1.0f - u->b2) * g * g;
+	rvec buf = u->mu * r_load(m1, k) + g / (r_sqrt(v) + u->eps);
+
+	r_store(m2, v, k);
+	r_store(m1, buf, k);
+	*w = *w - u->lr * buf;
+}
+
+/* The loop of cnn_update_apply with the rule RULE: the gradient clipped,
+ * then L2-decayed (or the weight decayed), stored back, and the rule. wild
+ * sums W - W, which is 0 for a finite W and NaN otherwise. */
+#define R_APPLY(RULE)                                                          \
+	for (size_t i = 0; i < n; i += RW) {                                   \
+		const int k = n - i < RW ? (int)(n - i) : RW;                  \
+		rvec W = r_load(w + i, k), G = r_load(g + i, k);               \
+		if (u->clip != 1.0f)                                           \
+			G = G * u->clip;                                       \
+		if (u->decay != 0.0f && u->decoupled)                          \
+			W = W - u->decay * W;                                  \
+		else if (u->decay != 0.0f)                                     \
+			G = G + u->decay * W;                                  \
+		r_store(g + i, G, k);                                          \
+		RULE(u, &W, G, m1 ? m1 + i : NULL, m2 ? m2 + i : NULL, k);     \
+		r_store(w + i, W, k);                                          \
+		wild = wild + (W - W);                                         \
+	}
+
+/* Contract: see cnn_update_apply in kernels.h. */
+KSTATIC int kupdate_apply(const cnn_update *rule, float *w, float *g, float *m1,
+                          float *m2, size_t n)
+{
+	/* a copy the arrays' stores cannot alias: its constants stay in
+	 * registers instead of being loaded again for every vector */
+	const cnn_update copy = *rule, *u = &copy;
+	rvec wild = r_zero();
+	float lane[RW];
+
+	switch (u->rule) {
+	case CNN_RULE_SGD:
+		R_APPLY(r_sgd);
+		break;
+	case CNN_RULE_NESTEROV:
+		R_APPLY(r_nesterov);
+		break;
+	case CNN_RULE_ADAM:
+		R_APPLY(r_adam);
+		break;
+	case CNN_RULE_ADAM_INSIDE:
+		R_APPLY(r_adam_inside);
+		break;
+	case CNN_RULE_RMSPROP:
+		R_APPLY(r_rmsprop);
+		break;
+	case CNN_RULE_RMSPROP_MOM:
+		R_APPLY(r_rmsprop_mom);
+		break;
+	}
+	r_store(lane, wild, RW);
+	for (int k = 0; k < RW; k++)
+		if (lane[k] != 0.0f)
+			return 1;
+	return 0;
+}
+#undef R_APPLY
+#undef rvec
+#undef RW
+
+/* ======================================================================== */
 /* ReLU                                                                     */
 
 /* y = v where x > 0, else 0, over count floats. */
@@ -1385,6 +1599,7 @@ static const kernel_table KFN(table) = {
     .gemm = kgemm,
     .gemm_fold = kgemm_fold,
     .dropout = kdropout,
+    .update_apply = kupdate_apply,
 #if CNN_FAST_ACT
     .sigmoid_forward = ksigmoid_forward,
     .tanh_forward = ktanh_forward,
@@ -1405,6 +1620,7 @@ static const kernel_table KFN(table) = {
 /* The parameters of this instance: undefined so that kernels.c can include
  * this file again with others. */
 #undef REG_BARRIER
+#undef V_SQRT
 #undef KSUF
 #undef KNAME
 #undef V_FROM_U8
