@@ -926,6 +926,8 @@ typedef struct kernel_table {
 	                uint64_t first, uint64_t keep, float scale);
 	int (*update_apply)(const cnn_update *u, float *w, float *g, float *m1,
 	                    float *m2, size_t n);
+	void (*add_forward)(const float *const *x, int n_x, float *y,
+	                    size_t count);
 #if CNN_FAST_ACT
 	void (*sigmoid_forward)(const float *x, float *y, size_t count);
 	void (*tanh_forward)(const float *x, float *y, size_t count);
@@ -1430,68 +1432,11 @@ void cnn_softmax_backward(const float *y, const float *dy, float *dx, int n,
 }
 
 /* ======================================================================== */
-/* Sums of arrays (shared: plain C); the optimiser's update (per variant)  */
-
-/* uvec: four-float vectors where the compiler has them (GCC -O2 leaves
- * such loops scalar), else one float; a sum written with operators acts
- * lane by lane, so both give the bits of the scalar sum. u_load and u_store
- * access the first k floats (k < UW only at the end of an array; the
- * missing lanes load as 0). */
-#if CNN_FAST_ACT
-typedef v4 uvec;
-#define UW 4
-
-VINLINE v4 u_zero(void)
-{
-	return v4_zero();
-}
-
-VINLINE v4 u_load(const float *p, int k)
-{
-	return k == 4 ? v4_load(p) : v4_loadn(p, k);
-}
-
-VINLINE void u_store(float *p, v4 v, int k)
-{
-	if (k == 4)
-		v4_store(p, v);
-	else
-		v4_storen(p, v, k);
-}
-
-#else
-typedef float uvec;
-#define UW 1
-
-VINLINE float u_zero(void)
-{
-	return 0.0f;
-}
-
-VINLINE float u_load(const float *p, int k)
-{
-	(void)k;
-	return *p;
-}
-
-VINLINE void u_store(float *p, float v, int k)
-{
-	(void)k;
-	*p = v;
-}
-
-#endif
+/* Sums of arrays and the optimiser's update (per variant, kernels_impl.h) */
 
 void cnn_add_forward(const float *const *x, int n_x, float *y, size_t count)
 {
-	for (size_t i = 0; i < count; i += UW) {
-		const int k = count - i < UW ? (int)(count - i) : UW;
-		uvec sum = u_load(x[0] + i, k);
-
-		for (int j = 1; j < n_x; j++)
-			sum = sum + u_load(x[j] + i, k);
-		u_store(y + i, sum, k);
-	}
+	kernels()->add_forward(x, n_x, y, count);
 }
 
 int cnn_update_apply(const cnn_update *u, float *w, float *g, float *m1,

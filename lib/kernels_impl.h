@@ -93,6 +93,7 @@
 #define r_rmsprop            KFN(r_rmsprop)
 #define r_rmsprop_mom        KFN(r_rmsprop_mom)
 #define kupdate_apply        KFN(kupdate_apply)
+#define kadd_forward         KFN(kadd_forward)
 #define avf                  KFN(avf)
 #define avi                  KFN(avi)
 #define avu                  KFN(avu)
@@ -1194,7 +1195,7 @@ KSTATIC void kelu_backward(const float *x, const float *dy, float *dx,
 #endif
 
 /* ======================================================================== */
-/* The optimiser's update                                                   */
+/* Sums of arrays and the optimiser's update                               */
 
 /* rvec: VL floats where the compiler has vectors, else one float. The
  * formulas below are written once with operators, which act lane by lane,
@@ -1354,6 +1355,21 @@ ALWAYS_INLINE void r_rmsprop_mom(const cnn_update *u, rvec *w, rvec g,
 		r_store(w + i, W, k);                                          \
 		wild = wild + (W - W);                                         \
 	}
+
+/* Contract: see cnn_add_forward in kernels.h: per element, x[0] + x[1] +
+ * ... in that order, RW elements at a time. */
+KSTATIC void kadd_forward(const float *const *x, int n_x, float *y,
+                          size_t count)
+{
+	for (size_t i = 0; i < count; i += RW) {
+		const int k = count - i < RW ? (int)(count - i) : RW;
+		rvec sum = r_load(x[0] + i, k);
+
+		for (int j = 1; j < n_x; j++)
+			sum = sum + r_load(x[j] + i, k);
+		r_store(y + i, sum, k);
+	}
+}
 
 /* Contract: see cnn_update_apply in kernels.h. */
 KSTATIC int kupdate_apply(const cnn_update *rule, float *w, float *g, float *m1,
@@ -1600,6 +1616,7 @@ static const kernel_table KFN(table) = {
     .gemm_fold = kgemm_fold,
     .dropout = kdropout,
     .update_apply = kupdate_apply,
+    .add_forward = kadd_forward,
 #if CNN_FAST_ACT
     .sigmoid_forward = ksigmoid_forward,
     .tanh_forward = ktanh_forward,
