@@ -1132,66 +1132,6 @@ ALWAYS_INLINE avf a_elu_grad(avf x, avf dy, float alpha)
 {
 	return a_sel(x > 0.0f, dy, dy * alpha * a_exp(x));
 }
-
-/* y[i] = F(x[i], z[i], alpha) for i < count, VL lanes at a time and the
- * tail as one partial vector (its missing lanes 0, never stored). */
-#define A_MAP(F, x, z, y, count, alpha)                                        \
-	do {                                                                   \
-		size_t i_ = 0;                                                 \
-		avf v_, w_, r_;                                                \
-		for (; i_ + VL <= (count); i_ += VL) {                         \
-			memcpy(&v_, (x) + i_, sizeof v_);                      \
-			memcpy(&w_, (z) + i_, sizeof w_);                      \
-			r_ = F(v_, w_, alpha);                                 \
-			memcpy((y) + i_, &r_, sizeof r_);                      \
-		}                                                              \
-		if (i_ < (count)) {                                            \
-			size_t rest_ = ((count)-i_) * sizeof(float);           \
-			float t_[VL] = {0};                                    \
-			memcpy(t_, (x) + i_, rest_);                           \
-			memcpy(&v_, t_, sizeof v_);                            \
-			memcpy(t_, (z) + i_, rest_);                           \
-			memcpy(&w_, t_, sizeof w_);                            \
-			r_ = F(v_, w_, alpha);                                 \
-			memcpy(t_, &r_, sizeof r_);                            \
-			memcpy((y) + i_, t_, rest_);                           \
-		}                                                              \
-	} while (0)
-
-/* Contracts: see cnn_sigmoid_forward, cnn_tanh_forward, their backward,
- * cnn_elu_forward and cnn_elu_backward in kernels.h. */
-KSTATIC void ksigmoid_forward(const float *x, float *y, size_t count)
-{
-	A_MAP(a_sigmoid, x, x, y, count, 0.0f);
-}
-
-KSTATIC void ktanh_forward(const float *x, float *y, size_t count)
-{
-	A_MAP(a_tanh, x, x, y, count, 0.0f);
-}
-
-KSTATIC void ktanh_backward(const float *y, const float *dy, float *dx,
-                            size_t count)
-{
-	A_MAP(a_tanh_grad, y, dy, dx, count, 0.0f);
-}
-
-KSTATIC void ksigmoid_backward(const float *y, const float *dy, float *dx,
-                               size_t count)
-{
-	A_MAP(a_sigmoid_grad, y, dy, dx, count, 0.0f);
-}
-
-KSTATIC void kelu_forward(const float *x, float *y, size_t count, float alpha)
-{
-	A_MAP(a_elu, x, x, y, count, alpha);
-}
-
-KSTATIC void kelu_backward(const float *x, const float *dy, float *dx,
-                           size_t count, float alpha)
-{
-	A_MAP(a_elu_grad, x, dy, dx, count, alpha);
-}
 #endif
 
 /* ======================================================================== */
@@ -1355,6 +1295,53 @@ ALWAYS_INLINE void r_rmsprop_mom(const cnn_update *u, rvec *w, rvec g,
 		r_store(w + i, W, k);                                          \
 		wild = wild + (W - W);                                         \
 	}
+
+#if CNN_FAST_ACT
+/* y[i] = F(x[i], z[i], alpha) for i < count, VL lanes at a time and the
+ * tail as one partial vector (its missing lanes 0, never stored). */
+#define A_MAP(F, x, z, y, count, alpha)                                        \
+	for (size_t i_ = 0; i_ < (count); i_ += VL) {                          \
+		const int k_ = (count)-i_ < VL ? (int)((count)-i_) : VL;       \
+		r_store((y) + i_,                                              \
+		        F(r_load((x) + i_, k_), r_load((z) + i_, k_), alpha),  \
+		        k_);                                                   \
+	}
+
+/* Contracts: see cnn_sigmoid_forward, cnn_tanh_forward, their backward,
+ * cnn_elu_forward and cnn_elu_backward in kernels.h. */
+KSTATIC void ksigmoid_forward(const float *x, float *y, size_t count)
+{
+	A_MAP(a_sigmoid, x, x, y, count, 0.0f);
+}
+
+KSTATIC void ktanh_forward(const float *x, float *y, size_t count)
+{
+	A_MAP(a_tanh, x, x, y, count, 0.0f);
+}
+
+KSTATIC void ktanh_backward(const float *y, const float *dy, float *dx,
+                            size_t count)
+{
+	A_MAP(a_tanh_grad, y, dy, dx, count, 0.0f);
+}
+
+KSTATIC void ksigmoid_backward(const float *y, const float *dy, float *dx,
+                               size_t count)
+{
+	A_MAP(a_sigmoid_grad, y, dy, dx, count, 0.0f);
+}
+
+KSTATIC void kelu_forward(const float *x, float *y, size_t count, float alpha)
+{
+	A_MAP(a_elu, x, x, y, count, alpha);
+}
+
+KSTATIC void kelu_backward(const float *x, const float *dy, float *dx,
+                           size_t count, float alpha)
+{
+	A_MAP(a_elu_grad, x, dy, dx, count, alpha);
+}
+#endif
 
 /* Contract: see cnn_add_forward in kernels.h: per element, x[0] + x[1] +
  * ... in that order, RW elements at a time. */
