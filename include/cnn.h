@@ -391,6 +391,64 @@ CNN_API cnn_status cnn_image_read_png(const char *path, uint8_t **pixels,
                                       int *channels, int *width, int *height,
                                       cnn_error *err);
 
+/* 1 when the library was built with libjpeg(-turbo) (JPEG images can be
+ * read), else 0. */
+CNN_API int cnn_have_jpeg(void);
+
+/* Reads a JPEG (baseline or progressive; arithmetic coding too) into a
+ * freshly allocated byte array (*pixels, free with free()) in CHW order:
+ * greyscale gives 1 channel, YCbCr/RGB 3 (planes R, G, B), as libjpeg
+ * decodes them (its exact integer IDCT). CMYK/YCCK images are refused
+ * (CNN_ERR_DATA), and so is a damaged file, libjpeg's warnings included:
+ * "PATH: corrupt JPEG: <libjpeg's message>" (e.g. "Premature end of JPEG
+ * file" for a truncated one), never a partly grey image. Sizes above
+ * 65536 a side or 2^32 bytes, or absurd for the file's length, are refused
+ * before anything is allocated. CNN_ERR_USAGE without libjpeg. */
+CNN_API cnn_status cnn_image_read_jpeg(const char *path, uint8_t **pixels,
+                                       int *channels, int *width, int *height,
+                                       cnn_error *err);
+
+/* Reads PGM, PNG or JPEG, chosen by the file's first bytes (not its name:
+ * "P5"/"P2", the PNG signature, FF D8 FF), as cnn_image_read_pgm (1
+ * channel), cnn_image_read_png and cnn_image_read_jpeg do; the file is
+ * read as it is (a gzip'ed PGM is not recognised). Anything else is
+ * CNN_ERR_DATA "PATH: not a PGM, PNG or JPEG image". */
+CNN_API cnn_status cnn_image_read(const char *path, uint8_t **pixels,
+                                  int *channels, int *width, int *height,
+                                  cnn_error *err);
+
+/* How cnn_image_fit treats a size that differs from the model's. */
+typedef enum cnn_resize {
+	CNN_RESIZE_NONE = 0,    /* refuse it */
+	CNN_RESIZE_BILINEAR = 1 /* scale it (the rule below) */
+} cnn_resize;
+
+/* Fits one decoded image (src: channels x height x width bytes, CHW) to
+ * shape (channels, height, width) into dst (shape[0] * shape[1] *
+ * shape[2] bytes). First the channels: 1 -> 3 copies the grey plane to R,
+ * G and B; 3 -> 1 is the luma Y = (299 R + 587 G + 114 B + 500) / 1000 in
+ * integers (ITU-R BT.601); the same count is copied; other conversions are
+ * refused (CNN_ERR_DATA "PATH: image has C channels; the model expects C
+ * (only 1 and 3 are converted)"). Then the size: CNN_RESIZE_NONE refuses a
+ * different size with CNN_ERR_DATA "PATH: image is WxH; the model expects
+ * WxH (set resize: bilinear to scale it)"; CNN_RESIZE_BILINEAR scales each
+ * plane with PyTorch's interpolate(mode="bilinear", align_corners=False,
+ * antialias=False) rule in exact integers, so every machine gives the same
+ * bytes. For output column x (rows likewise, giving y0, y1, fy):
+ *   num = (2x + 1) * in_w - out_w, den = 2 * out_w  (sx = num / den)
+ *   num <= 0: x0 = 0, fx = 0; else x0 = num / den and
+ *   fx = (4096 * (num % den) + den) / (2 * den)     (round(frac * 2048))
+ *   x0 >= in_w - 1: x0 = in_w - 1, fx = 0;  x1 = min(x0 + 1, in_w - 1)
+ *   out = ((2048 - fy) * ((2048 - fx) * p[y0][x0] + fx * p[y0][x1])
+ *          + fy * ((2048 - fx) * p[y1][x0] + fx * p[y1][x1]) + 2^21) >> 22
+ * (integer division). path only names the image in messages (may be NULL:
+ * "image"). CNN_ERR_USAGE for NULL pointers, sizes below 1 or above 65536,
+ * or an unknown resize mode. */
+CNN_API cnn_status cnn_image_fit(const char *path, const uint8_t *src,
+                                 int channels, int width, int height,
+                                 const int shape[3], cnn_resize resize,
+                                 uint8_t *dst, cnn_error *err);
+
 /* Writes a width x height 8-bit greyscale image (row by row) as binary PGM
  * (P5) or PNG at path, atomically (a temporary file beside it, then
  * renamed). cnn_image_write_png fails with CNN_ERR_USAGE without libpng. */

@@ -1,7 +1,10 @@
 /*
  * image.c - single images, every format: reading and writing 8-bit
  * greyscale PGM (P5 and P2 read, P5 written) and PNG (with libpng, when
- * the library was built with it).
+ * the library was built with it); which format a file's bytes are
+ * (cnn_image_sniff) and the one decoder for all of them (cnn_image_decode,
+ * cnn_image_read). JPEG is in image_jpeg.c, fitting an image to a model's
+ * input in image_fit.c.
  *
  * Invariants
  *  - Every image read is treated as hostile. A PGM's header is checked
@@ -10,6 +13,9 @@
  *    checked against the file's size before the raster is allocated, and
  *    any libpng error (a bad CRC, a truncated stream) becomes one
  *    CNN_ERR_DATA line naming the file.
+ *  - Every reader reads the whole file (bounded), then decodes the bytes
+ *    in memory: the file readers and cnn_image_decode give the same
+ *    results. No static mutable state, so decoders run in parallel.
  *  - libpng reports errors by longjmp. The functions that call setjmp keep
  *    everything that can change after it in a context struct owned by
  *    their caller, so nothing is lost or leaked on the longjmp path.
@@ -24,6 +30,7 @@
 
 #include <config.h>
 
+#include "image.h"
 #include "io.h"
 
 #include "bytes.h"
@@ -31,19 +38,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #ifdef HAVE_PNG
 #include <png.h>
-#endif
-
-/* The largest image side read or written, and the largest raster read
- * (channels * width * height bytes). */
-#define IMAGE_MAX_SIDE 65536
-#if SIZE_MAX > 0xffffffffu
-#define IMAGE_MAX_BYTES ((size_t)1 << 32)
-#else
-#define IMAGE_MAX_BYTES ((size_t)SIZE_MAX / 4)
 #endif
 
 /* The largest PGM file read (a 65536x65536 P5 image and its header). */
@@ -279,6 +276,17 @@ static cnn_status pgm_parse(const char *path, const uint8_t *buf, size_t len,
 	return CNN_OK;
 }
 
+/* Decodes a PGM held in memory (contract in image.h). */
+cnn_status cnn_pgm_decode(const char *path, const uint8_t *buf, size_t len,
+                          uint8_t **pixels, int *width, int *height,
+                          cnn_error *err)
+{
+	cnn_err_clear(err);
+	*pixels = NULL;
+	*width = *height = 0;
+	return pgm_parse(path, buf, len, pixels, width, height, err);
+}
+
 /* Reads a P5 or P2 PGM file (plain or gzip) into a malloc'ed w*h array
  * (contract in cnn.h). */
 cnn_status cnn_image_read_pgm(const char *path, uint8_t **pixels, int *width,
@@ -295,6 +303,103 @@ cnn_status cnn_image_read_pgm(const char *path, uint8_t **pixels, int *width,
 	if (st != CNN_OK)
 		return st;
 	st = pgm_parse(path, buf, len, pixels, width, height, err);
+	free(buf);
+	return st;
+}
+
+/* ======================================================================== */
+/* Any format                                                               */
+
+/* Reads a whole image file as it is (contract in image.h). */
+cnn_status cnn_image_file(const char *path, uint8_t **buf, size_t *len,
+                          cnn_error *err)
+{
+	cnn_io_result r;
+	cnn_io_fail f;
+
+	f = cnn_io_read(path, IMAGE_FILE_MAX, IMAGE_FILE_MAX, buf, len, &r);
+	switch (f) {
+	case CNN_IO_OK:
+		return CNN_OK;
+	case CNN_IO_OPEN:
+	case CNN_IO_READ:
+		return cnn_err_file(err, CNN_ERR_IO, path, "cannot %s: %s",
+		                    f == CNN_IO_OPEN ? "open" : "read",
+		                    strerror(r.errnum));
+	case CNN_IO_NOMEM:
+		return cnn_err_file(err, CNN_ERR_NOMEM, path,
+		                    "out of memory (reading %zu bytes)", r.at);
+	default:
+		return cnn_err_file(err, CNN_ERR_DATA, path,
+		                    "larger than %zu bytes", IMAGE_FILE_MAX);
+	}
+}
+
+/* Which format the bytes are (contract in image.h). */
+cnn_image_kind cnn_image_sniff(const uint8_t *buf, size_t len)
+{
+	static const uint8_t png_sig[8] = {0x89, 'P',  'N',  'G',
+	                                   '\r', '\n', 0x1a, '\n'};
+
+	if (!buf)
+		return CNN_IMAGE_NONE;
+	if (len >= 2 && buf[0] == 'P' && (buf[1] == '5' || buf[1] == '2'))
+		return CNN_IMAGE_PGM;
+	if (len >= 8 && !memcmp(buf, png_sig, 8))
+		return CNN_IMAGE_PNG;
+	if (len >= 3 && buf[0] == 0xff && buf[1] == 0xd8 && buf[2] == 0xff)
+		return CNN_IMAGE_JPEG;
+	return CNN_IMAGE_NONE;
+}
+
+/* Decodes an image of any known kind held in memory (contract in
+ * image.h). */
+cnn_status cnn_image_decode(const char *path, const uint8_t *buf, size_t len,
+                            uint8_t **pixels, int *channels, int *width,
+                            int *height, cnn_error *err)
+{
+	cnn_status st;
+
+	cnn_err_clear(err);
+	*pixels = NULL;
+	*channels = *width = *height = 0;
+	switch (cnn_image_sniff(buf, len)) {
+	case CNN_IMAGE_PGM:
+		st = cnn_pgm_decode(path, buf, len, pixels, width, height, err);
+		*channels = st == CNN_OK ? 1 : 0;
+		return st;
+	case CNN_IMAGE_PNG:
+		return cnn_png_decode(path, buf, len, pixels, channels, width,
+		                      height, err);
+	case CNN_IMAGE_JPEG:
+		return cnn_jpeg_decode(path, buf, len, pixels, channels, width,
+		                       height, err);
+	default:
+		return cnn_err_file(err, CNN_ERR_DATA, path,
+		                    "not a PGM, PNG or JPEG image");
+	}
+}
+
+/* Reads a PGM, PNG or JPEG file, chosen by its first bytes (contract in
+ * cnn.h). */
+cnn_status cnn_image_read(const char *path, uint8_t **pixels, int *channels,
+                          int *width, int *height, cnn_error *err)
+{
+	uint8_t *buf;
+	size_t len;
+	cnn_status st;
+
+	cnn_err_clear(err);
+	*pixels = NULL;
+	*channels = *width = *height = 0;
+	if (!path || !path[0])
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "cnn_image_read: no path given");
+	st = cnn_image_file(path, &buf, &len, err);
+	if (st != CNN_OK)
+		return st;
+	st = cnn_image_decode(path, buf, len, pixels, channels, width, height,
+	                      err);
 	free(buf);
 	return st;
 }
@@ -417,29 +522,26 @@ cnn_status cnn_image_write_png(const char *path, const uint8_t *pixels,
 /* What png_decode works on (in the caller's frame, like png_wctx). */
 typedef struct png_rctx {
 	png_errbuf e;
-	FILE *f;
-	int io_errno;     /* a read failed with this errno (0: none) */
-	size_t file_size; /* bytes in the file */
-	png_bytep *rows;  /* row pointers into raster */
-	uint8_t *raster;  /* the decoded image, HWC */
+	const uint8_t *buf; /* the whole file */
+	size_t file_size;   /* its bytes */
+	size_t pos;         /* the next byte libpng reads */
+	png_bytep *rows;    /* row pointers into raster */
+	uint8_t *raster;    /* the decoded image, HWC */
 	int channels, width, height;
 	/* set instead of a libpng message for the errors found here */
 	cnn_status status;
 	char why[200];
 } png_rctx;
 
-/* libpng's read callback: a short read is "unexpected end of file" (or
- * the read error's errno, kept for CNN_ERR_IO). */
+/* libpng's read callback: from the file's bytes in memory; a short read is
+ * "unexpected end of file". */
 static void png_on_read(png_structp png, png_bytep data, size_t n)
 {
 	png_rctx *c = png_get_io_ptr(png);
-	if (fread(data, 1, n, c->f) != n) {
-		if (ferror(c->f)) {
-			c->io_errno = errno ? errno : EIO;
-			png_error(png, strerror(c->io_errno));
-		}
+	if (n > c->file_size - c->pos)
 		png_error(png, "unexpected end of file");
-	}
+	memcpy(data, c->buf + c->pos, n);
+	c->pos += n;
 }
 
 /* Refuses what cannot be read as said in cnn.h and sets up libpng's
@@ -520,7 +622,7 @@ static int png_setup(png_structp png, png_infop info, png_rctx *c)
 	return 0;
 }
 
-/* Decodes the PNG file c->f (its signature already read and checked) into
+/* Decodes the PNG file in c->buf (its signature already checked) into
  * c->raster, HWC. Returns 0; -1 with c->status and c->why set for errors
  * found here; -2 with libpng's message in c->e.msg. Whatever it allocated
  * stays in c for the caller to free. */
@@ -575,47 +677,43 @@ static int png_decode(png_rctx *c)
 	return r;
 }
 
-/* Reads a PNG file into CHW bytes (contract in cnn.h). */
-cnn_status cnn_image_read_png(const char *path, uint8_t **pixels, int *channels,
-                              int *width, int *height, cnn_error *err)
+/* HWC to CHW: a new 3 x plane array from an interleaved one (NULL out of
+ * memory). */
+static uint8_t *png_planes(const uint8_t *hwc, size_t plane)
+{
+	uint8_t *chw = malloc(3 * plane);
+	size_t i;
+	int k;
+
+	if (chw)
+		for (i = 0; i < plane; i++)
+			for (k = 0; k < 3; k++)
+				chw[k * plane + i] = hwc[3 * i + k];
+	return chw;
+}
+
+/* Decodes a PNG held in memory into CHW bytes (contract in image.h). */
+cnn_status cnn_png_decode(const char *path, const uint8_t *buf, size_t len,
+                          uint8_t **pixels, int *channels, int *width,
+                          int *height, cnn_error *err)
 {
 	png_rctx c;
-	uint8_t sig[8];
-	struct stat st;
 	cnn_status status = CNN_OK;
-	size_t plane, i;
-	int r, k;
+	size_t plane;
+	int r;
 
 	cnn_err_clear(err);
 	*pixels = NULL;
 	*channels = *width = *height = 0;
-	if (!path || !path[0])
-		return cnn_err(err, CNN_ERR_USAGE,
-		               "cnn_image_read_png: no path given");
+	if (len < 8 || png_sig_cmp(buf, 0, 8) != 0)
+		return cnn_err_file(err, CNN_ERR_DATA, path, "not a PNG file");
 	memset(&c, 0, sizeof c);
-	c.f = fopen(path, "rb");
-	if (!c.f)
-		return cnn_err_file(err, CNN_ERR_IO, path, "cannot open: %s",
-		                    strerror(errno));
-	if (fstat(fileno(c.f), &st) == 0 && st.st_size > 0)
-		c.file_size = (size_t)st.st_size;
-	if (fread(sig, 1, sizeof sig, c.f) != sizeof sig ||
-	    png_sig_cmp(sig, 0, sizeof sig) != 0) {
-		status = ferror(c.f)
-		             ? cnn_err_file(err, CNN_ERR_IO, path,
-		                            "cannot read: %s", strerror(errno))
-		             : cnn_err_file(err, CNN_ERR_DATA, path,
-		                            "not a PNG file");
-		fclose(c.f);
-		return status;
-	}
+	c.buf = buf;
+	c.file_size = len;
+	c.pos = 8;
 	r = png_decode(&c);
-	fclose(c.f);
 	if (r == -1)
 		status = cnn_err_file(err, c.status, path, "%s", c.why);
-	else if (r == -2 && c.io_errno)
-		status = cnn_err_file(err, CNN_ERR_IO, path, "cannot read: %s",
-		                      strerror(c.io_errno));
 	else if (r == -2)
 		status = cnn_err_file(err, CNN_ERR_DATA, path,
 		                      "truncated or corrupt PNG: %s", c.e.msg);
@@ -625,19 +723,13 @@ cnn_status cnn_image_read_png(const char *path, uint8_t **pixels, int *channels,
 		return status;
 	}
 	if (c.channels == 3) {
-		/* HWC to CHW, through a second buffer */
 		plane = (size_t)c.width * (size_t)c.height;
-		*pixels = malloc(3 * plane);
-		if (!*pixels) {
-			free(c.raster);
+		*pixels = png_planes(c.raster, plane);
+		free(c.raster);
+		if (!*pixels)
 			return cnn_err_file(err, CNN_ERR_NOMEM, path,
 			                    "out of memory (reading %zu bytes)",
 			                    3 * plane);
-		}
-		for (i = 0; i < plane; i++)
-			for (k = 0; k < 3; k++)
-				(*pixels)[k * plane + i] = c.raster[3 * i + k];
-		free(c.raster);
 	} else {
 		*pixels = c.raster;
 	}
@@ -645,6 +737,29 @@ cnn_status cnn_image_read_png(const char *path, uint8_t **pixels, int *channels,
 	*width = c.width;
 	*height = c.height;
 	return CNN_OK;
+}
+
+/* Reads a PNG file into CHW bytes (contract in cnn.h). */
+cnn_status cnn_image_read_png(const char *path, uint8_t **pixels, int *channels,
+                              int *width, int *height, cnn_error *err)
+{
+	uint8_t *buf;
+	size_t len;
+	cnn_status st;
+
+	cnn_err_clear(err);
+	*pixels = NULL;
+	*channels = *width = *height = 0;
+	if (!path || !path[0])
+		return cnn_err(err, CNN_ERR_USAGE,
+		               "cnn_image_read_png: no path given");
+	st = cnn_image_file(path, &buf, &len, err);
+	if (st != CNN_OK)
+		return st;
+	st = cnn_png_decode(path, buf, len, pixels, channels, width, height,
+	                    err);
+	free(buf);
+	return st;
 }
 
 #else /* !HAVE_PNG */
@@ -659,6 +774,18 @@ static cnn_status no_png(const char *path, cnn_error *err)
 	return cnn_err_file(err, CNN_ERR_USAGE, path,
 	                    "this libcnn was built without libpng; install "
 	                    "libpng-dev and rebuild");
+}
+
+cnn_status cnn_png_decode(const char *path, const uint8_t *buf, size_t len,
+                          uint8_t **pixels, int *channels, int *width,
+                          int *height, cnn_error *err)
+{
+	(void)buf;
+	(void)len;
+	cnn_err_clear(err);
+	*pixels = NULL;
+	*channels = *width = *height = 0;
+	return no_png(path, err);
 }
 
 cnn_status cnn_image_read_png(const char *path, uint8_t **pixels, int *channels,
