@@ -51,7 +51,7 @@ extern "C" {
 #define CNN_VERSION_STRING "0.1.0"
 
 /* The checkpoint format this library writes (and the newest it reads). */
-#define CNN_CHECKPOINT_VERSION 2
+#define CNN_CHECKPOINT_VERSION 3
 
 /* Status codes. cnn_status_exit_code() maps them to the tools' exit codes:
  * 2 for problems with what the user wrote (configuration, usage, input data),
@@ -258,6 +258,23 @@ typedef struct cnn_batch_progress {
 typedef void (*cnn_batch_callback)(const cnn_batch_progress *progress,
                                    void *user);
 
+/* How a folder of images is being loaded, passed to a cnn_load_callback:
+ * after the folder is walked (done 0), after each block of images decoded,
+ * and once more at the end with finished set and the final counts. */
+typedef struct cnn_load_progress {
+	const char *path;   /* the folder */
+	size_t done, total; /* image files decoded so far, of total */
+	int finished;       /* 1 on the last call */
+	int classes;        /* class folders */
+	size_t images;      /* finished: the samples kept */
+	/* skipped: hidden entries (names starting with "."), files that are
+	 * not images (by their extension) and other entries (devices, broken
+	 * links, folders seen already through a link), images that could
+	 * not be read (with skip_bad) */
+	size_t hidden, other, bad;
+} cnn_load_progress;
+typedef void (*cnn_load_callback)(const cnn_load_progress *p, void *user);
+
 /* Later versions may add fields at the end: initialise it with designated
  * initialisers, e.g. cnn_train_options o = {.threads = 2}, so that new
  * fields start as 0 / NULL (their defaults). */
@@ -273,6 +290,8 @@ typedef struct cnn_train_options {
 	const volatile sig_atomic_t *stop;
 	/* If not NULL, called after every training batch with user. */
 	cnn_batch_callback on_batch;
+	/* If not NULL, called with user while a folder data set loads. */
+	cnn_load_callback on_load;
 } cnn_train_options;
 
 /* Trains from the model's current position (epoch, and batch within it) to
@@ -309,12 +328,25 @@ CNN_API void cnn_eval_result_free(cnn_eval_result *r);
  * of classes. */
 CNN_API void cnn_model_input_shape(const cnn_model *m, int shape[3]);
 CNN_API int cnn_model_classes(const cnn_model *m);
+/* The name of class c (0 to classes - 1): from data.classes, or the
+ * training folder's subfolders, kept in checkpoints; NULL when the model
+ * has no names (or c is out of range). */
+CNN_API const char *cnn_model_class_name(const cnn_model *m, int c);
 
 /* Classifies n images given as bytes (n * channels * height * width, each
  * image in CHW order), scaled by the training data's scale factor; writes
  * n * classes probabilities. Uses the kept weights. */
 CNN_API cnn_status cnn_model_predict(cnn_model *m, const uint8_t *pixels,
                                      size_t n, float *probs, cnn_error *err);
+
+/* Reads an image file (PGM, PNG or JPEG, by its content) and fits it to
+ * the model's input as its training data was: the channels converted and,
+ * when the data said resize: bilinear, the size scaled (cnn_image_fit);
+ * else an image of another size is CNN_ERR_DATA naming the file and both
+ * sizes. *pixels (channels * height * width bytes of the model's input,
+ * CHW) is freshly allocated: free it with free(). */
+CNN_API cnn_status cnn_model_read_image(const cnn_model *m, const char *path,
+                                        uint8_t **pixels, cnn_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Export                                                                   */
@@ -348,10 +380,12 @@ CNN_API cnn_status cnn_model_export(cnn_model *m, const char *path,
 typedef struct cnn_dataset cnn_dataset;
 
 /* Reads images and labels. format is "idx" (images and labels are paths,
- * plain or gzip; labels NULL reads images only, every label 0) or "csv"
+ * plain or gzip; labels NULL reads images only, every label 0), "csv"
  * (path; label column first unless label_column says
- * otherwise; header 1, 0, or -1 to detect). shape is the expected
- * channels, height, width; classes bounds the labels. */
+ * otherwise; header 1, 0, or -1 to detect) or "folder" (path: a folder
+ * with one subfolder per class; see the fields below and cnn-model(5)).
+ * shape is the expected channels, height, width; classes bounds the
+ * labels (a folder must have that many classes). */
 typedef struct cnn_data_source {
 	const char *format;
 	const char *images;
@@ -362,6 +396,17 @@ typedef struct cnn_data_source {
 	int shape[3];
 	int classes;
 	long limit; /* read only the first limit samples; 0 for all */
+	/* format "folder": */
+	int resize;   /* a cnn_resize: an image of another size is an error
+	                 (CNN_RESIZE_NONE) or scaled (cnn_image_fit) */
+	int skip_bad; /* 1: an image that cannot be read is skipped and
+	                 counted instead of failing the load */
+	/* The classes' names in label order (classes of them), fixing the
+	 * order and refusing other folders; NULL: the subfolders' names in
+	 * sorted byte order. */
+	const char *const *class_names;
+	cnn_load_callback on_load; /* NULL: none */
+	void *user;                /* passed to on_load */
 } cnn_data_source;
 
 CNN_API cnn_status cnn_dataset_load(cnn_dataset **out,
@@ -371,6 +416,9 @@ CNN_API size_t cnn_dataset_count(const cnn_dataset *d);
 /* Pointer to sample i's bytes (channels * height * width) and its label. */
 CNN_API const uint8_t *cnn_dataset_image(const cnn_dataset *d, size_t i);
 CNN_API int cnn_dataset_label(const cnn_dataset *d, size_t i);
+/* The name of class c of a folder data set (its subfolder's name), or
+ * NULL (other formats, c out of range). */
+CNN_API const char *cnn_dataset_class_name(const cnn_dataset *d, int c);
 
 /* Reads a binary (P5) or ASCII (P2) PGM image with maxval <= 255 into a
  * freshly allocated byte array (*pixels, free with free()). */
@@ -456,6 +504,17 @@ CNN_API cnn_status cnn_image_write_pgm(const char *path, const uint8_t *pixels,
                                        int width, int height, cnn_error *err);
 CNN_API cnn_status cnn_image_write_png(const char *path, const uint8_t *pixels,
                                        int width, int height, cnn_error *err);
+
+/* Lists the image files under folder dir as a folder data set's class
+ * folder is walked: recursively, entries in sorted byte order, hidden
+ * entries (names starting with ".") and files without a .png, .pgm, .jpg
+ * or .jpeg extension left out, a folder met again through a link entered
+ * once. *paths (*n paths, each dir "/" ...) is freshly allocated: free it
+ * with cnn_image_list_free. CNN_ERR_IO naming a folder that cannot be
+ * read. */
+CNN_API cnn_status cnn_image_list(const char *dir, char ***paths, size_t *n,
+                                  cnn_error *err);
+CNN_API void cnn_image_list_free(char **paths, size_t n);
 
 /* ------------------------------------------------------------------------ */
 /* Plots                                                                    */

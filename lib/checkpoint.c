@@ -154,6 +154,17 @@ static cnn_status serialise(const cnn_model *m, cnn_wbuf *b, cnn_error *err)
 	}
 	record_end(b, rec);
 
+	if (m->class_names) {
+		rec = record_begin(b, "CLAS");
+		cnn_put_u16(b, (uint16_t)m->classes);
+		for (i = 0; i < m->classes; i++) {
+			k = strlen(m->class_names[i]);
+			cnn_put_u16(b, (uint16_t)k);
+			cnn_put_bytes(b, m->class_names[i], k);
+		}
+		record_end(b, rec);
+	}
+
 	for (i = 0; i < m->n_tensors; i++) {
 		for (role = 0; role < N_ROLES; role++) {
 			const float *arena = role_arena(m, role);
@@ -353,13 +364,13 @@ static const char *parse_tens(const uint8_t *p, size_t len, ckpt_tens *t)
 static void describe_record(char *buf, size_t size, const char *tag,
                             const uint8_t *payload, size_t avail)
 {
-	static const char *const known[] = {"MODL", "STAT", "HIST", "TENS",
-	                                    "END "};
+	static const char *const known[] = {"MODL", "STAT", "HIST",
+	                                    "TENS", "CLAS", "END "};
 	char name[CNN_QUOTE_SIZE];
 	size_t nlen, i;
-	for (i = 0; i < 5 && strcmp(tag, known[i]); i++)
+	for (i = 0; i < 6 && strcmp(tag, known[i]); i++)
 		;
-	snprintf(buf, size, i < 5 ? "%s" : "\"%s\"", tag);
+	snprintf(buf, size, i < 6 ? "%s" : "\"%s\"", tag);
 	if (strcmp(tag, "TENS") != 0 || avail < 2)
 		return;
 	nlen = cnn_le16(payload);
@@ -462,6 +473,34 @@ static int check_head(const uint8_t *data, size_t len, void *arg)
 	return CNN_OK;
 }
 
+/* Checks a CLAS payload of len bytes: u16 count (2 to 256), then count
+ * names, each a u16 length (1 to 255) and its bytes (no NUL, no "/"), all
+ * different, filling the payload exactly. Returns NULL or what is wrong. */
+static const char *check_classes(const uint8_t *p, size_t len)
+{
+	size_t n, at = 2, start[256], size[256];
+
+	if (len < 2 || (n = cnn_le16(p)) < 2 || n > 256)
+		return "bad number of classes";
+	for (size_t i = 0; i < n; i++) {
+		if (len - at < 2)
+			return "the names run past the record";
+		size[i] = cnn_le16(p + at);
+		start[i] = at + 2;
+		if (size[i] < 1 || size[i] > 255 || len - start[i] < size[i])
+			return "bad length of a class name";
+		if (memchr(p + start[i], '\0', size[i]) ||
+		    memchr(p + start[i], '/', size[i]))
+			return "a class name holds a NUL byte or a \"/\"";
+		for (size_t j = 0; j < i; j++)
+			if (size[j] == size[i] &&
+			    !memcmp(p + start[j], p + start[i], size[i]))
+				return "two classes have the same name";
+		at = start[i] + size[i];
+	}
+	return at == len ? NULL : "bytes after the last class name";
+}
+
 /* Checks one record's payload for its tag in a file of the given format
  * version; returns NULL or what is wrong. */
 static const char *check_payload(const ckpt_record *rec, uint32_t version)
@@ -508,21 +547,24 @@ static const char *check_payload(const ckpt_record *rec, uint32_t version)
 	}
 	if (!strcmp(rec->tag, "TENS"))
 		return parse_tens(rec->payload, rec->len, &t);
+	if (!strcmp(rec->tag, "CLAS") && version >= 3)
+		return check_classes(rec->payload, rec->len);
 	if (!strcmp(rec->tag, "END "))
 		return rec->len ? "wrong length" : NULL;
 	return "unknown record type";
 }
 
 /* Walks all records: bounds, CRCs, payload structure, each of MODL, STAT
- * and HIST exactly once, END last with nothing after it. Fills idx[0..2]
- * with the MODL, STAT and HIST records and *version with the format
- * version. Nothing is allocated. */
+ * and HIST exactly once, CLAS at most once (from version 3), END last with
+ * nothing after it. Fills idx[0..3] with the MODL, STAT, HIST and CLAS
+ * records (CLAS left as it was when there is none) and *version with the
+ * format version. Nothing is allocated. */
 static cnn_status verify(const uint8_t *data, size_t len, const char *path,
-                         ckpt_record idx[3], uint32_t *version, cnn_error *err)
+                         ckpt_record idx[4], uint32_t *version, cnn_error *err)
 {
-	static const char *const once[3] = {"MODL", "STAT", "HIST"};
+	static const char *const once[4] = {"MODL", "STAT", "HIST", "CLAS"};
 	ckpt_head head = {path, err, 0};
-	int seen[3] = {0, 0, 0};
+	int seen[4] = {0, 0, 0, 0};
 	char what[128];
 	const char *why;
 	ckpt_record rec;
@@ -545,7 +587,7 @@ static cnn_status verify(const uint8_t *data, size_t len, const char *path,
 			                    "bad record %s at offset %zu: %s",
 			                    what, rec.off, why);
 		}
-		for (i = 0; i < 3; i++) {
+		for (i = 0; i < 4; i++) {
 			if (strcmp(rec.tag, once[i]) != 0)
 				continue;
 			if (seen[i]++)
@@ -733,6 +775,44 @@ static cnn_status restore_state(cnn_model *m, const ckpt_record *stat,
 	return CNN_OK;
 }
 
+/* Gives m the class names of a CLAS record (verified), unless the
+ * description names its classes (data.classes, which an override may have
+ * changed). They must be as many as the model's outputs. */
+static cnn_status restore_classes(cnn_model *m, const ckpt_record *clas,
+                                  const char *path, cnn_error *err)
+{
+	const uint8_t *p = clas->payload;
+	int n = (int)cnn_le16(p);
+	char *names[256];
+	size_t at = 2;
+	cnn_status st = CNN_OK;
+
+	if (n != m->classes)
+		return cnn_err_file(err, CNN_ERR_CORRUPT, path,
+		                    "bad record CLAS: %d class names for a "
+		                    "model of %d classes",
+		                    n, m->classes);
+	if (m->class_names)
+		return CNN_OK;
+	for (int c = 0; c < n; c++) {
+		size_t k = cnn_le16(p + at);
+		names[c] = malloc(k + 1);
+		if (names[c]) {
+			memcpy(names[c], p + at + 2, k);
+			names[c][k] = '\0';
+		} else {
+			st = cnn_err_nomem(err, path, "reading checkpoint");
+		}
+		at += 2 + k;
+	}
+	if (st == CNN_OK)
+		st = cnn_model_set_class_names(m, (const char *const *)names,
+		                               err);
+	for (int c = 0; c < n; c++)
+		free(names[c]);
+	return st;
+}
+
 /* Inflates the checkpoint file image (n bytes read from path) into a
  * malloc'ed *buf of *len bytes (at most CKPT_MAX_BYTES). If the file stops
  * early, *truncated is set and *buf holds what could be inflated (the
@@ -844,7 +924,7 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	ckpt_record idx[3]; /* MODL, STAT, HIST */
+	ckpt_record idx[4]; /* MODL, STAT, HIST, CLAS (payload NULL: none) */
 	cnn_tree tree;
 	cnn_model *m = NULL;
 	char *source = NULL, damage[128];
@@ -853,6 +933,7 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 
 	cnn_err_clear(err);
 	*out = NULL;
+	memset(idx, 0, sizeof idx);
 
 	if (gunzip_checkpoint(file, file_len, path, &buf, &len, &truncated,
 	                      damage, sizeof damage, err) != CNN_OK)
@@ -905,7 +986,9 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 	if (restore_tensors(m, buf, len, path,
 	                    idx[1].payload[CKPT_STAT_LEN_1 - 1],
 	                    err) != CNN_OK ||
-	    restore_state(m, &idx[1], &idx[2], path, err) != CNN_OK)
+	    restore_state(m, &idx[1], &idx[2], path, err) != CNN_OK ||
+	    (idx[3].payload &&
+	     restore_classes(m, &idx[3], path, err) != CNN_OK))
 		goto out;
 	m->loaded_version = (int)version;
 	*out = m;

@@ -31,7 +31,7 @@ cnn_status cnn_dataset_load(cnn_dataset **out, const cnn_data_source *src,
 {
 	cnn_dataset *d;
 	cnn_status st;
-	int csv;
+	int csv, folder;
 
 	cnn_err_clear(err);
 	if (!out || !src)
@@ -39,24 +39,29 @@ cnn_status cnn_dataset_load(cnn_dataset **out, const cnn_data_source *src,
 		               "cnn_dataset_load: NULL argument");
 	*out = NULL;
 	if (!src->format || (strcmp(src->format, "idx") != 0 &&
-	                     strcmp(src->format, "csv") != 0))
+	                     strcmp(src->format, "csv") != 0 &&
+	                     strcmp(src->format, "folder") != 0))
 		return cnn_err(err, CNN_ERR_USAGE,
 		               "data: unknown format \"%s\" (expected "
-		               "idx or csv)",
+		               "idx, csv or folder)",
 		               src->format ? src->format : "");
 	csv = src->format[0] == 'c';
-	if (csv && (!src->path || !src->path[0]))
-		return cnn_err(err, CNN_ERR_USAGE,
-		               "data: csv data needs a path");
+	folder = src->format[0] == 'f';
+	if ((csv || folder) && (!src->path || !src->path[0]))
+		return cnn_err(err, CNN_ERR_USAGE, "data: %s data needs a path",
+		               src->format);
 	/* labels NULL: images only (to classify), every label 0 */
-	if (!csv && (!src->images || !src->images[0] ||
-	             (src->labels && !src->labels[0])))
+	if (!csv && !folder &&
+	    (!src->images || !src->images[0] ||
+	     (src->labels && !src->labels[0])))
 		return cnn_err(err, CNN_ERR_USAGE,
 		               "data: idx data needs images and labels");
 	d = calloc(1, sizeof *d);
 	if (!d)
 		return cnn_err_nomem(err, NULL, NULL);
-	st = csv ? cnn_csv_load(d, src, err) : cnn_idx_load(d, src, err);
+	st = folder ? cnn_folder_load(d, src, err)
+	     : csv  ? cnn_csv_load(d, src, err)
+	            : cnn_idx_load(d, src, err);
 	if (st != CNN_OK) {
 		free(d);
 		return st;
@@ -71,6 +76,9 @@ void cnn_dataset_free(cnn_dataset *d)
 		return;
 	free(d->pixels);
 	free(d->labels);
+	for (int c = 0; c < d->n_names; c++)
+		free(d->names[c]);
+	free(d->names);
 	free(d);
 }
 
@@ -85,6 +93,14 @@ const uint8_t *cnn_dataset_image(const cnn_dataset *d, size_t i)
 	if (!d || i >= d->n)
 		return NULL;
 	return d->pixels + i * d->sample_size;
+}
+
+/* NULL without names or when c is out of range. */
+const char *cnn_dataset_class_name(const cnn_dataset *d, int c)
+{
+	if (!d || c < 0 || c >= d->n_names)
+		return NULL;
+	return d->names[c];
 }
 
 /* -1 when i is out of range. */

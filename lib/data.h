@@ -24,6 +24,8 @@ struct cnn_dataset {
 	uint8_t *pixels;    /* n * sample_size */
 	uint8_t *labels;    /* n */
 	int classes;        /* labels are < classes */
+	char **names;       /* folder: the classes' names, n_names of them */
+	int n_names;        /* 0: no names */
 };
 
 /* The one check of a data source, done by every reader before it reads:
@@ -40,6 +42,13 @@ cnn_status cnn_idx_load(cnn_dataset *d, const cnn_data_source *src,
                         cnn_error *err);
 cnn_status cnn_csv_load(cnn_dataset *d, const cnn_data_source *src,
                         cnn_error *err);
+/* Loads a folder data set (data_folder.c): one subfolder per class,
+ * walked and decoded as its file-top comment says, with src->on_load told
+ * how it goes. Errors name the file or folder: CNN_ERR_IO (unreadable),
+ * CNN_ERR_DATA (a bad image, a class folder without images, classes that
+ * do not match), CNN_ERR_NOMEM (too large for the memory limit). */
+cnn_status cnn_folder_load(cnn_dataset *d, const cnn_data_source *src,
+                           cnn_error *err);
 /* The same from memory (for the fuzzers, and whoever has the bytes): the
  * files' content, not compressed, with src->images, src->labels or
  * src->path naming them in messages. cnn_idx_parse: labels NULL reads images

@@ -16,54 +16,11 @@
  *    Sums over the batch (gradients, batch statistics) are made per chunk
  *    and added in chunk order, so results never depend on the thread count.
  */
-#define _DEFAULT_SOURCE /* sysconf(_SC_PHYS_PAGES) */
 #include "dist.h"
 #include "model.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
-
-static size_t memory_limit; /* 0: what the machine allows */
-
-void cnn_set_memory_limit(size_t bytes)
-{
-	memory_limit = bytes;
-}
-
-/* The memory a model may use, in bytes: the limit set by the caller, else
- * the physical memory, lowered to the address-space limit minus 256 MiB
- * (for the program, its libraries and the threads' stacks). */
-static double memory_available(void)
-{
-	if (memory_limit)
-		return (double)memory_limit;
-	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-	double avail =
-	    pages > 0 && size > 0 ? (double)pages * (double)size : 1e300;
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-		double as = (double)rl.rlim_cur - 256.0 * 1048576.0;
-		if (as < avail)
-			avail = as > 0 ? as : 0;
-	}
-	return avail;
-}
-
-/* Formats bytes as "12.3 MiB" into buf. */
-static const char *human(double bytes, char *buf, size_t size)
-{
-	static const char *const unit[] = {"bytes", "KiB", "MiB", "GiB",
-	                                   "TiB",   "PiB", "EiB"};
-	int u = 0;
-	while (bytes >= 1024.0 && u < 6) {
-		bytes /= 1024.0;
-		u++;
-	}
-	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", bytes, unit[u]);
-	return buf;
-}
 
 /* Refuses a model whose arrays would not fit in the memory available: the
  * five parameter arenas, and for a batch of spec.batch_size samples the
@@ -94,7 +51,7 @@ static cnn_status check_memory(const cnn_model *m, cnn_error *err)
 	double batch_bytes =
 	    (2.0 * per_sample * batch + count * ((double)m->n_params + ws)) *
 	    sizeof(float);
-	double avail = memory_available();
+	double avail = cnn_memory_available();
 	if (params + batch_bytes <= avail)
 		return CNN_OK;
 	return cnn_node_error(
@@ -102,9 +59,9 @@ static cnn_status check_memory(const cnn_model *m, cnn_error *err)
 	    "the model needs %s of memory (%s for its parameters and "
 	    "optimiser state, %s for batches of %d), more than the %s "
 	    "available",
-	    human(params + batch_bytes, a, sizeof a),
-	    human(params, b, sizeof b), human(batch_bytes, c, sizeof c), batch,
-	    human(avail, d, sizeof d));
+	    cnn_human_bytes(params + batch_bytes, a, sizeof a),
+	    cnn_human_bytes(params, b, sizeof b), cnn_human_bytes(batch_bytes, c, sizeof c), batch,
+	    cnn_human_bytes(avail, d, sizeof d));
 }
 
 /* Points the layers' w, b, dw, db and state into the arenas params and

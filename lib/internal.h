@@ -91,4 +91,14 @@ const char *cnn_quote_str(char buf[CNN_QUOTE_SIZE], const char *s);
  * surrogate, past U+10FFFF or cut by n). */
 size_t cnn_utf8_length(const unsigned char *s, size_t n);
 
+/* ======================================================================== */
+/* Memory (memory.c)                                                        */
+
+/* The memory a model or a data set may use, in bytes: the limit set with
+ * cnn_set_memory_limit, else the physical memory, lowered to the
+ * address-space limit minus 256 MiB. */
+double cnn_memory_available(void);
+/* Formats bytes as "12.3 MiB" into buf (size bytes) and returns buf. */
+const char *cnn_human_bytes(double bytes, char *buf, size_t size);
+
 #endif /* CNN_INTERNAL_H */

@@ -2,10 +2,59 @@
  * model.c - a model's life cycle (from YAML, free) and the public accessors
  * the tools use to inspect it.
  */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "model.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Frees m's class names. */
+static void free_class_names(cnn_model *m)
+{
+	for (int c = 0; m->class_names && c < m->classes; c++)
+		free(m->class_names[c]);
+	free(m->class_names);
+	m->class_names = NULL;
+}
+
+/* Gives m the names of data.classes, which must be as many as the model's
+ * outputs. */
+static cnn_status spec_classes(cnn_model *m, cnn_error *err)
+{
+	const cnn_spec *s = &m->spec;
+	if (!s->classes)
+		return CNN_OK;
+	if (s->n_classes != m->classes)
+		return cnn_node_error(
+		    err,
+		    cnn_map_get(cnn_map_get(m->tree.root, "data"), "classes"),
+		    "data.classes",
+		    "%d names for a model of %d classes (its "
+		    "last layer's outputs)",
+		    s->n_classes, m->classes);
+	return cnn_model_set_class_names(m, s->classes, err);
+}
+
+/* Copies the names of m->classes classes into m (replacing any). */
+cnn_status cnn_model_set_class_names(cnn_model *m, const char *const *names,
+                                     cnn_error *err)
+{
+	char **copy = calloc((size_t)m->classes, sizeof *copy);
+	int c;
+
+	for (c = 0; copy && c < m->classes; c++)
+		if (!(copy[c] = strdup(names[c])))
+			break;
+	if (!copy || c < m->classes) {
+		while (copy && c > 0)
+			free(copy[--c]);
+		free(copy);
+		return cnn_err_nomem(err, NULL, NULL);
+	}
+	free_class_names(m);
+	m->class_names = copy;
+	return CNN_OK;
+}
 
 /* Takes ownership of *tree (it is moved into the model, and *tree zeroed,
  * whatever the outcome), validates it, emits the resolved description, seeds
@@ -29,7 +78,7 @@ cnn_status cnn_model_from_tree(cnn_model **out, cnn_tree *tree, cnn_error *err)
 	if (cnn_tree_emit(&m->tree, &m->yaml, &len, err) != CNN_OK)
 		goto fail;
 	cnn_rng_seed(&m->rng, m->spec.seed);
-	if (cnn_graph_build(m, err) != CNN_OK)
+	if (cnn_graph_build(m, err) != CNN_OK || spec_classes(m, err) != CNN_OK)
 		goto fail;
 	*out = m;
 	return CNN_OK;
@@ -64,6 +113,7 @@ void cnn_model_free(cnn_model *m)
 	cnn_tree_free(&m->tree);
 	free(m->yaml);
 	free(m->history);
+	free_class_names(m);
 	free(m);
 }
 
@@ -95,6 +145,13 @@ void cnn_model_input_shape(const cnn_model *m, int shape[3])
 int cnn_model_classes(const cnn_model *m)
 {
 	return m->classes;
+}
+
+const char *cnn_model_class_name(const cnn_model *m, int c)
+{
+	if (!m || !m->class_names || c < 0 || c >= m->classes)
+		return NULL;
+	return m->class_names[c];
 }
 
 int cnn_model_layer_count(const cnn_model *m)

@@ -33,10 +33,12 @@ typedef enum cnn_keep { CNN_KEEP_BEST, CNN_KEEP_LAST } cnn_keep;
 
 typedef struct cnn_data_spec {
 	int present;
-	char format[8];            /* "idx" or "csv" */
+	char format[8];            /* "idx", "csv" or "folder" */
 	char images[CNN_PATH_MAX]; /* idx */
 	char labels[CNN_PATH_MAX]; /* idx */
-	char path[CNN_PATH_MAX];   /* csv */
+	char path[CNN_PATH_MAX];   /* csv, folder */
+	int resize;                /* folder: cnn_resize, 0 none */
+	int skip_bad;              /* folder: skip unreadable images */
 	int header;                /* csv: 1, 0, -1 detect */
 	int label_column;          /* csv */
 	double scale;              /* pixel multiplier, default 1/255 */
@@ -84,6 +86,10 @@ typedef struct cnn_spec {
 
 	cnn_data_spec train, test;
 	double validation; /* 0: none; < 1: fraction; >= 1: count */
+	/* data.classes: the classes' names in label order (pointing into the
+	 * tree), or NULL when the description names none */
+	const char **classes;
+	int n_classes;
 
 	char checkpoint[CNN_PATH_MAX]; /* resolved; default NAME.ckpt.gz */
 	int checkpoint_every;          /* epochs between saves, 1 */
@@ -177,6 +183,7 @@ struct cnn_model {
 	int n_layers;
 	cnn_layer *layers; /* == spec.layers */
 	int classes;
+	char **class_names; /* classes names, or NULL (cnn_model_class_name) */
 
 	/* Arenas of n_params floats, same order: the n_trainable parameters
 	 * (layer by layer, weight then bias), then the layers' state. */
@@ -316,6 +323,10 @@ int cnn_early_stop(const cnn_model *m, int *best_epoch, double *best_accuracy,
  * the set's limit. (train.c) */
 void cnn_data_source_of(const cnn_model *m, const cnn_data_spec *ds,
                         cnn_data_source *src);
+
+/* Copies the names of m->classes classes into m, replacing any. */
+cnn_status cnn_model_set_class_names(cnn_model *m, const char *const *names,
+                                     cnn_error *err);
 
 /* A model with everything but the graph, from a tree (used by
  * cnn_model_from_yaml and the checkpoint loader). Takes ownership of tree. */

@@ -905,40 +905,69 @@ static cnn_status default_checkpoint(spec_ctx *c)
 /* ======================================================================== */
 /* Data                                                                     */
 
-/* The format of data set m (idx or csv) and the paths it needs; a key of
- * the other format is an error at the key. */
+/* The keys that belong to one format only, each rejected under the others
+ * ("only valid with format csv"). */
+static cnn_status dataset_reject(spec_ctx *c, const cnn_node *m,
+                                 const char *path, int format)
+{
+	static const struct {
+		const char *key;
+		int format; /* 0 idx, 1 csv, 2 folder */
+	} own[] = {{"images", 0},       {"labels", 0}, {"header", 1},
+	           {"label_column", 1}, {"resize", 2}, {"skip_bad", 2}};
+	static const char *const names[] = {"idx", "csv", "folder"};
+	cnn_status st;
+
+	if (format == 0 &&
+	    (st = cnn_reject_key(c->err, m, path, "path",
+	                         "not used with format idx (give images "
+	                         "and labels)")))
+		return st;
+	for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+		if (own[i].format != format &&
+		    (st = cnn_reject_key(
+		         c->err, m, path, own[i].key,
+		         own[i].format == 0 ? "not used with format %s (give "
+		                              "path)"
+		                            : "only valid with format %s",
+		         own[i].format == 0 ? names[format]
+		                            : names[own[i].format])))
+			return st;
+	return CNN_OK;
+}
+
+/* The format of data set m (idx, csv or folder) and the paths it needs; a
+ * key of another format is an error at the key. A folder's resize (none or
+ * bilinear) and skip_bad are read here too. */
 static cnn_status dataset_files(spec_ctx *c, const cnn_node *m,
                                 const char *path, cnn_data_spec *d)
 {
-	static const char *const formats[] = {"idx", "csv", NULL};
+	static const char *const formats[] = {"idx", "csv", "folder", NULL};
+	static const char *const resizes[] = {"none", "bilinear", NULL};
 	int format = 0;
 	cnn_status st;
 
 	st = cnn_get_enum(m, path, "format", 0, formats, &format, c->err);
-	if (st)
+	if (st || (st = dataset_reject(c, m, path, format)))
 		return st;
 	snprintf(d->format, sizeof d->format, "%s", formats[format]);
 	if (format == 0) {
-		if ((st =
-		         cnn_reject_key(c->err, m, path, "path",
-		                        "not used with format idx (give images "
-		                        "and labels)")) ||
-		    (st = cnn_reject_key(c->err, m, path, "header",
-		                         "only valid with format csv")) ||
-		    (st = cnn_reject_key(c->err, m, path, "label_column",
-		                         "only valid with format csv")) ||
-		    (st = get_path(c, m, path, "images",
+		if ((st = get_path(c, m, path, "images",
 		                   "the path of an IDX image file", d->images)))
 			return st;
 		return get_path(c, m, path, "labels",
 		                "the path of an IDX label file", d->labels);
 	}
-	if ((st = cnn_reject_key(c->err, m, path, "images",
-	                         "not used with format csv (give path)")) ||
-	    (st = cnn_reject_key(c->err, m, path, "labels",
-	                         "not used with format csv (give path)")))
+	if (format == 1)
+		return get_path(c, m, path, "path", "the path of a CSV file",
+		                d->path);
+	if ((st = cnn_get_enum(m, path, "resize", 0, resizes, &d->resize,
+	                       c->err)) ||
+	    (st = cnn_get_bool(m, path, "skip_bad", 0, &d->skip_bad, c->err)))
 		return st;
-	return get_path(c, m, path, "path", "the path of a CSV file", d->path);
+	return get_path(c, m, path, "path",
+	                "the path of a folder with one subfolder per class",
+	                d->path);
 }
 
 /* header: true, false or auto (-1, the default). */
@@ -1012,8 +1041,8 @@ static cnn_status parse_dataset(spec_ctx *c, const cnn_node *m,
                                 const char *path, cnn_data_spec *d)
 {
 	static const char *const keys[] = {
-	    "format",       "images", "labels", "path",    "header",
-	    "label_column", "scale",  "limit",  "augment", NULL};
+	    "format", "images", "labels",  "path",   "header",   "label_column",
+	    "scale",  "limit",  "augment", "resize", "skip_bad", NULL};
 	static const cnn_range scale = {
 	    .lo = 0, .lo_open = 1, .hi = DBL_MAX, .single = 1};
 	cnn_status st;
@@ -1033,18 +1062,65 @@ static cnn_status parse_dataset(spec_ctx *c, const cnn_node *m,
 	return CNN_OK;
 }
 
+/* data.classes: a list of 2 to 256 distinct class names in label order,
+ * each a plain name that could be a folder's (1 to 255 bytes, no "/", not
+ * "." or ".."). Whether there are as many as the model has outputs is
+ * checked when the graph is built. */
+static cnn_status parse_classes(spec_ctx *c, const cnn_node *data)
+{
+	const cnn_node *n = cnn_map_get(data, "classes");
+	char full[CNN_FULL_SIZE], got[CNN_DESCRIBE_SIZE];
+	cnn_spec *s = c->spec;
+
+	if (!n)
+		return CNN_OK;
+	if (n->type != CNN_NODE_SEQ || n->n_items < 2 || n->n_items > 256)
+		return cnn_node_error(c->err, n, "data.classes",
+		                      "expected a list of 2 to 256 class "
+		                      "names, got %s",
+		                      n->type == CNN_NODE_SEQ
+		                          ? "a list of fewer or more"
+		                          : cnn_node_describe(n, got));
+	s->classes = calloc(n->n_items, sizeof *s->classes);
+	if (!s->classes)
+		return cnn_err_nomem(c->err, NULL, NULL);
+	for (size_t i = 0; i < n->n_items; i++) {
+		const cnn_node *v = n->items[i];
+		const char *t = v->type == CNN_NODE_SCALAR ? v->value : NULL;
+		snprintf(full, sizeof full, "data.classes.%zu", i);
+		if (!t || !t[0] || strlen(t) > 255 || strchr(t, '/') ||
+		    !strcmp(t, ".") || !strcmp(t, ".."))
+			return cnn_node_error(c->err, v, full,
+			                      "expected a class name (1 to 255 "
+			                      "bytes, no \"/\"), got %s",
+			                      cnn_node_describe(v, got));
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(s->classes[j], t))
+				return cnn_node_error(
+				    c->err, v, full,
+				    "the class %s is already named at "
+				    "data.classes.%zu",
+				    cnn_node_describe(v, got), j);
+		s->classes[i] = t;
+	}
+	s->n_classes = (int)n->n_items;
+	return CNN_OK;
+}
+
 /* data: train and test data sets, and the validation hold-out (0 none,
  * below 1 a fraction, else a whole number of samples). */
 static cnn_status parse_data(spec_ctx *c)
 {
-	static const char *const keys[] = {"train", "test", "validation", NULL};
+	static const char *const keys[] = {"train", "test", "validation",
+	                                   "classes", NULL};
 	cnn_spec *s = c->spec;
 	const cnn_node *m, *n;
 	cnn_status st;
 	double v = 0;
 
 	m = cnn_map_get(c->tree->root, "data");
-	if (!m || (st = cnn_map_check_keys(m, "data", keys, c->err)))
+	if (!m || (st = cnn_map_check_keys(m, "data", keys, c->err)) ||
+	    (st = parse_classes(c, m)))
 		return m ? st : CNN_OK;
 	n = cnn_map_get(m, "train");
 	if (n && (st = parse_dataset(c, n, "data.train", &s->train)))
@@ -1126,4 +1202,7 @@ void cnn_spec_free(cnn_spec *spec)
 	free(spec->layers);
 	spec->layers = NULL;
 	spec->n_layers = 0;
+	free(spec->classes);
+	spec->classes = NULL;
+	spec->n_classes = 0;
 }

@@ -64,14 +64,32 @@ void cnn_data_source_of(const cnn_model *m, const cnn_data_spec *ds,
 	memcpy(src->shape, m->spec.input, sizeof src->shape);
 	src->classes = m->classes;
 	src->limit = ds->limit;
+	src->resize = ds->resize;
+	src->skip_bad = ds->skip_bad;
+	src->class_names = (const char *const *)m->class_names;
 }
 
-static cnn_status load_set(const cnn_model *m, const cnn_data_spec *ds,
-                           cnn_dataset **out, cnn_error *err)
+/* Loads the data set ds describes into *out, telling on_load (if not NULL)
+ * how a folder's loading goes. The first folder set loaded by a model
+ * without class names gives it its folders' names. */
+static cnn_status load_set(cnn_model *m, const cnn_data_spec *ds,
+                           cnn_dataset **out, const cnn_train_options *opts,
+                           cnn_error *err)
 {
 	cnn_data_source src;
+	const char *const *names;
+
 	cnn_data_source_of(m, ds, &src);
-	return cnn_dataset_load(out, &src, err);
+	if (opts) {
+		src.on_load = opts->on_load;
+		src.user = opts->user;
+	}
+	if (cnn_dataset_load(out, &src, err) != CNN_OK)
+		return err->status;
+	names = (const char *const *)(*out)->names;
+	if (!m->class_names && names)
+		return cnn_model_set_class_names(m, names, err);
+	return CNN_OK;
 }
 
 static void run_data_free(run_data *d)
@@ -87,7 +105,8 @@ static void run_data_free(run_data *d)
 /* Loads the training and test sets and splits off the validation samples:
  * the last k of a permutation drawn from an RNG seeded with training.seed
  * (not the model's RNG, so the split is the same on resume). */
-static cnn_status run_data_load(const cnn_model *m, run_data *d, cnn_error *err)
+static cnn_status run_data_load(cnn_model *m, run_data *d,
+                                const cnn_train_options *opts, cnn_error *err)
 {
 	const cnn_spec *s = &m->spec;
 	memset(d, 0, sizeof *d);
@@ -95,9 +114,10 @@ static cnn_status run_data_load(const cnn_model *m, run_data *d, cnn_error *err)
 		return cnn_err_set(err, CNN_ERR_CONFIG, m->tree.file, 0, 0,
 		                   "data.train",
 		                   "missing: training needs a training set");
-	if (load_set(m, &s->train, &d->train, err) != CNN_OK)
+	if (load_set(m, &s->train, &d->train, opts, err) != CNN_OK)
 		goto fail;
-	if (s->test.present && load_set(m, &s->test, &d->test, err) != CNN_OK)
+	if (s->test.present &&
+	    load_set(m, &s->test, &d->test, opts, err) != CNN_OK)
 		goto fail;
 
 	size_t n = d->train->n, k = 0;
@@ -601,7 +621,7 @@ cnn_status cnn_model_train(cnn_model *m, const cnn_train_options *opts,
 		cnn_checkpoint_check_target(ckpt, err);
 	if (cnn_dist_agree(err) != CNN_OK || check_processes(m, err) != CNN_OK)
 		return err->status;
-	run_data_load(m, &d, err);
+	run_data_load(m, &d, opts, err);
 	if (cnn_dist_agree(err) != CNN_OK)
 		goto out;
 	cnn_graph_reserve(m, s->batch_size, err);
@@ -672,6 +692,34 @@ double cnn_model_scale(const cnn_model *m)
 	                         : 1.0 / 255.0;
 }
 
+/* Reads an image fitted to m's input (contract in cnn.h): resized when the
+ * training data (else the test data) says resize: bilinear. */
+cnn_status cnn_model_read_image(const cnn_model *m, const char *path,
+                                uint8_t **pixels, cnn_error *err)
+{
+	const cnn_spec *s = &m->spec;
+	const cnn_data_spec *ds = s->train.present ? &s->train : &s->test;
+	size_t size = (size_t)s->input[0] * s->input[1] * s->input[2];
+	uint8_t *px = NULL;
+	int c, w, h;
+
+	cnn_err_clear(err);
+	*pixels = NULL;
+	if (cnn_image_read(path, &px, &c, &w, &h, err) != CNN_OK)
+		return err->status;
+	*pixels = malloc(size);
+	if (!*pixels)
+		cnn_err_nomem(err, path, NULL);
+	else if (cnn_image_fit(path, px, c, w, h, s->input,
+	                       (cnn_resize)(ds->present ? ds->resize : 0),
+	                       *pixels, err) != CNN_OK) {
+		free(*pixels);
+		*pixels = NULL;
+	}
+	free(px);
+	return err->status;
+}
+
 /* The weights used after training (contract in model.h). */
 float *cnn_model_kept(const cnn_model *m)
 {
@@ -690,7 +738,7 @@ cnn_status cnn_model_evaluate(cnn_model *m, int threads, cnn_eval_result *out,
 		return cnn_err_set(err, CNN_ERR_CONFIG, m->tree.file, 0, 0,
 		                   "data.test",
 		                   "missing: evaluation needs a test set");
-	load_set(m, &m->spec.test, &test, err);
+	load_set(m, &m->spec.test, &test, NULL, err);
 	if (cnn_dist_agree(err) != CNN_OK) {
 		cnn_dataset_free(test);
 		return err->status;

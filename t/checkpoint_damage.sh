@@ -56,7 +56,7 @@ run cnninspect "$ckpt" >"$tmp/sum" 2>"$tmp/err"
 is "$?:$(lines "$tmp/err")" "0:0" "cnninspect: exit 0, nothing on stderr"
 grep -q '^model: *mnist_cnn$' "$tmp/sum"
 ok $? "the summary names the model"
-grep -q '^format version: *2$' "$tmp/sum"
+grep -q '^format version: *3$' "$tmp/sum"
 ok $? "the summary gives the format version"
 st=0
 for t in 'conv2d1.weight *2x1x5x5 ' 'dense1.weight *60x288 ' \
@@ -78,7 +78,7 @@ for s in '"name": "conv2d1.weight", "shape": \[2, 1, 5, 5\]' \
 	'"name": "dense1.bias", "shape": \[60\]' \
 	'"name": "dense2.weight", "shape": \[10, 60\]' \
 	'"name": "dense2.bias", "shape": \[10\]' \
-	'"format_version": 2' '"best_test_accuracy": ' \
+	'"format_version": 3' '"best_test_accuracy": ' \
 	'"optimizer": {"type": "adam", "learning_rate": 0.001'; do
 	grep -q "$s" "$tmp/json" || { st=1; echo "#   missing: $s"; }
 done
@@ -91,7 +91,7 @@ shapes = {t["name"]: t["shape"] for t in d["tensors"]}
 assert shapes == {"conv2d1.weight": [2, 1, 5, 5], "dense1.weight": [60, 288],
                   "dense1.bias": [60], "dense2.weight": [10, 60],
                   "dense2.bias": [10]}, shapes
-assert d["format_version"] == 2
+assert d["format_version"] == 3
 assert d["model"]["name"] == "mnist_cnn"
 assert [l["output_shape"] for l in d["model"]["layers"]][0] == [2, 24, 24]
 assert sum(l["params"] for l in d["model"]["layers"]) == 18000

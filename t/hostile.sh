@@ -791,7 +791,7 @@ pgmrow ascii_big 2 "$D/ascii_big.pgm: PGM value 999 at index 3 exceeds maxval 25
 put header_junk.pgm 'P5\n2x 2\n255\n'
 pgmrow header_junk 2 "$D/header_junk.pgm: bad PGM header: width is not a number"
 put other_size.pgm 'P5\n3 2\n255\n\0001\0002\0003\0004\0005\0006'
-row 'pgm: other_size' 2 "$D/other_size.pgm: image is 3x2 with 1 channel; the model expects 2x2 with 1 channel (nothing is resized or converted)" \
+row 'pgm: other_size' 2 "$D/other_size.pgm: image is 3x2; the model expects 2x2 (set resize: bilinear to scale it)" \
 	cnnrun -j 1 --predict "$K/good.cnn" "$D/other_size.pgm"
 # --predict reads IDX and CSV files too.
 row 'predict: IDX labels given as images' 2 "$D/labels: not an IDX image file (magic 0x00000801, expected 0x00000803 or 0x00000804)" \

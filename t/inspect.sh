@@ -73,7 +73,7 @@ is "$(grep -c '^    histogram |.*@' "$tmp/sum")" 5 "every histogram marks its fu
 
 run cnninspect --json "$ck" >"$tmp/json" 2>"$tmp/err"
 ok $? "--json exits 0"
-for k in '"format_version": 2' '"model": {' '"tensors": \[' '"training": {' '"history": \['; do
+for k in '"format_version": 3' '"model": {' '"tensors": \[' '"training": {' '"history": \['; do
 	grep -q "^  $k" "$tmp/json"
 	ok $? "--json still has $k"
 done

@@ -168,7 +168,7 @@ if [ $? -eq 0 ]; then
 	head -c 756 /dev/zero >>"$tmp/wide.pgm"
 	$LIBTOOL --mode=execute $CNN_WRAP "$top_builddir/t/pgm2png" "$tmp/wide.pgm" "$tmp/wide.png"
 	run cnnrun --predict "$tmp/c.ckpt.gz" "$tmp/wide.png" >"$tmp/out" 2>"$tmp/err"
-	is "$?:$(cat "$tmp/err")" "2:$tmp/wide.png: image is 28x27 with 1 channel; the model expects 28x28 with 1 channel (nothing is resized or converted)" \
+	is "$?:$(cat "$tmp/err")" "2:$tmp/wide.png: image is 28x27; the model expects 28x28 (set resize: bilinear to scale it)" \
 		"--predict refuses a PNG of another size"
 	head -c 100 "$tmp/seven.png" >"$tmp/cut.png"
 	run cnnrun --predict "$tmp/c.ckpt.gz" "$tmp/cut.png" >"$tmp/out" 2>"$tmp/err"

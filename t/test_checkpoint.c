@@ -286,6 +286,86 @@ static void expect(const char *path, cnn_status want_st, const char *want,
 		diag("status %d, message: %s", (int)st, msg);
 }
 
+/* Class names (the CLAS record, format version 3): they round-trip, and a
+ * damaged, misplaced or mismatched record is refused naming it. */
+static void test_class_names(const char *path, const char *crafted)
+{
+	static const char *const names[5] = {"cat", "dog", "fox", "owl",
+	                                     "\xc3\xa9lan d'or"};
+	cnn_model *m = build_model(), *m2 = NULL;
+	cnn_error err;
+	content c;
+	size_t rlen;
+	uint8_t *raw;
+	int i, same = 1;
+
+	if (!m || cnn_model_set_class_names(m, names, &err) != CNN_OK ||
+	    cnn_model_save(m, path, &err) != CNN_OK) {
+		ok(0, "a model with class names saves: %s", errstr(&err));
+		cnn_model_free(m);
+		return;
+	}
+	ok(cnn_model_class_name(m, 5) == NULL &&
+	       cnn_model_class_name(m, -1) == NULL,
+	   "no name out of range");
+	ok(cnn_model_load(&m2, path, NULL, 0, &err) == CNN_OK,
+	   "a checkpoint with class names loads: %s", m2 ? "ok" : errstr(&err));
+	for (i = 0; m2 && i < 5; i++)
+		same = same && cnn_model_class_name(m2, i) &&
+		       !strcmp(cnn_model_class_name(m2, i), names[i]);
+	ok(m2 && same, "the five names come back in their order");
+	cnn_model_free(m2);
+	cnn_model_free(m);
+
+	raw = gunzip(path, &rlen);
+	if (!ok(raw && split(raw, rlen, &c) == 0 && !strcmp(c.r[3].tag, "CLAS"),
+	        "CLAS is the record after HIST")) {
+		free(raw);
+		return;
+	}
+	rec *r = &c.r[3];
+	memcpy(r->p + 2 + 2, "dog", 3); /* "cat" becomes a second "dog" */
+	join_to(crafted, &c);
+	expect(crafted, CNN_ERR_CORRUPT, "bad record CLAS at offset",
+	       "two classes of the same name are refused");
+	ok(strstr(msg, "two classes have the same name") != NULL, "%s", msg);
+	memcpy(r->p + 2 + 2, "cat", 3);
+	r->p[0] = 4; /* 4 names, and the bytes of a fifth after them */
+	join_to(crafted, &c);
+	expect(crafted, CNN_ERR_CORRUPT, "bytes after the last class name",
+	       "a wrong count is refused");
+	r->p[0] = 5;
+	c.head[8] = 2;
+	join_to(crafted, &c);
+	expect(crafted, CNN_ERR_CORRUPT, "bad record CLAS at offset",
+	       "CLAS in a version 2 file is refused");
+	ok(strstr(msg, "unknown record type") != NULL, "%s", msg);
+	c.head[8] = CNN_CHECKPOINT_VERSION;
+	c.r[c.n] = c.r[c.n - 1]; /* END moves one on */
+	c.r[c.n - 1] = c.r[3];
+	c.n++;
+	join_to(crafted, &c);
+	expect(crafted, CNN_ERR_CORRUPT, "duplicate record CLAS",
+	       "a second CLAS record is refused");
+	c.n--;
+	c.r[c.n - 1] = c.r[c.n];
+	/* four valid names for a model of five classes */
+	r->len = 2 + 4 * 5;
+	memcpy(r->p,
+	       "\x04\0"
+	       "\x03\0aaa"
+	       "\x03\0bbb"
+	       "\x03\0ccc"
+	       "\x03\0ddd",
+	       r->len);
+	join_to(crafted, &c);
+	expect(crafted, CNN_ERR_CORRUPT,
+	       "bad record CLAS: 4 class names for a model of 5 classes",
+	       "names for another number of classes are refused");
+	content_free(&c);
+	free(raw);
+}
+
 /* ------------------------------------------------------------------------ */
 
 int main(void)
@@ -451,9 +531,9 @@ int main(void)
 	}
 	ok(!memcmp(raw,
 	           "\x89"
-	           "CNN\r\n\x1a\n\x02\0\0\0",
+	           "CNN\r\n\x1a\n\x03\0\0\0",
 	           12),
-	   "the content starts with the signature and version 2");
+	   "the content starts with the signature and version 3");
 	ok(!strcmp(c.r[0].tag, "MODL") && !strcmp(c.r[1].tag, "STAT") &&
 	       !strcmp(c.r[2].tag, "HIST") && !strcmp(c.r[c.n - 1].tag, "END "),
 	   "records MODL, STAT, HIST first and END last");
@@ -478,7 +558,7 @@ int main(void)
 	join_to(crafted, &c);
 	snprintf(want, sizeof want,
 	         "%s: checkpoint format version 7 is newer than this libcnn "
-	         "supports (2)",
+	         "supports (3)",
 	         crafted);
 	ok(try_load(crafted, NULL, 0) == CNN_ERR_CORRUPT && !strcmp(msg, want),
 	   "a newer version: %s", msg);
@@ -768,6 +848,7 @@ int main(void)
 
 	cnn_model_free(m);
 	free(good);
+	test_class_names(P("names.ckpt.gz"), crafted);
 	remove_dir();
 	free(ckpt);
 	free(crafted);

@@ -602,7 +602,7 @@ static void test_csv(void)
 	s = csv_src(P("a.csv"), 0, 1, 2, 2);
 	s.format = "json";
 	load_fails(&s, CNN_ERR_USAGE, "dataset: unknown format",
-	           "data: unknown format \"json\" (expected idx or csv)");
+	           "data: unknown format \"json\" (expected idx, csv or folder)");
 	s.format = "csv";
 	s.classes = 257;
 	load_fails(&s, CNN_ERR_USAGE, "dataset: 257 classes",

@@ -5,6 +5,7 @@
 #define CNN_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* Parses an option's value as a whole decimal integer from 1 to max
  * (leading white space and a sign as strtol takes them, nothing after);
@@ -37,5 +38,9 @@ double cli_seconds(void);
 /* Writes s seconds as M:SS, or H:MM:SS from an hour on, into buf (0:00
  * for a negative or absurd value). */
 void cli_duration(char *buf, size_t size, double s);
+
+/* Writes s as a JSON string, quoted and escaped (control characters as
+ * \uXXXX; bytes from 0x80 pass through, so UTF-8 stays as it is). */
+void cli_json_string(FILE *f, const char *s);
 
 #endif /* CNN_CLI_H */

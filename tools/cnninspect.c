@@ -210,38 +210,6 @@ static void print_histogram(const float *v, size_t n, const stats *s)
 	       most);
 }
 
-/* A JSON string, escaped (bytes >= 0x80 pass through: UTF-8 stays). */
-static void json_string(FILE *f, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	fputc('"', f);
-	for (; *p; p++) {
-		switch (*p) {
-		case '"':
-			fputs("\\\"", f);
-			break;
-		case '\\':
-			fputs("\\\\", f);
-			break;
-		case '\n':
-			fputs("\\n", f);
-			break;
-		case '\r':
-			fputs("\\r", f);
-			break;
-		case '\t':
-			fputs("\\t", f);
-			break;
-		default:
-			if (*p < 0x20 || *p == 0x7f)
-				fprintf(f, "\\u%04x", *p);
-			else
-				fputc(*p, f);
-		}
-	}
-	fputc('"', f);
-}
-
 /* A JSON number; NaN and infinities (not representable) become null. */
 static void json_number(FILE *f, double v)
 {
@@ -440,6 +408,12 @@ static void print_summary(const cnn_model *m, const char *path)
 	printf("checkpoint:     %s\n", path);
 	printf("format version: %d\n", ts.checkpoint_version);
 	printf("model:          %s\n", cnn_model_name(m));
+	if (cnn_model_class_name(m, 0)) {
+		printf("classes:        %d:", cnn_model_classes(m));
+		for (int c = 0; c < cnn_model_classes(m); c++)
+			printf(" %s", cnn_model_class_name(m, c));
+		printf("\n");
+	}
 	print_layer_table(m);
 	print_tensor_table(m);
 	print_training(m, &ts);
@@ -449,7 +423,8 @@ static void print_summary(const cnn_model *m, const char *path)
 /* ------------------------------------------------------------------------ */
 /* JSON                                                                     */
 
-/* The "model" member of --json: the name, every layer (name, type, inputs,
+/* The "model" member of --json: the name, the number of classes and their
+ * names (null when the model has none), every layer (name, type, inputs,
  * shapes, parameters) and the total of trainable parameters. */
 static void json_model(const cnn_model *m)
 {
@@ -458,19 +433,27 @@ static void json_model(const cnn_model *m)
 	size_t total = 0;
 
 	printf("  \"model\": {\n    \"name\": ");
-	json_string(stdout, cnn_model_name(m));
-	printf(",\n    \"layers\": [");
+	cli_json_string(stdout, cnn_model_name(m));
+	printf(",\n    \"classes\": %d,\n    \"class_names\": ",
+	       cnn_model_classes(m));
+	for (i = 0; i < cnn_model_classes(m) && cnn_model_class_name(m, 0);
+	     i++) {
+		printf("%s", i ? ", " : "[");
+		cli_json_string(stdout, cnn_model_class_name(m, i));
+	}
+	printf("%s,\n    \"layers\": [",
+	       cnn_model_class_name(m, 0) ? "]" : "null");
 	for (i = k = 0; i < nl; i++) {
 		if (cnn_model_layer(m, i, &li) != CNN_OK)
 			continue;
 		printf("%s\n      {\"name\": ", k++ ? "," : "");
-		json_string(stdout, li.name);
+		cli_json_string(stdout, li.name);
 		printf(", \"type\": ");
-		json_string(stdout, li.type);
+		cli_json_string(stdout, li.type);
 		printf(", \"inputs\": [");
 		for (int j = 0; j < li.n_inputs; j++) {
 			printf("%s", j ? ", " : "");
-			json_string(stdout, li.inputs[j]);
+			cli_json_string(stdout, li.inputs[j]);
 		}
 		printf("], \"input_shape\": ");
 		json_shape(stdout, li.in_shape, 3);
@@ -496,7 +479,7 @@ static void json_tensors(const cnn_model *m)
 			continue;
 		s = tensor_stats(ti.data, ti.size);
 		printf("%s\n    {\"name\": ", k++ ? "," : "");
-		json_string(stdout, ti.name);
+		cli_json_string(stdout, ti.name);
 		printf(", \"shape\": ");
 		json_shape(stdout, ti.shape, ti.ndim);
 		printf(", \"size\": %zu, \"min\": ", ti.size);
@@ -536,15 +519,15 @@ static void json_training(const cnn_model *m, const cnn_train_state *ts)
 		       "    \"best_test_accuracy\": null,\n");
 	}
 	printf("    \"keep\": ");
-	json_string(stdout, ts->keep);
+	cli_json_string(stdout, ts->keep);
 	printf(",\n    \"optimizer\": {\"type\": ");
-	json_string(stdout, ts->optimizer);
+	cli_json_string(stdout, ts->optimizer);
 	np = cnn_model_optimizer_params(m, pn, pv, MAX_OPT_PARAMS);
 	if (np > MAX_OPT_PARAMS)
 		np = MAX_OPT_PARAMS;
 	for (i = 0; i < np; i++) {
 		printf(", ");
-		json_string(stdout, pn[i]);
+		cli_json_string(stdout, pn[i]);
 		printf(": ");
 		json_number(stdout, pv[i]);
 	}

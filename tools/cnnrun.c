@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_SETS 256
@@ -85,9 +86,10 @@ static void usage(FILE *f)
 	        "  -h, --help            show this help and exit\n"
 	        "  -V, --version         show the version and exit\n"
 	        "\n"
-	        "FILE for --predict: a PGM image (P5 or P2), a PNG image (when built with\n"
-	        "libpng), an IDX image file, or a CSV file of rows in the training format\n"
-	        "(label first), plain or .gz.\n"
+	        "FILE for --predict: a PGM (P5 or P2), PNG or JPEG image (PNG and JPEG when\n"
+	        "built with libpng and libjpeg), a folder (every such image under it, sorted),\n"
+	        "an IDX image file, or a CSV file of rows in the training format (label\n"
+	        "first), plain or .gz.\n"
 	        "Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.\n");
 }
 /* clang-format on */
@@ -184,6 +186,23 @@ static void on_batch(const cnn_batch_progress *b, void *user)
 	epoch_ctx *c = user;
 	if (c->show_progress)
 		progress_update(&c->bar, b);
+}
+
+/* While a folder data set loads: the bar on a terminal when it has 2,000
+ * images or more; once loaded, with -v, what was read and skipped. */
+static void on_load(const cnn_load_progress *l, void *user)
+{
+	epoch_ctx *c = user;
+	if (c->show_progress && l->total >= 2000)
+		progress_load(&c->bar, l);
+	if (!l->finished || !c->o->verbose)
+		return;
+	printf("%s: %zu images in %d classes (skipped: %zu hidden, %zu "
+	       "other",
+	       l->path, l->images, l->classes, l->hidden, l->other);
+	if (l->bad)
+		printf(", %zu unreadable", l->bad);
+	printf(")\n");
 }
 
 /* After every epoch: one line on stdout, one JSON line and one CSV row in
@@ -357,6 +376,7 @@ static int train(cnn_model *m, const options *o, const char *ckpt, int append)
 	                        .threads = o->threads,
 	                        .on_epoch = on_epoch,
 	                        .on_batch = on_batch,
+	                        .on_load = on_load,
 	                        .user = &c,
 	                        .stop = &stop_signal};
 
@@ -428,15 +448,23 @@ static void print_score(double v)
 		printf(" %9.4f", v);
 }
 
-/* The evaluation r as one JSON object: samples, accuracy, loss, the
- * confusion matrix (rows: true class) and per-class scores (null when
- * undefined). */
-static void print_eval_json(const cnn_eval_result *r)
+/* The evaluation r as one JSON object: samples, accuracy, loss, the class
+ * names (when the model has them), the confusion matrix (rows: true class)
+ * and per-class scores (null when undefined). */
+static void print_eval_json(const cnn_model *m, const cnn_eval_result *r)
 {
 	int k = r->classes;
-	printf("{\"samples\": %zu, \"accuracy\": %.9g, \"loss\": %.9g, "
-	       "\"confusion\": [",
-	       r->n, r->accuracy, r->loss);
+	printf("{\"samples\": %zu, \"accuracy\": %.9g, \"loss\": %.9g, ", r->n,
+	       r->accuracy, r->loss);
+	if (cnn_model_class_name(m, 0)) {
+		printf("\"classes\": [");
+		for (int c = 0; c < k; c++) {
+			printf("%s", c ? ", " : "");
+			cli_json_string(stdout, cnn_model_class_name(m, c));
+		}
+		printf("], ");
+	}
+	printf("\"confusion\": [");
 	for (int t = 0; t < k; t++) {
 		printf("%s[", t ? ", " : "");
 		for (int p = 0; p < k; p++)
@@ -450,6 +478,10 @@ static void print_eval_json(const cnn_eval_result *r)
 		uint64_t sup;
 		class_scores(r, t, &pr, &rc, &f1, &sup);
 		printf("%s{\"class\": %d", t ? ", " : "", t);
+		if (cnn_model_class_name(m, t)) {
+			printf(", \"name\": ");
+			cli_json_string(stdout, cnn_model_class_name(m, t));
+		}
 		json_num(stdout, "precision", pr);
 		json_num(stdout, "recall", rc);
 		json_num(stdout, "f1", f1);
@@ -458,35 +490,58 @@ static void print_eval_json(const cnn_eval_result *r)
 	printf("]}\n");
 }
 
-/* The evaluation r as text: samples, accuracy and loss, a table of
- * per-class scores ("-" when undefined), then the confusion matrix. */
-static void print_eval_text(const cnn_eval_result *r)
+/* The width of the class column: 6, or the longest class name (at most
+ * 24 bytes; longer names are cut). */
+static int class_width(const cnn_model *m, int k)
 {
-	int k = r->classes;
+	int w = 6;
+	for (int c = 0; c < k && cnn_model_class_name(m, c); c++) {
+		int n = (int)strlen(cnn_model_class_name(m, c));
+		w = n > w ? (n < 24 ? n : 24) : w;
+	}
+	return w;
+}
+
+/* Class c as a row label: its name cut to w bytes, else its number. */
+static void print_class(const cnn_model *m, int c, int w)
+{
+	if (cnn_model_class_name(m, c))
+		printf("%-*.*s", w, w, cnn_model_class_name(m, c));
+	else
+		printf("%*d", w, c);
+}
+
+/* The evaluation r as text: samples, accuracy and loss, a table of
+ * per-class scores ("-" when undefined), then the confusion matrix; rows
+ * are named by the classes' names when the model has them. */
+static void print_eval_text(const cnn_model *m, const cnn_eval_result *r)
+{
+	int k = r->classes, w = class_width(m, k);
 	printf("samples: %zu\naccuracy: %.4f (%.2f%%)\nloss: %.4f\n", r->n,
 	       r->accuracy, 100.0 * r->accuracy, r->loss);
 	printf("per class (precision: correct among those predicted; "
 	       "recall: correct among those truly of the class; "
 	       "-: undefined):\n");
-	printf("%6s %9s %9s %9s %9s\n", "class", "precision", "recall", "f1",
-	       "support");
+	printf(cnn_model_class_name(m, 0) ? "%-*s" : "%*s", w, "class");
+	printf(" %9s %9s %9s %9s\n", "precision", "recall", "f1", "support");
 	for (int t = 0; t < k; t++) {
 		double pr, rc, f1;
 		uint64_t sup;
 		class_scores(r, t, &pr, &rc, &f1, &sup);
-		printf("%6d", t);
+		print_class(m, t, w);
 		print_score(pr);
 		print_score(rc);
 		print_score(f1);
 		printf(" %9llu\n", (unsigned long long)sup);
 	}
 	printf("confusion matrix (rows: true class, columns: "
-	       "predicted):\n      ");
+	       "predicted%s):\n%*s",
+	       cnn_model_class_name(m, 0) ? ", in the rows' order" : "", w, "");
 	for (int p = 0; p < k; p++)
 		printf(" %6d", p);
 	printf("\n");
 	for (int t = 0; t < k; t++) {
-		printf("%6d", t);
+		print_class(m, t, w);
 		for (int p = 0; p < k; p++)
 			printf(" %6llu",
 			       (unsigned long long)r->confusion[t * k + p]);
@@ -504,15 +559,17 @@ static int evaluate(cnn_model *m, const options *o)
 	if (cnn_model_evaluate(m, o->threads, &r, &err) != CNN_OK)
 		return fail(&err);
 	if (o->json)
-		print_eval_json(&r);
+		print_eval_json(m, &r);
 	else
-		print_eval_text(&r);
+		print_eval_text(m, &r);
 	cnn_eval_result_free(&r);
 	return 0;
 }
 
-/* Prints the top classes of one sample's probabilities. */
-static void print_top(const char *label, const float *p, int k, int top)
+/* Prints the top classes of one sample's probabilities: "LABEL: 7 0.9980",
+ * or with class names "LABEL: seven 0.9980", the next ones after commas. */
+static void print_top(const cnn_model *m, const char *label, const float *p,
+                      int k, int top)
 {
 	unsigned char used[256] = {0};
 	printf("%s:", label);
@@ -522,87 +579,150 @@ static void print_top(const char *label, const float *p, int k, int top)
 			if (!used[c] && (arg < 0 || p[c] > p[arg]))
 				arg = c;
 		used[arg] = 1;
-		printf("%s %d %.4f", t ? "," : "", arg, (double)p[arg]);
+		if (cnn_model_class_name(m, arg))
+			printf("%s %s %.4f", t ? "," : "",
+			       cnn_model_class_name(m, arg), (double)p[arg]);
+		else
+			printf("%s %d %.4f", t ? "," : "", arg, (double)p[arg]);
 	}
 	printf("\n");
 }
 
-/* Reads FILE as a PGM or PNG image (by its first bytes), or as an IDX / CSV
- * data set, and classifies every image in it. An image must have the
- * model's input shape: nothing is resized or converted. */
+/* Classifies n samples (pixels, the model's input shape each) and prints
+ * one line per sample, labelled by label(i). Returns the exit status. */
+static int classify(cnn_model *m, const options *o, const uint8_t *pixels,
+                    size_t n, const char *what,
+                    void (*label)(char *buf, size_t size, size_t i,
+                                  const void *arg),
+                    const void *arg)
+{
+	int k = cnn_model_classes(m);
+	float *probs = malloc((n ? n : 1) * (size_t)k * sizeof *probs);
+	cnn_error err;
+	char buf[4200];
+
+	if (!probs) {
+		fprintf(stderr, "%s: out of memory\n", what);
+		return 1;
+	}
+	if (n && cnn_model_predict(m, pixels, n, probs, &err) != CNN_OK) {
+		free(probs);
+		return fail(&err);
+	}
+	for (size_t i = 0; i < n; i++) {
+		label(buf, sizeof buf, i, arg);
+		print_top(m, buf, probs + i * k, k, o->top);
+	}
+	free(probs);
+	return 0;
+}
+
+/* A sample of a data set file: "FILE[i]". */
+static void set_label(char *buf, size_t size, size_t i, const void *arg)
+{
+	snprintf(buf, size, "%s[%zu]", (const char *)arg, i);
+}
+
+/* A file of a list: its path. */
+static void path_label(char *buf, size_t size, size_t i, const void *arg)
+{
+	snprintf(buf, size, "%s", ((char *const *)arg)[i]);
+}
+
+/* Classifies the images at paths[0..n), read and fitted to the model's
+ * input as its training data was, a block at a time; an image that cannot
+ * be read is reported and skipped. Returns the worst exit status. */
+static int predict_images(cnn_model *m, const options *o, char **paths,
+                          size_t n)
+{
+	enum { BLOCK = 256 };
+	int shape[3], rc = 0;
+	cnn_model_input_shape(m, shape);
+	size_t size = (size_t)shape[0] * shape[1] * shape[2];
+	uint8_t *block = malloc(BLOCK * size);
+	char *ok[BLOCK];
+
+	if (!block) {
+		fprintf(stderr, "%s: out of memory\n", paths[0]);
+		return 1;
+	}
+	for (size_t first = 0; first < n; first += BLOCK) {
+		size_t got = 0;
+		for (size_t i = first; i < n && i < first + BLOCK; i++) {
+			cnn_error err;
+			uint8_t *px;
+			if (cnn_model_read_image(m, paths[i], &px, &err)) {
+				int r = fail(&err);
+				rc = r > rc ? r : rc;
+				continue;
+			}
+			memcpy(block + got * size, px, size);
+			free(px);
+			ok[got++] = paths[i];
+		}
+		int r =
+		    classify(m, o, block, got, paths[first], path_label, ok);
+		rc = r > rc ? r : rc;
+	}
+	free(block);
+	return rc;
+}
+
+/* 1 when path starts like a PGM, PNG or JPEG image. */
+static int looks_like_image(const char *path)
+{
+	unsigned char h[4] = {0};
+	FILE *f = fopen(path, "rb");
+	size_t got = f ? fread(h, 1, sizeof h, f) : 0;
+	if (f)
+		fclose(f);
+	return (got >= 2 && h[0] == 'P' && (h[1] == '5' || h[1] == '2')) ||
+	       (got == 4 && !memcmp(h, "\x89PNG", 4)) ||
+	       (got >= 3 && h[0] == 0xff && h[1] == 0xd8 && h[2] == 0xff);
+}
+
+/* Classifies FILE: every image under it when it is a folder (recursively,
+ * in sorted order), one image (PGM, PNG or JPEG, by its first bytes), or
+ * every image of an IDX / CSV data set. Images are fitted to the model's
+ * input as its training data was (channels; size when it was resized). */
 static int predict_file(cnn_model *m, const options *o, const char *file)
 {
-	cnn_error err = {0};
-	int shape[3], k = cnn_model_classes(m);
-	size_t n;
-	uint8_t *pixels = NULL;
+	cnn_error err;
+	struct stat st;
+	cnn_data_source src = {0};
 	cnn_dataset *d = NULL;
-	char head[4] = {0};
-	FILE *f = fopen(file, "rb");
+	char *one[1] = {(char *)file}, **list;
+	size_t n;
+	int rc;
 
-	cnn_model_input_shape(m, shape);
-	if (!f) {
+	if (stat(file, &st) != 0) {
 		fprintf(stderr, "%s: cannot open: %s\n", file, strerror(errno));
 		return 1;
 	}
-	size_t got = fread(head, 1, sizeof head, f);
-	fclose(f);
-	int pgm =
-	    got >= 2 && head[0] == 'P' && (head[1] == '5' || head[1] == '2');
-	int png = got == 4 && !memcmp(head, "\x89PNG", 4);
-	if (pgm || png) {
-		int w, h, ch = 1;
-		if ((pgm ? cnn_image_read_pgm(file, &pixels, &w, &h, &err)
-		         : cnn_image_read_png(file, &pixels, &ch, &w, &h,
-		                              &err)) != CNN_OK)
+	if (S_ISDIR(st.st_mode)) {
+		if (cnn_image_list(file, &list, &n, &err) != CNN_OK)
 			return fail(&err);
-		if (ch != shape[0] || w != shape[2] || h != shape[1]) {
-			fprintf(
-			    stderr,
-			    "%s: image is %dx%d with %d channel%s; the model "
-			    "expects %dx%d with %d channel%s (nothing is "
-			    "resized or converted)\n",
-			    file, w, h, ch, ch == 1 ? "" : "s", shape[2],
-			    shape[1], shape[0], shape[0] == 1 ? "" : "s");
-			free(pixels);
-			return 2;
-		}
-		n = 1;
-	} else {
-		const char *ext = strstr(file, ".csv");
-		cnn_data_source src = {0};
-		src.format = ext ? "csv" : "idx";
-		src.images = src.path = file;
-		src.labels = NULL;
-		src.header = -1;
-		memcpy(src.shape, shape, sizeof src.shape);
-		src.classes = k;
-		if (cnn_dataset_load(&d, &src, &err) != CNN_OK)
-			return fail(&err);
-		n = cnn_dataset_count(d);
+		if (!n)
+			fprintf(stderr,
+			        "%s: no images (.png, .pgm, .jpg or "
+			        ".jpeg files) in this folder\n",
+			        file);
+		rc = n ? predict_images(m, o, list, n) : 2;
+		cnn_image_list_free(list, n);
+		return rc;
 	}
-
-	float *probs = malloc((n ? n : 1) * (size_t)k * sizeof *probs);
-	const uint8_t *px = d ? (n ? cnn_dataset_image(d, 0) : NULL) : pixels;
-	int rc = 0;
-	if (!probs) {
-		fprintf(stderr, "%s: out of memory\n", file);
-		rc = 1;
-	} else if (n && cnn_model_predict(m, px, n, probs, &err) != CNN_OK) {
-		rc = fail(&err);
-	} else {
-		for (size_t i = 0; i < n; i++) {
-			char label[4200];
-			if (d)
-				snprintf(label, sizeof label, "%s[%zu]", file,
-				         i);
-			else
-				snprintf(label, sizeof label, "%s", file);
-			print_top(label, probs + i * k, k, o->top);
-		}
-	}
-	free(probs);
-	free(pixels);
+	if (looks_like_image(file))
+		return predict_images(m, o, one, 1);
+	src.format = strstr(file, ".csv") ? "csv" : "idx";
+	src.images = src.path = file;
+	src.header = -1;
+	cnn_model_input_shape(m, src.shape);
+	src.classes = cnn_model_classes(m);
+	if (cnn_dataset_load(&d, &src, &err) != CNN_OK)
+		return fail(&err);
+	n = cnn_dataset_count(d);
+	rc = classify(m, o, n ? cnn_dataset_image(d, 0) : NULL, n, file,
+	              set_label, file);
 	cnn_dataset_free(d);
 	return rc;
 }

@@ -78,12 +78,37 @@ static void format_eta(progress *p, const cnn_batch_progress *b, double now,
 	}
 }
 
+/* Draws "PREFIX[###...]TAIL" in place, the bar done/total full, cut to
+ * the terminal's width. */
+static void draw(progress *p, const char *prefix, size_t done, size_t total,
+                 const char *tail)
+{
+	char line[PROGRESS_LINE_MAX + 1];
+	int bar = p->bar;
+	int room = p->width - 1 - (int)strlen(prefix) - 2 - (int)strlen(tail);
+	if (bar > room)
+		bar = room < 5 ? 5 : room;
+	int full =
+	    total ? (int)((double)bar * (double)done / (double)total) : bar;
+	size_t n = 0;
+	n += (size_t)snprintf(line, sizeof line, "%s[", prefix);
+	for (int i = 0; i < bar && n < sizeof line - 1; i++)
+		line[n++] = i < full ? '#' : '.';
+	line[n] = '\0';
+	snprintf(line + n, sizeof line - n, "]%s", tail);
+	/* never wrap: a wrapped line could not be redrawn in place */
+	if ((int)strlen(line) > p->width - 1)
+		line[p->width - 1] = '\0';
+	fprintf(p->out, "\r%s\033[K", line);
+	fflush(p->out);
+	p->drawn = 1;
+}
+
 void progress_update(progress *p, const cnn_batch_progress *b)
 {
 	const int last = b->batch >= b->batches;
 	const double now = cli_seconds();
-	char tail[160], rate[32], eta[32], line[PROGRESS_LINE_MAX + 1];
-	char prefix[64];
+	char tail[160], rate[32], eta[32], prefix[64];
 
 	if (!last && b->batch > 1 && now - p->last_draw < 0.1)
 		return;
@@ -99,27 +124,18 @@ void progress_update(progress *p, const cnn_batch_progress *b)
 	snprintf(tail, sizeof tail,
 	         " %zu/%zu %s img/s loss %.4f train %.2f%% %s", b->batch,
 	         b->batches, rate, b->loss, 100.0 * b->accuracy, eta);
+	draw(p, prefix, b->batch, b->batches, tail);
+}
 
-	int bar = p->bar;
-	int room = p->width - 1 - (int)strlen(prefix) - 2 - (int)strlen(tail);
-	if (bar > room)
-		bar = room < 5 ? 5 : room;
-	int full =
-	    b->batches
-	        ? (int)((double)bar * (double)b->batch / (double)b->batches)
-	        : bar;
-	size_t n = 0;
-	n += (size_t)snprintf(line, sizeof line, "%s[", prefix);
-	for (int i = 0; i < bar && n < sizeof line - 1; i++)
-		line[n++] = i < full ? '#' : '.';
-	line[n] = '\0';
-	snprintf(line + n, sizeof line - n, "]%s", tail);
-	/* never wrap: a wrapped line could not be redrawn in place */
-	if ((int)strlen(line) > p->width - 1)
-		line[p->width - 1] = '\0';
-	fprintf(p->out, "\r%s\033[K", line);
-	fflush(p->out);
-	p->drawn = 1;
+void progress_load(progress *p, const cnn_load_progress *l)
+{
+	char tail[64];
+	if (l->finished) {
+		progress_clear(p);
+		return;
+	}
+	snprintf(tail, sizeof tail, " %zu/%zu images", l->done, l->total);
+	draw(p, "decoding ", l->done, l->total, tail);
 }
 
 void progress_clear(progress *p)

@@ -39,6 +39,10 @@ void progress_init(progress *p, FILE *out);
  * test set is being evaluated). */
 void progress_update(progress *p, const cnn_batch_progress *b);
 
+/* Draws the bar of a folder data set's decoding ("decoding [###...]
+ * 12288/60000 images"); erases it when l says the loading finished. */
+void progress_load(progress *p, const cnn_load_progress *l);
+
 /* Erases the bar, if one is drawn. */
 void progress_clear(progress *p);
 
