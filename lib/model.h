@@ -43,6 +43,9 @@ typedef struct cnn_data_spec {
 	long limit;                /* use only the first limit samples; 0 all */
 	int shift; /* augment.shift (train only): the largest random shift in
 	              pixels, 0..8; 0 off */
+	int crop;  /* augment.crop.padding (train only): a random crop after
+	              zero padding by this, 0..8; 0 off */
+	int flip;  /* augment.flip (train only): 1 horizontal, 0 none */
 } cnn_data_spec;
 
 typedef struct cnn_spec {
@@ -84,6 +87,8 @@ typedef struct cnn_spec {
 
 	cnn_data_spec train, test;
 	double validation; /* 0: none; < 1: fraction; >= 1: count */
+	float *normalize;  /* data.normalize: input[0] means, then input[0]
+	                      stds (each > 0); NULL none. Owned. */
 
 	char checkpoint[CNN_PATH_MAX]; /* resolved; default NAME.ckpt.gz */
 	int checkpoint_every;          /* epochs between saves, 1 */
