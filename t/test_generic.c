@@ -731,7 +731,7 @@ static void errors(void)
 	}
 	config_error("bad", typo, 1,
 	             "--set data.train.augment.shfit: data.train.augment: "
-	             "unknown key \"shfit\" (expected one of: shift)",
+	             "unknown key \"shfit\" (expected one of: shift, flip, crop)",
 	             "an unknown key under augment is refused");
 	config_error("bad", flat, 1,
 	             "--set data.train.augment: expected a mapping, got \"2\"",
