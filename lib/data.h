@@ -1,6 +1,6 @@
 /*
  * data.h - data sets (data.c, data_idx.c, data_csv.c): the readers fill one
- * u8 store; augmentation turns samples into floats.
+ * u8 store; augment.c turns samples into floats.
  */
 #ifndef CNN_DATA_H
 #define CNN_DATA_H
@@ -59,14 +59,27 @@ cnn_status cnn_idx_parse(cnn_dataset *d, const uint8_t *images, size_t n_images,
 cnn_status cnn_csv_parse(cnn_dataset *d, const uint8_t *text, size_t len,
                          const cnn_data_source *src, cnn_error *err);
 
-/* Augmentation (data.c). cnn_augment_draw: the shift (*dy, *dx), each in
- * [-max, max], of training sample index in epoch (1-based) under seed, a
- * stateless hash of the three. cnn_augment_shift: one CHW sample of bytes
- * into floats times scale, shifted dy rows down and dx columns right, zero
- * filled (dy = dx = 0: a plain scaled copy). */
+/* Augmentation and normalisation (augment.c). The draws are stateless
+ * hashes of (seed, epoch 1-based, index in the training set), each on its
+ * own stream: cnn_augment_draw the shift (*dy, *dx), each in [-max, max];
+ * cnn_augment_draw_crop the translation of a crop after zero padding by
+ * padding, each in [-padding, padding]; cnn_augment_draw_flip 1 for about
+ * half the samples (a horizontal flip). max or padding <= 0: 0, 0.
+ * cnn_augment_shift: one CHW sample of bytes into floats times scale,
+ * shifted dy rows down and dx columns right, zero filled (dy = dx = 0: a
+ * plain scaled copy). cnn_augment_sample: the same, then flipped
+ * left-right with flip, and with norm (shape[0] means, then shape[0]
+ * stds; NULL none) each value ((float)byte * scale - mean[c]) / std[c],
+ * the zero fill being the byte 0. */
 void cnn_augment_draw(uint64_t seed, uint64_t epoch, uint64_t index, int max,
                       int *dy, int *dx);
+void cnn_augment_draw_crop(uint64_t seed, uint64_t epoch, uint64_t index,
+                           int padding, int *dy, int *dx);
+int cnn_augment_draw_flip(uint64_t seed, uint64_t epoch, uint64_t index);
 void cnn_augment_shift(float *dst, const uint8_t *src, const int shape[3],
                        float scale, int dy, int dx);
+void cnn_augment_sample(float *dst, const uint8_t *src, const int shape[3],
+                        float scale, const float *norm, int dy, int dx,
+                        int flip);
 
 #endif /* CNN_DATA_H */

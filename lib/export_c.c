@@ -602,6 +602,38 @@ static const char *scale_fraction(float scale, char *buf)
 	return buf;
 }
 
+/* The header's line on data.normalize, when the model has it: the means and
+ * stds (up to 8 channels written out, else a pointer to the description),
+ * applied after the scale. */
+static void put_normalize(cnn_wbuf *b, const cnn_model *m)
+{
+	const float *norm = m->spec.normalize;
+	const int C = m->spec.input[0];
+	char v[32];
+
+	if (!norm)
+		return;
+	put(b, " * Then, per channel c, (x - mean[c]) / std[c] in float "
+	       "(data.normalize):\n");
+	if (C > 8) {
+		put(b,
+		    " * the %d means and stds are in the model's "
+		    "description.\n",
+		    C);
+		return;
+	}
+	for (int k = 0; k < 2 * C; k++) {
+		float_literal(norm[k], v);
+		put(b, "%s%s%s",
+		    k == 0   ? " * mean {"
+		    : k == C ? "}, std {"
+		             : ", ",
+		    v,
+		    k == 2 * C - 1 ? "} (the usage below leaves this out).\n"
+		                   : "");
+	}
+}
+
 /* The header comment: model, version, input, output, workspace, usage. */
 static void put_header(cnn_wbuf *b, const cnn_model *m, const char *name,
                        const c_plan *p, float scale)
@@ -625,6 +657,7 @@ static void put_header(cnn_wbuf *b, const cnn_model *m, const char *name,
 	    " * as libcnn feeds them.\n",
 	    in[0], in[1], in[2], s, frac[0] ? " (" : "", frac,
 	    frac[0] ? ")" : "");
+	put_normalize(b, m);
 	if (!strcmp(last->ops->type, "softmax"))
 		put(b, " * Output: the %zu class probabilities (softmax).\n",
 		    last->out_size);

@@ -591,7 +591,12 @@ static void write_model(onnx_ctx *c, cnn_wbuf *b)
 	write_graph(c);
 	cnn_pb_end(b, MODEL_GRAPH, s);
 	metadata(b, "input_scale", scale);
-	metadata(b, "input_layout", "NCHW float32, pixels times input_scale");
+	metadata(b, "input_layout",
+	         c->m->spec.normalize
+	             ? "NCHW float32, pixels times input_scale, then (x - "
+	               "mean[c]) / std[c] per channel c (data.normalize in the "
+	               "model's description)"
+	             : "NCHW float32, pixels times input_scale");
 }
 
 cnn_status cnn_export_onnx(const cnn_model *m, const float *w, uint8_t **out,

@@ -45,6 +45,9 @@ typedef struct cnn_data_spec {
 	long limit;                /* use only the first limit samples; 0 all */
 	int shift; /* augment.shift (train only): the largest random shift in
 	              pixels, 0..8; 0 off */
+	int crop;  /* augment.crop.padding (train only): a random crop after
+	              zero padding by this, 0..8; 0 off */
+	int flip;  /* augment.flip (train only): 1 horizontal, 0 none */
 } cnn_data_spec;
 
 typedef struct cnn_spec {
@@ -90,6 +93,8 @@ typedef struct cnn_spec {
 	 * tree), or NULL when the description names none */
 	const char **classes;
 	int n_classes;
+	float *normalize;  /* data.normalize: input[0] means, then input[0]
+	                      stds (each > 0); NULL none. Owned. */
 
 	char checkpoint[CNN_PATH_MAX]; /* resolved; default NAME.ckpt.gz */
 	int checkpoint_every;          /* epochs between saves, 1 */

@@ -1005,14 +1005,53 @@ static cnn_status dataset_label_column(spec_ctx *c, const cnn_node *m,
 	                 pixels, pixels);
 }
 
-/* augment: {shift: N}, N in 0..8 and below the input's height and width
- * (the input is read first); only under data.train. */
+/* Fails at h[key] (whose value, v, was read as an integer 0..8) unless v is
+ * below the input's height and width (the input is read first). */
+static cnn_status augment_bound(spec_ctx *c, const cnn_node *h,
+                                const char *full, const char *key, long v)
+{
+	const int *in = c->spec->input;
+
+	if (v < in[1] && v < in[2])
+		return CNN_OK;
+	return bad_value(c, h, full, key,
+	                 "an integer from 0 to %d (below the input's height "
+	                 "and width, %dx%d)",
+	                 (in[1] < in[2] ? in[1] : in[2]) - 1, in[1], in[2]);
+}
+
+/* augment.crop: {padding: P}, P required, 0..8 and below the input's
+ * height and width, as shift. */
+static cnn_status augment_crop(spec_ctx *c, const cnn_node *h, const char *full,
+                               cnn_data_spec *d)
+{
+	static const char *const keys[] = {"padding", NULL};
+	const cnn_node *crop = cnn_map_get(h, "crop");
+	char path[CNN_FULL_SIZE];
+	long padding = 0;
+	cnn_status st;
+
+	if (!crop)
+		return CNN_OK;
+	cnn_path_join(path, sizeof path, full, "crop");
+	if ((st = cnn_map_check_keys(crop, path, keys, c->err)) ||
+	    (st = cnn_get_int(crop, path, "padding", 1, 0, 8, &padding,
+	                      c->err)) ||
+	    (st = augment_bound(c, crop, path, "padding", padding)))
+		return st;
+	d->crop = (int)padding;
+	return CNN_OK;
+}
+
+/* augment: {shift: N, flip: none|horizontal, crop: {padding: P}}, N in
+ * 0..8 and below the input's height and width (the input is read first),
+ * P likewise; only under data.train. */
 static cnn_status dataset_augment(spec_ctx *c, const cnn_node *m,
                                   const char *path, cnn_data_spec *d)
 {
-	static const char *const keys[] = {"shift", NULL};
+	static const char *const keys[] = {"shift", "flip", "crop", NULL};
+	static const char *const flips[] = {"none", "horizontal", NULL};
 	const cnn_node *h = cnn_map_get(m, "augment");
-	const int *in = c->spec->input;
 	char full[CNN_FULL_SIZE];
 	long shift = 0;
 	cnn_status st = CNN_OK;
@@ -1025,15 +1064,12 @@ static cnn_status dataset_augment(spec_ctx *c, const cnn_node *m,
 		return st;
 	cnn_path_join(full, sizeof full, path, "augment");
 	if ((st = cnn_map_check_keys(h, full, keys, c->err)) ||
-	    (st = cnn_get_int(h, full, "shift", 0, 0, 8, &shift, c->err)))
+	    (st = cnn_get_int(h, full, "shift", 0, 0, 8, &shift, c->err)) ||
+	    (st = augment_bound(c, h, full, "shift", shift)) ||
+	    (st = cnn_get_enum(h, full, "flip", 0, flips, &d->flip, c->err)))
 		return st;
 	d->shift = (int)shift;
-	if (shift < in[1] && shift < in[2])
-		return CNN_OK;
-	return bad_value(c, h, full, "shift",
-	                 "an integer from 0 to %d (below the input's height "
-	                 "and width, %dx%d)",
-	                 (in[1] < in[2] ? in[1] : in[2]) - 1, in[1], in[2]);
+	return augment_crop(c, h, full, d);
 }
 
 /* One data set: data.train or data.test. */
@@ -1107,12 +1143,86 @@ static cnn_status parse_classes(spec_ctx *c, const cnn_node *data)
 	return CNN_OK;
 }
 
+/* One list of data.normalize (key mean or std of n): one number in r per
+ * input channel, into out as floats. An item's errors name it by its
+ * index (data.normalize.std.1). */
+static cnn_status normalize_list(spec_ctx *c, const cnn_node *n,
+                                 const char *key, cnn_range r, float *out)
+{
+	const cnn_node *l = cnn_map_get(n, key);
+	const int C = c->spec->input[0];
+	char full[CNN_FULL_SIZE], got[CNN_DESCRIBE_SIZE], index[24];
+	cnn_status st;
+
+	cnn_path_join(full, sizeof full, "data.normalize", key);
+	if (!l)
+		return cnn_node_error(
+		    c->err, n, full,
+		    "missing (expected a list of %d number%s, "
+		    "one per input channel)",
+		    C, C == 1 ? "" : "s");
+	if (l->type != CNN_NODE_SEQ || l->n_items != (size_t)C) {
+		if (l->type == CNN_NODE_SEQ)
+			snprintf(got, sizeof got, "a sequence of %zu item%s",
+			         l->n_items, l->n_items == 1 ? "" : "s");
+		else
+			cnn_node_describe(l, got);
+		return cnn_node_error(c->err, l, full,
+		                      "expected a list of %d number%s (one per "
+		                      "input channel), got %s",
+		                      C, C == 1 ? "" : "s", got);
+	}
+	for (int i = 0; i < C; i++) {
+		cnn_pair one = {index, l->items[i]->line, l->items[i]->col,
+		                l->items[i]};
+		cnn_node map = {.type = CNN_NODE_MAP,
+		                .file = l->file,
+		                .line = l->line,
+		                .col = l->col,
+		                .pairs = &one,
+		                .n_pairs = 1};
+		double v = 0;
+
+		snprintf(index, sizeof index, "%d", i);
+		if ((st = cnn_get_real(&map, full, index, 1, r, &v, c->err)))
+			return st;
+		out[i] = (float)v;
+	}
+	return CNN_OK;
+}
+
+/* normalize: {mean: [...], std: [...]}, both required, one number per
+ * input channel (the input is read first), std > 0; both must fit a float.
+ * Stored in spec->normalize, the means then the stds. */
+static cnn_status parse_normalize(spec_ctx *c, const cnn_node *data)
+{
+	static const char *const keys[] = {"mean", "std", NULL};
+	static const cnn_range mean = {
+	    .lo = -DBL_MAX, .hi = DBL_MAX, .single = 1};
+	static const cnn_range std = {
+	    .lo = 0, .lo_open = 1, .hi = DBL_MAX, .single = 1};
+	const cnn_node *n = cnn_map_get(data, "normalize");
+	const int C = c->spec->input[0];
+	cnn_status st;
+
+	if (!n)
+		return CNN_OK;
+	if ((st = cnn_map_check_keys(n, "data.normalize", keys, c->err)))
+		return st;
+	c->spec->normalize = calloc(2 * (size_t)C, sizeof(float));
+	if (!c->spec->normalize)
+		return cnn_err_nomem(c->err, NULL, NULL);
+	if ((st = normalize_list(c, n, "mean", mean, c->spec->normalize)))
+		return st;
+	return normalize_list(c, n, "std", std, c->spec->normalize + C);
+}
+
 /* data: train and test data sets, and the validation hold-out (0 none,
  * below 1 a fraction, else a whole number of samples). */
 static cnn_status parse_data(spec_ctx *c)
 {
-	static const char *const keys[] = {"train", "test", "validation",
-	                                   "classes", NULL};
+	static const char *const keys[] = {"train",   "test",      "validation",
+	                                   "classes", "normalize", NULL};
 	cnn_spec *s = c->spec;
 	const cnn_node *m, *n;
 	cnn_status st;
@@ -1136,7 +1246,7 @@ static cnn_status parse_data(spec_ctx *c)
 		                 "0, a fraction between 0 and 1 or a whole "
 		                 "number of samples");
 	s->validation = v;
-	return CNN_OK;
+	return parse_normalize(c, m);
 }
 
 /* ======================================================================== */
@@ -1201,6 +1311,8 @@ void cnn_spec_free(cnn_spec *spec)
 		return;
 	free(spec->layers);
 	spec->layers = NULL;
+	free(spec->normalize);
+	spec->normalize = NULL;
 	spec->n_layers = 0;
 	free(spec->classes);
 	spec->classes = NULL;

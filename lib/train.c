@@ -182,14 +182,16 @@ fail:
 	return err->status;
 }
 
-/* What fill_samples fills: the batch's samples lo + [a, b). */
+/* What fill_samples fills: the batch's samples lo + [a, b). aug: the
+ * training set's augmentation (NULL: none). */
 typedef struct fill_job {
 	cnn_model *m;
 	const cnn_dataset *ds;
 	const size_t *idx;
 	size_t first;
-	int lo, shift;
+	int lo;
 	float scale;
+	const cnn_data_spec *aug;
 } fill_job;
 
 static void fill_samples(void *ctx, long a, long b)
@@ -198,28 +200,41 @@ static void fill_samples(void *ctx, long a, long b)
 	const size_t sz = j->ds->sample_size;
 	const uint64_t seed = j->m->spec.seed;
 	const uint64_t epoch = (uint64_t)j->m->epoch + 1;
+	const cnn_data_spec *aug = j->aug;
 	for (long k = a; k < b; k++) {
 		size_t s = (size_t)(j->lo + k);
 		size_t i = j->idx ? j->idx[j->first + s] : j->first + s;
-		int dy, dx;
-		cnn_augment_draw(seed, epoch, i, j->shift, &dy, &dx);
-		cnn_augment_shift(j->m->act[0] + s * sz, j->ds->pixels + i * sz,
-		                  j->ds->shape, j->scale, dy, dx);
+		int dy = 0, dx = 0, cy, cx, flip = 0;
+		if (aug) {
+			cnn_augment_draw(seed, epoch, i, aug->shift, &dy, &dx);
+			cnn_augment_draw_crop(seed, epoch, i, aug->crop, &cy,
+			                      &cx);
+			dy += cy;
+			dx += cx;
+			flip =
+			    aug->flip && cnn_augment_draw_flip(seed, epoch, i);
+		}
+		cnn_augment_sample(
+		    j->m->act[0] + s * sz, j->ds->pixels + i * sz, j->ds->shape,
+		    j->scale, j->m->spec.normalize, dy, dx, flip);
 		j->m->labels[s] = j->ds->labels[i];
 	}
 }
 
-/* Scales the bytes of samples idx[first+lo..first+hi) (or first+lo..
- * first+hi when idx is NULL) into act[0] and copies their labels into
- * m->labels, at positions lo..hi of the batch. With
- * shift > 0 (training samples only), each sample i is shifted by the
- * (dy, dx) in [-shift, shift] that cnn_augment_draw gives for (training.seed,
- * epoch m->epoch + 1, i), zero filled: a function of the sample alone, so
- * the batch is the same whatever the thread count or a resume. */
+/* Turns the bytes of samples idx[first+lo..first+hi) (or first+lo..
+ * first+hi when idx is NULL) into act[0] (scaled, then normalised by
+ * data.normalize) and copies their labels into m->labels, at positions
+ * lo..hi of the batch. With aug (training samples only), each sample i is
+ * shifted and cropped by the (dy, dx) that cnn_augment_draw and
+ * cnn_augment_draw_crop give for (training.seed, epoch m->epoch + 1, i),
+ * added, then flipped when aug->flip and cnn_augment_draw_flip say so: a
+ * function of the sample alone, so the batch is the same whatever the
+ * thread count or a resume. */
 static void fill_batch(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
-                       size_t first, int lo, int hi, float scale, int shift)
+                       size_t first, int lo, int hi, float scale,
+                       const cnn_data_spec *aug)
 {
-	fill_job j = {m, ds, idx, first, lo, shift, scale};
+	fill_job j = {m, ds, idx, first, lo, scale, aug};
 	cnn_pool_run(hi - lo, 16, fill_samples, &j);
 }
 
@@ -247,7 +262,7 @@ static void evaluate_set(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
 	for (int b = lo; b < hi; b++) {
 		size_t first = (size_t)b * cap;
 		int n = (int)(count - first < cap ? count - first : cap);
-		fill_batch(m, ds, idx, first, 0, n, scale, 0);
+		fill_batch(m, ds, idx, first, 0, n, scale, NULL);
 		cnn_graph_forward(m, n);
 		double l =
 		    cnn_loss_chunk(m, 0, n, 0.0f, NULL, &correct, confusion);
@@ -284,7 +299,7 @@ static double train_batch(cnn_model *m, const run_data *d, size_t first, int n,
 	lo *= size;
 	hi = hi * size < n ? hi * size : n;
 	fill_batch(m, d->train, d->order, first, lo, hi,
-	           (float)m->spec.train.scale, m->spec.train.shift);
+	           (float)m->spec.train.scale, &m->spec.train);
 	/* In one process and without clipping, the arenas are summed as the
 	 * step reads them, and the weight gradients of dense layers are
 	 * computed there too: one pass over the parameters. */
@@ -782,10 +797,10 @@ cnn_status cnn_model_predict(cnn_model *m, const uint8_t *pixels, size_t n,
 		int b = (int)(n - first < (size_t)m->batch_cap
 		                  ? n - first
 		                  : (size_t)m->batch_cap);
-		float *x = m->act[0];
-		const uint8_t *p = pixels + first * sz;
-		for (size_t j = 0; j < (size_t)b * sz; j++)
-			x[j] = (float)p[j] * scale;
+		for (size_t j = 0; j < (size_t)b; j++)
+			cnn_augment_sample(m->act[0] + j * sz,
+			                   pixels + (first + j) * sz, s->input,
+			                   scale, s->normalize, 0, 0, 0);
 		const float *y = cnn_graph_forward(m, b);
 		memcpy(probs + first * m->classes, y,
 		       (size_t)b * m->classes * sizeof *probs);

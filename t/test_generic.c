@@ -729,10 +729,11 @@ static void errors(void)
 		    "4x6), got \"4\"",
 		    "a shift must be below the height and the width");
 	}
-	config_error("bad", typo, 1,
-	             "--set data.train.augment.shfit: data.train.augment: "
-	             "unknown key \"shfit\" (expected one of: shift)",
-	             "an unknown key under augment is refused");
+	config_error(
+	    "bad", typo, 1,
+	    "--set data.train.augment.shfit: data.train.augment: "
+	    "unknown key \"shfit\" (expected one of: shift, flip, crop)",
+	    "an unknown key under augment is refused");
 	config_error("bad", flat, 1,
 	             "--set data.train.augment: expected a mapping, got \"2\"",
 	             "augment must be a mapping");
