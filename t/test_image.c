@@ -927,6 +927,10 @@ static void test_fit_size(void)
 	/* 3 to 7: weights 293, 1170, 0, 878, 1755 /2048 */
 	static const uint8_t row3[3] = {0, 100, 200};
 	static const uint8_t row7[7] = {0, 14, 57, 100, 143, 186, 200};
+	/* 2 to 5: fx = 205 (204.8), 1024, 1843 (1843.2): 25.52, 127.5 (half
+	 * up), 229.47; truncated or ceiled weights give 25 or 230 */
+	static const uint8_t row2[2] = {0, 255};
+	static const uint8_t row5[5] = {0, 26, 128, 229, 255};
 	uint8_t flat[17 * 9], want[13 * 11], dst[64];
 	int shape[3] = {1, 28, 28};
 	cnn_error err;
@@ -938,6 +942,8 @@ static void test_fit_size(void)
 	   "fit: bilinear 4x4 to 2x2 (block means, halves up)");
 	ok(fit_is(row3, 1, 3, 1, 1, 1, 7, CNN_RESIZE_BILINEAR, row7),
 	   "fit: bilinear 3x1 to 7x1 (weights rounded to 1/2048)");
+	ok(fit_is(row2, 1, 2, 1, 1, 1, 5, CNN_RESIZE_BILINEAR, row5),
+	   "fit: bilinear 2x1 to 5x1 (the weights' rounding)");
 	memset(flat, 77, sizeof flat);
 	memset(want, 77, sizeof want);
 	ok(fit_is(flat, 1, 5, 3, 1, 11, 13, CNN_RESIZE_BILINEAR, want),
