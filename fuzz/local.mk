@@ -8,15 +8,15 @@
 #    (libFuzzer) and runs each for FUZZ_SECONDS (`make -j2 fuzz` runs two at
 #    a time); FUZZ_FLAGS adds libFuzzer options (e.g. -jobs=2, -dict=FILE).
 
-FUZZ_NAMES = yaml checkpoint idx csv png
+FUZZ_NAMES = yaml checkpoint idx csv png image
 FUZZ_COMMON = fuzz/fuzz.h fuzz/fuzz_util.c
 # The library's objects (lib/libcnn_core.la: the targets call internal
 # functions) and its own dependencies (CORE_LIBS, in Makefile.am; PNG_LIBS
-# is empty --without-png).
+# and JPEG_LIBS are empty --without-png, --without-jpeg).
 FUZZ_LIBS = $(CORE_LIBS)
 
 check_PROGRAMS += fuzz/replay_yaml fuzz/replay_checkpoint fuzz/replay_idx \
-	fuzz/replay_csv fuzz/replay_png
+	fuzz/replay_csv fuzz/replay_png fuzz/replay_image
 fuzz_replay_yaml_SOURCES = fuzz/replay.c fuzz/fuzz_yaml.c $(FUZZ_COMMON)
 fuzz_replay_yaml_LDADD = $(FUZZ_LIBS)
 fuzz_replay_checkpoint_SOURCES = fuzz/replay.c fuzz/fuzz_checkpoint.c \
@@ -28,6 +28,8 @@ fuzz_replay_csv_SOURCES = fuzz/replay.c fuzz/fuzz_csv.c $(FUZZ_COMMON)
 fuzz_replay_csv_LDADD = $(FUZZ_LIBS)
 fuzz_replay_png_SOURCES = fuzz/replay.c fuzz/fuzz_png.c $(FUZZ_COMMON)
 fuzz_replay_png_LDADD = $(FUZZ_LIBS)
+fuzz_replay_image_SOURCES = fuzz/replay.c fuzz/fuzz_image.c $(FUZZ_COMMON)
+fuzz_replay_image_LDADD = $(FUZZ_LIBS)
 
 EXTRA_DIST += fuzz/run.sh fuzz/corpus fuzz/regressions
 
@@ -37,10 +39,11 @@ FUZZ_FLAGS =
 if FUZZING
 # Built only by `make fuzz` (EXTRA_PROGRAMS), linked with libFuzzer's main.
 FUZZERS = fuzz/fuzz_yaml fuzz/fuzz_checkpoint fuzz/fuzz_idx \
-	fuzz/fuzz_csv fuzz/fuzz_png
+	fuzz/fuzz_csv fuzz/fuzz_png fuzz/fuzz_image
 EXTRA_PROGRAMS += $(FUZZERS)
 CLEANFILES += fuzz/fuzz_yaml$(EXEEXT) fuzz/fuzz_checkpoint$(EXEEXT) \
-	fuzz/fuzz_idx$(EXEEXT) fuzz/fuzz_csv$(EXEEXT) fuzz/fuzz_png$(EXEEXT)
+	fuzz/fuzz_idx$(EXEEXT) fuzz/fuzz_csv$(EXEEXT) fuzz/fuzz_png$(EXEEXT) \
+	fuzz/fuzz_image$(EXEEXT)
 FUZZ_LINK = -fsanitize=fuzzer
 fuzz_fuzz_yaml_SOURCES = fuzz/fuzz_yaml.c $(FUZZ_COMMON)
 fuzz_fuzz_yaml_LDADD = $(FUZZ_LIBS)
@@ -57,6 +60,9 @@ fuzz_fuzz_csv_LDFLAGS = $(FUZZ_LINK)
 fuzz_fuzz_png_SOURCES = fuzz/fuzz_png.c $(FUZZ_COMMON)
 fuzz_fuzz_png_LDADD = $(FUZZ_LIBS)
 fuzz_fuzz_png_LDFLAGS = $(FUZZ_LINK)
+fuzz_fuzz_image_SOURCES = fuzz/fuzz_image.c $(FUZZ_COMMON)
+fuzz_fuzz_image_LDADD = $(FUZZ_LIBS)
+fuzz_fuzz_image_LDFLAGS = $(FUZZ_LINK)
 
 # One rule per target, so that `make -j2 fuzz` runs two at a time; each
 # prints its summary line. fuzz/run.sh says where everything goes.
@@ -71,18 +77,21 @@ fuzz-csv: fuzz/fuzz_csv$(EXEEXT)
 	@$(FUZZ_RUN) csv $(FUZZ_SECONDS) $(srcdir) $(FUZZ_FLAGS)
 fuzz-png: fuzz/fuzz_png$(EXEEXT)
 	@$(FUZZ_RUN) png $(FUZZ_SECONDS) $(srcdir) $(FUZZ_FLAGS)
-fuzz: fuzz-yaml fuzz-checkpoint fuzz-idx fuzz-csv fuzz-png
+fuzz-image: fuzz/fuzz_image$(EXEEXT)
+	@$(FUZZ_RUN) image $(FUZZ_SECONDS) $(srcdir) $(FUZZ_FLAGS)
+fuzz: fuzz-yaml fuzz-checkpoint fuzz-idx fuzz-csv fuzz-png fuzz-image
 
 # Removes the work corpora, the artifacts and the logs of `make fuzz`
 # (not done by `make clean`: a work corpus is worth keeping).
 fuzz-clean:
 	-rm -rf fuzz/work fuzz/artifacts
 	-rm -f fuzz/yaml.log fuzz/checkpoint.log fuzz/idx.log fuzz/csv.log \
-	    fuzz/png.log
+	    fuzz/png.log fuzz/image.log
 else
-fuzz fuzz-yaml fuzz-checkpoint fuzz-idx fuzz-csv fuzz-png fuzz-clean:
+fuzz fuzz-yaml fuzz-checkpoint fuzz-idx fuzz-csv fuzz-png fuzz-image \
+	fuzz-clean:
 	@echo "make fuzz: not a fuzzing build; configure one with: ./configure CC=clang --enable-fuzzing (needs Debian's clang and libclang-rt-14-dev)" >&2; exit 1
 endif
 
 .PHONY: fuzz fuzz-yaml fuzz-checkpoint fuzz-idx fuzz-csv fuzz-png \
-	fuzz-clean
+	fuzz-image fuzz-clean

@@ -43,7 +43,7 @@ typedef enum cnn_image_kind {
 } cnn_image_kind;
 
 /* Which format buf[0..len) is, from its first bytes alone: "P5" or "P2"
- * followed by whitespace or '#' (or nothing) is PGM, the 8-byte PNG
+ * is PGM (the PGM reader says what is wrong after them), the 8-byte PNG
  * signature PNG, FF D8 FF (a JPEG's SOI and the next marker's start) JPEG;
  * anything else, or too few bytes, CNN_IMAGE_NONE. It says which decoder
  * to try, not that the image is valid. */

@@ -29,6 +29,7 @@
 
 #include "image.h"
 
+#include <limits.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,7 @@
 /* The most memory libjpeg may take for itself (a progressive image's
  * coefficients: 2 bytes per sample, plus its buffers), beyond which it
  * fails with "Backing store not supported". */
-#define JPEG_MAX_MEMORY (3 * IMAGE_MAX_BYTES)
+#define JPEG_MAX_MEMORY (3 * (uint64_t)IMAGE_MAX_BYTES)
 
 /* libjpeg's error manager, extended with where to jump and the message. */
 typedef struct jpeg_err {
@@ -238,7 +239,9 @@ static int jpeg_decode(jpeg_rctx *c)
 		return -2;
 	}
 	jpeg_create_decompress(&c->d);
-	c->d.mem->max_memory_to_use = JPEG_MAX_MEMORY;
+	c->d.mem->max_memory_to_use = JPEG_MAX_MEMORY > (uint64_t)LONG_MAX
+	                                  ? LONG_MAX
+	                                  : (long)JPEG_MAX_MEMORY;
 	c->d.progress = &c->progress;
 	jpeg_mem_src(&c->d, c->buf, (unsigned long)c->len);
 	(void)jpeg_read_header(&c->d, TRUE);
