@@ -228,6 +228,20 @@ static cnn_status walk_folder(walk *w, const char *dir, int label)
 	return s;
 }
 
+/* Walks the class folder dir (a folder: class_folders saw it), kept on the
+ * stack of folders being walked so that a link back to it is a loop. */
+static cnn_status walk_class(walk *w, const char *dir, int label)
+{
+	cnn_status s;
+	if (stat(dir, &w->stack[w->depth]) != 0)
+		return cnn_err_file(w->err, CNN_ERR_IO, dir,
+		                    "cannot open folder: %s", strerror(errno));
+	w->depth++;
+	s = walk_folder(w, dir, label);
+	w->depth--;
+	return s;
+}
+
 /* The class folders of root: its subfolders that are not hidden (*names,
  * sorted; other entries counted in w). */
 static cnn_status class_folders(walk *w, const char *root, char ***names,
@@ -334,7 +348,7 @@ static cnn_status walk_root(walk *w, cnn_dataset *d, const char *root,
 		folders[j] = NULL;
 		if (!dir)
 			s = cnn_err_nomem(w->err, NULL, NULL);
-		else if ((s = walk_folder(w, dir, c)) == CNN_OK &&
+		else if ((s = walk_class(w, dir, c)) == CNN_OK &&
 		         w->n == before)
 			s = cnn_err_file(
 			    w->err, CNN_ERR_DATA, dir,
