@@ -9,7 +9,15 @@
 helper() {
 	_h=$1
 	shift
-	$LIBTOOL --mode=execute $CNN_WRAP "$top_builddir/t/$_h" "$@"
+	$LIBTOOL --mode=execute $CNN_WRAP "$top_builddir/$_h" "$@"
+}
+# idx2folder SET N DIR FORMAT: the first N images of MNIST's SET (train or
+# t10k) into the folder DIR as FORMAT files, and as IDX in DIR.idx and
+# DIR.lbl in the folder's order
+idx2folder() {
+	helper examples/idx2folder --limit "$2" --format "$4" \
+		--idx "$3.idx" "$3.lbl" "$MNIST/$1-images-idx3-ubyte.gz" \
+		"$MNIST/$1-labels-idx1-ubyte.gz" "$3"
 }
 Q="-q --set training.epochs=1 --set training.batch_size=32"
 # train TRAIN TEST OUT ARGS...: one epoch of the reference model on the
@@ -32,24 +40,27 @@ fi
 
 # 300 training and 200 test images as PNG and as PGM, and as IDX in the
 # folders' order
-helper idx2folder "$MNIST/train-images-idx3-ubyte.gz" \
-	"$MNIST/train-labels-idx1-ubyte.gz" 300 "$tmp/png" png \
-	"$tmp/train.idx" "$tmp/train.lbl"
+idx2folder train 300 "$tmp/png" png
 ok $? "idx2folder writes 300 PNG files"
-helper idx2folder "$MNIST/train-images-idx3-ubyte.gz" \
-	"$MNIST/train-labels-idx1-ubyte.gz" 300 "$tmp/pgm" pgm \
-	"$tmp/train2.idx" "$tmp/train2.lbl"
-helper idx2folder "$MNIST/t10k-images-idx3-ubyte.gz" \
-	"$MNIST/t10k-labels-idx1-ubyte.gz" 200 "$tmp/test" png \
-	"$tmp/test.idx" "$tmp/test.lbl"
+idx2folder train 300 "$tmp/pgm" pgm
+idx2folder t10k 200 "$tmp/test" png
+helper examples/idx2folder --limit 200 --map 0-4=low,5-9=high \
+	"$MNIST/t10k-images-idx3-ubyte.gz" "$MNIST/t10k-labels-idx1-ubyte.gz" \
+	"$tmp/lowhigh"
+is "$?:$(ls "$tmp/lowhigh" | tr '\n' ' ')" "0:high low " "idx2folder --map merges labels into named classes"
+is "$(ls "$tmp/lowhigh/low" | wc -l | tr -d ' ')" \
+	"$(ls "$tmp/test"/[0-4] | grep -c png)" "idx2folder --map: 0-4 are low"
+helper examples/idx2folder --map 0-4 "$MNIST/t10k-images-idx3-ubyte.gz" \
+	"$MNIST/t10k-labels-idx1-ubyte.gz" "$tmp/never" 2>"$tmp/err"
+is "$?:$(cut -c1-17 "$tmp/err")" "2:usage: idx2folder" "idx2folder: a bad --map is a usage error"
 
 # --- the same bits as IDX --------------------------------------------------
 train "$tmp/png" "$tmp/test" "$tmp/png.gz" 2>"$tmp/err"
 is "$?:$(cat "$tmp/err")" "0:" "trains on a folder of PNG files"
 train "$tmp/pgm" "$tmp/test" "$tmp/pgm.gz"
 ok $? "trains on a folder of PGM files"
-run cnnrun $Q --set data.train.images="$tmp/train.idx" \
-	--set data.train.labels="$tmp/train.lbl" \
+run cnnrun $Q --set data.train.images="$tmp/png.idx" \
+	--set data.train.labels="$tmp/png.lbl" \
 	--set data.test.images="$tmp/test.idx" \
 	--set data.test.labels="$tmp/test.lbl" -o "$tmp/idx.gz" "$MODEL"
 ok $? "trains on the same images as IDX"
@@ -175,15 +186,13 @@ if ! grep -q '^#define HAVE_JPEG 1' "$top_builddir/config.h"; then
 	done_testing
 	exit
 fi
-helper idx2folder "$MNIST/t10k-images-idx3-ubyte.gz" \
-	"$MNIST/t10k-labels-idx1-ubyte.gz" 200 "$tmp/pgmtest" pgm \
-	"$tmp/t2.idx" "$tmp/t2.lbl"
+idx2folder t10k 200 "$tmp/pgmtest" pgm
 for f in "$tmp"/pgmtest/*/*.pgm; do
 	c=$(basename "$(dirname "$f")")
 	b=$(basename "$f" .pgm)
 	mkdir -p "$tmp/jpeg/$c" "$tmp/rgb/$c"
-	helper pgm2jpeg --quality 95 "$f" "$tmp/jpeg/$c/$b.jpg" || break
-	helper pgm2jpeg --rgb --quality 95 "$f" "$tmp/rgb/$c/$b.jpeg" || break
+	helper t/pgm2jpeg --quality 95 "$f" "$tmp/jpeg/$c/$b.jpg" || break
+	helper t/pgm2jpeg --rgb --quality 95 "$f" "$tmp/rgb/$c/$b.jpeg" || break
 done
 ok $? "pgm2jpeg writes 200 grey and 200 colour JPEG files"
 run cnnrun --evaluate "$tmp/png.gz" --json >"$tmp/png.eval"
