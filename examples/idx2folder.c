@@ -135,6 +135,28 @@ static int write_idx(const cnn_dataset *d, const classes *c, const int *shape,
 	return ok ? 0 : 1;
 }
 
+/* Makes the folder path and the folders above it, as mkdir -p does;
+ * returns 0, or -1 with errno set. */
+static int make_folders(const char *path)
+{
+	char p[4096];
+	size_t n = strlen(path);
+	if (n >= sizeof p) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(p, path, n + 1);
+	for (size_t i = 1; i <= n; i++)
+		if (p[i] == '/' || p[i] == '\0') {
+			char c = p[i];
+			p[i] = '\0';
+			if (mkdir(p, 0777) && errno != EEXIST)
+				return -1;
+			p[i] = c;
+		}
+	return 0;
+}
+
 /* Writes every image of d that has a class as DIR/CLASS/NNNNNN.EXT. */
 static int write_folder(const cnn_dataset *d, const classes *c,
                         const int *shape, const char *dir, int png)
@@ -142,7 +164,7 @@ static int write_folder(const cnn_dataset *d, const classes *c,
 	char path[4096], buf[1200];
 	cnn_error err;
 
-	if (mkdir(dir, 0777) && errno != EEXIST) {
+	if (make_folders(dir)) {
 		fprintf(stderr, "idx2folder: %s: %s\n", dir, strerror(errno));
 		return 1;
 	}
