@@ -69,6 +69,15 @@ ok $? "PNG folder and IDX: bit-identical weights"
 run cnninspect --diff "$tmp/pgm.gz" "$tmp/idx.gz" >"$tmp/out" 2>&1
 ok $? "PGM folder and IDX: bit-identical weights"
 
+# resumed, and on one thread: the same bits (the folder is walked again
+# with the checkpoint's classes)
+train "$tmp/png" "$tmp/test" "$tmp/two.gz" --set training.epochs=2 -j 2
+cp "$tmp/png.gz" "$tmp/resumed.gz"
+run cnnrun -q -j 1 --resume "$tmp/resumed.gz" --set training.epochs=2
+ok $? "a folder run resumes"
+run cnninspect --diff "$tmp/resumed.gz" "$tmp/two.gz" >"$tmp/out" 2>&1
+ok $? "resumed on 1 thread = 2 epochs on 2 threads, bit for bit"
+
 # --- class names -----------------------------------------------------------
 run cnninspect "$tmp/png.gz" >"$tmp/out"
 grep -q '^classes: *10: 0 1 2 3 4 5 6 7 8 9$' "$tmp/out"
