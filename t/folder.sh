@@ -177,6 +177,14 @@ expect 2 "$tmp/bad/8/wide.pgm: image is 28x27; the model expects 28x28 (set resi
 	"an image of another size" "$tmp/bad"
 train "$tmp/bad" "$tmp/test" "$tmp/resized.gz" --set data.train.resize=bilinear
 ok $? "resize: bilinear scales it"
+run cnnrun --predict "$tmp/resized.gz" "$tmp/bad/8/wide.pgm" >"$tmp/out"
+grep -q "^$tmp/bad/8/wide.pgm: [0-9] 0\.[0-9]*$" "$tmp/out"
+ok $? "--predict scales an image of another size as the training set did"
+run cnnrun --predict "$tmp/png.gz" "$tmp/bad/8" >"$tmp/out" 2>"$tmp/err"
+is "$?:$(cat "$tmp/err")" "2:$tmp/bad/8/wide.pgm: image is 28x27; the model expects 28x28 (set resize: bilinear to scale it)" \
+	"--predict on a folder: a bad image is named"
+is "$(lines "$tmp/out")" "$(ls "$tmp/png/8" | wc -l | tr -d ' ')" \
+	"--predict on a folder: the other images are still classified"
 printf 'not a png' >"$tmp/bad/2/000005.png"
 train "$tmp/bad" "$tmp/test" "$tmp/skipped.gz" -v --set data.train.resize=bilinear \
 	--set data.train.skip_bad=true >"$tmp/out" 2>&1
