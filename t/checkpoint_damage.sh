@@ -144,7 +144,7 @@ cp "$ckpt" "$tmp/long.gz"
 echo junk >>"$tmp/long.gz"
 refused "cnninspect, data after the end" cnninspect "$tmp/long.gz"
 refused "cnninspect, a missing file" cnninspect "$tmp/missing.ckpt.gz"
-refused "cnninspect, not a checkpoint" cnninspect "$top_srcdir/README.md"
+refused "cnninspect, not a checkpoint" cnninspect "$top_srcdir/NEWS"
 
 # ---------------------------------------------------------------------------
 # Usage
