@@ -15,8 +15,9 @@ void cnn_err_clear(cnn_error *err)
 		memset(err, 0, sizeof *err);
 }
 
-/* Fills err from a va_list unless it already holds an error. Never
- * allocates. */
+/* Fills err from a va_list unless it already holds an error; control
+ * characters in the file's name (a newline in a folder's name) become '?'.
+ * Never allocates. */
 static cnn_status err_setv(cnn_error *err, cnn_status status, const char *file,
                            int line, int col, const char *path, const char *fmt,
                            va_list ap)
@@ -27,6 +28,10 @@ static cnn_status err_setv(cnn_error *err, cnn_status status, const char *file,
 	err->line = line;
 	err->column = col;
 	snprintf(err->file, sizeof err->file, "%s", file ? file : "");
+	/* a file name is the user's bytes: keep the message one line */
+	for (char *p = err->file; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	snprintf(err->path, sizeof err->path, "%s", path ? path : "");
 	vsnprintf(err->message, sizeof err->message, fmt, ap);
 	return status;

@@ -233,6 +233,15 @@ static void test_errors(void)
 	         "or .jpeg files)",
 	         R("two/c"));
 	refused(s, CNN_ERR_DATA, want, "a class folder without images");
+	make_dir("nl");
+	make_dir("nl/a");
+	make_dir("nl/x\ny");
+	image("nl/a/1.pgm", 1);
+	s = folder("nl", 2);
+	snprintf(want, sizeof want,
+	         "%s/nl/x?y: the class folder \"x?y\" has no images", root);
+	refused(s, CNN_ERR_DATA, want,
+	        "a newline in a folder's name: the message stays one line");
 	s = folder("two/a/1.pgm", 2);
 	refused(s, CNN_ERR_DATA, "not a folder", "a file is not a folder");
 	s = folder("none", 2);
