@@ -199,7 +199,7 @@ is "$?:$(cat "$tmp/err")" "2:--set data.train.resize: only valid with format fol
 
 # --- JPEG -------------------------------------------------------------------
 if ! grep -q '^#define HAVE_JPEG 1' "$top_builddir/config.h"; then
-	skip 7 "libcnn was built without libjpeg"
+	skip 8 "libcnn was built without libjpeg"
 	done_testing
 	exit
 fi
@@ -232,5 +232,8 @@ run cnnrun --evaluate "$tmp/png.gz" --set "data.test.path=$tmp/cut" >"$tmp/out" 
 st=$?
 test "$st" = 2 && grep -q "^$tmp/cut/3/zz.jpg: corrupt JPEG" "$tmp/err"
 ok $? "a truncated JPEG: an error naming the file"
+train "$tmp/cut" "$tmp/test" "$tmp/cut.gz" -v --set data.train.skip_bad=true >"$tmp/out" 2>&1
+grep -q "^$tmp/cut: 200 images in 10 classes (skipped: 0 hidden, 0 other, 1 unreadable)" "$tmp/out"
+ok $? "skip_bad: the truncated JPEG skipped and counted"
 
 done_testing
