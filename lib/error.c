@@ -1,7 +1,8 @@
 /*
  * error.c - the error record: filling it (first error wins), its short
  * forms, quoting user text into a message, and formatting the record as one
- * line, "file:line:col: path: message".
+ * line, "file:line:col: path: message" (a file or path holding control
+ * characters is kept with '?' in their place).
  */
 #include "internal.h"
 
@@ -15,9 +16,17 @@ void cnn_err_clear(cnn_error *err)
 		memset(err, 0, sizeof *err);
 }
 
+/* Replaces the control characters of s (a newline in a file's name, say)
+ * with '?', so that a message naming it stays one line. */
+static void no_controls(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 /* Fills err from a va_list unless it already holds an error; control
- * characters in the file's name (a newline in a folder's name) become '?'.
- * Never allocates. */
+ * characters in file and path become '?'. Never allocates. */
 static cnn_status err_setv(cnn_error *err, cnn_status status, const char *file,
                            int line, int col, const char *path, const char *fmt,
                            va_list ap)
@@ -28,11 +37,9 @@ static cnn_status err_setv(cnn_error *err, cnn_status status, const char *file,
 	err->line = line;
 	err->column = col;
 	snprintf(err->file, sizeof err->file, "%s", file ? file : "");
-	/* a file name is the user's bytes: keep the message one line */
-	for (char *p = err->file; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
 	snprintf(err->path, sizeof err->path, "%s", path ? path : "");
+	no_controls(err->file);
+	no_controls(err->path);
 	vsnprintf(err->message, sizeof err->message, fmt, ap);
 	return status;
 }

@@ -5,7 +5,7 @@
 # check-valgrind`) a valgrind error. doc/fuzzing.md explains the fuzzers.
 . "$top_srcdir/t/lib.sh"
 
-for name in yaml checkpoint idx csv png image; do
+for name in yaml checkpoint idx csv png image folder; do
 	set -- "$top_srcdir/fuzz/corpus/$name"
 	what="corpus/$name"
 	if [ -d "$top_srcdir/fuzz/regressions/$name" ]; then
