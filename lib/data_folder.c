@@ -13,8 +13,10 @@
  * Invariants
  *  - Hidden entries (names starting with ".") are never entered or read;
  *    files whose names do not end in .png, .pgm, .jpg or .jpeg are not
- *    images; a folder reached again through a link (a loop) is not entered
- *    twice; all are counted for the caller, none is an error.
+ *    images; a folder reached again through a link (a loop, or a second
+ *    link to it) is not entered twice, so the walk is at most as long as
+ *    the folders are many; all are counted for the caller, none is an
+ *    error.
  *  - The store is sized from the walk, before anything is decoded, and a
  *    set larger than the memory the library may use is refused with the
  *    figures.
@@ -26,6 +28,7 @@
 
 #include "data.h"
 #include "pool.h"
+#include "rng.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -47,8 +50,14 @@ typedef struct walk {
 	uint8_t *labels;
 	size_t n, cap;
 	size_t hidden, other;
-	struct stat stack[FOLDER_DEPTH + 1]; /* the folders being walked */
-	int depth;
+	/* every folder entered, as (device, inode): a hash set of cap
+	 * slots (a power of 2; ino 0 and dev 0 mark an empty slot) */
+	struct seen {
+		dev_t dev;
+		ino_t ino;
+	} * seen;
+	size_t n_seen, cap_seen;
+	int depth; /* below the folder walked */
 	cnn_error *err;
 } walk;
 
@@ -166,13 +175,44 @@ static cnn_status add_file(walk *w, char *path, int label)
 	return CNN_OK;
 }
 
-/* 1 when st is one of the folders being walked (a link loop). */
-static int on_stack(const walk *w, const struct stat *st)
+/* Where (dev, ino) is in the set, or the empty slot where it would go. */
+static struct seen *seen_slot(const walk *w, dev_t dev, ino_t ino)
 {
-	for (int i = 0; i < w->depth; i++)
-		if (w->stack[i].st_dev == st->st_dev &&
-		    w->stack[i].st_ino == st->st_ino)
-			return 1;
+	size_t h = (size_t)cnn_mix64((uint64_t)dev * 0x9e3779b97f4a7c15u ^
+	                             (uint64_t)ino);
+	for (size_t i = h & (w->cap_seen - 1);;
+	     i = (i + 1) & (w->cap_seen - 1)) {
+		struct seen *e = &w->seen[i];
+		if ((e->dev == dev && e->ino == ino) || (!e->dev && !e->ino))
+			return e;
+	}
+}
+
+/* Records the folder st as entered: 1 when it had been already (a link
+ * loop, or a second link to it), 0 when it is new, -1 out of memory. The
+ * set grows to keep it at most half full. */
+static int entered_before(walk *w, const struct stat *st)
+{
+	if (2 * (w->n_seen + 1) > w->cap_seen) {
+		walk old = *w;
+		w->cap_seen = old.cap_seen ? 2 * old.cap_seen : 256;
+		w->seen = calloc(w->cap_seen, sizeof *w->seen);
+		if (!w->seen) {
+			*w = old;
+			return -1;
+		}
+		for (size_t i = 0; i < old.cap_seen; i++)
+			if (old.seen[i].dev || old.seen[i].ino)
+				*seen_slot(w, old.seen[i].dev,
+				           old.seen[i].ino) = old.seen[i];
+		free(old.seen);
+	}
+	struct seen *e = seen_slot(w, st->st_dev, st->st_ino);
+	if (e->dev == st->st_dev && e->ino == st->st_ino && (e->dev || e->ino))
+		return 1;
+	e->dev = st->st_dev;
+	e->ino = st->st_ino;
+	w->n_seen++;
 	return 0;
 }
 
@@ -196,10 +236,13 @@ static cnn_status walk_entry(walk *w, const char *dir, const char *name,
 	if (stat(path, &st) != 0) {
 		w->other++;
 	} else if (S_ISDIR(st.st_mode)) {
-		if (on_stack(w, &st) || w->depth > FOLDER_DEPTH) {
+		int again = entered_before(w, &st);
+		if (again < 0)
+			s = cnn_err_nomem(w->err, NULL, "listing images");
+		else if (again || w->depth >= FOLDER_DEPTH) {
 			w->other++;
 		} else {
-			w->stack[w->depth++] = st;
+			w->depth++;
 			s = walk_folder(w, path, label);
 			w->depth--;
 		}
@@ -228,17 +271,29 @@ static cnn_status walk_folder(walk *w, const char *dir, int label)
 	return s;
 }
 
-/* Walks the class folder dir (a folder: class_folders saw it), kept on the
- * stack of folders being walked so that a link back to it is a loop. */
-static cnn_status walk_class(walk *w, const char *dir, int label)
+/* Stats the folder dir into *st and records it as entered, so that a link
+ * back to it counts as a loop. CNN_ERR_IO naming it when it cannot be
+ * read. */
+static cnn_status enter(walk *w, const char *dir, struct stat *st)
 {
-	cnn_status s;
-	if (stat(dir, &w->stack[w->depth]) != 0)
+	if (stat(dir, st) != 0)
 		return cnn_err_file(w->err, CNN_ERR_IO, dir,
 		                    "cannot open folder: %s", strerror(errno));
-	w->depth++;
-	s = walk_folder(w, dir, label);
-	w->depth--;
+	if (entered_before(w, st) < 0)
+		return cnn_err_nomem(w->err, NULL, "listing images");
+	return CNN_OK;
+}
+
+/* Walks the class folder dir (a folder: class_folders saw it). */
+static cnn_status walk_class(walk *w, const char *dir, int label)
+{
+	struct stat st;
+	cnn_status s = enter(w, dir, &st);
+	if (s == CNN_OK) {
+		w->depth++;
+		s = walk_folder(w, dir, label);
+		w->depth--;
+	}
 	return s;
 }
 
@@ -282,6 +337,13 @@ static cnn_status class_order(const char *root, char **folders, size_t n,
 	const char *const *want = src->class_names;
 	char q[CNN_QUOTE_SIZE];
 
+	for (int c = 0; want && c < src->classes; c++)
+		for (int k = 0; k < c; k++)
+			if (!strcmp(want[k], want[c]))
+				return cnn_err(err, CNN_ERR_USAGE,
+				               "data: the class name \"%s\" is "
+				               "given twice",
+				               cnn_quote_str(q, want[c]));
 	if (!want) {
 		if ((int)n == src->classes) {
 			for (size_t j = 0; j < n; j++)
@@ -493,6 +555,7 @@ cnn_status cnn_folder_load(cnn_dataset *d, const cnn_data_source *src,
 {
 	walk w = {.err = err};
 	cnn_load_progress p = {.path = src->path};
+	struct stat st;
 	cnn_status s;
 	size_t sample;
 
@@ -501,15 +564,11 @@ cnn_status cnn_folder_load(cnn_dataset *d, const cnn_data_source *src,
 	memcpy(d->shape, src->shape, sizeof d->shape);
 	d->sample_size = sample;
 	d->classes = src->classes;
-	if (stat(src->path, &w.stack[0]) != 0)
-		return cnn_err_file(err, CNN_ERR_IO, src->path,
-		                    "cannot open folder: %s", strerror(errno));
-	if (!S_ISDIR(w.stack[0].st_mode))
-		return cnn_err_file(err, CNN_ERR_DATA, src->path,
-		                    "not a folder (format folder wants one "
-		                    "subfolder per class)");
-	w.depth = 1;
-	if ((s = walk_root(&w, d, src->path, src)) == CNN_OK) {
+	if ((s = enter(&w, src->path, &st)) == CNN_OK && !S_ISDIR(st.st_mode))
+		s = cnn_err_file(err, CNN_ERR_DATA, src->path,
+		                 "not a folder (format folder wants one "
+		                 "subfolder per class)");
+	if (s == CNN_OK && (s = walk_root(&w, d, src->path, src)) == CNN_OK) {
 		apply_limit(&w, src->limit, src->classes);
 		p.total = w.n;
 		p.classes = src->classes;
@@ -522,6 +581,7 @@ cnn_status cnn_folder_load(cnn_dataset *d, const cnn_data_source *src,
 	}
 	free_names(w.paths, w.n);
 	free(w.labels);
+	free(w.seen);
 	if (s != CNN_OK) {
 		free_names(d->names, (size_t)d->n_names);
 		free(d->pixels);
@@ -541,21 +601,21 @@ cnn_status cnn_image_list(const char *dir, char ***paths, size_t *n,
                           cnn_error *err)
 {
 	walk w = {.err = err};
+	struct stat st;
 	cnn_status s;
 
 	cnn_err_clear(err);
 	*paths = NULL;
 	*n = 0;
-	if (stat(dir, &w.stack[0]) != 0)
-		return cnn_err_file(err, CNN_ERR_IO, dir,
-		                    "cannot open folder: %s", strerror(errno));
-	w.depth = 1;
-	if ((s = walk_folder(&w, dir, 0)) != CNN_OK) {
+	if ((s = enter(&w, dir, &st)) != CNN_OK ||
+	    (s = walk_folder(&w, dir, 0)) != CNN_OK) {
 		free_names(w.paths, w.n);
 		free(w.labels);
+		free(w.seen);
 		return s;
 	}
 	free(w.labels);
+	free(w.seen);
 	*paths = w.paths;
 	*n = w.n;
 	return CNN_OK;

@@ -266,6 +266,57 @@ static void test_errors(void)
 	cnn_set_memory_limit(0);
 }
 
+/* A folder reached through two links is walked once; so is a chain of
+ * folders each linked twice from the one above (2^20 paths, 20 folders). */
+static void test_links(void)
+{
+	cnn_data_source s = folder("links", 2);
+	const char *const twice[2] = {"a", "a"};
+	cnn_dataset *d = NULL;
+	cnn_error err;
+	calls c = {0};
+	char rel[64];
+
+	make_dir("links");
+	make_dir("links/a");
+	make_dir("links/a/real");
+	make_dir("links/b");
+	image("links/a/real/1.pgm", 10);
+	image("links/b/2.pgm", 20);
+	if (symlink("real", R("links/a/l1")) ||
+	    symlink("real", R("links/a/l2")))
+		BAIL_OUT("cannot make a link");
+	for (int i = 0; i < 20; i++) {
+		snprintf(rel, sizeof rel, "links/b/c%d", i);
+		make_dir(rel);
+		snprintf(rel, sizeof rel, "links/b/x%d", i);
+		char to[16];
+		snprintf(to, sizeof to, "c%d", i);
+		if (symlink(to, R(rel)))
+			BAIL_OUT("cannot make a link");
+		if (i) { /* c(i-1) links to c(i) twice */
+			snprintf(rel, sizeof rel, "links/b/c%d/p", i - 1);
+			snprintf(to, sizeof to, "../c%d", i);
+			if (symlink(to, R(rel)))
+				BAIL_OUT("cannot make a link");
+			snprintf(rel, sizeof rel, "links/b/c%d/q", i - 1);
+			if (symlink(to, R(rel)))
+				BAIL_OUT("cannot make a link");
+		}
+	}
+	s.on_load = on_load;
+	s.user = &c;
+	ok(cnn_dataset_load(&d, &s, &err) == CNN_OK &&
+	       cnn_dataset_count(d) == 2,
+	   "a folder linked twice gives its images once");
+	ok(c.other == 2 + 20 + 2 * 19, /* a: l2, real; b: x*, c1..c19, q */
+	   "the second links counted as other (%zu)", c.other);
+	cnn_dataset_free(d);
+	s.class_names = twice;
+	refused(s, CNN_ERR_USAGE, "data: the class name \"a\" is given twice",
+	        "a class name given twice is refused");
+}
+
 static void test_list(void)
 {
 	char **paths;
@@ -304,6 +355,7 @@ int main(void)
 	make_tree();
 	test_order();
 	test_errors();
+	test_links();
 	test_list();
 	nftw(root, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 	return done();
