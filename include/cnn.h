@@ -199,6 +199,8 @@ typedef struct cnn_tensor_info {
 	 * running statistics, which the optimiser never changes (their
 	 * moments stay zero). */
 	int trainable;
+	/* 1 for a frozen layer's weight and bias, 0 otherwise. */
+	int frozen;
 } cnn_tensor_info;
 
 typedef struct cnn_epoch_metrics {

@@ -205,6 +205,8 @@ cnn_status cnn_model_tensor(const cnn_model *m, int index, cnn_tensor_info *out)
 	out->moment1 = m->m1 + t->off;
 	out->moment2 = m->m2 + t->off;
 	out->trainable = t->trainable;
+	/* a weight or bias that does not train is a frozen layer's */
+	out->frozen = !t->trainable && t->off < m->n_trainable;
 	return CNN_OK;
 }
 
