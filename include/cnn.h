@@ -145,6 +145,26 @@ CNN_API const char *cnn_model_notes(const cnn_model *m);
 /* The checkpoint path named in the model description (resolved). */
 CNN_API const char *cnn_model_checkpoint_path(const cnn_model *m);
 
+/* Where a fine-tuned model's first weights came from: the description's
+ * init section copied them from another checkpoint when the model was
+ * built from it, and checkpoints keep the record. */
+typedef struct cnn_init_info {
+	const char *from;  /* the source checkpoint's path, resolved */
+	const char *model; /* its model's name */
+	int epoch;         /* its epochs completed */
+	int n_copied;      /* the tensors copied, by name: */
+	const char *const *copied;
+	/* with tensors: all_matching, in the run that built the model: the
+	 * tensors of this model not copied and why, "NAME (why), ..." ("" when
+	 * none); NULL when unknown (a model loaded from a checkpoint) or the
+	 * tensors were listed */
+	const char *skipped;
+} cnn_init_info;
+
+/* Fills out and returns 1 when the model's weights started from another
+ * checkpoint; returns 0 (out untouched) otherwise. */
+CNN_API int cnn_model_init_info(const cnn_model *m, cnn_init_info *out);
+
 /* ------------------------------------------------------------------------ */
 /* Inspection                                                               */
 
@@ -174,10 +194,13 @@ typedef struct cnn_tensor_info {
 	 * moments (adam, adamw), the momentum buffer and zeros (sgd), or the
 	 * momentum buffer and the mean square of the gradient (rmsprop). */
 	const float *moment1, *moment2;
-	/* 1 for weights and biases; 0 for a layer's state, such as
-	 * batchnorm's running statistics, which the optimiser never changes
-	 * (its moments stay zero). */
+	/* 1 for weights and biases that train; 0 for a frozen layer's
+	 * (trainable: false) and for a layer's state, such as batchnorm's
+	 * running statistics, which the optimiser never changes (their
+	 * moments stay zero). */
 	int trainable;
+	/* 1 for a frozen layer's weight and bias, 0 otherwise. */
+	int frozen;
 } cnn_tensor_info;
 
 typedef struct cnn_epoch_metrics {

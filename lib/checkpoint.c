@@ -9,7 +9,9 @@
  *     records: tag[4] u64 length payload[length] u32 crc32(tag..payload)
  *
  * with records MODL (the YAML description), STAT (counters, RNG), HIST (the
- * metric history), TENS (one per tensor and role) and END (last, empty).
+ * metric history), CLAS (class names) and INIT (where a fine-tuned model
+ * started from), both optional, TENS (one per tensor and role) and END
+ * (last, empty).
  * doc/checkpoint.md gives the layout byte by byte.
  *
  * Invariants
@@ -47,7 +49,8 @@ static const uint8_t ckpt_signature[8] = {0x89, 'C',  'N',  'N',
 #define CKPT_STAT_LEN_1 61 /* version 1 */
 #define CKPT_STAT_LEN   93 /* version 2: + the position in the epoch */
 #define CKPT_HIST_ENTRY 44
-#define CKPT_NAME_MAX   255 /* longest tensor name accepted */
+#define CKPT_NAME_MAX   255   /* longest tensor name accepted */
+#define CKPT_INIT_MAX   65535 /* most tensor names in an INIT record */
 
 _Static_assert(CKPT_STAT_LEN_1 == 4 + 4 + 8 + 4 * 8 + 4 + 8 + 1, "STAT v1");
 _Static_assert(CKPT_STAT_LEN == CKPT_STAT_LEN_1 + 8 + 8 + 8 + 8, "STAT v2");
@@ -110,6 +113,28 @@ static void record_end(cnn_wbuf *b, size_t start)
 	cnn_put_u32(b, crc);
 }
 
+/* Appends a u16 length and the bytes of s. */
+static void put_string16(cnn_wbuf *b, const char *s)
+{
+	size_t k = strlen(s);
+	cnn_put_u16(b, (uint16_t)k);
+	cnn_put_bytes(b, s, k);
+}
+
+/* The record INIT: the source checkpoint's path, its model's name and
+ * epoch, and the names of the tensors copied. */
+static void put_init(cnn_wbuf *b, const cnn_init_record *r)
+{
+	size_t rec = record_begin(b, "INIT");
+	put_string16(b, r->from);
+	put_string16(b, r->model);
+	cnn_put_u32(b, (uint32_t)r->epoch);
+	cnn_put_u32(b, (uint32_t)r->n_copied);
+	for (int i = 0; i < r->n_copied; i++)
+		put_string16(b, r->copied[i]);
+	record_end(b, rec);
+}
+
 /* Serialises the model's state into b (see doc/checkpoint.md). */
 static cnn_status serialise(const cnn_model *m, cnn_wbuf *b, cnn_error *err)
 {
@@ -164,6 +189,9 @@ static cnn_status serialise(const cnn_model *m, cnn_wbuf *b, cnn_error *err)
 		}
 		record_end(b, rec);
 	}
+
+	if (m->init.from)
+		put_init(b, &m->init);
 
 	for (i = 0; i < m->n_tensors; i++) {
 		for (role = 0; role < N_ROLES; role++) {
@@ -364,13 +392,13 @@ static const char *parse_tens(const uint8_t *p, size_t len, ckpt_tens *t)
 static void describe_record(char *buf, size_t size, const char *tag,
                             const uint8_t *payload, size_t avail)
 {
-	static const char *const known[] = {"MODL", "STAT", "HIST",
-	                                    "TENS", "CLAS", "END "};
+	static const char *const known[] = {"MODL", "STAT", "HIST", "TENS",
+	                                    "CLAS", "INIT", "END "};
 	char name[CNN_QUOTE_SIZE];
 	size_t nlen, i;
-	for (i = 0; i < 6 && strcmp(tag, known[i]); i++)
+	for (i = 0; i < 7 && strcmp(tag, known[i]); i++)
 		;
-	snprintf(buf, size, i < 6 ? "%s" : "\"%s\"", tag);
+	snprintf(buf, size, i < 7 ? "%s" : "\"%s\"", tag);
 	if (strcmp(tag, "TENS") != 0 || avail < 2)
 		return;
 	nlen = cnn_le16(payload);
@@ -501,6 +529,59 @@ static const char *check_classes(const uint8_t *p, size_t len)
 	return at == len ? NULL : "bytes after the last class name";
 }
 
+/* Checks the u16-length string at p + *at (len bytes in all): 1 to most
+ * bytes, no NUL, within the record; moves *at past it. Returns NULL or
+ * what is wrong (what names the string). */
+static const char *check_string16(const uint8_t *p, size_t len, size_t *at,
+                                  size_t most, const char *what)
+{
+	static char why[96];
+	size_t k;
+
+	if (len - *at < 2)
+		goto bad;
+	k = cnn_le16(p + *at);
+	if (k < 1 || k > most || len - *at - 2 < k ||
+	    memchr(p + *at + 2, '\0', k))
+		goto bad;
+	*at += 2 + k;
+	return NULL;
+bad:
+	snprintf(why, sizeof why, "bad %s", what);
+	return why;
+}
+
+/* Checks an INIT payload of len bytes: the source's path (1 to
+ * CNN_PATH_MAX - 1 bytes) and model name (1 to CNN_NAME_MAX - 1), each a
+ * u16 length and its bytes (no NUL); u32 epoch (at most INT_MAX); u32
+ * count (1 to CKPT_INIT_MAX) and that many tensor names (1 to
+ * CKPT_NAME_MAX bytes), filling the payload exactly. Returns NULL or what
+ * is wrong. */
+static const char *check_init(const uint8_t *p, size_t len)
+{
+	const char *why;
+	size_t at = 0, n;
+
+	if ((why = check_string16(p, len, &at, CNN_PATH_MAX - 1,
+	                          "source path")) ||
+	    (why = check_string16(p, len, &at, CNN_NAME_MAX - 1,
+	                          "source model name")))
+		return why;
+	if (len - at < 8)
+		return "the record ends inside the source's epoch and count";
+	if (cnn_le32(p + at) > INT_MAX)
+		return "bad source epoch";
+	n = cnn_le32(p + at + 4);
+	if (n < 1 || n > CKPT_INIT_MAX)
+		return "bad number of tensors copied";
+	at += 8;
+	for (size_t i = 0; i < n; i++)
+		if ((why = check_string16(p, len, &at, CKPT_NAME_MAX,
+		                          "tensor name")))
+			return why;
+	return at == len ? NULL : "bytes after the last tensor name";
+}
+
 /* Checks one record's payload for its tag in a file of the given format
  * version; returns NULL or what is wrong. */
 static const char *check_payload(const ckpt_record *rec, uint32_t version)
@@ -549,22 +630,25 @@ static const char *check_payload(const ckpt_record *rec, uint32_t version)
 		return parse_tens(rec->payload, rec->len, &t);
 	if (!strcmp(rec->tag, "CLAS") && version >= 3)
 		return check_classes(rec->payload, rec->len);
+	if (!strcmp(rec->tag, "INIT") && version >= 3)
+		return check_init(rec->payload, rec->len);
 	if (!strcmp(rec->tag, "END "))
 		return rec->len ? "wrong length" : NULL;
 	return "unknown record type";
 }
 
 /* Walks all records: bounds, CRCs, payload structure, each of MODL, STAT
- * and HIST exactly once, CLAS at most once (from version 3), END last with
- * nothing after it. Fills idx[0..3] with the MODL, STAT, HIST and CLAS
- * records (CLAS left as it was when there is none) and *version with the
- * format version. Nothing is allocated. */
+ * and HIST exactly once, CLAS and INIT at most once (from version 3), END
+ * last with nothing after it. Fills idx[0..4] with the MODL, STAT, HIST,
+ * CLAS and INIT records (CLAS and INIT left as they were when there are
+ * none) and *version with the format version. Nothing is allocated. */
 static cnn_status verify(const uint8_t *data, size_t len, const char *path,
-                         ckpt_record idx[4], uint32_t *version, cnn_error *err)
+                         ckpt_record idx[5], uint32_t *version, cnn_error *err)
 {
-	static const char *const once[4] = {"MODL", "STAT", "HIST", "CLAS"};
+	static const char *const once[5] = {"MODL", "STAT", "HIST", "CLAS",
+	                                    "INIT"};
 	ckpt_head head = {path, err, 0};
-	int seen[4] = {0, 0, 0, 0};
+	int seen[5] = {0, 0, 0, 0, 0};
 	char what[128];
 	const char *why;
 	ckpt_record rec;
@@ -587,7 +671,7 @@ static cnn_status verify(const uint8_t *data, size_t len, const char *path,
 			                    "bad record %s at offset %zu: %s",
 			                    what, rec.off, why);
 		}
-		for (i = 0; i < 4; i++) {
+		for (i = 0; i < 5; i++) {
 			if (strcmp(rec.tag, once[i]) != 0)
 				continue;
 			if (seen[i]++)
@@ -813,6 +897,44 @@ static cnn_status restore_classes(cnn_model *m, const ckpt_record *clas,
 	return st;
 }
 
+/* Reads a u16-length string at *p (verified) into a malloc'ed string, or
+ * NULL when out of memory; moves *p past it. */
+static char *get_string16(const uint8_t **p)
+{
+	size_t k = cnn_le16(*p);
+	char *s = malloc(k + 1);
+
+	if (s) {
+		memcpy(s, *p + 2, k);
+		s[k] = '\0';
+	}
+	*p += 2 + k;
+	return s;
+}
+
+/* Gives m the provenance of an INIT record (verified). */
+static cnn_status restore_init(cnn_model *m, const ckpt_record *rec,
+                               const char *path, cnn_error *err)
+{
+	const uint8_t *p = rec->payload;
+	cnn_init_record *r = &m->init;
+	int ok, n;
+
+	r->from = get_string16(&p);
+	r->model = get_string16(&p);
+	r->epoch = (int)cnn_le32(p);
+	n = (int)cnn_le32(p + 4);
+	p += 8;
+	r->copied = calloc((size_t)n, sizeof *r->copied);
+	ok = r->from && r->model && r->copied;
+	for (; ok && r->n_copied < n; r->n_copied++)
+		ok = (r->copied[r->n_copied] = get_string16(&p)) != NULL;
+	if (ok)
+		return CNN_OK;
+	cnn_init_record_free(r);
+	return cnn_err_nomem(err, path, "reading checkpoint");
+}
+
 /* Inflates the checkpoint file image (n bytes read from path) into a
  * malloc'ed *buf of *len bytes (at most CKPT_MAX_BYTES). If the file stops
  * early, *truncated is set and *buf holds what could be inflated (the
@@ -924,7 +1046,8 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	ckpt_record idx[4]; /* MODL, STAT, HIST, CLAS (payload NULL: none) */
+	ckpt_record idx[5]; /* MODL, STAT, HIST, CLAS, INIT (payload NULL:
+	                       none) */
 	cnn_tree tree;
 	cnn_model *m = NULL;
 	char *source = NULL, damage[128];
@@ -988,7 +1111,8 @@ cnn_status cnn_checkpoint_parse(cnn_model **out, const uint8_t *file,
 	                    err) != CNN_OK ||
 	    restore_state(m, &idx[1], &idx[2], path, err) != CNN_OK ||
 	    (idx[3].payload &&
-	     restore_classes(m, &idx[3], path, err) != CNN_OK))
+	     restore_classes(m, &idx[3], path, err) != CNN_OK) ||
+	    (idx[4].payload && restore_init(m, &idx[4], path, err) != CNN_OK))
 		goto out;
 	m->loaded_version = (int)version;
 	*out = m;

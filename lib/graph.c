@@ -60,7 +60,8 @@ static cnn_status check_memory(const cnn_model *m, cnn_error *err)
 	    "optimiser state, %s for batches of %d), more than the %s "
 	    "available",
 	    cnn_human_bytes(params + batch_bytes, a, sizeof a),
-	    cnn_human_bytes(params, b, sizeof b), cnn_human_bytes(batch_bytes, c, sizeof c), batch,
+	    cnn_human_bytes(params, b, sizeof b),
+	    cnn_human_bytes(batch_bytes, c, sizeof c), batch,
 	    cnn_human_bytes(avail, d, sizeof d));
 }
 
@@ -183,11 +184,12 @@ static cnn_status lay_out(cnn_model *m, cnn_error *err)
 		l->w_off = off;
 		if (l->n_weight)
 			off = add_slot(m, &n, l->weight_name, l->weight_ndim,
-			               l->weight_shape, off, l->n_weight, 1);
+			               l->weight_shape, off, l->n_weight,
+			               !l->frozen);
 		l->b_off = off;
 		if (l->n_bias)
 			off = add_slot(m, &n, l->bias_name, 1, &nb, off,
-			               l->n_bias, 1);
+			               l->n_bias, !l->frozen);
 	}
 	m->n_trainable = off;
 	for (int i = 0; i < m->n_layers; i++) {
@@ -209,6 +211,30 @@ static cnn_status lay_out(cnn_model *m, cnn_error *err)
 	return CNN_OK;
 }
 
+/* Decides which backward calls run and which input gradients they make:
+ * an activation's gradient is wanted when a layer with parameters that
+ * train (not frozen) lies at or before the layer that made it, so the
+ * backward of a prefix of frozen or parameterless layers is skipped
+ * whole. Every reader of a wanted activation runs its backward, so the
+ * write-or-add plan below holds for those that do. */
+static void plan_wanted(cnn_model *m)
+{
+	unsigned char local[CNN_MAX_LAYERS + 1];
+
+	local[0] = 0;
+	for (int i = 0; i < m->n_layers; i++) {
+		cnn_layer *l = &m->layers[i];
+		int need = (l->n_weight || l->n_bias) && !l->frozen;
+
+		for (int k = 0; k < l->n_inputs; k++) {
+			l->grad_wanted[k] = local[l->inputs[k]];
+			need |= local[l->inputs[k]];
+		}
+		local[i + 1] = (unsigned char)need;
+		l->backward_needed = need && i <= m->grad_act - 1;
+	}
+}
+
 /* Decides, for every layer input, whether backward writes its gradient or
  * adds it to what an earlier backward call wrote: backward runs the layers
  * from the last to the first and each layer's inputs in order; the first to
@@ -218,6 +244,7 @@ static void plan_gradients(cnn_model *m)
 	const int top =
 	    m->grad_act - 1; /* the last layer whose backward runs */
 
+	plan_wanted(m);
 	for (int i = top; i >= 0; i--) {
 		cnn_layer *l = &m->layers[i];
 		for (int k = 0; k < l->n_inputs; k++) {
@@ -288,7 +315,9 @@ static int cut_plain(cnn_seg *out, int n, size_t a, size_t b)
 
 /* Cuts the trainable parameters into segments, into out when not NULL;
  * returns their number. Each weight of a layer with a weight_grad op goes
- * by seg_rows rows, the rest in plain runs (which may span layers). */
+ * by seg_rows rows, the rest in plain runs (which may span layers); a
+ * frozen layer's parameters are in no segment, so the step never reads
+ * nor changes them. */
 static int cut_segments(const cnn_model *m, cnn_seg *out)
 {
 	size_t run = 0; /* where the plain run being cut starts */
@@ -296,6 +325,11 @@ static int cut_segments(const cnn_model *m, cnn_seg *out)
 
 	for (int i = 0; i < m->n_layers; i++) {
 		const cnn_layer *l = &m->layers[i];
+		if (l->frozen && (l->n_weight || l->n_bias)) {
+			n = cut_plain(out, n, run, l->w_off);
+			run = l->w_off + l->n_weight + l->n_bias;
+			continue;
+		}
 		if (!l->n_weight || !l->ops->weight_grad)
 			continue;
 		int units = l->weight_shape[0];
@@ -501,8 +535,9 @@ static void add_into(float *restrict dst, const float *restrict src,
 }
 
 /* Runs the backward of layers hi down to lo on the chunk's samples
- * [s0, s0 + n): each input's gradient is written into its dact, or into
- * scratch and added there (grad_add); the network input gets none. */
+ * [s0, s0 + n), but for those that need none (backward_needed): each
+ * wanted input gradient is written into its dact, or into scratch and
+ * added there (grad_add); the network input gets none. */
 static void backward_range(cnn_model *m, cnn_chunk *k, int hi, int lo,
                            size_t s0, int n)
 {
@@ -512,16 +547,16 @@ static void backward_range(cnn_model *m, cnn_chunk *k, int hi, int lo,
 		const float *dy = m->dact[i + 1] + s0 * l->out_size;
 		const float *x[CNN_MAX_INPUTS];
 		float *dx[CNN_MAX_INPUTS], *tmp = k->dtmp;
-		int wanted = 0;
 
+		if (!l->backward_needed)
+			continue;
 		for (int j = 0; j < l->n_inputs; j++) {
 			int a = l->inputs[j];
 			size_t per = l->in_sizes[j];
 			x[j] = m->act[a] + s0 * per;
 			dx[j] = NULL;
-			if (a == 0)
+			if (a == 0 || !l->grad_wanted[j])
 				continue;
-			wanted = 1;
 			if (l->grad_add[j]) {
 				dx[j] = tmp;
 				tmp += per * (size_t)n;
@@ -529,8 +564,6 @@ static void backward_range(cnn_model *m, cnn_chunk *k, int hi, int lo,
 				dx[j] = m->dact[a] + s0 * per;
 			}
 		}
-		if (!wanted && !l->n_weight && !l->n_bias)
-			continue;
 		if (l->ops->backward_n)
 			l->ops->backward_n(l, x, y, dy, dx, n, k->ws);
 		else
@@ -650,9 +683,11 @@ static void train_phase(cnn_model *m, int c, int p, int n, float g)
 		return;
 	l = &k->layers[next];
 	memset(k->acc, 0, l->ops->stats_size(l) * sizeof *k->acc);
-	l->ops->backward_stats(l, m->act[l->inputs[0]] + s0 * l->in_size,
-	                       m->act[next + 1] + s0 * l->out_size,
-	                       m->dact[next + 1] + s0 * l->out_size, n, k->acc);
+	if (l->backward_needed)
+		l->ops->backward_stats(
+		    l, m->act[l->inputs[0]] + s0 * l->in_size,
+		    m->act[next + 1] + s0 * l->out_size,
+		    m->dact[next + 1] + s0 * l->out_size, n, k->acc);
 }
 
 /* Phase j->p of the training pass on chunks j->first + [lo, hi). */

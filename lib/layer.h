@@ -32,6 +32,11 @@ typedef struct cnn_pass {
  * dense layer's output is (units, 1, 1). */
 typedef struct cnn_layer_ops {
 	const char *type; /* the YAML "type", e.g. "conv2d" */
+	/* 1 when the kind has parameters (weights, biases): it then accepts
+	 * the key "trainable" (spec.c reads it; the kind lists it among its
+	 * keys), and a frozen copy leaves its parameters' gradients alone
+	 * where that saves time. */
+	int has_params;
 	/* Reads the kind's own keys from the layer's YAML mapping (l->node)
 	 * into l, which already holds the defaults, and rejects unknown keys
 	 * ("type" and "name" are handled by the caller but must be in the
@@ -151,6 +156,17 @@ struct cnn_layer {
 	/* Set by the graph when the weight is cut into deferred segments
 	 * (cnn_seg): then, with pass->defer, backward leaves l->dw alone. */
 	int weight_deferred;
+	/* "trainable: false" (spec.c): the optimiser never updates the
+	 * layer's weight and bias, and backward need not compute their
+	 * gradients (what it leaves in dw, db is never read). */
+	int frozen;
+	/* Set by the graph: whether backward runs at all (the layer has
+	 * parameters that train, or an earlier such layer needs the gradient
+	 * of its output), and, for each input, whether its gradient is
+	 * wanted (never for the network's input, nor for an activation no
+	 * trainable parameter lies before). */
+	int backward_needed;
+	unsigned char grad_wanted[CNN_MAX_INPUTS];
 
 	/* State that is not trained but saved (batchnorm's running
 	 * statistics): n_state floats, stored after all the trainable

@@ -101,7 +101,14 @@ cnn_status cnn_model_from_yaml(cnn_model **out, const char *path,
 			cnn_tree_free(&tree);
 			return err->status;
 		}
-	return cnn_model_from_tree(out, &tree, err);
+	if (cnn_model_from_tree(out, &tree, err) != CNN_OK)
+		return err->status;
+	/* a model built from its description starts from init's tensors */
+	if (cnn_finetune_apply(*out, err) != CNN_OK) {
+		cnn_model_free(*out);
+		*out = NULL;
+	}
+	return err->status;
 }
 
 void cnn_model_free(cnn_model *m)
@@ -113,6 +120,7 @@ void cnn_model_free(cnn_model *m)
 	cnn_tree_free(&m->tree);
 	free(m->yaml);
 	free(m->history);
+	cnn_init_record_free(&m->init);
 	free_class_names(m);
 	free(m);
 }
@@ -197,6 +205,8 @@ cnn_status cnn_model_tensor(const cnn_model *m, int index, cnn_tensor_info *out)
 	out->moment1 = m->m1 + t->off;
 	out->moment2 = m->m2 + t->off;
 	out->trainable = t->trainable;
+	/* a weight or bias that does not train is a frozen layer's */
+	out->frozen = !t->trainable && t->off < m->n_trainable;
 	return CNN_OK;
 }
 

@@ -93,8 +93,15 @@ typedef struct cnn_spec {
 	 * tree), or NULL when the description names none */
 	const char **classes;
 	int n_classes;
-	float *normalize;  /* data.normalize: input[0] means, then input[0]
-	                      stds (each > 0); NULL none. Owned. */
+	float *normalize; /* data.normalize: input[0] means, then input[0]
+	                     stds (each > 0); NULL none. Owned. */
+
+	/* init (fine-tuning): the mapping (NULL: none), its checkpoint
+	 * (resolved) and whether tensors is all_matching (else a list of
+	 * names, read from the mapping) */
+	const cnn_node *init;
+	char init_from[CNN_PATH_MAX];
+	int init_all;
 
 	char checkpoint[CNN_PATH_MAX]; /* resolved; default NAME.ckpt.gz */
 	int checkpoint_every;          /* epochs between saves, 1 */
@@ -181,6 +188,29 @@ typedef struct cnn_grad_parts {
  * number of threads. */
 void cnn_chunk_plan(int n, int *count, int *size);
 
+/* Where a fine-tuned model's first weights came from (init:, see
+ * finetune.c), kept in checkpoints (record INIT). from NULL: none. */
+typedef struct cnn_init_record {
+	char *from;   /* the source checkpoint, resolved */
+	char *model;  /* its model's name */
+	int epoch;    /* its epochs completed */
+	int n_copied; /* tensors copied, their names: */
+	char **copied;
+	/* all_matching, in the run that copied: the model's tensors not
+	 * copied and why ("NAME (not in the source), ..."); NULL otherwise */
+	char *skipped;
+} cnn_init_record;
+
+/* Frees what r holds and zeroes it. (finetune.c) */
+void cnn_init_record_free(cnn_init_record *r);
+/* Copies the tensors that m->spec.init names from its source checkpoint
+ * into m, built from its description and not trained, and records where
+ * they came from in m->init. Nothing to do without init. Errors: the
+ * loader's, prefixed "init.from: " at that key; a tensor missing on
+ * either side or of another shape (an explicit list), or no tensor in
+ * common (all_matching): CNN_ERR_CONFIG at init.tensors. */
+cnn_status cnn_finetune_apply(cnn_model *m, cnn_error *err);
+
 struct cnn_model {
 	cnn_tree tree; /* the description, after overrides */
 	char *yaml;    /* tree emitted as text */
@@ -202,6 +232,7 @@ struct cnn_model {
 	float *params, *grads, *m1, *m2, *best;
 	float *weights; /* the arena the layers compute with: params or best */
 	int has_best;
+	cnn_init_record init; /* fine-tuning provenance */
 
 	/* Training state. */
 	int epoch;     /* epochs completed */

@@ -11,9 +11,11 @@
  *   adam, adamw  m1 first moment, m2 second moment
  *   sgd          m1 momentum buffer (m2 unused)
  *   rmsprop      m1 momentum buffer, m2 mean square of the gradient
- * Only the trainable parameters (the first n of the arenas) are updated:
- * layer state stored after them (batchnorm's running statistics) never
- * changes in a step.
+ * Only the trainable parameters (the first n of the arenas, less the
+ * frozen layers': the segments m->segs cover exactly those that train)
+ * are updated: layer state stored after them (batchnorm's running
+ * statistics) and frozen layers' weights never change in a step, and
+ * their moments stay zero.
  *
  * Invariants: every update is elementwise, so a parallel loop gives the same
  * bits whatever the thread count; the one sum (the gradient norm for
@@ -31,13 +33,6 @@
 
 #define PI 3.14159265358979323846
 
-/* The number of trainable parameters: the prefix of the arenas the
- * optimiser updates. */
-static long trainable(const cnn_model *m)
-{
-	return (long)m->n_trainable;
-}
-
 /* One step: the update of every parameter, and where its gradient is. */
 typedef struct step_plan {
 	cnn_model *m;
@@ -50,7 +45,8 @@ typedef struct step_plan {
 /* Before the update                                                        */
 
 /* Gradient clipping by the global norm (as PyTorch's clip_grad_norm_, but
- * scaling by clip_norm/norm exactly): if the L2 norm of the whole gradient
+ * scaling by clip_norm/norm exactly): if the L2 norm of the gradient of the
+ * parameters that train (frozen layers' are left out)
  * exceeds clip_norm, every component is to be multiplied by clip_norm/norm;
  * returns that factor, or 1. The norm is summed in double in index order,
  * so it does not depend on the thread count. A non-finite norm scales by 0
@@ -58,12 +54,14 @@ typedef struct step_plan {
  * train.c reports them. */
 static float clip_scale(const cnn_model *m)
 {
-	const long n = trainable(m);
 	const float *restrict g = m->grads;
 	double sum = 0.0;
 
-	for (long i = 0; i < n; i++)
-		sum += (double)g[i] * (double)g[i];
+	/* the segments cover the parameters that train, in index order */
+	for (int k = 0; k < m->n_segs; k++)
+		for (size_t i = m->segs[k].off;
+		     i < m->segs[k].off + m->segs[k].n; i++)
+			sum += (double)g[i] * (double)g[i];
 	const double norm = sqrt(sum);
 	if (!(norm > m->spec.clip_norm))
 		return 1.0f;

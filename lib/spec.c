@@ -601,9 +601,31 @@ static cnn_status unique_layer_names(spec_ctx *c)
 	return CNN_OK;
 }
 
+/* trainable (a boolean, default true) of layer l, whose kind has read
+ * its keys: false freezes its parameters. A kind without parameters
+ * refuses the key, saying so (before its own unknown-key check). */
+static cnn_status layer_trainable(spec_ctx *c, cnn_layer *l, int configured)
+{
+	int trainable = 1;
+	cnn_status st;
+
+	if (!configured)
+		return l->ops->has_params || !cnn_map_get(l->node, "trainable")
+		           ? CNN_OK
+		           : cnn_reject_key(c->err, l->node, l->ops->type,
+		                            "trainable",
+		                            "a %s layer has no parameters to "
+		                            "train or freeze",
+		                            l->ops->type);
+	st = cnn_get_bool(l->node, l->ops->type, "trainable", 0, &trainable,
+	                  c->err);
+	l->frozen = !trainable;
+	return st;
+}
+
 /* Fills each layer's defaults (the rest is zero from calloc: no padding,
  * CNN_INIT_ZEROS for the bias, CNN_FAN_NONE), then lets its kind read its
- * own keys with path = its type. */
+ * own keys with path = its type; then trainable. */
 static cnn_status configure_layers(spec_ctx *c)
 {
 	static const char *const base_keys[] = {"type", "name", "input", NULL};
@@ -616,11 +638,15 @@ static cnn_status configure_layers(spec_ctx *c)
 		l->bias = 1;
 		l->stride[0] = l->stride[1] = 1;
 		l->weight_init.type = CNN_INIT_HE;
+		if ((st = layer_trainable(c, l, 0)))
+			break;
 		if (l->ops->configure)
 			st = l->ops->configure(l, l->ops->type, c->err);
 		else
 			st = cnn_map_check_keys(l->node, l->ops->type,
 			                        base_keys, c->err);
+		if (!st)
+			st = layer_trainable(c, l, 1);
 	}
 	return st;
 }
@@ -1250,6 +1276,64 @@ static cnn_status parse_data(spec_ctx *c)
 }
 
 /* ======================================================================== */
+/* Fine-tuning                                                              */
+
+/* init: {from: CKPT (required, a path resolved like the data's), tensors:
+ * a non-empty list of distinct tensor names, or all_matching (required)}.
+ * Only read here; lib/finetune.c copies the tensors when a model is built
+ * from its description (never from a checkpoint). */
+static cnn_status parse_init(spec_ctx *c)
+{
+	static const char *const keys[] = {"from", "tensors", NULL};
+	const cnn_node *m = cnn_map_get(c->tree->root, "init"), *t;
+	char full[CNN_FULL_SIZE], got[CNN_DESCRIBE_SIZE];
+	cnn_status st;
+
+	if (!m)
+		return CNN_OK;
+	if ((st = cnn_map_check_keys(m, "init", keys, c->err)) ||
+	    (st = get_path(c, m, "init", "from",
+	                   "the path of the checkpoint to start from",
+	                   c->spec->init_from)))
+		return st;
+	t = cnn_map_get(m, "tensors");
+	if (!t)
+		return cnn_node_error(c->err, m, "init.tensors",
+		                      "missing (expected a list of tensor "
+		                      "names or all_matching)");
+	c->spec->init = m;
+	if (t->type == CNN_NODE_SCALAR && !t->quoted &&
+	    !strcmp(t->value, "all_matching")) {
+		c->spec->init_all = 1;
+		return CNN_OK;
+	}
+	if (t->type != CNN_NODE_SEQ || t->n_items == 0)
+		return cnn_node_error(c->err, t, "init.tensors",
+		                      "expected a list of tensor names or "
+		                      "all_matching, got %s",
+		                      t->type == CNN_NODE_SEQ
+		                          ? "an empty list"
+		                          : cnn_node_describe(t, got));
+	for (size_t i = 0; i < t->n_items; i++) {
+		const cnn_node *v = t->items[i];
+
+		snprintf(full, sizeof full, "init.tensors.%zu", i);
+		if (v->type != CNN_NODE_SCALAR || !v->value[0])
+			return cnn_node_error(c->err, v, full,
+			                      "expected a tensor name, got %s",
+			                      cnn_node_describe(v, got));
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(t->items[j]->value, v->value))
+				return cnn_node_error(c->err, v, full,
+				                      "%s is already listed at "
+				                      "init.tensors.%zu",
+				                      cnn_node_describe(v, got),
+				                      j);
+	}
+	return CNN_OK;
+}
+
+/* ======================================================================== */
 
 /* The root's keys, in the order they are read: each section's table (if
  * any), then its own code (if any). */
@@ -1264,7 +1348,8 @@ static const struct {
                 {"optimizer", opt_fields, NULL},
                 {"training", training_fields, check_training},
                 {"data", NULL, parse_data},
-                {"checkpoint", ckpt_fields, default_checkpoint}};
+                {"checkpoint", ckpt_fields, default_checkpoint},
+                {"init", NULL, parse_init}};
 
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 

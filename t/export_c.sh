@@ -60,6 +60,9 @@ agrees() {
 for yaml in "$top_srcdir"/models/*.yaml "$top_srcdir"/t/export/kinds.yaml \
 	"$top_srcdir"/t/export/mse.yaml; do
 	b=$(basename "$yaml" .yaml)
+	# its data is a 2-class folder and it starts from lenet5's
+	# checkpoint: t/finetune.sh trains it; its export is lenet5's
+	[ "$b" = lenet5_finetune ] && continue
 	ck=$tmp/$b.ckpt.gz
 	train -q --set training.epochs=1 --set data.train.limit=256 \
 		--set data.test.limit=100 -o "$ck" "$yaml" >"$tmp/out" 2>&1

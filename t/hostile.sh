@@ -251,7 +251,7 @@ yrow keys_70_duplicate 2 ':5:555: duplicate key "k7"'
 { printf '%b' "$H$L"; repeat 100000 k; printf ': 1\n'; } >"$D/key_100000.yaml"
 yrow key_100000 2 ":5:1: could not find the ':' after this key (a key and its ':' must be on one line, at most 1024 characters apart)"
 { printf '%b' "$H$L" '"'; repeat 1000 k; printf '": 1\n'; } >"$D/key_1000.yaml"
-yrow key_1000 2 ':5:1: unknown key "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk..." (expected one of: name, input, layers, loss, optimizer, training, data, checkpoint)'
+yrow key_1000 2 ':5:1: unknown key "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk..." (expected one of: name, input, layers, loss, optimizer, training, data, checkpoint, init)'
 { printf '%b' "$H$L" 'name: '; repeat 1000000 n; echo; } >"$D/scalar_1000000.yaml"
 yrow scalar_1000000 2 ':5:7: name: is too long (1000000 bytes, at most 63)'
 { printf '%b' "$H$L" 'data:\n  test: {images: '; repeat 5000 p
@@ -324,7 +324,7 @@ srow 'empty segment' '--set: empty key segment in "a..b=1"' a..b=1
 srow '40 segments' "--set $(repeat 40 a | sed 's/a/a./g')b: the key has more than 31 segments" "$(repeat 40 a | sed 's/a/a./g')b=1"
 srow 'key not UTF-8' '--set: the key is not valid UTF-8' "$(printf 'na\377me=x')"
 srow 'value not UTF-8' '--set name: invalid leading UTF-8 octet' "$(printf 'name=x\377')"
-srow 'unknown key' '--set foo: unknown key "foo" (expected one of: name, input, layers, loss, optimizer, training, data, checkpoint)' foo=1
+srow 'unknown key' '--set foo: unknown key "foo" (expected one of: name, input, layers, loss, optimizer, training, data, checkpoint, init)' foo=1
 srow 'bad YAML' "--set training.epochs: did not find expected ',' or ']' (while parsing a flow sequence)" 'training.epochs=[1'
 srow 'a mapping for an integer' '--set training.epochs: expected a positive integer, got a mapping' 'training.epochs={a: 1}'
 srow 'an anchor' '--set training.epochs: anchors and aliases are not supported' 'training.epochs=&a 1'

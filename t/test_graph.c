@@ -297,6 +297,136 @@ static void test_deferred(void)
 	deferred_case("dense mix", dense_mix, 40);
 }
 
+/* The residual block with its stem (a prefix: conv, batchnorm) frozen,
+ * and a middle convolution frozen too (its input gradient is wanted). */
+static const char *residual_frozen =
+    "input: {channels: 1, height: 8, width: 8}\n"
+    "layers:\n"
+    "  - {type: conv2d, name: stem, filters: 4, kernel: 3, padding: 1,\n"
+    "     trainable: false}\n"
+    "  - {type: batchnorm, trainable: false}\n"
+    "  - {type: relu, name: r0}\n"
+    "  - {type: conv2d, filters: 4, kernel: 3, padding: 1}\n"
+    "  - {type: batchnorm}\n"
+    "  - {type: relu}\n"
+    "  - {type: conv2d, filters: 4, kernel: 3, padding: 1,\n"
+    "     trainable: false}\n"
+    "  - {type: batchnorm, name: bn_b}\n"
+    "  - {type: add, input: [bn_b, r0]}\n"
+    "  - {type: relu}\n"
+    "  - {type: global_avgpool}\n"
+    "  - {type: flatten}\n"
+    "  - {type: dense, units: 3}\n"
+    "  - {type: softmax}\n";
+
+/* dense_mix with its first dense layer (a prefix) and its widest (in the
+ * middle, not deferred when frozen) frozen. */
+static const char *dense_mix_frozen =
+    "input: {channels: 1, height: 28, width: 28}\n"
+    "layers:\n"
+    "  - {type: flatten}\n"
+    "  - {type: dense, units: 40, trainable: false}\n"
+    "  - {type: relu}\n"
+    "  - {type: dropout, rate: 0.2}\n"
+    "  - {type: dense, units: 29}\n"
+    "  - {type: tanh}\n"
+    "  - {type: dense, units: 4100, trainable: false}\n"
+    "  - {type: relu}\n"
+    "  - {type: dense, units: 4}\n"
+    "  - {type: softmax}\n";
+
+/* Copies the frozen layers' weights and biases of f (the frozen model)
+ * into m (the same model, all trainable) and zeroes m's moments there:
+ * what m's step changed in them is thrown away. */
+static void unfreeze_undo(const cnn_model *f, cnn_model *m)
+{
+	for (int i = 0; i < f->n_layers; i++) {
+		const cnn_layer *l = &f->layers[i];
+		size_t n = l->n_weight + l->n_bias;
+		if (!l->frozen || !n)
+			continue;
+		memcpy(m->params + l->w_off, f->params + l->w_off,
+		       n * sizeof(float));
+		memset(m->m1 + l->w_off, 0, n * sizeof(float));
+		memset(m->m2 + l->w_off, 0, n * sizeof(float));
+	}
+}
+
+/* Three steps of batches of n on model a (frozen layers, the fused step
+ * with deferred weight gradients) and on b (the same layers all trainable,
+ * the plain step, whose changes to a's frozen layers are undone after
+ * each step): a's frozen parameters keep every bit and their moments stay
+ * zero, and every other parameter, running statistic and moment is the
+ * same bits in both. */
+static void frozen_case(const char *name, const char *frozen, const char *plain,
+                        int n)
+{
+	const char *opt = "optimizer: {type: adam, learning_rate: 0.01, "
+	                  "weight_decay: 0.01}\n";
+	cnn_model *a = build(frozen, opt), *b = build(plain, opt);
+	cnn_error err;
+	cnn_rng r;
+	float *start = NULL;
+	int kept = 1, zero = 1, skipped = 0;
+
+	cnn_err_clear(&err);
+	if (!ok(a && b && a->n_params == b->n_params &&
+	            cnn_graph_reserve(a, n, &err) == CNN_OK &&
+	            cnn_graph_reserve(b, n, &err) == CNN_OK &&
+	            (start = malloc(a->n_params * sizeof(float))),
+	        "frozen, %s: the models build", name))
+		goto out;
+	memcpy(start, a->params, a->n_params * sizeof(float));
+	for (int i = 0; i < a->n_layers; i++)
+		skipped +=
+		    !a->layers[i].backward_needed && a->layers[i].n_weight;
+	cnn_rng_seed(&r, 7);
+	for (int t = 0; t < 3; t++) {
+		size_t ca = 0, cb = 0;
+		cnn_grad_parts gp;
+		random_batch(a, n, &r);
+		memcpy(b->act[0], a->act[0],
+		       (size_t)n * a->layers[0].in_size * sizeof(float));
+		memcpy(b->labels, a->labels, (size_t)n);
+		cnn_graph_backprop(a, n, &ca, 1);
+		cnn_graph_parts(a, n, 1, &gp);
+		cnn_optim_step_sum(a, &gp);
+		cnn_graph_gradient(b, n, &cb);
+		cnn_optim_step(b);
+		unfreeze_undo(a, b);
+	}
+	for (int i = 0; i < a->n_layers; i++) {
+		const cnn_layer *l = &a->layers[i];
+		size_t k = l->n_weight + l->n_bias;
+		for (size_t j = l->w_off; l->frozen && j < l->w_off + k; j++) {
+			kept &= a->params[j] == start[j];
+			zero &= a->m1[j] == 0.0f && a->m2[j] == 0.0f;
+		}
+	}
+	ok(kept && zero, "frozen, %s: frozen parameters unchanged, moments 0",
+	   name);
+	ok(skipped > 0 &&
+	       !memcmp(a->params, b->params, a->n_params * sizeof(float)) &&
+	       !memcmp(a->m1, b->m1, a->n_params * sizeof(float)) &&
+	       !memcmp(a->m2, b->m2, a->n_params * sizeof(float)),
+	   "frozen, %s (batch %d, %d backward skipped): the bits of computing "
+	   "the frozen gradients and throwing them away",
+	   name, n, skipped);
+out:
+	free(start);
+	cnn_model_free(a);
+	cnn_model_free(b);
+}
+
+static void test_frozen(void)
+{
+	threads(2);
+	frozen_case("residual", residual_frozen, residual, 40);
+	frozen_case("dense mix", dense_mix_frozen, dense_mix, 40);
+	threads(1);
+	frozen_case("dense mix", dense_mix_frozen, dense_mix, 17);
+}
+
 /* The tensors: trainable ones first, then the running statistics, named
  * after their layers, and the optimiser leaves the statistics alone. */
 static void test_tensors(void)
@@ -453,6 +583,7 @@ int main(void)
 	test_gradients();
 	test_threads();
 	test_deferred();
+	test_frozen();
 	test_tensors();
 	test_training();
 	return done();

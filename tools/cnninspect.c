@@ -338,8 +338,9 @@ static void print_tensor_table(const cnn_model *m)
 			continue;
 		shape_string(shape, sizeof shape, ti.shape, ti.ndim);
 		s = tensor_stats(ti.data, ti.size);
-		printf("  %-*s  %-*s  %13.6g  %13.6g  %13.6g  %13.6g\n", wn,
-		       ti.name, ws, shape, s.min, s.max, s.mean, s.std);
+		printf("  %-*s  %-*s  %13.6g  %13.6g  %13.6g  %13.6g%s\n", wn,
+		       ti.name, ws, shape, s.min, s.max, s.mean, s.std,
+		       ti.frozen ? "  frozen" : "");
 		print_histogram(ti.data, ti.size, &s);
 	}
 }
@@ -398,6 +399,19 @@ static void print_history(const cnn_model *m)
 	}
 }
 
+/* "initialised from: PATH (model NAME, epoch E; N tensors copied)" when
+ * the model's weights started from another checkpoint (init). */
+static void print_init(const cnn_model *m)
+{
+	cnn_init_info ii;
+
+	if (cnn_model_init_info(m, &ii))
+		printf("initialised from: %s (model %s, epoch %d; %d tensor%s "
+		       "copied)\n",
+		       ii.from, ii.model, ii.epoch, ii.n_copied,
+		       ii.n_copied == 1 ? "" : "s");
+}
+
 /* The readable summary of the checkpoint at path: where it is, its format
  * and model, then the layers, tensors, training state and history. */
 static void print_summary(const cnn_model *m, const char *path)
@@ -414,6 +428,7 @@ static void print_summary(const cnn_model *m, const char *path)
 			printf(" %s", cnn_model_class_name(m, c));
 		printf("\n");
 	}
+	print_init(m);
 	print_layer_table(m);
 	print_tensor_table(m);
 	print_training(m, &ts);
@@ -491,7 +506,9 @@ static void json_tensors(const cnn_model *m)
 		printf(", \"std\": ");
 		json_number(stdout, s.std);
 		json_histogram(stdout, ti.data, ti.size, &s);
-		printf("}");
+		printf(", \"trainable\": %s, \"frozen\": %s}",
+		       ti.trainable ? "true" : "false",
+		       ti.frozen ? "true" : "false");
 	}
 	printf("\n  ],\n");
 }
@@ -559,6 +576,29 @@ static void json_history(const cnn_model *m)
 	printf("%s]\n", nh ? "\n  " : "");
 }
 
+/* The "init" member of --json: null, or where the weights started from
+ * (from, model, epoch) and the tensors copied. */
+static void json_init(const cnn_model *m)
+{
+	cnn_init_info ii;
+
+	printf("  \"init\": ");
+	if (!cnn_model_init_info(m, &ii)) {
+		printf("null,\n");
+		return;
+	}
+	printf("{\"from\": ");
+	cli_json_string(stdout, ii.from);
+	printf(", \"model\": ");
+	cli_json_string(stdout, ii.model);
+	printf(", \"epoch\": %d, \"tensors\": [", ii.epoch);
+	for (int i = 0; i < ii.n_copied; i++) {
+		printf("%s", i ? ", " : "");
+		cli_json_string(stdout, ii.copied[i]);
+	}
+	printf("]},\n");
+}
+
 /* Everything the summary shows as one JSON object (--json). */
 static void print_json(const cnn_model *m)
 {
@@ -567,6 +607,7 @@ static void print_json(const cnn_model *m)
 	cnn_model_train_state(m, &ts);
 	printf("{\n  \"format_version\": %d,\n", ts.checkpoint_version);
 	json_model(m);
+	json_init(m);
 	json_tensors(m);
 	json_training(m, &ts);
 	json_history(m);

@@ -269,6 +269,25 @@ static void print_layers(const cnn_model *m)
 	printf("total parameters: %zu\n", total);
 }
 
+/* Under -v, for a model whose description has init: what it copied from
+ * where and, with all_matching, what it did not copy and why. */
+static void print_init(const cnn_model *m)
+{
+	cnn_init_info ii;
+
+	if (!cnn_model_init_info(m, &ii))
+		return;
+	printf("init: copied %d tensor%s from %s (model %s, epoch %d):",
+	       ii.n_copied, ii.n_copied == 1 ? "" : "s", ii.from, ii.model,
+	       ii.epoch);
+	for (int i = 0; i < ii.n_copied; i++)
+		printf("%s %s", i ? "," : "", ii.copied[i]);
+	printf("\n");
+	if (ii.skipped)
+		printf("init: not copied: %s\n",
+		       ii.skipped[0] ? ii.skipped : "none");
+}
+
 /* Opens a metrics file: appended to when resuming (append), else
  * truncated. Prints why and returns NULL when it cannot be opened. With a
  * CSV header, writes it when the file is empty. */
@@ -405,6 +424,8 @@ static int train(cnn_model *m, const options *o, const char *ckpt, int append)
 		progress_init(&c.bar, stderr);
 	if (o->verbose)
 		print_layers(m);
+	if (o->verbose && !append)
+		print_init(m);
 	if (!o->quiet && st.epoch >= st.epochs)
 		printf("%s: already trained for %d of %d epochs; nothing to "
 		       "do\n",

@@ -28,9 +28,9 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const bn_keys[] = {"type",      "name",    "input",
-                                      "momentum",  "epsilon", "weight_init",
-                                      "bias_init", NULL};
+static const char *const bn_keys[] = {"type",      "name",      "input",
+                                      "momentum",  "epsilon",   "weight_init",
+                                      "bias_init", "trainable", NULL};
 
 static const char *const bn_state_suffix[2] = {"running_mean", "running_var"};
 
@@ -254,6 +254,7 @@ static void bn_reset_state(cnn_layer *l)
 
 const cnn_layer_ops cnn_layer_batchnorm = {
     .type = "batchnorm",
+    .has_params = 1,
     .configure = bn_configure,
     .infer = bn_infer,
     .workspace = bn_workspace,

@@ -14,8 +14,8 @@
 #include "layer.h"
 
 static const char *const conv_keys[] = {
-    "type",    "name", "input",       "filters",   "kernel", "stride",
-    "padding", "bias", "weight_init", "bias_init", NULL};
+    "type",    "name", "input",       "filters",   "kernel",    "stride",
+    "padding", "bias", "weight_init", "bias_init", "trainable", NULL};
 
 /* Reads filters, kernel, stride, padding, bias and the initialisers. */
 static cnn_status conv_configure(cnn_layer *l, const char *path, cnn_error *err)
@@ -146,6 +146,7 @@ static void conv_backward(cnn_layer *l, const float *x, const float *y,
 
 const cnn_layer_ops cnn_layer_conv2d = {
     .type = "conv2d",
+    .has_params = 1,
     .configure = conv_configure,
     .infer = conv_infer,
     .workspace = conv_workspace,

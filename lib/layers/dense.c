@@ -8,7 +8,8 @@
 #include "layer.h"
 
 static const char *const dense_keys[] = {
-    "type", "name", "input", "units", "bias", "weight_init", "bias_init", NULL};
+    "type",        "name",      "input",     "units", "bias",
+    "weight_init", "bias_init", "trainable", NULL};
 
 /* Reads units, bias and the initialisers. */
 static cnn_status dense_configure(cnn_layer *l, const char *path,
@@ -73,8 +74,8 @@ static void dense_forward(cnn_layer *l, const float *x, float *y, int n,
 }
 
 /* dW (units, in) += dy^T (units, n) * x (n, in), unless deferred to
- * dense_weight_grad; db += column sums of dy; dx (n, in) = dy (n, units) *
- * W (units, in). */
+ * dense_weight_grad; db += column sums of dy (neither when frozen); dx (n, in)
+ * = dy (n, units) * W (units, in). */
 static void dense_backward(cnn_layer *l, const float *x, const float *y,
                            const float *dy, float *dx, int n, float *ws)
 {
@@ -82,9 +83,9 @@ static void dense_backward(cnn_layer *l, const float *x, const float *y,
 
 	(void)y;
 	(void)ws;
-	if (!l->weight_deferred || !l->pass || !l->pass->defer)
+	if (!l->frozen && (!l->weight_deferred || !l->pass || !l->pass->defer))
 		cnn_gemm(1, 0, units, in, n, dy, units, x, in, 1.0f, l->dw, in);
-	if (l->bias)
+	if (l->bias && !l->frozen)
 		cnn_add_col_sums(dy, n, units, l->db);
 	if (dx)
 		cnn_gemm(0, 0, n, in, units, dy, units, l->w, in, 0.0f, dx, in);
@@ -107,6 +108,7 @@ static void dense_weight_grad(const cnn_layer *l, const float *x,
 
 const cnn_layer_ops cnn_layer_dense = {
     .type = "dense",
+    .has_params = 1,
     .configure = dense_configure,
     .infer = dense_infer,
     .forward = dense_forward,
