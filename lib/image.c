@@ -314,25 +314,7 @@ cnn_status cnn_image_read_pgm(const char *path, uint8_t **pixels, int *width,
 cnn_status cnn_image_file(const char *path, uint8_t **buf, size_t *len,
                           cnn_error *err)
 {
-	cnn_io_result r;
-	cnn_io_fail f;
-
-	f = cnn_io_read(path, IMAGE_FILE_MAX, IMAGE_FILE_MAX, buf, len, &r);
-	switch (f) {
-	case CNN_IO_OK:
-		return CNN_OK;
-	case CNN_IO_OPEN:
-	case CNN_IO_READ:
-		return cnn_err_file(err, CNN_ERR_IO, path, "cannot %s: %s",
-		                    f == CNN_IO_OPEN ? "open" : "read",
-		                    strerror(r.errnum));
-	case CNN_IO_NOMEM:
-		return cnn_err_file(err, CNN_ERR_NOMEM, path,
-		                    "out of memory (reading %zu bytes)", r.at);
-	default:
-		return cnn_err_file(err, CNN_ERR_DATA, path,
-		                    "larger than %zu bytes", IMAGE_FILE_MAX);
-	}
+	return cnn_read_raw(path, IMAGE_FILE_MAX, buf, len, err);
 }
 
 /* Which format the bytes are (contract in image.h). */
@@ -380,10 +362,11 @@ cnn_status cnn_image_decode(const char *path, const uint8_t *buf, size_t len,
 	}
 }
 
-/* Reads a PGM, PNG or JPEG file, chosen by its first bytes (contract in
- * cnn.h). */
-cnn_status cnn_image_read(const char *path, uint8_t **pixels, int *channels,
-                          int *width, int *height, cnn_error *err)
+/* Reads a file and decodes it (contract in image.h). */
+cnn_status cnn_image_read_with(cnn_image_decoder decode, const char *what,
+                               const char *path, uint8_t **pixels,
+                               int *channels, int *width, int *height,
+                               cnn_error *err)
 {
 	uint8_t *buf;
 	size_t len;
@@ -393,15 +376,22 @@ cnn_status cnn_image_read(const char *path, uint8_t **pixels, int *channels,
 	*pixels = NULL;
 	*channels = *width = *height = 0;
 	if (!path || !path[0])
-		return cnn_err(err, CNN_ERR_USAGE,
-		               "cnn_image_read: no path given");
+		return cnn_err(err, CNN_ERR_USAGE, "%s: no path given", what);
 	st = cnn_image_file(path, &buf, &len, err);
 	if (st != CNN_OK)
 		return st;
-	st = cnn_image_decode(path, buf, len, pixels, channels, width, height,
-	                      err);
+	st = decode(path, buf, len, pixels, channels, width, height, err);
 	free(buf);
 	return st;
+}
+
+/* Reads a PGM, PNG or JPEG file, chosen by its first bytes (contract in
+ * cnn.h). */
+cnn_status cnn_image_read(const char *path, uint8_t **pixels, int *channels,
+                          int *width, int *height, cnn_error *err)
+{
+	return cnn_image_read_with(cnn_image_decode, "cnn_image_read", path,
+	                           pixels, channels, width, height, err);
 }
 
 #ifdef HAVE_PNG
@@ -743,23 +733,8 @@ cnn_status cnn_png_decode(const char *path, const uint8_t *buf, size_t len,
 cnn_status cnn_image_read_png(const char *path, uint8_t **pixels, int *channels,
                               int *width, int *height, cnn_error *err)
 {
-	uint8_t *buf;
-	size_t len;
-	cnn_status st;
-
-	cnn_err_clear(err);
-	*pixels = NULL;
-	*channels = *width = *height = 0;
-	if (!path || !path[0])
-		return cnn_err(err, CNN_ERR_USAGE,
-		               "cnn_image_read_png: no path given");
-	st = cnn_image_file(path, &buf, &len, err);
-	if (st != CNN_OK)
-		return st;
-	st = cnn_png_decode(path, buf, len, pixels, channels, width, height,
-	                    err);
-	free(buf);
-	return st;
+	return cnn_image_read_with(cnn_png_decode, "cnn_image_read_png", path,
+	                           pixels, channels, width, height, err);
 }
 
 #else /* !HAVE_PNG */

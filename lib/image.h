@@ -68,6 +68,21 @@ cnn_status cnn_image_decode(const char *path, const uint8_t *buf, size_t len,
 cnn_status cnn_image_file(const char *path, uint8_t **buf, size_t *len,
                           cnn_error *err);
 
+/* A decoder of a file's bytes: cnn_image_decode, cnn_png_decode or
+ * cnn_jpeg_decode. */
+typedef cnn_status (*cnn_image_decoder)(const char *path, const uint8_t *buf,
+                                        size_t len, uint8_t **pixels,
+                                        int *channels, int *width, int *height,
+                                        cnn_error *err);
+
+/* What the public readers share: clears err and the outputs, refuses an
+ * empty path (CNN_ERR_USAGE "WHAT: no path given", what naming the
+ * function), reads the file (cnn_image_file) and decodes it with decode. */
+cnn_status cnn_image_read_with(cnn_image_decoder decode, const char *what,
+                               const char *path, uint8_t **pixels,
+                               int *channels, int *width, int *height,
+                               cnn_error *err);
+
 /* The decoders behind cnn_image_decode, each on a buffer of its own kind
  * (outputs as cnn_image_decode's; they are cleared first). The PNG and
  * JPEG decoders return CNN_ERR_USAGE ("built without libpng/libjpeg")

@@ -327,29 +327,17 @@ cnn_status cnn_jpeg_decode(const char *path, const uint8_t *buf, size_t len,
 
 #endif /* HAVE_JPEG */
 
-/* Reads a JPEG file into CHW bytes (contract in cnn.h). */
+/* Reads a JPEG file into CHW bytes (contract in cnn.h); without libjpeg,
+ * says so before any file is read (as long as a path is given). */
 cnn_status cnn_image_read_jpeg(const char *path, uint8_t **pixels,
                                int *channels, int *width, int *height,
                                cnn_error *err)
 {
-	uint8_t *buf;
-	size_t len;
-	cnn_status st;
-
-	cnn_err_clear(err);
-	*pixels = NULL;
-	*channels = *width = *height = 0;
-	if (!path || !path[0])
-		return cnn_err(err, CNN_ERR_USAGE,
-		               "cnn_image_read_jpeg: no path given");
-	if (!cnn_have_jpeg())
+	if (!cnn_have_jpeg() && path && path[0]) {
+		cnn_err_clear(err);
 		return cnn_jpeg_decode(path, NULL, 0, pixels, channels, width,
 		                       height, err);
-	st = cnn_image_file(path, &buf, &len, err);
-	if (st != CNN_OK)
-		return st;
-	st = cnn_jpeg_decode(path, buf, len, pixels, channels, width, height,
-	                     err);
-	free(buf);
-	return st;
+	}
+	return cnn_image_read_with(cnn_jpeg_decode, "cnn_image_read_jpeg", path,
+	                           pixels, channels, width, height, err);
 }

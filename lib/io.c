@@ -402,6 +402,39 @@ static size_t gz_file_max(size_t max)
 	           : 2 * max + ((size_t)1 << 20);
 }
 
+/* The error for a failed read of path (f and r from cnn_io_read or
+ * cnn_gunzip; max the limit; gz: the data was gzip), as cnn_read_file's
+ * contract words it. Returns its status. */
+static cnn_status read_error(cnn_error *err, const char *path, cnn_io_fail f,
+                             const cnn_io_result *r, size_t max, int gz)
+{
+	switch (f) {
+	case CNN_IO_OPEN:
+	case CNN_IO_READ:
+		return cnn_err_file(err, CNN_ERR_IO, path, "cannot %s: %s",
+		                    f == CNN_IO_OPEN ? "open" : "read",
+		                    strerror(r->errnum));
+	case CNN_IO_NOMEM:
+		return cnn_err_file(err, CNN_ERR_NOMEM, path,
+		                    "out of memory (reading %zu bytes)", r->at);
+	case CNN_IO_LARGE:
+		return cnn_err_file(err, CNN_ERR_DATA, path,
+		                    "larger than %zu bytes%s", max,
+		                    gz ? " when uncompressed" : "");
+	default:
+		break;
+	}
+	return cnn_err_file(err, CNN_ERR_DATA, path, "damaged gzip data (%s)",
+	                    f == CNN_IO_TRUNCATED ? "unexpected end of file"
+	                    : f == CNN_IO_CK
+	                        ? "checksum mismatch in the compressed data"
+	                    : f == CNN_IO_CRC    ? "incorrect data check"
+	                    : f == CNN_IO_LENGTH ? "incorrect length check"
+	                    : f == CNN_IO_TRAILING
+	                        ? "trailing garbage after the compressed data"
+	                        : r->why);
+}
+
 /* Reads a whole file, plain or gzip (contract in io.h). */
 cnn_status cnn_read_file(const char *path, size_t max, uint8_t **out,
                          size_t *len, cnn_error *err)
@@ -431,31 +464,16 @@ cnn_status cnn_read_file(const char *path, size_t max, uint8_t **out,
 	free(*out);
 	*out = NULL;
 	*len = f == CNN_IO_LARGE ? max + 1 : 0;
-	switch (f) {
-	case CNN_IO_OPEN:
-	case CNN_IO_READ:
-		return cnn_err_file(err, CNN_ERR_IO, path, "cannot %s: %s",
-		                    f == CNN_IO_OPEN ? "open" : "read",
-		                    strerror(r.errnum));
-	case CNN_IO_NOMEM:
-		return cnn_err_file(err, CNN_ERR_NOMEM, path,
-		                    "out of memory (reading %zu bytes)", r.at);
-	case CNN_IO_LARGE:
-		return cnn_err_file(err, CNN_ERR_DATA, path,
-		                    "larger than %zu bytes%s", max,
-		                    gz ? " when uncompressed" : "");
-	default:
-		break;
-	}
-	return cnn_err_file(err, CNN_ERR_DATA, path, "damaged gzip data (%s)",
-	                    f == CNN_IO_TRUNCATED ? "unexpected end of file"
-	                    : f == CNN_IO_CK
-	                        ? "checksum mismatch in the compressed data"
-	                    : f == CNN_IO_CRC    ? "incorrect data check"
-	                    : f == CNN_IO_LENGTH ? "incorrect length check"
-	                    : f == CNN_IO_TRAILING
-	                        ? "trailing garbage after the compressed data"
-	                        : r.why);
+	return read_error(err, path, f, &r, max, gz);
+}
+
+/* Reads a whole file as it is (contract in io.h). */
+cnn_status cnn_read_raw(const char *path, size_t max, uint8_t **out,
+                        size_t *len, cnn_error *err)
+{
+	cnn_io_result r;
+	cnn_io_fail f = cnn_io_read(path, max, max, out, len, &r);
+	return f == CNN_IO_OK ? CNN_OK : read_error(err, path, f, &r, max, 0);
 }
 
 /* ======================================================================== */

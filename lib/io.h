@@ -77,6 +77,12 @@ cnn_io_fail cnn_gunzip(const uint8_t *in, size_t n, const cnn_gunzip_opts *o,
 cnn_status cnn_read_file(const char *path, size_t max, uint8_t **out,
                          size_t *len, cnn_error *err);
 
+/* Reads the whole file at path as it is (nothing inflated), at most max
+ * bytes, into a malloc'ed *out with a NUL after its *len bytes; fails as
+ * cnn_read_file does ("larger than MAX bytes"), *out then NULL. */
+cnn_status cnn_read_raw(const char *path, size_t max, uint8_t **out,
+                        size_t *len, cnn_error *err);
+
 /* Writes n bytes to path atomically: into a temporary file
  * "PATH.tmp.XXXXXX" beside it, fsync'ed, renamed over PATH, then the folder
  * fsync'ed. The new file keeps the mode of the one it replaces, else
