@@ -135,6 +135,19 @@ static void put_init(cnn_wbuf *b, const cnn_init_record *r)
 	record_end(b, rec);
 }
 
+/* The CLAS record: the model's class names (see doc/checkpoint.md). */
+static void put_classes(cnn_wbuf *b, const cnn_model *m)
+{
+	size_t rec = record_begin(b, "CLAS");
+	cnn_put_u16(b, (uint16_t)m->classes);
+	for (int i = 0; i < m->classes; i++) {
+		size_t k = strlen(m->class_names[i]);
+		cnn_put_u16(b, (uint16_t)k);
+		cnn_put_bytes(b, m->class_names[i], k);
+	}
+	record_end(b, rec);
+}
+
 /* Serialises the model's state into b (see doc/checkpoint.md). */
 static cnn_status serialise(const cnn_model *m, cnn_wbuf *b, cnn_error *err)
 {
@@ -179,17 +192,8 @@ static cnn_status serialise(const cnn_model *m, cnn_wbuf *b, cnn_error *err)
 	}
 	record_end(b, rec);
 
-	if (m->class_names) {
-		rec = record_begin(b, "CLAS");
-		cnn_put_u16(b, (uint16_t)m->classes);
-		for (i = 0; i < m->classes; i++) {
-			k = strlen(m->class_names[i]);
-			cnn_put_u16(b, (uint16_t)k);
-			cnn_put_bytes(b, m->class_names[i], k);
-		}
-		record_end(b, rec);
-	}
-
+	if (m->class_names)
+		put_classes(b, m);
 	if (m->init.from)
 		put_init(b, &m->init);
 
