@@ -73,7 +73,9 @@ for f in "$libdir/pkgconfig/libcnn.pc" \
 	"$mandir/man5/cnn-model.5" \
 	"$pkgdatadir/models/mnist_cnn.yaml" "$pkgdatadir/models/mlp.yaml" \
 	"$pkgdatadir/models/lenet5.yaml" "$pkgdatadir/models/resnet_tiny.yaml" \
+	"$pkgdatadir/models/lenet5_finetune.yaml" \
 	"$docdir/api.md" "$docdir/examples/classify.c" \
+	"$docdir/examples/idx2folder.c" \
 	"$docdir/examples/Makefile" \
 	"$pkgdatadir/data/mnist/train-images-idx3-ubyte.gz" \
 	"$pkgdatadir/data/mnist/train-labels-idx1-ubyte.gz" \
