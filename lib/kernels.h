@@ -100,7 +100,8 @@ size_t cnn_conv_workspace(const cnn_conv_geom *g, int n);
  * b (F) or NULL, y (n, F, OH, OW); ws has cnn_conv_workspace(g, n) floats. */
 void cnn_conv_forward(const cnn_conv_geom *g, const float *x, const float *w,
                       const float *b, float *y, int n, float *ws);
-/* Given dy (n, F, OH, OW): dw += dL/dw, db += dL/db (if db != NULL) and, if
+/* Given dy (n, F, OH, OW): dw += dL/dw (if dw != NULL: a frozen layer
+ * passes NULL and skips that work), db += dL/db (if db != NULL) and, if
  * dx != NULL, dx = dL/dx (n, C, H, W). */
 void cnn_conv_backward(const cnn_conv_geom *g, const float *x, const float *w,
                        const float *dy, float *dw, float *db, float *dx, int n,

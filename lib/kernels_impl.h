@@ -809,10 +809,13 @@ KSTATIC void conv_direct_backward(const cnn_conv_geom *g, const float *x,
 	}
 #endif
 	conv_direct_layout_of(g, n, &lay);
-	wide = conv_use_wide(g->oh, g->ow, lay.nw, VL);
-	conv_input(g, &lay, x, n, ws + lay.xs, &xs, &xss, &xlast);
-	conv_dw_setup(g, n, dy, ws, &lay, wide, VL, xs, xss, xlast, &p);
-	dw_run(&p, dw);
+	if (dw) {
+		wide = conv_use_wide(g->oh, g->ow, lay.nw, VL);
+		conv_input(g, &lay, x, n, ws + lay.xs, &xs, &xss, &xlast);
+		conv_dw_setup(g, n, dy, ws, &lay, wide, VL, xs, xss, xlast,
+		              &p);
+		dw_run(&p, dw);
+	}
 	if (!dx)
 		return;
 	wide = conv_use_wide(g->h, g->w, lay.dx_nw, VL);
@@ -900,9 +903,11 @@ KSTATIC void kconv_backward(const cnn_conv_geom *g, const float *x,
 	for (int s = 0; s < n; s++) {
 		const float *dys = dy + s * out;
 
-		cnn_im2col(x + s * in, g->c, g->h, g->w, g->kh, g->kw, g->sh,
-		           g->sw, g->ph, g->pw, g->oh, g->ow, ws);
-		kgemm(0, 1, g->f, ckk, p, dys, p, ws, p, 1.0f, dw, ckk);
+		if (dw) {
+			cnn_im2col(x + s * in, g->c, g->h, g->w, g->kh, g->kw,
+			           g->sh, g->sw, g->ph, g->pw, g->oh, g->ow, ws);
+			kgemm(0, 1, g->f, ckk, p, dys, p, ws, p, 1.0f, dw, ckk);
+		}
 		if (!dx)
 			continue;
 		kgemm(1, 0, ckk, p, g->f, w, ckk, dys, p, 0.0f, ws, p);

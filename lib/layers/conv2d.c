@@ -140,8 +140,9 @@ static void conv_backward(cnn_layer *l, const float *x, const float *y,
 
 	(void)y;
 	conv_geom(l, &g);
-	cnn_conv_backward(&g, x, l->w, dy, l->dw, l->bias ? l->db : NULL, dx, n,
-	                  ws);
+	/* frozen: only the input's gradient is wanted */
+	cnn_conv_backward(&g, x, l->w, dy, l->frozen ? NULL : l->dw,
+	                  l->bias && !l->frozen ? l->db : NULL, dx, n, ws);
 }
 
 const cnn_layer_ops cnn_layer_conv2d = {
