@@ -340,6 +340,20 @@ static void test_class_names(const char *path, const char *crafted)
 	expect(crafted, CNN_ERR_CORRUPT, "bad record CLAS at offset",
 	       "CLAS in a version 2 file is refused");
 	ok(strstr(msg, "unknown record type") != NULL, "%s", msg);
+	{ /* a version 2 file (no CLAS) still loads, without names */
+		cnn_model *v2 = NULL;
+		rec clas = c.r[3];
+		memmove(&c.r[3], &c.r[4], (size_t)(c.n - 4) * sizeof *c.r);
+		c.n--;
+		join_to(crafted, &c);
+		ok(cnn_model_load(&v2, crafted, NULL, 0, &err) == CNN_OK &&
+		       cnn_model_class_name(v2, 0) == NULL,
+		   "a version 2 file loads, with no class names");
+		cnn_model_free(v2);
+		memmove(&c.r[4], &c.r[3], (size_t)(c.n - 3) * sizeof *c.r);
+		c.r[3] = clas;
+		c.n++;
+	}
 	c.head[8] = CNN_CHECKPOINT_VERSION;
 	c.r[c.n] = c.r[c.n - 1]; /* END moves one on */
 	c.r[c.n - 1] = c.r[3];
