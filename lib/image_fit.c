@@ -21,8 +21,9 @@
  *        row1 = (2048 - fx) * p[y1][x0] + fx * p[y1][x1]
  *        out  = ((2048 - fy) * row0 + fy * row1 + 2^21) >> 22.
  *    doc/api.md ("Fitting an image to a model") says the same.
- *  - Nothing is allocated beyond the tables of one resize and, when both
- *    the channels and the size change, one converted copy of the image.
+ *  - Nothing is allocated beyond the column table of one resize and, when
+ *    a colour image is resized to grey, its grey plane. A grey image
+ *    resized to colour is scaled once and its plane copied.
  *  - Reentrant: no static mutable state.
  */
 #include <config.h>
@@ -57,16 +58,14 @@ static void fit_coord(int x, int in, int out, int *x0, int *fx)
 }
 
 /* Scales one plane of in_w x in_h bytes to out_w x out_h with the bilinear
- * rule; xs holds 2 * out_w ints of scratch (the columns' x0 and fx). */
+ * rule; xs holds the columns' x0 and fx (2 * out_w ints, from fit_coord). */
 static void fit_plane(const uint8_t *src, int in_w, int in_h, uint8_t *dst,
-                      int out_w, int out_h, int *xs)
+                      int out_w, int out_h, const int *xs)
 {
 	int x, y, y0, y1, fy, x0, x1, fx;
 	const uint8_t *r0, *r1;
 	uint32_t top, bottom;
 
-	for (x = 0; x < out_w; x++)
-		fit_coord(x, in_w, out_w, &xs[2 * x], &xs[2 * x + 1]);
 	for (y = 0; y < out_h; y++) {
 		fit_coord(y, in_h, out_h, &y0, &fy);
 		y1 = y0 + 1 < in_h ? y0 + 1 : in_h - 1;
@@ -160,7 +159,7 @@ cnn_status cnn_image_fit(const char *path, const uint8_t *src, int channels,
                          int width, int height, const int shape[3],
                          cnn_resize resize, uint8_t *dst, cnn_error *err)
 {
-	size_t plane = (size_t)width * (size_t)height;
+	size_t plane = (size_t)width * (size_t)height, out_plane;
 	const uint8_t *from = src;
 	uint8_t *conv = NULL;
 	int *xs, k;
@@ -171,17 +170,20 @@ cnn_status cnn_image_fit(const char *path, const uint8_t *src, int channels,
 	               err);
 	if (st != CNN_OK)
 		return st;
+	out_plane = (size_t)shape[1] * (size_t)shape[2];
 	if (width == shape[2] && height == shape[1]) {
 		fit_channels(src, channels, dst, shape[0], plane);
 		return CNN_OK;
 	}
-	if (channels != shape[0]) {
-		conv = malloc(plane * (size_t)shape[0]);
+	/* colour to grey before scaling (one plane to scale), grey to colour
+	 * after (the one plane scaled, then copied) */
+	if (channels == 3 && shape[0] == 1) {
+		conv = malloc(plane);
 		if (!conv)
 			return cnn_err_file(
 			    err, CNN_ERR_NOMEM, path ? path : "image",
 			    "out of memory (fitting the image)");
-		fit_channels(src, channels, conv, shape[0], plane);
+		fit_channels(src, 3, conv, 1, plane);
 		from = conv;
 	}
 	xs = malloc(2 * (size_t)shape[2] * sizeof *xs);
@@ -190,10 +192,13 @@ cnn_status cnn_image_fit(const char *path, const uint8_t *src, int channels,
 		return cnn_err_file(err, CNN_ERR_NOMEM, path ? path : "image",
 		                    "out of memory (fitting the image)");
 	}
-	for (k = 0; k < shape[0]; k++)
+	for (k = 0; k < shape[2]; k++)
+		fit_coord(k, width, shape[2], &xs[2 * k], &xs[2 * k + 1]);
+	for (k = 0; k < (channels < shape[0] ? channels : shape[0]); k++)
 		fit_plane(from + (size_t)k * plane, width, height,
-		          dst + (size_t)k * (size_t)shape[1] * (size_t)shape[2],
-		          shape[2], shape[1], xs);
+		          dst + (size_t)k * out_plane, shape[2], shape[1], xs);
+	for (k = channels; k < shape[0]; k++) /* grey to colour */
+		memcpy(dst + (size_t)k * out_plane, dst, out_plane);
 	free(xs);
 	free(conv);
 	return CNN_OK;

@@ -92,3 +92,17 @@ void cli_json_string(FILE *f, const char *s)
 	}
 	fputc('"', f);
 }
+
+/* The model's class names as a JSON list, or null (contract in cli.h). */
+void cli_json_class_names(FILE *f, const cnn_model *m)
+{
+	if (!cnn_model_class_name(m, 0)) {
+		fputs("null", f);
+		return;
+	}
+	for (int c = 0; c < cnn_model_classes(m); c++) {
+		fputs(c ? ", " : "[", f);
+		cli_json_string(f, cnn_model_class_name(m, c));
+	}
+	fputc(']', f);
+}

@@ -4,6 +4,8 @@
 #ifndef CNN_CLI_H
 #define CNN_CLI_H
 
+#include "cnn.h"
+
 #include <stddef.h>
 #include <stdio.h>
 
@@ -42,5 +44,9 @@ void cli_duration(char *buf, size_t size, double s);
 /* Writes s as a JSON string, quoted and escaped (control characters as
  * \uXXXX; bytes from 0x80 pass through, so UTF-8 stays as it is). */
 void cli_json_string(FILE *f, const char *s);
+
+/* Writes m's class names as a JSON list of strings, or null when the
+ * model has none. */
+void cli_json_class_names(FILE *f, const cnn_model *m);
 
 #endif /* CNN_CLI_H */

@@ -451,13 +451,8 @@ static void json_model(const cnn_model *m)
 	cli_json_string(stdout, cnn_model_name(m));
 	printf(",\n    \"classes\": %d,\n    \"class_names\": ",
 	       cnn_model_classes(m));
-	for (i = 0; i < cnn_model_classes(m) && cnn_model_class_name(m, 0);
-	     i++) {
-		printf("%s", i ? ", " : "[");
-		cli_json_string(stdout, cnn_model_class_name(m, i));
-	}
-	printf("%s,\n    \"layers\": [",
-	       cnn_model_class_name(m, 0) ? "]" : "null");
+	cli_json_class_names(stdout, m);
+	printf(",\n    \"layers\": [");
 	for (i = k = 0; i < nl; i++) {
 		if (cnn_model_layer(m, i, &li) != CNN_OK)
 			continue;

@@ -478,12 +478,9 @@ static void print_eval_json(const cnn_model *m, const cnn_eval_result *r)
 	printf("{\"samples\": %zu, \"accuracy\": %.9g, \"loss\": %.9g, ", r->n,
 	       r->accuracy, r->loss);
 	if (cnn_model_class_name(m, 0)) {
-		printf("\"classes\": [");
-		for (int c = 0; c < k; c++) {
-			printf("%s", c ? ", " : "");
-			cli_json_string(stdout, cnn_model_class_name(m, c));
-		}
-		printf("], ");
+		printf("\"classes\": ");
+		cli_json_class_names(stdout, m);
+		printf(", ");
 	}
 	printf("\"confusion\": [");
 	for (int t = 0; t < k; t++) {
