@@ -1380,6 +1380,25 @@ void cnn_scale_bytes(const uint8_t *x, float scale, float *y, size_t count)
 	kernels()->scale_bytes(x, scale, y, count);
 }
 
+void cnn_prefetch(const void *p, size_t bytes, int write)
+{
+#if defined(__GNUC__) || defined(__clang__)
+	const char *c = p;
+
+	/* a line of 64 bytes at a time; level 2: every cache but L1 */
+	for (size_t b = 0; b < bytes; b += 64) {
+		if (write)
+			__builtin_prefetch(c + b, 1, 2);
+		else
+			__builtin_prefetch(c + b, 0, 2);
+	}
+#else
+	(void)p;
+	(void)bytes;
+	(void)write;
+#endif
+}
+
 void cnn_maxpool_forward(const cnn_pool_geom *g, const float *x, float *y,
                          size_t planes)
 {

@@ -110,9 +110,14 @@ void cnn_conv_backward(const cnn_conv_geom *g, const float *x, const float *w,
 /* ------------------------------------------------------------------------ */
 /* Element-wise and pooling                                                 */
 
-/* y = max(x, 0) over count floats. */
 /* y[i] = x[i] * scale over count bytes (a sample's pixels, scaled). */
 void cnn_scale_bytes(const uint8_t *x, float scale, float *y, size_t count);
+
+/* Asks the cache for the bytes [p, p + bytes), soon to be read (and
+ * written, when write): a hint that changes no result, for data the
+ * hardware cannot see coming (a shuffled sample, the next segment's
+ * weights). Nothing where the compiler has no prefetch. */
+void cnn_prefetch(const void *p, size_t bytes, int write);
 
 void cnn_relu_forward(const float *x, float *y, size_t count);
 /* dx = dy where x > 0, else 0. */

@@ -201,6 +201,12 @@ static void fill_samples(void *ctx, long a, long b)
 	const uint64_t seed = j->m->spec.seed;
 	const uint64_t epoch = (uint64_t)j->m->epoch + 1;
 	const cnn_data_spec *aug = j->aug;
+	/* the samples of a shuffled set are anywhere in memory: ask for
+	 * them all at once rather than wait for each in turn */
+	for (long k = a; j->idx && k < b; k++)
+		cnn_prefetch(j->ds->pixels +
+		                 j->idx[j->first + (size_t)(j->lo + k)] * sz,
+		             sz, 0);
 	for (long k = a; k < b; k++) {
 		size_t s = (size_t)(j->lo + k);
 		size_t i = j->idx ? j->idx[j->first + s] : j->first + s;
