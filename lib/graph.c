@@ -259,6 +259,40 @@ static void plan_gradients(cnn_model *m)
 	}
 }
 
+/* Fuses each relu whose one reader is a max pooling right after it into
+ * that pooling (see cnn_layer's fused_away and relu_in): the pooling
+ * scans relu(x) in its registers and passes its gradient back through the
+ * relu's, which saves two passes over the relu's output and its gradient
+ * with the bits unchanged (cnn_maxpool_forward). The pooling takes over
+ * the relu's input gradient flags; being next to it, it writes that
+ * gradient in the relu's place in the order of backward. CNN_FUSE=0 in the
+ * environment turns fusion off (to compare). */
+static void plan_fusion(cnn_model *m)
+{
+	const char *env = getenv("CNN_FUSE");
+
+	if (env && !strcmp(env, "0"))
+		return;
+	for (int i = 1; i < m->n_layers; i++) {
+		cnn_layer *r = &m->layers[i - 1], *p = &m->layers[i];
+		int readers = 0;
+
+		for (int j = 0; j < m->n_layers; j++)
+			for (int k = 0; k < m->layers[j].n_inputs; k++)
+				readers += m->layers[j].inputs[k] == i;
+		if (r->ops != &cnn_layer_relu || p->ops != &cnn_layer_maxpool ||
+		    p->n_inputs != 1 || p->inputs[0] != i || readers != 1 ||
+		    m->grad_act == i || r->fused_away)
+			continue;
+		r->fused_away = 1;
+		r->backward_needed = 0;
+		p->relu_in = 1;
+		p->run_in = r->inputs[0];
+		p->grad_wanted[0] = r->grad_wanted[0];
+		p->grad_add[0] = r->grad_add[0];
+	}
+}
+
 /* Lists the layers with batch statistics and gives each its share of
  * m->stats (2 * stats_size doubles). */
 static cnn_status plan_sync(cnn_model *m, cnn_error *err)
@@ -380,6 +414,7 @@ cnn_status cnn_graph_build(cnn_model *m, cnn_error *err)
 	if (lay_out(m, err) != CNN_OK)
 		return err->status;
 	plan_gradients(m);
+	plan_fusion(m);
 	if (plan_sync(m, err) != CNN_OK || plan_segments(m, err) != CNN_OK ||
 	    check_memory(m, err) != CNN_OK)
 		return err->status;
@@ -505,6 +540,13 @@ nomem:
 /* ======================================================================== */
 /* Passes                                                                   */
 
+/* The activation the passes read as layer l's input j: inputs[j], but for
+ * a pooling with a relu fused into it (plan_fusion). */
+static int run_input(const cnn_layer *l, int j)
+{
+	return j == 0 && l->relu_in ? l->run_in : l->inputs[j];
+}
+
 /* Runs layers [from, to) forward on the chunk's samples [s0, s0 + n). */
 static void forward_range(cnn_model *m, cnn_chunk *k, int from, int to,
                           size_t s0, int n)
@@ -512,6 +554,8 @@ static void forward_range(cnn_model *m, cnn_chunk *k, int from, int to,
 	for (int i = from; i < to; i++) {
 		cnn_layer *l = &k->layers[i];
 		float *y = m->act[i + 1] + s0 * l->out_size;
+		if (l->fused_away)
+			continue;
 		if (l->ops->forward_n) {
 			const float *x[CNN_MAX_INPUTS];
 			for (int j = 0; j < l->n_inputs; j++)
@@ -519,9 +563,9 @@ static void forward_range(cnn_model *m, cnn_chunk *k, int from, int to,
 				    m->act[l->inputs[j]] + s0 * l->in_sizes[j];
 			l->ops->forward_n(l, x, y, n, k->ws);
 		} else {
-			l->ops->forward(l,
-			                m->act[l->inputs[0]] + s0 * l->in_size,
-			                y, n, k->ws);
+			l->ops->forward(
+			    l, m->act[run_input(l, 0)] + s0 * l->in_size, y, n,
+			    k->ws);
 		}
 	}
 }
@@ -551,7 +595,7 @@ static void backward_range(cnn_model *m, cnn_chunk *k, int hi, int lo,
 		if (!l->backward_needed)
 			continue;
 		for (int j = 0; j < l->n_inputs; j++) {
-			int a = l->inputs[j];
+			int a = run_input(l, j);
 			size_t per = l->in_sizes[j];
 			x[j] = m->act[a] + s0 * per;
 			dx[j] = NULL;
@@ -570,7 +614,7 @@ static void backward_range(cnn_model *m, cnn_chunk *k, int hi, int lo,
 			l->ops->backward(l, x[0], y, dy, dx[0], n, k->ws);
 		for (int j = 0; j < l->n_inputs; j++)
 			if (dx[j] && l->grad_add[j])
-				add_into(m->dact[l->inputs[j]] +
+				add_into(m->dact[run_input(l, j)] +
 				             s0 * l->in_sizes[j],
 				         dx[j], l->in_sizes[j] * (size_t)n);
 	}

@@ -851,19 +851,30 @@ MAYBE_UNUSED static int pool_is_22(const cnn_pool_geom *g)
 	return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2;
 }
 
+/* The value a window's scan sees: x, or relu(x) as cnn_relu_forward
+ * gives it (x > 0 ? x : +0) when relu. */
+static inline float pool_cell(float x, int relu)
+{
+	return relu && !(x > 0.0f) ? 0.0f : x;
+}
+
 /* Offset (i * w + j) of the first maximum, row-major, of the window whose
- * top-left cell is p. Strict > keeps the first of equal values. */
-static inline size_t window_argmax(const float *p, int w, int kh, int kw)
+ * top-left cell is p, over pool_cell's values. Strict > keeps the first
+ * of equal values. */
+static inline size_t window_argmax(const float *p, int w, int kh, int kw,
+                                   int relu)
 {
 	size_t best = 0;
-	float m = p[0];
+	float m = pool_cell(p[0], relu);
 
 	for (int i = 0; i < kh; i++) {
 		const float *r = p + (size_t)i * w;
 
 		for (int j = 0; j < kw; j++) {
-			if (r[j] > m) {
-				m = r[j];
+			float v = pool_cell(r[j], relu);
+
+			if (v > m) {
+				m = v;
 				best = (size_t)i * w + j;
 			}
 		}
@@ -880,14 +891,17 @@ static void pool_plane_forward(const cnn_pool_geom *g, const float *x, float *y)
 
 		for (int ox = 0; ox < g->ow; ox++) {
 			const float *p = xr + (size_t)ox * g->sw;
+			size_t at =
+			    window_argmax(p, g->w, g->kh, g->kw, g->relu);
 
-			yr[ox] = p[window_argmax(p, g->w, g->kh, g->kw)];
+			yr[ox] = pool_cell(p[at], g->relu);
 		}
 	}
 }
 
 /* One plane, any window: dx = 0, then each dy added at its window's first
- * maximum. */
+ * maximum; with g->relu, only where x > 0 (relu's backward: a cell with
+ * x <= 0 keeps the +0 whatever its windows sent it). */
 static void pool_plane_backward(const cnn_pool_geom *g, const float *x,
                                 const float *dy, float *dx)
 {
@@ -899,8 +913,10 @@ static void pool_plane_backward(const cnn_pool_geom *g, const float *x,
 		for (int ox = 0; ox < g->ow; ox++) {
 			size_t at = row + (size_t)ox * g->sw;
 
-			at += window_argmax(x + at, g->w, g->kh, g->kw);
-			dx[at] += dyr[ox];
+			at +=
+			    window_argmax(x + at, g->w, g->kh, g->kw, g->relu);
+			if (!g->relu || x[at] > 0.0f)
+				dx[at] += dyr[ox];
 		}
 	}
 }
@@ -1380,22 +1396,15 @@ void cnn_scale_bytes(const uint8_t *x, float scale, float *y, size_t count)
 	kernels()->scale_bytes(x, scale, y, count);
 }
 
-void cnn_prefetch(const void *p, size_t bytes, int write)
+void cnn_prefetch(const void *p, size_t bytes)
 {
 #if defined(__GNUC__) || defined(__clang__)
-	const char *c = p;
-
 	/* a line of 64 bytes at a time; level 2: every cache but L1 */
-	for (size_t b = 0; b < bytes; b += 64) {
-		if (write)
-			__builtin_prefetch(c + b, 1, 2);
-		else
-			__builtin_prefetch(c + b, 0, 2);
-	}
+	for (size_t b = 0; b < bytes; b += 64)
+		__builtin_prefetch((const char *)p + b, 0, 2);
 #else
 	(void)p;
 	(void)bytes;
-	(void)write;
 #endif
 }
 

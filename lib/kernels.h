@@ -113,12 +113,13 @@ void cnn_conv_backward(const cnn_conv_geom *g, const float *x, const float *w,
 /* y[i] = x[i] * scale over count bytes (a sample's pixels, scaled). */
 void cnn_scale_bytes(const uint8_t *x, float scale, float *y, size_t count);
 
-/* Asks the cache for the bytes [p, p + bytes), soon to be read (and
- * written, when write): a hint that changes no result, for data the
- * hardware cannot see coming (a shuffled sample, the next segment's
- * weights). Nothing where the compiler has no prefetch. */
-void cnn_prefetch(const void *p, size_t bytes, int write);
+/* Asks the cache for the bytes [p, p + bytes), soon to be read: a hint
+ * that changes no result, for data the hardware cannot see coming (the
+ * samples of a shuffled batch). Nothing where the compiler has no
+ * prefetch. */
+void cnn_prefetch(const void *p, size_t bytes);
 
+/* y = max(x, 0) over count floats: x where x > 0, else +0 (NaN too). */
 void cnn_relu_forward(const float *x, float *y, size_t count);
 /* dx = dy where x > 0, else 0. */
 void cnn_relu_backward(const float *x, const float *dy, float *dx,
@@ -129,13 +130,21 @@ typedef struct cnn_pool_geom {
 	int kh, kw; /* window */
 	int sh, sw; /* stride */
 	int oh, ow; /* output plane */
+	/* max pooling only: 1 when a relu before the pool is fused into it
+	 * (x is then the relu's input) */
+	int relu;
 } cnn_pool_geom;
 
-/* Max over each window, for planes planes (n * channels) of h x w. */
+/* Max over each window, for planes planes (n * channels) of h x w. With
+ * g->relu, the windows are of cnn_relu_forward(x): the bits of the relu's
+ * pass followed by this one, without the relu's output in memory. */
 void cnn_maxpool_forward(const cnn_pool_geom *g, const float *x, float *y,
                          size_t planes);
 /* dx = 0, then each dy goes to the first (row-major) maximum of its window
- * in x, accumulating where windows overlap. */
+ * in x, accumulating where windows overlap. With g->relu, the windows are
+ * of relu(x) as above and dx is then passed back through the relu
+ * (cnn_relu_backward's dx = x > 0 ? dx : +0): the bits of the two
+ * backward passes, in one. */
 void cnn_maxpool_backward(const cnn_pool_geom *g, const float *x,
                           const float *dy, float *dx, size_t planes);
 

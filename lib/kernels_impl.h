@@ -119,6 +119,7 @@
 #define kelu_backward        KFN(kelu_backward)
 #define kmaxpool_forward     KFN(kmaxpool_forward)
 #define kmaxpool_backward    KFN(kmaxpool_backward)
+#define pool22_relu          KFN(pool22_relu)
 
 /* ======================================================================== */
 /* GEMM                                                                     */
@@ -812,8 +813,7 @@ KSTATIC void conv_direct_backward(const cnn_conv_geom *g, const float *x,
 	if (dw) {
 		wide = conv_use_wide(g->oh, g->ow, lay.nw, VL);
 		conv_input(g, &lay, x, n, ws + lay.xs, &xs, &xss, &xlast);
-		conv_dw_setup(g, n, dy, ws, &lay, wide, VL, xs, xss, xlast,
-		              &p);
+		conv_dw_setup(g, n, dy, ws, &lay, wide, VL, xs, xss, xlast, &p);
 		dw_run(&p, dw);
 	}
 	if (!dx)
@@ -905,7 +905,8 @@ KSTATIC void kconv_backward(const cnn_conv_geom *g, const float *x,
 
 		if (dw) {
 			cnn_im2col(x + s * in, g->c, g->h, g->w, g->kh, g->kw,
-			           g->sh, g->sw, g->ph, g->pw, g->oh, g->ow, ws);
+			           g->sh, g->sw, g->ph, g->pw, g->oh, g->ow,
+			           ws);
 			kgemm(0, 1, g->f, ckk, p, dys, p, ws, p, 1.0f, dw, ckk);
 		}
 		if (!dx)
@@ -1439,6 +1440,18 @@ KSTATIC void kwhere_positive(const float *x, const float *v, float *y,
 /* Max pooling                                                              */
 
 #if V_HAS_PAIRS
+/* The four cells of a row of 2x2 windows as relu leaves them (x > 0 ? x :
+ * +0, cnn_relu_forward's select), when a relu is fused into the pool. */
+ALWAYS_INLINE void pool22_relu(vf *e0, vf *o0, vf *e1, vf *o1)
+{
+	vf zero = V_ZERO();
+
+	*e0 = V_SELZ(V_GT(*e0, zero), *e0);
+	*o0 = V_SELZ(V_GT(*o0, zero), *o0);
+	*e1 = V_SELZ(V_GT(*e1, zero), *e1);
+	*o1 = V_SELZ(V_GT(*o1, zero), *o1);
+}
+
 /* The 2x2, stride-2 windows of one plane. Per window (p00, p01, p10, p11,
  * row-major) the scan of pool_plane_forward: m = p00, then each next cell
  * replaces m if greater. */
@@ -1474,6 +1487,8 @@ KSTATIC void pool22_forward(const cnn_pool_geom *g, const float *x, float *y)
 			}
 			V_DEINTERLEAVE(a0, b0, e0, o0);
 			V_DEINTERLEAVE(a1, b1, e1, o1);
+			if (g->relu)
+				pool22_relu(&e0, &o0, &e1, &o1);
 			m = e0;
 			m = V_SEL(V_GT(o0, m), o0, m);
 			m = V_SEL(V_GT(e1, m), e1, m);
@@ -1502,7 +1517,7 @@ KSTATIC void pool22_backward(const cnn_pool_geom *g, const float *x,
 			vmask ma = V_MASK(two < VL ? two : VL);
 			vmask mb = V_MASK(two > VL ? two - VL : 1);
 			vf a0, b0, a1, b1, e0, o0, e1, o1, m, d, lo, hi;
-			vcond c1, c2, c3;
+			vcond c1, c2, c3, p00, p01, p10, p11;
 
 			if (cnt == VL) {
 				a0 = V_LOAD(x0 + 2 * ox);
@@ -1522,6 +1537,13 @@ KSTATIC void pool22_backward(const cnn_pool_geom *g, const float *x,
 			}
 			V_DEINTERLEAVE(a0, b0, e0, o0);
 			V_DEINTERLEAVE(a1, b1, e1, o1);
+			if (g->relu) {
+				pool22_relu(&e0, &o0, &e1, &o1);
+				p00 = V_GT(e0, V_ZERO());
+				p01 = V_GT(o0, V_ZERO());
+				p10 = V_GT(e1, V_ZERO());
+				p11 = V_GT(o1, V_ZERO());
+			}
 			m = e0;
 			c1 = V_GT(o0, m);
 			m = V_SEL(c1, o0, m);
@@ -1536,6 +1558,13 @@ KSTATIC void pool22_backward(const cnn_pool_geom *g, const float *x,
 			d = V_SELNZ(c2, d);
 			o0 = V_SELZ(c1, d);
 			e0 = V_SELNZ(c1, d);
+			if (g->relu) {
+				/* relu's backward: x > 0 keeps its gradient */
+				e0 = V_SELZ(p00, e0);
+				o0 = V_SELZ(p01, o0);
+				e1 = V_SELZ(p10, e1);
+				o1 = V_SELZ(p11, o1);
+			}
 			V_INTERLEAVE(e0, o0, lo, hi);
 			if (cnt == VL) {
 				V_STORE(d0 + 2 * ox, lo);

@@ -167,6 +167,14 @@ struct cnn_layer {
 	 * trainable parameter lies before). */
 	int backward_needed;
 	unsigned char grad_wanted[CNN_MAX_INPUTS];
+	/* Set by the graph (graph.c's plan_fusion) for the passes alone: the
+	 * model as described (export, inspect, the layer list) keeps both
+	 * layers. fused_away: a relu whose one reader is the max pooling
+	 * right after it; no pass runs it, and its activation and gradient
+	 * are never written. relu_in: that max pooling, which reads the
+	 * relu's input (activation run_in) through the relu itself
+	 * (cnn_pool_geom's relu) and writes the relu's input gradient. */
+	int fused_away, relu_in, run_in;
 
 	/* State that is not trained but saved (batchnorm's running
 	 * statistics): n_state floats, stored after all the trainable

@@ -126,22 +126,6 @@ static void update(step_plan *p, size_t off, float *g, size_t n)
 		atomic_store_explicit(&p->wild, 1, memory_order_relaxed);
 }
 
-/* Brings segment s's weights and the optimiser state its rule reads into
- * the cache while its gradient is computed: the update that follows then
- * finds them there instead of waiting on memory for each line (mlp's step
- * spent a fifth of the training's time in those waits). */
-static void warm_segment(const step_plan *p, const cnn_seg *s)
-{
-	const cnn_rule r = p->u.rule;
-	const size_t bytes = s->n * sizeof(float);
-
-	cnn_prefetch(p->m->params + s->off, bytes, 1);
-	if (r != CNN_RULE_RMSPROP)
-		cnn_prefetch(p->m->m1 + s->off, bytes, 1);
-	if (r != CNN_RULE_SGD && r != CNN_RULE_NESTEROV)
-		cnn_prefetch(p->m->m2 + s->off, bytes, 1);
-}
-
 /* The step over segments [lo, hi) of m->segs: the gradient read from
  * m->grads, or summed from the arenas slice by slice, or, for a deferred
  * segment, computed whole; then the update. */
@@ -156,7 +140,6 @@ static void step_segs(void *ctx, long lo, long hi)
 		const cnn_seg *s = &p->m->segs[i];
 		if (gp && gp->deferred && s->layer >= 0) {
 			float out[CNN_SEG_MAX];
-			warm_segment(p, s);
 			cnn_graph_seg_grad(p->m, gp, s, out);
 			update(p, s->off, out, s->n);
 			continue;

@@ -206,7 +206,7 @@ static void fill_samples(void *ctx, long a, long b)
 	for (long k = a; j->idx && k < b; k++)
 		cnn_prefetch(j->ds->pixels +
 		                 j->idx[j->first + (size_t)(j->lo + k)] * sz,
-		             sz, 0);
+		             sz);
 	for (long k = a; k < b; k++) {
 		size_t s = (size_t)(j->lo + k);
 		size_t i = j->idx ? j->idx[j->first + s] : j->first + s;

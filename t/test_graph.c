@@ -577,12 +577,84 @@ static void test_training(void)
 	rmdir(dir);
 }
 
+/* Relus fused into the max pooling after them (graph.c's plan_fusion): r_in
+ * on the network's input (no gradient wanted) before overlapping windows,
+ * r1 after a convolution; r2 has a second reader, so it stays a layer. */
+static const char *pooled =
+    "input: {channels: 2, height: 9, width: 9}\n"
+    "layers:\n"
+    "  - {type: relu, name: r_in}\n"
+    "  - {type: maxpool, size: 2, stride: 1}\n"
+    "  - {type: conv2d, filters: 3, kernel: 3, padding: 1}\n"
+    "  - {type: relu, name: r1}\n"
+    "  - {type: maxpool, size: 2}\n"
+    "  - {type: conv2d, filters: 3, kernel: 3, padding: 1}\n"
+    "  - {type: relu, name: r2}\n"
+    "  - {type: maxpool, name: p2, size: 2}\n"
+    "  - {type: avgpool, name: a2, size: 2, input: r2}\n"
+    "  - {type: concat, input: [p2, a2]}\n"
+    "  - {type: flatten}\n"
+    "  - {type: dense, units: 3}\n"
+    "  - {type: softmax}\n";
+
+/* The fused relus, and their bits: three Adam steps on batches of 40 (3
+ * chunks) at 2 threads give the gradients, weights and moments of the same
+ * model built with CNN_FUSE=0. */
+static void test_fusion(void)
+{
+	const char *opt = "optimizer: {type: adam, learning_rate: 0.01}\n";
+	cnn_model *a = build(pooled, opt), *b;
+	cnn_error err;
+	cnn_rng r;
+	int same = 1;
+
+	setenv("CNN_FUSE", "0", 1);
+	b = build(pooled, opt);
+	unsetenv("CNN_FUSE");
+	cnn_err_clear(&err);
+	if (!ok(a && b && cnn_graph_reserve(a, 40, &err) == CNN_OK &&
+	            cnn_graph_reserve(b, 40, &err) == CNN_OK,
+	        "fusion: the models build"))
+		goto out;
+	ok(a->layers[0].fused_away && a->layers[1].relu_in &&
+	       a->layers[3].fused_away && a->layers[4].relu_in &&
+	       !a->layers[6].fused_away && !a->layers[7].relu_in &&
+	       !b->layers[0].fused_away && !b->layers[3].fused_away,
+	   "fusion: relus before max pooling fused, one read twice kept, "
+	   "none with CNN_FUSE=0");
+	threads(2);
+	cnn_rng_seed(&r, 3);
+	for (int t = 0; t < 3; t++) {
+		size_t ca = 0, cb = 0;
+		random_batch(a, 40, &r);
+		memcpy(b->act[0], a->act[0],
+		       40 * a->layers[0].in_size * sizeof(float));
+		memcpy(b->labels, a->labels, 40);
+		same &= cnn_graph_gradient(a, 40, &ca) ==
+		        cnn_graph_gradient(b, 40, &cb);
+		same &=
+		    !memcmp(a->grads, b->grads, a->n_params * sizeof(float));
+		cnn_optim_step(a);
+		cnn_optim_step(b);
+	}
+	threads(1);
+	ok(same && !memcmp(a->params, b->params, a->n_params * sizeof(float)) &&
+	       !memcmp(a->m2, b->m2, a->n_trainable * sizeof(float)),
+	   "fusion: 3 steps give the bits of the unfused graph");
+out:
+	cnn_model_free(a);
+	cnn_model_free(b);
+	gradient_case("relus fused into pooling", pooled,
+	              "loss: {reduction: sum}\n", 5, 1);
+}
+
 int main(void)
 {
 	plan_no_plan();
 	test_gradients();
 	test_threads();
 	test_deferred();
+	test_fusion();
 	test_frozen();
 	test_tensors();
 	test_training();

@@ -629,6 +629,69 @@ static void pool_case(const char *name, int c, int h, int w, int k, int s,
 	layer_free(&l);
 }
 
+/* A relu fused into max pooling (cnn_pool_geom's relu) against the two
+ * passes it replaces, on the variant in use: relu then pool forward; pool
+ * backward on relu's output, then relu backward; bit for bit, with ties,
+ * zeros of both signs, NaNs and windows all below zero, on 2x2/2 windows
+ * (even, odd, 2..65 wide) and overlapping ones. */
+static void test_pool_relu(void)
+{
+	static const int pools[][5] = {/* h, w, size, stride, planes */
+	                               {24, 24, 2, 2, 4}, {7, 9, 2, 2, 3},
+	                               {3, 65, 2, 2, 2},  {2, 2, 2, 2, 5},
+	                               {9, 8, 3, 2, 2},   {5, 6, 3, 1, 2},
+	                               {4, 4, 2, 1, 2}};
+	int same = 1, masked = 1;
+
+	for (size_t q = 0; q < sizeof pools / sizeof pools[0]; q++) {
+		cnn_pool_geom g = {pools[q][0], pools[q][1], pools[q][2],
+		                   pools[q][2], pools[q][3], pools[q][3],
+		                   0,           0,           0};
+		size_t planes = (size_t)pools[q][4], in, out;
+
+		g.oh = (g.h - g.kh) / g.sh + 1;
+		g.ow = (g.w - g.kw) / g.sw + 1;
+		in = planes * g.h * g.w;
+		out = planes * g.oh * g.ow;
+		float *x = falloc(in), *r = falloc(in), *dy = falloc(out);
+		float *y2 = falloc(out), *y1 = falloc(out);
+		float *dr = falloc(in), *dx2 = falloc(in), *dx1 = falloc(in);
+		/* quarters in [-3, 1]: ties, and windows with no positive */
+		for (size_t i = 0; i < in; i++)
+			x[i] = (float)floor(cnn_rng_uniform(&rng) * 16) / 4 - 3;
+		x[0] = NAN;
+		x[in - 1] = NAN;
+		x[in / 2] = -0.0f;
+		fill(dy, out, -1, 1);
+		for (size_t i = 0; i < in; i++)
+			dx1[i] = NAN; /* overwritten */
+		cnn_relu_forward(x, r, in);
+		cnn_maxpool_forward(&g, r, y2, planes);
+		cnn_maxpool_backward(&g, r, dy, dr, planes);
+		cnn_relu_backward(x, dr, dx2, in);
+		g.relu = 1;
+		cnn_maxpool_forward(&g, x, y1, planes);
+		cnn_maxpool_backward(&g, x, dy, dx1, planes);
+		same &= !memcmp(y1, y2, sizeof(float) * out) &&
+		        !memcmp(dx1, dx2, sizeof(float) * in);
+		for (size_t i = 0; i < in; i++)
+			masked &= x[i] > 0 || (dx1[i] == 0 && !signbit(dx1[i]));
+		free(x);
+		free(r);
+		free(dy);
+		free(y1);
+		free(y2);
+		free(dr);
+		free(dx1);
+		free(dx2);
+	}
+	vok(same, "relu fused into max pooling: the bits of relu then pool, "
+	          "both ways (2x2/2 even, odd, 2..65 wide; 3x3/2, 3x3/1, "
+	          "2x2/1)");
+	vok(masked, "relu fused into max pooling: +0 gradient wherever the "
+	            "input is not positive");
+}
+
 static void test_maxpool(void)
 {
 	cnn_layer l;
@@ -1117,9 +1180,9 @@ static void compare_elementwise(const char *fast)
 	int same_pool = 1, same_relu = 1, same_soft = 1;
 
 	for (size_t q = 0; q < sizeof pools / sizeof pools[0]; q++) {
-		cnn_pool_geom g = {
-		    pools[q][0], pools[q][1], pools[q][2], pools[q][2],
-		    pools[q][3], pools[q][3], 0,           0};
+		cnn_pool_geom g = {pools[q][0], pools[q][1], pools[q][2],
+		                   pools[q][2], pools[q][3], pools[q][3],
+		                   0,           0,           0};
 		size_t planes = (size_t)pools[q][4], in, out;
 		float *x, *dy, *y[2], *dx[2];
 
@@ -1521,6 +1584,7 @@ int main(void)
 		test_conv();
 		test_dense();
 		test_maxpool();
+		test_pool_relu();
 		test_relu_flatten_softmax();
 		test_scale_bytes();
 		test_gemm_fold();

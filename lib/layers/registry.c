@@ -196,4 +196,5 @@ void cnn_layer_pool_geom(const cnn_layer *l, cnn_pool_geom *g)
 	g->sw = l->stride[1];
 	g->oh = l->out_shape[1];
 	g->ow = l->out_shape[2];
+	g->relu = l->relu_in;
 }
