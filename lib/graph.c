@@ -259,37 +259,80 @@ static void plan_gradients(cnn_model *m)
 	}
 }
 
-/* Fuses each relu whose one reader is a max pooling right after it into
- * that pooling (see cnn_layer's fused_away and relu_in): the pooling
- * scans relu(x) in its registers and passes its gradient back through the
- * relu's, which saves two passes over the relu's output and its gradient
- * with the bits unchanged (cnn_maxpool_forward). The pooling takes over
- * the relu's input gradient flags; being next to it, it writes that
- * gradient in the relu's place in the order of backward. CNN_FUSE=0 in the
- * environment turns fusion off (to compare). */
+/* The number of layer inputs that read activation a. */
+static int readers(const cnn_model *m, int a)
+{
+	int count = 0;
+
+	for (int j = 0; j < m->n_layers; j++)
+		for (int k = 0; k < m->layers[j].n_inputs; k++)
+			count += m->layers[j].inputs[k] == a;
+	return count;
+}
+
+/* Relu i (its activations i and i + 1) fused into the max pooling i + 1,
+ * when that pooling is its one reader and reads nothing else: the pooling
+ * then reads activation i and takes over the relu's input gradient flags;
+ * being next to the relu, it writes that gradient in the relu's place in
+ * the order of backward. */
+static int fuse_into_pool(cnn_model *m, int i)
+{
+	cnn_layer *r = &m->layers[i], *p = &m->layers[i + 1];
+
+	if (p->ops != &cnn_layer_maxpool || p->n_inputs != 1 ||
+	    p->inputs[0] != i + 1 || readers(m, i + 1) != 1)
+		return 0;
+	p->relu_in = 1;
+	p->run_in[0] = r->inputs[0];
+	p->grad_wanted[0] = r->grad_wanted[0];
+	p->grad_add[0] = r->grad_add[0];
+	return 1;
+}
+
+/* Relu i fused into layer i - 1 (output activation i), when the relu is
+ * that activation's one reader and the kind has fuse_relu: every reader of
+ * the relu's output reads activation i instead (the layer's output, now
+ * the relu's), and writes its gradient there with the same flags, since
+ * they were that activation's only readers. */
+static int fuse_into_producer(cnn_model *m, int i)
+{
+	cnn_layer *p = &m->layers[i - 1];
+
+	if (i < 1 || !p->ops->fuse_relu || m->layers[i].inputs[0] != i ||
+	    readers(m, i) != 1 || m->grad_act == i + 1)
+		return 0;
+	p->relu_out = 1;
+	for (int j = i + 1; j < m->n_layers; j++)
+		for (int k = 0; k < m->layers[j].n_inputs; k++)
+			if (m->layers[j].inputs[k] == i + 1)
+				m->layers[j].run_in[k] = i;
+	return 1;
+}
+
+/* Fuses relus into their neighbours: into the max pooling after, else into
+ * the batchnorm or add before (see cnn_layer's fused_away). That saves the
+ * relu's passes over memory, its output and its gradient, with the bits
+ * unchanged. CNN_FUSE=0 in the environment turns fusion off (to
+ * compare). */
 static void plan_fusion(cnn_model *m)
 {
 	const char *env = getenv("CNN_FUSE");
 
+	for (int i = 0; i < m->n_layers; i++)
+		memcpy(m->layers[i].run_in, m->layers[i].inputs,
+		       sizeof m->layers[i].run_in);
 	if (env && !strcmp(env, "0"))
 		return;
-	for (int i = 1; i < m->n_layers; i++) {
-		cnn_layer *r = &m->layers[i - 1], *p = &m->layers[i];
-		int readers = 0;
+	for (int i = 0; i + 1 < m->n_layers; i++) {
+		cnn_layer *r = &m->layers[i];
 
-		for (int j = 0; j < m->n_layers; j++)
-			for (int k = 0; k < m->layers[j].n_inputs; k++)
-				readers += m->layers[j].inputs[k] == i;
-		if (r->ops != &cnn_layer_relu || p->ops != &cnn_layer_maxpool ||
-		    p->n_inputs != 1 || p->inputs[0] != i || readers != 1 ||
-		    m->grad_act == i || r->fused_away)
+		/* a relu whose output the loss reads stays a layer */
+		if (r->ops != &cnn_layer_relu || m->grad_act == i + 1)
 			continue;
-		r->fused_away = 1;
-		r->backward_needed = 0;
-		p->relu_in = 1;
-		p->run_in = r->inputs[0];
-		p->grad_wanted[0] = r->grad_wanted[0];
-		p->grad_add[0] = r->grad_add[0];
+		if (fuse_into_pool(m, i) || fuse_into_producer(m, i)) {
+			r->fused_away = 1;
+			r->backward_needed = 0;
+		}
 	}
 }
 
@@ -540,11 +583,10 @@ nomem:
 /* ======================================================================== */
 /* Passes                                                                   */
 
-/* The activation the passes read as layer l's input j: inputs[j], but for
- * a pooling with a relu fused into it (plan_fusion). */
+/* The activation the passes read as layer l's input j (plan_fusion). */
 static int run_input(const cnn_layer *l, int j)
 {
-	return j == 0 && l->relu_in ? l->run_in : l->inputs[j];
+	return l->run_in[j];
 }
 
 /* Runs layers [from, to) forward on the chunk's samples [s0, s0 + n). */
@@ -559,8 +601,8 @@ static void forward_range(cnn_model *m, cnn_chunk *k, int from, int to,
 		if (l->ops->forward_n) {
 			const float *x[CNN_MAX_INPUTS];
 			for (int j = 0; j < l->n_inputs; j++)
-				x[j] =
-				    m->act[l->inputs[j]] + s0 * l->in_sizes[j];
+				x[j] = m->act[run_input(l, j)] +
+				       s0 * l->in_sizes[j];
 			l->ops->forward_n(l, x, y, n, k->ws);
 		} else {
 			l->ops->forward(
@@ -706,8 +748,8 @@ static void train_phase(cnn_model *m, int c, int p, int n, float g)
 		forward_range(m, k, p ? S[p - 1] : 0, S[p], s0, n);
 		l = &k->layers[S[p]];
 		memset(k->acc, 0, l->ops->stats_size(l) * sizeof *k->acc);
-		l->ops->forward_stats(l, m->act[l->inputs[0]] + s0 * l->in_size,
-		                      n, k->acc);
+		l->ops->forward_stats(
+		    l, m->act[run_input(l, 0)] + s0 * l->in_size, n, k->acc);
 		return;
 	}
 	if (p == s) {
@@ -729,7 +771,7 @@ static void train_phase(cnn_model *m, int c, int p, int n, float g)
 	memset(k->acc, 0, l->ops->stats_size(l) * sizeof *k->acc);
 	if (l->backward_needed)
 		l->ops->backward_stats(
-		    l, m->act[l->inputs[0]] + s0 * l->in_size,
+		    l, m->act[run_input(l, 0)] + s0 * l->in_size,
 		    m->act[next + 1] + s0 * l->out_size,
 		    m->dact[next + 1] + s0 * l->out_size, n, k->acc);
 }
@@ -861,7 +903,7 @@ void cnn_graph_seg_grad(const cnn_model *m, const cnn_grad_parts *gp,
                         const cnn_seg *s, float *out)
 {
 	const cnn_layer *l = &m->layers[s->layer];
-	const float *x = m->act[l->inputs[0]], *dy = m->dact[s->layer + 1];
+	const float *x = m->act[l->run_in[0]], *dy = m->dact[s->layer + 1];
 	int count, size;
 
 	cnn_chunk_plan(gp->n, &count, &size);

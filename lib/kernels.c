@@ -944,6 +944,14 @@ typedef struct kernel_table {
 	                    float *m2, size_t n);
 	void (*add_forward)(const float *const *x, int n_x, float *y,
 	                    size_t count);
+	void (*bn_forward)(const float *x, float *y, int n, int c, size_t hw,
+	                   const float *mean, const float *scale,
+	                   const float *beta, int relu);
+	void (*bn_backward)(const float *x, const float *y, const float *dy,
+	                    float *dx, int n, int c, size_t hw,
+	                    const float *mean, const float *invstd,
+	                    const float *scale, const float *mdy,
+	                    const float *mdyxhat);
 #if CNN_FAST_ACT
 	void (*sigmoid_forward)(const float *x, float *y, size_t count);
 	void (*tanh_forward)(const float *x, float *y, size_t count);
@@ -1720,8 +1728,16 @@ void cnn_bn_sums(const float *x, int n, int c, size_t hw, double *sum,
 	}
 }
 
-void cnn_bn_dy_sums(const float *x, const float *dy, int n, int c, size_t hw,
-                    double *sdy, double *sdyx)
+/* dy as the layer's backward sees it: with a relu fused after the layer
+ * (y its output, not NULL), relu's backward of it (dy where y > 0, else
+ * +0), else dy itself. */
+static inline float bn_dy(const float *y, const float *dy, size_t at)
+{
+	return y && !(y[at] > 0.0f) ? 0.0f : dy[at];
+}
+
+void cnn_bn_dy_sums(const float *x, const float *y, const float *dy, int n,
+                    int c, size_t hw, double *sdy, double *sdyx)
 {
 	for (int ch = 0; ch < c; ch++) {
 		double s = 0.0, q = 0.0;
@@ -1730,8 +1746,10 @@ void cnn_bn_dy_sums(const float *x, const float *dy, int n, int c, size_t hw,
 			size_t o = ((size_t)j * c + ch) * hw;
 
 			for (size_t i = 0; i < hw; i++) {
-				s += dy[o + i];
-				q += (double)dy[o + i] * x[o + i];
+				float g = bn_dy(y, dy, o + i);
+
+				s += g;
+				q += (double)g * x[o + i];
 			}
 		}
 		sdy[ch] += s;
@@ -1740,21 +1758,15 @@ void cnn_bn_dy_sums(const float *x, const float *dy, int n, int c, size_t hw,
 }
 
 void cnn_bn_forward(const float *x, float *y, int n, int c, size_t hw,
-                    const float *mean, const float *scale, const float *beta)
+                    const float *mean, const float *scale, const float *beta,
+                    int relu)
 {
-	for (int j = 0; j < n; j++)
-		for (int ch = 0; ch < c; ch++) {
-			size_t o = ((size_t)j * c + ch) * hw;
-			float m = mean[ch], a = scale[ch], b = beta[ch];
-
-			for (size_t i = 0; i < hw; i++)
-				y[o + i] = (x[o + i] - m) * a + b;
-		}
+	kernels()->bn_forward(x, y, n, c, hw, mean, scale, beta, relu);
 }
 
-void cnn_bn_param_grads(const float *x, const float *dy, int n, int c,
-                        size_t hw, const float *mean, const float *invstd,
-                        float *dgamma, float *dbeta)
+void cnn_bn_param_grads(const float *x, const float *y, const float *dy, int n,
+                        int c, size_t hw, const float *mean,
+                        const float *invstd, float *dgamma, float *dbeta)
 {
 	for (int ch = 0; ch < c; ch++) {
 		double s = 0.0, q = 0.0;
@@ -1764,8 +1776,10 @@ void cnn_bn_param_grads(const float *x, const float *dy, int n, int c,
 			size_t o = ((size_t)j * c + ch) * hw;
 
 			for (size_t i = 0; i < hw; i++) {
-				s += dy[o + i];
-				q += (double)dy[o + i] * (x[o + i] - m);
+				float g = bn_dy(y, dy, o + i);
+
+				s += g;
+				q += (double)g * (x[o + i] - m);
 			}
 		}
 		if (dgamma)
@@ -1775,19 +1789,11 @@ void cnn_bn_param_grads(const float *x, const float *dy, int n, int c,
 	}
 }
 
-void cnn_bn_backward(const float *x, const float *dy, float *dx, int n, int c,
-                     size_t hw, const float *mean, const float *invstd,
-                     const float *scale, const float *mdy, const float *mdyxhat)
+void cnn_bn_backward(const float *x, const float *y, const float *dy, float *dx,
+                     int n, int c, size_t hw, const float *mean,
+                     const float *invstd, const float *scale, const float *mdy,
+                     const float *mdyxhat)
 {
-	for (int j = 0; j < n; j++)
-		for (int ch = 0; ch < c; ch++) {
-			size_t o = ((size_t)j * c + ch) * hw;
-			float m = mean[ch], a = scale[ch];
-			float d = mdy ? mdy[ch] : 0.0f;
-			float k = mdyxhat ? invstd[ch] * mdyxhat[ch] : 0.0f;
-
-			for (size_t i = 0; i < hw; i++)
-				dx[o + i] =
-				    a * (dy[o + i] - d - (x[o + i] - m) * k);
-		}
+	kernels()->bn_backward(x, y, dy, dx, n, c, hw, mean, invstd, scale, mdy,
+	                       mdyxhat);
 }

@@ -261,22 +261,31 @@ void cnn_dropout_apply(const float *in, float *out, size_t n, size_t size,
 /* sum[ch] += sum of x, sumsq[ch] += sum of x * x over channel ch. */
 void cnn_bn_sums(const float *x, int n, int c, size_t hw, double *sum,
                  double *sumsq);
+/* With a relu fused after the layer, the calls below take its output y
+ * (the relu's output) and read dy as relu's backward passes it on: dy
+ * where y > 0, else +0; y NULL: dy as it is. */
+
 /* sdy[ch] += sum of dy, sdyx[ch] += sum of dy * x over channel ch. */
-void cnn_bn_dy_sums(const float *x, const float *dy, int n, int c, size_t hw,
-                    double *sdy, double *sdyx);
-/* y = (x - mean[ch]) * scale[ch] + beta[ch]. */
+void cnn_bn_dy_sums(const float *x, const float *y, const float *dy, int n,
+                    int c, size_t hw, double *sdy, double *sdyx);
+/* y = (x - mean[ch]) * scale[ch] + beta[ch], then, with relu, relu's
+ * (cnn_relu_forward) of it; per element the same operations in the same
+ * order in every variant. */
 void cnn_bn_forward(const float *x, float *y, int n, int c, size_t hw,
-                    const float *mean, const float *scale, const float *beta);
+                    const float *mean, const float *scale, const float *beta,
+                    int relu);
 /* dgamma[ch] += sum of dy * (x - mean[ch]) * invstd[ch], dbeta[ch] += sum
  * of dy over channel ch (either may be NULL). */
-void cnn_bn_param_grads(const float *x, const float *dy, int n, int c,
-                        size_t hw, const float *mean, const float *invstd,
-                        float *dgamma, float *dbeta);
-/* dx = scale[ch] * (dy - mdy[ch] - (x - mean[ch]) * invstd[ch] * mdyxhat[ch])
- * (overwriting); mdy and mdyxhat NULL mean 0 (statistics held constant). */
-void cnn_bn_backward(const float *x, const float *dy, float *dx, int n, int c,
-                     size_t hw, const float *mean, const float *invstd,
-                     const float *scale, const float *mdy,
+void cnn_bn_param_grads(const float *x, const float *y, const float *dy, int n,
+                        int c, size_t hw, const float *mean,
+                        const float *invstd, float *dgamma, float *dbeta);
+/* dx = scale[ch] * (dy - mdy[ch] - (x - mean[ch]) * (invstd[ch] *
+ * mdyxhat[ch])) (overwriting); mdy and mdyxhat NULL mean 0 (statistics
+ * held constant). Per element the same operations in the same order in
+ * every variant. */
+void cnn_bn_backward(const float *x, const float *y, const float *dy, float *dx,
+                     int n, int c, size_t hw, const float *mean,
+                     const float *invstd, const float *scale, const float *mdy,
                      const float *mdyxhat);
 
 #endif /* CNN_KERNELS_H */

@@ -94,6 +94,9 @@
 #define r_rmsprop_mom        KFN(r_rmsprop_mom)
 #define kupdate_apply        KFN(kupdate_apply)
 #define kadd_forward         KFN(kadd_forward)
+#define r_positive           KFN(r_positive)
+#define kbn_forward          KFN(kbn_forward)
+#define kbn_backward         KFN(kbn_backward)
 #define avf                  KFN(avf)
 #define avi                  KFN(avi)
 #define avu                  KFN(avu)
@@ -1364,6 +1367,68 @@ KSTATIC void kadd_forward(const float *const *x, int n_x, float *y,
 	}
 }
 
+/* v where c > 0, else +0 (NaN included): relu's select, lane by lane. */
+#if CNN_FAST_ACT
+ALWAYS_INLINE rvec r_positive(rvec c, rvec v)
+{
+	return a_sel(c > r_zero(), v, r_zero());
+}
+#else
+ALWAYS_INLINE rvec r_positive(rvec c, rvec v)
+{
+	return c > 0.0f ? v : 0.0f;
+}
+#endif
+
+/* Contract: see cnn_bn_forward in kernels.h: per element the plain C
+ * expression's operations, in its order. */
+KSTATIC void kbn_forward(const float *x, float *y, int n, int c, size_t hw,
+                         const float *mean, const float *scale,
+                         const float *beta, int relu)
+{
+	for (int j = 0; j < n; j++)
+		for (int ch = 0; ch < c; ch++) {
+			const size_t o = ((size_t)j * c + ch) * hw;
+			const float m = mean[ch], a = scale[ch], b = beta[ch];
+
+			for (size_t i = 0; i < hw; i += RW) {
+				const int k = hw - i < RW ? (int)(hw - i) : RW;
+				rvec v = (r_load(x + o + i, k) - m) * a + b;
+
+				r_store(y + o + i, relu ? r_positive(v, v) : v,
+				        k);
+			}
+		}
+}
+
+/* Contract: see cnn_bn_backward in kernels.h; the same order as above. */
+KSTATIC void kbn_backward(const float *x, const float *y, const float *dy,
+                          float *dx, int n, int c, size_t hw, const float *mean,
+                          const float *invstd, const float *scale,
+                          const float *mdy, const float *mdyxhat)
+{
+	for (int j = 0; j < n; j++)
+		for (int ch = 0; ch < c; ch++) {
+			const size_t o = ((size_t)j * c + ch) * hw;
+			const float m = mean[ch], a = scale[ch];
+			const float d = mdy ? mdy[ch] : 0.0f;
+			const float q =
+			    mdyxhat ? invstd[ch] * mdyxhat[ch] : 0.0f;
+
+			for (size_t i = 0; i < hw; i += RW) {
+				const int k = hw - i < RW ? (int)(hw - i) : RW;
+				rvec g = r_load(dy + o + i, k);
+
+				if (y)
+					g = r_positive(r_load(y + o + i, k), g);
+				r_store(dx + o + i,
+				        a * (g - d -
+				             (r_load(x + o + i, k) - m) * q),
+				        k);
+			}
+		}
+}
+
 /* Contract: see cnn_update_apply in kernels.h. */
 KSTATIC int kupdate_apply(const cnn_update *rule, float *w, float *g, float *m1,
                           float *m2, size_t n)
@@ -1638,6 +1703,8 @@ static const kernel_table KFN(table) = {
     .dropout = kdropout,
     .update_apply = kupdate_apply,
     .add_forward = kadd_forward,
+    .bn_forward = kbn_forward,
+    .bn_backward = kbn_backward,
 #if CNN_FAST_ACT
     .sigmoid_forward = ksigmoid_forward,
     .tanh_forward = ktanh_forward,

@@ -103,6 +103,11 @@ typedef struct cnn_layer_ops {
 	/* Sets the layer's state (l->state, n_state floats) to its initial
 	 * value, when the model is built. NULL: zeros. */
 	void (*reset_state)(cnn_layer *l);
+	/* 1 when the kind can do the work of a relu after it (the graph then
+	 * sets relu_out): forward writes the relu of its output, and backward
+	 * (and backward_stats) take dy as relu's backward passes it on: dy
+	 * where the output y is positive, else +0. */
+	int fuse_relu;
 } cnn_layer_ops;
 
 struct cnn_layer {
@@ -168,13 +173,17 @@ struct cnn_layer {
 	int backward_needed;
 	unsigned char grad_wanted[CNN_MAX_INPUTS];
 	/* Set by the graph (graph.c's plan_fusion) for the passes alone: the
-	 * model as described (export, inspect, the layer list) keeps both
-	 * layers. fused_away: a relu whose one reader is the max pooling
-	 * right after it; no pass runs it, and its activation and gradient
-	 * are never written. relu_in: that max pooling, which reads the
-	 * relu's input (activation run_in) through the relu itself
-	 * (cnn_pool_geom's relu) and writes the relu's input gradient. */
-	int fused_away, relu_in, run_in;
+	 * model as described (export, inspect, the layer list) keeps every
+	 * layer. fused_away: a relu done by a neighbour; no pass runs it, and
+	 * its activation and gradient are never written. relu_in: a max
+	 * pooling fused with the relu before it, which reads the relu's input
+	 * through the relu itself (cnn_pool_geom's relu) and writes that
+	 * input's gradient. relu_out: a layer of a kind with fuse_relu fused
+	 * with the relu after it. run_in: the activations the passes read as
+	 * the inputs (inputs, but where a fused relu's input or output
+	 * stands in). */
+	int fused_away, relu_in, relu_out;
+	int run_in[CNN_MAX_INPUTS];
 
 	/* State that is not trained but saved (batchnorm's running
 	 * statistics): n_state floats, stored after all the trainable

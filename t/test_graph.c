@@ -597,31 +597,31 @@ static const char *pooled =
     "  - {type: dense, units: 3}\n"
     "  - {type: softmax}\n";
 
-/* The fused relus, and their bits: three Adam steps on batches of 40 (3
- * chunks) at 2 threads give the gradients, weights and moments of the same
- * model built with CNN_FUSE=0. */
-static void test_fusion(void)
+/* Three Adam steps on batches of 40 (3 chunks) at 2 threads give the
+ * gradients, weights and moments of the same model built with CNN_FUSE=0;
+ * *fa gets the fused model's layers' flags: per layer, 1 when fused away,
+ * 2 when a pooling takes a relu in, 4 when a layer takes one out. */
+static void fusion_case(const char *name, const char *yaml, int *fa)
 {
 	const char *opt = "optimizer: {type: adam, learning_rate: 0.01}\n";
-	cnn_model *a = build(pooled, opt), *b;
+	cnn_model *a = build(yaml, opt), *b;
 	cnn_error err;
 	cnn_rng r;
 	int same = 1;
 
 	setenv("CNN_FUSE", "0", 1);
-	b = build(pooled, opt);
+	b = build(yaml, opt);
 	unsetenv("CNN_FUSE");
 	cnn_err_clear(&err);
 	if (!ok(a && b && cnn_graph_reserve(a, 40, &err) == CNN_OK &&
 	            cnn_graph_reserve(b, 40, &err) == CNN_OK,
-	        "fusion: the models build"))
+	        "fusion, %s: the models build", name))
 		goto out;
-	ok(a->layers[0].fused_away && a->layers[1].relu_in &&
-	       a->layers[3].fused_away && a->layers[4].relu_in &&
-	       !a->layers[6].fused_away && !a->layers[7].relu_in &&
-	       !b->layers[0].fused_away && !b->layers[3].fused_away,
-	   "fusion: relus before max pooling fused, one read twice kept, "
-	   "none with CNN_FUSE=0");
+	for (int i = 0; i < a->n_layers; i++) {
+		const cnn_layer *l = &a->layers[i], *u = &b->layers[i];
+		fa[i] = l->fused_away | l->relu_in << 1 | l->relu_out << 2;
+		same &= !u->fused_away && !u->relu_in && !u->relu_out;
+	}
 	threads(2);
 	cnn_rng_seed(&r, 3);
 	for (int t = 0; t < 3; t++) {
@@ -640,10 +640,29 @@ static void test_fusion(void)
 	threads(1);
 	ok(same && !memcmp(a->params, b->params, a->n_params * sizeof(float)) &&
 	       !memcmp(a->m2, b->m2, a->n_trainable * sizeof(float)),
-	   "fusion: 3 steps give the bits of the unfused graph");
+	   "fusion, %s: 3 steps give the bits of the unfused graph (running "
+	   "statistics included)",
+	   name);
 out:
 	cnn_model_free(a);
 	cnn_model_free(b);
+}
+
+/* Which relus are fused, and that the passes keep their bits. */
+static void test_fusion(void)
+{
+	int f[CNN_MAX_LAYERS] = {0};
+	static const int want_pooled[] = {1, 2, 0, 1, 2, 0, 0, 0};
+	/* stem, batchnorm + r0 (whose two readers then read the
+	 * batchnorm), conv, batchnorm + relu, conv, batchnorm, add + relu */
+	static const int want_residual[] = {0, 4, 1, 0, 4, 1, 0, 0, 4, 1};
+
+	fusion_case("relu and max pooling", pooled, f);
+	ok(!memcmp(f, want_pooled, sizeof want_pooled),
+	   "fusion: relus before max pooling fused, one read twice kept");
+	fusion_case("batchnorm, add and relu", residual, f);
+	ok(!memcmp(f, want_residual, sizeof want_residual),
+	   "fusion: relus after batchnorm and add fused");
 	gradient_case("relus fused into pooling", pooled,
 	              "loss: {reduction: sum}\n", 5, 1);
 }

@@ -1279,6 +1279,100 @@ static void compare_elementwise(const char *fast)
 	   fast);
 }
 
+/* Batch normalisation's element-wise passes: the fast variant against
+ * portable (per element the same operations, so the same bits), over
+ * planes of 1 to 50 floats (every tail), with and without the statistics
+ * held constant; and a relu fused into them against the two passes it
+ * replaces (relu forward after bn, relu backward before bn's). */
+static void compare_bn(const char *fast)
+{
+	static const int hws[] = {1, 3, 7, 16, 17, 49, 50};
+	int same = 1, fused = 1;
+
+	for (size_t q = 0; q < sizeof hws / sizeof hws[0]; q++) {
+		const int n = 3, c = 5;
+		const size_t hw = (size_t)hws[q], all = (size_t)n * c * hw;
+		float mean[5], scale[5], beta[5], invstd[5], mdy[5], mdx[5];
+		float *x = falloc(all), *dy = falloc(all), *r = falloc(all);
+		float *y[2], *dx[2], *dc[2], *yr = falloc(all),
+		                             *dr = falloc(all);
+		float *dxr = falloc(all);
+
+		fill(x, all, -2, 2);
+		fill(dy, all, -1, 1);
+		fill(mean, 5, -0.5, 0.5);
+		fill(scale, 5, 0.5, 2);
+		fill(beta, 5, -1, 1);
+		fill(invstd, 5, 0.5, 2);
+		fill(mdy, 5, -0.1, 0.1);
+		fill(mdx, 5, -0.1, 0.1);
+		x[0] = NAN;
+		x[all - 1] = -0.0f;
+		for (int v = 0; v < 2; v++) {
+			y[v] = falloc(all);
+			dx[v] = falloc(all);
+			dc[v] = falloc(all);
+			cnn_kernels_use(v ? fast : "portable");
+			cnn_bn_forward(x, y[v], n, c, hw, mean, scale, beta, 0);
+			cnn_bn_backward(x, NULL, dy, dx[v], n, c, hw, mean,
+			                invstd, scale, mdy, mdx);
+			cnn_bn_backward(x, NULL, dy, dc[v], n, c, hw, mean,
+			                invstd, scale, NULL, NULL);
+		}
+		same &= !memcmp(y[0], y[1], all * sizeof(float)) &&
+		        !memcmp(dx[0], dx[1], all * sizeof(float)) &&
+		        !memcmp(dc[0], dc[1], all * sizeof(float));
+		/* fused, on the fast variant: forward, then backward through
+		 * the relu from its output */
+		cnn_kernels_use(fast);
+		cnn_bn_forward(x, yr, n, c, hw, mean, scale, beta, 1);
+		cnn_relu_forward(y[1], r, all);
+		cnn_relu_backward(y[1], dy, dr, all);
+		cnn_bn_backward(x, NULL, dr, dx[1], n, c, hw, mean, invstd,
+		                scale, mdy, mdx);
+		cnn_bn_backward(x, yr, dy, dxr, n, c, hw, mean, invstd, scale,
+		                mdy, mdx);
+		fused &= !memcmp(yr, r, all * sizeof(float)) &&
+		         !memcmp(dxr, dx[1], all * sizeof(float));
+		{
+			double s1[5] = {0}, q1[5] = {0}, s2[5] = {0},
+			       q2[5] = {0};
+			float g1[5] = {0}, b1[5] = {0}, g2[5] = {0},
+			      b2[5] = {0};
+
+			cnn_bn_dy_sums(x, yr, dy, n, c, hw, s1, q1);
+			cnn_bn_dy_sums(x, NULL, dr, n, c, hw, s2, q2);
+			cnn_bn_param_grads(x, yr, dy, n, c, hw, mean, invstd,
+			                   g1, b1);
+			cnn_bn_param_grads(x, NULL, dr, n, c, hw, mean, invstd,
+			                   g2, b2);
+			fused &= !memcmp(s1, s2, sizeof s1) &&
+			         !memcmp(q1, q2, sizeof q1) &&
+			         !memcmp(g1, g2, sizeof g1) &&
+			         !memcmp(b1, b2, sizeof b1);
+		}
+		for (int v = 0; v < 2; v++) {
+			free(y[v]);
+			free(dx[v]);
+			free(dc[v]);
+		}
+		free(x);
+		free(dy);
+		free(r);
+		free(yr);
+		free(dr);
+		free(dxr);
+	}
+	ok(same,
+	   "%s vs portable: batchnorm forward and backward on planes of 1 to "
+	   "50 floats, bit for bit",
+	   fast);
+	ok(fused,
+	   "%s: a relu fused into batchnorm gives the bits of the two layers "
+	   "(forward, backward, the sums of dy)",
+	   fast);
+}
+
 /* Every fast variant the CPU has against the portable one. */
 /* sigmoid, tanh and ELU, forward and backward, on the fast variant
  * give the portable variant's bits: a dense grid over [-120, 120], the
@@ -1339,6 +1433,7 @@ static void test_variants(void)
 		compare_conv(fast);
 		compare_elementwise(fast);
 		compare_activations(fast);
+		compare_bn(fast);
 	}
 	if (!any)
 		ok(1, "fast variants vs portable # SKIP no fast variant on "

@@ -3,7 +3,9 @@
  * the merge of a residual connection.
  *
  * Shapes: every input (C, H, W), the same; the output too. Backward: each
- * input's gradient is dy.
+ * input's gradient is dy. With a relu fused after it (relu_out, see
+ * layer.h): the sum's relu, and each input's gradient relu's backward of
+ * dy, from the output (relu(s) > 0 exactly where s > 0).
  */
 #include "layer.h"
 
@@ -32,17 +34,24 @@ static void add_forward(cnn_layer *l, const float *const *x, float *y, int n,
 {
 	(void)ws;
 	cnn_add_forward(x, l->n_inputs, y, (size_t)n * l->out_size);
+	if (l->relu_out)
+		cnn_relu_forward(y, y, (size_t)n * l->out_size);
 }
 
 static void add_backward(cnn_layer *l, const float *const *x, const float *y,
                          const float *dy, float *const *dx, int n, float *ws)
 {
 	(void)x;
-	(void)y;
 	(void)ws;
-	for (int k = 0; k < l->n_inputs; k++)
-		if (dx[k])
+	for (int k = 0; k < l->n_inputs; k++) {
+		if (!dx[k])
+			continue;
+		if (l->relu_out) /* relu's backward, from its output */
+			cnn_relu_backward(y, dy, dx[k],
+			                  (size_t)n * l->out_size);
+		else
 			memcpy(dx[k], dy, (size_t)n * l->out_size * sizeof *dy);
+	}
 }
 
 const cnn_layer_ops cnn_layer_add = {
@@ -52,4 +61,5 @@ const cnn_layer_ops cnn_layer_add = {
     .max_inputs = CNN_MAX_INPUTS,
     .forward_n = add_forward,
     .backward_n = add_backward,
+    .fuse_relu = 1,
 };

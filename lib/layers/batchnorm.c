@@ -21,6 +21,10 @@
  *
  * Workspace (5C floats, recomputed by forward and backward): mean, 1/std,
  * gamma/std, mean of dy, mean of dy*xhat.
+ *
+ * A relu fused after the layer (relu_out, see layer.h): forward writes
+ * relu(y), and every use of dy reads relu's backward of it (dy where the
+ * output is positive, else +0), so the bits are those of the two layers.
  */
 #include "layer.h"
 
@@ -155,7 +159,7 @@ static void bn_forward(cnn_layer *l, const float *x, float *y, int n, float *ws)
 	size_t hw = (size_t)l->in_shape[1] * l->in_shape[2];
 
 	bn_moments(l, ws);
-	cnn_bn_forward(x, y, n, c, hw, ws, ws + 2 * c, l->b);
+	cnn_bn_forward(x, y, n, c, hw, ws, ws + 2 * c, l->b, l->relu_out);
 }
 
 /* dgamma += sum dy * xhat and dbeta += sum dy over this chunk; dx from the
@@ -168,13 +172,13 @@ static void bn_backward(cnn_layer *l, const float *x, const float *y,
 	size_t hw = (size_t)l->in_shape[1] * l->in_shape[2];
 	float *mdy = ws + 3 * c, *mdyxhat = ws + 4 * c;
 
-	(void)y;
 	bn_moments(l, ws);
-	cnn_bn_param_grads(x, dy, n, c, hw, ws, ws + c, l->dw, l->db);
+	y = l->relu_out ? y : NULL; /* the mask of a fused relu */
+	cnn_bn_param_grads(x, y, dy, n, c, hw, ws, ws + c, l->dw, l->db);
 	if (!dx)
 		return;
 	if (!bn_training(l)) {
-		cnn_bn_backward(x, dy, dx, n, c, hw, ws, ws + c, ws + 2 * c,
+		cnn_bn_backward(x, y, dy, dx, n, c, hw, ws, ws + c, ws + 2 * c,
 		                NULL, NULL);
 		return;
 	}
@@ -193,7 +197,7 @@ static void bn_backward(cnn_layer *l, const float *x, const float *y,
 			                        : 0.0f;
 		}
 	}
-	cnn_bn_backward(x, dy, dx, n, c, hw, ws, ws + c, ws + 2 * c, mdy,
+	cnn_bn_backward(x, y, dy, dx, n, c, hw, ws, ws + c, ws + 2 * c, mdy,
 	                mdyxhat);
 }
 
@@ -237,8 +241,7 @@ static void bn_backward_stats(const cnn_layer *l, const float *x,
 	int c = l->in_shape[0];
 	size_t hw = (size_t)l->in_shape[1] * l->in_shape[2];
 
-	(void)y;
-	cnn_bn_dy_sums(x, dy, n, c, hw, acc, acc + c);
+	cnn_bn_dy_sums(x, l->relu_out ? y : NULL, dy, n, c, hw, acc, acc + c);
 }
 
 /* Running mean 0, running variance 1. */
@@ -265,4 +268,5 @@ const cnn_layer_ops cnn_layer_batchnorm = {
     .stats_ready = bn_stats_ready,
     .backward_stats = bn_backward_stats,
     .reset_state = bn_reset_state,
+    .fuse_relu = 1,
 };
