@@ -1737,24 +1737,24 @@ static inline float bn_dy(const float *y, const float *dy, size_t at)
 }
 
 void cnn_bn_dy_sums(const float *x, const float *y, const float *dy, int n,
-                    int c, size_t hw, double *sdy, double *sdyx)
+                    int c, size_t hw, int ch, float mean, double out[3])
 {
-	for (int ch = 0; ch < c; ch++) {
-		double s = 0.0, q = 0.0;
+	double s = 0.0, q = 0.0, r = 0.0;
 
-		for (int j = 0; j < n; j++) {
-			size_t o = ((size_t)j * c + ch) * hw;
+	for (int j = 0; j < n; j++) {
+		size_t o = ((size_t)j * c + ch) * hw;
 
-			for (size_t i = 0; i < hw; i++) {
-				float g = bn_dy(y, dy, o + i);
+		for (size_t i = 0; i < hw; i++) {
+			float g = bn_dy(y, dy, o + i);
 
-				s += g;
-				q += (double)g * x[o + i];
-			}
+			s += g;
+			q += (double)g * x[o + i];
+			r += (double)g * (x[o + i] - mean);
 		}
-		sdy[ch] += s;
-		sdyx[ch] += q;
 	}
+	out[0] = s;
+	out[1] = q;
+	out[2] = r;
 }
 
 void cnn_bn_forward(const float *x, float *y, int n, int c, size_t hw,

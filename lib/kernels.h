@@ -265,9 +265,12 @@ void cnn_bn_sums(const float *x, int n, int c, size_t hw, double *sum,
  * (the relu's output) and read dy as relu's backward passes it on: dy
  * where y > 0, else +0; y NULL: dy as it is. */
 
-/* sdy[ch] += sum of dy, sdyx[ch] += sum of dy * x over channel ch. */
+/* Over channel ch, each from 0: out[0] = the sum of dy, out[1] of dy * x,
+ * out[2] of dy * (x - mean) (the difference in float): the batch's sums
+ * and this chunk's for the parameters' gradient (cnn_bn_param_grads's
+ * sums, the same bits), in one pass. */
 void cnn_bn_dy_sums(const float *x, const float *y, const float *dy, int n,
-                    int c, size_t hw, double *sdy, double *sdyx);
+                    int c, size_t hw, int ch, float mean, double out[3]);
 /* y = (x - mean[ch]) * scale[ch] + beta[ch], then, with relu, relu's
  * (cnn_relu_forward) of it; per element the same operations in the same
  * order in every variant. */

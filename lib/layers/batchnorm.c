@@ -162,9 +162,10 @@ static void bn_forward(cnn_layer *l, const float *x, float *y, int n, float *ws)
 	cnn_bn_forward(x, y, n, c, hw, ws, ws + 2 * c, l->b, l->relu_out);
 }
 
-/* dgamma += sum dy * xhat and dbeta += sum dy over this chunk; dx from the
- * batch totals of dy and dy * xhat in training (the statistics depend on
- * x), or as for constant statistics in evaluation. */
+/* dx from the batch totals of dy and dy * xhat in training (the statistics
+ * depend on x), or as for constant statistics in evaluation, where it also
+ * adds dgamma += sum dy * xhat and dbeta += sum dy over this chunk
+ * (bn_backward_stats does in training). */
 static void bn_backward(cnn_layer *l, const float *x, const float *y,
                         const float *dy, float *dx, int n, float *ws)
 {
@@ -174,7 +175,9 @@ static void bn_backward(cnn_layer *l, const float *x, const float *y,
 
 	bn_moments(l, ws);
 	y = l->relu_out ? y : NULL; /* the mask of a fused relu */
-	cnn_bn_param_grads(x, y, dy, n, c, hw, ws, ws + c, l->dw, l->db);
+	if (!bn_training(l))        /* in training, backward_stats added them */
+		cnn_bn_param_grads(x, y, dy, n, c, hw, ws, ws + c, l->dw,
+		                   l->db);
 	if (!dx)
 		return;
 	if (!bn_training(l)) {
@@ -233,7 +236,9 @@ static void bn_stats_ready(cnn_layer *l)
 	}
 }
 
-/* Phase 4: adds this chunk's sums of dy and dy*x per channel. */
+/* Phase 4: adds this chunk's sums of dy and dy*x per channel, and, from
+ * the same pass, its dgamma and dbeta (which backward in training then
+ * leaves alone): what cnn_bn_param_grads would add there, the same bits. */
 static void bn_backward_stats(const cnn_layer *l, const float *x,
                               const float *y, const float *dy, int n,
                               double *acc)
@@ -241,7 +246,17 @@ static void bn_backward_stats(const cnn_layer *l, const float *x,
 	int c = l->in_shape[0];
 	size_t hw = (size_t)l->in_shape[1] * l->in_shape[2];
 
-	cnn_bn_dy_sums(x, l->relu_out ? y : NULL, dy, n, c, hw, acc, acc + c);
+	for (int ch = 0; ch < c; ch++) {
+		double mean, var, sums[3];
+
+		bn_batch_moments(l, ch, &mean, &var);
+		cnn_bn_dy_sums(x, l->relu_out ? y : NULL, dy, n, c, hw, ch,
+		               (float)mean, sums);
+		acc[ch] += sums[0];
+		acc[c + ch] += sums[1];
+		l->dw[ch] += (float)(sums[2] * bn_invstd(var, l->epsilon));
+		l->db[ch] += (float)sums[0];
+	}
 }
 
 /* Running mean 0, running variance 1. */
