@@ -1335,19 +1335,21 @@ static void compare_bn(const char *fast)
 		fused &= !memcmp(yr, r, all * sizeof(float)) &&
 		         !memcmp(dxr, dx[1], all * sizeof(float));
 		{
-			double s1[5] = {0}, q1[5] = {0}, s2[5] = {0},
-			       q2[5] = {0};
+			double s1[5][3], s2[5][3];
 			float g1[5] = {0}, b1[5] = {0}, g2[5] = {0},
 			      b2[5] = {0};
 
-			cnn_bn_dy_sums(x, yr, dy, n, c, hw, s1, q1);
-			cnn_bn_dy_sums(x, NULL, dr, n, c, hw, s2, q2);
+			for (int ch = 0; ch < c; ch++) {
+				cnn_bn_dy_sums(x, yr, dy, n, c, hw, ch,
+				               mean[ch], s1[ch]);
+				cnn_bn_dy_sums(x, NULL, dr, n, c, hw, ch,
+				               mean[ch], s2[ch]);
+			}
 			cnn_bn_param_grads(x, yr, dy, n, c, hw, mean, invstd,
 			                   g1, b1);
 			cnn_bn_param_grads(x, NULL, dr, n, c, hw, mean, invstd,
 			                   g2, b2);
 			fused &= !memcmp(s1, s2, sizeof s1) &&
-			         !memcmp(q1, q2, sizeof q1) &&
 			         !memcmp(g1, g2, sizeof g1) &&
 			         !memcmp(b1, b2, sizeof b1);
 		}
