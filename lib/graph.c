@@ -283,7 +283,7 @@ static int fuse_into_pool(cnn_model *m, int i)
 	    p->inputs[0] != i + 1 || readers(m, i + 1) != 1)
 		return 0;
 	p->relu_in = 1;
-	p->run_in[0] = r->inputs[0];
+	p->run_in[0] = r->run_in[0]; /* where an earlier fusion moved it */
 	p->grad_wanted[0] = r->grad_wanted[0];
 	p->grad_add[0] = r->grad_add[0];
 	return 1;

@@ -597,6 +597,21 @@ static const char *pooled =
     "  - {type: dense, units: 3}\n"
     "  - {type: softmax}\n";
 
+/* Two relus in a row between a batchnorm and a max pooling: the first
+ * goes into the batchnorm, the second into the pooling, which then reads
+ * the batchnorm's output. */
+static const char *chained =
+    "input: {channels: 1, height: 8, width: 8}\n"
+    "layers:\n"
+    "  - {type: conv2d, filters: 3, kernel: 3, padding: 1}\n"
+    "  - {type: batchnorm}\n"
+    "  - {type: relu}\n"
+    "  - {type: relu}\n"
+    "  - {type: maxpool, size: 2}\n"
+    "  - {type: flatten}\n"
+    "  - {type: dense, units: 3}\n"
+    "  - {type: softmax}\n";
+
 /* Three Adam steps on batches of 40 (3 chunks) at 2 threads give the
  * gradients, weights and moments of the same model built with CNN_FUSE=0;
  * *fa gets the fused model's layers' flags: per layer, 1 when fused away,
@@ -663,6 +678,10 @@ static void test_fusion(void)
 	fusion_case("batchnorm, add and relu", residual, f);
 	ok(!memcmp(f, want_residual, sizeof want_residual),
 	   "fusion: relus after batchnorm and add fused");
+	static const int want_chained[] = {0, 4, 1, 1, 2, 0};
+	fusion_case("two relus in a row", chained, f);
+	ok(!memcmp(f, want_chained, sizeof want_chained),
+	   "fusion: two relus in a row, into the batchnorm and the pooling");
 	gradient_case("relus fused into pooling", pooled,
 	              "loss: {reduction: sum}\n", 5, 1);
 }
