@@ -1404,6 +1404,45 @@ void cnn_scale_bytes(const uint8_t *x, float scale, float *y, size_t count)
 	kernels()->scale_bytes(x, scale, y, count);
 }
 
+#if CNN_X86
+#include <cpuid.h>
+
+/* PREFETCHW (CPUID 0x80000001, ECX bit 8): 1 when the CPU has it. */
+static int have_prefetchw(void)
+{
+	static atomic_int known; /* 0: not asked yet, 1: no, 2: yes */
+	int k = atomic_load_explicit(&known, memory_order_relaxed);
+	unsigned a, b, c, d;
+
+	if (!k) {
+		k = __get_cpuid(0x80000001u, &a, &b, &c, &d) && (c & bit_PRFCHW)
+		        ? 2
+		        : 1;
+		atomic_store_explicit(&known, k, memory_order_relaxed);
+	}
+	return k == 2;
+}
+
+/* The instruction itself: compilers emit it for __builtin_prefetch only
+ * where the whole build targets it. */
+static void prefetchw(const char *p, size_t bytes)
+{
+	for (size_t b = 0; b < bytes; b += 64)
+		__asm__ volatile("prefetchw %0" : : "m"(p[b]));
+}
+#endif
+
+void cnn_prefetch_write(void *p, size_t bytes)
+{
+#if CNN_X86
+	if (have_prefetchw())
+		prefetchw((const char *)p, bytes);
+#else
+	(void)p;
+	(void)bytes;
+#endif
+}
+
 void cnn_prefetch(const void *p, size_t bytes)
 {
 #if defined(__GNUC__) || defined(__clang__)

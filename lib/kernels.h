@@ -118,6 +118,11 @@ void cnn_scale_bytes(const uint8_t *x, float scale, float *y, size_t count);
  * samples of a shuffled batch). Nothing where the compiler has no
  * prefetch. */
 void cnn_prefetch(const void *p, size_t bytes);
+/* The same for bytes soon to be written, where the CPU can take them for
+ * writing ahead (x86's PREFETCHW, which also takes the lines from the other
+ * cores' caches: a weight that both threads read and one updates); nothing
+ * elsewhere. A hint that changes no result. */
+void cnn_prefetch_write(void *p, size_t bytes);
 
 /* y = max(x, 0) over count floats: x where x > 0, else +0 (NaN too). */
 void cnn_relu_forward(const float *x, float *y, size_t count);

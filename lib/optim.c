@@ -38,6 +38,7 @@ typedef struct step_plan {
 	cnn_model *m;
 	cnn_update u;
 	const cnn_grad_parts *gp; /* NULL: m->grads */
+	int claim;                /* several threads: see claim() */
 	atomic_int wild; /* set when a block wrote a non-finite weight */
 } step_plan;
 
@@ -126,6 +127,25 @@ static void update(step_plan *p, size_t off, float *g, size_t n)
 		atomic_store_explicit(&p->wild, 1, memory_order_relaxed);
 }
 
+/* Asks for segment s's weights and the state its rule updates, for
+ * writing, before its gradient is computed: with several threads, every
+ * thread's forward read the weights, so each line the update writes is
+ * first taken from the other cores' caches; asked for ahead, those
+ * transfers overlap the gradient's arithmetic instead of stalling the
+ * update (mlp at 2 threads: 0.92-0.94x the wall time). With one thread the
+ * lines are already this core's, and asking cost 3%. */
+static void claim(const step_plan *p, const cnn_seg *s)
+{
+	const cnn_rule r = p->u.rule;
+	const size_t bytes = s->n * sizeof(float);
+
+	cnn_prefetch_write(p->m->params + s->off, bytes);
+	if (r != CNN_RULE_RMSPROP)
+		cnn_prefetch_write(p->m->m1 + s->off, bytes);
+	if (r != CNN_RULE_SGD && r != CNN_RULE_NESTEROV)
+		cnn_prefetch_write(p->m->m2 + s->off, bytes);
+}
+
 /* The step over segments [lo, hi) of m->segs: the gradient read from
  * m->grads, or summed from the arenas slice by slice, or, for a deferred
  * segment, computed whole; then the update. */
@@ -140,6 +160,8 @@ static void step_segs(void *ctx, long lo, long hi)
 		const cnn_seg *s = &p->m->segs[i];
 		if (gp && gp->deferred && s->layer >= 0) {
 			float out[CNN_SEG_MAX];
+			if (p->claim)
+				claim(p, s);
 			cnn_graph_seg_grad(p->m, gp, s, out);
 			update(p, s->off, out, s->n);
 			continue;
@@ -228,6 +250,7 @@ int cnn_optim_step_sum(cnn_model *m, const cnn_grad_parts *gp)
 	               {rule_of(s), 0.0f, 1.0f, 0.0f, 0, 0.0f, 0.0f, 0.0f, 1.0f,
 	                1.0f, 0.0f},
 	               gp,
+	               cnn_pool_threads() > 1,
 	               0};
 	cnn_update *u = &p.u;
 
