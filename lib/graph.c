@@ -309,11 +309,28 @@ static int fuse_into_producer(cnn_model *m, int i)
 	return 1;
 }
 
+/* Flatten i, a copy (a sample is contiguous in either shape), left out
+ * when it is its input's one reader: its readers read that input instead
+ * and write its gradient there, with the same flags, since they were its
+ * output's only readers as it was its input's. */
+static int fuse_flatten(cnn_model *m, int i)
+{
+	const cnn_layer *f = &m->layers[i];
+
+	if (f->ops != &cnn_layer_flatten || readers(m, f->inputs[0]) != 1)
+		return 0;
+	for (int j = i + 1; j < m->n_layers; j++)
+		for (int k = 0; k < m->layers[j].n_inputs; k++)
+			if (m->layers[j].inputs[k] == i + 1)
+				m->layers[j].run_in[k] = f->run_in[0];
+	return 1;
+}
+
 /* Fuses relus into their neighbours: into the max pooling after, else into
- * the batchnorm or add before (see cnn_layer's fused_away). That saves the
- * relu's passes over memory, its output and its gradient, with the bits
- * unchanged. CNN_FUSE=0 in the environment turns fusion off (to
- * compare). */
+ * the batchnorm or add before (see cnn_layer's fused_away), and leaves out
+ * flattens. That saves their passes over memory, their outputs and their
+ * gradients, with the bits unchanged. CNN_FUSE=0 in the environment turns
+ * fusion off (to compare). */
 static void plan_fusion(cnn_model *m)
 {
 	const char *env = getenv("CNN_FUSE");
@@ -326,10 +343,12 @@ static void plan_fusion(cnn_model *m)
 	for (int i = 0; i + 1 < m->n_layers; i++) {
 		cnn_layer *r = &m->layers[i];
 
-		/* a relu whose output the loss reads stays a layer */
-		if (r->ops != &cnn_layer_relu || m->grad_act == i + 1)
+		/* a layer whose output the loss reads stays a layer */
+		if (m->grad_act == i + 1)
 			continue;
-		if (fuse_into_pool(m, i) || fuse_into_producer(m, i)) {
+		if ((r->ops == &cnn_layer_relu &&
+		     (fuse_into_pool(m, i) || fuse_into_producer(m, i))) ||
+		    fuse_flatten(m, i)) {
 			r->fused_away = 1;
 			r->backward_needed = 0;
 		}
@@ -342,7 +361,8 @@ static cnn_status plan_sync(cnn_model *m, cnn_error *err)
 {
 	size_t total = 0;
 
-	m->sync = calloc((size_t)m->n_layers, sizeof *m->sync);
+	m->sync = calloc(m->n_layers > 0 ? (size_t)m->n_layers : 1,
+	                 sizeof *m->sync);
 	if (!m->sync)
 		goto nomem;
 	for (int i = 0; i < m->n_layers; i++) {

@@ -174,8 +174,9 @@ struct cnn_layer {
 	unsigned char grad_wanted[CNN_MAX_INPUTS];
 	/* Set by the graph (graph.c's plan_fusion) for the passes alone: the
 	 * model as described (export, inspect, the layer list) keeps every
-	 * layer. fused_away: a relu done by a neighbour; no pass runs it, and
-	 * its activation and gradient are never written. relu_in: a max
+	 * layer. fused_away: a relu done by a neighbour, or a flatten whose
+	 * readers read its input; no pass runs it, and its activation and
+	 * gradient are never written. relu_in: a max
 	 * pooling fused with the relu before it, which reads the relu's input
 	 * through the relu itself (cnn_pool_geom's relu) and writes that
 	 * input's gradient. relu_out: a layer of a kind with fuse_relu fused

@@ -599,7 +599,8 @@ static const char *pooled =
 
 /* Two relus in a row between a batchnorm and a max pooling: the first
  * goes into the batchnorm, the second into the pooling, which then reads
- * the batchnorm's output. */
+ * the batchnorm's output; the dense layer reads the pooling's output, the
+ * flatten left out. */
 static const char *chained =
     "input: {channels: 1, height: 8, width: 8}\n"
     "layers:\n"
@@ -678,10 +679,11 @@ static void test_fusion(void)
 	fusion_case("batchnorm, add and relu", residual, f);
 	ok(!memcmp(f, want_residual, sizeof want_residual),
 	   "fusion: relus after batchnorm and add fused");
-	static const int want_chained[] = {0, 4, 1, 1, 2, 0};
+	static const int want_chained[] = {0, 4, 1, 1, 2, 1};
 	fusion_case("two relus in a row", chained, f);
 	ok(!memcmp(f, want_chained, sizeof want_chained),
-	   "fusion: two relus in a row, into the batchnorm and the pooling");
+	   "fusion: two relus in a row, into the batchnorm and the pooling; "
+	   "the flatten left out");
 	gradient_case("relus fused into pooling", pooled,
 	              "loss: {reduction: sum}\n", 5, 1);
 }
