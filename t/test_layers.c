@@ -1279,6 +1279,27 @@ static void compare_elementwise(const char *fast)
 	   fast);
 }
 
+/* The sums of dy and the parameters' gradients of 5 channels, from dy
+ * through a fused relu's mask (its output yr) and from the masked dr:
+ * whether they have the same bits. */
+static int bn_sums_same(const float *x, const float *yr, const float *dy,
+                        const float *dr, int n, size_t hw, const float *mean,
+                        const float *invstd)
+{
+	const int c = 5;
+	double s1[5][3], s2[5][3];
+	float g1[5] = {0}, b1[5] = {0}, g2[5] = {0}, b2[5] = {0};
+
+	for (int ch = 0; ch < c; ch++) {
+		cnn_bn_dy_sums(x, yr, dy, n, c, hw, ch, mean[ch], s1[ch]);
+		cnn_bn_dy_sums(x, NULL, dr, n, c, hw, ch, mean[ch], s2[ch]);
+	}
+	cnn_bn_param_grads(x, yr, dy, n, c, hw, mean, invstd, g1, b1);
+	cnn_bn_param_grads(x, NULL, dr, n, c, hw, mean, invstd, g2, b2);
+	return !memcmp(s1, s2, sizeof s1) && !memcmp(g1, g2, sizeof g1) &&
+	       !memcmp(b1, b2, sizeof b1);
+}
+
 /* Batch normalisation's element-wise passes: the fast variant against
  * portable (per element the same operations, so the same bits), over
  * planes of 1 to 50 floats (every tail), with and without the statistics
@@ -1334,25 +1355,7 @@ static void compare_bn(const char *fast)
 		                mdy, mdx);
 		fused &= !memcmp(yr, r, all * sizeof(float)) &&
 		         !memcmp(dxr, dx[1], all * sizeof(float));
-		{
-			double s1[5][3], s2[5][3];
-			float g1[5] = {0}, b1[5] = {0}, g2[5] = {0},
-			      b2[5] = {0};
-
-			for (int ch = 0; ch < c; ch++) {
-				cnn_bn_dy_sums(x, yr, dy, n, c, hw, ch,
-				               mean[ch], s1[ch]);
-				cnn_bn_dy_sums(x, NULL, dr, n, c, hw, ch,
-				               mean[ch], s2[ch]);
-			}
-			cnn_bn_param_grads(x, yr, dy, n, c, hw, mean, invstd,
-			                   g1, b1);
-			cnn_bn_param_grads(x, NULL, dr, n, c, hw, mean, invstd,
-			                   g2, b2);
-			fused &= !memcmp(s1, s2, sizeof s1) &&
-			         !memcmp(g1, g2, sizeof g1) &&
-			         !memcmp(b1, b2, sizeof b1);
-		}
+		fused &= bn_sums_same(x, yr, dy, dr, n, hw, mean, invstd);
 		for (int v = 0; v < 2; v++) {
 			free(y[v]);
 			free(dx[v]);
