@@ -361,8 +361,8 @@ static cnn_status plan_sync(cnn_model *m, cnn_error *err)
 {
 	size_t total = 0;
 
-	m->sync = calloc(m->n_layers > 0 ? (size_t)m->n_layers : 1,
-	                 sizeof *m->sync);
+	m->sync =
+	    calloc(m->n_layers > 0 ? (size_t)m->n_layers : 1, sizeof *m->sync);
 	if (!m->sync)
 		goto nomem;
 	for (int i = 0; i < m->n_layers; i++) {
@@ -713,9 +713,11 @@ static void forward_chunks(void *ctx, long lo, long hi)
 	int count, size;
 	cnn_chunk_plan(j->n, &count, &size);
 	for (long c = lo; c < hi; c++) {
-		int s0 = (int)c * size;
+		int s0 = (int)c * size, n = j->n - s0 < size ? j->n - s0 : size;
+		if (j->m->fill)
+			j->m->fill(j->m->fill_ctx, s0, s0 + n);
 		forward_range(j->m, &j->m->chunks[c], 0, j->m->n_layers,
-		              (size_t)s0, j->n - s0 < size ? j->n - s0 : size);
+		              (size_t)s0, n);
 	}
 }
 
@@ -764,6 +766,8 @@ static void train_phase(cnn_model *m, int c, int p, int n, float g)
 	cnn_chunk_plan(n, &count, &size);
 	s0 = (size_t)c * (size_t)size;
 	n = n - c * size < size ? n - c * size : size;
+	if (p == 0 && m->fill)
+		m->fill(m->fill_ctx, (long)s0, (long)s0 + n);
 	if (p < s) {
 		forward_range(m, k, p ? S[p - 1] : 0, S[p], s0, n);
 		l = &k->layers[S[p]];

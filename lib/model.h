@@ -262,6 +262,13 @@ struct cnn_model {
 	float **act;     /* act[0] = input, act[i+1] = output of layer i */
 	float **dact;    /* gradients, same shapes */
 	uint8_t *labels; /* the batch's labels */
+	/* Set by train.c for the length of one pass (NULL otherwise): fills
+	 * act[0] and labels for the batch's samples [a, b). Each chunk's
+	 * thread calls it for the chunk's samples just before its forward,
+	 * so a sample is written by the core that reads it, and the pass
+	 * needs no separate parallel loop (nor its wait) to fill the batch. */
+	cnn_pool_fn fill;
+	void *fill_ctx;
 
 	/* A batch is cut into chunks (cnn_chunk_plan) that threads process
 	 * whole, each into its own gradient arena; the arenas are then summed

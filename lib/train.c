@@ -182,14 +182,13 @@ fail:
 	return err->status;
 }
 
-/* What fill_samples fills: the batch's samples lo + [a, b). aug: the
- * training set's augmentation (NULL: none). */
+/* What fill_samples fills: the batch's samples [a, b). aug: the training
+ * set's augmentation (NULL: none). */
 typedef struct fill_job {
 	cnn_model *m;
 	const cnn_dataset *ds;
 	const size_t *idx;
 	size_t first;
-	int lo;
 	float scale;
 	const cnn_data_spec *aug;
 } fill_job;
@@ -204,11 +203,10 @@ static void fill_samples(void *ctx, long a, long b)
 	/* the samples of a shuffled set are anywhere in memory: ask for
 	 * them all at once rather than wait for each in turn */
 	for (long k = a; j->idx && k < b; k++)
-		cnn_prefetch(j->ds->pixels +
-		                 j->idx[j->first + (size_t)(j->lo + k)] * sz,
+		cnn_prefetch(j->ds->pixels + j->idx[j->first + (size_t)k] * sz,
 		             sz);
 	for (long k = a; k < b; k++) {
-		size_t s = (size_t)(j->lo + k);
+		size_t s = (size_t)k;
 		size_t i = j->idx ? j->idx[j->first + s] : j->first + s;
 		int dy = 0, dx = 0, cy, cx, flip = 0;
 		if (aug) {
@@ -227,21 +225,27 @@ static void fill_samples(void *ctx, long a, long b)
 	}
 }
 
-/* Turns the bytes of samples idx[first+lo..first+hi) (or first+lo..
- * first+hi when idx is NULL) into act[0] (scaled, then normalised by
- * data.normalize) and copies their labels into m->labels, at positions
- * lo..hi of the batch. With aug (training samples only), each sample i is
- * shifted and cropped by the (dy, dx) that cnn_augment_draw and
- * cnn_augment_draw_crop give for (training.seed, epoch m->epoch + 1, i),
- * added, then flipped when aug->flip and cnn_augment_draw_flip say so: a
- * function of the sample alone, so the batch is the same whatever the
- * thread count or a resume. */
-static void fill_batch(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
-                       size_t first, int lo, int hi, float scale,
-                       const cnn_data_spec *aug)
+/* Fills the batch's samples from a data set, left to the graph's pass
+ * (cnn_model's fill): each chunk, just before its forward, turns the bytes
+ * of its samples idx[first+a..first+b) (or first+a..first+b when idx is
+ * NULL) into act[0] (scaled, then normalised by data.normalize) and copies
+ * their labels into m->labels, at positions a..b of the batch. With aug
+ * (training samples only), each sample i is shifted and cropped by the (dy, dx)
+ * that cnn_augment_draw and cnn_augment_draw_crop give for (training.seed,
+ * epoch m->epoch + 1, i), added, then flipped when aug->flip and
+ * cnn_augment_draw_flip say so: a function of the sample alone, so the batch is
+ * the same whatever the thread count or a resume. j must outlive the pass;
+ * fill_done ends it. */
+static void fill_in_pass(cnn_model *m, fill_job *j)
 {
-	fill_job j = {m, ds, idx, first, lo, scale, aug};
-	cnn_pool_run(hi - lo, 16, fill_samples, &j);
+	m->fill = fill_samples;
+	m->fill_ctx = j;
+}
+
+static void fill_done(cnn_model *m)
+{
+	m->fill = NULL;
+	m->fill_ctx = NULL;
 }
 
 /* Mean loss and accuracy of the current layer weights over samples idx (or
@@ -268,8 +272,10 @@ static void evaluate_set(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
 	for (int b = lo; b < hi; b++) {
 		size_t first = (size_t)b * cap;
 		int n = (int)(count - first < cap ? count - first : cap);
-		fill_batch(m, ds, idx, first, 0, n, scale, NULL);
+		fill_job j = {m, ds, idx, first, scale, NULL};
+		fill_in_pass(m, &j);
 		cnn_graph_forward(m, n);
+		fill_done(m);
 		double l =
 		    cnn_loss_chunk(m, 0, n, 0.0f, NULL, &correct, confusion);
 		if (part)
@@ -299,18 +305,20 @@ static void evaluate_set(cnn_model *m, const cnn_dataset *ds, const size_t *idx,
 static double train_batch(cnn_model *m, const run_data *d, size_t first, int n,
                           size_t *correct, int *wild)
 {
-	int count, size, lo, hi;
-	cnn_chunk_plan(n, &count, &size);
-	cnn_dist_share(count, &lo, &hi);
-	lo *= size;
-	hi = hi * size < n ? hi * size : n;
-	fill_batch(m, d->train, d->order, first, lo, hi,
-	           (float)m->spec.train.scale, &m->spec.train);
+	/* each chunk of this process fills its own samples */
+	fill_job j = {m,
+	              d->train,
+	              d->order,
+	              first,
+	              (float)m->spec.train.scale,
+	              &m->spec.train};
+	fill_in_pass(m, &j);
 	/* In one process and without clipping, the arenas are summed as the
 	 * step reads them, and the weight gradients of dense layers are
 	 * computed there too: one pass over the parameters. */
 	const int fused = cnn_dist_size() == 1 && !(m->spec.clip_norm > 0);
 	double loss = cnn_graph_backprop(m, n, correct, fused);
+	fill_done(m);
 	if (fused) {
 		cnn_grad_parts gp;
 		cnn_graph_parts(m, n, 1, &gp);
