@@ -1103,7 +1103,8 @@ static void zoo_run(const bench_ctx *ctx, const cnn_model *ref,
 
 	zc.model = z->path;
 	if (try_build_model(&zc, 1, NULL, 0, &m, &err) != CNN_OK) {
-		snprintf(z->skipped, sizeof z->skipped, "%s",
+		snprintf(z->skipped, sizeof z->skipped,
+		         "it does not build on MNIST's files (%s)",
 		         cnn_error_string(&err, buf, sizeof buf));
 		return;
 	}
