@@ -270,6 +270,16 @@ static int readers(const cnn_model *m, int a)
 	return count;
 }
 
+/* Every layer input that reads activation a (as described) reads
+ * activation b in the passes. */
+static void read_instead(cnn_model *m, int a, int b)
+{
+	for (int j = 0; j < m->n_layers; j++)
+		for (int k = 0; k < m->layers[j].n_inputs; k++)
+			if (m->layers[j].inputs[k] == a)
+				m->layers[j].run_in[k] = b;
+}
+
 /* Relu i (its activations i and i + 1) fused into the max pooling i + 1,
  * when that pooling is its one reader and reads nothing else: the pooling
  * then reads activation i and takes over the relu's input gradient flags;
@@ -302,10 +312,7 @@ static int fuse_into_producer(cnn_model *m, int i)
 	    readers(m, i) != 1 || m->grad_act == i + 1)
 		return 0;
 	p->relu_out = 1;
-	for (int j = i + 1; j < m->n_layers; j++)
-		for (int k = 0; k < m->layers[j].n_inputs; k++)
-			if (m->layers[j].inputs[k] == i + 1)
-				m->layers[j].run_in[k] = i;
+	read_instead(m, i + 1, i);
 	return 1;
 }
 
@@ -319,10 +326,7 @@ static int fuse_flatten(cnn_model *m, int i)
 
 	if (f->ops != &cnn_layer_flatten || readers(m, f->inputs[0]) != 1)
 		return 0;
-	for (int j = i + 1; j < m->n_layers; j++)
-		for (int k = 0; k < m->layers[j].n_inputs; k++)
-			if (m->layers[j].inputs[k] == i + 1)
-				m->layers[j].run_in[k] = f->run_in[0];
+	read_instead(m, i + 1, f->run_in[0]);
 	return 1;
 }
 
@@ -603,12 +607,6 @@ nomem:
 /* ======================================================================== */
 /* Passes                                                                   */
 
-/* The activation the passes read as layer l's input j (plan_fusion). */
-static int run_input(const cnn_layer *l, int j)
-{
-	return l->run_in[j];
-}
-
 /* Runs layers [from, to) forward on the chunk's samples [s0, s0 + n). */
 static void forward_range(cnn_model *m, cnn_chunk *k, int from, int to,
                           size_t s0, int n)
@@ -621,13 +619,13 @@ static void forward_range(cnn_model *m, cnn_chunk *k, int from, int to,
 		if (l->ops->forward_n) {
 			const float *x[CNN_MAX_INPUTS];
 			for (int j = 0; j < l->n_inputs; j++)
-				x[j] = m->act[run_input(l, j)] +
-				       s0 * l->in_sizes[j];
+				x[j] =
+				    m->act[l->run_in[j]] + s0 * l->in_sizes[j];
 			l->ops->forward_n(l, x, y, n, k->ws);
 		} else {
-			l->ops->forward(
-			    l, m->act[run_input(l, 0)] + s0 * l->in_size, y, n,
-			    k->ws);
+			l->ops->forward(l,
+			                m->act[l->run_in[0]] + s0 * l->in_size,
+			                y, n, k->ws);
 		}
 	}
 }
@@ -657,7 +655,7 @@ static void backward_range(cnn_model *m, cnn_chunk *k, int hi, int lo,
 		if (!l->backward_needed)
 			continue;
 		for (int j = 0; j < l->n_inputs; j++) {
-			int a = run_input(l, j);
+			int a = l->run_in[j];
 			size_t per = l->in_sizes[j];
 			x[j] = m->act[a] + s0 * per;
 			dx[j] = NULL;
@@ -676,7 +674,7 @@ static void backward_range(cnn_model *m, cnn_chunk *k, int hi, int lo,
 			l->ops->backward(l, x[0], y, dy, dx[0], n, k->ws);
 		for (int j = 0; j < l->n_inputs; j++)
 			if (dx[j] && l->grad_add[j])
-				add_into(m->dact[run_input(l, j)] +
+				add_into(m->dact[l->run_in[j]] +
 				             s0 * l->in_sizes[j],
 				         dx[j], l->in_sizes[j] * (size_t)n);
 	}
@@ -772,8 +770,8 @@ static void train_phase(cnn_model *m, int c, int p, int n, float g)
 		forward_range(m, k, p ? S[p - 1] : 0, S[p], s0, n);
 		l = &k->layers[S[p]];
 		memset(k->acc, 0, l->ops->stats_size(l) * sizeof *k->acc);
-		l->ops->forward_stats(
-		    l, m->act[run_input(l, 0)] + s0 * l->in_size, n, k->acc);
+		l->ops->forward_stats(l, m->act[l->run_in[0]] + s0 * l->in_size,
+		                      n, k->acc);
 		return;
 	}
 	if (p == s) {
@@ -795,7 +793,7 @@ static void train_phase(cnn_model *m, int c, int p, int n, float g)
 	memset(k->acc, 0, l->ops->stats_size(l) * sizeof *k->acc);
 	if (l->backward_needed)
 		l->ops->backward_stats(
-		    l, m->act[run_input(l, 0)] + s0 * l->in_size,
+		    l, m->act[l->run_in[0]] + s0 * l->in_size,
 		    m->act[next + 1] + s0 * l->out_size,
 		    m->dact[next + 1] + s0 * l->out_size, n, k->acc);
 }
