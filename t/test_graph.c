@@ -108,6 +108,15 @@ static void random_batch(cnn_model *m, int n, cnn_rng *r)
 		m->labels[s] = (uint8_t)cnn_rng_below(r, (uint64_t)m->classes);
 }
 
+/* The same random batch of n for models a and b (of the same input). */
+static void same_batch(cnn_model *a, cnn_model *b, int n, cnn_rng *r)
+{
+	random_batch(a, n, r);
+	memcpy(b->act[0], a->act[0],
+	       (size_t)n * a->layers[0].in_size * sizeof(float));
+	memcpy(b->labels, a->labels, (size_t)n);
+}
+
 /* Compares every trainable parameter's (or every every-th one's) analytic
  * gradient with a central difference of the batch loss (summed). Returns the
  * fraction within 2%; *worst gets the largest error. */
@@ -199,9 +208,7 @@ static void test_threads(void)
 	cnn_graph_reserve(a, 40, &err);
 	cnn_graph_reserve(b, 40, &err);
 	cnn_rng_seed(&r, 5);
-	random_batch(a, 40, &r);
-	memcpy(b->act[0], a->act[0], 40 * a->layers[0].in_size * sizeof(float));
-	memcpy(b->labels, a->labels, 40);
+	same_batch(a, b, 40, &r);
 	threads(1);
 	double la = cnn_graph_gradient(a, 40, &ca);
 	threads(2);
@@ -265,10 +272,7 @@ static void deferred_case(const char *name, const char *yaml, int n)
 	for (int t = 0; t < 3; t++) {
 		size_t ca = 0, cb = 0;
 		cnn_grad_parts gp;
-		random_batch(a, n, &r);
-		memcpy(b->act[0], a->act[0],
-		       (size_t)n * a->layers[0].in_size * sizeof(float));
-		memcpy(b->labels, a->labels, (size_t)n);
+		same_batch(a, b, n, &r);
 		cnn_graph_gradient(a, n, &ca);
 		cnn_optim_step(a);
 		cnn_graph_backprop(b, n, &cb, 1);
@@ -384,10 +388,7 @@ static void frozen_case(const char *name, const char *frozen, const char *plain,
 	for (int t = 0; t < 3; t++) {
 		size_t ca = 0, cb = 0;
 		cnn_grad_parts gp;
-		random_batch(a, n, &r);
-		memcpy(b->act[0], a->act[0],
-		       (size_t)n * a->layers[0].in_size * sizeof(float));
-		memcpy(b->labels, a->labels, (size_t)n);
+		same_batch(a, b, n, &r);
 		cnn_graph_backprop(a, n, &ca, 1);
 		cnn_graph_parts(a, n, 1, &gp);
 		cnn_optim_step_sum(a, &gp);
@@ -642,10 +643,7 @@ static void fusion_case(const char *name, const char *yaml, int *fa)
 	cnn_rng_seed(&r, 3);
 	for (int t = 0; t < 3; t++) {
 		size_t ca = 0, cb = 0;
-		random_batch(a, 40, &r);
-		memcpy(b->act[0], a->act[0],
-		       40 * a->layers[0].in_size * sizeof(float));
-		memcpy(b->labels, a->labels, 40);
+		same_batch(a, b, 40, &r);
 		same &= cnn_graph_gradient(a, 40, &ca) ==
 		        cnn_graph_gradient(b, 40, &cb);
 		same &=
