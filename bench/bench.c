@@ -24,9 +24,11 @@
  *
  * FLOPs are counted from the layer shapes (multiply and add = 2): conv
  * forward 2*F*C*KH*KW*OH*OW per image, its weight gradient the same and its
- * input gradient the same again except for a layer reading the network's
- * input; dense 2*in*out forward and the same for each of the two gradients
- * (the input gradient with the same exception). Bias, activation and
+ * input gradient the same again; dense 2*in*out forward and the same for
+ * each of the two gradients. A gradient is counted only where training
+ * computes it: no weight gradient for a frozen layer, no input gradient
+ * where the layers before it have nothing to train (the network's input,
+ * or a flatten of it, as in mlp). Bias, activation and
  * pooling work is not counted, nor batchnorm, dropout, add or concat (a
  * model with a kind flop_known does not list has its FLOP reported as
  * n/a). An epoch is n_train * (forward + backward) + n_eval * forward.
@@ -374,9 +376,10 @@ static long fma_calibrate(const fma_kernel *k, double seconds)
 /* FLOP counting                                                            */
 
 /* Forward and backward FLOP of layer i for one image (see the file-top
- * comment); 0 for layers without weights. The input gradient is counted
- * unless the layer reads the network's input (activation 0), whose
- * gradient the graph never computes. */
+ * comment); 0 for layers without weights. The backward counts what the
+ * graph's plan has training compute: the weight gradient unless the layer
+ * is frozen, the input gradient when it is wanted (grad_wanted), nothing
+ * when the layer's backward does not run. */
 static void layer_flop(const cnn_model *m, int i, double *fwd, double *bwd)
 {
 	const cnn_layer *l = &m->layers[i];
@@ -387,7 +390,11 @@ static void layer_flop(const cnn_model *m, int i, double *fwd, double *bwd)
 	else if (l->ops == &cnn_layer_dense)
 		f = 2.0 * (double)l->in_size * (double)l->out_size;
 	*fwd = f;
-	*bwd = l->n_inputs > 0 && l->inputs[0] == 0 ? f : 2.0 * f;
+	*bwd = 0.0;
+	if (!l->backward_needed)
+		return;
+	*bwd = (l->frozen ? 0.0 : f) +
+	       (l->n_inputs > 0 && l->grad_wanted[0] ? f : 0.0);
 }
 
 /* Whether model_flop counts m by the rules of the file-top comment: every
@@ -627,7 +634,8 @@ typedef struct layer_result {
 	int out[3];
 	double fwd_flop, bwd_flop; /* per batch */
 	double fwd_s[2], bwd_s[2]; /* per batch at 1 and threads2 threads;
-	                              bwd_s < 0: not run in training */
+	                              < 0: not run in training (a fused
+	                              layer's passes, a backward not needed) */
 } layer_result;
 
 typedef struct layers_result {
@@ -647,9 +655,11 @@ typedef struct job {
 
 /* Runs the job once. The layer passes cut the batch like the trainer
  * (cnn_chunk_plan) and run the chunks in parallel, each with its own layer
- * copies and workspace; the backward pass skips the input gradient of the
- * first layer, as the trainer does. Repeating a pass recomputes the same
- * outputs from the same inputs (only the parameter gradients accumulate). */
+ * copies and workspace; as in training, a layer reads the activation it
+ * runs on (run_in: past a fused relu or a left-out flatten) and makes its
+ * input gradient only when it is wanted. Repeating a pass recomputes the
+ * same outputs from the same inputs (only the parameter gradients
+ * accumulate). */
 static void job_run(const job *j)
 {
 	cnn_model *m = j->m;
@@ -670,15 +680,17 @@ static void job_run(const job *j)
 		int s0 = c * size, k = j->n - s0 < size ? j->n - s0 : size;
 		cnn_chunk *ch = &m->chunks[c];
 		cnn_layer *l = &ch->layers[i];
+		const int a = l->run_in[0];
 		size_t in = (size_t)s0 * l->in_size,
 		       out = (size_t)s0 * l->out_size;
 		if (j->kind == 1)
-			l->ops->backward(l, m->act[i] + in, m->act[i + 1] + out,
-			                 m->dact[i + 1] + out,
-			                 i > 0 ? m->dact[i] + in : NULL, k,
-			                 ch->ws);
+			l->ops->backward(
+			    l, m->act[a] + in, m->act[i + 1] + out,
+			    m->dact[i + 1] + out,
+			    a > 0 && l->grad_wanted[0] ? m->dact[a] + in : NULL,
+			    k, ch->ws);
 		else
-			l->ops->forward(l, m->act[i] + in, m->act[i + 1] + out,
+			l->ops->forward(l, m->act[a] + in, m->act[i + 1] + out,
 			                k, ch->ws);
 	}
 }
@@ -742,11 +754,15 @@ static void bench_layers(const bench_ctx *ctx, cnn_model *m,
 		lr->bwd_flop = b * n;
 		for (int t = 0; t < 2; t++) {
 			job j = {m, 0, i, n, th[t]};
-			lr->fwd_s[t] = job_time(&j, ctx->plan.layer_seconds);
+			lr->fwd_s[t] =
+			    l->fused_away
+			        ? -1.0
+			        : job_time(&j, ctx->plan.layer_seconds);
 			/* the softmax's backward is fused into the loss */
 			j.kind = 1;
 			lr->bwd_s[t] =
-			    i < m->n_layers - 1
+			    i < m->n_layers - 1 && l->backward_needed &&
+			            !l->fused_away
 			        ? job_time(&j, ctx->plan.layer_seconds)
 			        : -1.0;
 		}
@@ -1216,7 +1232,8 @@ static void print_layers(const report *rp, int t2)
 		        l->fwd_flop > 0 ? l->fwd_flop * 1e-6 : NAN);
 		put_num(stdout, " %*.3f", 9,
 		        l->bwd_flop > 0 ? l->bwd_flop * 1e-6 : NAN);
-		put_num(stdout, " %*.3f", 8, l->fwd_s[0] * 1e3);
+		put_num(stdout, " %*.3f", 8,
+		        l->fwd_s[0] >= 0 ? l->fwd_s[0] * 1e3 : NAN);
 		put_num(stdout, " %*.2f", 7,
 		        l->fwd_flop > 0 ? ratio(l->fwd_flop * 1e-9, l->fwd_s[0])
 		                        : NAN);
@@ -1225,12 +1242,13 @@ static void print_layers(const report *rp, int t2)
 		put_num(stdout, " %*.2f", 7,
 		        l->bwd_flop > 0 ? ratio(l->bwd_flop * 1e-9, l->bwd_s[0])
 		                        : NAN);
-		put_num(stdout, " %*.3f", 8, l->fwd_s[1] * 1e3);
+		put_num(stdout, " %*.3f", 8,
+		        l->fwd_s[1] >= 0 ? l->fwd_s[1] * 1e3 : NAN);
 		put_num(stdout, " %*.3f", 8,
 		        l->bwd_s[1] >= 0 ? l->bwd_s[1] * 1e3 : NAN);
 		printf("\n");
 		for (int t = 0; t < 2; t++) {
-			sum[t][0] += l->fwd_s[t];
+			sum[t][0] += l->fwd_s[t] > 0 ? l->fwd_s[t] : 0.0;
 			sum[t][1] += l->bwd_s[t] > 0 ? l->bwd_s[t] : 0.0;
 		}
 		fl[0] += l->fwd_flop;
@@ -1480,9 +1498,9 @@ static void write_json(const report *rp, const bench_ctx *ctx, FILE *f,
 		fprintf(f, ", \"backward_flop\": ");
 		json_num(f, l->bwd_flop);
 		fprintf(f, ",\n     \"forward_seconds\": [");
-		json_num(f, l->fwd_s[0]);
+		json_num(f, l->fwd_s[0] >= 0 ? l->fwd_s[0] : NAN);
 		fputs(", ", f);
-		json_num(f, l->fwd_s[1]);
+		json_num(f, l->fwd_s[1] >= 0 ? l->fwd_s[1] : NAN);
 		fprintf(f, "], \"backward_seconds\": [");
 		json_num(f, l->bwd_s[0] >= 0 ? l->bwd_s[0] : NAN);
 		fputs(", ", f);
