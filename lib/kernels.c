@@ -922,6 +922,44 @@ static void pool_plane_backward(const cnn_pool_geom *g, const float *x,
 }
 
 /* ======================================================================== */
+/* Batch normalisation's sums, shared parts                                 */
+
+/* The sums of cnn_bn_sums and cnn_bn_dy_sums run in BN_LANES double lanes,
+ * so that an addition need not wait for the one before it: element i of a
+ * channel's plane goes to lane i % BN_LANES, the planes (samples) in order,
+ * and the lanes are then added from the first to the last. Each product is
+ * exact in double, so the bits depend neither on the compiler nor on the
+ * variant. With GCC 9 or later, or Clang, the variants hold the lanes in
+ * one vector of doubles (kernels_impl.h); otherwise plain C does. */
+#define BN_LANES 8
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 9)
+#define BN_VECTORS 1
+typedef double bn_dvec __attribute__((vector_size(BN_LANES * 8)));
+typedef float bn_fvec __attribute__((vector_size(BN_LANES * 4)));
+typedef int bn_ivec __attribute__((vector_size(BN_LANES * 4)));
+#else
+#define BN_VECTORS 0
+#endif
+
+/* The sum of the lanes, first to last. */
+static double bn_lanes_total(const double *lane)
+{
+	double t = lane[0];
+
+	for (int k = 1; k < BN_LANES; k++)
+		t += lane[k];
+	return t;
+}
+
+/* dy as the layer's backward sees it: with a relu fused after the layer
+ * (y its output, not NULL), relu's backward of it (dy where y > 0, else
+ * +0), else dy itself. */
+static inline float bn_dy(const float *y, const float *dy, size_t at)
+{
+	return y && !(y[at] > 0.0f) ? 0.0f : dy[at];
+}
+
+/* ======================================================================== */
 /* The variants                                                             */
 
 /* Four bytes as four floats (the portable variant's V_FROM_U8). */
@@ -952,6 +990,13 @@ typedef struct kernel_table {
 	                    const float *mean, const float *invstd,
 	                    const float *scale, const float *mdy,
 	                    const float *mdyxhat);
+#if BN_VECTORS
+	void (*bn_sums)(const float *x, int n, int c, size_t hw, double *sum,
+	                double *sumsq);
+	void (*bn_dy_sums)(const float *x, const float *y, const float *dy,
+	                   int n, int c, size_t hw, int ch, float mean,
+	                   double out[3]);
+#endif
 #if CNN_FAST_ACT
 	void (*sigmoid_forward)(const float *x, float *y, size_t count);
 	void (*tanh_forward)(const float *x, float *y, size_t count);
@@ -1746,54 +1791,80 @@ void cnn_dropout_apply(const float *in, float *out, size_t n, size_t size,
 }
 
 /* ======================================================================== */
-/* Batch normalisation (shared: plain C, one pass over memory per call)     */
+/* Batch normalisation (the sums per variant where the compiler has        */
+/* vectors, else plain C; one pass over memory per call)                    */
+
+#if !BN_VECTORS
+/* The lanes' sums of cnn_bn_sums: s[k] += x[k], q[k] += x[k]^2, k < count. */
+static void sq_lanes(double *s, double *q, const float *x, int count)
+{
+	for (int k = 0; k < count; k++) {
+		double v = x[k];
+
+		s[k] += v;
+		q[k] += v * v;
+	}
+}
+
+/* The lanes' sums of cnn_bn_dy_sums over the count elements from o: lane
+ * (s, q, r) + k += (g, g * x, g * (x - mean)) with g = bn_dy. */
+static void dy_lanes(double *s, double *q, double *r, const float *x,
+                     const float *y, const float *dy, size_t o, int count,
+                     float mean)
+{
+	for (int k = 0; k < count; k++) {
+		float g = bn_dy(y, dy, o + k), v = x[o + k];
+
+		s[k] += g;
+		q[k] += (double)g * v;
+		r[k] += (double)g * (v - mean);
+	}
+}
+#endif
 
 void cnn_bn_sums(const float *x, int n, int c, size_t hw, double *sum,
                  double *sumsq)
 {
+#if BN_VECTORS
+	kernels()->bn_sums(x, n, c, hw, sum, sumsq);
+#else
 	for (int ch = 0; ch < c; ch++) {
-		double s = 0.0, q = 0.0;
+		double s[BN_LANES] = {0}, q[BN_LANES] = {0};
 
 		for (int j = 0; j < n; j++) {
 			const float *xp = x + ((size_t)j * c + ch) * hw;
 
-			for (size_t i = 0; i < hw; i++) {
-				s += xp[i];
-				q += (double)xp[i] * xp[i];
-			}
+			for (size_t i = 0; i < hw; i += BN_LANES)
+				sq_lanes(s, q, xp + i,
+				         hw - i < BN_LANES ? (int)(hw - i)
+				                           : BN_LANES);
 		}
-		sum[ch] += s;
-		sumsq[ch] += q;
+		sum[ch] += bn_lanes_total(s);
+		sumsq[ch] += bn_lanes_total(q);
 	}
-}
-
-/* dy as the layer's backward sees it: with a relu fused after the layer
- * (y its output, not NULL), relu's backward of it (dy where y > 0, else
- * +0), else dy itself. */
-static inline float bn_dy(const float *y, const float *dy, size_t at)
-{
-	return y && !(y[at] > 0.0f) ? 0.0f : dy[at];
+#endif
 }
 
 void cnn_bn_dy_sums(const float *x, const float *y, const float *dy, int n,
                     int c, size_t hw, int ch, float mean, double out[3])
 {
-	double s = 0.0, q = 0.0, r = 0.0;
+#if BN_VECTORS
+	kernels()->bn_dy_sums(x, y, dy, n, c, hw, ch, mean, out);
+#else
+	double s[BN_LANES] = {0}, q[BN_LANES] = {0}, r[BN_LANES] = {0};
 
 	for (int j = 0; j < n; j++) {
 		size_t o = ((size_t)j * c + ch) * hw;
 
-		for (size_t i = 0; i < hw; i++) {
-			float g = bn_dy(y, dy, o + i);
-
-			s += g;
-			q += (double)g * x[o + i];
-			r += (double)g * (x[o + i] - mean);
-		}
+		for (size_t i = 0; i < hw; i += BN_LANES)
+			dy_lanes(s, q, r, x, y, dy, o + i,
+			         hw - i < BN_LANES ? (int)(hw - i) : BN_LANES,
+			         mean);
 	}
-	out[0] = s;
-	out[1] = q;
-	out[2] = r;
+	out[0] = bn_lanes_total(s);
+	out[1] = bn_lanes_total(q);
+	out[2] = bn_lanes_total(r);
+#endif
 }
 
 void cnn_bn_forward(const float *x, float *y, int n, int c, size_t hw,
@@ -1808,23 +1879,13 @@ void cnn_bn_param_grads(const float *x, const float *y, const float *dy, int n,
                         const float *invstd, float *dgamma, float *dbeta)
 {
 	for (int ch = 0; ch < c; ch++) {
-		double s = 0.0, q = 0.0;
-		float m = mean[ch];
+		double sums[3];
 
-		for (int j = 0; j < n; j++) {
-			size_t o = ((size_t)j * c + ch) * hw;
-
-			for (size_t i = 0; i < hw; i++) {
-				float g = bn_dy(y, dy, o + i);
-
-				s += g;
-				q += (double)g * (x[o + i] - m);
-			}
-		}
+		cnn_bn_dy_sums(x, y, dy, n, c, hw, ch, mean[ch], sums);
 		if (dgamma)
-			dgamma[ch] += (float)(q * invstd[ch]);
+			dgamma[ch] += (float)(sums[2] * invstd[ch]);
 		if (dbeta)
-			dbeta[ch] += (float)s;
+			dbeta[ch] += (float)sums[0];
 	}
 }
 

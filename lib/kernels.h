@@ -260,7 +260,9 @@ void cnn_dropout_apply(const float *in, float *out, size_t n, size_t size,
 /*
  * x, y, dy, dx are (n, C, HW): channel ch of sample s is the hw floats at
  * (s * c + ch) * hw. Per-channel arrays have c entries. Sums run channel by
- * channel, samples in order, in double.
+ * channel in double, in 8 lanes: element i of a plane goes to lane i % 8,
+ * the samples in order, and the lanes are then added first to last (the
+ * same bits in every variant: each product is exact in double).
  */
 
 /* sum[ch] += sum of x, sumsq[ch] += sum of x * x over channel ch. */

@@ -97,6 +97,8 @@
 #define r_positive           KFN(r_positive)
 #define kbn_forward          KFN(kbn_forward)
 #define kbn_backward         KFN(kbn_backward)
+#define kbn_sums             KFN(kbn_sums)
+#define kbn_dy_sums          KFN(kbn_dy_sums)
 #define avf                  KFN(avf)
 #define avi                  KFN(avi)
 #define avu                  KFN(avu)
@@ -1429,6 +1431,87 @@ KSTATIC void kbn_backward(const float *x, const float *y, const float *dy,
 		}
 }
 
+#if BN_VECTORS
+/* Contract: see cnn_bn_sums in kernels.h, in the lanes of kernels.c's
+ * BN_LANES (a plane's last hw % BN_LANES floats go to the first lanes). */
+KSTATIC void kbn_sums(const float *x, int n, int c, size_t hw, double *sum,
+                      double *sumsq)
+{
+	const size_t body = hw - hw % BN_LANES;
+
+	for (int ch = 0; ch < c; ch++) {
+		bn_dvec s = {0}, q = {0};
+		double ls[BN_LANES], lq[BN_LANES];
+
+		for (int j = 0; j < n; j++) {
+			const float *xp = x + ((size_t)j * c + ch) * hw;
+
+			for (size_t i = 0; i < body; i += BN_LANES) {
+				bn_fvec f;
+
+				memcpy(&f, xp + i, sizeof f);
+				bn_dvec v = __builtin_convertvector(f, bn_dvec);
+				s += v;
+				q += v * v;
+			}
+			for (size_t i = body; i < hw; i++) {
+				double v = xp[i];
+
+				s[i - body] += v;
+				q[i - body] += v * v;
+			}
+		}
+		memcpy(ls, &s, sizeof ls);
+		memcpy(lq, &q, sizeof lq);
+		sum[ch] += bn_lanes_total(ls);
+		sumsq[ch] += bn_lanes_total(lq);
+	}
+}
+
+/* Contract: see cnn_bn_dy_sums in kernels.h, in the lanes of kbn_sums. */
+KSTATIC void kbn_dy_sums(const float *x, const float *y, const float *dy, int n,
+                         int c, size_t hw, int ch, float mean, double out[3])
+{
+	const size_t body = hw - hw % BN_LANES;
+	const bn_fvec zero = {0}, m = zero + mean;
+	bn_dvec s = {0}, q = {0}, r = {0};
+	double lane[BN_LANES];
+
+	for (int j = 0; j < n; j++) {
+		const size_t o = ((size_t)j * c + ch) * hw;
+
+		for (size_t i = o; i < o + body; i += BN_LANES) {
+			bn_fvec g, v, yv;
+
+			memcpy(&g, dy + i, sizeof g);
+			memcpy(&v, x + i, sizeof v);
+			if (y) { /* +0 where y <= 0 */
+				memcpy(&yv, y + i, sizeof yv);
+				g = (bn_fvec)((bn_ivec)g & (yv > zero));
+			}
+			bn_dvec gd = __builtin_convertvector(g, bn_dvec);
+			s += gd;
+			q += gd * __builtin_convertvector(v, bn_dvec);
+			r += gd * __builtin_convertvector(v - m, bn_dvec);
+		}
+		for (size_t i = o + body; i < o + hw; i++) {
+			const int k = (int)(i - o - body);
+			float g = bn_dy(y, dy, i), v = x[i];
+
+			s[k] += g;
+			q[k] += (double)g * v;
+			r[k] += (double)g * (v - mean);
+		}
+	}
+	memcpy(lane, &s, sizeof lane);
+	out[0] = bn_lanes_total(lane);
+	memcpy(lane, &q, sizeof lane);
+	out[1] = bn_lanes_total(lane);
+	memcpy(lane, &r, sizeof lane);
+	out[2] = bn_lanes_total(lane);
+}
+#endif
+
 /* Contract: see cnn_update_apply in kernels.h. */
 KSTATIC int kupdate_apply(const cnn_update *rule, float *w, float *g, float *m1,
                           float *m2, size_t n)
@@ -1705,6 +1788,10 @@ static const kernel_table KFN(table) = {
     .add_forward = kadd_forward,
     .bn_forward = kbn_forward,
     .bn_backward = kbn_backward,
+#if BN_VECTORS
+    .bn_sums = kbn_sums,
+    .bn_dy_sums = kbn_dy_sums,
+#endif
 #if CNN_FAST_ACT
     .sigmoid_forward = ksigmoid_forward,
     .tanh_forward = ktanh_forward,

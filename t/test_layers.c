@@ -1279,6 +1279,84 @@ static void compare_elementwise(const char *fast)
 	   fast);
 }
 
+/* Batch normalisation's sums as kernels.h defines them, written out: lane
+ * i % 8 of each plane (samples in order) in double, the lanes then added
+ * first to last; with y, dy counts only where y > 0. out: per channel,
+ * sum x, sum x^2, sum dy, sum dy * x, sum dy * (x - mean[ch]). */
+static void bn_sums_ref(const float *x, const float *y, const float *dy, int n,
+                        int c, size_t hw, const float *mean, double (*out)[5])
+{
+	for (int ch = 0; ch < c; ch++) {
+		double lane[5][8] = {{0}};
+
+		for (int j = 0; j < n; j++)
+			for (size_t i = 0; i < hw; i++) {
+				size_t at = ((size_t)j * c + ch) * hw + i;
+				float g = y && !(y[at] > 0.0f) ? 0.0f : dy[at];
+				double v = x[at];
+
+				lane[0][i % 8] += v;
+				lane[1][i % 8] += v * v;
+				lane[2][i % 8] += g;
+				lane[3][i % 8] += (double)g * v;
+				lane[4][i % 8] +=
+				    (double)g * (x[at] - mean[ch]);
+			}
+		for (int t = 0; t < 5; t++) {
+			out[ch][t] = lane[t][0];
+			for (int k = 1; k < 8; k++)
+				out[ch][t] += lane[t][k];
+		}
+	}
+}
+
+/* cnn_bn_sums and cnn_bn_dy_sums (with and without a relu's output) of 3
+ * channels against bn_sums_ref, bit for bit, over planes of 1 to 50
+ * floats: every tail of the eight lanes. */
+static void test_bn_lanes(void)
+{
+	static const int hws[] = {1, 3, 7, 8, 9, 16, 17, 49, 50};
+	int same = 1;
+
+	for (size_t q = 0; q < sizeof hws / sizeof hws[0]; q++) {
+		const int n = 3, c = 3;
+		const size_t hw = (size_t)hws[q], all = (size_t)n * c * hw;
+		float *x = falloc(all), *y = falloc(all), *dy = falloc(all);
+		float mean[3];
+		double want[3][5], got[3][5], dys[3];
+
+		/* magnitudes far apart, so that the order of the sums shows */
+		for (size_t i = 0; i < all; i++)
+			x[i] = (float)ldexp(cnn_rng_uniform(&rng) - 0.3,
+			                    (int)(i % 61) - 30);
+		fill(y, all, -1, 1);
+		fill(dy, all, -1, 1);
+		fill(mean, 3, -0.5, 0.5);
+		for (int with_y = 0; with_y < 2; with_y++) {
+			const float *yy = with_y ? y : NULL;
+			double sum[3] = {0}, sq[3] = {0};
+
+			bn_sums_ref(x, yy, dy, n, c, hw, mean, want);
+			cnn_bn_sums(x, n, c, hw, sum, sq);
+			for (int ch = 0; ch < c; ch++) {
+				cnn_bn_dy_sums(x, yy, dy, n, c, hw, ch,
+				               mean[ch], dys);
+				got[ch][0] = sum[ch];
+				got[ch][1] = sq[ch];
+				memcpy(got[ch] + 2, dys, sizeof dys);
+			}
+			same &= !memcmp(want, got, sizeof want);
+		}
+		free(x);
+		free(y);
+		free(dy);
+	}
+	ok(same,
+	   "%s: batchnorm's sums in eight double lanes, as written out, on "
+	   "planes of 1 to 50 floats, with and without a relu's mask",
+	   variant);
+}
+
 /* The sums of dy and the parameters' gradients of 5 channels, from dy
  * through a fused relu's mask (its output yr) and from the masked dr:
  * whether they have the same bits. */
@@ -1689,6 +1767,7 @@ int main(void)
 		test_scale_bytes();
 		test_gemm_fold();
 		test_dropout_kernel();
+		test_bn_lanes();
 	}
 	cnn_kernels_use(keep);
 	test_variants();
