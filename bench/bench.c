@@ -1175,6 +1175,7 @@ typedef struct fma_result {
 
 typedef struct report {
 	const char *isa;
+	int wide_cost; /* cnn_kernels_wide_cost, 0 off the avx512 variant */
 	int n_fma;
 	fma_result fma[N_FMA];
 	layers_result layers;
@@ -1473,6 +1474,8 @@ static void write_json(const report *rp, const bench_ctx *ctx, FILE *f,
 	fprintf(f, ", \"processors\": %d,\n", procs());
 	fprintf(f, "  \"fma_peak\": {\"isa\": ");
 	json_str(f, rp->isa);
+	fprintf(f, ", \"wide_fma_cost\": ");
+	json_num(f, rp->wide_cost ? rp->wide_cost / 1000.0 : NAN);
 	fprintf(f, ", \"gflops\": [");
 	for (int i = 0; i < rp->n_fma; i++) {
 		fprintf(f, "%s{\"threads\": %d, \"gflops\": ", i ? ", " : "",
@@ -1682,6 +1685,14 @@ int main(int argc, char **argv)
 	printf("libcnn %s benchmark%s: %s, %d processors, FMA kernel %s\n",
 	       cnn_version(), ctx.quick ? " (quick)" : "", ctx.model, procs(),
 	       k.isa);
+	if (!strcmp(cnn_kernels_name(), "avx512")) {
+		rp.wide_cost = cnn_kernels_wide_cost(-1);
+		printf("  a 16-float FMA takes %.2fx an 8-float one's time "
+		       "(measured at start): the convolutions' forward and "
+		       "input gradient\n  use 16-float vectors unless 8-float "
+		       "ones cost less by that\n",
+		       rp.wide_cost / 1000.0);
+	}
 
 	/* 1. the FMA peak */
 	long iters = fma_calibrate(&k, ctx.plan.fma_seconds);

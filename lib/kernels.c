@@ -10,8 +10,10 @@
  * each under a target pragma so that the rest of the library keeps the
  * baseline instruction set. The avx512 variant also holds an eight-float
  * instantiation of the direct convolution ("avx512y"), used for the shapes
- * whose rows fit eight-float vectors with fewer wasted lanes (a choice made
- * from the shapes alone). A table of function pointers per variant; the
+ * whose rows fit eight-float vectors with fewer wasted lanes: by the shapes
+ * alone for the weight gradient, whose bits depend on it; for the forward
+ * pass and the input gradient, also by what a 512-bit FMA costs on this
+ * CPU, timed once (wide_cost). A table of function pointers per variant; the
  * public functions below go through the one chosen at first use (the best
  * the CPU has, or CNN_KERNELS; see kernels.h). im2col, col2im, softmax and
  * the generic pooling windows are shared by all variants.
@@ -680,6 +682,35 @@ MAYBE_UNUSED static int conv_narrow_better(const cnn_conv_geom *g, int vl,
 	return conv_vectors(g, narrow) * narrow < conv_vectors(g, vl) * vl;
 }
 
+/* The time of a 16-float FMA, in thousandths of an 8-float one's, as the
+ * avx512 variant measured it when first chosen (avx512_wide_cost): about
+ * 2000 where 512-bit operations run as two 256-bit halves or on a single
+ * FMA unit (conv_narrow_better's premise), less with two 512-bit units
+ * (about 1400 on the Xeon we measured, whose clock drops for them). The
+ * forward convolution and the input gradient take the wide vectors when
+ * they cost less by it (their bits do not depend on the width); the
+ * weight gradient keeps conv_narrow_better's choice, as its bits depend on
+ * the lanes. See cnn_kernels_wide_cost. */
+#if CNN_ATOMIC
+static _Atomic int wide_cost = 2000;
+#define LOAD_WIDE_COST() atomic_load_explicit(&wide_cost, memory_order_relaxed)
+#define STORE_WIDE_COST(v)                                                     \
+	atomic_store_explicit(&wide_cost, v, memory_order_relaxed)
+#else
+static volatile int wide_cost = 2000;
+#define LOAD_WIDE_COST()   (wide_cost)
+#define STORE_WIDE_COST(v) (wide_cost = (v))
+#endif
+
+/* Whether the forward convolution or input gradient of g costs less in
+ * vectors of narrow floats than of vl = 2 * narrow, by wide_cost. */
+MAYBE_UNUSED static int conv_sums_narrow(const cnn_conv_geom *g, int vl,
+                                         int narrow)
+{
+	return conv_vectors(g, narrow) * 1000 <
+	       conv_vectors(g, vl) * LOAD_WIDE_COST();
+}
+
 size_t cnn_conv_workspace(const cnn_conv_geom *g, int n)
 {
 	conv_direct_layout l;
@@ -1230,6 +1261,65 @@ static inline __m512i avx512_index(const int *idx)
 	return _mm512_loadu_si512((const void *)idx);
 }
 
+/* TSC ticks of reps rounds of FMA_CHAINS independent FMA chains, 16 floats
+ * wide when wide, else 8 (enough chains to keep two FMA units busy). */
+#define FMA_CHAINS 12
+static uint64_t avx512_fma_ticks(int wide, int reps)
+{
+	uint64_t t0, t1;
+	float s = 0.0f;
+
+	if (wide) {
+		__m512 a[FMA_CHAINS];
+		const __m512 m = _mm512_set1_ps(0.999f);
+
+		for (int k = 0; k < FMA_CHAINS; k++)
+			a[k] = _mm512_set1_ps((float)k);
+		t0 = __builtin_ia32_rdtsc();
+		for (int r = 0; r < reps; r++)
+			UNROLL
+		for (int k = 0; k < FMA_CHAINS; k++)
+			a[k] = _mm512_fmadd_ps(a[k], m, m);
+		t1 = __builtin_ia32_rdtsc();
+		for (int k = 0; k < FMA_CHAINS; k++)
+			s += _mm512_reduce_add_ps(a[k]);
+	} else {
+		__m256 a[FMA_CHAINS];
+		const __m256 m = _mm256_set1_ps(0.999f);
+
+		for (int k = 0; k < FMA_CHAINS; k++)
+			a[k] = _mm256_set1_ps((float)k);
+		t0 = __builtin_ia32_rdtsc();
+		for (int r = 0; r < reps; r++)
+			UNROLL
+		for (int k = 0; k < FMA_CHAINS; k++)
+			a[k] = _mm256_fmadd_ps(a[k], m, m);
+		t1 = __builtin_ia32_rdtsc();
+		for (int k = 0; k < FMA_CHAINS; k++)
+			s += avx2_hsum(a[k]);
+	}
+	__asm__ volatile("" : : "m"(s)); /* the chains' results are used */
+	return t1 - t0;
+}
+
+/* The time of a 16-float FMA in thousandths of an 8-float one's: the best
+ * of 7 alternated timings of each, after a warm-up (the clock changes for
+ * 512-bit operations), about 60 microseconds in all. */
+static int avx512_wide_cost(void)
+{
+	uint64_t best[2] = {UINT64_MAX, UINT64_MAX};
+
+	avx512_fma_ticks(1, 4096);
+	for (int round = 0; round < 7; round++)
+		for (int w = 0; w < 2; w++) {
+			uint64_t t = avx512_fma_ticks(w, 2048);
+
+			if (t < best[w])
+				best[w] = t;
+		}
+	return best[0] ? (int)(best[1] * 1000 / best[0]) : 2000;
+}
+
 /* avx512y: the same target with eight-float vectors (32 registers and mask
  * registers), for the convolutions whose rows fit eight-float vectors
  * better; no table of its own. */
@@ -1367,6 +1457,21 @@ static const kernel_table *volatile current;
 #define STORE_CURRENT(t) (current = (t))
 #endif
 
+/* Makes t the variant in use; the first time it is avx512, measures
+ * wide_cost first. */
+static void use_table(const kernel_table *t)
+{
+#if CNN_X86
+	static volatile int measured;
+
+	if (t == &table_avx512 && !measured) {
+		STORE_WIDE_COST(avx512_wide_cost());
+		measured = 1;
+	}
+#endif
+	STORE_CURRENT(t);
+}
+
 /* The variant in use; the first call picks CNN_KERNELS if available, else
  * the best. Threads racing here all pick the same one. */
 static const kernel_table *kernels(void)
@@ -1385,7 +1490,7 @@ static const kernel_table *kernels(void)
 			}
 		}
 	}
-	STORE_CURRENT(t);
+	use_table(t);
 	return t;
 }
 
@@ -1395,8 +1500,31 @@ int cnn_kernels_use(const char *name)
 
 	if (!t || !table_available(t))
 		return 0;
-	STORE_CURRENT(t);
+	use_table(t);
 	return 1;
+}
+
+int cnn_kernels_wide_cost(int set)
+{
+	kernels();
+	if (set > 0)
+		STORE_WIDE_COST(set);
+	return LOAD_WIDE_COST();
+}
+
+int cnn_conv_sums_width(const cnn_conv_geom *g)
+{
+	const kernel_table *t = kernels();
+
+#if CNN_X86
+	if (t == &table_avx512)
+		return conv_sums_narrow(g, 16, 8) ? 8 : 16;
+	if (t == &table_avx2)
+		return 8;
+#endif
+	(void)g;
+	(void)t;
+	return 4;
 }
 
 const char *cnn_kernels_name(void)

@@ -67,6 +67,15 @@ void cnn_col2im(const float *col, int c, int h, int w, int kh, int kw, int sh,
 int cnn_kernels_use(const char *name);
 /* The name of the variant in use. */
 const char *cnn_kernels_name(void);
+/* The time of a 16-float FMA in thousandths of an 8-float one's, measured
+ * (about 60 microseconds of FMAs) when the avx512 variant is first chosen:
+ * about 2000 where 512-bit operations run as two halves or on one unit,
+ * less with two 512-bit FMA units. That variant runs the direct
+ * convolution's forward and input gradient in 8-float vectors only when
+ * they cost less by it (the bits are the same either way; the weight
+ * gradient's lanes never depend on it). set > 0 overrides the measurement
+ * (tests, benchmarks); returns the value in use. */
+int cnn_kernels_wide_cost(int set);
 
 /* ------------------------------------------------------------------------ */
 /* Matrix products                                                          */
@@ -96,6 +105,9 @@ typedef struct cnn_conv_geom {
 /* Scratch floats cnn_conv_forward/backward need for n samples (the same
  * whatever the variant in use). */
 size_t cnn_conv_workspace(const cnn_conv_geom *g, int n);
+/* Floats per vector of the direct convolution's forward and input
+ * gradient of g in the variant in use (see cnn_kernels_wide_cost). */
+int cnn_conv_sums_width(const cnn_conv_geom *g);
 /* y = conv(x, w) + b for n samples. x (n, C, H, W), w (F, C, KH, KW),
  * b (F) or NULL, y (n, F, OH, OW); ws has cnn_conv_workspace(g, n) floats. */
 void cnn_conv_forward(const cnn_conv_geom *g, const float *x, const float *w,

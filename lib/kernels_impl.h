@@ -34,7 +34,9 @@
  *                                       used through another's KNARROW)
  *   KNARROW(name), KNARROW_VL           a narrower instantiation whose
  *                                       direct convolution is used when
- *                                       conv_narrow_better says so
+ *                                       conv_sums_narrow (forward, dx)
+ *                                       or conv_narrow_better (dw) says
+ *                                       so
  *
  * Invariants (each variant alone)
  *  - Every output element is a sum in an order fixed by the shapes: GEMM
@@ -776,7 +778,7 @@ KSTATIC void conv_direct_forward(const cnn_conv_geom *g, const float *x,
 	int wide;
 
 #ifdef KNARROW
-	if (conv_narrow_better(g, VL, KNARROW_VL)) {
+	if (conv_sums_narrow(g, VL, KNARROW_VL)) {
 		KNARROW(conv_direct_forward)(g, x, w, b, y, n, ws);
 		return;
 	}
@@ -809,9 +811,18 @@ KSTATIC void conv_direct_backward(const cnn_conv_geom *g, const float *x,
 	dconv d;
 
 #ifdef KNARROW
+	/* dw's lanes by conv_narrow_better (its bits depend on them), dx's
+	 * width by conv_sums_narrow */
 	if (conv_narrow_better(g, VL, KNARROW_VL)) {
-		KNARROW(conv_direct_backward)(g, x, w, dy, dw, dx, n, ws);
-		return;
+		if (conv_sums_narrow(g, VL, KNARROW_VL)) {
+			KNARROW(conv_direct_backward)
+			(g, x, w, dy, dw, dx, n, ws);
+			return;
+		}
+		if (dw)
+			KNARROW(conv_direct_backward)
+		(g, x, w, dy, dw, NULL, n, ws);
+		dw = NULL;
 	}
 #endif
 	conv_direct_layout_of(g, n, &lay);

@@ -1279,6 +1279,88 @@ static void compare_elementwise(const char *fast)
 	   fast);
 }
 
+/* One convolution's forward and backward (dw, db, dx) on the variant in
+ * use, into out: y, dw, db, dx one after the other (sizes in the caller). */
+static void conv_run_all(const cnn_conv_geom *g, const conv_cmp *t,
+                         const float *x, const float *w, const float *b,
+                         const float *dy, float *ws, float *out)
+{
+	size_t in = (size_t)t->n * t->c * t->h * t->w,
+	       y = (size_t)t->n * t->f * g->oh * g->ow,
+	       nw = (size_t)t->f * t->c * t->kh * t->kw;
+
+	memset(out, 0, (y + nw + t->f + in) * sizeof *out);
+	cnn_conv_forward(g, x, w, t->bias ? b : NULL, out, t->n, ws);
+	cnn_conv_backward(g, x, w, dy, out + y, t->bias ? out + y + nw : NULL,
+	                  t->dx ? out + y + nw + t->f : NULL, t->n, ws);
+}
+
+/* avx512: the forward convolution and the input gradient in 16-float
+ * vectors (16-float FMAs as cheap as 8-float ones) against the choice by
+ * wasted lanes (twice as dear), on every comparison shape and resnet_tiny's
+ * and lenet5's: the same bits of y, dw, db and dx, and the width differs
+ * where it should. */
+static void test_conv_wide_cost(void)
+{
+	static const conv_cmp more[] = {
+	    {1, 28, 28, 16, 3, 3, 1, 1, 1, 1, 0, 1, 2},
+	    {32, 7, 7, 32, 3, 3, 1, 1, 1, 1, 0, 1, 2},
+	    {1, 28, 28, 6, 5, 5, 1, 1, 2, 2, 1, 0, 3},
+	    {6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1, 2},
+	};
+	const int nc = (int)(sizeof conv_cmps / sizeof conv_cmps[0]);
+	const int keep = cnn_kernels_wide_cost(-1);
+	int same = 1, narrowed = 0, wide = 1;
+
+	if (!cnn_kernels_use("avx512")) {
+		ok(1, "avx512: convolution widths # SKIP no AVX-512 here");
+		return;
+	}
+	for (int q = 0; q < nc + 4; q++) {
+		const conv_cmp *t = q < nc ? &conv_cmps[q] : &more[q - nc];
+		cnn_conv_geom g = {t->c,  t->h,  t->w,  t->f,  t->kh, t->kw,
+		                   t->sh, t->sw, t->ph, t->pw, 0,     0};
+		g.oh = (t->h + 2 * t->ph - t->kh) / t->sh + 1;
+		g.ow = (t->w + 2 * t->pw - t->kw) / t->sw + 1;
+		size_t in = (size_t)t->n * t->c * t->h * t->w,
+		       y = (size_t)t->n * t->f * g.oh * g.ow,
+		       nw = (size_t)t->f * t->c * t->kh * t->kw,
+		       all = y + nw + t->f + in;
+		float *x = falloc(in), *w = falloc(nw), *b = falloc(t->f);
+		float *dy = falloc(y),
+		      *ws = falloc(cnn_conv_workspace(&g, t->n));
+		float *r[2] = {falloc(all), falloc(all)};
+
+		fill(x, in, -1, 1);
+		fill(w, nw, -1, 1);
+		fill(b, t->f, -1, 1);
+		fill(dy, y, -1, 1);
+		for (int v = 0; v < 2; v++) {
+			cnn_kernels_wide_cost(v ? 1000 : 2000);
+			if (t->sh == 1 && t->sw == 1) {
+				int width = cnn_conv_sums_width(&g);
+				narrowed |= !v && width == 8;
+				wide &= !v || width == 16;
+			}
+			conv_run_all(&g, t, x, w, b, dy, ws, r[v]);
+		}
+		same &= !memcmp(r[0], r[1], all * sizeof(float));
+		free(x);
+		free(w);
+		free(b);
+		free(dy);
+		free(ws);
+		free(r[0]);
+		free(r[1]);
+	}
+	cnn_kernels_wide_cost(keep);
+	ok(same && narrowed && wide,
+	   "avx512: convolutions in 16-float vectors where 8-float ones waste "
+	   "fewer lanes: the same bits (y, dw, db, dx; narrowed %d, all wide "
+	   "%d)",
+	   narrowed, wide);
+}
+
 /* Batch normalisation's sums as kernels.h defines them, written out: lane
  * i % 8 of each plane (samples in order) in double, the lanes then added
  * first to last; with y, dy counts only where y > 0. out: per channel,
@@ -1769,6 +1851,7 @@ int main(void)
 		test_dropout_kernel();
 		test_bn_lanes();
 	}
+	test_conv_wide_cost();
 	cnn_kernels_use(keep);
 	test_variants();
 	test_infer_errors();
