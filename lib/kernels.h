@@ -68,7 +68,7 @@ int cnn_kernels_use(const char *name);
 /* The name of the variant in use. */
 const char *cnn_kernels_name(void);
 /* The time of a 16-float FMA in thousandths of an 8-float one's, measured
- * (about 60 microseconds of FMAs) when the avx512 variant is first chosen:
+ * (about 0.2 ms of FMAs) when the avx512 variant is first chosen:
  * about 2000 where 512-bit operations run as two halves or on one unit,
  * less with two 512-bit FMA units. That variant runs the direct
  * convolution's forward and input gradient in 8-float vectors only when
