@@ -889,8 +889,11 @@ static const int sweep_units[N_SWEEP] = {60, 60, 60, 128, 512};
  * training, 1/5 for evaluation; at least 1024 and 500 samples). The budget
  * is what plan.sweep_seconds buys at gflops (the reference's speed), and at
  * least plan.sweep_flop, so that the sweep's length does not depend much on
- * the library's speed. */
-static void bench_sweep(const bench_ctx *ctx, double gflops, train_result *r)
+ * the library's speed. *done counts the widths run; none when the model
+ * has no conv2d layer 0 and dense layer 4 to widen (--model), and skip
+ * then says why. */
+static void bench_sweep(const bench_ctx *ctx, double gflops, train_result *r,
+                        int *done, char *skip, size_t skip_size)
 {
 	double b = ctx->plan.sweep_seconds * gflops * 1e9;
 	if (!(b > ctx->plan.sweep_flop))
@@ -901,7 +904,14 @@ static void bench_sweep(const bench_ctx *ctx, double gflops, train_result *r)
 		snprintf(f, sizeof f, "layers.0.filters=%d", sweep_filters[i]);
 		snprintf(u, sizeof u, "layers.4.units=%d", sweep_units[i]);
 		const char *ov[2] = {f, u};
-		cnn_model *m = build_model(ctx, 1, ov, 2);
+		cnn_model *m;
+		cnn_error err;
+		if (try_build_model(ctx, 1, ov, 2, &m, &err) != CNN_OK) {
+			/* not shaped like the reference (--model) */
+			snprintf(skip, skip_size, "%s: %s", err.path,
+			         err.message);
+			return;
+		}
 		double fw, bw;
 		model_flop(m, &fw, &bw);
 		cnn_model_free(m);
@@ -921,6 +931,7 @@ static void bench_sweep(const bench_ctx *ctx, double gflops, train_result *r)
 		          ne, &r[i]);
 		/* the best epoch: the first one pays for warming up */
 		r[i].best_s = min_of(r[i].seconds, r[i].epochs);
+		*done = i + 1;
 	}
 }
 
@@ -1183,6 +1194,8 @@ typedef struct report {
 	double speedup;
 	int identical;
 	train_result sweep[N_SWEEP];
+	int n_sweep;          /* 0: the model has no widths to sweep */
+	char sweep_skip[700]; /* then why */
 	char zoo_dir[CNN_PATH_MAX];
 	zoo_result *zoo; /* n_zoo models, sorted by name */
 	int n_zoo;
@@ -1302,13 +1315,19 @@ static void print_train(const report *rp, const char *model)
 
 static void print_sweep(const report *rp)
 {
+	if (!rp->n_sweep) {
+		printf("\nWidth sweep: skipped, as layers 0 and 4 of the model "
+		       "are not a conv2d and a dense layer to widen (%s)\n",
+		       rp->sweep_skip);
+		return;
+	}
 	printf("\nWidth sweep at %d threads (FLOP budget per epoch, best of "
 	       "%d epochs):\n",
 	       rp->sweep[0].threads, rp->sweep[0].epochs);
 	printf("  %7s %5s %7s %6s %9s %9s %8s %8s %7s\n", "filters", "units",
 	       "train", "eval", "kFLOP/img", "GFLOP/ep", "s/epoch", "GFLOP/s",
 	       "% peak");
-	for (int i = 0; i < N_SWEEP; i++) {
+	for (int i = 0; i < rp->n_sweep; i++) {
 		const train_result *r = &rp->sweep[i];
 		double gf = ratio(r->flop_epoch * 1e-9, r->best_s);
 		printf("  %7d %5d %7ld %6ld %9.1f %9.3f %8.3f %8.3f",
@@ -1547,12 +1566,12 @@ static void write_json(const report *rp, const bench_ctx *ctx, FILE *f,
 	        rp->identical ? "true" : "false");
 
 	fprintf(f, "  \"width_sweep\": [\n");
-	for (int i = 0; i < N_SWEEP; i++) {
+	for (int i = 0; i < rp->n_sweep; i++) {
 		/* the sweep reports its best epoch */
 		train_result r = rp->sweep[i];
 		r.median_s = r.best_s;
 		json_train(f, rp, &r, "    ");
-		fprintf(f, "%s\n", i + 1 < N_SWEEP ? "," : "");
+		fprintf(f, "%s\n", i + 1 < rp->n_sweep ? "," : "");
 	}
 	fprintf(f, "  ],\n  \"zoo\": [\n");
 	for (int i = 0; i < rp->n_zoo; i++) {
@@ -1741,7 +1760,7 @@ int main(int argc, char **argv)
 	/* 4. the width sweep */
 	bench_sweep(&ctx,
 	            ratio(rp.train[1].flop_epoch * 1e-9, rp.train[1].median_s),
-	            rp.sweep);
+	            rp.sweep, &rp.n_sweep, rp.sweep_skip, sizeof rp.sweep_skip);
 	print_sweep(&rp);
 	fflush(stdout);
 
