@@ -1466,15 +1466,21 @@ static const kernel_table *volatile current;
 #endif
 
 /* Makes t the variant in use; the first time it is avx512, measures
- * wide_cost first. */
+ * wide_cost first (a thread racing past meanwhile keeps the choice by
+ * lanes for a while: the same bits). */
 static void use_table(const kernel_table *t)
 {
-#if CNN_X86
+#if CNN_X86 && CNN_ATOMIC
+	static atomic_int measured;
+
+	if (t == &table_avx512 && !atomic_exchange(&measured, 1))
+		STORE_WIDE_COST(avx512_wide_cost());
+#elif CNN_X86
 	static volatile int measured;
 
 	if (t == &table_avx512 && !measured) {
-		STORE_WIDE_COST(avx512_wide_cost());
 		measured = 1;
+		STORE_WIDE_COST(avx512_wide_cost());
 	}
 #endif
 	STORE_CURRENT(t);

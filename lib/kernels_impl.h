@@ -814,14 +814,16 @@ KSTATIC void conv_direct_backward(const cnn_conv_geom *g, const float *x,
 	/* dw's lanes by conv_narrow_better (its bits depend on them), dx's
 	 * width by conv_sums_narrow */
 	if (conv_narrow_better(g, VL, KNARROW_VL)) {
+		void (*narrow)(const cnn_conv_geom *, const float *,
+		               const float *, const float *, float *, float *,
+		               int, float *) = KNARROW(conv_direct_backward);
+
 		if (conv_sums_narrow(g, VL, KNARROW_VL)) {
-			KNARROW(conv_direct_backward)
-			(g, x, w, dy, dw, dx, n, ws);
+			narrow(g, x, w, dy, dw, dx, n, ws);
 			return;
 		}
 		if (dw)
-			KNARROW(conv_direct_backward)
-		(g, x, w, dy, dw, NULL, n, ws);
+			narrow(g, x, w, dy, dw, NULL, n, ws);
 		dw = NULL;
 	}
 #endif
