@@ -11,7 +11,9 @@
  *    topological order. dact has the same shapes and holds dL/d(act).
  *  - m->params, m->grads, m->m1, m->m2 and m->best are arenas of
  *    m->n_params floats: the trainable tensors layer by layer (weight, then
- *    bias), then the layers' state (batchnorm's running statistics).
+ *    bias), then the layers' state (batchnorm's running statistics). Each
+ *    weight starts on a 64-byte line (the arenas are so aligned): the floats
+ *    skipped to get there stay zero in every arena and belong to no tensor.
  *  - A batch is cut into chunks (cnn_chunk_plan) that threads run whole.
  *    Sums over the batch (gradients, batch statistics) are made per chunk
  *    and added in chunk order, so results never depend on the thread count.
@@ -181,6 +183,9 @@ static cnn_status lay_out(cnn_model *m, cnn_error *err)
 		snprintf(l->weight_name, sizeof l->weight_name, "%s.weight",
 		         l->name);
 		snprintf(l->bias_name, sizeof l->bias_name, "%s.bias", l->name);
+		if (l->n_weight) /* a line of its own: no split vector loads */
+			off = (off + CNN_ALIGN_FLOATS - 1) &
+			      ~(size_t)(CNN_ALIGN_FLOATS - 1);
 		l->w_off = off;
 		if (l->n_weight)
 			off = add_slot(m, &n, l->weight_name, l->weight_ndim,
@@ -487,11 +492,11 @@ cnn_status cnn_graph_build(cnn_model *m, cnn_error *err)
 		return err->status;
 
 	size_t bytes = (m->n_params ? m->n_params : 1) * sizeof(float);
-	m->params = calloc(1, bytes);
-	m->grads = calloc(1, bytes);
-	m->m1 = calloc(1, bytes);
-	m->m2 = calloc(1, bytes);
-	m->best = calloc(1, bytes);
+	m->params = cnn_alloc_aligned(bytes, 1);
+	m->grads = cnn_alloc_aligned(bytes, 1);
+	m->m1 = cnn_alloc_aligned(bytes, 1);
+	m->m2 = cnn_alloc_aligned(bytes, 1);
+	m->best = cnn_alloc_aligned(bytes, 1);
 	if (!m->params || !m->grads || !m->m1 || !m->m2 || !m->best)
 		return cnn_err(err, CNN_ERR_NOMEM,
 		               "out of memory for %zu parameters", m->n_params);
@@ -541,15 +546,20 @@ cnn_status cnn_graph_reserve(cnn_model *m, int n, cnn_error *err)
 			goto nomem;
 	}
 	for (int i = 0; i <= m->n_layers; i++) {
-		size_t per = act_size(m, i);
-		float *a = realloc(m->act[i], per * (size_t)n * sizeof(float));
-		if (!a)
+		/* contents need not survive: every pass writes before it reads
+		 */
+		size_t bytes = act_size(m, i) * (size_t)n * sizeof(float);
+		float *a = cnn_alloc_aligned(bytes, 0);
+		float *d = cnn_alloc_aligned(bytes, 0);
+		if (!a || !d) {
+			free(a);
+			free(d);
 			goto nomem;
+		}
+		free(m->act[i]);
+		free(m->dact[i]);
 		m->act[i] = a;
-		a = realloc(m->dact[i], per * (size_t)n * sizeof(float));
-		if (!a)
-			goto nomem;
-		m->dact[i] = a;
+		m->dact[i] = d;
 	}
 	uint8_t *y = realloc(m->labels, (size_t)n);
 	if (!y)
@@ -585,10 +595,10 @@ cnn_status cnn_graph_reserve(cnn_model *m, int n, cnn_error *err)
 	for (int c = 0; c < count; c++) {
 		cnn_chunk *k = &m->chunks[c];
 		k->layers = malloc((size_t)m->n_layers * sizeof *k->layers);
-		k->grads = calloc(m->n_params ? m->n_params : 1, sizeof(float));
-		k->ws = malloc((ws ? ws : 1) * sizeof(float));
-		k->dtmp = malloc((dtmp ? dtmp : 1) * sizeof(float));
-		k->acc = malloc((acc ? acc : 1) * sizeof(double));
+		k->grads = cnn_alloc_aligned(m->n_params * sizeof(float), 1);
+		k->ws = cnn_alloc_aligned(ws * sizeof(float), 0);
+		k->dtmp = cnn_alloc_aligned(dtmp * sizeof(float), 0);
+		k->acc = cnn_alloc_aligned(acc * sizeof(double), 0);
 		if (!k->layers || !k->grads || !k->ws || !k->dtmp || !k->acc)
 			goto nomem;
 		memcpy(k->layers, m->layers,

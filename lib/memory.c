@@ -9,6 +9,8 @@
 #include "internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -50,4 +52,15 @@ const char *cnn_human_bytes(double bytes, char *buf, size_t size)
 	}
 	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", bytes, unit[u]);
 	return buf;
+}
+
+void *cnn_alloc_aligned(size_t bytes, int zero)
+{
+	void *p = NULL;
+
+	if (posix_memalign(&p, 64, bytes ? bytes : 1) != 0)
+		return NULL;
+	if (zero)
+		memset(p, 0, bytes);
+	return p;
 }

@@ -221,7 +221,8 @@ struct cnn_model {
 	char **class_names; /* classes names, or NULL (cnn_model_class_name) */
 
 	/* Arenas of n_params floats, same order: the n_trainable parameters
-	 * (layer by layer, weight then bias), then the layers' state. */
+	 * (layer by layer, weight then bias, each weight 64-byte aligned after
+	 * a gap of zeros), then the layers' state. */
 	size_t n_params, n_trainable;
 	cnn_tensor_slot *tensors; /* every named slice, in arena order */
 	int n_tensors;

@@ -59,18 +59,22 @@ static cnn_model *build_model(void)
 	return m;
 }
 
-/* Distinctive values for every float, including the awkward ones. */
+/* Distinctive values for every float of every tensor, including the
+ * awkward ones; the gaps before aligned weights stay zero. */
 static void fill(cnn_model *m)
 {
 	static const float special[] = {
 	    0.0f, -0.0f, 1e-40f, -1e-45f, 3.4028235e38f, -1.17549435e-38f};
 	float *arenas[4] = {m->params, m->m1, m->m2, m->best};
 	for (int a = 0; a < 4; a++)
-		for (size_t i = 0; i < m->n_params; i++)
-			arenas[a][i] =
-			    i < 6 && a == 0
-			        ? special[i]
-			        : (float)(a + 1) * 0.1f * (float)i - (float)a;
+		for (int t = 0; t < m->n_tensors; t++)
+			for (size_t i = m->tensors[t].off;
+			     i < m->tensors[t].off + m->tensors[t].n; i++)
+				arenas[a][i] =
+				    i < 6 && a == 0
+				        ? special[i]
+				        : (float)(a + 1) * 0.1f * (float)i -
+				              (float)a;
 	m->has_best = 1;
 	m->epoch = 3;
 	m->step = 0x0123456789abcdefULL;

@@ -9,6 +9,7 @@
  *    finite differences of the batch loss, for both losses.
  *  - The same gradients with 1 and 2 threads, bit for bit, on a batch cut
  *    into several chunks (batchnorm's statistics are over the whole batch).
+ *  - Weights, activations and workspaces on 64-byte lines.
  *  - A residual and a branching net train on a small generated image set,
  *    learn it, and round-trip through a checkpoint: same tensors (running
  *    statistics included), same evaluation.
@@ -19,6 +20,7 @@
 #include "util.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -457,6 +459,63 @@ static void test_tensors(void)
 	cnn_model_free(m);
 }
 
+/* 1 if p is on a 64-byte line. */
+static int on_line(const void *p)
+{
+	return ((uintptr_t)p & 63) == 0;
+}
+
+/* Every weight starts on a 64-byte line in every arena (the model's and
+ * each chunk's), as do the activations and the workspaces, and the floats
+ * skipped before a weight are in no tensor and stay zero through steps. */
+static void test_aligned(void)
+{
+	cnn_model *m = build(everything, "optimizer: {type: adam}\n");
+	cnn_error err;
+	cnn_rng r;
+	int bad = 0, gaps = 0, gap_zero = 1;
+	size_t correct = 0, end = 0;
+
+	if (!ok(m && cnn_graph_reserve(m, 40, &err) == CNN_OK,
+	        "aligned: the model with every kind builds"))
+		goto out;
+	cnn_rng_seed(&r, 7);
+	for (int step = 0; step < 3; step++) {
+		random_batch(m, 40, &r);
+		cnn_graph_gradient(m, 40, &correct);
+		cnn_optim_step(m);
+	}
+	for (int i = 0; i < m->n_layers; i++) {
+		const cnn_layer *l = &m->layers[i];
+		size_t o = l->w_off;
+		bad += !on_line(m->act[i]) + !on_line(m->dact[i]);
+		if (!l->n_weight)
+			continue;
+		bad += !on_line(m->params + o) + !on_line(m->grads + o) +
+		       !on_line(m->m1 + o) + !on_line(m->m2 + o) +
+		       !on_line(m->best + o);
+		for (int c = 0; c < m->n_chunks; c++)
+			bad += !on_line(m->chunks[c].grads + o) +
+			       !on_line(m->chunks[c].ws);
+	}
+	for (int t = 0; t < m->n_tensors; t++) {
+		for (size_t k = end; k < m->tensors[t].off; k++, gaps++)
+			gap_zero &= m->params[k] == 0.0f && m->m1[k] == 0.0f &&
+			            m->m2[k] == 0.0f;
+		end = m->tensors[t].off + m->tensors[t].n;
+	}
+	ok(bad == 0,
+	   "aligned: every weight, activation and workspace on a "
+	   "64-byte line (%d not)",
+	   bad);
+	ok(gaps > 0 && gap_zero,
+	   "aligned: the %d floats before aligned weights stay zero after "
+	   "3 Adam steps",
+	   gaps);
+out:
+	cnn_model_free(m);
+}
+
 /* ======================================================================== */
 /* Training on a generated image set                                        */
 
@@ -695,6 +754,7 @@ int main(void)
 	test_fusion();
 	test_frozen();
 	test_tensors();
+	test_aligned();
 	test_training();
 	return done();
 }
