@@ -970,6 +970,7 @@ KSTATIC void kdropout(const float *in, float *out, size_t count, uint64_t mix,
 
 #if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 9)
 	typedef uint64_t vu __attribute__((vector_size(VL * 8)));
+	typedef int32_t vsi __attribute__((vector_size(VL * 4)));
 	typedef uint32_t vi __attribute__((vector_size(VL * 4)));
 	typedef float vff __attribute__((vector_size(VL * 4)));
 	vu z;
@@ -980,7 +981,13 @@ KSTATIC void kdropout(const float *in, float *out, size_t count, uint64_t mix,
 		vu h = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
 		h = (h ^ (h >> 27)) * UINT64_C(0x94d049bb133111eb);
 		h ^= h >> 31;
-		vi kept = __builtin_convertvector((h >> 11) >= keep, vi);
+		/* kept where h >> 11 >= keep: both are below 2^53, so the
+		 * difference's sign says it; its high half, shifted in 32-bit
+		 * lanes, makes the mask without a 64-bit compare (which
+		 * compilers do one lane at a time) */
+		vu d = (h >> 11) - keep;
+		vi kept =
+		    ~((vi)((vsi) __builtin_convertvector(d >> 32, vi) >> 31));
 		vff x, y;
 		memcpy(&x, in + i, sizeof x);
 		y = x * scale;
