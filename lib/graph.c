@@ -396,13 +396,18 @@ nomem:
 	return cnn_err_nomem(err, NULL, NULL);
 }
 
-/* Rows of a deferred weight per segment, for rows of cols floats: as many
- * as fit in CNN_SEG_MAX, in a multiple of 12 (whole GEMM tiles of 4 or 6
- * rows, whichever the kernels use) or else of 4; 0 when fewer than 4 fit:
- * the weight is then not deferred. */
-static int seg_rows(size_t cols)
+/* Rows of a deferred weight of units rows of cols floats per segment: as
+ * many as fit in CNN_SEG_MAX, but no more than a quarter of the rows (so
+ * that two threads share even one layer's gradient evenly), in a multiple
+ * of 12 (whole GEMM tiles of 4 or 6 rows) or else of 4; 0 when fewer than
+ * 4 fit: the weight is then not deferred. */
+static int seg_rows(int units, size_t cols)
 {
 	size_t r = CNN_SEG_MAX / (cols ? cols : 1);
+	size_t quarter = (size_t)(units + 3) / 4;
+
+	if (r > quarter && quarter >= 12)
+		r = quarter;
 
 	return r >= 12 ? (int)(r - r % 12) : r >= 4 ? (int)(r - r % 4) : 0;
 }
@@ -440,7 +445,7 @@ static int cut_segments(const cnn_model *m, cnn_seg *out)
 			continue;
 		int units = l->weight_shape[0];
 		size_t cols = l->n_weight / (size_t)units;
-		int rows = seg_rows(cols);
+		int rows = seg_rows(units, cols);
 		if (!rows)
 			continue;
 		n = cut_plain(out, n, run, l->w_off);

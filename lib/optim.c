@@ -153,13 +153,15 @@ static void step_segs(void *ctx, long lo, long hi)
 {
 	step_plan *p = ctx;
 	const cnn_grad_parts *gp = p->gp;
-	float sum[STEP_SLICE];
+	/* on cache lines, as the arenas are: a vector load or store that
+	 * straddles two lines costs two (the weight gradients: 0.85x) */
+	_Alignas(64) float sum[STEP_SLICE];
 	const float *at[CNN_MAX_CHUNKS];
 
 	for (long i = lo; i < hi; i++) {
 		const cnn_seg *s = &p->m->segs[i];
 		if (gp && gp->deferred && s->layer >= 0) {
-			float out[CNN_SEG_MAX];
+			_Alignas(64) float out[CNN_SEG_MAX];
 			if (p->claim)
 				claim(p, s);
 			cnn_graph_seg_grad(p->m, gp, s, out);
