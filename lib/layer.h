@@ -67,6 +67,12 @@ typedef struct cnn_layer_ops {
 	 * in the cache. */
 	void (*weight_grad)(const cnn_layer *l, const float *x, const float *dy,
 	                    int n, int r0, int rows, int fold, float *dw);
+	/* Optional, with weight_grad: outputs [r0, r0 + rows) (the weight's
+	 * rows) of all n samples x into y, with the bits forward gives them.
+	 * A training pass may run such a layer by rows, the threads taking
+	 * the rows whose update they make (cnn_graph_backprop). */
+	void (*forward_rows)(const cnn_layer *l, const float *x, float *y,
+	                     int n, int r0, int rows);
 
 	/* Merge layers (add, concat) take 1 to max_inputs inputs (0 means
 	 * exactly one) and use forward_n/backward_n instead: x[k] is input k

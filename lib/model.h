@@ -280,6 +280,11 @@ struct cnn_model {
 	 * in order (cnn_graph_build). */
 	cnn_seg *segs;
 	int n_segs;
+	/* The layer a training pass runs by rows (forward_rows) before the
+	 * chunks, its segments segs[split_lo, split_hi); -1: none. The
+	 * chunks' forward starts at pass_from (split + 1 in such a pass,
+	 * else 0). */
+	int split, split_lo, split_hi, pass_from;
 };
 
 /* The factor cnn_model_predict multiplies pixel bytes by: the training
@@ -321,7 +326,9 @@ double cnn_graph_gradient(cnn_model *m, int n, size_t *correct);
  * cnn_graph_parts lists the arenas instead, for cnn_optim_step_sum to add
  * as it reads them; then backprop may also defer: the weight gradients of
  * layers with a weight_grad op are left out of the arenas, for
- * cnn_graph_seg_grad to compute in the step. */
+ * cnn_graph_seg_grad to compute in the step; and, with several threads,
+ * it runs the split layer (m->split) by rows before the chunks, which the
+ * step then updates row for row on the same threads. */
 double cnn_graph_backprop(cnn_model *m, int n, size_t *correct, int defer);
 void cnn_graph_fold(cnn_model *m, int n);
 void cnn_graph_parts(const cnn_model *m, int n, int deferred,

@@ -40,6 +40,9 @@ typedef struct step_plan {
 	const cnn_grad_parts *gp; /* NULL: m->grads */
 	int claim;                /* several threads: see claim() */
 	atomic_int wild; /* set when a block wrote a non-finite weight */
+	/* loop index i is segment first + i, or, from skip on, first + i +
+	 * skip_n (the loop around the split layer's segments) */
+	int first, skip, skip_n;
 } step_plan;
 
 /* ======================================================================== */
@@ -158,8 +161,8 @@ static void step_segs(void *ctx, long lo, long hi)
 	_Alignas(64) float sum[STEP_SLICE];
 	const float *at[CNN_MAX_CHUNKS];
 
-	for (long i = lo; i < hi; i++) {
-		const cnn_seg *s = &p->m->segs[i];
+	for (long i = p->first + lo; i < p->first + hi; i++) {
+		const cnn_seg *s = &p->m->segs[i < p->skip ? i : i + p->skip_n];
 		if (gp && gp->deferred && s->layer >= 0) {
 			_Alignas(64) float out[CNN_SEG_MAX];
 			if (p->claim)
@@ -253,6 +256,9 @@ int cnn_optim_step_sum(cnn_model *m, const cnn_grad_parts *gp)
 	                1.0f, 0.0f},
 	               gp,
 	               cnn_pool_threads() > 1,
+	               0,
+	               0,
+	               m->n_segs,
 	               0};
 	cnn_update *u = &p.u;
 
@@ -274,7 +280,20 @@ int cnn_optim_step_sum(cnn_model *m, const cnn_grad_parts *gp)
 		u->c1 = (float)(1.0 / (1.0 - pow(s->beta1, (double)m->step)));
 		u->c2 = (float)(1.0 / (1.0 - pow(s->beta2, (double)m->step)));
 	}
-	cnn_pool_run(m->n_segs, 1, step_segs, &p);
+	if (m->pass_from && gp && gp->deferred) {
+		/* the pass ran the split layer by rows: each thread updates
+		 * the rows it computed (a loop of the same count), then the
+		 * rest */
+		const int lo = m->split_lo, hi = m->split_hi;
+		p.first = lo;
+		cnn_pool_run(hi - lo, 1, step_segs, &p);
+		p.first = 0;
+		p.skip = lo;
+		p.skip_n = hi - lo;
+		cnn_pool_run(m->n_segs - (hi - lo), 1, step_segs, &p);
+	} else {
+		cnn_pool_run(m->n_segs, 1, step_segs, &p);
+	}
 	return atomic_load_explicit(&p.wild, memory_order_relaxed);
 }
 

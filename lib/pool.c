@@ -283,8 +283,13 @@ static void start_workers(int threads)
 	atomic_store(&active, threads - 1 < started ? threads - 1 : started);
 }
 
-/* Waits (spinning, then asleep) until blocks blocks are finished. */
-static void wait_done(uint32_t blocks)
+/* The last loop in which the caller, out of blocks, waited for the others
+ * longer than it had worked and than it spins (see cnn_pool_quiet). */
+static _Atomic uint32_t held_generation;
+
+/* Waits (spinning, then asleep) until blocks blocks are finished; the
+ * caller's work took worked ns. */
+static void wait_done(uint32_t blocks, long worked)
 {
 	long t0 = now_ns();
 	for (int i = 1;
@@ -301,6 +306,18 @@ static void wait_done(uint32_t blocks)
 	}
 	caller_asleep = 0;
 	pthread_mutex_unlock(&lock);
+	long waited = now_ns() - t0;
+	if (waited > worked && waited > SPIN_NS)
+		atomic_store_explicit(&held_generation, generation,
+		                      memory_order_relaxed);
+}
+
+int cnn_pool_quiet(int loops)
+{
+	uint32_t held =
+	    atomic_load_explicit(&held_generation, memory_order_relaxed);
+
+	return held == 0 || generation - held > (uint32_t)loops;
 }
 
 void cnn_pool_run(long n, long grain, cnn_pool_fn fn, void *ctx)
@@ -337,7 +354,8 @@ void cnn_pool_run(long n, long grain, cnn_pool_fn fn, void *ctx)
 	if (sleepers)
 		pthread_cond_broadcast(&wake);
 	pthread_mutex_unlock(&lock);
+	long t0 = now_ns();
 	work(generation, parts, 0);
-	wait_done(blocks);
+	wait_done(blocks, now_ns() - t0);
 	pthread_mutex_unlock(&run_lock);
 }

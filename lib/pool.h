@@ -30,11 +30,20 @@
 typedef void (*cnn_pool_fn)(void *ctx, long begin, long end);
 
 /* Runs fn over the iterations [0, n) cut into blocks of grain (the last
- * one shorter; larger blocks when there would be more than 65535), each block exactly once, on the calling thread or a
- * worker, in no fixed order; returns when every block is done. A call made
- * while another loop runs (from fn, or from another thread of the
- * program) runs its blocks on the calling thread alone. */
+ * one shorter; larger blocks when there would be more than 65535), each block
+ * exactly once, on the calling thread or a worker, in no fixed order; returns
+ * when every block is done. A call made while another loop runs (from fn, or
+ * from another thread of the program) runs its blocks on the calling thread
+ * alone. */
 void cnn_pool_run(long n, long grain, cnn_pool_fn fn, void *ctx);
+
+/* 1 unless, in one of the last loops loops, the calling thread ran out of
+ * blocks and then waited for the other threads longer than it had worked
+ * and than it spins before it sleeps (0.2 ms, no block of a quiet step):
+ * a sign that the system holds a thread back (another program takes its
+ * core), when a loop more per step costs more than it saves. Read it from
+ * the thread that runs the loops. */
+int cnn_pool_quiet(int loops);
 
 /* The number of threads the loops use, the calling thread included:
  * threads when positive, else the default: OMP_NUM_THREADS when set to a

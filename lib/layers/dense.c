@@ -7,6 +7,8 @@
  */
 #include "layer.h"
 
+#include <string.h>
+
 static const char *const dense_keys[] = {
     "type",        "name",      "input",     "units", "bias",
     "weight_init", "bias_init", "trainable", NULL};
@@ -73,6 +75,22 @@ static void dense_forward(cnn_layer *l, const float *x, float *y, int n,
 	         units);
 }
 
+/* Columns [r0, r0 + rows) of y (n, units) = x W^T + b: the same dot
+ * products as dense_forward's, each made alone (cnn_gemm), so the same
+ * bits. */
+static void dense_forward_rows(const cnn_layer *l, const float *x, float *y,
+                               int n, int r0, int rows)
+{
+	int in = (int)l->in_size, units = l->units;
+
+	if (l->bias)
+		for (int s = 0; s < n; s++)
+			memcpy(y + (size_t)s * units + r0, l->b + r0,
+			       (size_t)rows * sizeof *y);
+	cnn_gemm(0, 1, n, rows, in, x, in, l->w + (size_t)r0 * in, in,
+	         l->bias ? 1.0f : 0.0f, y + r0, units);
+}
+
 /* dW (units, in) += dy^T (units, n) * x (n, in), unless deferred to
  * dense_weight_grad; db += column sums of dy (neither when frozen); dx (n, in)
  * = dy (n, units) * W (units, in). */
@@ -114,4 +132,5 @@ const cnn_layer_ops cnn_layer_dense = {
     .forward = dense_forward,
     .backward = dense_backward,
     .weight_grad = dense_weight_grad,
+    .forward_rows = dense_forward_rows,
 };
