@@ -128,6 +128,7 @@
 #define kmaxpool_forward     KFN(kmaxpool_forward)
 #define kmaxpool_backward    KFN(kmaxpool_backward)
 #define pool22_relu          KFN(pool22_relu)
+#define pool22_store         KFN(pool22_store)
 
 /* ======================================================================== */
 /* GEMM                                                                     */
@@ -1690,6 +1691,24 @@ KSTATIC void pool22_forward(const cnn_pool_geom *g, const float *x, float *y)
 	}
 }
 
+/* Interleaves e and o (a row's even and odd columns) into d: 2 cnt
+ * floats, by the masks ma and mb when cnt < VL. */
+ALWAYS_INLINE void pool22_store(float *d, int cnt, vf e, vf o, vmask ma,
+                                vmask mb)
+{
+	vf lo, hi;
+
+	V_INTERLEAVE(e, o, lo, hi);
+	if (cnt == VL) {
+		V_STORE(d, lo);
+		V_STORE(d + VL, hi);
+	} else {
+		V_STOREM(d, lo, ma);
+		if (2 * cnt > VL)
+			V_STOREM(d + VL, hi, mb);
+	}
+}
+
 /* Backward of the above: each dy to the cell the scan ends on, 0 to the
  * other three; cells outside every window (odd h or w) get 0. */
 KSTATIC void pool22_backward(const cnn_pool_geom *g, const float *x,
@@ -1705,7 +1724,7 @@ KSTATIC void pool22_backward(const cnn_pool_geom *g, const float *x,
 			int two = 2 * cnt;
 			vmask ma = V_MASK(two < VL ? two : VL);
 			vmask mb = V_MASK(two > VL ? two - VL : 1);
-			vf a0, b0, a1, b1, e0, o0, e1, o1, m, d, lo, hi;
+			vf a0, b0, a1, b1, e0, o0, e1, o1, m, d;
 			vcond c1, c2, c3, p00, p01, p10, p11;
 
 			if (cnt == VL) {
@@ -1754,24 +1773,8 @@ KSTATIC void pool22_backward(const cnn_pool_geom *g, const float *x,
 				e1 = V_SELZ(p10, e1);
 				o1 = V_SELZ(p11, o1);
 			}
-			V_INTERLEAVE(e0, o0, lo, hi);
-			if (cnt == VL) {
-				V_STORE(d0 + 2 * ox, lo);
-				V_STORE(d0 + 2 * ox + VL, hi);
-			} else {
-				V_STOREM(d0 + 2 * ox, lo, ma);
-				if (two > VL)
-					V_STOREM(d0 + 2 * ox + VL, hi, mb);
-			}
-			V_INTERLEAVE(e1, o1, lo, hi);
-			if (cnt == VL) {
-				V_STORE(d1 + 2 * ox, lo);
-				V_STORE(d1 + 2 * ox + VL, hi);
-			} else {
-				V_STOREM(d1 + 2 * ox, lo, ma);
-				if (two > VL)
-					V_STOREM(d1 + 2 * ox + VL, hi, mb);
-			}
+			pool22_store(d0 + 2 * ox, cnt, e0, o0, ma, mb);
+			pool22_store(d1 + 2 * ox, cnt, e1, o1, ma, mb);
 		}
 		if (g->w > 2 * g->ow) {
 			for (int c = 2 * g->ow; c < g->w; c++)
