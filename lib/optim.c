@@ -284,9 +284,11 @@ int cnn_optim_step_sum(cnn_model *m, const cnn_grad_parts *gp)
 		/* the pass ran the split layer by rows: each thread updates
 		 * the rows it computed (a loop of the same count), then the
 		 * rest */
-		const int lo = m->split_lo, hi = m->split_hi;
+		const int lo = m->split_lo, hi = m->split_hi, claim = p.claim;
 		p.first = lo;
+		p.claim = 0; /* their lines are this core's already */
 		cnn_pool_run(hi - lo, 1, step_segs, &p);
+		p.claim = claim;
 		p.first = 0;
 		p.skip = lo;
 		p.skip_n = hi - lo;
