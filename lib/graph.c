@@ -740,6 +740,18 @@ typedef struct chunk_job {
 	float g;
 } chunk_job;
 
+/* Fills chunks [lo, hi) of the job's batch (m->fill, if set). */
+static void fill_chunks(void *ctx, long lo, long hi)
+{
+	const chunk_job *j = ctx;
+	int count, size;
+	cnn_chunk_plan(j->n, &count, &size);
+	for (long c = lo; c < hi && j->m->fill; c++) {
+		int s0 = (int)c * size, n = j->n - s0 < size ? j->n - s0 : size;
+		j->m->fill(j->m->fill_ctx, s0, s0 + n);
+	}
+}
+
 /* The whole forward pass in evaluation mode of chunks [lo, hi). */
 static void forward_chunks(void *ctx, long lo, long hi)
 {
@@ -748,8 +760,7 @@ static void forward_chunks(void *ctx, long lo, long hi)
 	cnn_chunk_plan(j->n, &count, &size);
 	for (long c = lo; c < hi; c++) {
 		int s0 = (int)c * size, n = j->n - s0 < size ? j->n - s0 : size;
-		if (j->m->fill)
-			j->m->fill(j->m->fill_ctx, s0, s0 + n);
+		fill_chunks(ctx, c, c + 1);
 		forward_range(j->m, &j->m->chunks[c], 0, j->m->n_layers,
 		              (size_t)s0, n);
 	}
@@ -909,30 +920,11 @@ static void add_chunks(void *ctx, size_t from, size_t to, int have)
 	cnn_pool_run((long)(to - from), CNN_POOL_GRAIN, add_block, &j);
 }
 
-/* What the loops before a split pass work on: a batch of n. */
-typedef struct split_job {
-	cnn_model *m;
-	int n;
-} split_job;
-
-/* Fills chunks [lo, hi) of the batch (m->fill). */
-static void fill_chunks(void *ctx, long lo, long hi)
-{
-	const split_job *j = ctx;
-	int count, size;
-
-	cnn_chunk_plan(j->n, &count, &size);
-	for (long c = lo; c < hi; c++) {
-		long s0 = c * size, e = s0 + size < j->n ? s0 + size : j->n;
-		j->m->fill(j->m->fill_ctx, s0, e);
-	}
-}
-
 /* The split layer's outputs for the rows of its segments
  * split_lo + [lo, hi), over the whole batch. */
 static void rows_forward(void *ctx, long lo, long hi)
 {
-	const split_job *j = ctx;
+	const chunk_job *j = ctx;
 	const cnn_model *m = j->m;
 	const cnn_layer *l = &m->layers[m->split];
 
@@ -954,7 +946,7 @@ static void rows_forward(void *ctx, long lo, long hi)
  * threads back. */
 static void split_forward(cnn_model *m, int n, int defer)
 {
-	split_job j = {m, n};
+	chunk_job j = {m, 0, n, 0, 0.0f};
 	int count, size;
 
 	m->pass_from = 0;
