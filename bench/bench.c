@@ -1477,14 +1477,112 @@ static void json_train(FILE *f, const report *rp, const train_result *r,
 	fprintf(f, "}");
 }
 
+/* Writes "[a, b]" (each a number or null) to f. */
+static void json_pair(FILE *f, double a, double b)
+{
+	fputs("[", f);
+	json_num(f, a);
+	fputs(", ", f);
+	json_num(f, b);
+	fputs("]", f);
+}
+
+/* The "layers" member of the report (see write_json). */
+static void json_layers(FILE *f, const report *rp, const bench_ctx *ctx)
+{
+	const layers_result *L = &rp->layers;
+
+	fprintf(f,
+	        "  \"layers\": {\"batch\": %d, \"chunks\": %d, "
+	        "\"chunk_size\": %d, \"threads\": [1, %d], \"rows\": [\n",
+	        L->batch, L->chunks, L->chunk_size, ctx->threads2);
+	for (int i = 0; i < L->n; i++) {
+		const layer_result *l = &L->rows[i];
+		fprintf(f, "    {\"name\": ");
+		json_str(f, l->name);
+		fprintf(f, ", \"type\": ");
+		json_str(f, l->type);
+		fprintf(f, ", \"output\": [%d, %d, %d], \"forward_flop\": ",
+		        l->out[0], l->out[1], l->out[2]);
+		json_num(f, l->fwd_flop);
+		fprintf(f, ", \"backward_flop\": ");
+		json_num(f, l->bwd_flop);
+		fprintf(f, ",\n     \"forward_seconds\": ");
+		json_pair(f, l->fwd_s[0] >= 0 ? l->fwd_s[0] : NAN,
+		          l->fwd_s[1] >= 0 ? l->fwd_s[1] : NAN);
+		fprintf(f, ", \"backward_seconds\": ");
+		json_pair(f, l->bwd_s[0] >= 0 ? l->bwd_s[0] : NAN,
+		          l->bwd_s[1] >= 0 ? l->bwd_s[1] : NAN);
+		fprintf(f, ", \"forward_gflops\": ");
+		json_pair(
+		    f,
+		    l->fwd_flop > 0 ? ratio(l->fwd_flop * 1e-9, l->fwd_s[0])
+		                    : NAN,
+		    l->fwd_flop > 0 ? ratio(l->fwd_flop * 1e-9, l->fwd_s[1])
+		                    : NAN);
+		fprintf(f, ", \"backward_gflops\": ");
+		json_pair(
+		    f,
+		    l->bwd_flop > 0 ? ratio(l->bwd_flop * 1e-9, l->bwd_s[0])
+		                    : NAN,
+		    l->bwd_flop > 0 ? ratio(l->bwd_flop * 1e-9, l->bwd_s[1])
+		                    : NAN);
+		fprintf(f, "}%s\n", i + 1 < L->n ? "," : "");
+	}
+	fprintf(f, "  ], \"gradient_step_seconds\": ");
+	json_pair(f, L->grad_s[0], L->grad_s[1]);
+	fprintf(f, ", \"optimizer_step_seconds\": ");
+	json_pair(f, L->optim_s[0], L->optim_s[1]);
+	fprintf(f, "},\n");
+}
+
+/* One model of the zoo, an element of the report's "zoo" array. */
+static void json_zoo(FILE *f, const report *rp, const bench_ctx *ctx,
+                     const zoo_result *z)
+{
+	fprintf(f, "    {\"model\": ");
+	json_str(f, z->name);
+	fprintf(f, ", \"file\": ");
+	json_str(f, z->path);
+	fprintf(f, ", \"skipped\": ");
+	if (z->skipped[0]) {
+		json_str(f, z->skipped);
+		fputs("}", f);
+		return;
+	}
+	fputs("null", f);
+	fprintf(f,
+	        ",\n     \"trainable_parameters\": %zu, "
+	        "\"flop_per_image_forward\": ",
+	        z->params);
+	json_num(f, z->fwd_img);
+	fprintf(f,
+	        ", \"epochs\": %d, \"extra_override\": ", ctx->plan.zoo_epochs);
+	if (z->extra[0])
+		json_str(f, z->extra);
+	else
+		fputs("null", f);
+	fprintf(f, ",\n     \"probe_seconds_per_image\": {\"train\": ");
+	json_num(f, z->probe_train_s);
+	fprintf(f, ", \"eval\": ");
+	json_num(f, z->probe_eval_s);
+	fprintf(f, "}, \"speedup\": ");
+	json_num(f, z->speedup);
+	fprintf(f, ", \"bit_identical\": %s, \"runs\": [\n",
+	        z->identical ? "true" : "false");
+	for (int t = 0; t < 2; t++) {
+		json_train(f, rp, &z->run[t], "      ");
+		fprintf(f, "%s\n", t ? "" : ",");
+	}
+	fprintf(f, "     ]}");
+}
+
 /* Writes the report as JSON to f (opened by main on path, so that a bad
  * path fails before the measurements) and closes it unless it is stdout;
  * dies on failure. */
 static void write_json(const report *rp, const bench_ctx *ctx, FILE *f,
                        const char *path)
 {
-	const layers_result *L = &rp->layers;
-
 	fprintf(f, "{\n  \"benchmark\": \"libcnn\", \"version\": ");
 	json_str(f, cnn_version());
 	fprintf(f,
@@ -1503,57 +1601,7 @@ static void write_json(const report *rp, const bench_ctx *ctx, FILE *f,
 		fputs("}", f);
 	}
 	fprintf(f, "]},\n");
-
-	fprintf(f,
-	        "  \"layers\": {\"batch\": %d, \"chunks\": %d, "
-	        "\"chunk_size\": %d, \"threads\": [1, %d], \"rows\": [\n",
-	        L->batch, L->chunks, L->chunk_size, ctx->threads2);
-	for (int i = 0; i < L->n; i++) {
-		const layer_result *l = &L->rows[i];
-		fprintf(f, "    {\"name\": ");
-		json_str(f, l->name);
-		fprintf(f, ", \"type\": ");
-		json_str(f, l->type);
-		fprintf(f, ", \"output\": [%d, %d, %d], \"forward_flop\": ",
-		        l->out[0], l->out[1], l->out[2]);
-		json_num(f, l->fwd_flop);
-		fprintf(f, ", \"backward_flop\": ");
-		json_num(f, l->bwd_flop);
-		fprintf(f, ",\n     \"forward_seconds\": [");
-		json_num(f, l->fwd_s[0] >= 0 ? l->fwd_s[0] : NAN);
-		fputs(", ", f);
-		json_num(f, l->fwd_s[1] >= 0 ? l->fwd_s[1] : NAN);
-		fprintf(f, "], \"backward_seconds\": [");
-		json_num(f, l->bwd_s[0] >= 0 ? l->bwd_s[0] : NAN);
-		fputs(", ", f);
-		json_num(f, l->bwd_s[1] >= 0 ? l->bwd_s[1] : NAN);
-		fprintf(f, "], \"forward_gflops\": [");
-		json_num(f, l->fwd_flop > 0
-		                ? ratio(l->fwd_flop * 1e-9, l->fwd_s[0])
-		                : NAN);
-		fputs(", ", f);
-		json_num(f, l->fwd_flop > 0
-		                ? ratio(l->fwd_flop * 1e-9, l->fwd_s[1])
-		                : NAN);
-		fprintf(f, "], \"backward_gflops\": [");
-		json_num(f, l->bwd_flop > 0
-		                ? ratio(l->bwd_flop * 1e-9, l->bwd_s[0])
-		                : NAN);
-		fputs(", ", f);
-		json_num(f, l->bwd_flop > 0
-		                ? ratio(l->bwd_flop * 1e-9, l->bwd_s[1])
-		                : NAN);
-		fprintf(f, "]}%s\n", i + 1 < L->n ? "," : "");
-	}
-	fprintf(f, "  ], \"gradient_step_seconds\": [");
-	json_num(f, L->grad_s[0]);
-	fputs(", ", f);
-	json_num(f, L->grad_s[1]);
-	fprintf(f, "], \"optimizer_step_seconds\": [");
-	json_num(f, L->optim_s[0]);
-	fputs(", ", f);
-	json_num(f, L->optim_s[1]);
-	fprintf(f, "]},\n");
+	json_layers(f, rp, ctx);
 
 	fprintf(f, "  \"epochs\": {\"runs\": [\n");
 	for (int t = 0; t < 2; t++) {
@@ -1575,44 +1623,8 @@ static void write_json(const report *rp, const bench_ctx *ctx, FILE *f,
 	}
 	fprintf(f, "  ],\n  \"zoo\": [\n");
 	for (int i = 0; i < rp->n_zoo; i++) {
-		const zoo_result *z = &rp->zoo[i];
-		fprintf(f, "    {\"model\": ");
-		json_str(f, z->name);
-		fprintf(f, ", \"file\": ");
-		json_str(f, z->path);
-		fprintf(f, ", \"skipped\": ");
-		if (z->skipped[0])
-			json_str(f, z->skipped);
-		else
-			fputs("null", f);
-		if (!z->skipped[0]) {
-			fprintf(f,
-			        ",\n     \"trainable_parameters\": %zu, "
-			        "\"flop_per_image_forward\": ",
-			        z->params);
-			json_num(f, z->fwd_img);
-			fprintf(f, ", \"epochs\": %d, \"extra_override\": ",
-			        ctx->plan.zoo_epochs);
-			if (z->extra[0])
-				json_str(f, z->extra);
-			else
-				fputs("null", f);
-			fprintf(f, ",\n     \"probe_seconds_per_image\": "
-			           "{\"train\": ");
-			json_num(f, z->probe_train_s);
-			fprintf(f, ", \"eval\": ");
-			json_num(f, z->probe_eval_s);
-			fprintf(f, "}, \"speedup\": ");
-			json_num(f, z->speedup);
-			fprintf(f, ", \"bit_identical\": %s, \"runs\": [\n",
-			        z->identical ? "true" : "false");
-			for (int t = 0; t < 2; t++) {
-				json_train(f, rp, &z->run[t], "      ");
-				fprintf(f, "%s\n", t ? "" : ",");
-			}
-			fprintf(f, "     ]");
-		}
-		fprintf(f, "}%s\n", i + 1 < rp->n_zoo ? "," : "");
+		json_zoo(f, rp, ctx, &rp->zoo[i]);
+		fprintf(f, "%s\n", i + 1 < rp->n_zoo ? "," : "");
 	}
 	fprintf(f, "  ], \"zoo_seconds\": ");
 	json_num(f, rp->zoo_s);
@@ -1645,30 +1657,29 @@ static void usage(FILE *f)
 	        BENCH_SRCDIR, BENCH_SRCDIR);
 }
 
-int main(int argc, char **argv)
+/* Reads the command line into ctx (with its defaults); returns -1 to go
+ * on, else the exit status (0 after --help, 2 for a bad option). */
+static int parse_args(int argc, char **argv, bench_ctx *ctx)
 {
 	static char default_model[CNN_PATH_MAX];
-	static report rp;
-	bench_ctx ctx;
-	double t_start = now_seconds();
 
-	memset(&ctx, 0, sizeof ctx);
+	memset(ctx, 0, sizeof *ctx);
 	snprintf(default_model, sizeof default_model,
 	         "%s/models/mnist_cnn.yaml", BENCH_SRCDIR);
-	ctx.model = default_model;
-	ctx.zoo = 1;
+	ctx->model = default_model;
+	ctx->zoo = 1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--quick"))
-			ctx.quick = 1;
+			ctx->quick = 1;
 		else if (!strcmp(a, "--json") && i + 1 < argc)
-			ctx.json = argv[++i];
+			ctx->json = argv[++i];
 		else if (!strcmp(a, "--model") && i + 1 < argc)
-			ctx.model = argv[++i];
+			ctx->model = argv[++i];
 		else if (!strcmp(a, "--data") && i + 1 < argc)
-			ctx.data = argv[++i];
+			ctx->data = argv[++i];
 		else if (!strcmp(a, "--no-zoo"))
-			ctx.zoo = 0;
+			ctx->zoo = 0;
 		else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
 			return 0;
@@ -1681,15 +1692,96 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	FILE *json = NULL;
-	if (ctx.json) {
-		json = strcmp(ctx.json, "-") ? fopen(ctx.json, "w") : stdout;
-		if (!json) {
-			fprintf(stderr, "bench: cannot write %s: %s\n",
-			        ctx.json, strerror(errno));
-			return 1;
-		}
+	return -1;
+}
+
+/* The banner, then section 1: the FMA peak at 1, 2 and all threads, into
+ * rp and printed. */
+static void bench_fma(const bench_ctx *ctx, report *rp)
+{
+	fma_kernel kernel = fma_pick(), *k = &kernel;
+
+	printf("libcnn %s benchmark%s: %s, %d processors, FMA kernel %s\n",
+	       cnn_version(), ctx->quick ? " (quick)" : "", ctx->model, procs(),
+	       k->isa);
+	if (!strcmp(cnn_kernels_name(), "avx512")) {
+		rp->wide_cost = cnn_kernels_wide_cost(-1);
+		printf("  a 16-float FMA takes %.2fx an 8-float one's time "
+		       "(measured at start): the convolutions' forward and "
+		       "input gradient\n  use 16-float vectors unless 8-float "
+		       "ones cost less by that\n",
+		       rp->wide_cost / 1000.0);
 	}
+	long iters = fma_calibrate(k, ctx->plan.fma_seconds);
+	int fth[N_FMA] = {1, 2, procs()};
+
+	rp->isa = k->isa;
+	printf("\nFMA peak (independent FMAs in registers, %.2f s each):\n",
+	       ctx->plan.fma_seconds);
+	for (int i = 0; i < N_FMA; i++) {
+		if (i > 0 && fth[i] <= rp->fma[rp->n_fma - 1].threads)
+			continue;
+		double t = fma_time(k, fth[i], iters);
+		fma_result *r = &rp->fma[rp->n_fma++];
+		r->threads = fth[i];
+		r->gflops = (double)fth[i] * (double)iters * k->flop_per_iter /
+		            t * 1e-9;
+		printf("  %3d thread%s %9.2f GFLOP/s\n", r->threads,
+		       r->threads > 1 ? "s" : " ", r->gflops);
+	}
+	fflush(stdout);
+}
+
+/* Copies the first images of train (up to ZOO_PROBE_MAX) into pb. */
+static void keep_probe(const cnn_dataset *train, probe_batch *pb)
+{
+	pb->n = train->n < ZOO_PROBE_MAX ? (int)train->n : ZOO_PROBE_MAX;
+	pb->sample_size = train->sample_size;
+	pb->pixels = malloc((size_t)pb->n * pb->sample_size + 1);
+	if (!pb->pixels)
+		die("out of memory");
+	memcpy(pb->pixels, train->pixels, (size_t)pb->n * pb->sample_size);
+	memcpy(pb->labels, train->labels, (size_t)pb->n);
+}
+
+/* The file --json names (stdout for "-"), opened before the measurements
+ * so that a bad path fails first; NULL, said on stderr, if it cannot be. */
+static FILE *open_json(const char *path)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "w") : stdout;
+
+	if (!f)
+		fprintf(stderr, "bench: cannot write %s: %s\n", path,
+		        strerror(errno));
+	return f;
+}
+
+/* Frees what the report holds. */
+static void report_free(report *rp)
+{
+	for (int t = 0; t < 2; t++)
+		free(rp->train[t].params);
+	for (int i = 0; i < N_SWEEP; i++)
+		free(rp->sweep[i].params);
+	for (int i = 0; i < rp->n_zoo; i++)
+		for (int t = 0; t < 2; t++)
+			free(rp->zoo[i].run[t].params);
+	free(rp->zoo);
+	free(rp->layers.rows);
+}
+
+int main(int argc, char **argv)
+{
+	static report rp;
+	bench_ctx ctx;
+	double t_start = now_seconds();
+
+	int st = parse_args(argc, argv, &ctx);
+	if (st >= 0)
+		return st;
+	FILE *json = NULL;
+	if (ctx.json && !(json = open_json(ctx.json)))
+		return 1;
 	ctx.plan = ctx.quick ? plan_quick : plan_full;
 	ctx.threads2 = 2;
 	signal(SIGINT, on_signal);
@@ -1700,37 +1792,8 @@ int main(int argc, char **argv)
 	cnn_model *ref = build_model(&ctx, 0, NULL, 0);
 	prepare_data(&ctx, ref, &train);
 
-	fma_kernel k = fma_pick();
-	printf("libcnn %s benchmark%s: %s, %d processors, FMA kernel %s\n",
-	       cnn_version(), ctx.quick ? " (quick)" : "", ctx.model, procs(),
-	       k.isa);
-	if (!strcmp(cnn_kernels_name(), "avx512")) {
-		rp.wide_cost = cnn_kernels_wide_cost(-1);
-		printf("  a 16-float FMA takes %.2fx an 8-float one's time "
-		       "(measured at start): the convolutions' forward and "
-		       "input gradient\n  use 16-float vectors unless 8-float "
-		       "ones cost less by that\n",
-		       rp.wide_cost / 1000.0);
-	}
-
 	/* 1. the FMA peak */
-	long iters = fma_calibrate(&k, ctx.plan.fma_seconds);
-	int fth[N_FMA] = {1, 2, procs()};
-	rp.isa = k.isa;
-	printf("\nFMA peak (independent FMAs in registers, %.2f s each):\n",
-	       ctx.plan.fma_seconds);
-	for (int i = 0; i < N_FMA; i++) {
-		if (i > 0 && fth[i] <= rp.fma[rp.n_fma - 1].threads)
-			continue;
-		double t = fma_time(&k, fth[i], iters);
-		fma_result *r = &rp.fma[rp.n_fma++];
-		r->threads = fth[i];
-		r->gflops =
-		    (double)fth[i] * (double)iters * k.flop_per_iter / t * 1e-9;
-		printf("  %3d thread%s %9.2f GFLOP/s\n", r->threads,
-		       r->threads > 1 ? "s" : " ", r->gflops);
-	}
-	fflush(stdout);
+	bench_fma(&ctx, &rp);
 
 	/* 2. the layers */
 	bench_layers(&ctx, ref, train, &rp.layers);
@@ -1738,13 +1801,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	/* the zoo's probes need a batch of images, not the whole set */
 	probe_batch pb = {0};
-	pb.n = train->n < ZOO_PROBE_MAX ? (int)train->n : ZOO_PROBE_MAX;
-	pb.sample_size = train->sample_size;
-	pb.pixels = malloc((size_t)pb.n * pb.sample_size + 1);
-	if (!pb.pixels)
-		die("out of memory");
-	memcpy(pb.pixels, train->pixels, (size_t)pb.n * pb.sample_size);
-	memcpy(pb.labels, train->labels, (size_t)pb.n);
+	keep_probe(train, &pb);
 	cnn_dataset_free(train);
 
 	/* 3. whole epochs at 1 and 2 threads */
@@ -1789,15 +1846,7 @@ int main(int argc, char **argv)
 		write_json(&rp, &ctx, json, ctx.json);
 
 	cleanup();
-	for (int t = 0; t < 2; t++)
-		free(rp.train[t].params);
-	for (int i = 0; i < N_SWEEP; i++)
-		free(rp.sweep[i].params);
-	for (int i = 0; i < rp.n_zoo; i++)
-		for (int t = 0; t < 2; t++)
-			free(rp.zoo[i].run[t].params);
-	free(rp.zoo);
-	free(rp.layers.rows);
+	report_free(&rp);
 	cnn_model_free(ref);
 	return 0;
 }
