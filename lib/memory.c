@@ -3,7 +3,7 @@
  * (cnn_set_memory_limit), else what the machine and the process's limits
  * allow; checked before a model's arrays or a decoded data set are
  * allocated, so that a run too large is refused with the figures instead
- * of being killed later.
+ * of being killed later; and the aligned allocation of those arrays.
  */
 #define _DEFAULT_SOURCE /* sysconf(_SC_PHYS_PAGES) */
 #include "internal.h"
