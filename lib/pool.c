@@ -316,8 +316,10 @@ int cnn_pool_quiet(int loops)
 {
 	uint32_t held =
 	    atomic_load_explicit(&held_generation, memory_order_relaxed);
+	uint32_t now =
+	    gen_of(atomic_load_explicit(&word, memory_order_relaxed));
 
-	return held == 0 || generation - held > (uint32_t)loops;
+	return held == 0 || now - held > (uint32_t)loops;
 }
 
 void cnn_pool_run(long n, long grain, cnn_pool_fn fn, void *ctx)

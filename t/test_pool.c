@@ -6,7 +6,7 @@
  * CNN_POOL_LOAD is set (t/load.sh); a loop started from inside a block,
  * and loops started by two threads of the program at once, run on their
  * caller; signals reach the program's threads, not the workers; a child of
- * fork() gets a pool of its own.
+ * fork() gets a pool of its own; cnn_pool_quiet notes a caller held up.
  */
 #define _DEFAULT_SOURCE
 
@@ -109,6 +109,49 @@ static void slow_block(void *ctx, long lo, long hi)
 	usleep(2000);
 }
 
+/* Block 1 sleeps 5 ms when a worker runs it; block 0 takes 0.3 ms (time
+ * for the worker to take block 1), so the caller waits longer than it
+ * worked. */
+static void held_block(void *ctx, long lo, long hi)
+{
+	(void)ctx;
+	(void)hi;
+	if (lo == 1 && !pthread_equal(pthread_self(), caller)) {
+		atomic_store(&elsewhere, 1);
+		usleep(5000);
+	} else if (lo == 0) {
+		usleep(300);
+	}
+}
+
+static void quick_block(void *ctx, long lo, long hi)
+{
+	(void)ctx;
+	(void)lo;
+	(void)hi;
+}
+
+/* cnn_pool_quiet: 0 right after a loop whose caller waited for a worker
+ * held up (5 ms), 1 again once 10 loops have passed without one. */
+static void test_quiet(void)
+{
+	int held = 0, quiet = 0;
+
+	cnn_pool_set_threads(2);
+	caller = pthread_self();
+	for (int i = 0; i < 200 && !held; i++) {
+		atomic_store(&elsewhere, 0);
+		cnn_pool_run(2, 1, held_block, NULL);
+		held = atomic_load(&elsewhere) && !cnn_pool_quiet(10);
+	}
+	ok(held, "a loop that waited 5 ms for a worker is not quiet");
+	for (int i = 0; i < 2000 && !quiet; i++) {
+		cnn_pool_run(2, 1, quick_block, NULL);
+		quiet = cnn_pool_quiet(10);
+	}
+	ok(quiet, "quiet again after loops without a wait");
+}
+
 /* In a child of fork(): whether a loop of slow blocks at 2 threads ran
  * some of them on a worker (the child's own). */
 static int child_has_workers(void)
@@ -185,6 +228,8 @@ int main(void)
 	ok(pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	   "a child of fork() runs loops with workers of its own");
 	ok(many_loops(2, 100, 6), "and the parent's pool still works");
+
+	test_quiet();
 
 	cnn_pool_set_threads(0);
 	ok(cnn_pool_threads() >= 1, "the default thread count is at least 1");
