@@ -951,7 +951,7 @@ static void split_forward(cnn_model *m, int n, int defer)
 
 	m->pass_from = 0;
 	if (!defer || m->split < 0 || cnn_pool_threads() < 2 ||
-	    !cnn_pool_quiet(SPLIT_QUIET))
+	    !(m->split_always || cnn_pool_quiet(SPLIT_QUIET)))
 		return;
 	cnn_chunk_plan(n, &count, &size);
 	if (m->fill)

@@ -285,6 +285,7 @@ struct cnn_model {
 	 * chunks' forward starts at pass_from (split + 1 in such a pass,
 	 * else 0). */
 	int split, split_lo, split_hi, pass_from;
+	int split_always; /* tests: split even when the pool is not quiet */
 };
 
 /* The factor cnn_model_predict multiplies pixel bytes by: the training
