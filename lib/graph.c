@@ -463,10 +463,10 @@ static int cut_segments(const cnn_model *m, cnn_seg *out)
 /* Fills m->segs (see cnn_seg), marks the deferred layers, and picks the
  * layer a training pass may run by rows (m->split): the first that runs,
  * when it reads the network's input alone, has forward_rows and a deferred
- * weight. Its forward then reads only the rows the thread updated, from
- * its own cache, instead of the whole weight from both cores' caches for
- * every chunk (mlp's first layer: 100 GFLOP/s a thread at 2 threads, 131
- * at one). */
+ * weight, and no relu fused into it. Its forward then reads only the rows the
+ * thread updated, from its own cache, instead of the whole weight from both
+ * cores' caches for every chunk (mlp's first layer: 100 GFLOP/s a thread at 2
+ * threads, 131 at one). */
 static cnn_status plan_segments(cnn_model *m, cnn_error *err)
 {
 	m->n_segs = cut_segments(m, NULL);
@@ -484,7 +484,8 @@ static cnn_status plan_segments(cnn_model *m, cnn_error *err)
 	const cnn_layer *l = &m->layers[first < m->n_layers ? first : 0];
 	m->split = -1;
 	if (first == m->n_layers || !l->ops->forward_rows ||
-	    !l->weight_deferred || l->n_inputs != 1 || l->run_in[0] != 0)
+	    !l->weight_deferred || l->n_inputs != 1 || l->run_in[0] != 0 ||
+	    l->relu_out) /* forward_rows makes the layer's own output */
 		return CNN_OK;
 	m->split = first;
 	for (m->split_lo = 0; m->segs[m->split_lo].layer != first;)
@@ -572,8 +573,7 @@ cnn_status cnn_graph_reserve(cnn_model *m, int n, cnn_error *err)
 			goto nomem;
 	}
 	for (int i = 0; i <= m->n_layers; i++) {
-		/* contents need not survive: every pass writes before it reads
-		 */
+		/* contents need not survive: passes write before they read */
 		size_t bytes = act_size(m, i) * (size_t)n * sizeof(float);
 		float *a = cnn_alloc_aligned(bytes, 0);
 		float *d = cnn_alloc_aligned(bytes, 0);
