@@ -1487,6 +1487,19 @@ static void json_pair(FILE *f, double a, double b)
 	fputs("]", f);
 }
 
+/* A layer's seconds at 1 and 2 threads ([a, b]; null where not timed). */
+static void json_seconds(FILE *f, const double s[2])
+{
+	json_pair(f, s[0] >= 0 ? s[0] : NAN, s[1] >= 0 ? s[1] : NAN);
+}
+
+/* flop's GFLOP/s in the seconds s at 1 and 2 threads (null without flop). */
+static void json_rates(FILE *f, double flop, const double s[2])
+{
+	json_pair(f, flop > 0 ? ratio(flop * 1e-9, s[0]) : NAN,
+	          flop > 0 ? ratio(flop * 1e-9, s[1]) : NAN);
+}
+
 /* The "layers" member of the report (see write_json). */
 static void json_layers(FILE *f, const report *rp, const bench_ctx *ctx)
 {
@@ -1508,25 +1521,13 @@ static void json_layers(FILE *f, const report *rp, const bench_ctx *ctx)
 		fprintf(f, ", \"backward_flop\": ");
 		json_num(f, l->bwd_flop);
 		fprintf(f, ",\n     \"forward_seconds\": ");
-		json_pair(f, l->fwd_s[0] >= 0 ? l->fwd_s[0] : NAN,
-		          l->fwd_s[1] >= 0 ? l->fwd_s[1] : NAN);
+		json_seconds(f, l->fwd_s);
 		fprintf(f, ", \"backward_seconds\": ");
-		json_pair(f, l->bwd_s[0] >= 0 ? l->bwd_s[0] : NAN,
-		          l->bwd_s[1] >= 0 ? l->bwd_s[1] : NAN);
+		json_seconds(f, l->bwd_s);
 		fprintf(f, ", \"forward_gflops\": ");
-		json_pair(
-		    f,
-		    l->fwd_flop > 0 ? ratio(l->fwd_flop * 1e-9, l->fwd_s[0])
-		                    : NAN,
-		    l->fwd_flop > 0 ? ratio(l->fwd_flop * 1e-9, l->fwd_s[1])
-		                    : NAN);
+		json_rates(f, l->fwd_flop, l->fwd_s);
 		fprintf(f, ", \"backward_gflops\": ");
-		json_pair(
-		    f,
-		    l->bwd_flop > 0 ? ratio(l->bwd_flop * 1e-9, l->bwd_s[0])
-		                    : NAN,
-		    l->bwd_flop > 0 ? ratio(l->bwd_flop * 1e-9, l->bwd_s[1])
-		                    : NAN);
+		json_rates(f, l->bwd_flop, l->bwd_s);
 		fprintf(f, "}%s\n", i + 1 < L->n ? "," : "");
 	}
 	fprintf(f, "  ], \"gradient_step_seconds\": ");
