@@ -100,9 +100,10 @@ size_t cnn_utf8_length(const unsigned char *s, size_t n);
 double cnn_memory_available(void);
 /* Floats in the 64 bytes of cnn_alloc_aligned's alignment. */
 #define CNN_ALIGN_FLOATS 16
-/* bytes (at least one) of memory aligned to 64 bytes, a cache line and the
- * widest vector, so that a vector load never straddles two lines; zeroed
- * when zero. Freed with free(); NULL when out of memory. */
+/* bytes of memory aligned to 64 bytes, a cache line and the widest vector,
+ * so that a vector load never straddles two lines, followed by 64 zero
+ * bytes of slack that a vector load may run into; zeroed when zero. Freed
+ * with free(); NULL when out of memory. */
 void *cnn_alloc_aligned(size_t bytes, int zero);
 /* Formats bytes as "12.3 MiB" into buf (size bytes) and returns buf. */
 const char *cnn_human_bytes(double bytes, char *buf, size_t size);

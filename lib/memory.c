@@ -58,9 +58,10 @@ void *cnn_alloc_aligned(size_t bytes, int zero)
 {
 	void *p = NULL;
 
-	if (posix_memalign(&p, 64, bytes ? bytes : 1) != 0)
+	/* a zeroed line of slack after the end: the kernels' last vector of
+	 * a row may load a few floats past it (and mask them off) */
+	if (posix_memalign(&p, 64, bytes + 64) != 0)
 		return NULL;
-	if (zero)
-		memset(p, 0, bytes);
+	memset((char *)p + (zero ? 0 : bytes), 0, zero ? bytes + 64 : 64);
 	return p;
 }
