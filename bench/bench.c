@@ -655,11 +655,12 @@ typedef struct job {
 
 /* Runs the job once. The layer passes cut the batch like the trainer
  * (cnn_chunk_plan) and run the chunks in parallel, each with its own layer
- * copies and workspace; as in training, a layer reads the activation it
- * runs on (run_in: past a fused relu or a left-out flatten) and makes its
- * input gradient only when it is wanted. Repeating a pass recomputes the
- * same outputs from the same inputs (only the parameter gradients
- * accumulate). */
+ * copies and workspace, through the graph's own one-layer passes: a layer
+ * reads the activations it runs on (run_in: past a fused relu or a
+ * left-out flatten, every input of a merge layer) and makes its input
+ * gradients only where they are wanted. Repeating a pass recomputes the
+ * same outputs from the same inputs (only the parameter gradients, and
+ * input gradients that a merge adds to another's, accumulate). */
 static void job_run(const job *j)
 {
 	cnn_model *m = j->m;
@@ -678,20 +679,12 @@ static void job_run(const job *j)
 	BENCH_OMP(omp parallel for schedule(static) num_threads(j->threads))
 	for (int c = 0; c < count; c++) {
 		int s0 = c * size, k = j->n - s0 < size ? j->n - s0 : size;
-		cnn_chunk *ch = &m->chunks[c];
-		cnn_layer *l = &ch->layers[i];
-		const int a = l->run_in[0];
-		size_t in = (size_t)s0 * l->in_size,
-		       out = (size_t)s0 * l->out_size;
 		if (j->kind == 1)
-			l->ops->backward(
-			    l, m->act[a] + in, m->act[i + 1] + out,
-			    m->dact[i + 1] + out,
-			    a > 0 && l->grad_wanted[0] ? m->dact[a] + in : NULL,
-			    k, ch->ws);
+			cnn_graph_layer_backward(m, &m->chunks[c], i,
+			                         (size_t)s0, k);
 		else
-			l->ops->forward(l, m->act[a] + in, m->act[i + 1] + out,
-			                k, ch->ws);
+			cnn_graph_layer_forward(m, &m->chunks[c], i, (size_t)s0,
+			                        k);
 	}
 }
 

@@ -643,27 +643,32 @@ nomem:
 /* ======================================================================== */
 /* Passes                                                                   */
 
+/* Runs layer i forward on the chunk's samples [s0, s0 + n), reading the
+ * activations it runs on (run_in); a fused-away layer does nothing. */
+void cnn_graph_layer_forward(cnn_model *m, cnn_chunk *k, int i, size_t s0,
+                             int n)
+{
+	cnn_layer *l = &k->layers[i];
+	float *y = m->act[i + 1] + s0 * l->out_size;
+	if (l->fused_away)
+		return;
+	if (l->ops->forward_n) {
+		const float *x[CNN_MAX_INPUTS];
+		for (int j = 0; j < l->n_inputs; j++)
+			x[j] = m->act[l->run_in[j]] + s0 * l->in_sizes[j];
+		l->ops->forward_n(l, x, y, n, k->ws);
+	} else {
+		l->ops->forward(l, m->act[l->run_in[0]] + s0 * l->in_size, y, n,
+		                k->ws);
+	}
+}
+
 /* Runs layers [from, to) forward on the chunk's samples [s0, s0 + n). */
 static void forward_range(cnn_model *m, cnn_chunk *k, int from, int to,
                           size_t s0, int n)
 {
-	for (int i = from; i < to; i++) {
-		cnn_layer *l = &k->layers[i];
-		float *y = m->act[i + 1] + s0 * l->out_size;
-		if (l->fused_away)
-			continue;
-		if (l->ops->forward_n) {
-			const float *x[CNN_MAX_INPUTS];
-			for (int j = 0; j < l->n_inputs; j++)
-				x[j] =
-				    m->act[l->run_in[j]] + s0 * l->in_sizes[j];
-			l->ops->forward_n(l, x, y, n, k->ws);
-		} else {
-			l->ops->forward(l,
-			                m->act[l->run_in[0]] + s0 * l->in_size,
-			                y, n, k->ws);
-		}
-	}
+	for (int i = from; i < to; i++)
+		cnn_graph_layer_forward(m, k, i, s0, n);
 }
 
 /* Adds count floats of src to dst. */
@@ -674,46 +679,52 @@ static void add_into(float *restrict dst, const float *restrict src,
 		dst[i] += src[i];
 }
 
+/* Runs layer i's backward on the chunk's samples [s0, s0 + n), unless it
+ * needs none (backward_needed): each wanted input gradient is written into
+ * its dact, or into scratch and added there (grad_add); the network input
+ * gets none. */
+void cnn_graph_layer_backward(cnn_model *m, cnn_chunk *k, int i, size_t s0,
+                              int n)
+{
+	cnn_layer *l = &k->layers[i];
+	const float *y = m->act[i + 1] + s0 * l->out_size;
+	const float *dy = m->dact[i + 1] + s0 * l->out_size;
+	const float *x[CNN_MAX_INPUTS];
+	float *dx[CNN_MAX_INPUTS], *tmp = k->dtmp;
+
+	if (!l->backward_needed)
+		return;
+	for (int j = 0; j < l->n_inputs; j++) {
+		int a = l->run_in[j];
+		size_t per = l->in_sizes[j];
+		x[j] = m->act[a] + s0 * per;
+		dx[j] = NULL;
+		if (a == 0 || !l->grad_wanted[j])
+			continue;
+		if (l->grad_add[j]) {
+			dx[j] = tmp;
+			tmp += per * (size_t)n;
+		} else {
+			dx[j] = m->dact[a] + s0 * per;
+		}
+	}
+	if (l->ops->backward_n)
+		l->ops->backward_n(l, x, y, dy, dx, n, k->ws);
+	else
+		l->ops->backward(l, x[0], y, dy, dx[0], n, k->ws);
+	for (int j = 0; j < l->n_inputs; j++)
+		if (dx[j] && l->grad_add[j])
+			add_into(m->dact[l->run_in[j]] + s0 * l->in_sizes[j],
+			         dx[j], l->in_sizes[j] * (size_t)n);
+}
+
 /* Runs the backward of layers hi down to lo on the chunk's samples
- * [s0, s0 + n), but for those that need none (backward_needed): each
- * wanted input gradient is written into its dact, or into scratch and
- * added there (grad_add); the network input gets none. */
+ * [s0, s0 + n) (cnn_graph_layer_backward). */
 static void backward_range(cnn_model *m, cnn_chunk *k, int hi, int lo,
                            size_t s0, int n)
 {
-	for (int i = hi; i >= lo; i--) {
-		cnn_layer *l = &k->layers[i];
-		const float *y = m->act[i + 1] + s0 * l->out_size;
-		const float *dy = m->dact[i + 1] + s0 * l->out_size;
-		const float *x[CNN_MAX_INPUTS];
-		float *dx[CNN_MAX_INPUTS], *tmp = k->dtmp;
-
-		if (!l->backward_needed)
-			continue;
-		for (int j = 0; j < l->n_inputs; j++) {
-			int a = l->run_in[j];
-			size_t per = l->in_sizes[j];
-			x[j] = m->act[a] + s0 * per;
-			dx[j] = NULL;
-			if (a == 0 || !l->grad_wanted[j])
-				continue;
-			if (l->grad_add[j]) {
-				dx[j] = tmp;
-				tmp += per * (size_t)n;
-			} else {
-				dx[j] = m->dact[a] + s0 * per;
-			}
-		}
-		if (l->ops->backward_n)
-			l->ops->backward_n(l, x, y, dy, dx, n, k->ws);
-		else
-			l->ops->backward(l, x[0], y, dy, dx[0], n, k->ws);
-		for (int j = 0; j < l->n_inputs; j++)
-			if (dx[j] && l->grad_add[j])
-				add_into(m->dact[l->run_in[j]] +
-				             s0 * l->in_sizes[j],
-				         dx[j], l->in_sizes[j] * (size_t)n);
-	}
+	for (int i = hi; i >= lo; i--)
+		cnn_graph_layer_backward(m, k, i, s0, n);
 }
 
 /* Sets every chunk's pass for a batch of n samples. */

@@ -315,6 +315,15 @@ void cnn_graph_use(cnn_model *m, float *arena);
 /* Frees the arenas and batch buffers. */
 void cnn_graph_free(cnn_model *m);
 
+/* One layer's pass on chunk k's samples [s0, s0 + n) of the batch in
+ * m->act, as the training pass runs it (chunk k's pass must be set): i's
+ * forward reads the activations it runs on; its backward (when
+ * backward_needed) writes or adds its inputs' wanted gradients. For
+ * timing single layers (the bench). */
+void cnn_graph_layer_forward(cnn_model *m, cnn_chunk *k, int i, size_t s0,
+                             int n);
+void cnn_graph_layer_backward(cnn_model *m, cnn_chunk *k, int i, size_t s0,
+                              int n);
 /* Forward in training mode, loss and backward for the n samples in act[0]
  * labelled m->labels: overwrites m->grads with the batch loss's gradient
  * (per loss.reduction) and returns the summed loss; adds the number of
