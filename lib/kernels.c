@@ -505,8 +505,8 @@ void cnn_col2im(const float *col, int c, int h, int w, int kh, int kw, int sh,
 /* ======================================================================== */
 /* Convolution, shared parts                                                */
 /*
- * Stride 1 ("direct"): each sample's input is copied into a zero-padded
- * plane set (C, HP, WP) followed by SLACK zeros, and every output is
+ * Direct: each sample's input is copied into a zero-padded plane set (C,
+ * HP, WP) followed by SLACK zeros, and every output is
  *   y[f][oy][ox] = b[f] + sum over (c, i, j) in order of
  *                  w[f][c][i][j] * xpad[c][oy + i][ox + j]
  * computed in vectors of VL output columns. The vectors run either along
@@ -515,6 +515,13 @@ void cnn_col2im(const float *col, int c, int h, int w, int kh, int kw, int sh,
  * in [0, N'), N' = (OH - 1) * WP + OW, into a scratch from which the
  * columns ox >= OW (which wrapped into the next row) are dropped. Whichever
  * needs fewer vectors is used (so the choice depends on VL).
+ *
+ * At a stride SH x SW above 1 the padded input is split into its SH * SW
+ * phases, phase (a, b) holding xpad[c][SH * u + a][SW * v + b] at (u, v)
+ * (HQ = ceil(HP / SH) rows of WQ = ceil(WP / SW)): tap (i, j) of output
+ * (oy, ox) is then phase (i % SH, j % SW) at (oy + i / SH, ox + j / SW), a
+ * stride-1 read, and the taps still go in (c, i, j) order. WQ takes WP's
+ * place in the wide positions.
  *
  * The weight gradient is, per (f, c, i, j), a dot product of dy[f] with the
  * input shifted by (i, j), over the same positions: dy is first copied into
@@ -525,21 +532,30 @@ void cnn_col2im(const float *col, int c, int h, int w, int kh, int kw, int sh,
  * The input gradient is the forward convolution of dy, bordered with
  * KH - 1 - PH rows and KW - 1 - PW columns of zeros (or cropped when the
  * padding is larger), with the weights flipped and transposed: (C, F, KH,
- * KW) read in place through strides.
+ * KW) read in place through strides. At larger strides it is computed
+ * phase by phase of dxpad: phase (a, b) is the full stride-1 convolution
+ * of dy with the taps (SH * di + a, SW * dj + b), flipped, each phase's
+ * positions that fall inside dx are computed, and the phases are then
+ * interleaved into dx.
  *
- * Other strides ("columns"): im2col into the workspace and GEMMs per sample.
+ * Kernels with at most one tap per phase (KH <= SH and KW <= SW: a 1 x 1
+ * kernel at stride 2) would read each phase once; they go through
+ * "columns" instead: im2col into the workspace and GEMMs per sample.
  */
 
 /* One direct convolution: for samples s < n, rows r < rows and columns
  * q < cols,
  *   y[s * yss + f * yfs + r * yrs + q] = (b ? b[f] : 0) + sum over (c, i, j)
  *       of w[f * wfs + c * wcs + i * wis + j * wjs] *
- *          x[s * xss + c * xcs + (r + i) * xrs + q + j]
- * for f < f, c < c, i < kh, j < kw. */
+ *          x[s * xss + ((i % sh) * sw + j % sw) * xph + c * xcs +
+ *            (r + i / sh) * xrs + q + j / sw]
+ * for f < f, c < c, i < kh, j < kw: x holds sh x sw phases of xph floats
+ * each (phase_planes; one, sh = sw = 1, but for strided forward passes). */
 typedef struct dconv {
 	const float *x;
 	size_t xss;
-	ptrdiff_t xcs, xrs;
+	ptrdiff_t xcs, xrs, xph;
+	int sh, sw;
 	const float *w;
 	ptrdiff_t wfs, wcs, wis, wjs;
 	const float *xlast; /* the last sample (not at x + (n - 1) * xss) */
@@ -572,11 +588,14 @@ static void dconv_target(dconv *d, int wide, int nw, float *wbuf, size_t wplane,
  *   dw[f][t] += sum over rows r < rows, columns q < cols (rounded up to
  *       whole vectors, dy being 0 past cols) of
  *       dy[s * dss + f * dfs + r * drs + q] *
- *       x[s * xss + c * xcs + i * wp + j + r * xrs + q]. */
+ *       x[s * xss + conv_tap_offset(t) + r * xrs + q],
+ * the tap's offset being ((i % sh) * sw + j % sw) * xph + c * xcs +
+ * (i / sh) * wp + j / sw. */
 typedef struct conv_dw {
-	const float *x, *xlast; /* as in dconv */
+	const float *x, *xlast; /* as in dconv, phases included */
 	size_t xss;
-	ptrdiff_t xcs, xrs, wp;
+	ptrdiff_t xcs, xrs, wp, xph;
+	int sh, sw;
 	const float *dy;
 	size_t dss, dfs;
 	ptrdiff_t drs;
@@ -589,27 +608,64 @@ typedef struct conv_dw {
  * then dypad and dx_wide (over them) for dx. */
 typedef struct conv_direct_layout {
 	int hp, wp;           /* padded input */
-	int nw;               /* wide positions (OH - 1) * WP + OW */
-	size_t xplane;        /* C * HP * WP */
-	size_t xs;            /* n padded samples + SLACK */
+	int hq, wq;           /* a stride phase of it: ceil(HP / SH) rows of
+	                         ceil(WP / SW) (HP x WP at stride 1) */
+	size_t xcs;           /* HQ * WQ: a channel's phase plane */
+	size_t xph;           /* C * HQ * WQ: a phase */
+	size_t xplane;        /* SH * SW phases: a sample's input */
+	int nw;               /* wide positions (OH - 1) * WQ + OW */
+	size_t xs;            /* n samples' inputs + SLACK */
 	size_t wide;          /* forward: wide outputs (n, F, wide_plane) */
 	size_t wide_plane;    /* round16(nw) */
 	size_t dys;           /* n output gradients (n, F, dy_plane) */
 	size_t dy_plane;      /* enough for either layout */
 	int hpd, wpd;         /* dx: bordered dy planes (F, HPD, WPD) */
-	int bh, bw;           /* their border */
-	int oh0, ow0;         /* where dx (0, 0) reads them */
+	int bh, bw;           /* their border before the first row, column */
+	int oh0, ow0;         /* stride 1: where dx (0, 0) reads them */
+	int hr, wr;           /* larger strides: the most rows, columns of dx
+	                         in a phase, ceil(H / SH) x ceil(W / SW) */
 	size_t dyplane;       /* F * HPD * WPD */
 	size_t dypad;         /* n bordered dy + SLACK */
 	int dx_nw, dx_wpd;    /* dx wide positions, their row stride */
-	size_t dx_wide;       /* dx wide outputs (n, C, dx_wide_plane) */
+	size_t dx_wide;       /* dx outputs, wide or by rows: stride 1
+	                         (n, C, dx_wide_plane), else by phases
+	                         (n, SH * SW, C, dx_wide_plane) */
 	size_t dx_wide_plane; /* round16(dx_nw) */
 	size_t total;
 } conv_direct_layout;
 
-static int conv_direct(const cnn_conv_geom *g)
+/* The input gradient's part of l. At stride 1, dy is bordered by KH - 1 -
+ * PH rows and KW - 1 - PW columns (none where the padding is larger: the
+ * reads then start inside, at oh0, ow0) and convolved into H x W. At
+ * larger strides, by ceil(KH / SH) - 1 rows and ceil(KW / SW) - 1 columns
+ * before it and enough zeros after it for any phase of dxpad (HQ x WQ), of
+ * which dx takes at most HR x WR. */
+static void conv_dx_layout(const cnn_conv_geom *g, int n, conv_direct_layout *l)
 {
-	return g->sh == 1 && g->sw == 1;
+	int rows = g->h, cols = g->w;
+
+	if (g->sh == 1 && g->sw == 1) {
+		l->bh = g->kh - 1 - g->ph > 0 ? g->kh - 1 - g->ph : 0;
+		l->bw = g->kw - 1 - g->pw > 0 ? g->kw - 1 - g->pw : 0;
+		l->oh0 = g->ph - (g->kh - 1) + l->bh;
+		l->ow0 = g->pw - (g->kw - 1) + l->bw;
+		l->hpd = g->oh + 2 * l->bh;
+		l->wpd = g->ow + 2 * l->bw;
+	} else {
+		l->bh = (g->kh + g->sh - 1) / g->sh - 1;
+		l->bw = (g->kw + g->sw - 1) / g->sw - 1;
+		l->hpd = l->hq + l->bh;
+		l->wpd = l->wq + l->bw;
+		l->hr = rows = (g->h + g->sh - 1) / g->sh;
+		l->wr = cols = (g->w + g->sw - 1) / g->sw;
+	}
+	l->dyplane = (size_t)g->f * l->hpd * l->wpd;
+	/* dx comes after dw, whose scratch (xs, dys) it reuses */
+	l->dypad = 0;
+	l->dx_wpd = l->wpd;
+	l->dx_nw = (rows - 1) * l->wpd + cols;
+	l->dx_wide_plane = round16((size_t)l->dx_nw);
+	l->dx_wide = l->dypad + round16((size_t)n * l->dyplane + SLACK);
 }
 
 static void conv_direct_layout_of(const cnn_conv_geom *g, int n,
@@ -621,35 +677,36 @@ static void conv_direct_layout_of(const cnn_conv_geom *g, int n,
 	memset(l, 0, sizeof *l);
 	l->hp = g->h + 2 * g->ph;
 	l->wp = g->w + 2 * g->pw;
-	l->nw = (g->oh - 1) * l->wp + g->ow;
-	l->xplane = (size_t)g->c * l->hp * l->wp;
+	l->hq = (l->hp + g->sh - 1) / g->sh;
+	l->wq = (l->wp + g->sw - 1) / g->sw;
+	l->xcs = (size_t)l->hq * l->wq;
+	l->xph = (size_t)g->c * l->xcs;
+	l->xplane = (size_t)g->sh * g->sw * l->xph;
+	l->nw = (g->oh - 1) * l->wq + g->ow;
 	l->xs = 0;
 	l->wide_plane = round16((size_t)l->nw);
 	l->wide = round16((size_t)n * l->xplane + SLACK);
 	fwd = l->wide + (size_t)n * g->f * l->wide_plane;
 
-	/* rows of round_up(OW, VL) <= rows16, or wide rows of WP */
+	/* rows of round_up(OW, VL) <= rows16, or wide rows of WQ */
 	l->dy_plane = (size_t)g->oh * rows16;
-	if (round16((size_t)g->oh * l->wp) > l->dy_plane)
-		l->dy_plane = round16((size_t)g->oh * l->wp);
+	if (round16((size_t)g->oh * l->wq) > l->dy_plane)
+		l->dy_plane = round16((size_t)g->oh * l->wq);
 	l->dys = l->wide;
-	l->bh = g->kh - 1 - g->ph > 0 ? g->kh - 1 - g->ph : 0;
-	l->bw = g->kw - 1 - g->pw > 0 ? g->kw - 1 - g->pw : 0;
-	l->oh0 = g->ph - (g->kh - 1) + l->bh;
-	l->ow0 = g->pw - (g->kw - 1) + l->bw;
-	l->hpd = g->oh + 2 * l->bh;
-	l->wpd = g->ow + 2 * l->bw;
-	l->dyplane = (size_t)g->f * l->hpd * l->wpd;
-	/* dx comes after dw, whose scratch (xs, dys) it reuses */
-	l->dypad = 0;
-	l->dx_wpd = l->wpd;
-	l->dx_nw = (g->h - 1) * l->wpd + g->w;
-	l->dx_wide_plane = round16((size_t)l->dx_nw);
-	l->dx_wide = l->dypad + round16((size_t)n * l->dyplane + SLACK);
-	bwd = l->dx_wide + (size_t)n * g->c * l->dx_wide_plane;
+	conv_dx_layout(g, n, l);
+	bwd = l->dx_wide + (size_t)n * g->sh * g->sw * g->c * l->dx_wide_plane;
 	if (l->dys + (size_t)n * g->f * l->dy_plane > bwd)
 		bwd = l->dys + (size_t)n * g->f * l->dy_plane;
 	l->total = fwd > bwd ? fwd : bwd;
+}
+
+/* Whether g takes the direct path: at stride 1, and at larger strides
+ * where some phase of the kernel has several taps (KH > SH or KW > SW), so
+ * that the phase planes are read more than once. Others (a 1 x 1 kernel
+ * at stride 2) take one column of im2col per tap and a GEMM. */
+static int conv_direct(const cnn_conv_geom *g)
+{
+	return (g->sh == 1 && g->sw == 1) || g->kh > g->sh || g->kw > g->sw;
 }
 
 /* Wide beats row by row when it needs fewer vectors. */
@@ -664,9 +721,9 @@ static int conv_use_wide(int rows, int cols, int nw, int vl)
  * whichever is fewer). */
 static long conv_vectors(const cnn_conv_geom *g, int vl)
 {
-	long wp = g->w + 2L * g->pw;
+	long wq = (g->w + 2L * g->pw + g->sw - 1) / g->sw;
 	long by_row = (long)g->oh * ((g->ow + vl - 1) / vl);
-	long wide = ((g->oh - 1) * wp + g->ow + vl - 1) / vl;
+	long wide = ((g->oh - 1) * wq + g->ow + vl - 1) / vl;
 
 	return wide < by_row ? wide : by_row;
 }
@@ -739,18 +796,29 @@ static void pad_planes(const float *src, size_t planes, int h, int w,
 	}
 }
 
-/* Where the direct path reads the n samples of x (n, C, H, W): padded
- * copies (n, C, HP, WP) in the workspace at xs, borders and the SLACK after
- * them zero; without padding, x itself, but for the last sample, copied to
- * xs with the SLACK after it (so that no vector reads past the end of x).
+/* Where the direct path reads the n samples of x (n, C, H, W): at stride
+ * 1, padded copies (n, C, HP, WP) in the workspace at xs, borders and the
+ * SLACK after them zero; without padding, x itself, but for the last
+ * sample, copied to xs with the SLACK after it (so that no vector reads
+ * past the end of x). At larger strides, their phases, by phase (the
+ * variant's phase_planes).
  * Sample s starts at *base + s * *stride, the last at *last. */
 static void conv_input(const cnn_conv_geom *g, const conv_direct_layout *l,
                        const float *x, int n, float *xs, const float **base,
-                       size_t *stride, const float **last)
+                       size_t *stride, const float **last,
+                       void (*phase)(const cnn_conv_geom *,
+                                     const conv_direct_layout *, const float *,
+                                     int, float *))
 {
 	size_t in = (size_t)g->c * g->h * g->w;
 
 	*stride = l->xplane;
+	*base = xs;
+	*last = xs + (n - 1) * l->xplane;
+	if (g->sh > 1 || g->sw > 1) {
+		phase(g, l, x, n, xs);
+		return;
+	}
 	if (!g->ph && !g->pw) {
 		memcpy(xs, x + (n - 1) * in, in * sizeof(float));
 		memset(xs + in, 0, SLACK * sizeof(float));
@@ -760,8 +828,6 @@ static void conv_input(const cnn_conv_geom *g, const conv_direct_layout *l,
 	}
 	pad_planes(x, (size_t)n * g->c, g->h, g->w, xs, l->hp, l->wp, g->ph,
 	           g->pw);
-	*base = xs;
-	*last = xs + (n - 1) * l->xplane;
 }
 
 /* d for the forward convolution of the n samples found by conv_input. */
@@ -774,8 +840,11 @@ static void conv_forward_setup(const cnn_conv_geom *g,
 	d->x = xs;
 	d->xss = xss;
 	d->xlast = xlast;
-	d->xcs = (ptrdiff_t)l->hp * l->wp;
-	d->xrs = l->wp;
+	d->xcs = (ptrdiff_t)l->xcs;
+	d->xrs = l->wq;
+	d->xph = (ptrdiff_t)l->xph;
+	d->sh = g->sh;
+	d->sw = g->sw;
 	d->w = w;
 	d->wfs = (ptrdiff_t)g->c * g->kh * g->kw;
 	d->wcs = (ptrdiff_t)g->kh * g->kw;
@@ -800,6 +869,7 @@ static void conv_dx_setup(const cnn_conv_geom *g, const conv_direct_layout *l,
 	d->xlast = d->x + (n - 1) * l->dyplane;
 	d->xcs = (ptrdiff_t)l->hpd * l->wpd;
 	d->xrs = l->wpd;
+	d->sh = d->sw = 1;
 	d->w = w + (ptrdiff_t)(g->kh - 1) * g->kw + (g->kw - 1);
 	d->wfs = (ptrdiff_t)g->kh * g->kw;
 	d->wcs = (ptrdiff_t)g->c * g->kh * g->kw;
@@ -813,6 +883,72 @@ static void conv_dx_setup(const cnn_conv_geom *g, const conv_direct_layout *l,
 	d->b = NULL;
 }
 
+/* The taps of phase a of a kernel dimension of k taps at stride st: those
+ * i < k with i % st == a. */
+static inline int phase_taps(int k, int st, int a)
+{
+	return a < k ? (k - a + st - 1) / st : 0;
+}
+
+/* How many of the n positions of a dimension fall in phase a of stride st
+ * after pad positions of padding; *at is the first one's index in the
+ * phase. */
+static inline int phase_span(int n, int st, int pad, int a, int *at)
+{
+	int first = ((a - pad) % st + st) % st;
+
+	*at = (first + pad) / st;
+	return first < n ? (n - 1 - first) / st + 1 : 0;
+}
+
+/* d for phase (a, b) of the input gradient at a stride above 1: dx at the
+ * positions y, x with (y + PH) % SH = a, (x + PW) % SW = b, into row y /
+ * SH, column x / SW of the phase's planes in the dx scratch (by rows of
+ * WR, or wide), as the full convolution of the bordered dy (F channels)
+ * with the taps (SH * di + a, SW * dj + b) of w, flipped and transposed.
+ * Returns 0 when the phase has no taps or no positions (d unset). */
+static int conv_dx_phase_setup(const cnn_conv_geom *g,
+                               const conv_direct_layout *l, const float *w,
+                               float *ws, int n, int a, int b, int wide,
+                               dconv *d)
+{
+	int kha = phase_taps(g->kh, g->sh, a),
+	    kwb = phase_taps(g->kw, g->sw, b);
+	int u0, v0, ru, rv;
+	size_t plane = l->dx_wide_plane;
+
+	ru = phase_span(g->h, g->sh, g->ph, a, &u0);
+	rv = phase_span(g->w, g->sw, g->pw, b, &v0);
+	if (!kha || !kwb || !ru || !rv)
+		return 0;
+	memset(d, 0, sizeof *d);
+	d->x = ws + l->dypad + (size_t)(u0 + l->bh - (kha - 1)) * l->wpd +
+	       (v0 + l->bw - (kwb - 1));
+	d->xss = l->dyplane;
+	d->xlast = d->x + (n - 1) * l->dyplane;
+	d->xcs = (ptrdiff_t)l->hpd * l->wpd;
+	d->xrs = l->wpd;
+	d->sh = d->sw = 1;
+	d->w = w + (ptrdiff_t)(g->sh * (kha - 1) + a) * g->kw +
+	       (g->sw * (kwb - 1) + b);
+	d->wfs = (ptrdiff_t)g->kh * g->kw;
+	d->wcs = (ptrdiff_t)g->c * g->kh * g->kw;
+	d->wis = -(ptrdiff_t)g->sh * g->kw;
+	d->wjs = -g->sw;
+	d->n = n;
+	d->c = g->f;
+	d->f = g->c;
+	d->kh = kha;
+	d->kw = kwb;
+	d->rows = wide ? 1 : ru;
+	d->cols = wide ? (ru - 1) * l->wpd + rv : rv;
+	d->y = ws + l->dx_wide + (size_t)(a * g->sw + b) * g->c * plane;
+	d->yfs = (ptrdiff_t)plane;
+	d->yrs = wide ? 0 : l->wr;
+	d->yss = (size_t)g->sh * g->sw * g->c * plane;
+	return 1;
+}
+
 /* Copies the n samples' output gradients into the workspace in the layout
  * (wide, or by rows of round_up(OW, vl)), zero where no output is, unless
  * the rows are whole vectors (then dy is read in place), and describes the
@@ -824,7 +960,7 @@ static void conv_dw_setup(const cnn_conv_geom *g, int n, const float *dy,
 {
 	size_t out = (size_t)g->f * g->oh * g->ow;
 	float *dys = ws + l->dys;
-	int drs = wide ? l->wp : (g->ow + vl - 1) / vl * vl;
+	int drs = wide ? l->wq : (g->ow + vl - 1) / vl * vl;
 	int in_place = !wide && drs == g->ow;
 
 	for (int s = 0; s < n && !in_place; s++) {
@@ -847,8 +983,11 @@ static void conv_dw_setup(const cnn_conv_geom *g, int n, const float *dy,
 	p->x = xs;
 	p->xss = xss;
 	p->xlast = xlast;
-	p->xcs = (ptrdiff_t)l->hp * l->wp;
-	p->wp = l->wp;
+	p->xcs = (ptrdiff_t)l->xcs;
+	p->wp = l->wq;
+	p->xph = (ptrdiff_t)l->xph;
+	p->sh = g->sh;
+	p->sw = g->sw;
 	p->dy = in_place ? dy : dys;
 	p->dfs = in_place ? (size_t)g->oh * g->ow : l->dy_plane;
 	p->dss = (size_t)g->f * p->dfs;
@@ -859,17 +998,20 @@ static void conv_dw_setup(const cnn_conv_geom *g, int n, const float *dy,
 	p->kw = g->kw;
 	p->rows = wide ? 1 : g->oh;
 	p->cols = wide ? l->nw : g->ow;
-	p->xrs = wide ? 0 : l->wp;
+	p->xrs = wide ? 0 : l->wq;
 	p->drs = wide ? 0 : drs;
 }
 
-/* Offset of tap t = (c, i, j) in a padded sample. */
+/* Offset of tap t = (c, i, j) in a sample's (phases of the) padded
+ * input. */
 static inline ptrdiff_t conv_tap_offset(const conv_dw *p, int t)
 {
 	int khw = p->kh * p->kw;
 	int c = t / khw, i = t % khw / p->kw, j = t % p->kw;
 
-	return (ptrdiff_t)c * p->xcs + (ptrdiff_t)i * p->wp + j;
+	return (ptrdiff_t)(i % p->sh * p->sw + j % p->sw) * p->xph +
+	       (ptrdiff_t)c * p->xcs + (ptrdiff_t)(i / p->sh) * p->wp +
+	       j / p->sw;
 }
 
 /* ======================================================================== */
@@ -1109,6 +1251,25 @@ typedef struct kernel_table {
 #define TARGET_POP()   PRAGMA(GCC pop_options)
 #endif
 
+/* Pairs of 8-float vectors (the avx2 and avx512y variants): of the 16
+ * floats a then b, the even ones into ev and the odd into od, and back. */
+#define M256_DEINTERLEAVE(a, b, ev, od)                                        \
+	do {                                                                   \
+		__m256 e_ = _mm256_shuffle_ps(a, b, 0x88);                     \
+		__m256 o_ = _mm256_shuffle_ps(a, b, 0xDD);                     \
+		ev = _mm256_castpd_ps(                                         \
+		    _mm256_permute4x64_pd(_mm256_castps_pd(e_), 0xD8));        \
+		od = _mm256_castpd_ps(                                         \
+		    _mm256_permute4x64_pd(_mm256_castps_pd(o_), 0xD8));        \
+	} while (0)
+#define M256_INTERLEAVE(ev, od, lo, hi)                                        \
+	do {                                                                   \
+		__m256 l_ = _mm256_unpacklo_ps(ev, od);                        \
+		__m256 h_ = _mm256_unpackhi_ps(ev, od);                        \
+		lo = _mm256_permute2f128_ps(l_, h_, 0x20);                     \
+		hi = _mm256_permute2f128_ps(l_, h_, 0x31);                     \
+	} while (0)
+
 /* ------------------------------------------------------------------------ */
 /* avx2: eight-float vectors, FMA                                           */
 
@@ -1161,38 +1322,24 @@ ALWAYS_INLINE void avx2_reduce8(const __m256 *a, float *out)
 #define V_FROM_U8(p)                                                           \
 	_mm256_cvtepi32_ps(                                                    \
 	    _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p))))
-#define V_STORE(p, v)      _mm256_storeu_ps(p, v)
-#define V_MASK(n)          avx2_mask(n)
-#define V_LOADM(p, m)      _mm256_maskload_ps(p, m)
-#define V_STOREM(p, v, m)  _mm256_maskstore_ps(p, m, v)
-#define V_SET1(a)          _mm256_set1_ps(a)
-#define V_ZERO()           _mm256_setzero_ps()
-#define V_ADD(a, b)        _mm256_add_ps(a, b)
-#define V_FMA(a, b, c)     _mm256_fmadd_ps(a, b, c)
-#define V_HSUM(v)          avx2_hsum(v)
-#define V_REDUCE(acc, out) avx2_reduce8(acc, out)
-#define V_GT(a, b)         _mm256_cmp_ps(a, b, _CMP_GT_OQ)
-#define V_SEL(c, a, b)     _mm256_blendv_ps(b, a, c)
-#define V_SELZ(c, v)       _mm256_and_ps(c, v)
-#define V_SELNZ(c, v)      _mm256_andnot_ps(c, v)
-#define V_HAS_PAIRS        1
-#define V_DEINTERLEAVE(a, b, ev, od)                                           \
-	do {                                                                   \
-		__m256 e_ = _mm256_shuffle_ps(a, b, 0x88);                     \
-		__m256 o_ = _mm256_shuffle_ps(a, b, 0xDD);                     \
-		ev = _mm256_castpd_ps(                                         \
-		    _mm256_permute4x64_pd(_mm256_castps_pd(e_), 0xD8));        \
-		od = _mm256_castpd_ps(                                         \
-		    _mm256_permute4x64_pd(_mm256_castps_pd(o_), 0xD8));        \
-	} while (0)
-#define V_INTERLEAVE(ev, od, lo, hi)                                           \
-	do {                                                                   \
-		__m256 l_ = _mm256_unpacklo_ps(ev, od);                        \
-		__m256 h_ = _mm256_unpackhi_ps(ev, od);                        \
-		lo = _mm256_permute2f128_ps(l_, h_, 0x20);                     \
-		hi = _mm256_permute2f128_ps(l_, h_, 0x31);                     \
-	} while (0)
-#define REG_BARRIER(v) VREG_BARRIER(v)
+#define V_STORE(p, v)                _mm256_storeu_ps(p, v)
+#define V_MASK(n)                    avx2_mask(n)
+#define V_LOADM(p, m)                _mm256_maskload_ps(p, m)
+#define V_STOREM(p, v, m)            _mm256_maskstore_ps(p, m, v)
+#define V_SET1(a)                    _mm256_set1_ps(a)
+#define V_ZERO()                     _mm256_setzero_ps()
+#define V_ADD(a, b)                  _mm256_add_ps(a, b)
+#define V_FMA(a, b, c)               _mm256_fmadd_ps(a, b, c)
+#define V_HSUM(v)                    avx2_hsum(v)
+#define V_REDUCE(acc, out)           avx2_reduce8(acc, out)
+#define V_GT(a, b)                   _mm256_cmp_ps(a, b, _CMP_GT_OQ)
+#define V_SEL(c, a, b)               _mm256_blendv_ps(b, a, c)
+#define V_SELZ(c, v)                 _mm256_and_ps(c, v)
+#define V_SELNZ(c, v)                _mm256_andnot_ps(c, v)
+#define V_HAS_PAIRS                  1
+#define V_DEINTERLEAVE(a, b, ev, od) M256_DEINTERLEAVE(a, b, ev, od)
+#define V_INTERLEAVE(ev, od, lo, hi) M256_INTERLEAVE(ev, od, lo, hi)
+#define REG_BARRIER(v)               VREG_BARRIER(v)
 #include "kernels_impl.h"
 
 TARGET_POP()
@@ -1344,22 +1491,24 @@ static int avx512_wide_cost(void)
 #define V_FROM_U8(p)                                                           \
 	_mm256_cvtepi32_ps(                                                    \
 	    _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p))))
-#define V_STORE(p, v)      _mm256_storeu_ps(p, v)
-#define V_MASK(n)          ((__mmask8)((1u << (n)) - 1u))
-#define V_LOADM(p, m)      _mm256_maskz_loadu_ps(m, p)
-#define V_STOREM(p, v, m)  _mm256_mask_storeu_ps(p, m, v)
-#define V_SET1(a)          _mm256_set1_ps(a)
-#define V_ZERO()           _mm256_setzero_ps()
-#define V_ADD(a, b)        _mm256_add_ps(a, b)
-#define V_FMA(a, b, c)     _mm256_fmadd_ps(a, b, c)
-#define V_HSUM(v)          avx2_hsum(v)
-#define V_REDUCE(acc, out) avx2_reduce8(acc, out)
-#define V_GT(a, b)         _mm256_cmp_ps_mask(a, b, _CMP_GT_OQ)
-#define V_SEL(c, a, b)     _mm256_mask_blend_ps(c, b, a)
-#define V_SELZ(c, v)       _mm256_maskz_mov_ps(c, v)
-#define V_SELNZ(c, v)      _mm256_maskz_mov_ps((__mmask8) ~(c), v)
-#define V_HAS_PAIRS        0
-#define REG_BARRIER(v)     VREG_BARRIER(v)
+#define V_STORE(p, v)                _mm256_storeu_ps(p, v)
+#define V_MASK(n)                    ((__mmask8)((1u << (n)) - 1u))
+#define V_LOADM(p, m)                _mm256_maskz_loadu_ps(m, p)
+#define V_STOREM(p, v, m)            _mm256_mask_storeu_ps(p, m, v)
+#define V_SET1(a)                    _mm256_set1_ps(a)
+#define V_ZERO()                     _mm256_setzero_ps()
+#define V_ADD(a, b)                  _mm256_add_ps(a, b)
+#define V_FMA(a, b, c)               _mm256_fmadd_ps(a, b, c)
+#define V_HSUM(v)                    avx2_hsum(v)
+#define V_REDUCE(acc, out)           avx2_reduce8(acc, out)
+#define V_GT(a, b)                   _mm256_cmp_ps_mask(a, b, _CMP_GT_OQ)
+#define V_SEL(c, a, b)               _mm256_mask_blend_ps(c, b, a)
+#define V_SELZ(c, v)                 _mm256_maskz_mov_ps(c, v)
+#define V_SELNZ(c, v)                _mm256_maskz_mov_ps((__mmask8) ~(c), v)
+#define V_HAS_PAIRS                  1
+#define V_DEINTERLEAVE(a, b, ev, od) M256_DEINTERLEAVE(a, b, ev, od)
+#define V_INTERLEAVE(ev, od, lo, hi) M256_INTERLEAVE(ev, od, lo, hi)
+#define REG_BARRIER(v)               VREG_BARRIER(v)
 #include "kernels_impl.h"
 
 #define KNARROW(name) name##_avx512y

@@ -88,9 +88,10 @@ void cnn_add_col_sums(const float *dy, int rows, int cols, float *db);
 /* ------------------------------------------------------------------------ */
 /* Convolution                                                              */
 /*
- * Stride 1: a direct convolution, vectorised over output columns, on a
- * zero-padded copy of each input plane in the workspace. Other strides:
- * im2col + GEMM per sample. See kernels.c.
+ * A direct convolution, vectorised over output columns, on a zero-padded
+ * copy of each input plane in the workspace (at a larger stride, of its
+ * stride phases). Kernels with at most one tap per phase (1 x 1 at stride
+ * 2): im2col + GEMM per sample. See kernels.c.
  */
 
 typedef struct cnn_conv_geom {

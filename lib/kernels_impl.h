@@ -74,6 +74,13 @@
 #define wide_compact         KFN(wide_compact)
 #define conv_direct_forward  KFN(conv_direct_forward)
 #define conv_direct_backward KFN(conv_direct_backward)
+#define conv_dx_phases       KFN(conv_dx_phases)
+#define pair_plan            KFN(pair_plan)
+#define pair_plan_of         KFN(pair_plan_of)
+#define split_pairs          KFN(split_pairs)
+#define join_pairs           KFN(join_pairs)
+#define phase_planes         KFN(phase_planes)
+#define phase_gather         KFN(phase_gather)
 #define conv_bias_grad       KFN(conv_bias_grad)
 #define pool22_forward       KFN(pool22_forward)
 #define pool22_backward      KFN(pool22_backward)
@@ -499,7 +506,9 @@ static inline int conv_pv(int fr, long total)
  * yo are the vectors' offsets into an input channel plane and an output
  * filter plane, cnt their valid lanes (VL but for the last of a row). Each
  * output starts from the bias and adds w * x over (c, i, j) in order. Lanes
- * past cnt read the input's slack or the next row (never stored). */
+ * past cnt read the input's slack or the next row (never stored). Tap
+ * (i, j) reads phase (i % sh, j % sw) of the input: a step along j moves
+ * to the next phase, or back to the first and a column on. */
 ALWAYS_INLINE void dconv_tile(const dconv *d, int FR, int PV, int f,
                               const float *xs, float *ys, const ptrdiff_t *xo,
                               const ptrdiff_t *yo, const int *cnt)
@@ -515,12 +524,19 @@ ALWAYS_INLINE void dconv_tile(const dconv *d, int FR, int PV, int f,
 		for (int v = 0; v < PV; v++)
 			acc[r][v] = b;
 	}
+	const ptrdiff_t jstep = d->xph, jwrap = 1 - (d->sw - 1) * d->xph;
+	const ptrdiff_t istep = d->sw * d->xph,
+	                iwrap = d->xrs - (d->sh - 1) * d->sw * d->xph;
+
 	for (int c = 0; c < d->c; c++) {
+		const float *xi = xs + (ptrdiff_t)c * d->xcs;
+		int a = 0;
+
 		for (int i = 0; i < d->kh; i++) {
-			const float *xr =
-			    xs + (ptrdiff_t)c * d->xcs + (ptrdiff_t)i * d->xrs;
+			const float *xr = xi;
 			const float *wr =
 			    wf + (ptrdiff_t)c * d->wcs + (ptrdiff_t)i * d->wis;
+			int b = 0;
 
 			for (int j = 0; j < d->kw; j++) {
 				vf wv[4];
@@ -541,9 +557,14 @@ ALWAYS_INLINE void dconv_tile(const dconv *d, int FR, int PV, int f,
 						acc[r][v] =
 						    V_FMA(wv[r], xv, acc[r][v]);
 				}
-				xr++;
+				b++;
+				xr += b == d->sw ? jwrap : jstep;
+				b = b == d->sw ? 0 : b;
 				wr += d->wjs;
 			}
+			a++;
+			xi += a == d->sh ? iwrap : istep;
+			a = a == d->sh ? 0 : a;
 		}
 	}
 	UNROLL
@@ -786,9 +807,236 @@ KSTATIC void wide_compact(const float *w, size_t plane, int planes, int rows,
 	}
 }
 
-/* Stride-1 forward: y (n, F, OH, OW) = conv(x, w) + b, from the padded
- * copies of the samples, through the wide scratch when that takes fewer
- * vectors. */
+/* How rows of w floats go in pairs of vectors: full whole pairs (2 VL
+ * floats), then a partial one of rem floats (rem < 2 VL) when rem > 0,
+ * with its masks: the rem floats over two vectors (ma, mb; mb empty when
+ * rem <= VL) and the ceil(rem / 2) even and rem / 2 odd ones. */
+typedef struct pair_plan {
+	int full, rem, nb, no;
+	vmask ma, mb, me, mo;
+} pair_plan;
+
+ALWAYS_INLINE pair_plan pair_plan_of(int w)
+{
+	pair_plan p;
+
+	p.full = w / (2 * VL);
+	p.rem = w - 2 * VL * p.full;
+	p.nb = p.rem > VL ? p.rem - VL : 0;
+	p.no = p.rem / 2;
+	p.ma = V_MASK(p.rem > VL ? VL : p.rem > 0 ? p.rem : 1);
+	p.mb = V_MASK(p.nb ? p.nb : 1);
+	p.me = V_MASK(p.rem ? (p.rem + 1) / 2 : 1);
+	p.mo = V_MASK(p.no ? p.no : 1);
+	return p;
+}
+
+/* ev[k] = src[2k] for 2k < w, od[k] = src[2k + 1] for 2k + 1 < w (w as
+ * planned in p); a NULL destination is left out. */
+ALWAYS_INLINE void split_pairs(const pair_plan *p, const float *src, int w,
+                               float *ev, float *od)
+{
+#if V_HAS_PAIRS
+	vf e, o;
+
+	for (int i = 0; i < p->full; i++, src += 2 * VL) {
+		V_DEINTERLEAVE(V_LOAD(src), V_LOAD(src + VL), e, o);
+		if (ev)
+			V_STORE(ev + i * VL, e);
+		if (od)
+			V_STORE(od + i * VL, o);
+	}
+	if (p->rem) {
+		vf a = V_LOADM(src, p->ma);
+		vf b = p->nb ? V_LOADM(src + VL, p->mb) : V_ZERO();
+		int k = p->full * VL;
+
+		V_DEINTERLEAVE(a, b, e, o);
+		if (ev)
+			V_STOREM(ev + k, e, p->me);
+		if (od && p->no)
+			V_STOREM(od + k, o, p->mo);
+	}
+#else
+	(void)p;
+	for (int k = 0; 2 * k < w; k++) {
+		if (ev)
+			ev[k] = src[2 * k];
+		if (od && 2 * k + 1 < w)
+			od[k] = src[2 * k + 1];
+	}
+#endif
+	(void)w;
+}
+
+/* out[2k] = ev[k] for 2k < w, out[2k + 1] = od[k] for 2k + 1 < w (w as
+ * planned in p); a NULL source gives zeros. */
+ALWAYS_INLINE void join_pairs(const pair_plan *p, const float *ev,
+                              const float *od, int w, float *out)
+{
+#if V_HAS_PAIRS
+	vf lo, hi;
+
+	for (int i = 0; i < p->full; i++, out += 2 * VL) {
+		V_INTERLEAVE(ev ? V_LOAD(ev + i * VL) : V_ZERO(),
+		             od ? V_LOAD(od + i * VL) : V_ZERO(), lo, hi);
+		V_STORE(out, lo);
+		V_STORE(out + VL, hi);
+	}
+	if (p->rem) {
+		int k = p->full * VL;
+		vf e = ev ? V_LOADM(ev + k, p->me) : V_ZERO();
+		vf o = od && p->no ? V_LOADM(od + k, p->mo) : V_ZERO();
+
+		V_INTERLEAVE(e, o, lo, hi);
+		V_STOREM(out, lo, p->ma);
+		if (p->nb)
+			V_STOREM(out + VL, hi, p->mb);
+	}
+#else
+	(void)p;
+	for (int k = 0; 2 * k < w; k++) {
+		out[2 * k] = ev ? ev[k] : 0.0f;
+		if (2 * k + 1 < w)
+			out[2 * k + 1] = od ? od[k] : 0.0f;
+	}
+#endif
+	(void)w;
+}
+
+/* The n samples of x (n, C, H, W) in their stride phases at dst: per
+ * sample SH * SW phases (C, HQ, WQ), phase (a, b) of channel c holding
+ * xpad[c][SH * u + a][SW * v + b] at (u, v), where xpad is x with PH rows
+ * and PW columns of zeros around it; but phases without taps (a >= KH or
+ * b >= KW), which no output reads, stay zero, like the rest and the SLACK
+ * after the last sample. */
+KSTATIC void phase_planes(const cnn_conv_geom *g, const conv_direct_layout *l,
+                          const float *x, int n, float *dst)
+{
+	const int sh = g->sh, sw = g->sw, w = g->w, kh = g->kh, kw = g->kw;
+	const int b0 = g->pw % sw, v0 = g->pw / sw;
+	const size_t xph = l->xph, wq = (size_t)l->wq;
+	const pair_plan pp = pair_plan_of(w);
+	const float *src = x;
+
+	memset(dst, 0, ((size_t)n * l->xplane + SLACK) * sizeof(float));
+	for (int s = 0; s < n; s++) {
+		for (int c = 0; c < g->c; c++) {
+			float *ds = dst + (size_t)s * l->xplane + c * l->xcs;
+			int a = g->ph % sh, u = g->ph / sh;
+
+			for (int y = 0; y < g->h; y++, src += w) {
+				float *row = ds + (size_t)a * sw * xph + u * wq;
+
+				if (a < kh && sw == 2) {
+					/* columns 0, 2, ... to phase b0 */
+					int b1 = 1 - b0, v1 = v0 + b0;
+
+					split_pairs(
+					    &pp, src, w,
+					    b0 < kw ? row + b0 * xph + v0
+					            : NULL,
+					    b1 < kw ? row + b1 * xph + v1
+					            : NULL);
+				} else if (a < kh) {
+					/* columns q, q + SW, ... to (q + PW) %
+					 * SW */
+					for (int q = 0, b = b0, v = v0;
+					     q < sw && q < w; q++) {
+						float *dr = row + b * xph + v;
+
+						if (b < kw)
+							for (int k = q; k < w;
+							     k += sw)
+								*dr++ = src[k];
+						v += ++b == sw;
+						b = b == sw ? 0 : b;
+					}
+				}
+				u += ++a == sh;
+				a = a == sh ? 0 : a;
+			}
+		}
+	}
+}
+
+/* dx (n, C, H, W) from the phases of the input gradient that
+ * conv_dx_phase_setup left in the workspace (rows drow floats apart):
+ * dx[c][y][x] is row y / SH, column x / SW of phase ((y + PH) % SH,
+ * (x + PW) % SW), or 0 where that phase has no taps. */
+KSTATIC void phase_gather(const cnn_conv_geom *g, const conv_direct_layout *l,
+                          const float *ws, int drow, int n, float *dx)
+{
+	const int sh = g->sh, sw = g->sw, w = g->w, kh = g->kh, kw = g->kw;
+	const int b0 = g->pw % sw;
+	const size_t plane = l->dx_wide_plane, phase = (size_t)g->c * plane;
+	const pair_plan pp = pair_plan_of(w);
+	float *out = dx;
+
+	for (int s = 0; s < n; s++) {
+		for (int c = 0; c < g->c; c++) {
+			const float *src =
+			    ws + l->dx_wide +
+			    ((size_t)s * sh * sw * g->c + c) * plane;
+			int a = g->ph % sh, k = 0, i = 0;
+
+			for (int y = 0; y < g->h; y++, out += w) {
+				const float *row = src +
+				                   (size_t)a * sw * phase +
+				                   (size_t)k * drow;
+
+				if (a >= kh) {
+					memset(out, 0,
+					       (size_t)w * sizeof(float));
+				} else if (sw == 2) {
+					int b1 = 1 - b0;
+
+					join_pairs(
+					    &pp,
+					    b0 < kw ? row + b0 * phase : NULL,
+					    b1 < kw ? row + b1 * phase : NULL,
+					    w, out);
+				} else {
+					for (int q = 0, b = b0; q < sw && q < w;
+					     q++) {
+						const float *sr =
+						    row + b * phase;
+
+						for (int e = q; e < w; e += sw)
+							out[e] = b < kw ? *sr++
+							                : 0.0f;
+						b = b + 1 == sw ? 0 : b + 1;
+					}
+				}
+				a = a + 1 == sh ? 0 : a + 1;
+				k += ++i == sh; /* k = y / SH */
+				i = i == sh ? 0 : i;
+			}
+		}
+	}
+}
+
+/* dx (n, C, H, W) at a stride above 1, dy being bordered in the workspace:
+ * each phase (a, b) with taps and positions in dx (wide when that takes
+ * fewer vectors), then gathered into dx. */
+KSTATIC void conv_dx_phases(const cnn_conv_geom *g,
+                            const conv_direct_layout *lay, const float *w,
+                            float *dx, int n, float *ws)
+{
+	int wide = conv_use_wide(lay->hr, lay->wr, lay->dx_nw, VL);
+	dconv d;
+
+	for (int a = 0; a < g->sh; a++)
+		for (int b = 0; b < g->sw; b++)
+			if (conv_dx_phase_setup(g, lay, w, ws, n, a, b, wide,
+			                        &d))
+				dconv_run(&d);
+	phase_gather(g, lay, ws, wide ? lay->dx_wpd : lay->wr, n, dx);
+}
+
+/* Forward: y (n, F, OH, OW) = conv(x, w) + b, from the padded copies of
+ * the samples (their stride phases), through the wide scratch when that
+ * takes fewer vectors. */
 KSTATIC void conv_direct_forward(const cnn_conv_geom *g, const float *x,
                                  const float *w, const float *b, float *y,
                                  int n, float *ws)
@@ -807,20 +1055,21 @@ KSTATIC void conv_direct_forward(const cnn_conv_geom *g, const float *x,
 #endif
 	conv_direct_layout_of(g, n, &lay);
 	wide = conv_use_wide(g->oh, g->ow, lay.nw, VL);
-	conv_input(g, &lay, x, n, ws + lay.xs, &xs, &xss, &xlast);
+	conv_input(g, &lay, x, n, ws + lay.xs, &xs, &xss, &xlast, phase_planes);
 	conv_forward_setup(g, &lay, w, b, xs, xss, xlast, n, &d);
 	dconv_target(&d, wide, lay.nw, ws + lay.wide, lay.wide_plane, g->f,
 	             g->oh, g->ow, y);
 	dconv_run(&d);
 	if (wide)
 		wide_compact(ws + lay.wide, lay.wide_plane, n * g->f, g->oh,
-		             g->ow, lay.wp, y);
+		             g->ow, lay.wq, y);
 }
 
-/* Stride-1 backward: dw += dL/dw over the n samples at once (their padded
- * inputs and output gradients first copied into the workspace), then dx,
- * if wanted, as the forward convolution of the zero-bordered dy with the
- * flipped, transposed weights. */
+/* Backward: dw += dL/dw over the n samples at once (their padded inputs
+ * and output gradients first copied into the workspace), then dx, if
+ * wanted, as the forward convolution of the zero-bordered dy with the
+ * flipped, transposed weights (at a larger stride, phase by phase:
+ * conv_dx_phases). */
 KSTATIC void conv_direct_backward(const cnn_conv_geom *g, const float *x,
                                   const float *w, const float *dy, float *dw,
                                   float *dx, int n, float *ws)
@@ -852,16 +1101,21 @@ KSTATIC void conv_direct_backward(const cnn_conv_geom *g, const float *x,
 	conv_direct_layout_of(g, n, &lay);
 	if (dw) {
 		wide = conv_use_wide(g->oh, g->ow, lay.nw, VL);
-		conv_input(g, &lay, x, n, ws + lay.xs, &xs, &xss, &xlast);
+		conv_input(g, &lay, x, n, ws + lay.xs, &xs, &xss, &xlast,
+		           phase_planes);
 		conv_dw_setup(g, n, dy, ws, &lay, wide, VL, xs, xss, xlast, &p);
 		dw_run(&p, dw);
 	}
 	if (!dx)
 		return;
-	wide = conv_use_wide(g->h, g->w, lay.dx_nw, VL);
 	/* dy (n, F, OH, OW) bordered: (n, F, HPD, WPD) */
 	pad_planes(dy, (size_t)n * g->f, g->oh, g->ow, ws + lay.dypad, lay.hpd,
 	           lay.wpd, lay.bh, lay.bw);
+	if (g->sh > 1 || g->sw > 1) {
+		conv_dx_phases(g, &lay, w, dx, n, ws);
+		return;
+	}
+	wide = conv_use_wide(g->h, g->w, lay.dx_nw, VL);
 	conv_dx_setup(g, &lay, w, ws, n, &d);
 	dconv_target(&d, wide, lay.dx_nw, ws + lay.dx_wide, lay.dx_wide_plane,
 	             g->c, g->h, g->w, dx);

@@ -492,6 +492,15 @@ static void test_conv(void)
 	          conv_layer(3, 3, 3, 2, 1, 0, 1, 1), 3);
 	conv_case("conv2d C=2 1x1 pointwise", 2, 4, 5,
 	          conv_layer(3, 1, 1, 1, 1, 0, 0, 1), 3);
+	conv_case("conv2d C=3 3x3 stride 2 padding 1 (phases)", 3, 9, 10,
+	          conv_layer(4, 3, 3, 2, 2, 1, 1, 0), 3);
+	conv_case("conv2d C=2 5x4 stride 2x3 padding 2x1 (phases)", 2, 11, 13,
+	          conv_layer(3, 5, 4, 2, 3, 2, 1, 1), 2);
+	conv_case("conv2d C=2 2x5 stride 3x2 padding 1x2 (a phase without "
+	          "taps)",
+	          2, 10, 12, conv_layer(3, 2, 5, 3, 2, 1, 2, 1), 2);
+	conv_case("conv2d C=3 1x1 stride 2 (columns)", 3, 7, 8,
+	          conv_layer(4, 1, 1, 2, 2, 0, 0, 0), 3);
 
 	/* a larger batch, weights only */
 	l = conv_layer(2, 3, 3, 1, 1, 1, 1, 1);
@@ -522,13 +531,17 @@ static void test_conv(void)
 		layer_free(&l);
 	}
 
-	conv_reference("conv2d 3x2 stride 2x1 padding 1x0 (columns path)", 2, 6,
-	               5, conv_layer(3, 3, 2, 2, 1, 1, 0, 1));
+	conv_reference("conv2d 3x2 stride 2x1 padding 1x0 (phases)", 2, 6, 5,
+	               conv_layer(3, 3, 2, 2, 1, 1, 0, 1));
+	conv_reference("conv2d 3x3 stride 2 padding 1 (phases)", 4, 14, 14,
+	               conv_layer(5, 3, 3, 2, 2, 1, 1, 0));
+	conv_reference("conv2d 1x1 stride 2 (columns)", 3, 7, 8,
+	               conv_layer(4, 1, 1, 2, 2, 0, 0, 1));
 	conv_reference("conv2d 3x3 stride 1 padding 1 (shifted path)", 3, 7, 6,
 	               conv_layer(5, 3, 3, 1, 1, 1, 1, 1));
-	conv_reference("conv2d 1x5 stride 1 on width 6 (columns path)", 2, 4, 6,
+	conv_reference("conv2d 1x5 stride 1 on width 6", 2, 4, 6,
 	               conv_layer(2, 1, 5, 1, 1, 0, 0, 0));
-	conv_case("conv2d C=2 1x5 s1 on width 6 (columns path)", 2, 4, 6,
+	conv_case("conv2d C=2 1x5 s1 on width 6", 2, 4, 6,
 	          conv_layer(3, 1, 5, 1, 1, 0, 0, 1), 3);
 }
 
@@ -880,8 +893,12 @@ static const conv_cmp conv_cmps[] = {
     {3, 7, 9, 4, 3, 3, 1, 1, 1, 1, 1, 1, 3},
     {2, 17, 33, 5, 3, 5, 1, 1, 2, 1, 1, 1, 2},
     {1, 7, 7, 3, 7, 7, 1, 1, 3, 3, 1, 1, 1},
-    {3, 9, 8, 6, 3, 2, 2, 2, 1, 0, 1, 1, 3},   /* stride 2: columns */
-    {2, 33, 17, 7, 1, 1, 1, 1, 0, 0, 0, 1, 2}, /* pointwise */
+    {3, 9, 8, 6, 3, 2, 2, 2, 1, 0, 1, 1, 3},     /* stride 2: phases */
+    {16, 14, 14, 32, 3, 3, 2, 2, 1, 1, 0, 1, 3}, /* resnet_tiny's */
+    {16, 14, 14, 32, 1, 1, 2, 2, 0, 0, 0, 1, 2}, /* 1x1 stride 2: columns */
+    {3, 9, 40, 5, 3, 3, 2, 2, 1, 1, 1, 1, 2},    /* rows of whole vectors */
+    {2, 10, 12, 3, 2, 5, 3, 2, 1, 2, 1, 1, 2},   /* a phase without taps */
+    {2, 33, 17, 7, 1, 1, 1, 1, 0, 0, 0, 1, 2},   /* pointwise */
     {4, 12, 12, 8, 3, 3, 1, 1, 0, 0, 1, 1, 4},
     {5, 6, 40, 17, 2, 4, 1, 1, 0, 2, 1, 1, 2},
     {3, 11, 13, 3, 5, 1, 2, 1, 2, 0, 0, 1, 3}, /* stride 2x1 */

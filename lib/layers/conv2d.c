@@ -5,11 +5,12 @@
  * Shapes: x (n, C, H, W) -> y (n, F, OH, OW), OH = (H + 2*PH - KH) / SH + 1
  * (floor), likewise OW. Weights (F, C, KH, KW), bias (F).
  * The work is Y (F, P) = W (F, C*KH*KW) X (C*KH*KW, P) per sample
- * (kernels.c): for stride 1 a direct convolution vectorised over output
- * columns, reading the input (zero-padded into the workspace when there is
- * padding) in place; otherwise X unfolded by im2col into the workspace and
- * a GEMM. The workspace is the kernels' scratch for the whole call (n
- * samples); nothing is allocated.
+ * (kernels.c): a direct convolution vectorised over output columns,
+ * reading the input in place or zero-padded into the workspace (at a
+ * larger stride, split into its stride phases); for kernels with at most
+ * one tap per phase (1 x 1 at stride 2), X unfolded by im2col into the
+ * workspace and a GEMM. The workspace is the kernels' scratch for the
+ * whole call (n samples); nothing is allocated.
  */
 #include "layer.h"
 
