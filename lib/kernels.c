@@ -239,6 +239,16 @@ VINLINE void v4_storen(float *p, v4 v, int n)
 	memcpy(p, t, (size_t)n * sizeof(float));
 }
 
+/* Lane i of the result is lane (i + lo) % 4 of v. */
+VINLINE v4 v4_rotate(v4 v, int lo)
+{
+	float t[8];
+
+	v4_store(t, v);
+	v4_store(t + 4, v);
+	return v4_load(t + lo);
+}
+
 /* The lanes' sum in a fixed tree: (l0 + l1) + (l2 + l3). */
 VINLINE float v4_hsum(v4 v)
 {
@@ -512,8 +522,11 @@ void cnn_col2im(const float *col, int c, int h, int w, int kh, int kw, int sh,
  * computed in vectors of VL output columns. The vectors run either along
  * each output row (OW columns, the last vector partial, stored masked), or,
  * "wide", along the flattened padded rows: position p = oy * WP + ox for p
- * in [0, N'), N' = (OH - 1) * WP + OW, into a scratch from which the
- * columns ox >= OW (which wrapped into the next row) are dropped. Whichever
+ * in [0, N'), N' = (OH - 1) * WP + OW, of which the columns ox >= OW
+ * (which wrapped into the next row) are dropped: each vector is stored
+ * piece by piece into the output rows it touches, its lanes rotated down
+ * to a row's start (dseg_of), or, when a vector may touch more than
+ * DSEG_MAX rows, into a scratch that wide_compact then copies. Whichever
  * needs fewer vectors is used (so the choice depends on VL).
  *
  * At a stride SH x SW above 1 the padded input is split into its SH * SW
@@ -565,22 +578,66 @@ typedef struct dconv {
 	float *y;
 	size_t yss;
 	ptrdiff_t yfs, yrs;
+	/* wide outputs stored straight into y, rows of orow floats: of wide
+	 * position p = oy * wrow + ox, only ox < orow, at oy * orow + ox
+	 * (wrow 0: y as above) */
+	int wrow, orow;
 } dconv;
 
-/* Points d's output at out, planes planes of rows x cols per sample, or,
- * when wide, at the wide scratch wbuf (planes of wplane floats, one row of
- * nw columns each, compacted into out afterwards by wide_compact). */
-static void dconv_target(dconv *d, int wide, int nw, float *wbuf, size_t wplane,
-                         int planes, int rows, int cols, float *out)
+/* The most rows a vector of wide positions may touch for dconv to store it
+ * straight into its rows (dconv_target). */
+#define DSEG_MAX 4
+
+/* Where a vector of wide positions goes in the output rows: lanes
+ * [lo[k], lo[k] + len[k]) at at[k], for k < n. */
+typedef struct dseg {
+	ptrdiff_t at[DSEG_MAX];
+	unsigned char lo[DSEG_MAX], len[DSEG_MAX];
+	int n;
+} dseg;
+
+/* Points d's output at out, planes planes of rows x cols per sample. When
+ * wide (nw positions in rows of wrow), its vectors of vl positions are
+ * stored straight into out's rows when none touches more than DSEG_MAX
+ * rows, else into the wide scratch wbuf (planes of wplane floats, one row
+ * of nw columns each); returns 1 in that case, when wide_compact must
+ * copy the scratch into out afterwards. */
+static int dconv_target(dconv *d, int wide, int nw, int wrow, int vl,
+                        float *wbuf, size_t wplane, int planes, int rows,
+                        int cols, float *out)
 {
-	size_t plane = wide ? wplane : (size_t)rows * cols;
+	int direct = wide && (vl - 1) / wrow + 2 <= DSEG_MAX;
+	size_t plane = wide && !direct ? wplane : (size_t)rows * cols;
 
 	d->rows = wide ? 1 : rows;
 	d->cols = wide ? nw : cols;
-	d->y = wide ? wbuf : out;
+	d->y = wide && !direct ? wbuf : out;
 	d->yfs = (ptrdiff_t)plane;
 	d->yrs = wide ? 0 : cols;
 	d->yss = (size_t)planes * plane;
+	d->wrow = direct ? wrow : 0;
+	d->orow = direct ? cols : 0;
+	return wide && !direct;
+}
+
+/* The rows of the output that the vector of cnt wide positions from p0
+ * (dconv's wrow, orow) goes to. */
+static void dseg_of(const dconv *d, long p0, int cnt, dseg *sg)
+{
+	sg->n = 0;
+	for (long oy = p0 / d->wrow; oy * d->wrow < p0 + cnt; oy++) {
+		long lo = oy * d->wrow - p0, hi = lo + d->orow;
+
+		lo = lo > 0 ? lo : 0;
+		hi = hi < cnt ? hi : cnt;
+		if (lo >= hi)
+			continue;
+		sg->at[sg->n] =
+		    (ptrdiff_t)(oy * d->orow + (p0 + lo - oy * d->wrow));
+		sg->lo[sg->n] = (unsigned char)lo;
+		sg->len[sg->n] = (unsigned char)(hi - lo);
+		sg->n++;
+	}
 }
 
 /* One weight gradient: for the n samples s, f filters and taps t = (c, i,
@@ -1215,6 +1272,7 @@ typedef struct kernel_table {
 #define V_MASK(n)         (n)
 #define V_LOADM(p, m)     v4_loadn(p, m)
 #define V_STOREM(p, v, m) v4_storen(p, v, m)
+#define V_ROTATE(v, lo)   v4_rotate(v, lo)
 #define V_SET1(a)         v4_splat(a)
 #define V_ZERO()          v4_zero()
 #define V_ADD(a, b)       v4_add(a, b)
@@ -1252,7 +1310,8 @@ typedef struct kernel_table {
 #endif
 
 /* Pairs of 8-float vectors (the avx2 and avx512y variants): of the 16
- * floats a then b, the even ones into ev and the odd into od, and back. */
+ * floats a then b, the even ones into ev and the odd into od, and back;
+ * and the lanes of one rotated down by lo (V_ROTATE). */
 #define M256_DEINTERLEAVE(a, b, ev, od)                                        \
 	do {                                                                   \
 		__m256 e_ = _mm256_shuffle_ps(a, b, 0x88);                     \
@@ -1262,6 +1321,10 @@ typedef struct kernel_table {
 		od = _mm256_castpd_ps(                                         \
 		    _mm256_permute4x64_pd(_mm256_castps_pd(o_), 0xD8));        \
 	} while (0)
+#define M256_ROTATE(v, lo)                                                     \
+	_mm256_permutevar8x32_ps(                                              \
+	    v, _mm256_add_epi32(_mm256_set1_epi32(lo),                         \
+	                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))
 #define M256_INTERLEAVE(ev, od, lo, hi)                                        \
 	do {                                                                   \
 		__m256 l_ = _mm256_unpacklo_ps(ev, od);                        \
@@ -1326,6 +1389,7 @@ ALWAYS_INLINE void avx2_reduce8(const __m256 *a, float *out)
 #define V_MASK(n)                    avx2_mask(n)
 #define V_LOADM(p, m)                _mm256_maskload_ps(p, m)
 #define V_STOREM(p, v, m)            _mm256_maskstore_ps(p, m, v)
+#define V_ROTATE(v, lo)              M256_ROTATE(v, lo)
 #define V_SET1(a)                    _mm256_set1_ps(a)
 #define V_ZERO()                     _mm256_setzero_ps()
 #define V_ADD(a, b)                  _mm256_add_ps(a, b)
@@ -1495,6 +1559,7 @@ static int avx512_wide_cost(void)
 #define V_MASK(n)                    ((__mmask8)((1u << (n)) - 1u))
 #define V_LOADM(p, m)                _mm256_maskz_loadu_ps(m, p)
 #define V_STOREM(p, v, m)            _mm256_mask_storeu_ps(p, m, v)
+#define V_ROTATE(v, lo)              M256_ROTATE(v, lo)
 #define V_SET1(a)                    _mm256_set1_ps(a)
 #define V_ZERO()                     _mm256_setzero_ps()
 #define V_ADD(a, b)                  _mm256_add_ps(a, b)
@@ -1525,10 +1590,16 @@ static int avx512_wide_cost(void)
 #define V_FROM_U8(p)                                                           \
 	_mm512_cvtepi32_ps(                                                    \
 	    _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p))))
-#define V_STORE(p, v)      _mm512_storeu_ps(p, v)
-#define V_MASK(n)          ((__mmask16)((1u << (n)) - 1u))
-#define V_LOADM(p, m)      _mm512_maskz_loadu_ps(m, p)
-#define V_STOREM(p, v, m)  _mm512_mask_storeu_ps(p, m, v)
+#define V_STORE(p, v)     _mm512_storeu_ps(p, v)
+#define V_MASK(n)         ((__mmask16)((1u << (n)) - 1u))
+#define V_LOADM(p, m)     _mm512_maskz_loadu_ps(m, p)
+#define V_STOREM(p, v, m) _mm512_mask_storeu_ps(p, m, v)
+#define V_ROTATE(v, lo)                                                        \
+	_mm512_permutexvar_ps(                                                 \
+	    _mm512_add_epi32(_mm512_set1_epi32(lo),                            \
+	                     _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9,   \
+	                                       10, 11, 12, 13, 14, 15)),       \
+	    v)
 #define V_SET1(a)          _mm512_set1_ps(a)
 #define V_ZERO()           _mm512_setzero_ps()
 #define V_ADD(a, b)        _mm512_add_ps(a, b)

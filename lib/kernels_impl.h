@@ -65,6 +65,7 @@
 #define block_size           KFN(block_size)
 #define block_cover          KFN(block_cover)
 #define conv_pv              KFN(conv_pv)
+#define dconv_store_rows     KFN(dconv_store_rows)
 #define dconv_tile           KFN(dconv_tile)
 #define dconv_block          KFN(dconv_block)
 #define dconv_run            KFN(dconv_run)
@@ -502,6 +503,20 @@ static inline int conv_pv(int fr, long total)
 	return best;
 }
 
+/* Stores the vector of wide positions v into the output rows at yf, as sg
+ * says (dseg_of). */
+ALWAYS_INLINE void dconv_store_rows(float *yf, vf v, const dseg *sg)
+{
+	for (int k = 0; k < sg->n; k++) {
+		vf part = sg->lo[k] ? V_ROTATE(v, sg->lo[k]) : v;
+
+		if (sg->len[k] == VL)
+			V_STORE(yf + sg->at[k], part);
+		else
+			V_STOREM(yf + sg->at[k], part, V_MASK(sg->len[k]));
+	}
+}
+
 /* Filters FR x output vectors PV of one sample (input xs, output ys): xo,
  * yo are the vectors' offsets into an input channel plane and an output
  * filter plane, cnt their valid lanes (VL but for the last of a row). Each
@@ -511,7 +526,8 @@ static inline int conv_pv(int fr, long total)
  * to the next phase, or back to the first and a column on. */
 ALWAYS_INLINE void dconv_tile(const dconv *d, int FR, int PV, int f,
                               const float *xs, float *ys, const ptrdiff_t *xo,
-                              const ptrdiff_t *yo, const int *cnt)
+                              const ptrdiff_t *yo, const int *cnt,
+                              const dseg *sg)
 {
 	vf acc[4][CONV_PV_MAX];
 	const float *wf = d->w + (ptrdiff_t)f * d->wfs;
@@ -573,7 +589,9 @@ ALWAYS_INLINE void dconv_tile(const dconv *d, int FR, int PV, int f,
 
 		UNROLL
 		for (int v = 0; v < PV; v++) {
-			if (cnt[v] == VL)
+			if (sg)
+				dconv_store_rows(yf, acc[r][v], &sg[v]);
+			else if (cnt[v] == VL)
 				V_STORE(yf + yo[v], acc[r][v]);
 			else
 				V_STOREM(yf + yo[v], acc[r][v], V_MASK(cnt[v]));
@@ -585,7 +603,7 @@ ALWAYS_INLINE void dconv_tile(const dconv *d, int FR, int PV, int f,
  * (count a multiple of PV), for every sample of d. */
 ALWAYS_INLINE void dconv_block(const dconv *d, int FR, int PV, int f,
                                const ptrdiff_t *xo, const ptrdiff_t *yo,
-                               const int *cnt, int count)
+                               const int *cnt, const dseg *sg, int count)
 {
 	for (int s = 0; s < d->n; s++) {
 		const float *xs = s == d->n - 1 ? d->xlast : d->x + s * d->xss;
@@ -593,7 +611,7 @@ ALWAYS_INLINE void dconv_block(const dconv *d, int FR, int PV, int f,
 
 		for (int t = 0; t < count; t += PV)
 			dconv_tile(d, FR, PV, f, xs, ys, xo + t, yo + t,
-			           cnt + t);
+			           cnt + t, sg ? sg + t : NULL);
 	}
 }
 
@@ -626,6 +644,8 @@ KSTATIC void dconv_run(const dconv *d)
 	long total = (long)d->rows * per_row;
 	ptrdiff_t xo[DCONV_TABLE], yo[DCONV_TABLE];
 	int cnt[DCONV_TABLE];
+	dseg sg[DCONV_TABLE];
+	const dseg *sgp = d->wrow ? sg : NULL;
 
 	for (int f = 0; f < d->f;) {
 		int fr = d->f - f >= CONV_FR_MAX ? CONV_FR_MAX : d->f - f;
@@ -652,7 +672,9 @@ KSTATIC void dconv_run(const dconv *d)
 				yo[v] = yo[count - 1];
 				cnt[v] = cnt[count - 1];
 			}
-#define DCONV(frc, pvc) dconv_block(d, frc, pvc, f, xo, yo, cnt, padded)
+			for (int v = 0; sgp && v < padded; v++)
+				dseg_of(d, (long)yo[v], cnt[v], &sg[v]);
+#define DCONV(frc, pvc) dconv_block(d, frc, pvc, f, xo, yo, cnt, sgp, padded)
 			/* the blocks conv_pv can choose */
 			switch (16 * fr + pv) {
 				BLOCK_CASES_8(DCONV, 1)
@@ -1045,7 +1067,7 @@ KSTATIC void conv_direct_forward(const cnn_conv_geom *g, const float *x,
 	size_t xss;
 	const float *xs, *xlast;
 	dconv d;
-	int wide;
+	int wide, compact;
 
 #ifdef KNARROW
 	if (conv_sums_narrow(g, VL, KNARROW_VL)) {
@@ -1057,10 +1079,10 @@ KSTATIC void conv_direct_forward(const cnn_conv_geom *g, const float *x,
 	wide = conv_use_wide(g->oh, g->ow, lay.nw, VL);
 	conv_input(g, &lay, x, n, ws + lay.xs, &xs, &xss, &xlast, phase_planes);
 	conv_forward_setup(g, &lay, w, b, xs, xss, xlast, n, &d);
-	dconv_target(&d, wide, lay.nw, ws + lay.wide, lay.wide_plane, g->f,
-	             g->oh, g->ow, y);
+	compact = dconv_target(&d, wide, lay.nw, lay.wq, VL, ws + lay.wide,
+	                       lay.wide_plane, g->f, g->oh, g->ow, y);
 	dconv_run(&d);
-	if (wide)
+	if (compact)
 		wide_compact(ws + lay.wide, lay.wide_plane, n * g->f, g->oh,
 		             g->ow, lay.wq, y);
 }
@@ -1117,12 +1139,14 @@ KSTATIC void conv_direct_backward(const cnn_conv_geom *g, const float *x,
 	}
 	wide = conv_use_wide(g->h, g->w, lay.dx_nw, VL);
 	conv_dx_setup(g, &lay, w, ws, n, &d);
-	dconv_target(&d, wide, lay.dx_nw, ws + lay.dx_wide, lay.dx_wide_plane,
-	             g->c, g->h, g->w, dx);
-	dconv_run(&d);
-	if (wide)
+	if (dconv_target(&d, wide, lay.dx_nw, lay.dx_wpd, VL, ws + lay.dx_wide,
+	                 lay.dx_wide_plane, g->c, g->h, g->w, dx)) {
+		dconv_run(&d);
 		wide_compact(ws + lay.dx_wide, lay.dx_wide_plane, n * g->c,
 		             g->h, g->w, lay.dx_wpd, dx);
+	} else {
+		dconv_run(&d);
+	}
 }
 
 /* ======================================================================== */
@@ -2124,6 +2148,7 @@ static const kernel_table KFN(table) = {
 #undef V_MASK
 #undef V_LOADM
 #undef V_STOREM
+#undef V_ROTATE
 #undef V_SET1
 #undef V_ZERO
 #undef V_ADD
