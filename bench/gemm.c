@@ -59,7 +59,7 @@ typedef struct shape {
 	int ta, tb, M, N, K;
 	float beta; /* what the library passes */
 	int fold;   /* the layer may run it as cnn_gemm_fold: time that too */
-	int direct; /* a stride-1 convolution: the library runs it directly */
+	int direct; /* a convolution the library runs directly (kernels.c) */
 } shape;
 
 static const shape shapes[] = {
@@ -73,10 +73,12 @@ static const shape shapes[] = {
     {"lenet5 conv2 fwd", 0, 0, 16, 100, 150, 1, 0, 1},
     {"lenet5 conv2 wgrad", 0, 1, 16, 150, 100, 1, 0, 1},
     {"lenet5 conv2 dx", 1, 0, 150, 100, 16, 0, 0, 1},
-    /* resnet_tiny, the stride-2 convolutions, im2col per sample */
-    {"resnet 3x3 s2 fwd", 0, 0, 32, 49, 144, 0, 0, 0},
-    {"resnet 3x3 s2 wgrad", 0, 1, 32, 144, 49, 1, 0, 0},
-    {"resnet 3x3 s2 dx", 1, 0, 144, 49, 32, 0, 0, 0},
+    /* resnet_tiny, the stride-2 convolutions, im2col per sample: the 3x3
+     * one runs directly on the input's stride phases, the 1x1 one through
+     * cnn_gemm */
+    {"resnet 3x3 s2 fwd", 0, 0, 32, 49, 144, 0, 0, 1},
+    {"resnet 3x3 s2 wgrad", 0, 1, 32, 144, 49, 1, 0, 1},
+    {"resnet 3x3 s2 dx", 1, 0, 144, 49, 32, 0, 0, 1},
     {"resnet 1x1 s2 fwd", 0, 0, 32, 49, 16, 0, 0, 0},
     /* reference */
     {"square 512", 0, 0, 512, 512, 512, 0, 0, 0},
@@ -445,9 +447,10 @@ int main(int argc, char **argv)
 		print_row(&shapes[i], &res[i]);
 		bufs_free(&b);
 	}
-	printf("\n* lenet5's convolutions have stride 1: the library runs "
-	       "them as direct\n  convolutions, not through cnn_gemm; these "
-	       "are the im2col products they\n  would be.\n");
+	printf("\n* the library runs these convolutions (lenet5's, and "
+	       "resnet_tiny's 3x3 at stride 2,\n  on the stride phases of its "
+	       "input) as direct convolutions, not through\n  cnn_gemm; these "
+	       "are the im2col products they would be.\n");
 	if (json)
 		write_json(json, res);
 	return 0;
