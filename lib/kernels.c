@@ -1009,18 +1009,31 @@ static int conv_dx_phase_setup(const cnn_conv_geom *g,
 /* Copies the n samples' output gradients into the workspace in the layout
  * (wide, or by rows of round_up(OW, vl)), zero where no output is, unless
  * the rows are whole vectors (then dy is read in place), and describes the
- * weight gradient in p, the inputs being where conv_input put them. */
-static void conv_dw_setup(const cnn_conv_geom *g, int n, const float *dy,
-                          float *ws, const conv_direct_layout *l, int wide,
-                          int vl, const float *xs, size_t xss,
-                          const float *xlast, conv_dw *p)
+ * weight gradient in p, the inputs being where conv_input put them. The
+ * rows are copied by the variant's rows (rows of w floats into rows of a
+ * multiple of vl, zero after them). */
+static void
+conv_dw_setup(const cnn_conv_geom *g, int n, const float *dy, float *ws,
+              const conv_direct_layout *l, int wide, int vl, const float *xs,
+              size_t xss, const float *xlast, conv_dw *p,
+              void (*rows)(const float *, size_t, int, float *, int))
 {
 	size_t out = (size_t)g->f * g->oh * g->ow;
 	float *dys = ws + l->dys;
 	int drs = wide ? l->wq : (g->ow + vl - 1) / vl * vl;
 	int in_place = !wide && drs == g->ow;
 
-	for (int s = 0; s < n && !in_place; s++) {
+	for (int s = 0; s < n && !wide && !in_place; s++) {
+		for (int f = 0; f < g->f; f++) {
+			float *d = dys + ((size_t)s * g->f + f) * l->dy_plane;
+
+			rows(dy + s * out + (size_t)f * g->oh * g->ow,
+			     (size_t)g->oh, g->ow, d, drs);
+			zero_floats(d + (size_t)g->oh * drs,
+			            l->dy_plane - (size_t)g->oh * drs);
+		}
+	}
+	for (int s = 0; s < n && wide; s++) {
 		for (int f = 0; f < g->f; f++) {
 			float *d = dys + ((size_t)s * g->f + f) * l->dy_plane;
 			const float *src =

@@ -72,6 +72,7 @@
 #define dw_tile              KFN(dw_tile)
 #define conv_tt              KFN(conv_tt)
 #define dw_run               KFN(dw_run)
+#define rows_padded          KFN(rows_padded)
 #define wide_compact         KFN(wide_compact)
 #define conv_direct_forward  KFN(conv_direct_forward)
 #define conv_direct_backward KFN(conv_direct_backward)
@@ -808,6 +809,28 @@ KSTATIC void dw_run(const conv_dw *p, float *dw)
 	}
 }
 
+/* dst: rows rows of drs floats (a multiple of VL), each the row of w
+ * floats at src (rows one after the other), zero after it. */
+KSTATIC void rows_padded(const float *src, size_t rows, int w, float *dst,
+                         int drs)
+{
+	const int full = w - w % VL;
+	const vmask m = V_MASK(w % VL ? w % VL : VL);
+
+	for (size_t r = 0; r < rows; r++, src += w, dst += drs) {
+		int q = 0;
+
+		for (; q < full; q += VL)
+			V_STORE(dst + q, V_LOAD(src + q));
+		if (q < w) {
+			V_STORE(dst + q, V_LOADM(src + q, m));
+			q += VL;
+		}
+		for (; q < drs; q += VL)
+			V_STORE(dst + q, V_ZERO());
+	}
+}
+
 /* y (planes, rows, cols) = the columns q < cols of the wide rows of w
  * (planes, plane), row r starting at r * stride. */
 KSTATIC void wide_compact(const float *w, size_t plane, int planes, int rows,
@@ -1125,7 +1148,8 @@ KSTATIC void conv_direct_backward(const cnn_conv_geom *g, const float *x,
 		wide = conv_use_wide(g->oh, g->ow, lay.nw, VL);
 		conv_input(g, &lay, x, n, ws + lay.xs, &xs, &xss, &xlast,
 		           phase_planes);
-		conv_dw_setup(g, n, dy, ws, &lay, wide, VL, xs, xss, xlast, &p);
+		conv_dw_setup(g, n, dy, ws, &lay, wide, VL, xs, xss, xlast, &p,
+		              rows_padded);
 		dw_run(&p, dw);
 	}
 	if (!dx)

@@ -969,6 +969,17 @@ static void conv_magnitudes(const cnn_conv_geom *g, int n, const float *x,
 
 /* The largest |a - b| / (mag + tiny) over count elements; infinite when
  * only one of a pair is NaN. */
+/* Whether the count floats at p are all finite: from finite inputs, a
+ * convolution's outputs are, unless it read a workspace float it never
+ * wrote (compare_conv fills the workspace with NaN first). */
+static int all_finite(const float *p, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (!isfinite(p[i]))
+			return 0;
+	return 1;
+}
+
 static double worst_rel(const float *a, const float *b, const double *mag,
                         size_t count)
 {
@@ -1106,6 +1117,7 @@ static void compare_conv(const char *fast)
 		float *x, *w, *b, *dy, *ws, *y[2], *dw[2], *db[2], *dx[2];
 		float *dw0, *db0;
 		double *ymag, *dwmag, *dbmag, *dxmag, ey, ew, eb = 0, ex = 0;
+		int finite = 1;
 
 		g.oh = (t->h + 2 * t->ph - t->kh) / t->sh + 1;
 		g.ow = (t->w + 2 * t->pw - t->kw) / t->sw + 1;
@@ -1155,14 +1167,19 @@ static void compare_conv(const char *fast)
 			eb = worst_rel(db[0], db[1], dbmag, t->f);
 		if (t->dx)
 			ex = worst_rel(dx[0], dx[1], dxmag, n * in);
-		ok(ey <= VARIANT_TOL && ew <= VARIANT_TOL &&
+		for (int v = 0; v < 2; v++)
+			finite &= all_finite(y[v], n * out) &&
+			          all_finite(dw[v], nw) &&
+			          (!t->dx || all_finite(dx[v], n * in));
+		ok(finite && ey <= VARIANT_TOL && ew <= VARIANT_TOL &&
 		       eb <= VARIANT_TOL && ex <= VARIANT_TOL,
 		   "%s vs portable: conv %dx%dx%d, %d filters %dx%d, stride "
-		   "%dx%d, padding %dx%d, %s bias, %s, n %d: y %.2g, dw %.2g, "
-		   "db %.2g, dx %.2g",
+		   "%dx%d, padding %dx%d, %s bias, %s, n %d: %s, y %.2g, dw "
+		   "%.2g, db %.2g, dx %.2g",
 		   fast, t->c, t->h, t->w, t->f, t->kh, t->kw, t->sh, t->sw,
 		   t->ph, t->pw, t->bias ? "with" : "no",
-		   t->dx ? "dx" : "dx NULL", n, ey, ew, eb, ex);
+		   t->dx ? "dx" : "dx NULL", n,
+		   finite ? "all finite" : "NOT all finite", ey, ew, eb, ex);
 		for (int v = 0; v < 2; v++) {
 			free(y[v]);
 			free(dw[v]);
