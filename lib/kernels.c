@@ -1386,37 +1386,20 @@ ALWAYS_INLINE void avx2_reduce8(const __m256 *a, float *out)
 	_mm256_storeu_ps(out, _mm256_hadd_ps(t0, t1));
 }
 
-#define KSUF      avx2
-#define KNAME     "avx2"
-#define VL        8
-#define REGS      16
-#define vf        __m256
-#define V_SQRT(v) _mm256_sqrt_ps(v)
-#define vmask     __m256i
-#define vcond     __m256
-#define V_LOAD(p) _mm256_loadu_ps(p)
-#define V_FROM_U8(p)                                                           \
-	_mm256_cvtepi32_ps(                                                    \
-	    _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p))))
-#define V_STORE(p, v)                _mm256_storeu_ps(p, v)
-#define V_MASK(n)                    avx2_mask(n)
-#define V_LOADM(p, m)                _mm256_maskload_ps(p, m)
-#define V_STOREM(p, v, m)            _mm256_maskstore_ps(p, m, v)
-#define V_ROTATE(v, lo)              M256_ROTATE(v, lo)
-#define V_SET1(a)                    _mm256_set1_ps(a)
-#define V_ZERO()                     _mm256_setzero_ps()
-#define V_ADD(a, b)                  _mm256_add_ps(a, b)
-#define V_FMA(a, b, c)               _mm256_fmadd_ps(a, b, c)
-#define V_HSUM(v)                    avx2_hsum(v)
-#define V_REDUCE(acc, out)           avx2_reduce8(acc, out)
-#define V_GT(a, b)                   _mm256_cmp_ps(a, b, _CMP_GT_OQ)
-#define V_SEL(c, a, b)               _mm256_blendv_ps(b, a, c)
-#define V_SELZ(c, v)                 _mm256_and_ps(c, v)
-#define V_SELNZ(c, v)                _mm256_andnot_ps(c, v)
-#define V_HAS_PAIRS                  1
-#define V_DEINTERLEAVE(a, b, ev, od) M256_DEINTERLEAVE(a, b, ev, od)
-#define V_INTERLEAVE(ev, od, lo, hi) M256_INTERLEAVE(ev, od, lo, hi)
-#define REG_BARRIER(v)               VREG_BARRIER(v)
+#define KSUF              avx2
+#define KNAME             "avx2"
+#define REGS              16
+#define vmask             __m256i
+#define vcond             __m256
+#define V_MASK(n)         avx2_mask(n)
+#define V_LOADM(p, m)     _mm256_maskload_ps(p, m)
+#define V_STOREM(p, v, m) _mm256_maskstore_ps(p, m, v)
+#define V_GT(a, b)        _mm256_cmp_ps(a, b, _CMP_GT_OQ)
+#define V_SEL(c, a, b)    _mm256_blendv_ps(b, a, c)
+#define V_SELZ(c, v)      _mm256_and_ps(c, v)
+#define V_SELNZ(c, v)     _mm256_andnot_ps(c, v)
+#include "kernels_v8.h"
+
 #include "kernels_impl.h"
 
 TARGET_POP()
@@ -1558,35 +1541,18 @@ static int avx512_wide_cost(void)
 #define KSUF  avx512y
 #define KNAME "avx512y"
 #define KNO_TABLE
-#define VL        8
-#define REGS      32
-#define vf        __m256
-#define V_SQRT(v) _mm256_sqrt_ps(v)
-#define vmask     __mmask8
-#define vcond     __mmask8
-#define V_LOAD(p) _mm256_loadu_ps(p)
-#define V_FROM_U8(p)                                                           \
-	_mm256_cvtepi32_ps(                                                    \
-	    _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p))))
-#define V_STORE(p, v)                _mm256_storeu_ps(p, v)
-#define V_MASK(n)                    ((__mmask8)((1u << (n)) - 1u))
-#define V_LOADM(p, m)                _mm256_maskz_loadu_ps(m, p)
-#define V_STOREM(p, v, m)            _mm256_mask_storeu_ps(p, m, v)
-#define V_ROTATE(v, lo)              M256_ROTATE(v, lo)
-#define V_SET1(a)                    _mm256_set1_ps(a)
-#define V_ZERO()                     _mm256_setzero_ps()
-#define V_ADD(a, b)                  _mm256_add_ps(a, b)
-#define V_FMA(a, b, c)               _mm256_fmadd_ps(a, b, c)
-#define V_HSUM(v)                    avx2_hsum(v)
-#define V_REDUCE(acc, out)           avx2_reduce8(acc, out)
-#define V_GT(a, b)                   _mm256_cmp_ps_mask(a, b, _CMP_GT_OQ)
-#define V_SEL(c, a, b)               _mm256_mask_blend_ps(c, b, a)
-#define V_SELZ(c, v)                 _mm256_maskz_mov_ps(c, v)
-#define V_SELNZ(c, v)                _mm256_maskz_mov_ps((__mmask8) ~(c), v)
-#define V_HAS_PAIRS                  1
-#define V_DEINTERLEAVE(a, b, ev, od) M256_DEINTERLEAVE(a, b, ev, od)
-#define V_INTERLEAVE(ev, od, lo, hi) M256_INTERLEAVE(ev, od, lo, hi)
-#define REG_BARRIER(v)               VREG_BARRIER(v)
+#define REGS              32
+#define vmask             __mmask8
+#define vcond             __mmask8
+#define V_MASK(n)         ((__mmask8)((1u << (n)) - 1u))
+#define V_LOADM(p, m)     _mm256_maskz_loadu_ps(m, p)
+#define V_STOREM(p, v, m) _mm256_mask_storeu_ps(p, m, v)
+#define V_GT(a, b)        _mm256_cmp_ps_mask(a, b, _CMP_GT_OQ)
+#define V_SEL(c, a, b)    _mm256_mask_blend_ps(c, b, a)
+#define V_SELZ(c, v)      _mm256_maskz_mov_ps(c, v)
+#define V_SELNZ(c, v)     _mm256_maskz_mov_ps((__mmask8) ~(c), v)
+#include "kernels_v8.h"
+
 #include "kernels_impl.h"
 
 #define KNARROW(name) name##_avx512y
