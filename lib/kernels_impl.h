@@ -522,12 +522,10 @@ ALWAYS_INLINE void dconv_store_rows(float *yf, vf v, const dseg *sg)
  * yo are the vectors' offsets into an input channel plane and an output
  * filter plane, cnt their valid lanes (VL but for the last of a row). Each
  * output starts from the bias and adds w * x over (c, i, j) in order. Lanes
- * past cnt read the input's slack or the next row (never stored). With
- * PH (a constant, for d's phases above 1), tap (i, j) reads phase (i % sh,
- * j % sw) of the input: a step along j moves to the next phase, or back to
- * the first and a column on; without, a step along j is a column (the
- * stepping cost stride-1 convolutions 5-8% of their forward). */
-ALWAYS_INLINE void dconv_tile(const dconv *d, int FR, int PV, int PH, int f,
+ * past cnt read the input's slack or the next row (never stored). Tap
+ * (i, j) reads phase (i % sh, j % sw) of the input: a step along j moves
+ * to the next phase, or back to the first and a column on. */
+ALWAYS_INLINE void dconv_tile(const dconv *d, int FR, int PV, int f,
                               const float *xs, float *ys, const ptrdiff_t *xo,
                               const ptrdiff_t *yo, const int *cnt,
                               const dseg *sg)
@@ -576,22 +574,14 @@ ALWAYS_INLINE void dconv_tile(const dconv *d, int FR, int PV, int PH, int f,
 						acc[r][v] =
 						    V_FMA(wv[r], xv, acc[r][v]);
 				}
-				if (PH) {
-					b++;
-					xr += b == d->sw ? jwrap : jstep;
-					b = b == d->sw ? 0 : b;
-				} else {
-					xr++;
-				}
+				b++;
+				xr += b == d->sw ? jwrap : jstep;
+				b = b == d->sw ? 0 : b;
 				wr += d->wjs;
 			}
-			if (PH) {
-				a++;
-				xi += a == d->sh ? iwrap : istep;
-				a = a == d->sh ? 0 : a;
-			} else {
-				xi += d->xrs;
-			}
+			a++;
+			xi += a == d->sh ? iwrap : istep;
+			a = a == d->sh ? 0 : a;
 		}
 	}
 	UNROLL
@@ -621,12 +611,8 @@ ALWAYS_INLINE void dconv_block(const dconv *d, int FR, int PV, int f,
 		float *ys = d->y + s * d->yss;
 
 		for (int t = 0; t < count; t += PV)
-			if (d->sh > 1 || d->sw > 1)
-				dconv_tile(d, FR, PV, 1, f, xs, ys, xo + t,
-				           yo + t, cnt + t, sg ? sg + t : NULL);
-			else
-				dconv_tile(d, FR, PV, 0, f, xs, ys, xo + t,
-				           yo + t, cnt + t, sg ? sg + t : NULL);
+			dconv_tile(d, FR, PV, f, xs, ys, xo + t, yo + t,
+			           cnt + t, sg ? sg + t : NULL);
 	}
 }
 
