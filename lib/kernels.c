@@ -1029,8 +1029,6 @@ conv_dw_setup(const cnn_conv_geom *g, int n, const float *dy, float *ws,
 
 			rows(dy + s * out + (size_t)f * g->oh * g->ow,
 			     (size_t)g->oh, g->ow, d, drs);
-			zero_floats(d + (size_t)g->oh * drs,
-			            l->dy_plane - (size_t)g->oh * drs);
 		}
 	}
 	for (int s = 0; s < n && wide; s++) {

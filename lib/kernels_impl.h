@@ -1122,7 +1122,7 @@ KSTATIC void conv_direct_backward(const cnn_conv_geom *g, const float *x,
 	conv_direct_layout lay;
 	size_t xss;
 	const float *xs, *xlast;
-	int wide;
+	int wide, compact;
 	conv_dw p;
 	dconv d;
 
@@ -1163,14 +1163,13 @@ KSTATIC void conv_direct_backward(const cnn_conv_geom *g, const float *x,
 	}
 	wide = conv_use_wide(g->h, g->w, lay.dx_nw, VL);
 	conv_dx_setup(g, &lay, w, ws, n, &d);
-	if (dconv_target(&d, wide, lay.dx_nw, lay.dx_wpd, VL, ws + lay.dx_wide,
-	                 lay.dx_wide_plane, g->c, g->h, g->w, dx)) {
-		dconv_run(&d);
+	compact =
+	    dconv_target(&d, wide, lay.dx_nw, lay.dx_wpd, VL, ws + lay.dx_wide,
+	                 lay.dx_wide_plane, g->c, g->h, g->w, dx);
+	dconv_run(&d);
+	if (compact)
 		wide_compact(ws + lay.dx_wide, lay.dx_wide_plane, n * g->c,
 		             g->h, g->w, lay.dx_wpd, dx);
-	} else {
-		dconv_run(&d);
-	}
 }
 
 /* ======================================================================== */
