@@ -1298,6 +1298,7 @@ typedef struct kernel_table {
 #define V_SEL(c, a, b) v4_sel(c, a, b)
 #define V_SELZ(c, v)   v4_selz(c, v)
 #define V_SELNZ(c, v)  v4_sel(c, v4_zero(), v)
+#define V_MAX(a, b)    v4_sel(v4_gt(a, b), a, b)
 #define V_HAS_PAIRS    0
 #if defined(__SSE2__)
 #define REG_BARRIER(v) VREG_BARRIER(v)
@@ -1587,6 +1588,7 @@ static int avx512_wide_cost(void)
 #define V_SEL(c, a, b)     _mm512_mask_blend_ps(c, b, a)
 #define V_SELZ(c, v)       _mm512_maskz_mov_ps(c, v)
 #define V_SELNZ(c, v)      _mm512_maskz_mov_ps((__mmask16) ~(c), v)
+#define V_MAX(a, b)        _mm512_max_ps(a, b)
 #define V_HAS_PAIRS        1
 #define V_DEINTERLEAVE(a, b, ev, od)                                           \
 	do {                                                                   \

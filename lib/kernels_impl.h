@@ -24,6 +24,9 @@
  *   V_GT(a, b)                          a > b (false for NaN)
  *   V_SEL(c, a, b) V_SELZ(c, v) V_SELNZ(c, v)   c ? a : b, c ? v : 0,
  *                                       c ? 0 : v
+ *   V_MAX(a, b)                         a > b ? a : b, exactly (b when
+ *                                       either is NaN or both are zeros:
+ *                                       x86's max)
  *   REG_BARRIER(v)                      keeps v in a register (or nothing)
  *   V_HAS_PAIRS                         1 if the two below exist:
  *   V_DEINTERLEAVE(a, b, ev, od)        of the 2 VL floats a then b, the
@@ -1937,15 +1940,16 @@ ALWAYS_INLINE void pool22_relu(vf *e0, vf *o0, vf *e1, vf *o1)
 {
 	vf zero = V_ZERO();
 
-	*e0 = V_SELZ(V_GT(*e0, zero), *e0);
-	*o0 = V_SELZ(V_GT(*o0, zero), *o0);
-	*e1 = V_SELZ(V_GT(*e1, zero), *e1);
-	*o1 = V_SELZ(V_GT(*o1, zero), *o1);
+	*e0 = V_MAX(*e0, zero);
+	*o0 = V_MAX(*o0, zero);
+	*e1 = V_MAX(*e1, zero);
+	*o1 = V_MAX(*o1, zero);
 }
 
 /* The 2x2, stride-2 windows of one plane. Per window (p00, p01, p10, p11,
  * row-major) the scan of pool_plane_forward: m = p00, then each next cell
- * replaces m if greater. */
+ * replaces m if greater, which is V_MAX(cell, m) exactly (NaNs and signed
+ * zeros included). */
 KSTATIC void pool22_forward(const cnn_pool_geom *g, const float *x, float *y)
 {
 	for (int oy = 0; oy < g->oh; oy++) {
@@ -1980,10 +1984,7 @@ KSTATIC void pool22_forward(const cnn_pool_geom *g, const float *x, float *y)
 			V_DEINTERLEAVE(a1, b1, e1, o1);
 			if (g->relu)
 				pool22_relu(&e0, &o0, &e1, &o1);
-			m = e0;
-			m = V_SEL(V_GT(o0, m), o0, m);
-			m = V_SEL(V_GT(e1, m), e1, m);
-			m = V_SEL(V_GT(o1, m), o1, m);
+			m = V_MAX(o1, V_MAX(e1, V_MAX(o0, e0)));
 			if (cnt == VL)
 				V_STORE(yr + ox, m);
 			else
@@ -2026,7 +2027,7 @@ KSTATIC void pool22_backward(const cnn_pool_geom *g, const float *x,
 			vmask ma = V_MASK(two < VL ? two : VL);
 			vmask mb = V_MASK(two > VL ? two - VL : 1);
 			vf a0, b0, a1, b1, e0, o0, e1, o1, m, d;
-			vcond c1, c2, c3, p00, p01, p10, p11;
+			vcond c1, c2, c3;
 
 			if (cnt == VL) {
 				a0 = V_LOAD(x0 + 2 * ox);
@@ -2046,19 +2047,18 @@ KSTATIC void pool22_backward(const cnn_pool_geom *g, const float *x,
 			}
 			V_DEINTERLEAVE(a0, b0, e0, o0);
 			V_DEINTERLEAVE(a1, b1, e1, o1);
-			if (g->relu) {
+			if (g->relu)
 				pool22_relu(&e0, &o0, &e1, &o1);
-				p00 = V_GT(e0, V_ZERO());
-				p01 = V_GT(o0, V_ZERO());
-				p10 = V_GT(e1, V_ZERO());
-				p11 = V_GT(o1, V_ZERO());
-			}
-			m = e0;
-			c1 = V_GT(o0, m);
-			m = V_SEL(c1, o0, m);
+			c1 = V_GT(o0, e0);
+			m = V_MAX(o0, e0);
 			c2 = V_GT(e1, m);
-			m = V_SEL(c2, e1, m);
+			m = V_MAX(e1, m);
 			c3 = V_GT(o1, m);
+			/* relu's backward: only the cell that won gets d, and
+			 * it keeps it when x > 0 there, so when the window's
+			 * maximum is above 0 */
+			if (g->relu)
+				d = V_SELZ(V_GT(V_MAX(o1, m), V_ZERO()), d);
 			/* the last cell that won keeps d; earlier ones give up
 			 */
 			o1 = V_SELZ(c3, d);
@@ -2067,13 +2067,6 @@ KSTATIC void pool22_backward(const cnn_pool_geom *g, const float *x,
 			d = V_SELNZ(c2, d);
 			o0 = V_SELZ(c1, d);
 			e0 = V_SELNZ(c1, d);
-			if (g->relu) {
-				/* relu's backward: x > 0 keeps its gradient */
-				e0 = V_SELZ(p00, e0);
-				o0 = V_SELZ(p01, o0);
-				e1 = V_SELZ(p10, e1);
-				o1 = V_SELZ(p11, o1);
-			}
 			pool22_store(d0 + 2 * ox, cnt, e0, o0, ma, mb);
 			pool22_store(d1 + 2 * ox, cnt, e1, o1, ma, mb);
 		}
@@ -2182,6 +2175,7 @@ static const kernel_table KFN(table) = {
 #undef V_SEL
 #undef V_SELZ
 #undef V_SELNZ
+#undef V_MAX
 #undef V_HAS_PAIRS
 #undef V_DEINTERLEAVE
 #undef V_INTERLEAVE

@@ -16,6 +16,7 @@
 #define V_SET1(a)                    _mm256_set1_ps(a)
 #define V_ZERO()                     _mm256_setzero_ps()
 #define V_ADD(a, b)                  _mm256_add_ps(a, b)
+#define V_MAX(a, b)                  _mm256_max_ps(a, b)
 #define V_FMA(a, b, c)               _mm256_fmadd_ps(a, b, c)
 #define V_HSUM(v)                    avx2_hsum(v)
 #define V_REDUCE(acc, out)           avx2_reduce8(acc, out)
