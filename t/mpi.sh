@@ -82,8 +82,9 @@ $MPIRUN -np 2 "$CNNRUN" -q --set training.epochs=50 \
 job=$!
 i=0
 while [ ! -e "$tmp/k.gz" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-pkill -KILL -f -n "tools/.libs/cnnrun -q --set training.epochs=50" ||
-	pkill -KILL -f -n "cnnrun -q --set training.epochs=50"
+# the newest rank of this job only: its command line names this test's
+# folder (another test run beside this one has its own)
+pkill -KILL -f -n "every_batches=20 -o $tmp/k.gz"
 t0=$(date +%s)
 wait $job
 s=$?
