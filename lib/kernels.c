@@ -785,26 +785,34 @@ static long conv_vectors(const cnn_conv_geom *g, int vl)
 	return wide < by_row ? wide : by_row;
 }
 
-/* Whether vectors of narrow floats cost less than vectors of vl floats,
- * taking a vector instruction's cost as proportional to its width (as on
- * CPUs that split 512-bit operations into two 256-bit halves, which also
- * covers those with a single 512-bit FMA unit): so when the narrow vectors
- * waste fewer lanes at the end of the rows. */
-MAYBE_UNUSED static int conv_narrow_better(const cnn_conv_geom *g, int vl,
-                                           int narrow)
+/* Whether the weight gradient of g takes vectors of narrow floats instead
+ * of vl = 2 * narrow. Its bits depend on the lanes, so the choice is the
+ * geometry's alone, never measured: the narrow vectors only where they
+ * run along whole output rows with no lane to spare while vl's would
+ * waste some (OW a multiple of narrow, not of vl; dy then read in
+ * place). Elsewhere the wide vectors, which take half the instructions
+ * for at most a few lanes more. Measured on this project's Xeon (two
+ * 512-bit FMA units), one chunk of 16: the reference's 24 columns 12.5
+ * us narrow against 16.0 wide; the 7x7 outputs of resnet_tiny's second
+ * block 265 and 157 us narrow against 196 and 132 wide, LeNet-5's 10x10
+ * 144 against 95, resnet_tiny's first convolution 113 against 99. Where
+ * 512-bit operations are split into halves (so cost two of 256), the
+ * wide vectors cost what their lanes do: at most 1.14x the narrow ones'
+ * on these models (64 lanes against 56 for a 7x7 plane). */
+MAYBE_UNUSED static int conv_dw_narrow(const cnn_conv_geom *g, int vl,
+                                       int narrow)
 {
-	return conv_vectors(g, narrow) * narrow < conv_vectors(g, vl) * vl;
+	return g->ow % narrow == 0 && g->ow % vl != 0;
 }
 
 /* The time of a 16-float FMA, in thousandths of an 8-float one's, as the
  * avx512 variant measured it when first chosen (avx512_wide_cost): about
  * 2000 where 512-bit operations run as two 256-bit halves or on a single
- * FMA unit (conv_narrow_better's premise), less with two 512-bit units
- * (1000-1180 on the Xeon we develop on). The
- * forward convolution and the input gradient take the wide vectors when
- * they cost less by it (their bits do not depend on the width); the
- * weight gradient keeps conv_narrow_better's choice, as its bits depend on
- * the lanes. See cnn_kernels_wide_cost. */
+ * FMA unit, less with two 512-bit units (1000-1180 on the Xeon we develop
+ * on). The forward convolution and the input gradient take the wide
+ * vectors when they cost less by it (their bits do not depend on the
+ * width); the weight gradient takes conv_dw_narrow's choice, fixed by the
+ * geometry, as its bits depend on the lanes. See cnn_kernels_wide_cost. */
 #if CNN_ATOMIC
 static _Atomic int wide_cost = 2000;
 #define LOAD_WIDE_COST() atomic_load_explicit(&wide_cost, memory_order_relaxed)

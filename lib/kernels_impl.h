@@ -38,7 +38,7 @@
  *   KNARROW(name), KNARROW_VL           a narrower instantiation whose
  *                                       direct convolution is used when
  *                                       conv_sums_narrow (forward, dx)
- *                                       or conv_narrow_better (dw) says
+ *                                       or conv_dw_narrow (dw) says
  *                                       so
  *
  * Invariants (each variant alone)
@@ -1130,9 +1130,9 @@ KSTATIC void conv_direct_backward(const cnn_conv_geom *g, const float *x,
 	dconv d;
 
 #ifdef KNARROW
-	/* dw's lanes by conv_narrow_better (its bits depend on them), dx's
+	/* dw's lanes by conv_dw_narrow (its bits depend on them), dx's
 	 * width by conv_sums_narrow */
-	if (conv_narrow_better(g, VL, KNARROW_VL)) {
+	if (conv_dw_narrow(g, VL, KNARROW_VL)) {
 		void (*narrow)(const cnn_conv_geom *, const float *,
 		               const float *, const float *, float *, float *,
 		               int, float *) = KNARROW(conv_direct_backward);
