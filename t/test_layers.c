@@ -967,8 +967,6 @@ static void conv_magnitudes(const cnn_conv_geom *g, int n, const float *x,
 				}
 }
 
-/* The largest |a - b| / (mag + tiny) over count elements; infinite when
- * only one of a pair is NaN. */
 /* Whether the count floats at p are all finite: from finite inputs, a
  * convolution's outputs are, unless it read a workspace float it never
  * wrote (compare_conv fills the workspace with NaN first). */
@@ -980,6 +978,8 @@ static int all_finite(const float *p, size_t count)
 	return 1;
 }
 
+/* The largest |a - b| / (mag + tiny) over count elements; infinite when
+ * only one of a pair is NaN. */
 static double worst_rel(const float *a, const float *b, const double *mag,
                         size_t count)
 {
