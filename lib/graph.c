@@ -460,13 +460,26 @@ static int cut_segments(const cnn_model *m, cnn_seg *out)
 	return cut_plain(out, n, run, m->n_trainable);
 }
 
+/* The number of layer inputs that read the network's input (act[0]) in a
+ * pass, fused layers left out. */
+static int input_readers(const cnn_model *m)
+{
+	int count = 0;
+
+	for (int i = 0; i < m->n_layers; i++)
+		for (int k = 0; k < m->layers[i].n_inputs; k++)
+			count += !m->layers[i].fused_away &&
+			         m->layers[i].run_in[k] == 0;
+	return count;
+}
+
 /* Fills m->segs (see cnn_seg), marks the deferred layers, and picks the
  * layer a training pass may run by rows (m->split): the first that runs,
- * when it reads the network's input alone, has forward_rows and a deferred
- * weight, and no relu fused into it. Its forward then reads only the rows the
- * thread updated, from its own cache, instead of the whole weight from both
- * cores' caches for every chunk (mlp's first layer: 100 GFLOP/s a thread at 2
- * threads, 131 at one). */
+ * when it reads the network's input alone and no other layer reads it, has
+ * forward_rows and a deferred weight, and no relu fused into it. Its forward
+ * then reads only the rows the thread updated, from its own cache, instead of
+ * the whole weight from both cores' caches for every chunk (mlp's first layer:
+ * 100 GFLOP/s a thread at 2 threads, 131 at one). */
 static cnn_status plan_segments(cnn_model *m, cnn_error *err)
 {
 	m->n_segs = cut_segments(m, NULL);
@@ -485,7 +498,8 @@ static cnn_status plan_segments(cnn_model *m, cnn_error *err)
 	m->split = -1;
 	if (first == m->n_layers || !l->ops->forward_rows ||
 	    !l->weight_deferred || l->n_inputs != 1 || l->run_in[0] != 0 ||
-	    l->relu_out) /* forward_rows makes the layer's own output */
+	    l->relu_out || /* forward_rows makes the layer's own output */
+	    input_readers(m) != 1) /* such a pass leaves act[0] unfilled */
 		return CNN_OK;
 	m->split = first;
 	for (m->split_lo = 0; m->segs[m->split_lo].layer != first;)
@@ -558,6 +572,42 @@ static void chunks_free(cnn_model *m)
 	m->n_chunks = 0;
 }
 
+/* Makes m->own_x hold a buffer of batch_cap inputs for each of threads
+ * threads (kept when they do); 0 when out of memory. */
+static int own_reserve(cnn_model *m, int threads)
+{
+	if (m->n_own >= threads)
+		return 1;
+	float **x = realloc(m->own_x, (size_t)threads * sizeof *x);
+	if (!x)
+		return 0;
+	m->own_x = x;
+	uint64_t *pass = realloc(m->own_pass, (size_t)threads * sizeof *pass);
+	if (!pass)
+		return 0;
+	m->own_pass = pass;
+	for (; m->n_own < threads; m->n_own++) {
+		m->own_x[m->n_own] = cnn_alloc_aligned(
+		    act_size(m, 0) * (size_t)m->batch_cap * sizeof(float), 0);
+		if (!m->own_x[m->n_own])
+			return 0;
+		m->own_pass[m->n_own] = 0;
+	}
+	return 1;
+}
+
+/* Frees the buffers of own_reserve. */
+static void own_free(cnn_model *m)
+{
+	for (int t = 0; t < m->n_own; t++)
+		free(m->own_x[t]);
+	free(m->own_x);
+	free(m->own_pass);
+	m->own_x = NULL;
+	m->own_pass = NULL;
+	m->n_own = 0;
+}
+
 /* Allocates activations, their gradients, the labels and the chunks (each
  * with its layer copies, gradient arena, workspace, gradient scratch and
  * statistics sums) for batches of up to n samples. Keeps existing buffers
@@ -591,6 +641,7 @@ cnn_status cnn_graph_reserve(cnn_model *m, int n, cnn_error *err)
 	if (!y)
 		goto nomem;
 	m->labels = y;
+	own_free(m); /* for batches of n, when a split pass asks */
 
 	/* as many chunks as the largest batch has, each with the scratch of
 	 * the largest chunk */
@@ -759,7 +810,9 @@ static void fill_chunks(void *ctx, long lo, long hi)
 	cnn_chunk_plan(j->n, &count, &size);
 	for (long c = lo; c < hi && j->m->fill; c++) {
 		int s0 = (int)c * size, n = j->n - s0 < size ? j->n - s0 : size;
-		j->m->fill(j->m->fill_ctx, s0, s0 + n);
+		j->m->fill(j->m->fill_ctx, s0, s0 + n,
+		           j->m->act[0] + (size_t)s0 * act_size(j->m, 0),
+		           j->m->labels + s0);
 	}
 }
 
@@ -822,8 +875,10 @@ static void train_phase(cnn_model *m, int c, int p, int n, float g)
 	cnn_chunk_plan(n, &count, &size);
 	s0 = (size_t)c * (size_t)size;
 	n = n - c * size < size ? n - c * size : size;
-	if (p == 0 && m->fill && !m->pass_from)
-		m->fill(m->fill_ctx, (long)s0, (long)s0 + n);
+	if (p == 0 && m->fill) /* the inputs too unless split_forward ran */
+		m->fill(m->fill_ctx, (long)s0, (long)s0 + n,
+		        m->pass_from ? NULL : m->act[0] + s0 * act_size(m, 0),
+		        m->labels + s0);
 	if (p < s) {
 		forward_range(m, k, p ? S[p - 1] : m->pass_from, S[p], s0, n);
 		l = &k->layers[S[p]];
@@ -931,42 +986,76 @@ static void add_chunks(void *ctx, size_t from, size_t to, int have)
 	cnn_pool_run((long)(to - from), CNN_POOL_GRAIN, add_block, &j);
 }
 
+/* The batch's inputs for the calling thread in a split pass of n samples:
+ * act[0] without m->fill, else the thread's own buffer, which it fills
+ * whole the first time in the pass (each core then reads the inputs from
+ * its own cache: written by one core's chunks and read by both, they took
+ * 25 us a step at 2 threads to fill, against 2 us a chunk at one). */
+static const float *own_input(cnn_model *m, int n)
+{
+	const int t = cnn_pool_self();
+
+	if (!m->fill)
+		return m->act[0];
+	if (m->own_pass[t] != m->pass_id) {
+		m->fill(m->fill_ctx, 0, n, m->own_x[t], NULL);
+		m->own_pass[t] = m->pass_id;
+	}
+	return m->own_x[t];
+}
+
+/* The inputs the last split pass read, for the calling thread: its own
+ * buffer when it filled it in that pass, else another thread's that was
+ * filled, else (a pass without m->fill) act[0]. */
+static const float *split_input(const cnn_model *m)
+{
+	int t = cnn_pool_self();
+
+	if (t < m->n_own && m->own_pass[t] == m->pass_id)
+		return m->own_x[t];
+	for (t = 0; t < m->n_own; t++)
+		if (m->own_pass[t] == m->pass_id)
+			return m->own_x[t];
+	return m->act[0];
+}
+
 /* The split layer's outputs for the rows of its segments
  * split_lo + [lo, hi), over the whole batch. */
 static void rows_forward(void *ctx, long lo, long hi)
 {
 	const chunk_job *j = ctx;
-	const cnn_model *m = j->m;
+	cnn_model *m = j->m;
 	const cnn_layer *l = &m->layers[m->split];
+	const float *x = own_input(m, j->n);
 
 	for (long i = m->split_lo + lo; i < m->split_lo + hi; i++)
-		l->ops->forward_rows(l, m->act[0], m->act[m->split + 1], j->n,
+		l->ops->forward_rows(l, x, m->act[m->split + 1], j->n,
 		                     m->segs[i].row0, m->segs[i].rows);
 }
 
 /* Loops since a thread was last held back (cnn_pool_quiet) before a pass
- * splits again: its two loops more wait for a thread held back by the
- * system (mlp beside a spinning process: 1.13-1.37x the time). */
+ * splits again: its loop more waits for a thread held back by the system
+ * (mlp beside a spinning process, when it was two: 1.13-1.37x the time). */
 #define SPLIT_QUIET 256
 
 /* Starts a deferred training pass with several threads by the split
- * layer (m->split), if the model has one: fills the batch, then runs the
- * layer by its segments, in a loop of the same count as the step's first
- * (cnn_optim_step_sum), so that each thread takes the same rows in both;
- * the chunks then start after it (pass_from). Not while the system holds
- * threads back. */
+ * layer (m->split), if the model has one: runs the layer by its segments,
+ * in a loop of the same count as the step's first (cnn_optim_step_sum),
+ * so that each thread takes the same rows in both, each thread on the
+ * batch's inputs in its own buffer (own_input); the chunks then start
+ * after it (pass_from) and fill only the labels. Not while the system
+ * holds threads back, nor without the memory for the buffers. */
 static void split_forward(cnn_model *m, int n, int defer)
 {
 	chunk_job j = {m, 0, n, 0, 0.0f};
-	int count, size;
+	const int threads = cnn_pool_threads();
 
 	m->pass_from = 0;
-	if (!defer || m->split < 0 || cnn_pool_threads() < 2 ||
-	    !(m->split_always || cnn_pool_quiet(SPLIT_QUIET)))
+	if (!defer || m->split < 0 || threads < 2 ||
+	    !(m->split_always || cnn_pool_quiet(SPLIT_QUIET)) ||
+	    (m->fill && !own_reserve(m, threads)))
 		return;
-	cnn_chunk_plan(n, &count, &size);
-	if (m->fill)
-		cnn_pool_run(count, 1, fill_chunks, &j);
+	m->pass_id++;
 	cnn_pool_run(m->split_hi - m->split_lo, 1, rows_forward, &j);
 	m->pass_from = m->split + 1;
 }
@@ -1025,7 +1114,10 @@ void cnn_graph_seg_grad(const cnn_model *m, const cnn_grad_parts *gp,
                         const cnn_seg *s, float *out)
 {
 	const cnn_layer *l = &m->layers[s->layer];
-	const float *x = m->act[l->run_in[0]], *dy = m->dact[s->layer + 1];
+	const float *x = s->layer == m->split && m->pass_from
+	                     ? split_input(m)
+	                     : m->act[l->run_in[0]];
+	const float *dy = m->dact[s->layer + 1];
 	int count, size;
 
 	cnn_chunk_plan(gp->n, &count, &size);
@@ -1069,6 +1161,7 @@ void cnn_graph_free(cnn_model *m)
 	free(m->act);
 	free(m->dact);
 	chunks_free(m);
+	own_free(m);
 	free(m->labels);
 	free(m->params);
 	free(m->grads);

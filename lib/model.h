@@ -264,12 +264,22 @@ struct cnn_model {
 	float **dact;    /* gradients, same shapes */
 	uint8_t *labels; /* the batch's labels */
 	/* Set by train.c for the length of one pass (NULL otherwise): fills
-	 * act[0] and labels for the batch's samples [a, b). Each chunk's
-	 * thread calls it for the chunk's samples just before its forward,
-	 * so a sample is written by the core that reads it, and the pass
-	 * needs no separate parallel loop (nor its wait) to fill the batch. */
-	cnn_pool_fn fill;
+	 * the batch's samples [a, b), their inputs into x (sample a first)
+	 * unless x is NULL, their labels into labels (likewise) unless it is
+	 * NULL. Each chunk's thread calls it for the chunk's samples just
+	 * before its forward, so a sample is written by the core that reads
+	 * it, and the pass needs no separate parallel loop (nor its wait) to
+	 * fill the batch. */
+	void (*fill)(void *ctx, long a, long b, float *x, uint8_t *labels);
 	void *fill_ctx;
+	/* A pass split by rows (split_forward) with fill set leaves act[0]
+	 * alone: each thread fills the whole batch's inputs into its own
+	 * buffer, own_x[cnn_pool_self()] (n_own of them, of batch_cap
+	 * samples), and reads them from its own cache; own_pass[t] is the
+	 * pass (pass_id) buffer t was filled for. */
+	float **own_x;
+	uint64_t *own_pass, pass_id;
+	int n_own;
 
 	/* A batch is cut into chunks (cnn_chunk_plan) that threads process
 	 * whole, each into its own gradient arena; the arenas are then summed

@@ -176,9 +176,18 @@ static uint64_t wait_loop(uint32_t seen)
 	return atomic_load(&word);
 }
 
+/* This thread's index in the pool's loops (cnn_pool_self). */
+static _Thread_local int self_index;
+
+int cnn_pool_self(void)
+{
+	return self_index;
+}
+
 static void *worker(void *arg)
 {
 	const int id = (int)(intptr_t)arg;
+	self_index = id;
 	uint32_t seen = atomic_load(&born); /* not word: the loop that made
 	                                       this worker may be out already */
 	for (;;) {

@@ -45,6 +45,12 @@ void cnn_pool_run(long n, long grain, cnn_pool_fn fn, void *ctx);
  * the thread that runs the loops. */
 int cnn_pool_quiet(int loops);
 
+/* The index of the calling thread among those that run the loops: i for
+ * worker i, 0 for any other thread (the caller of a loop among them).
+ * While a loop runs, no two of its threads have the same index, and every
+ * index is below cnn_pool_threads(). */
+int cnn_pool_self(void);
+
 /* The number of threads the loops use, the calling thread included:
  * threads when positive, else the default: OMP_NUM_THREADS when set to a
  * positive number, else the processors this process may run on. The

@@ -193,7 +193,7 @@ typedef struct fill_job {
 	const cnn_data_spec *aug;
 } fill_job;
 
-static void fill_samples(void *ctx, long a, long b)
+static void fill_samples(void *ctx, long a, long b, float *x, uint8_t *labels)
 {
 	const fill_job *j = ctx;
 	const size_t sz = j->ds->sample_size;
@@ -202,12 +202,16 @@ static void fill_samples(void *ctx, long a, long b)
 	const cnn_data_spec *aug = j->aug;
 	/* the samples of a shuffled set are anywhere in memory: ask for
 	 * them all at once rather than wait for each in turn */
-	for (long k = a; j->idx && k < b; k++)
+	for (long k = a; x && j->idx && k < b; k++)
 		cnn_prefetch(j->ds->pixels + j->idx[j->first + (size_t)k] * sz,
 		             sz);
 	for (long k = a; k < b; k++) {
 		size_t s = (size_t)k;
 		size_t i = j->idx ? j->idx[j->first + s] : j->first + s;
+		if (labels)
+			labels[s - (size_t)a] = j->ds->labels[i];
+		if (!x)
+			continue;
 		int dy = 0, dx = 0, cy, cx, flip = 0;
 		if (aug) {
 			cnn_augment_draw(seed, epoch, i, aug->shift, &dy, &dx);
@@ -219,9 +223,8 @@ static void fill_samples(void *ctx, long a, long b)
 			    aug->flip && cnn_augment_draw_flip(seed, epoch, i);
 		}
 		cnn_augment_sample(
-		    j->m->act[0] + s * sz, j->ds->pixels + i * sz, j->ds->shape,
-		    j->scale, j->m->spec.normalize, dy, dx, flip);
-		j->m->labels[s] = j->ds->labels[i];
+		    x + (s - (size_t)a) * sz, j->ds->pixels + i * sz,
+		    j->ds->shape, j->scale, j->m->spec.normalize, dy, dx, flip);
 	}
 }
 

@@ -251,10 +251,39 @@ static const char *dense_deep = "input: {channels: 1, height: 2, width: 4}\n"
                                 "  - {type: dense, units: 3}\n"
                                 "  - {type: softmax}\n";
 
+/* A first dense layer that could run by rows, but the input is read again
+ * by a later layer. */
+static const char *input_twice = "input: {channels: 8, height: 1, width: 1}\n"
+                                 "layers:\n"
+                                 "  - {type: dense, units: 8}\n"
+                                 "  - {type: add, input: [dense1, input]}\n"
+                                 "  - {type: dense, units: 3}\n"
+                                 "  - {type: softmax}\n";
+
 /* Three steps on batches of n: the fused step, with the dense layers'
  * weight gradients deferred to it, gives the bits of the fold into
  * m->grads and the plain step. */
-static void deferred_case(const char *name, const char *yaml, int n)
+/* What from_batch fills from: a batch's inputs (per floats a sample) and
+ * labels. */
+typedef struct batch_src {
+	const float *x;
+	const uint8_t *labels;
+	size_t per;
+} batch_src;
+
+/* A model's fill (see cnn_model) from a batch_src. */
+static void from_batch(void *ctx, long a, long b, float *x, uint8_t *labels)
+{
+	const batch_src *s = ctx;
+
+	if (x)
+		memcpy(x, s->x + (size_t)a * s->per,
+		       (size_t)(b - a) * s->per * sizeof *x);
+	if (labels)
+		memcpy(labels, s->labels + a, (size_t)(b - a));
+}
+
+static void deferred_case(const char *name, const char *yaml, int n, int fill)
 {
 	const char *opt = "optimizer: {type: sgd, learning_rate: 0.1, "
 	                  "momentum: 0.9}\n";
@@ -275,10 +304,19 @@ static void deferred_case(const char *name, const char *yaml, int n)
 	for (int t = 0; t < 3; t++) {
 		size_t ca = 0, cb = 0;
 		cnn_grad_parts gp;
+		batch_src src = {a->act[0], a->labels, a->layers[0].in_size};
 		same_batch(a, b, n, &r);
+		if (fill) { /* b's batch comes from its fill alone */
+			for (size_t i = 0; i < (size_t)n * src.per; i++)
+				b->act[0][i] = NAN;
+			memset(b->labels, 0, (size_t)n);
+			b->fill = from_batch;
+			b->fill_ctx = &src;
+		}
 		cnn_graph_gradient(a, n, &ca);
 		cnn_optim_step(a);
 		cnn_graph_backprop(b, n, &cb, 1);
+		b->fill = NULL;
 		cnn_graph_parts(b, n, 1, &gp);
 		cnn_optim_step_sum(b, &gp);
 	}
@@ -288,9 +326,10 @@ static void deferred_case(const char *name, const char *yaml, int n)
 	       by_rows == (b->split >= 0 && cnn_pool_threads() > 1) &&
 	       !memcmp(a->params, b->params, a->n_params * sizeof(float)) &&
 	       !memcmp(a->m1, b->m1, a->n_trainable * sizeof(float)),
-	   "deferred, %s (batch %d, %d deferred segments, %s): the same bits",
-	   name, n, deferred,
-	   by_rows ? "the first layer by rows" : "by chunks");
+	   "deferred, %s (batch %d, %d deferred segments, %s%s): the same "
+	   "bits",
+	   name, n, deferred, by_rows ? "the first layer by rows" : "by chunks",
+	   fill ? ", filled by the pass" : "");
 out:
 	cnn_model_free(a);
 	cnn_model_free(b);
@@ -299,13 +338,20 @@ out:
 static void test_deferred(void)
 {
 	threads(2);
-	deferred_case("everything", everything, 40);
-	deferred_case("dense mix", dense_mix, 40);
-	deferred_case("dense mix", dense_mix, 1);
-	deferred_case("small", dense_deep, 600);
-	deferred_case("small", dense_deep, 16416);
+	deferred_case("everything", everything, 40, 0);
+	deferred_case("dense mix", dense_mix, 40, 0);
+	deferred_case("dense mix", dense_mix, 1, 0);
+	deferred_case("small", dense_deep, 600, 0);
+	deferred_case("small", dense_deep, 16416, 0);
+	/* the split layer on each thread's own copy of the inputs */
+	deferred_case("dense mix", dense_mix, 40, 1);
+	deferred_case("small", dense_deep, 600, 1);
+	deferred_case("the input read twice", input_twice, 40, 1);
+	threads(3);
+	deferred_case("small", dense_deep, 600, 1);
 	threads(1);
-	deferred_case("dense mix", dense_mix, 40);
+	deferred_case("dense mix", dense_mix, 40, 0);
+	deferred_case("dense mix", dense_mix, 40, 1);
 }
 
 /* The residual block with its stem (a prefix: conv, batchnorm) frozen,
