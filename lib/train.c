@@ -231,8 +231,10 @@ static void fill_samples(void *ctx, long a, long b, float *x, uint8_t *labels)
 /* Fills the batch's samples from a data set, left to the graph's pass
  * (cnn_model's fill): each chunk, just before its forward, turns the bytes
  * of its samples idx[first+a..first+b) (or first+a..first+b when idx is
- * NULL) into act[0] (scaled, then normalised by data.normalize) and copies
- * their labels into m->labels, at positions a..b of the batch. With aug
+ * NULL) into the inputs the pass asks for (act[0], or a thread's own copy
+ * of the batch in a split pass), scaled, then normalised by
+ * data.normalize, and copies their labels into m->labels, at positions
+ * a..b of the batch. With aug
  * (training samples only), each sample i is shifted and cropped by the (dy, dx)
  * that cnn_augment_draw and cnn_augment_draw_crop give for (training.seed,
  * epoch m->epoch + 1, i), added, then flipped when aug->flip and
