@@ -18,8 +18,9 @@
  *     name, trained a few epochs at 1 and 2 threads on the same data (cut,
  *     for the slow ones, to what an epoch at 1 thread does in a few
  *     seconds at the speed a short probe measures): trainable parameters,
- *     forward FLOP, s/epoch, images/s, the speed-up, the accuracy and
- *     whether the weights are bit-identical (--no-zoo leaves it out);
+ *     forward FLOP, s/epoch, images/s, the speed-up, GFLOP/s and % of the
+ *     FMA peak at 2 threads, the accuracy and whether the weights are
+ *     bit-identical (--no-zoo leaves it out);
  *  6. the peak RSS of the process.
  *
  * FLOPs are counted from the layer shapes (multiply and add = 2): conv
@@ -1361,17 +1362,19 @@ static void print_zoo(const report *rp, const bench_ctx *ctx)
 	       "would\n"
 	       "  take more than %.1f s at the speed of a short probe; "
 	       "s/epoch: median of %s; FLOP: conv and\n"
-	       "  dense products only; test accuracy after the last epoch "
-	       "at %d threads)\n",
-	       pl->zoo_seconds, epochs, t2);
+	       "  dense products only; GFLOP/s and %% of the FMA peak at %d "
+	       "threads; test accuracy after\n"
+	       "  the last epoch at %d threads)\n",
+	       pl->zoo_seconds, epochs, t2, t2);
 	if (!rp->n_zoo) {
 		printf("  no model found\n");
 		return;
 	}
-	printf("  %-14s %8s %9s %7s %7s %7s %7s %8s %8s %8s %7s %8s %9s\n",
+	printf("  %-14s %8s %9s %7s %7s %7s %7s %8s %8s %8s %7s %6s %8s "
+	       "%9s\n",
 	       "model", "params", "kFLOP/img", "train", "test", "s/ep 1T",
 	       "s/ep 2T", "speed-up", "img/s 1T", "img/s 2T", "GFLOP/s",
-	       "test acc", "identical");
+	       "% peak", "test acc", "identical");
 	for (int i = 0; i < rp->n_zoo; i++) {
 		const zoo_result *z = &rp->zoo[i];
 		if (z->skipped[0]) {
@@ -1393,8 +1396,9 @@ static void print_zoo(const report *rp, const bench_ctx *ctx)
 		        ratio((double)a->n_train, a->median_s));
 		put_num(stdout, " %*.0f", 8,
 		        ratio((double)b->n_train, b->median_s));
-		put_num(stdout, " %*.2f", 7,
-		        ratio(b->flop_epoch * 1e-9, b->median_s));
+		const double gf = ratio(b->flop_epoch * 1e-9, b->median_s);
+		put_num(stdout, " %*.2f", 7, gf);
+		put_num(stdout, " %*.1f", 6, 100.0 * gf / peak_for(rp, t2));
 		printf(" %7.2f%% %9s\n", 100.0 * b->accuracy[b->epochs - 1],
 		       z->identical ? "yes" : "no");
 	}
