@@ -1597,6 +1597,7 @@ static int avx512_wide_cost(void)
 #define V_SELZ(c, v)       _mm512_maskz_mov_ps(c, v)
 #define V_SELNZ(c, v)      _mm512_maskz_mov_ps((__mmask16) ~(c), v)
 #define V_MAX(a, b)        _mm512_max_ps(a, b)
+#define BN_CVT(f)          ((bn_dvec)_mm512_cvtps_pd((__m256)(f)))
 #define V_HAS_PAIRS        1
 #define V_DEINTERLEAVE(a, b, ev, od)                                           \
 	do {                                                                   \

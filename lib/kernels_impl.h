@@ -1778,6 +1778,14 @@ KSTATIC void kbn_backward(const float *x, const float *y, const float *dy,
 }
 
 #if BN_VECTORS
+/* Eight floats as eight doubles (exact): one conversion where the variant
+ * defines BN_CVT (avx512: GCC's own lowering converted by 128-bit halves,
+ * twelve shuffles and conversions per group of kbn_dy_sums, which bounded
+ * it at about a float a cycle). */
+#ifndef BN_CVT
+#define BN_CVT(f) __builtin_convertvector(f, bn_dvec)
+#endif
+
 /* Contract: see cnn_bn_sums in kernels.h, in the lanes of kernels.c's
  * BN_LANES (a plane's last hw % BN_LANES floats go to the first lanes). */
 KSTATIC void kbn_sums(const float *x, int n, int c, size_t hw, double *sum,
@@ -1796,7 +1804,7 @@ KSTATIC void kbn_sums(const float *x, int n, int c, size_t hw, double *sum,
 				bn_fvec f;
 
 				memcpy(&f, xp + i, sizeof f);
-				bn_dvec v = __builtin_convertvector(f, bn_dvec);
+				bn_dvec v = BN_CVT(f);
 				s += v;
 				q += v * v;
 			}
@@ -1835,10 +1843,10 @@ KSTATIC void kbn_dy_sums(const float *x, const float *y, const float *dy, int n,
 				memcpy(&yv, y + i, sizeof yv);
 				g = (bn_fvec)((bn_ivec)g & (yv > zero));
 			}
-			bn_dvec gd = __builtin_convertvector(g, bn_dvec);
+			bn_dvec gd = BN_CVT(g);
 			s += gd;
-			q += gd * __builtin_convertvector(v, bn_dvec);
-			r += gd * __builtin_convertvector(v - m, bn_dvec);
+			q += gd * BN_CVT(v);
+			r += gd * BN_CVT(v - m);
 		}
 		for (size_t i = o + body; i < o + hw; i++) {
 			const int k = (int)(i - o - body);
@@ -2182,3 +2190,4 @@ static const kernel_table KFN(table) = {
 #undef KNO_TABLE
 #undef KNARROW
 #undef KNARROW_VL
+#undef BN_CVT
