@@ -200,10 +200,13 @@ typedef struct cnn_update {
 	float b1, b2;  /* Adam's betas; rmsprop's alpha is b2 */
 	float c1, c2;  /* Adam's bias corrections, or 1 */
 	float eps;
+	int keep_g; /* write the gradient as the rule used it back into g */
 } cnn_update;
 
 /* One step of rule u over n parameters: w the weights, g their gradient
- * (overwritten with the gradient as the rule used it: clipped, decayed),
+ * (with u->keep_g, overwritten with the gradient as the rule used it:
+ * clipped, decayed; else left as it was: a store less per vector where g
+ * is scratch, 0.95-0.98x mlp's epoch at 2 threads),
  * m1 and m2 the rule's state (m2 unused by sgd, m1 by plain rmsprop: NULL
  * allowed there). Element-wise, every element by the same float operations
  * in the same order (those of the formulas in optim.c), so the bits do not

@@ -1635,7 +1635,8 @@ ALWAYS_INLINE void r_rmsprop_mom(const cnn_update *u, rvec *w, rvec g,
 }
 
 /* The loop of cnn_update_apply with the rule RULE: the gradient clipped,
- * then L2-decayed (or the weight decayed), stored back, and the rule. wild
+ * then L2-decayed (or the weight decayed), stored back (with keep_g), and
+ * the rule. wild
  * sums W - W, which is 0 for a finite W and NaN otherwise. */
 #define R_APPLY(RULE)                                                          \
 	for (size_t i = 0; i < n; i += RW) {                                   \
@@ -1647,7 +1648,8 @@ ALWAYS_INLINE void r_rmsprop_mom(const cnn_update *u, rvec *w, rvec g,
 			W = W - u->decay * W;                                  \
 		else if (u->decay != 0.0f)                                     \
 			G = G + u->decay * W;                                  \
-		r_store(g + i, G, k);                                          \
+		if (u->keep_g)                                                 \
+			r_store(g + i, G, k);                                  \
 		RULE(u, &W, G, m1 ? m1 + i : NULL, m2 ? m2 + i : NULL, k);     \
 		r_store(w + i, W, k);                                          \
 		wild = wild + (W - W);                                         \

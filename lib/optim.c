@@ -119,8 +119,8 @@ static cnn_rule rule_of(const cnn_spec *s)
 #define STEP_SLICE 1024
 
 /* The update of the n parameters from off with their gradient g (which it
- * overwrites, see cnn_update_apply); notes a non-finite weight in
- * p->wild. */
+ * overwrites when p->u.keep_g, see cnn_update_apply); notes a non-finite
+ * weight in p->wild. */
 static void update(step_plan *p, size_t off, float *g, size_t n)
 {
 	cnn_model *m = p->m;
@@ -253,14 +253,15 @@ int cnn_optim_step_sum(cnn_model *m, const cnn_grad_parts *gp)
 	const cnn_spec *s = &m->spec;
 	step_plan p = {m,
 	               {rule_of(s), 0.0f, 1.0f, 0.0f, 0, 0.0f, 0.0f, 0.0f, 1.0f,
-	                1.0f, 0.0f},
+	                1.0f, 0.0f, !gp},
 	               gp,
 	               cnn_pool_threads() > 1,
 	               0,
 	               0,
 	               m->n_segs,
 	               0};
-	cnn_update *u = &p.u;
+	cnn_update *u = &p.u; /* keep_g: not for the arenas' sums and the
+	                         deferred gradients, the step's scratch */
 
 	m->step++;
 	const double rate = cnn_optim_rate(m);
