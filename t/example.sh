@@ -5,7 +5,7 @@
 
 # classify ARGS...: runs the example built by `make check`.
 classify() {
-	$LIBTOOL --mode=execute $CNN_WRAP "$top_builddir/examples/classify" "$@"
+	exe examples/classify "$@"
 }
 
 run cnnrun $QUICK -q -o "$tmp/c.ckpt.gz" "$MODEL" >"$tmp/out" 2>&1
@@ -69,7 +69,7 @@ ok $? "the line is the usage"
 
 # A PNG of the same digit (made by t/pgm2png with the library's writer)
 # gives the same answer, when libcnn has libpng.
-if $LIBTOOL --mode=execute "$top_builddir/t/pgm2png" "$tmp/digit.pgm" "$tmp/digit.png" \
+if unwrapped t/pgm2png "$tmp/digit.pgm" "$tmp/digit.png" \
 	>/dev/null 2>&1; then
 	classify "$tmp/c.ckpt.gz" "$tmp/digit.png" >"$tmp/out" 2>"$tmp/err"
 	is "$?:$(sed "s|^$tmp/digit.png: ||" "$tmp/out")" "0:$want1" "classify reads the digit as PNG"

@@ -28,10 +28,10 @@ images="$MNIST/t10k-images-idx3-ubyte.gz"
 # the test needs (other tests run cnnrun under valgrind), and training six
 # models under valgrind took minutes. cnnexport runs under it (run).
 train() {
-	$LIBTOOL --mode=execute "$top_builddir/tools/cnnrun" "$@"
+	unwrapped tools/cnnrun "$@"
 }
 fwd_dump() {
-	$LIBTOOL --mode=execute "$top_builddir/t/fwd_dump" "$@"
+	unwrapped t/fwd_dump "$@"
 }
 
 # builds B CC OPT: the C file of model B builds alone and with the driver

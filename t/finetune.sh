@@ -22,7 +22,7 @@ run cnnrun -q -j 2 --set training.epochs=1 --set data.train.limit=2000 \
 ok $? "lenet5 trains one epoch: the source checkpoint"
 
 # --- a 2-class folder: the digits 0 and 1 of the first 400 images -----------
-$LIBTOOL --mode=execute $CNN_WRAP "$top_builddir/examples/idx2folder" \
+exe examples/idx2folder \
 	--limit 400 --format pgm --map 0=0,1=1 \
 	"$MNIST/train-images-idx3-ubyte.gz" \
 	"$MNIST/train-labels-idx1-ubyte.gz" "$tmp/f"

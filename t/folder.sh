@@ -6,16 +6,11 @@
 # names the file or folder.
 . "$top_srcdir/t/lib.sh"
 
-helper() {
-	_h=$1
-	shift
-	$LIBTOOL --mode=execute $CNN_WRAP "$top_builddir/$_h" "$@"
-}
 # idx2folder SET N DIR FORMAT: the first N images of MNIST's SET (train or
 # t10k) into the folder DIR as FORMAT files, and as IDX in DIR.idx and
 # DIR.lbl in the folder's order
 idx2folder() {
-	helper examples/idx2folder --limit "$2" --format "$4" \
+	exe examples/idx2folder --limit "$2" --format "$4" \
 		--idx "$3.idx" "$3.lbl" "$MNIST/$1-images-idx3-ubyte.gz" \
 		"$MNIST/$1-labels-idx1-ubyte.gz" "$3"
 }
@@ -44,13 +39,13 @@ idx2folder train 300 "$tmp/png" png
 ok $? "idx2folder writes 300 PNG files"
 idx2folder train 300 "$tmp/pgm" pgm
 idx2folder t10k 200 "$tmp/test" png
-helper examples/idx2folder --limit 200 --map 0-4=low,5-9=high \
+exe examples/idx2folder --limit 200 --map 0-4=low,5-9=high \
 	"$MNIST/t10k-images-idx3-ubyte.gz" "$MNIST/t10k-labels-idx1-ubyte.gz" \
 	"$tmp/lowhigh"
 is "$?:$(ls "$tmp/lowhigh" | tr '\n' ' ')" "0:high low " "idx2folder --map merges labels into named classes"
 is "$(ls "$tmp/lowhigh/low" | wc -l | tr -d ' ')" \
 	"$(ls "$tmp/test"/[0-4] | grep -c png)" "idx2folder --map: 0-4 are low"
-helper examples/idx2folder --map 0-4 "$MNIST/t10k-images-idx3-ubyte.gz" \
+exe examples/idx2folder --map 0-4 "$MNIST/t10k-images-idx3-ubyte.gz" \
 	"$MNIST/t10k-labels-idx1-ubyte.gz" "$tmp/never" 2>"$tmp/err"
 is "$?:$(cut -c1-17 "$tmp/err")" "2:usage: idx2folder" "idx2folder: a bad --map is a usage error"
 
@@ -204,13 +199,22 @@ if ! grep -q '^#define HAVE_JPEG 1' "$top_builddir/config.h"; then
 	exit
 fi
 idx2folder t10k 200 "$tmp/pgmtest" pgm
-for f in "$tmp"/pgmtest/*/*.pgm; do
-	c=$(basename "$(dirname "$f")")
-	b=$(basename "$f" .pgm)
-	mkdir -p "$tmp/jpeg/$c" "$tmp/rgb/$c"
-	helper t/pgm2jpeg --quality 95 "$f" "$tmp/jpeg/$c/$b.jpg" || break
-	helper t/pgm2jpeg --rgb --quality 95 "$f" "$tmp/rgb/$c/$b.jpeg" || break
-done
+# jpegs DIR EXT OPTIONS...: every PGM of $tmp/pgmtest into DIR (same class
+# folders) as *.EXT, in one t/pgm2jpeg run with OPTIONS
+jpegs() {
+	_dir=$1 _ext=$2 _last=
+	shift 2
+	for _f in "$tmp"/pgmtest/*/*.pgm; do
+		_b=${_f#"$tmp/pgmtest/"}
+		if [ "${_b%/*}" != "$_last" ]; then
+			_last=${_b%/*}
+			mkdir -p "$_dir/$_last" || return
+		fi
+		set -- "$@" "$_f" "$_dir/${_b%.pgm}.$_ext"
+	done
+	exe t/pgm2jpeg "$@"
+}
+jpegs "$tmp/jpeg" jpg --quality 95 && jpegs "$tmp/rgb" jpeg --rgb --quality 95
 ok $? "pgm2jpeg writes 200 grey and 200 colour JPEG files"
 run cnnrun --evaluate "$tmp/png.gz" --json >"$tmp/png.eval"
 run cnnrun --evaluate "$tmp/png.gz" --json --set "data.test.path=$tmp/jpeg" >"$tmp/jpeg.eval"

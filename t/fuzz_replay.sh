@@ -12,7 +12,7 @@ for name in yaml checkpoint idx csv png image folder; do
 		set -- "$@" "$top_srcdir/fuzz/regressions/$name"
 		what="$what and regressions/$name"
 	fi
-	$LIBTOOL --mode=execute $CNN_WRAP "$top_builddir/fuzz/replay_$name" \
+	exe "fuzz/replay_$name" \
 		-v "$@" >"$tmp/out" 2>"$tmp/err"
 	status=$?
 	count=$(sed -n 's/^replayed \([0-9]*\) inputs$/\1/p' "$tmp/out")

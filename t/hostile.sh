@@ -103,14 +103,13 @@ tap_todo() {
 # tool TOOL ARGS...: runs a built tool under the memory cap, for at most 300
 # seconds.
 tool() {
-	_t=$1
+	built "tools/$1"
 	shift
 	if [ "$capped" = 1 ]; then
-		(ulimit -v $CAP && exec timeout 300 $LIBTOOL --mode=execute \
-			$CNN_WRAP "$top_builddir/tools/$_t" "$@")
+		(ulimit -v $CAP &&
+			exec timeout 300 env "$exe_env" $CNN_WRAP "$exe_prog" "$@")
 	else
-		timeout 300 $LIBTOOL --mode=execute $CNN_WRAP \
-			"$top_builddir/tools/$_t" "$@"
+		timeout 300 env "$exe_env" $CNN_WRAP "$exe_prog" "$@"
 	fi
 }
 

@@ -33,7 +33,8 @@ TINY="--set training.epochs=1 --set data.train.limit=200 --set data.test.limit=1
 if tty_missing >/dev/null; then
 	skip 1 "$(tty_missing)"
 else
-	script -qec "$LIBTOOL --mode=execute $CNN_WRAP $top_builddir/tools/cnninspect --tensor dense1.bias --format npy $top_srcdir/t/data/v1.ckpt.gz" \
+	built tools/cnninspect
+	script -qec "env $exe_env $CNN_WRAP $exe_prog --tensor dense1.bias --format npy $top_srcdir/t/data/v1.ckpt.gz" \
 		/dev/null </dev/null >"$tmp/tty" 2>&1
 	st=$?
 	is "$st:$(tr -d '\r' <"$tmp/tty")" \

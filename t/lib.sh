@@ -1,5 +1,5 @@
 # t/lib.sh - shared by the shell tests: TAP output, a scratch folder, and a
-# way to run the built tools (through libtool, and under valgrind when
+# way to run the built programs (as libtool would, and under valgrind when
 # `make check-valgrind` sets CNN_WRAP).
 #
 #   . "$top_srcdir/t/lib.sh"
@@ -15,11 +15,48 @@ tap_failed=0
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cnn-test.XXXXXX") || exit 99
 trap 'rm -rf "$tmp"' EXIT
 
+# built PATH: sets $exe_env (VAR=VALUE) and $exe_prog so that `env
+# "$exe_env" $CNN_WRAP "$exe_prog" ARGS...` runs the built program
+# $top_builddir/PATH as `libtool --mode=execute` would: the program behind
+# libtool's wrapper script, with the library path the wrapper sets. libtool
+# works both out once per program and script, into $tmp (so that subshells
+# share it): a libtool call costs 0.1-0.2 s, and some scripts run the tools
+# hundreds of times.
+built() {
+	_f=$tmp/.built/$1
+	if [ ! -f "$_f" ]; then
+		mkdir -p "${_f%/*}" || exit 99
+		_v=$(sed -n 's/^shlibpath_var=//p' "$LIBTOOL" | head -n 1)
+		_n=$(mktemp "$_f.XXXXXX") || exit 99
+		# the arguments libtool names as wrapper scripts become the programs
+		$LIBTOOL --mode=execute sh -c 'eval "_x=\${$1-}"
+			printf "%s\n" "$1=$_x" "$2"' sh "${_v:-CNN_NO_LIBRARY_PATH}" \
+			"$top_builddir/$1" >"$_n" && mv "$_n" "$_f" || exit 99
+	fi
+	{ read -r exe_env && read -r exe_prog; } <"$_f"
+}
+
+# exe PATH ARGS...: runs the built program $top_builddir/PATH (under
+# $CNN_WRAP when set).
+exe() {
+	built "$1"
+	shift
+	env "$exe_env" $CNN_WRAP "$exe_prog" "$@"
+}
+
+# unwrapped PATH ARGS...: the same, never under $CNN_WRAP (for the runs that
+# only make a test's inputs).
+unwrapped() {
+	built "$1"
+	shift
+	env "$exe_env" "$exe_prog" "$@"
+}
+
 # run TOOL ARGS...: runs a built tool.
 run() {
 	_tool=$1
 	shift
-	$LIBTOOL --mode=execute $CNN_WRAP "$top_builddir/tools/$_tool" "$@"
+	exe "tools/$_tool" "$@"
 }
 
 # ok STATUS NAME: a test point that passes when STATUS is 0.

@@ -9,7 +9,9 @@ TINY="--set training.epochs=2 --set data.train.limit=1000 --set data.test.limit=
 # term CMD...: runs a built tool with a terminal as stdin, stdout and stderr
 # (script(1) records everything it prints into $tmp/tty).
 term() {
-	_cmd="$LIBTOOL --mode=execute $CNN_WRAP $top_builddir/tools/$*"
+	built "tools/$1"
+	shift
+	_cmd="env $exe_env $CNN_WRAP $exe_prog $*"
 	script -qfec "stty cols 80 rows 24 2>/dev/null; $_cmd" /dev/null </dev/null >"$tmp/tty" 2>&1
 }
 
@@ -157,7 +159,7 @@ is "$(grep -o '"class": ' "$tmp/out" | wc -l | tr -d ' ')" 10 "--evaluate --json
 # gives.
 { printf 'P5\n28 28\n255\n'
   gzip -dc "$MNIST/t10k-images-idx3-ubyte.gz" | dd bs=16 skip=1 count=49 2>/dev/null; } >"$tmp/seven.pgm"
-$LIBTOOL --mode=execute $CNN_WRAP "$top_builddir/t/pgm2png" "$tmp/seven.pgm" "$tmp/seven.png" 2>"$tmp/err"
+exe t/pgm2png "$tmp/seven.pgm" "$tmp/seven.png" 2>"$tmp/err"
 if [ $? -eq 0 ]; then
 	run cnnrun --predict "$tmp/c.ckpt.gz" --top 2 "$tmp/seven.pgm" >"$tmp/pgm.out" 2>&1
 	run cnnrun --predict "$tmp/c.ckpt.gz" --top 2 "$tmp/seven.png" >"$tmp/png.out" 2>"$tmp/err"
@@ -166,7 +168,7 @@ if [ $? -eq 0 ]; then
 		"the PNG gives the PGM's classes and probabilities"
 	printf 'P5\n28 27\n255\n' >"$tmp/wide.pgm"
 	head -c 756 /dev/zero >>"$tmp/wide.pgm"
-	$LIBTOOL --mode=execute $CNN_WRAP "$top_builddir/t/pgm2png" "$tmp/wide.pgm" "$tmp/wide.png"
+	exe t/pgm2png "$tmp/wide.pgm" "$tmp/wide.png"
 	run cnnrun --predict "$tmp/c.ckpt.gz" "$tmp/wide.png" >"$tmp/out" 2>"$tmp/err"
 	is "$?:$(cat "$tmp/err")" "2:$tmp/wide.png: image is 28x27; the model expects 28x28 (set resize: bilinear to scale it)" \
 		"--predict refuses a PNG of another size"

@@ -3,15 +3,18 @@
  * libjpeg's compressor), so that the tests can make JPEG inputs without
  * other tools. Built only with libjpeg (Automake conditional HAVE_JPEG).
  *
- *   pgm2jpeg [--rgb] [--quality Q] [--progressive] IN.pgm OUT.jpg
+ *   pgm2jpeg [--rgb] [--quality Q] [--progressive] IN.pgm OUT.jpg...
  *
+ * Any number of IN OUT pairs (one process for a whole data set), each
+ * converted with the same options.
  * Greyscale (1 component) by default. --rgb writes a 3-component YCbCr
  * JPEG without chroma subsampling whose pixel of grey value v is
  *   R = v, G = 255 - v, B = 64 + v / 2
  * (integer division), so that colour decoding and RGB-to-grey conversion
  * are exercised. --quality is libjpeg's 1..100 (default 95);
  * --progressive writes a progressive JPEG. Exit 0; 1 with one line on
- * stderr when IN cannot be read or OUT written; 2 for a bad command line.
+ * stderr when an IN cannot be read or an OUT written (the pairs before it
+ * are written, those after it not tried); 2 for a bad command line.
  */
 #include "cnn.h"
 
@@ -77,13 +80,41 @@ static void compress(FILE *f, const uint8_t *px, int w, int h, int rgb,
 	free(line);
 }
 
-int main(int argc, char **argv)
+/* Converts the PGM file in to the JPEG file out; 0, or 1 with one line on
+ * stderr. */
+static int convert(const char *in, const char *out, int rgb, int quality,
+                   int progressive)
 {
 	cnn_error err;
 	uint8_t *px = NULL;
-	int w, h, i = 1, rgb = 0, quality = 95, progressive = 0;
-	char buf[1200], *end;
+	int w, h;
+	char buf[1200];
 	FILE *f;
+
+	if (cnn_image_read_pgm(in, &px, &w, &h, &err) != CNN_OK) {
+		fprintf(stderr, "%s\n",
+		        cnn_error_string(&err, buf, sizeof buf));
+		return 1;
+	}
+	f = fopen(out, "wb");
+	if (!f) {
+		fprintf(stderr, "%s: cannot write\n", out);
+		free(px);
+		return 1;
+	}
+	compress(f, px, w, h, rgb, quality, progressive);
+	free(px);
+	if (fclose(f) != 0) {
+		fprintf(stderr, "%s: cannot write\n", out);
+		return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1, rgb = 0, quality = 95, progressive = 0;
+	char *end;
 
 	for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
 		if (!strcmp(argv[i], "--rgb")) {
@@ -98,27 +129,13 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	if (argc - i != 2 || !strncmp(argv[i], "--", 2)) {
+	if (i == argc || (argc - i) % 2 || !strncmp(argv[i], "--", 2)) {
 		fprintf(stderr, "usage: pgm2jpeg [--rgb] [--quality Q] "
-		                "[--progressive] IN.pgm OUT.jpg\n");
+		                "[--progressive] IN.pgm OUT.jpg...\n");
 		return 2;
 	}
-	if (cnn_image_read_pgm(argv[i], &px, &w, &h, &err) != CNN_OK) {
-		fprintf(stderr, "%s\n",
-		        cnn_error_string(&err, buf, sizeof buf));
-		return 1;
-	}
-	f = fopen(argv[i + 1], "wb");
-	if (!f) {
-		fprintf(stderr, "%s: cannot write\n", argv[i + 1]);
-		free(px);
-		return 1;
-	}
-	compress(f, px, w, h, rgb, quality, progressive);
-	free(px);
-	if (fclose(f) != 0) {
-		fprintf(stderr, "%s: cannot write\n", argv[i + 1]);
-		return 1;
-	}
+	for (; i < argc; i += 2)
+		if (convert(argv[i], argv[i + 1], rgb, quality, progressive))
+			return 1;
 	return 0;
 }

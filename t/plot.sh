@@ -4,7 +4,7 @@
 # XML for xmllint and render to a non-empty PNG with rsvg-convert.
 . "$top_srcdir/t/lib.sh"
 
-$LIBTOOL --mode=execute $CNN_WRAP "$top_builddir/t/test_plot" "$tmp/svg" \
+exe t/test_plot "$tmp/svg" \
 	>"$tmp/out" 2>"$tmp/err"
 ok $? "t/test_plot writes the charts"
 grep -q '^not ok' "$tmp/out"

@@ -24,12 +24,12 @@ epoch_of() {
 }
 
 # start TOOL ARGS... (with its redirections before the call): runs a built
-# tool in the background; $! is then the tool's own process (libtool's
-# execute mode and valgrind both exec), so signals reach it.
+# tool in the background; $! is then the tool's own process (env and
+# valgrind both exec), so signals reach it.
 start() {
-	_tool=$1
+	built "tools/$1"
 	shift
-	$LIBTOOL --mode=execute $CNN_WRAP "$top_builddir/tools/$_tool" "$@" &
+	env "$exe_env" $CNN_WRAP "$exe_prog" "$@" &
 }
 
 # wait_for FILE PID: waits (up to 120 s) until FILE exists or PID is gone.

@@ -6,7 +6,8 @@ cd "$top_srcdir" || exit 99
 for y in t/errors/*.yaml; do
 	name=${y%.yaml}
 	[ -f "$name.expected" ] || continue
-	timeout 120 $LIBTOOL --mode=execute $CNN_WRAP "$top_builddir/tools/cnnrun" \
+	built tools/cnnrun
+	timeout 120 env "$exe_env" $CNN_WRAP "$exe_prog" \
 		-o "$tmp/never.ckpt.gz" "$y" >"$tmp/out" 2>"$tmp/err"
 	is "$?" 2 "$y: exit status 2"
 	is "$(cat "$tmp/err")" "$(cat "$name.expected")" "$y: message"

@@ -13,7 +13,7 @@ STEPS="--set training.epochs=2 --set training.batch_size=8
 
 # lenet5_finetune's data is a folder of two classes, low and high, and it
 # starts from lenet5's checkpoint (trained just before it in this loop)
-$LIBTOOL --mode=execute $CNN_WRAP "$top_builddir/examples/idx2folder" \
+exe examples/idx2folder \
 	--limit 8 --map 0-4=low,5-9=high "$tmp/images" "$tmp/labels" \
 	"$tmp/lowhigh"
 FT="--set training.epochs=2 --set training.batch_size=8
