@@ -1636,8 +1636,7 @@ ALWAYS_INLINE void r_rmsprop_mom(const cnn_update *u, rvec *w, rvec g,
 
 /* The loop of cnn_update_apply with the rule RULE: the gradient clipped,
  * then L2-decayed (or the weight decayed), stored back (with keep_g), and
- * the rule. wild
- * sums W - W, which is 0 for a finite W and NaN otherwise. */
+ * the rule. wild sums W - W, which is 0 for a finite W and NaN otherwise. */
 #define R_APPLY(RULE)                                                          \
 	for (size_t i = 0; i < n; i += RW) {                                   \
 		const int k = n - i < RW ? (int)(n - i) : RW;                  \

@@ -3,10 +3,10 @@
 . "$top_srcdir/t/lib.sh"
 
 cd "$top_srcdir" || exit 99
+built tools/cnnrun
 for y in t/errors/*.yaml; do
 	name=${y%.yaml}
 	[ -f "$name.expected" ] || continue
-	built tools/cnnrun
 	timeout 120 env "$exe_env" $CNN_WRAP "$exe_prog" \
 		-o "$tmp/never.ckpt.gz" "$y" >"$tmp/out" 2>"$tmp/err"
 	is "$?" 2 "$y: exit status 2"
