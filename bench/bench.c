@@ -201,6 +201,15 @@ static double min_of(const double *v, int n)
 	return m;
 }
 
+static double max_of(const double *v, int n)
+{
+	double m = v[0];
+	for (int i = 1; i < n; i++)
+		if (v[i] > m)
+			m = v[i];
+	return m;
+}
+
 /* a / b, or NAN when b is not positive (printed as "-" and null). */
 static double ratio(double a, double b)
 {
@@ -445,7 +454,8 @@ typedef struct bench_plan {
 	double sweep_seconds; /* what one sweep epoch should take, at the
 	                         speed of the reference epochs */
 	int sweep_epochs;
-	int zoo_epochs;     /* per zoo model and thread count */
+	int zoo_epochs;     /* per zoo model and thread count, per run */
+	int zoo_rounds;     /* runs at each thread count, alternated */
 	double zoo_seconds; /* what one zoo epoch at 1 thread should
 	                       take, at the probed speed */
 	long zoo_max_train; /* the zoo's cap on samples: 0 = all */
@@ -461,6 +471,7 @@ static const bench_plan plan_full = {
     .sweep_seconds = 1.0,
     .sweep_epochs = 2,
     .zoo_epochs = 3,
+    .zoo_rounds = 2,
     .zoo_seconds = 3.0,
     .zoo_probe_seconds = 0.1,
 };
@@ -474,6 +485,7 @@ static const bench_plan plan_quick = {
     .sweep_seconds = 0.1,
     .sweep_epochs = 2,
     .zoo_epochs = 2,
+    .zoo_rounds = 1,
     .zoo_seconds = 0.4,
     .zoo_max_train = 2000,
     .zoo_max_test = 1000,
@@ -780,9 +792,9 @@ typedef struct train_result {
 	double flop_epoch;
 	double seconds[MAX_EPOCHS];
 	double accuracy[MAX_EPOCHS];
-	double best_s, median_s; /* over the epochs after the first (all when
-	                            there is only one) */
-	float *params;           /* the weights after training (malloc'ed) */
+	double best_s, median_s, worst_s; /* over the epochs after the first
+	                                     (all when there is only one) */
+	float *params; /* the weights after training (malloc'ed) */
 	size_t n_params;
 } train_result;
 
@@ -865,6 +877,7 @@ static void train_run(const bench_ctx *ctx, const char *const *extra,
 	int k = r->epochs > 1 ? 1 : 0;
 	r->best_s = min_of(r->seconds + k, r->epochs - k);
 	r->median_s = median(r->seconds + k, r->epochs - k);
+	r->worst_s = max_of(r->seconds + k, r->epochs - k);
 	r->n_params = m->n_params;
 	r->params = malloc((m->n_params ? m->n_params : 1) * sizeof(float));
 	if (!r->params)
@@ -1108,11 +1121,40 @@ static void zoo_limits(const bench_ctx *ctx, const zoo_result *z, long *nt,
 	*ne = e < all_e ? e : 0;
 }
 
+/* Adds run r, round k of a zoo model at one thread count, into *all:
+ * round 0 is taken whole; a later round appends its epochs, and the best,
+ * median and worst are taken again over the epochs after the first of
+ * every run. r's weights stay with round 0's. */
+static void zoo_pool(train_result *all, const train_result *r, int k)
+{
+	double after[MAX_EPOCHS];
+	int n = 0;
+
+	if (k == 0) {
+		*all = *r;
+		return;
+	}
+	for (int e = 0; e < r->epochs && all->epochs < MAX_EPOCHS; e++) {
+		all->seconds[all->epochs] = r->seconds[e];
+		all->accuracy[all->epochs++] = r->accuracy[e];
+	}
+	/* each run's first epoch pays for warming up */
+	for (int e = 0; e < all->epochs; e++)
+		if (e % r->epochs || r->epochs == 1)
+			after[n++] = all->seconds[e];
+	all->best_s = min_of(after, n);
+	all->median_s = median(after, n);
+	all->worst_s = max_of(after, n);
+}
+
 /* Measures one zoo model: builds it with the decompressed data (a model
  * that does not build, or whose input is not the reference's, is skipped
  * with the reason), counts its trainable parameters and FLOP, probes its
  * speed, picks the data (zoo_limits) and trains it for plan.zoo_epochs at
- * 1 and threads2 threads. */
+ * 1 and threads2 threads, plan.zoo_rounds times each, alternated (1 then 2
+ * threads, then 2 then 1, ...: the machine's speed drifts over minutes,
+ * and a slow spell should not fall on one thread count only); the weights
+ * of every run are compared with the first's. */
 static void zoo_run(const bench_ctx *ctx, const cnn_model *ref,
                     const probe_batch *pb, zoo_result *z)
 {
@@ -1159,15 +1201,26 @@ static void zoo_run(const bench_ctx *ctx, const cnn_model *ref,
 
 	zoo_limits(ctx, z, &z->train_limit, &z->test_limit);
 	const char *ov[1] = {z->extra};
+	z->identical = 1;
+	for (int k = 0; k < ctx->plan.zoo_rounds; k++)
+		for (int j = 0; j < 2; j++) {
+			int t = k % 2 ? 1 - j : j; /* 1T 2T, then 2T 1T */
+			train_result r;
+			train_run(&zc, ov, z->extra[0] ? 1 : 0,
+			          t ? ctx->threads2 : 1, epochs, z->train_limit,
+			          z->test_limit, &r);
+			zoo_pool(&z->run[t], &r, k);
+			if (k || j)
+				z->identical &= same_weights(&z->run[0], &r);
+			if (k)
+				free(r.params);
+		}
 	for (int t = 0; t < 2; t++) {
 		train_result *r = &z->run[t];
-		train_run(&zc, ov, z->extra[0] ? 1 : 0, t ? ctx->threads2 : 1,
-		          epochs, z->train_limit, z->test_limit, r);
 		if (!isfinite(z->fwd_img))
 			r->fwd_img = r->bwd_img = r->flop_epoch = NAN;
 	}
 	z->speedup = ratio(z->run[0].median_s, z->run[1].median_s);
-	z->identical = same_weights(&z->run[0], &z->run[1]);
 }
 
 /* ======================================================================== */
@@ -1351,8 +1404,10 @@ static void print_zoo(const report *rp, const bench_ctx *ctx)
 	else
 		snprintf(epochs, sizeof epochs, "epoch %d", pl->zoo_epochs);
 	printf("\nModel zoo: the other models in %s, %d epochs each at 1 and "
-	       "%d threads\n",
-	       rp->zoo_dir, pl->zoo_epochs, t2);
+	       "%d threads,\n  %d run%s at each%s\n",
+	       rp->zoo_dir, pl->zoo_epochs, t2, pl->zoo_rounds,
+	       pl->zoo_rounds > 1 ? "s" : "",
+	       pl->zoo_rounds > 1 ? ", alternated" : "");
 	if (pl->zoo_max_train > 0)
 		printf("  (data: the first %ld training and %ld test images",
 		       pl->zoo_max_train, pl->zoo_max_test);
@@ -1361,20 +1416,21 @@ static void print_zoo(const report *rp, const bench_ctx *ctx)
 	printf(", or fewer in the same proportion when an epoch at 1 thread "
 	       "would\n"
 	       "  take more than %.1f s at the speed of a short probe; "
-	       "s/epoch: median of %s; FLOP: conv and\n"
-	       "  dense products only; GFLOP/s and %% of the FMA peak at %d "
-	       "threads; test accuracy after\n"
-	       "  the last epoch at %d threads)\n",
+	       "s/epoch: median of %s of every run;\n"
+	       "  2T range: min-max of the same epochs; FLOP: conv and dense "
+	       "products only; GFLOP/s and %% of\n"
+	       "  the FMA peak at %d threads; test accuracy after the last "
+	       "epoch at %d threads)\n",
 	       pl->zoo_seconds, epochs, t2, t2);
 	if (!rp->n_zoo) {
 		printf("  no model found\n");
 		return;
 	}
-	printf("  %-14s %8s %9s %7s %7s %7s %7s %8s %8s %8s %7s %6s %8s "
-	       "%9s\n",
+	printf("  %-14s %8s %9s %7s %7s %7s %7s %11s %8s %8s %8s %7s %6s "
+	       "%8s %9s\n",
 	       "model", "params", "kFLOP/img", "train", "test", "s/ep 1T",
-	       "s/ep 2T", "speed-up", "img/s 1T", "img/s 2T", "GFLOP/s",
-	       "% peak", "test acc", "identical");
+	       "s/ep 2T", "2T range", "speed-up", "img/s 1T", "img/s 2T",
+	       "GFLOP/s", "% peak", "test acc", "identical");
 	for (int i = 0; i < rp->n_zoo; i++) {
 		const zoo_result *z = &rp->zoo[i];
 		if (z->skipped[0]) {
@@ -1391,6 +1447,8 @@ static void print_zoo(const report *rp, const bench_ctx *ctx)
 		put_limit(z->test_limit, (long)ctx->n_test_all);
 		put_num(stdout, " %*.3f", 7, a->median_s);
 		put_num(stdout, " %*.3f", 7, b->median_s);
+		put_num(stdout, " %*.3f", 5, b->best_s);
+		put_num(stdout, "-%*.3f", 5, b->worst_s);
 		put_num(stdout, " %*.2f", 8, z->speedup);
 		put_num(stdout, " %*.0f", 8,
 		        ratio((double)a->n_train, a->median_s));
@@ -1463,6 +1521,8 @@ static void json_train(FILE *f, const report *rp, const train_result *r,
 	json_num(f, r->best_s);
 	fprintf(f, ", \"median_seconds\": ");
 	json_num(f, r->median_s);
+	fprintf(f, ", \"worst_seconds\": ");
+	json_num(f, r->worst_s);
 	fprintf(f, ", \"train_images_per_second\": ");
 	json_num(f, ratio((double)r->n_train, r->median_s));
 	fprintf(f, ", \"gflops\": ");
@@ -1555,7 +1615,9 @@ static void json_zoo(FILE *f, const report *rp, const bench_ctx *ctx,
 	        z->params);
 	json_num(f, z->fwd_img);
 	fprintf(f,
-	        ", \"epochs\": %d, \"extra_override\": ", ctx->plan.zoo_epochs);
+	        ", \"epochs\": %d, \"runs_per_thread_count\": %d, "
+	        "\"extra_override\": ",
+	        ctx->plan.zoo_epochs, ctx->plan.zoo_rounds);
 	if (z->extra[0])
 		json_str(f, z->extra);
 	else
