@@ -368,16 +368,6 @@ void cnn_fill_rows(float *y, const float *b, int rows, int cols)
 	}
 }
 
-void cnn_add_col_sums(const float *dy, int rows, int cols, float *db)
-{
-	for (int r = 0; r < rows; r++) {
-		const float *d = dy + (size_t)r * cols;
-
-		for (int c = 0; c < cols; c++)
-			db[c] += d[c];
-	}
-}
-
 /* ======================================================================== */
 /* im2col / col2im                                                          */
 
@@ -1266,6 +1256,7 @@ typedef struct kernel_table {
 	                      float *db, float *dx, int n, float *ws);
 	void (*where_positive)(const float *x, const float *v, float *y,
 	                       size_t count);
+	void (*col_sums)(const float *dy, int rows, int cols, float *db);
 	void (*scale_bytes)(const uint8_t *x, float scale, float *y,
 	                    size_t count);
 	void (*maxpool_forward)(const cnn_pool_geom *g, const float *x,
@@ -1782,6 +1773,11 @@ void cnn_conv_backward(const cnn_conv_geom *g, const float *x, const float *w,
 {
 	if (n > 0)
 		kernels()->conv_backward(g, x, w, dy, dw, db, dx, n, ws);
+}
+
+void cnn_add_col_sums(const float *dy, int rows, int cols, float *db)
+{
+	kernels()->col_sums(dy, rows, cols, db);
 }
 
 void cnn_relu_forward(const float *x, float *y, size_t count)

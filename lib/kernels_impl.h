@@ -94,6 +94,7 @@
 #define kconv_forward        KFN(kconv_forward)
 #define kconv_backward       KFN(kconv_backward)
 #define kwhere_positive      KFN(kwhere_positive)
+#define kcol_sums            KFN(kcol_sums)
 #define kscale_bytes         KFN(kscale_bytes)
 #define kdropout             KFN(kdropout)
 #define r_zero               KFN(r_zero)
@@ -1915,6 +1916,47 @@ KSTATIC int kupdate_apply(const cnn_update *rule, float *w, float *g, float *m1,
 /* ======================================================================== */
 /* ReLU                                                                     */
 
+/* Contract: see cnn_add_col_sums in kernels.h. Each column's sum is held
+ * in a register from db's value through the rows, added in row order: the
+ * bits of db[c] += dy[r][c] one row at a time. */
+KSTATIC void kcol_sums(const float *dy, int rows, int cols, float *db)
+{
+	int c = 0;
+
+	for (; c + 4 * VL <= cols; c += 4 * VL) {
+		vf acc[4];
+
+		UNROLL
+		for (int u = 0; u < 4; u++)
+			acc[u] = V_LOAD(db + c + u * VL);
+		for (int r = 0; r < rows; r++) {
+			const float *d = dy + (size_t)r * cols + c;
+
+			UNROLL
+			for (int u = 0; u < 4; u++)
+				acc[u] = V_ADD(acc[u], V_LOAD(d + u * VL));
+		}
+		UNROLL
+		for (int u = 0; u < 4; u++)
+			V_STORE(db + c + u * VL, acc[u]);
+	}
+	for (; c + VL <= cols; c += VL) {
+		vf acc = V_LOAD(db + c);
+
+		for (int r = 0; r < rows; r++)
+			acc = V_ADD(acc, V_LOAD(dy + (size_t)r * cols + c));
+		V_STORE(db + c, acc);
+	}
+	if (c < cols) {
+		vmask m = V_MASK(cols - c);
+		vf acc = V_LOADM(db + c, m);
+
+		for (int r = 0; r < rows; r++)
+			acc = V_ADD(acc, V_LOADM(dy + (size_t)r * cols + c, m));
+		V_STOREM(db + c, acc, m);
+	}
+}
+
 /* y = v where x > 0, else 0, over count floats. */
 KSTATIC void kwhere_positive(const float *x, const float *v, float *y,
                              size_t count)
@@ -2155,6 +2197,7 @@ static const kernel_table KFN(table) = {
     .conv_forward = kconv_forward,
     .conv_backward = kconv_backward,
     .where_positive = kwhere_positive,
+    .col_sums = kcol_sums,
     .scale_bytes = kscale_bytes,
     .maxpool_forward = kmaxpool_forward,
     .maxpool_backward = kmaxpool_backward,

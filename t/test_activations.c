@@ -11,9 +11,7 @@
  * Inputs of leaky_relu and elu are kept away from their kink at 0.
  */
 #include "gradcheck.h"
-#include "kernels.h"
 #include "model.h"
-#include "rng.h"
 #include "tap.h"
 
 #include <float.h>
@@ -683,33 +681,6 @@ static void test_dropout_mask(void)
 	layer_free(&l);
 }
 
-/* cnn_dropout_apply against its contract (kernels.h), value by value:
- * value e of sample j is kept, times 1/(1 - rate), where cnn_hash64(seed,
- * (sample0 + j) * size + e) >> 11 >= ceil(rate * 2^53), else +0; over
- * every length from 1 to 70 (the vector body, its tail, both), at an odd
- * sample0. */
-static void test_dropout_formula(void)
-{
-	const double rate = 0.35;
-	const uint64_t keep = (uint64_t)ceil(rate * 0x1p53), seed = 99;
-	const float scale = (float)(1.0 / (1.0 - rate));
-	float in[70], out[70];
-	int good = 1;
-
-	for (int i = 0; i < 70; i++)
-		in[i] = 0.25f + (float)i;
-	for (size_t size = 1; size <= 70; size++) {
-		cnn_dropout_apply(in, out, 1, size, seed, 7, rate);
-		for (size_t e = 0; e < size; e++) {
-			uint64_t h = cnn_hash64(seed, 7 * size + e);
-			float want = h >> 11 >= keep ? in[e] * scale : 0.0f;
-			good &= !memcmp(&want, &out[e], sizeof want);
-		}
-	}
-	vok(good, "dropout: keeps exactly the values its hash says, every "
-	          "length 1-70");
-}
-
 static void test_dropout_grad(void)
 {
 	cnn_pass pass = {.training = 1, .seed = 4242, .sample0 = 3, .batch = 9};
@@ -935,7 +906,6 @@ int main(void)
 	dropout_stats(0.1);
 	dropout_stats(0.9);
 	test_dropout_mask();
-	test_dropout_formula();
 	test_dropout_grad();
 	test_configure();
 	test_infer_errors();

@@ -577,6 +577,38 @@ static void test_dense(void)
  * from 0 to 70 (the vector body and every tail) and a whole MNIST image,
  * equal bit for bit to the scalar product, at offsets that misalign the
  * bytes and the floats. */
+/* cnn_add_col_sums against db[c] += dy[r][c] one row at a time, bit for
+ * bit, for every width from 1 to 70 and 256 (vector body, tail, both) and
+ * 1 to 17 rows, values of mixed magnitudes (so the order of the additions
+ * shows); the float after the last column is left alone. */
+static void test_col_sums(void)
+{
+	enum { ROWS = 17, COLS = 256 };
+	static float dy[ROWS * COLS];
+	float db[COLS + 1], want[COLS];
+	int bad = 0;
+
+	for (int i = 0; i < ROWS * COLS; i++)
+		dy[i] = (float)(cnn_rng_normal(&rng) *
+		                pow(2.0, (double)cnn_rng_below(&rng, 24) - 12));
+	for (int cols = 1; cols <= 71; cols++) {
+		const int nc = cols < 71 ? cols : COLS;
+		for (int rows = 1; rows <= ROWS; rows += rows < 4 ? 1 : 6) {
+			for (int c = 0; c < nc; c++)
+				want[c] = db[c] = (float)c * 0.37f - 3.0f;
+			db[nc] = -1.0f;
+			for (int r = 0; r < rows; r++)
+				for (int c = 0; c < nc; c++)
+					want[c] += dy[r * nc + c];
+			cnn_add_col_sums(dy, rows, nc, db);
+			bad += memcmp(db, want, (size_t)nc * sizeof *db) != 0 ||
+			       db[nc] != -1.0f;
+		}
+	}
+	vok(!bad, "dense: the bias gradient's column sums add the rows in "
+	          "order, bit for bit, every width");
+}
+
 static void test_scale_bytes(void)
 {
 	uint8_t x[800];
@@ -1881,6 +1913,7 @@ int main(void)
 		test_pool_relu();
 		test_relu_flatten_softmax();
 		test_scale_bytes();
+		test_col_sums();
 		test_gemm_fold();
 		test_dropout_kernel();
 		test_bn_lanes();
