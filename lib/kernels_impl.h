@@ -1914,7 +1914,7 @@ KSTATIC int kupdate_apply(const cnn_update *rule, float *w, float *g, float *m1,
 #undef RW
 
 /* ======================================================================== */
-/* ReLU                                                                     */
+/* Dense layers' bias gradient                                              */
 
 /* Contract: see cnn_add_col_sums in kernels.h. Each column's sum is held
  * in a register from db's value through the rows, added in row order: the
@@ -1956,6 +1956,9 @@ KSTATIC void kcol_sums(const float *dy, int rows, int cols, float *db)
 		V_STOREM(db + c, acc, m);
 	}
 }
+
+/* ======================================================================== */
+/* ReLU                                                                     */
 
 /* y = v where x > 0, else 0, over count floats. */
 KSTATIC void kwhere_positive(const float *x, const float *v, float *y,

@@ -573,14 +573,10 @@ static void test_dense(void)
 	}
 }
 
-/* cnn_scale_bytes (the pixels as the first layer reads them): every count
- * from 0 to 70 (the vector body and every tail) and a whole MNIST image,
- * equal bit for bit to the scalar product, at offsets that misalign the
- * bytes and the floats. */
 /* cnn_add_col_sums against db[c] += dy[r][c] one row at a time, bit for
  * bit, for every width from 1 to 70 and 256 (vector body, tail, both) and
- * 1 to 17 rows, values of mixed magnitudes (so the order of the additions
- * shows); the float after the last column is left alone. */
+ * 1 to 4, 10 and 16 rows, values of mixed magnitudes (so the order of the
+ * additions shows); the float after the last column is left alone. */
 static void test_col_sums(void)
 {
 	enum { ROWS = 17, COLS = 256 };
@@ -609,6 +605,10 @@ static void test_col_sums(void)
 	          "order, bit for bit, every width");
 }
 
+/* cnn_scale_bytes (the pixels as the first layer reads them): every count
+ * from 0 to 70 (the vector body and every tail) and a whole MNIST image,
+ * equal bit for bit to the scalar product, at offsets that misalign the
+ * bytes and the floats. */
 static void test_scale_bytes(void)
 {
 	uint8_t x[800];
