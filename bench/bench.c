@@ -816,6 +816,14 @@ typedef struct train_result {
 	size_t n_params;
 } train_result;
 
+/* r's best, median and worst epoch from the n epoch times v. */
+static void epoch_stats(train_result *r, const double *v, int n)
+{
+	r->best_s = min_of(v, n);
+	r->median_s = median(v, n);
+	r->worst_s = max_of(v, n);
+}
+
 /* on_epoch callback: records the epoch's seconds and test accuracy. */
 static int on_epoch(const cnn_epoch_metrics *e, void *user)
 {
@@ -893,9 +901,7 @@ static void train_run(const bench_ctx *ctx, const char *const *extra,
 	if (r->epochs < 1)
 		die("training ran no epoch");
 	int k = r->epochs > 1 ? 1 : 0;
-	r->best_s = min_of(r->seconds + k, r->epochs - k);
-	r->median_s = median(r->seconds + k, r->epochs - k);
-	r->worst_s = max_of(r->seconds + k, r->epochs - k);
+	epoch_stats(r, r->seconds + k, r->epochs - k);
 	r->n_params = m->n_params;
 	r->params = malloc((m->n_params ? m->n_params : 1) * sizeof(float));
 	if (!r->params)
@@ -1160,9 +1166,7 @@ static void zoo_pool(train_result *all, const train_result *r, int k)
 	for (int e = 0; e < all->epochs; e++)
 		if (e % r->epochs || r->epochs == 1)
 			after[n++] = all->seconds[e];
-	all->best_s = min_of(after, n);
-	all->median_s = median(after, n);
-	all->worst_s = max_of(after, n);
+	epoch_stats(all, after, n);
 }
 
 /* Measures one zoo model: builds it with the decompressed data (a model
@@ -1254,7 +1258,6 @@ typedef struct fma_result {
 typedef struct report {
 	fma_kernel fma_k; /* the peak's kernel and its iterations a run */
 	long fma_iters;
-	const char *isa;
 	int wide_cost; /* cnn_kernels_wide_cost, 0 off the avx512 variant */
 	int n_fma;
 	fma_result fma[N_FMA];
@@ -1679,7 +1682,7 @@ static void write_json(const report *rp, const bench_ctx *ctx, FILE *f,
 	json_str(f, ctx->model);
 	fprintf(f, ", \"processors\": %d,\n", procs());
 	fprintf(f, "  \"fma_peak\": {\"isa\": ");
-	json_str(f, rp->isa);
+	json_str(f, rp->fma_k.isa);
 	fprintf(f, ", \"wide_fma_cost\": ");
 	json_num(f, rp->wide_cost ? rp->wide_cost / 1000.0 : NAN);
 	fprintf(f, ", \"gflops\": [");
@@ -1841,7 +1844,6 @@ static void bench_fma(const bench_ctx *ctx, report *rp)
 		       rp->wide_cost / 1000.0);
 	}
 	rp->fma_iters = fma_calibrate(&rp->fma_k, ctx->plan.fma_seconds);
-	rp->isa = rp->fma_k.isa;
 	printf("\nFMA peak (independent FMAs in registers, %.2f s a run; the "
 	       "best of the rounds,\nthe thread counts in turn):\n",
 	       ctx->plan.fma_seconds);
