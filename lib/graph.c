@@ -1033,9 +1033,10 @@ static void rows_forward(void *ctx, long lo, long hi)
 		                     m->segs[i].row0, m->segs[i].rows);
 }
 
-/* Loops since a thread was last held back (cnn_pool_quiet) before a pass
- * splits again: its loop more waits for a thread held back by the system
- * (mlp beside a spinning process, when it was two: 1.13-1.37x the time). */
+/* The loops within which a thread held back twice (cnn_pool_quiet) stops
+ * the passes splitting, until as many pass without: its loop more waits for
+ * a thread held back by the system (mlp beside a spinning process, when it
+ * was two: 1.13-1.37x the time). */
 #define SPLIT_QUIET 256
 
 /* Starts a deferred training pass with several threads by the split

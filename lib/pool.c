@@ -299,9 +299,10 @@ static void start_workers(int threads)
 	atomic_store(&active, threads - 1 < started ? threads - 1 : started);
 }
 
-/* The last loop in which the caller, out of blocks, waited for the others
- * longer than it had worked and than it spins (see cnn_pool_quiet). */
-static _Atomic uint32_t held_generation;
+/* The last two loops in which the caller, out of blocks, waited for the
+ * others longer than it had worked and than it spins (see cnn_pool_quiet):
+ * held_generation the later, held_before the earlier. */
+static _Atomic uint32_t held_generation, held_before;
 
 /* Waits (spinning, then asleep) until blocks blocks are finished; the
  * caller's work took worked ns. */
@@ -323,19 +324,28 @@ static void wait_done(uint32_t blocks, long worked)
 	caller_asleep = 0;
 	pthread_mutex_unlock(&lock);
 	long waited = now_ns() - t0;
-	if (waited > worked && waited > SPIN_NS)
+	if (waited > worked && waited > SPIN_NS) {
+		atomic_store_explicit(
+		    &held_before,
+		    atomic_load_explicit(&held_generation,
+		                         memory_order_relaxed),
+		    memory_order_relaxed);
 		atomic_store_explicit(&held_generation, generation,
 		                      memory_order_relaxed);
+	}
 }
 
 int cnn_pool_quiet(int loops)
 {
 	uint32_t held =
 	    atomic_load_explicit(&held_generation, memory_order_relaxed);
+	uint32_t before =
+	    atomic_load_explicit(&held_before, memory_order_relaxed);
 	uint32_t now =
 	    gen_of(atomic_load_explicit(&word, memory_order_relaxed));
 
-	return held == 0 || now - held > (uint32_t)loops;
+	return before == 0 || now - held > (uint32_t)loops ||
+	       held - before > (uint32_t)loops;
 }
 
 void cnn_pool_run(long n, long grain, cnn_pool_fn fn, void *ctx)

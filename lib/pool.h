@@ -37,12 +37,16 @@ typedef void (*cnn_pool_fn)(void *ctx, long begin, long end);
  * alone. */
 void cnn_pool_run(long n, long grain, cnn_pool_fn fn, void *ctx);
 
-/* 1 unless, in one of the last loops loops, the calling thread ran out of
+/* 1 unless the calling thread was held back in one of the last loops
+ * loops and in another loop at most loops before that one: ran out of
  * blocks and then waited for the other threads longer than it had worked
- * and than it spins before it sleeps (0.2 ms, no block of a quiet step):
- * a sign that the system holds a thread back (another program takes its
- * core), when a loop more per step costs more than it saves. Read it from
- * the thread that runs the loops. */
+ * and than it spins before it sleeps (0.2 ms, no block of a quiet step).
+ * Held back again and again, a sign that the system keeps a thread from
+ * its core (another program takes it), when a loop more per step costs
+ * more than it saves; held back once, the system's own noise (this VM
+ * holds a thread back 0.3-1 ms about every 0.3 s even when nothing else
+ * runs: mlp's split pass, stopped for 256 loops each time, lost 13% of
+ * its steps). Read it from the thread that runs the loops. */
 int cnn_pool_quiet(int loops);
 
 /* The index of the calling thread among those that run the loops: i for
