@@ -43,10 +43,11 @@ void cnn_pool_run(long n, long grain, cnn_pool_fn fn, void *ctx);
  * and than it spins before it sleeps (0.2 ms, no block of a quiet step).
  * Held back again and again, a sign that the system keeps a thread from
  * its core (another program takes it), when a loop more per step costs
- * more than it saves; held back once, the system's own noise (this VM
- * holds a thread back 0.3-1 ms about every 0.3 s even when nothing else
- * runs: mlp's split pass, stopped for 256 loops each time, lost 13% of
- * its steps). Read it from the thread that runs the loops. */
+ * more than it saves; held back once, the system's own noise (the virtual
+ * machine of the README's figures holds a thread back 0.3-1 ms about every
+ * 0.3 s with nothing else running: mlp's split pass, stopped for 256 loops
+ * each time, ran 13% of its steps unsplit). Read it from the thread that
+ * runs the loops. */
 int cnn_pool_quiet(int loops);
 
 /* The index of the calling thread among those that run the loops: i for
