@@ -4,7 +4,9 @@
  * What it measures, in this order, on the real MNIST:
  *  1. the machine's FMA peak: a register-resident loop of independent fused
  *     multiply-adds (AVX-512, else AVX2+FMA, else plain C), 1 thread, 2
- *     threads and all threads;
+ *     threads and all threads; then the cross-core round trip (a cache
+ *     line passed between two pinned threads), which the zoo measures
+ *     again before each model;
  *  2. every layer of the reference model on one batch cut into the
  *     library's chunks, forward and backward, at 1 and 2 threads, plus the
  *     whole gradient step and the optimiser step;
@@ -19,8 +21,9 @@
  *     for the slow ones, to what an epoch at 1 thread does in a few
  *     seconds at the speed a short probe measures): trainable parameters,
  *     forward FLOP, s/epoch, images/s, the speed-up, GFLOP/s and % of the
- *     FMA peak at 2 threads, the accuracy and whether the weights are
- *     bit-identical (--no-zoo leaves it out);
+ *     FMA peak at 2 threads, the accuracy, whether the weights are
+ *     bit-identical and the round trip just before (--no-zoo leaves it
+ *     out);
  *  6. the peak RSS of the process.
  *
  * FLOPs are counted from the layer shapes (multiply and add = 2): conv
@@ -45,14 +48,17 @@
  * on gunzip; checkpoints go there too. Errors: one line on stderr, exit 1
  * (2 for a bad command line).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* pthread_setaffinity_np, CPU_SET */
 #include "model.h"
 #include "pool.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,6 +388,128 @@ static long fma_calibrate(const fma_kernel *k, double seconds)
 	double want = (double)iters * seconds / (t > 0 ? t : 1e-9);
 	return want < 1.0 ? 1 : (long)want;
 }
+
+/* ======================================================================== */
+/* 1b. The cross-core round trip                                            */
+
+#ifdef __linux__
+/* Round trips per measurement, and measurements (their median is kept). */
+#define RT_ROUNDS 20000
+#define RT_RUNS   5
+/* A run stops after this many seconds (a busy machine may keep one of the
+ * two threads off its processor for a whole time slice at a time). */
+#define RT_MAX_S 0.2
+#define RT_STOP  (-3L)
+
+/* Two threads, each pinned to a processor, pass a counter back and forth
+ * in one cache line: turn is -2 until the pong side runs, -1 then, odd
+ * when pong is to answer, RT_STOP when the ping side is done. */
+typedef struct pingpong {
+	_Alignas(64) _Atomic long turn;
+	int cpu[2]; /* the two processors */
+	long rounds;
+	double ns; /* the ping side's time per round trip */
+} pingpong;
+
+/* Pins the calling thread to processor cpu. */
+static void pin_to(int cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	(void)pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+/* The pong side: says it runs (turn -1), then answers every odd turn
+ * until RT_STOP or the last round. */
+static void *pong(void *arg)
+{
+	pingpong *p = arg;
+	pin_to(p->cpu[1]);
+	atomic_store_explicit(&p->turn, -1, memory_order_release);
+	for (long i = 0; i < p->rounds; i++) {
+		long t;
+		while ((t = atomic_load_explicit(
+		            &p->turn, memory_order_acquire)) != 2 * i + 1)
+			if (t == RT_STOP)
+				return NULL;
+		atomic_store_explicit(&p->turn, 2 * i + 2,
+		                      memory_order_release);
+	}
+	return NULL;
+}
+
+/* The ping side, on the calling thread: waits for pong to run, then
+ * times up to p->rounds round trips (fewer after RT_MAX_S), sets p->ns to
+ * the time of one (NAN if none was made) and stops pong. */
+static void ping(pingpong *p)
+{
+	while (atomic_load_explicit(&p->turn, memory_order_acquire) != -1)
+		;
+	double t0 = now_seconds(), t = 0.0;
+	long i = 0;
+	for (; i < p->rounds; i++) {
+		if (i % 256 == 0 && (t = now_seconds() - t0) > RT_MAX_S)
+			break;
+		atomic_store_explicit(&p->turn, 2 * i + 1,
+		                      memory_order_release);
+		while (atomic_load_explicit(&p->turn, memory_order_acquire) !=
+		       2 * i + 2)
+			;
+	}
+	if (i == p->rounds)
+		t = now_seconds() - t0;
+	atomic_store_explicit(&p->turn, RT_STOP, memory_order_release);
+	p->ns = i ? t * 1e9 / (double)i : NAN;
+}
+
+/* The time a cache line takes to go from one core to another and back:
+ * the median of RT_RUNS runs of RT_ROUNDS round trips between the calling
+ * thread and a new one, pinned to the first two processors this process
+ * may use (the caller's affinity is restored after). Every hand-over of
+ * the library's pool between two threads costs about this much, and so
+ * does every line one core reads that the other wrote; on a virtual
+ * machine it changes with where the host puts the two processors, and the
+ * 2-thread speed of the small models with it. NAN with fewer than two
+ * processors (or off Linux). */
+static double round_trip_ns(void)
+{
+	cpu_set_t mask;
+	int cpu[2] = {-1, -1};
+	if (sched_getaffinity(0, sizeof mask, &mask) != 0)
+		return NAN;
+	for (int c = 0, k = 0; c < CPU_SETSIZE && k < 2; c++)
+		if (CPU_ISSET(c, &mask))
+			cpu[k++] = c;
+	if (cpu[1] < 0)
+		return NAN;
+	double ns[RT_RUNS];
+	int runs = 0;
+	pin_to(cpu[0]);
+	for (; runs < RT_RUNS; runs++) {
+		static pingpong p;
+		pthread_t t;
+		p = (pingpong){.cpu = {cpu[0], cpu[1]}, .rounds = RT_ROUNDS};
+		atomic_store(&p.turn, -2);
+		if (pthread_create(&t, NULL, pong, &p))
+			break;
+		ping(&p);
+		pthread_join(t, NULL);
+		if (!isfinite(p.ns))
+			break;
+		ns[runs] = p.ns;
+	}
+	(void)sched_setaffinity(0, sizeof mask, &mask);
+	if (!runs)
+		return NAN;
+	return median(ns, runs);
+}
+#else
+static double round_trip_ns(void)
+{
+	return NAN;
+}
+#endif
 
 /* ======================================================================== */
 /* FLOP counting                                                            */
@@ -994,6 +1122,7 @@ typedef struct zoo_result {
 	train_result run[2];
 	double speedup;
 	int identical;
+	double round_trip_ns; /* measured just before the runs */
 } zoo_result;
 
 /* Whether two runs ended with the same bytes in every tensor (the whole
@@ -1222,6 +1351,7 @@ static void zoo_run(const bench_ctx *ctx, const cnn_model *ref,
 	cnn_model_free(m);
 
 	zoo_limits(ctx, z, &z->train_limit, &z->test_limit);
+	z->round_trip_ns = round_trip_ns();
 	const char *ov[1] = {z->extra};
 	z->identical = 1;
 	for (int k = 0; k < ctx->plan.zoo_rounds; k++)
@@ -1271,7 +1401,8 @@ typedef struct report {
 	char zoo_dir[CNN_PATH_MAX];
 	zoo_result *zoo; /* n_zoo models, sorted by name */
 	int n_zoo;
-	double zoo_s; /* the zoo's wall time */
+	double zoo_s;            /* the zoo's wall time */
+	double round_trip_ns[2]; /* at the start and after the zoo */
 	double rss_mib;
 	double total_s;
 } report;
@@ -1454,15 +1585,20 @@ static void print_zoo(const report *rp, const bench_ctx *ctx)
 			       "the worst %.2f)\n",
 			       t2, rp->fma[i].rounds, rp->fma[i].gflops,
 			       rp->fma[i].worst);
+	if (isfinite(rp->round_trip_ns[0]) && isfinite(rp->round_trip_ns[1]))
+		printf("  (xcore ns: the cross-core round trip just before the "
+		       "model's runs; %.0f ns at the\n  start of the bench, "
+		       "%.0f after the zoo)\n",
+		       rp->round_trip_ns[0], rp->round_trip_ns[1]);
 	if (!rp->n_zoo) {
 		printf("  no model found\n");
 		return;
 	}
 	printf("  %-14s %8s %9s %7s %7s %7s %7s %11s %8s %8s %8s %7s %6s "
-	       "%8s %9s\n",
+	       "%8s %9s %8s\n",
 	       "model", "params", "kFLOP/img", "train", "test", "s/ep 1T",
 	       "s/ep 2T", "2T range", "speed-up", "img/s 1T", "img/s 2T",
-	       "GFLOP/s", "% peak", "test acc", "identical");
+	       "GFLOP/s", "% peak", "test acc", "identical", "xcore ns");
 	for (int i = 0; i < rp->n_zoo; i++) {
 		const zoo_result *z = &rp->zoo[i];
 		if (z->skipped[0]) {
@@ -1489,8 +1625,11 @@ static void print_zoo(const report *rp, const bench_ctx *ctx)
 		const double gf = ratio(b->flop_epoch * 1e-9, b->median_s);
 		put_num(stdout, " %*.2f", 7, gf);
 		put_num(stdout, " %*.1f", 6, 100.0 * gf / peak_for(rp, t2));
-		printf(" %7.2f%% %9s\n", 100.0 * b->accuracy[b->epochs - 1],
+		printf(" %7.2f%% %9s", 100.0 * b->accuracy[b->epochs - 1],
 		       z->identical ? "yes" : "no");
+		put_num(stdout, " %*.0f\n", 8, z->round_trip_ns);
+		if (!isfinite(z->round_trip_ns))
+			putchar('\n');
 	}
 	for (int i = 0; i < rp->n_zoo; i++)
 		if (rp->zoo[i].extra[0])
@@ -1660,6 +1799,8 @@ static void json_zoo(FILE *f, const report *rp, const bench_ctx *ctx,
 	json_num(f, z->probe_eval_s);
 	fprintf(f, "}, \"speedup\": ");
 	json_num(f, z->speedup);
+	fprintf(f, ", \"cross_core_round_trip_ns\": ");
+	json_num(f, z->round_trip_ns);
 	fprintf(f, ", \"bit_identical\": %s, \"runs\": [\n",
 	        z->identical ? "true" : "false");
 	for (int t = 0; t < 2; t++) {
@@ -1694,7 +1835,11 @@ static void write_json(const report *rp, const bench_ctx *ctx, FILE *f,
 		json_num(f, rp->fma[i].worst);
 		fprintf(f, ", \"rounds\": %d}", rp->fma[i].rounds);
 	}
-	fprintf(f, "]},\n");
+	fprintf(f, "]},\n  \"cross_core_round_trip_ns\": {\"start\": ");
+	json_num(f, rp->round_trip_ns[0]);
+	fprintf(f, ", \"after_zoo\": ");
+	json_num(f, rp->round_trip_ns[1]);
+	fprintf(f, "},\n");
 	json_layers(f, rp, ctx);
 
 	fprintf(f, "  \"epochs\": {\"runs\": [\n");
@@ -1849,6 +1994,16 @@ static void bench_fma(const bench_ctx *ctx, report *rp)
 	       ctx->plan.fma_seconds);
 	fma_rounds(rp, ctx->plan.fma_rounds);
 	print_fma(rp);
+	rp->round_trip_ns[0] = round_trip_ns();
+	rp->round_trip_ns[1] = NAN;
+	printf("\nCross-core round trip (a cache line passed between two "
+	       "threads pinned to two\nprocessors and back; the median of %d "
+	       "runs of %d): ",
+	       RT_RUNS, RT_ROUNDS);
+	if (isfinite(rp->round_trip_ns[0]))
+		printf("%.0f ns\n", rp->round_trip_ns[0]);
+	else
+		printf("n/a (fewer than two processors)\n");
 	fflush(stdout);
 }
 
@@ -1953,6 +2108,7 @@ int main(int argc, char **argv)
 		/* the machine may have been slower when the peak was first
 		 * measured: the zoo's share of it is taken against the best */
 		fma_rounds(&rp, ctx.plan.fma_rounds);
+		rp.round_trip_ns[1] = round_trip_ns();
 		print_zoo(&rp, &ctx);
 	}
 	free(pb.pixels);
