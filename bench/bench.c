@@ -392,10 +392,11 @@ static long fma_calibrate(const fma_kernel *k, double seconds)
 /* ======================================================================== */
 /* 1b. The cross-core round trip                                            */
 
-#ifdef __linux__
 /* Round trips per measurement, and measurements (their median is kept). */
 #define RT_ROUNDS 20000
 #define RT_RUNS   5
+
+#ifdef __linux__
 /* A run stops after this many seconds (a busy machine may keep one of the
  * two threads off its processor for a whole time slice at a time). */
 #define RT_MAX_S 0.2
