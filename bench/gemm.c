@@ -2,7 +2,7 @@
  * gemm.c - the benchmark of libcnn's matrix product against OpenBLAS, run
  * by hand (never by make check).
  *
- * Times cnn_gemm (and cnn_gemm_fold where a layer can take that path) and
+ * Times cnn_gemm (and cnn_gemm_chunks where a layer can take that path) and
  * OpenBLAS's cblas_sgemm on the products the zoo's models run, in the
  * chunks of 16 samples that training cuts a batch of up to 512 into, plus a
  * large square product for reference. For each it prints GFLOP/s (2 M N K
@@ -58,7 +58,7 @@ typedef struct shape {
 	const char *name;
 	int ta, tb, M, N, K;
 	float beta; /* what the library passes */
-	int fold;   /* the layer may run it as cnn_gemm_fold: time that too */
+	int fold;   /* the layer may run it as cnn_gemm_chunks: time that too */
 	int direct; /* a convolution the library runs directly (kernels.c) */
 } shape;
 
@@ -213,8 +213,8 @@ static void bufs_free(bufs *b)
 	free(b->ref);
 }
 
-/* C = beta C + A' B' by implementation impl (cnn_gemm_fold ignores beta:
- * it adds to C). */
+/* C = beta C + A' B' by implementation impl (cnn_gemm_chunks, adding one
+ * chunk, ignores beta: it adds to C). */
 static void run(int impl, const shape *s, const bufs *b, float beta, float *C)
 {
 	switch (impl) {
@@ -223,8 +223,8 @@ static void run(int impl, const shape *s, const bufs *b, float beta, float *C)
 		         b->ldb, beta, C, b->ldc);
 		break;
 	case IMPL_FOLD:
-		cnn_gemm_fold(s->ta, s->M, s->N, s->K, b->A, b->lda, b->B,
-		              b->ldb, C, b->ldc);
+		cnn_gemm_chunks(s->ta, s->M, s->N, s->K, 0, 1, b->A, b->lda,
+		                b->B, b->ldb, C, b->ldc);
 		break;
 	default:
 		blas.sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans,
@@ -280,7 +280,7 @@ static double max_abs_diff(const float *x, const float *y, size_t n)
 }
 
 /* Runs libcnn once from C0 and compares with the reference: cnn_gemm at
- * s's beta and, for a fold row, cnn_gemm_fold against beta 1. Fills
+ * s's beta and, for a fold row, cnn_gemm_chunks against beta 1. Fills
  * r->diff (the larger) and r->bad (above 1e-4 K, or NaN). */
 static void check_shape(const shape *s, bufs *b, result *r)
 {

@@ -1122,13 +1122,7 @@ void cnn_graph_seg_grad(const cnn_model *m, const cnn_grad_parts *gp,
 	int count, size;
 
 	cnn_chunk_plan(gp->n, &count, &size);
-	for (int c = 0; c < count; c++) {
-		size_t s0 = (size_t)c * (size_t)size;
-		int n = gp->n - c * size < size ? gp->n - c * size : size;
-		l->ops->weight_grad(l, x + s0 * l->in_size,
-		                    dy + s0 * l->out_size, n, s->row0, s->rows,
-		                    c > 0, out);
-	}
+	l->ops->weight_grad(l, x, dy, gp->n, size, s->row0, s->rows, out);
 }
 
 /* Adds the gradient arenas of a batch of n after cnn_graph_backprop in

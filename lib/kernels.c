@@ -296,7 +296,8 @@ typedef struct gemm_args {
 	float beta; /* 0 or 1 once set up */
 	float *C;
 	size_t ldc;
-	int fold; /* cnn_gemm_fold: C += the product summed apart */
+	int chunk; /* cnn_gemm_chunks: the chunks' depth, else 0 */
+	int fold;  /* cnn_gemm_chunks: the first chunk added onto C */
 } gemm_args;
 
 /* Fills g for the product of cnn_gemm's contract. Handles what needs no
@@ -332,6 +333,7 @@ static int gemm_setup(gemm_args *g, int ta, int tb, int M, int N, int K,
 	g->beta = beta;
 	g->C = C;
 	g->ldc = (size_t)ldc;
+	g->chunk = 0;
 	g->fold = 0;
 	return 1;
 }
@@ -1213,8 +1215,9 @@ typedef struct kernel_table {
 	void (*gemm)(int ta, int tb, int M, int N, int K, const float *A,
 	             int lda, const float *B, int ldb, float beta, float *C,
 	             int ldc);
-	void (*gemm_fold)(int ta, int M, int N, int K, const float *A, int lda,
-	                  const float *B, int ldb, float *C, int ldc);
+	void (*gemm_chunks)(int ta, int M, int N, int K, int chunk, int add,
+	                    const float *A, int lda, const float *B, int ldb,
+	                    float *C, int ldc);
 	void (*dropout)(const float *in, float *out, size_t count, uint64_t mix,
 	                uint64_t first, uint64_t keep, float scale);
 	int (*update_apply)(const cnn_update *u, float *w, float *g, float *m1,
@@ -1754,10 +1757,11 @@ void cnn_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
 	kernels()->gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
-void cnn_gemm_fold(int ta, int M, int N, int K, const float *A, int lda,
-                   const float *B, int ldb, float *C, int ldc)
+void cnn_gemm_chunks(int ta, int M, int N, int K, int chunk, int add,
+                     const float *A, int lda, const float *B, int ldb, float *C,
+                     int ldc)
 {
-	kernels()->gemm_fold(ta, M, N, K, A, lda, B, ldb, C, ldc);
+	kernels()->gemm_chunks(ta, M, N, K, chunk, add, A, lda, B, ldb, C, ldc);
 }
 
 void cnn_conv_forward(const cnn_conv_geom *g, const float *x, const float *w,

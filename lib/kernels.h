@@ -29,13 +29,17 @@
  * stored N x K. beta is 0 (overwrite, C need not be initialised) or 1. */
 void cnn_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
-/* C = C + (A' * B), B not transposed: the product is summed over k apart,
- * from zero, with the bits cnn_gemm(ta, 0, ..., beta 0) gives it, and then
- * added to C. (With beta 1, cnn_gemm adds the products into C one by one:
- * other bits.) So folding the products of several chunks this way equals
- * adding their separate arenas. */
-void cnn_gemm_fold(int ta, int M, int N, int K, const float *A, int lda,
-                   const float *B, int ldb, float *C, int ldc);
+/* C (M x N) = (add ? C : 0) + the products A' * B (B not transposed) of
+ * the chunks of depth chunk along k ([0, chunk), [chunk, 2 chunk), ..., the
+ * last shorter; chunk <= 0 or >= K: one chunk), in chunk order: each
+ * chunk's product summed apart, from zero, with the bits cnn_gemm(ta, 0,
+ * ..., beta 0) gives it, then added (the first stored without add). So the
+ * result equals adding the chunks' separate arenas one by one; each tile of
+ * C takes every chunk while it is in the cache. (With beta 1, cnn_gemm adds
+ * the products into C one by one: other bits.) */
+void cnn_gemm_chunks(int ta, int M, int N, int K, int chunk, int add,
+                     const float *A, int lda, const float *B, int ldb, float *C,
+                     int ldc);
 /* Unfolds one CHW image into columns: col[(c*kh + i)*kw + j][oy*ow + ox]. */
 void cnn_im2col(const float *x, int c, int h, int w, int kh, int kw, int sh,
                 int sw, int ph, int pw, int oh, int ow, float *col);

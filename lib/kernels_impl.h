@@ -61,6 +61,7 @@
  * inclusion (KSUF, VL and REGS are read where they are used), so they are
  * never #undef'd. */
 #define axpy_tile            KFN(axpy_tile)
+#define axpy_chunks          KFN(axpy_chunks)
 #define gemm_axpy            KFN(gemm_axpy)
 #define axpy_rows            KFN(axpy_rows)
 #define dot_tile             KFN(dot_tile)
@@ -90,7 +91,7 @@
 #define pool22_forward       KFN(pool22_forward)
 #define pool22_backward      KFN(pool22_backward)
 #define kgemm                KFN(kgemm)
-#define kgemm_fold           KFN(kgemm_fold)
+#define kgemm_chunks         KFN(kgemm_chunks)
 #define kconv_forward        KFN(kconv_forward)
 #define kconv_backward       KFN(kconv_backward)
 #define kwhere_positive      KFN(kwhere_positive)
@@ -164,11 +165,11 @@
 /* C rows rows[0..MR) (repeats allowed: a repeated row is computed twice
  * and stored twice with the same value) x columns [j, j + NV * VL), the
  * last vector masked to m when ml, over k in [k0, k1): C = (zero ? 0 : C)
- * + sum_k A'(i, k) B'(k, j), products added in increasing k; with g->fold
+ * + sum_k A'(i, k) B'(k, j), products added in increasing k; with add
  * (and zero), C = C + that sum, a repeated row added once. */
 ALWAYS_INLINE void axpy_tile(const gemm_args *g, int MR, int NV, int ml,
                              const int *rows, int j, vmask m, int k0, int k1,
-                             int zero)
+                             int zero, int add)
 {
 	vf c[GEMM_MR][GEMM_NV];
 	const float *a[GEMM_MR];
@@ -214,11 +215,11 @@ ALWAYS_INLINE void axpy_tile(const gemm_args *g, int MR, int NV, int ml,
 	for (int r = 0; r < MR; r++) {
 		float *cr = g->C + (size_t)rows[r] * g->ldc + j;
 
-		if (g->fold && r > 0 && rows[r] == rows[r - 1])
+		if (add && r > 0 && rows[r] == rows[r - 1])
 			continue; /* a repeat: added once */
 		UNROLL
 		for (int v = 0; v < NV; v++) {
-			if (g->fold)
+			if (add)
 				c[r][v] = V_ADD(ml && v == NV - 1
 				                    ? V_LOADM(cr + v * VL, m)
 				                    : V_LOAD(cr + v * VL),
@@ -228,6 +229,25 @@ ALWAYS_INLINE void axpy_tile(const gemm_args *g, int MR, int NV, int ml,
 			else
 				V_STORE(cr + v * VL, c[r][v]);
 		}
+	}
+}
+
+/* axpy_tile over k in [k0, k1), or with g->chunk, over each chunk of
+ * that depth in turn (the last shorter), each summed from zero and added
+ * to the tile (the first chunk stored unless g->fold): the tile takes
+ * every chunk while it is in the cache. */
+ALWAYS_INLINE void axpy_chunks(const gemm_args *g, int MR, int NV, int ml,
+                               const int *rows, int j, vmask m, int k0, int k1,
+                               int zero)
+{
+	const int step = g->chunk ? g->chunk : k1 - k0;
+
+	for (int c0 = k0; c0 < k1; c0 += step) {
+		int c1 = k1 - c0 < step ? k1 : c0 + step;
+
+		axpy_tile(g, MR, NV, ml, rows, j, m, c0, c1,
+		          g->chunk ? 1 : zero,
+		          g->chunk && (c0 > k0 || g->fold));
 	}
 }
 
@@ -252,7 +272,7 @@ KSTATIC void gemm_axpy(const gemm_args *g)
 {
 	int rows[GEMM_MR];
 	const int mr = axpy_rows(g->M);
-	const int kc = g->fold ? g->K : GEMM_KC; /* fold: one pass */
+	const int kc = g->chunk ? g->K : GEMM_KC; /* chunks: one pass */
 
 	for (int k0 = 0; k0 < g->K; k0 += kc) {
 		int k1 = g->K - k0 < kc ? g->K : k0 + kc;
@@ -274,9 +294,9 @@ KSTATIC void gemm_axpy(const gemm_args *g)
 #define AXPY_MR(mrc, nvc)                                                      \
 	do {                                                                   \
 		if (ml)                                                        \
-			axpy_tile(g, mrc, nvc, 1, rows, j, m, k0, k1, zero);   \
+			axpy_chunks(g, mrc, nvc, 1, rows, j, m, k0, k1, zero); \
 		else                                                           \
-			axpy_tile(g, mrc, nvc, 0, rows, j, m, k0, k1, zero);   \
+			axpy_chunks(g, mrc, nvc, 0, rows, j, m, k0, k1, zero); \
 	} while (0)
 #define AXPY_CASE(nvc)                                                         \
 	case nvc:                                                              \
@@ -420,16 +440,18 @@ KSTATIC void gemm_dot(const gemm_args *g)
 	}
 }
 
-/* Contract: see cnn_gemm_fold in kernels.h. */
-KSTATIC void kgemm_fold(int ta, int M, int N, int K, const float *A, int lda,
-                        const float *B, int ldb, float *C, int ldc)
+/* Contract: see cnn_gemm_chunks in kernels.h. */
+KSTATIC void kgemm_chunks(int ta, int M, int N, int K, int chunk, int add,
+                          const float *A, int lda, const float *B, int ldb,
+                          float *C, int ldc)
 {
 	gemm_args g;
 
 	if (!gemm_setup(&g, ta, 0, M, N, K, A, lda, B, ldb, 1.0f, C, ldc))
 		return;
 	g.beta = 0.0f;
-	g.fold = 1;
+	g.chunk = chunk > 0 && chunk < K ? chunk : K;
+	g.fold = add != 0;
 	gemm_axpy(&g);
 }
 
@@ -2179,7 +2201,7 @@ KSTATIC void kmaxpool_backward(const cnn_pool_geom *g, const float *x,
 static const kernel_table KFN(table) = {
     .name = KNAME,
     .gemm = kgemm,
-    .gemm_fold = kgemm_fold,
+    .gemm_chunks = kgemm_chunks,
     .dropout = kdropout,
     .update_apply = kupdate_apply,
     .add_forward = kadd_forward,

@@ -59,14 +59,14 @@ typedef struct cnn_layer_ops {
 	                 const float *dy, float *dx, int n, float *ws);
 	/* Optional: rows [r0, r0 + rows) of the weight's gradient over the n
 	 * samples x, dy (weight_shape[0] rows of n_weight / weight_shape[0]
-	 * floats), with the bits backward would add into zeros, written to dw
-	 * or, with fold, added to it (dw + that gradient: the sum of two
-	 * arenas). When the graph defers the weight (weight_deferred) and
-	 * pass->defer is set, backward leaves l->dw alone: the optimiser step
-	 * computes the weight's gradient a few rows at a time, while they are
-	 * in the cache. */
+	 * floats) taken in chunks of size samples (the last shorter), written
+	 * to dw: each chunk's with the bits backward would add into zeros,
+	 * the chunks added in order (the sum of their arenas). When the graph
+	 * defers the weight (weight_deferred) and pass->defer is set, backward
+	 * leaves l->dw alone: the optimiser step computes the weight's
+	 * gradient a few rows at a time, while they are in the cache. */
 	void (*weight_grad)(const cnn_layer *l, const float *x, const float *dy,
-	                    int n, int r0, int rows, int fold, float *dw);
+	                    int n, int size, int r0, int rows, float *dw);
 	/* Optional, with weight_grad: outputs [r0, r0 + rows) (the weight's
 	 * rows) of all n samples x into y, with the bits forward gives them.
 	 * A training pass may run such a layer by rows, the threads taking

@@ -206,15 +206,17 @@ static void test_gemm(void)
 	}
 }
 
-/* cnn_gemm_fold(ta, ...) onto C gives C + the product cnn_gemm(ta, 0, ...,
- * beta 0) computes, added after: with rows that repeat in the last tile,
- * masked columns and a depth beyond one block. */
-static int fold_case(int ta, int M, int N, int K)
+/* cnn_gemm_chunks(ta, ..., chunk, add) gives (add ? C : 0) plus, chunk by
+ * chunk in order, the product cnn_gemm(ta, 0, ..., beta 0) computes of the
+ * chunk's depth, added after: with rows that repeat in the last tile,
+ * masked columns, a short last chunk and a depth beyond one block. */
+static int chunks_case(int ta, int M, int N, int K, int chunk, int add)
 {
 	const int lda = ta ? M : K;
 	float *A = falloc((size_t)M * K), *B = falloc((size_t)K * N);
 	float *C = falloc((size_t)M * N), *P = falloc((size_t)M * N);
-	int same = 1;
+	float *Q = falloc((size_t)M * N);
+	int same = 1, step = chunk > 0 && chunk < K ? chunk : K;
 
 	for (size_t i = 0; i < (size_t)M * K; i++)
 		A[i] = (float)cnn_rng_uniform(&rng) - 0.5f;
@@ -222,29 +224,43 @@ static int fold_case(int ta, int M, int N, int K)
 		B[i] = (float)cnn_rng_uniform(&rng) - 0.5f;
 	for (size_t i = 0; i < (size_t)M * N; i++)
 		C[i] = (float)cnn_rng_uniform(&rng);
-	cnn_gemm(ta, 0, M, N, K, A, lda, B, N, 0.0f, P, N);
 	for (size_t i = 0; i < (size_t)M * N; i++)
-		P[i] = C[i] + P[i];
-	cnn_gemm_fold(ta, M, N, K, A, lda, B, N, C, N);
+		P[i] = add ? C[i] : 0.0f;
+	for (int k0 = 0; k0 < K; k0 += step) {
+		int kc = K - k0 < step ? K - k0 : step;
+		const float *a = A + (ta ? (size_t)k0 * M : (size_t)k0);
+
+		cnn_gemm(ta, 0, M, N, kc, a, lda, B + (size_t)k0 * N, N, 0.0f,
+		         Q, N);
+		for (size_t i = 0; i < (size_t)M * N; i++)
+			P[i] = k0 == 0 && !add ? Q[i] : P[i] + Q[i];
+	}
+	cnn_gemm_chunks(ta, M, N, K, chunk, add, A, lda, B, N, C, N);
 	same = !memcmp(C, P, (size_t)M * N * sizeof *C);
 	free(A);
 	free(B);
 	free(C);
 	free(P);
+	free(Q);
 	return same;
 }
 
-static void test_gemm_fold(void)
+static void test_gemm_chunks(void)
 {
 	int good = 1;
 
-	for (int ta = 0; ta < 2; ta++) {
-		good &= fold_case(ta, 1, 1, 1);
-		good &= fold_case(ta, 7, 33, 16);
-		good &= fold_case(ta, 29, 784, 16);
-		good &= fold_case(ta, 13, 70, 600);
-	}
-	vok(good, "gemm_fold: C + the product summed apart, bit for bit");
+	for (int ta = 0; ta < 2; ta++)
+		for (int add = 0; add < 2; add++) {
+			good &= chunks_case(ta, 1, 1, 1, 0, add);
+			good &= chunks_case(ta, 7, 33, 16, 16, add);
+			good &= chunks_case(ta, 29, 784, 16, 0, add);
+			good &= chunks_case(ta, 13, 70, 600, 0, add);
+			good &= chunks_case(ta, 12, 784, 64, 16, add);
+			good &= chunks_case(ta, 9, 37, 50, 16, add);
+			good &= chunks_case(ta, 6, 64, 3, 1, add);
+		}
+	vok(good, "gemm_chunks: each chunk's product summed apart and added "
+	          "in order, bit for bit");
 }
 
 /* cnn_dropout_apply against its contract's formula in doubles, for rates
@@ -1914,7 +1930,7 @@ int main(void)
 		test_relu_flatten_softmax();
 		test_scale_bytes();
 		test_col_sums();
-		test_gemm_fold();
+		test_gemm_chunks();
 		test_dropout_kernel();
 		test_bn_lanes();
 	}

@@ -109,19 +109,17 @@ static void dense_backward(cnn_layer *l, const float *x, const float *y,
 		cnn_gemm(0, 0, n, in, units, dy, units, l->w, in, 0.0f, dx, in);
 }
 
-/* Rows [r0, r0 + rows) of dW = dy^T x, written to dw or folded into it:
- * the same products in the same order as backward's, from zero. */
+/* Rows [r0, r0 + rows) of dW = dy^T x by chunks of size samples, written
+ * to dw: the same products in the same order as backward's, from zero, the
+ * chunks added in order. */
 static void dense_weight_grad(const cnn_layer *l, const float *x,
-                              const float *dy, int n, int r0, int rows,
-                              int fold, float *dw)
+                              const float *dy, int n, int size, int r0,
+                              int rows, float *dw)
 {
 	int in = (int)l->in_size;
 
-	if (fold)
-		cnn_gemm_fold(1, rows, in, n, dy + r0, l->units, x, in, dw, in);
-	else
-		cnn_gemm(1, 0, rows, in, n, dy + r0, l->units, x, in, 0.0f, dw,
-		         in);
+	cnn_gemm_chunks(1, rows, in, n, size, 0, dy + r0, l->units, x, in, dw,
+	                in);
 }
 
 const cnn_layer_ops cnn_layer_dense = {
