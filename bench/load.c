@@ -16,7 +16,10 @@
  * one's ratio to the quiet epoch at 1 thread, against the target: a busy
  * machine never costs more than 1.5 times the quiet single thread (about
  * 0.75 beside a spinning process and 1.0 for two at once are what the
- * free cores allow on two cores). With --json FILE the same numbers go to
+ * free cores allow on two cores). It also reports each situation's
+ * largest peak resident memory of a worker: the quiet one at the default
+ * threads is the reference run (the reference model on MNIST's files, its
+ * checkpoint written), against its target of 80 MB. With --json FILE the same numbers go to
  * FILE. Errors: one line on stderr, exit 1 (2 for a bad command line).
  */
 #define _XOPEN_SOURCE 700
@@ -24,8 +27,10 @@
 #include "util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,8 +39,9 @@
 #define BENCH_SRCDIR "."
 #endif
 
-#define MAX_REPS 8
-#define N_SIT    5
+#define MAX_REPS      8
+#define N_SIT         5
+#define RSS_TARGET_MB 80.0 /* the reference run's peak, at most */
 
 static char self[CNN_PATH_MAX], model[CNN_PATH_MAX];
 static char tmp_dir[CNN_PATH_MAX], tmp_ckpt[3][CNN_PATH_MAX + 16];
@@ -80,7 +86,8 @@ static int on_epoch(const cnn_epoch_metrics *e, void *user)
 
 /* Trains the model for n_epochs at threads threads (0: the default) on
  * the first limit training images (0: all) into ckpt; prints
- * "result MEDIAN" (the median epoch after the first). */
+ * "result MEDIAN KIB" (the median epoch after the first, and the process's
+ * peak resident memory in KiB, as getrusage counts it on Linux). */
 static int work(const char *path, int threads, int n_epochs, long limit,
                 const char *ckpt)
 {
@@ -104,8 +111,12 @@ static int work(const char *path, int threads, int n_epochs, long limit,
 		die_err(&err);
 	if (log.n < 2)
 		die("the benchmark needs 2 epochs or more");
-	printf("result %.6f\n", median(log.s + 1, log.n - 1));
 	cnn_model_free(m);
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		ru.ru_maxrss = 0;
+	printf("result %.6f %ld\n", median(log.s + 1, log.n - 1),
+	       (long)ru.ru_maxrss);
 	return 0;
 }
 
@@ -137,18 +148,21 @@ static FILE *start_worker(const plan *p, int threads, int k)
 	return f;
 }
 
-/* Reads a worker's result and waits for it; its median epoch. */
-static double end_worker(FILE *f)
+/* Reads a worker's result and waits for it; its median epoch, and its
+ * peak resident memory in MB (10^6 bytes) into *mb. */
+static double end_worker(FILE *f, double *mb)
 {
 	char line[256];
 	double s = -1;
+	long kib = -1;
 	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "result %lf", &s) == 1)
+		if (sscanf(line, "result %lf %ld", &s, &kib) == 2)
 			break;
 	while (fgets(line, sizeof line, f))
 		;
-	if (pclose(f) != 0 || s < 0)
+	if (pclose(f) != 0 || s < 0 || kib < 0)
 		die("a worker failed");
+	*mb = (double)kib * 1024.0 / 1e6;
 	return s;
 }
 
@@ -173,33 +187,62 @@ static void stop_spinner(void)
 }
 
 /* One repetition of situation i: its epoch(s) into v (two for "two at
- * once"); returns how many. */
-static int run_situation(const plan *p, int i, double *v)
+ * once"), the largest peak memory of its workers raised into *mb; returns
+ * how many epochs. */
+static int run_situation(const plan *p, int i, double *v, double *mb)
 {
 	int threads = i == 1 || i == 3 ? 1 : 0;
+	double w[2];
 	if (i == 4) {
 		FILE *a = start_worker(p, 0, 1), *b = start_worker(p, 0, 2);
-		v[0] = end_worker(a);
-		v[1] = end_worker(b);
+		v[0] = end_worker(a, &w[0]);
+		v[1] = end_worker(b, &w[1]);
+		*mb = fmax(*mb, fmax(w[0], w[1]));
 		return 2;
 	}
 	if (i == 2 || i == 3)
 		start_spinner();
-	v[0] = end_worker(start_worker(p, threads, 0));
+	v[0] = end_worker(start_worker(p, threads, 0), &w[0]);
+	*mb = fmax(*mb, w[0]);
 	if (spinner)
 		stop_spinner();
 	return 1;
+}
+
+/* Writes the situations' epochs st (min, median, max), ratios to base
+ * and peak memory mb to the JSON file json. */
+static void write_json(const char *json, double st[N_SIT][3], const double *mb,
+                       double base)
+{
+	FILE *f = fopen(json, "w");
+	if (!f)
+		die("cannot write %s: %s", json, strerror(errno));
+	fprintf(f,
+	        "{\n  \"libcnn\": \"%s\",\n  \"reference_peak_rss_mb\": "
+	        "%.1f,\n  \"peak_rss_target_mb\": %.1f,\n  \"situations\": "
+	        "[\n",
+	        cnn_version(), mb[0], RSS_TARGET_MB);
+	for (int i = 0; i < N_SIT; i++)
+		fprintf(f,
+		        "    {\"name\": \"%s\", \"min_s\": %.6f, \"median_s\": "
+		        "%.6f, \"max_s\": %.6f, \"ratio\": %.4f, "
+		        "\"peak_rss_mb\": %.1f}%s\n",
+		        sit_name[i], st[i][0], st[i][1], st[i][2],
+		        st[i][1] / base, mb[i], i + 1 < N_SIT ? "," : "");
+	fprintf(f, "  ]\n}\n");
+	if (fclose(f) != 0)
+		die("cannot write %s", json);
 }
 
 /* Every situation, p->reps times, alternated; prints the report and
  * writes the JSON (when json is not NULL). */
 static void drive(const plan *p, const char *json)
 {
-	double v[N_SIT][2 * MAX_REPS], st[N_SIT][3];
+	double v[N_SIT][2 * MAX_REPS], st[N_SIT][3], mb[N_SIT] = {0};
 	int n[N_SIT] = {0};
 	for (int r = 0; r < p->reps; r++)
 		for (int i = 0; i < N_SIT; i++)
-			n[i] += run_situation(p, i, v[i] + n[i]);
+			n[i] += run_situation(p, i, v[i] + n[i], &mb[i]);
 	for (int i = 0; i < N_SIT; i++) {
 		st[i][1] = median(v[i], n[i]); /* sorts v[i] */
 		st[i][0] = v[i][0];
@@ -216,22 +259,16 @@ static void drive(const plan *p, const char *json)
 		       i == 2 || i == 4
 		           ? (st[i][1] / base <= 1.5 ? " met" : " MISSED")
 		           : "");
-	if (!json)
-		return;
-	FILE *f = fopen(json, "w");
-	if (!f)
-		die("cannot write %s: %s", json, strerror(errno));
-	fprintf(f, "{\n  \"libcnn\": \"%s\",\n  \"situations\": [\n",
-	        cnn_version());
+	printf("Peak resident memory of a worker (MB of 10^6 bytes; the "
+	       "largest of its runs):\n");
 	for (int i = 0; i < N_SIT; i++)
-		fprintf(f,
-		        "    {\"name\": \"%s\", \"min_s\": %.6f, \"median_s\": "
-		        "%.6f, \"max_s\": %.6f, \"ratio\": %.4f}%s\n",
-		        sit_name[i], st[i][0], st[i][1], st[i][2],
-		        st[i][1] / base, i + 1 < N_SIT ? "," : "");
-	fprintf(f, "  ]\n}\n");
-	if (fclose(f) != 0)
-		die("cannot write %s", json);
+		printf("  %-30s %6.1f%s\n", sit_name[i], mb[i],
+		       i ? ""
+		       : mb[0] <= RSS_TARGET_MB
+		           ? "   the reference run (target: <= 80): met"
+		           : "   the reference run (target: <= 80): MISSED");
+	if (json)
+		write_json(json, st, mb, base);
 }
 
 /* Finds this program, the model and a temporary folder. */
