@@ -447,7 +447,9 @@ KSTATIC void kgemm_chunks(int ta, int M, int N, int K, int chunk, int add,
 {
 	gemm_args g;
 
-	if (!gemm_setup(&g, ta, 0, M, N, K, A, lda, B, ldb, 1.0f, C, ldc))
+	/* K == 0: C stays (add) or is zeroed */
+	if (!gemm_setup(&g, ta, 0, M, N, K, A, lda, B, ldb, add ? 1.0f : 0.0f,
+	                C, ldc))
 		return;
 	g.beta = 0.0f;
 	g.chunk = chunk > 0 && chunk < K ? chunk : K;

@@ -259,8 +259,14 @@ static void test_gemm_chunks(void)
 			good &= chunks_case(ta, 9, 37, 50, 16, add);
 			good &= chunks_case(ta, 6, 64, 3, 1, add);
 		}
+	float C[6] = {1, 2, 3, 4, 5, 6}, A[1] = {0}, B[3] = {0};
+	cnn_gemm_chunks(0, 2, 3, 0, 16, 1, A, 1, B, 3, C, 3);
+	good &= C[0] == 1 && C[5] == 6;
+	cnn_gemm_chunks(1, 2, 3, 0, 16, 0, A, 2, B, 3, C, 3);
+	for (int i = 0; i < 6; i++)
+		good &= C[i] == 0;
 	vok(good, "gemm_chunks: each chunk's product summed apart and added "
-	          "in order, bit for bit");
+	          "in order, bit for bit; K = 0 keeps C or zeroes it");
 }
 
 /* cnn_dropout_apply against its contract's formula in doubles, for rates
